@@ -1,0 +1,75 @@
+/* edge-sync engine: a thin client of the Docker Engine API (also served by Podman) over a unix
+ * socket, through libcurl. Every call is blocking; use it from one thread at a time per handle. */
+#ifndef FERRY_ENGINE_H
+#define FERRY_ENGINE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "ferry/common.h"
+
+typedef struct ferry_engine ferry_engine; /* opaque */
+
+/* Open a client for the engine at socket_path (e.g. /var/run/docker.sock) and check it answers
+ * GET /_ping and GET /version. FERRY_EIO when it does not answer. */
+ferry_err ferry_engine_open(const char *socket_path, ferry_engine **out);
+void ferry_engine_close(ferry_engine *e);
+
+/* "docker 20.10.24" or "podman 4.3.1" (from /version); lives as long as e. */
+const char *ferry_engine_describe(const ferry_engine *e);
+bool ferry_engine_is_podman(const ferry_engine *e);
+
+/* A container as listed by GET /containers/json?all=1. All fields owned by the array. */
+typedef struct {
+    char *id;
+    char *name;     /* without the leading '/' */
+    char *image;
+    char *state;    /* "created", "running", "exited", ... */
+    json_t *labels; /* object, never NULL */
+} ferry_container;
+
+/* List every container (running or not) carrying label key=value. *out is an array of *n
+ * entries (caller frees with ferry_containers_free). */
+ferry_err ferry_engine_list(ferry_engine *e, const char *label_key, const char *label_value,
+                            ferry_container **out, size_t *n);
+void ferry_containers_free(ferry_container *c, size_t n);
+
+/* GET /containers/{id}/json; *out is the engine's JSON (caller owns). FERRY_ENOTFOUND if gone. */
+ferry_err ferry_engine_inspect(ferry_engine *e, const char *id, json_t **out);
+
+/* true when the image is present locally (GET /images/{name}/json). */
+ferry_err ferry_engine_image_present(ferry_engine *e, const char *image, bool *present);
+
+/* Pull image (POST /images/create?fromImage=..&tag=..), following the progress stream to the end
+ * and failing on an error message in it. auth_json is NULL or {"username":..,"password":..,
+ * "serveraddress":..} sent base64url-encoded as X-Registry-Auth. On failure, err holds the
+ * engine's message (e.g. "pull access denied for x, repository does not exist"). */
+ferry_err ferry_engine_pull(ferry_engine *e, const char *image, const json_t *auth_json, char *err,
+                            size_t errlen);
+
+/* POST /containers/create?name=NAME with body (Docker API ContainerCreate JSON). *id owned by the
+ * caller (ferry_free). On failure err holds the engine's message; FERRY_EEXIST for a name clash,
+ * FERRY_ENOTFOUND when the image is missing. */
+ferry_err ferry_engine_create(ferry_engine *e, const char *name, const json_t *body, char **id,
+                              char *err, size_t errlen);
+
+/* POST /containers/{id}/start. Already started counts as success. err as above (e.g. "port is
+ * already allocated"). */
+ferry_err ferry_engine_start(ferry_engine *e, const char *id, char *err, size_t errlen);
+
+/* POST /containers/{id}/stop?t=timeout_s; already stopped or gone counts as success. */
+ferry_err ferry_engine_stop(ferry_engine *e, const char *id, int timeout_s);
+
+/* DELETE /containers/{id}?force=1&v=1; gone counts as success. */
+ferry_err ferry_engine_remove(ferry_engine *e, const char *id);
+
+/* The last `lines` lines of the container's stdout+stderr as text (caller frees); "" if none. */
+ferry_err ferry_engine_logs_tail(ferry_engine *e, const char *id, int lines, char **out);
+
+/* Make sure image_ref (e.g. "ferry/pause:1") exists: if missing, import it from a one-file tar
+ * built in memory around the static binary at pause_binary (POST /images/create?fromSrc=-), with
+ * the binary as /pause. The infra container of every pod runs it. */
+ferry_err ferry_engine_ensure_pause_image(ferry_engine *e, const char *pause_binary,
+                                          const char *image_ref);
+
+#endif

@@ -1,0 +1,83 @@
+/* Ferry common definitions: the error enum, logging and allocation wrappers shared by every module. */
+#ifndef FERRY_COMMON_H
+#define FERRY_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One error enum for the whole project; 0 is success. */
+typedef enum {
+    FERRY_OK = 0,
+    FERRY_ENOMEM,    /* allocation failed */
+    FERRY_EINVAL,    /* invalid argument or input that fails validation */
+    FERRY_ETOOBIG,   /* input exceeds a size, count or depth cap */
+    FERRY_EFORMAT,   /* malformed encoding (msgpack, JSON, topic, record) */
+    FERRY_EVERSION,  /* unknown format version */
+    FERRY_ENOTFOUND, /* no such object */
+    FERRY_EEXIST,    /* object already exists */
+    FERRY_ECONFLICT, /* version conflict or object in use */
+    FERRY_ESTORE,    /* LMDB failure */
+    FERRY_EIO,       /* I/O or transport failure */
+    FERRY_EENGINE,   /* container engine answered with an error */
+    FERRY_ERR_COUNT
+} ferry_err;
+
+/* A static, human readable description of err. Never NULL. */
+const char *ferry_strerror(ferry_err err);
+
+/* ---- logging ---------------------------------------------------------------------------------- */
+
+typedef enum {
+    FERRY_LOG_ERROR = 0,
+    FERRY_LOG_WARN = 1,
+    FERRY_LOG_INFO = 2,
+    FERRY_LOG_DEBUG = 3
+} ferry_log_level;
+
+/* Current threshold; messages above it are not formatted. Default FERRY_LOG_INFO.
+ * Read from FERRY_LOG_LEVEL (error|warn|info|debug) by ferry_log_init(). */
+extern ferry_log_level ferry_log_threshold;
+
+/* Set the program name printed on every line and read FERRY_LOG_LEVEL. */
+void ferry_log_init(const char *program);
+
+void ferry_log_write(ferry_log_level level, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The one log macro: checks the level before formatting. Lines go to stderr as
+ * "2026-11-26T06:44:48Z program LEVEL file:line message". */
+#define FERRY_LOG(level, ...)                                                                      \
+    do {                                                                                           \
+        if ((level) <= ferry_log_threshold)                                                        \
+            ferry_log_write((level), __FILE__, __LINE__, __VA_ARGS__);                             \
+    } while (0)
+#define LOG_ERROR(...) FERRY_LOG(FERRY_LOG_ERROR, __VA_ARGS__)
+#define LOG_WARN(...) FERRY_LOG(FERRY_LOG_WARN, __VA_ARGS__)
+#define LOG_INFO(...) FERRY_LOG(FERRY_LOG_INFO, __VA_ARGS__)
+#define LOG_DEBUG(...) FERRY_LOG(FERRY_LOG_DEBUG, __VA_ARGS__)
+
+/* ---- allocation ------------------------------------------------------------------------------- */
+
+/* All allocation in Ferry goes through these. They return NULL on failure (the codec layer turns
+ * that into FERRY_ENOMEM; daemons may abort). ferry_calloc checks nmemb*size for overflow.
+ * ferry_free(NULL) is a no-op. */
+void *ferry_malloc(size_t size);
+void *ferry_calloc(size_t nmemb, size_t size);
+void *ferry_realloc(void *ptr, size_t size);
+char *ferry_strdup(const char *s);
+char *ferry_strndup(const char *s, size_t n);
+void ferry_free(void *ptr);
+
+/* Test hook (the failing-allocator loop): when set to N > 0, the N-th allocation from now fails
+ * and the counter resets to 0. 0 disables. Also routes jansson's allocations through the wrappers
+ * once ferry_alloc_install_json() was called. */
+void ferry_alloc_fail_after(long n);
+void ferry_alloc_install_json(void);
+
+/* Wall clock in milliseconds since the epoch; monotonic clock in milliseconds. */
+int64_t ferry_now_ms(void);
+int64_t ferry_mono_ms(void);
+
+#endif
