@@ -10,15 +10,15 @@
 #include "ferry/common.h"
 
 /* Labels put on every container Ferry creates. */
-#define FERRY_LBL_MANAGED "io.ferry.managed"   /* "1" */
-#define FERRY_LBL_NODE "io.ferry.node"         /* node name */
-#define FERRY_LBL_NS "io.ferry.namespace"      /* namespace */
-#define FERRY_LBL_APP "io.ferry.app"           /* app name */
-#define FERRY_LBL_VERSION "io.ferry.version"   /* app version that created the container */
-#define FERRY_LBL_REPLICA "io.ferry.replica"   /* replica index, "0".. */
-#define FERRY_LBL_ROLE "io.ferry.role"         /* "infra" or "service" */
-#define FERRY_LBL_SERVICE "io.ferry.service"   /* service name (role service) */
-#define FERRY_LBL_HASH "io.ferry.hash"         /* hex digest of what the container was built from */
+#define FERRY_LBL_MANAGED "io.ferry.managed" /* "1" */
+#define FERRY_LBL_NODE "io.ferry.node"       /* node name */
+#define FERRY_LBL_NS "io.ferry.namespace"    /* namespace */
+#define FERRY_LBL_APP "io.ferry.app"         /* app name */
+#define FERRY_LBL_VERSION "io.ferry.version" /* app version that created the container */
+#define FERRY_LBL_REPLICA "io.ferry.replica" /* replica index, "0".. */
+#define FERRY_LBL_ROLE "io.ferry.role"       /* "infra" or "service" */
+#define FERRY_LBL_SERVICE "io.ferry.service" /* service name (role service) */
+#define FERRY_LBL_HASH "io.ferry.hash"       /* hex digest of what the container was built from */
 
 /* Which pod a container belongs to. Strings are borrowed. */
 typedef struct {
@@ -29,16 +29,18 @@ typedef struct {
     int replica;
 } ferry_pod_ref;
 
-/* Container names: "ferry.{ns}.{app}.{replica}.infra" and "ferry.{ns}.{app}.{replica}.{service}".
- * Written into buf; FERRY_ETOOBIG if it does not fit. */
+/* Container names: the infra container is named for the pod, "ferry.{node}.{ns}.{app}.{replica}",
+ * and a service container "ferry.{node}.{ns}.{app}.{replica}.{service}" (one segment more, so no
+ * service name can clash with the infra container; the node is in the name so that several nodes
+ * can share one engine, as the tests do). Written into buf; FERRY_ETOOBIG if it does not fit. */
 ferry_err ferry_pod_infra_name(const ferry_pod_ref *ref, char *buf, size_t len);
 ferry_err ferry_pod_service_name(const ferry_pod_ref *ref, const char *service, char *buf,
                                  size_t len);
 
-/* The hex SHA-256 (64 chars + NUL) of the parts of a normalized app spec that shape the infra
- * container (ports of all services), and of one service (its whole object). A container whose
- * io.ferry.hash differs from the desired one is replaced. */
-void ferry_pod_infra_hash(const json_t *spec, char out[65]);
+/* The hex SHA-256 (64 chars + NUL) of what shapes the infra container (the ports of all
+ * services and pause_image), and of one service (its whole object). A container whose
+ * io.ferry.hash differs from the desired one is replaced. out is "" only on ENOMEM. */
+void ferry_pod_infra_hash(const json_t *spec, const char *pause_image, char out[65]);
 void ferry_pod_service_hash(const json_t *spec, const json_t *service, char out[65]);
 
 /* Docker API ContainerCreate bodies (caller owns). The infra container runs pause_image, publishes

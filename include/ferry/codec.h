@@ -23,4 +23,9 @@ ferry_err ferry_msgpack_encode(const json_t *v, unsigned char **out, size_t *len
  * over the caps, or a declared count larger than the bytes that remain. Never crashes. */
 ferry_err ferry_msgpack_decode(const unsigned char *buf, size_t len, json_t **out);
 
+/* ferry_msgpack_decode that also writes a one-line reason for a failure into why (if not NULL),
+ * e.g. "truncated input: string at offset 12 needs 40 bytes, 3 left". */
+ferry_err ferry_msgpack_decode_reason(const unsigned char *buf, size_t len, json_t **out, char *why,
+                                      size_t whylen);
+
 #endif

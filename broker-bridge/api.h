@@ -1,0 +1,41 @@
+/* broker-bridge REST API: JSON over HTTP/1.1 served by libmicrohttpd on one internal thread.
+ *
+ *   GET    /healthz                                       {"ok","mqtt","rev"}
+ *   GET    /v1/namespaces/{ns}/apps?page&pageSize&name    {"items","total","page","pageSize"}
+ *   POST   /v1/namespaces/{ns}/apps                       201 stored app
+ *   GET    /v1/namespaces/{ns}/apps/{name}                stored app
+ *   PUT    /v1/namespaces/{ns}/apps/{name}                stored app (new version)
+ *   DELETE /v1/namespaces/{ns}/apps/{name}                {"name","version","deleted":true}
+ *   GET    /v1/namespaces/{ns}/apps/{name}/status         {"name","namespace","version",
+ *                                                          "deleted","nodes","summary"}
+ *   GET    /v1/namespaces/{ns}/nodes?page&pageSize&name   {"items","total","page","pageSize"}
+ *   POST   /v1/namespaces/{ns}/nodes                      201 node
+ *   GET|PUT|DELETE /v1/namespaces/{ns}/nodes/{name}       node (PUT changes its labels)
+ *   GET    /v1/namespaces/{ns}/nodes/{name}/apps          {"node","online","apps"}
+ *
+ * Errors: {"error": text, "field": path (only when about a field)} with 400 (invalid input,
+ * invalid JSON with its position), 404, 405, 409, 413 (body over 1 MiB) or 500. */
+#ifndef FERRY_BRIDGE_API_H
+#define FERRY_BRIDGE_API_H
+
+#include <stdint.h>
+
+#include "bridge.h"
+#include "ferry/common.h"
+
+#define FERRY_API_MAX_BODY (1024u * 1024u)
+
+typedef struct ferry_api ferry_api; /* opaque */
+
+/* Serve the API for bridge on listen ("ADDR:PORT", IPv4 or "[IPv6]:PORT"; port 0 picks a free
+ * one). The bridge must outlive the server. FERRY_EINVAL for a bad address, FERRY_EIO when it
+ * cannot listen. */
+ferry_err ferry_api_start(const char *listen, ferry_bridge *bridge, ferry_api **out);
+
+/* The port actually listened on. */
+uint16_t ferry_api_port(const ferry_api *a);
+
+/* Stop serving; returns once the request in progress (if any) is finished. */
+void ferry_api_stop(ferry_api *a);
+
+#endif

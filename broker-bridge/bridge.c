@@ -1,0 +1,1038 @@
+/* broker-bridge core: API writes (record + rev + outbox in one transaction), node messages
+ * (hello, status, online) and the outbox publisher. */
+#include "bridge_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ferry/app.h"
+#include "ferry/patch.h"
+#include "ferry/proto.h"
+#include "ferry/topics.h"
+
+#define DEFAULT_WINDOW 1000
+#define STALL_MS 60000 /* no ack for this long with messages in flight: send everything again */
+#define MAX_BATCH 1024 /* node messages handled in one transaction */
+
+/* ---- shared helpers (bridge_int.h) ----------------------------------------------------------- */
+
+ferry_err bridge__fail(ferry_bridge_error *e, ferry_err err, const char *field, const char *fmt,
+                       ...) {
+    if (e == NULL)
+        return err;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
+    return err;
+}
+
+ferry_err bridge__store_fail(ferry_bridge_error *e, ferry_err err) {
+    if (err == FERRY_ENOMEM)
+        return bridge__fail(e, err, NULL, "out of memory");
+    return bridge__fail(e, err, NULL, "storage failure (%s); see the bridge log",
+                        ferry_strerror(err));
+}
+
+ferry_err bridge__check_names(const char *ns, const char *name, ferry_bridge_error *e) {
+    if (ns == NULL || !ferry_name_valid(ns))
+        return bridge__fail(e, FERRY_EINVAL, "namespace",
+                            "namespace: must be a DNS label (1-63 characters of a-z, 0-9 and '-', "
+                            "starting and ending with a letter or digit)");
+    if (name != NULL && !ferry_name_valid(name))
+        return bridge__fail(e, FERRY_EINVAL, "name",
+                            "name: must be a DNS label (1-63 characters of a-z, 0-9 and '-', "
+                            "starting and ending with a letter or digit)");
+    return FERRY_OK;
+}
+
+void bridge__key(char *buf, const char *a, const char *b, const char *c) {
+    if (c != NULL)
+        snprintf(buf, BRIDGE_KEY_MAX, "%s/%s/%s", a, b, c);
+    else
+        snprintf(buf, BRIDGE_KEY_MAX, "%s/%s", a, b);
+}
+
+int64_t bridge__int(const json_t *rec, const char *field) {
+    return (int64_t)json_integer_value(json_object_get(rec, field));
+}
+
+json_t *bridge__time(int64_t ms) {
+    char buf[32];
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    if (gmtime_r(&secs, &tm) == NULL || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return json_null();
+    return json_string(buf);
+}
+
+/* Record layouts: the fields each record must carry, with their JSON type (JSON_TRUE: any
+ * boolean). */
+typedef struct {
+    const char *name;
+    json_type type;
+} record_field;
+
+static const record_field app_fields[] = {{"ns", JSON_STRING},         {"name", JSON_STRING},
+                                          {"version", JSON_INTEGER},   {"deleted", JSON_TRUE},
+                                          {"spec", JSON_OBJECT},       {"createdAt", JSON_INTEGER},
+                                          {"updatedAt", JSON_INTEGER}, {NULL, JSON_NULL}};
+static const record_field node_fields[] = {{"ns", JSON_STRING},         {"name", JSON_STRING},
+                                           {"labels", JSON_OBJECT},     {"createdAt", JSON_INTEGER},
+                                           {"updatedAt", JSON_INTEGER}, {NULL, JSON_NULL}};
+static const record_field status_fields[] = {
+    {"app", JSON_STRING},     {"version", JSON_INTEGER},  {"phase", JSON_STRING},
+    {"message", JSON_STRING}, {"containers", JSON_ARRAY}, {"updatedAt", JSON_INTEGER},
+    {NULL, JSON_NULL}};
+
+static bool record_ok(const char *what, const char *key, const json_t *rec,
+                      const record_field *fields) {
+    for (const record_field *f = fields; f->name != NULL; f++) {
+        const json_t *v = json_object_get(rec, f->name);
+        if (v == NULL || (f->type == JSON_TRUE ? !json_is_boolean(v) : json_typeof(v) != f->type)) {
+            LOG_ERROR("store: %s record '%s' has no valid '%s'; it is treated as unreadable", what,
+                      key, f->name);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool bridge__app_record_ok(const char *key, const json_t *rec) {
+    return record_ok("app", key, rec, app_fields);
+}
+
+bool bridge__node_record_ok(const char *key, const json_t *rec) {
+    return record_ok("node", key, rec, node_fields);
+}
+
+bool bridge__status_record_ok(const char *key, const json_t *rec) {
+    return record_ok("status", key, rec, status_fields);
+}
+
+static ferry_err get_checked(ferry_store_txn *t, ferry_db db, const char *ns, const char *name,
+                             bool (*ok)(const char *, const json_t *), json_t **out) {
+    char key[BRIDGE_KEY_MAX];
+    bridge__key(key, ns, name, NULL);
+    ferry_err err = ferry_store_get(t, db, key, out);
+    if (err == FERRY_OK && !ok(key, *out)) {
+        json_decref(*out);
+        *out = NULL;
+        err = FERRY_EFORMAT;
+    }
+    return err;
+}
+
+ferry_err bridge__get_app(ferry_store_txn *t, const char *ns, const char *name, json_t **out) {
+    return get_checked(t, FERRY_DB_APPS, ns, name, bridge__app_record_ok, out);
+}
+
+ferry_err bridge__get_node(ferry_store_txn *t, const char *ns, const char *name, json_t **out) {
+    return get_checked(t, FERRY_DB_NODES, ns, name, bridge__node_record_ok, out);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------- */
+
+ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) {
+    ferry_err err = FERRY_ENOMEM;
+    ferry_bridge *b = ferry_calloc(1, sizeof(*b));
+    *out = NULL;
+    if (b == NULL)
+        return err;
+    b->cfg = *cfg;
+    b->cfg.data_dir = NULL; /* not kept */
+    if (b->cfg.window == 0)
+        b->cfg.window = DEFAULT_WINDOW;
+    b->retry_from = UINT64_MAX;
+    if (pthread_mutex_init(&b->lock, NULL) != 0) {
+        ferry_free(b);
+        return FERRY_ENOMEM;
+    }
+    if ((err = ferry_store_open(cfg->data_dir, cfg->mapsize, &b->store)) != FERRY_OK) {
+        ferry_bridge_close(b);
+        return err;
+    }
+    *out = b;
+    return FERRY_OK;
+}
+
+void ferry_bridge_close(ferry_bridge *b) {
+    if (b == NULL)
+        return;
+    ferry_store_close(b->store);
+    pthread_mutex_destroy(&b->lock);
+    ferry_free(b);
+}
+
+/* ---- messages -------------------------------------------------------------------------------- */
+
+/* Encode msg (stolen) with ferry_proto_encode. */
+static ferry_err encode(json_t *msg, unsigned char **buf, size_t *len) {
+    ferry_err err = msg == NULL ? FERRY_ENOMEM : ferry_proto_encode(msg, buf, len);
+    json_decref(msg);
+    return err;
+}
+
+/* Encode msg (stolen) and append it to the outbox on topic. */
+static ferry_err queue(ferry_store_txn *t, const char *topic, json_t *msg, size_t *queued) {
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    uint64_t seq;
+    ferry_err err = encode(msg, &buf, &len);
+    if (err == FERRY_OK)
+        err = ferry_store_outbox_append(t, topic, buf, len, &seq);
+    if (err == FERRY_OK) {
+        (*queued)++;
+        LOG_DEBUG("outbox: queued #%llu on %s (%zu bytes)", (unsigned long long)seq, topic, len);
+    }
+    ferry_free(buf);
+    return err;
+}
+
+/* The topic an app is published on (see PROTOCOL.md, "Topics"). */
+static ferry_err app_topic(const char *ns, const char *app, const json_t *spec, char *buf,
+                           size_t len) {
+    ferry_topic tp = {.kind = FERRY_TOPIC_APP_ALL};
+    const char *k, *v;
+    snprintf(tp.ns, sizeof(tp.ns), "%s", ns);
+    snprintf(tp.app, sizeof(tp.app), "%s", app);
+    if (ferry_selector_topic_label(json_object_get(spec, "selector"), &k, &v)) {
+        tp.kind = FERRY_TOPIC_APP_LABEL;
+        snprintf(tp.label_key, sizeof(tp.label_key), "%s", k);
+        snprintf(tp.label_value, sizeof(tp.label_value), "%s", v);
+    }
+    ferry_err err = ferry_topic_build(&tp, buf, len);
+    if (err != FERRY_OK)
+        LOG_ERROR("cannot build the topic of app %s/%s: %s", ns, app, ferry_strerror(err));
+    return err;
+}
+
+static ferry_err sync_topic(const char *ns, const char *node, char *buf, size_t len) {
+    ferry_topic tp = {.kind = FERRY_TOPIC_NODE_SYNC};
+    snprintf(tp.ns, sizeof(tp.ns), "%s", ns);
+    snprintf(tp.node, sizeof(tp.node), "%s", node);
+    return ferry_topic_build(&tp, buf, len);
+}
+
+static json_t *app_put_msg(const char *ns, const char *app, int64_t version, const json_t *spec) {
+    return json_pack("{s:s, s:s, s:s, s:I, s:O}", "type", FERRY_MSG_APP_PUT, "ns", ns, "app", app,
+                     "version", (json_int_t)version, "spec", spec);
+}
+
+struct sync_scan {
+    const json_t *labels; /* the node's labels */
+    const json_t *held;   /* hello's apps map, or NULL: every spec is included */
+    json_t *apps;
+    ferry_err err;
+};
+
+static bool sync_each(const char *key, const json_t *rec, void *ctx) {
+    struct sync_scan *sc = ctx;
+    if (!bridge__app_record_ok(key, rec)) {
+        sc->err = FERRY_EFORMAT;
+        return false;
+    }
+    const json_t *spec = json_object_get(rec, "spec");
+    if (json_is_true(json_object_get(rec, "deleted")) ||
+        !ferry_selector_matches(json_object_get(spec, "selector"), sc->labels))
+        return true;
+    const char *name = json_string_value(json_object_get(rec, "name"));
+    json_int_t version = json_integer_value(json_object_get(rec, "version"));
+    json_t *held = sc->held ? json_object_get(sc->held, name) : NULL;
+    json_t *item = json_pack("{s:s, s:I}", "app", name, "version", version);
+    if (item == NULL ||
+        (!(json_is_integer(held) && json_integer_value(held) == version) &&
+         json_object_set(item, "spec", (json_t *)spec) != 0) ||
+        json_array_append_new(sc->apps, item) != 0) {
+        sc->err = FERRY_ENOMEM;
+        return false;
+    }
+    return true;
+}
+
+/* The node.sync for node at rev: registered with its labels and every app of the namespace that
+ * selects it when node_rec is not NULL, else registered=false with nothing. held (a hello's apps
+ * map, may be NULL) leaves out the specs the node already has. *msg is new. */
+static ferry_err build_sync(ferry_store_txn *t, const char *ns, const char *node,
+                            const json_t *node_rec, uint64_t rev, const json_t *held,
+                            json_t **msg) {
+    struct sync_scan sc = {.held = held, .apps = json_array(), .err = FERRY_OK};
+    json_t *labels = node_rec ? json_object_get(node_rec, "labels") : NULL;
+    ferry_err err = FERRY_ENOMEM;
+    char prefix[BRIDGE_KEY_MAX];
+
+    *msg = NULL;
+    if (sc.apps == NULL)
+        goto out;
+    if (node_rec != NULL) {
+        sc.labels = labels;
+        bridge__key(prefix, ns, "", NULL);
+        err = ferry_store_scan(t, FERRY_DB_APPS, prefix, sync_each, &sc);
+        if (err == FERRY_OK)
+            err = sc.err;
+        if (err != FERRY_OK)
+            goto out;
+    }
+    *msg = json_pack("{s:s, s:s, s:s, s:I, s:b, s:O?, s:O}", "type", FERRY_MSG_NODE_SYNC, "ns", ns,
+                     "node", node, "rev", (json_int_t)rev, "registered", node_rec != NULL, "labels",
+                     labels, "apps", sc.apps);
+    if (*msg != NULL && labels == NULL)
+        json_object_set_new(*msg, "labels", json_object());
+    err = *msg != NULL ? FERRY_OK : FERRY_ENOMEM;
+out:
+    json_decref(sc.apps);
+    return err;
+}
+
+/* Queue the node.sync of a node whose registration changed at rev. */
+static ferry_err queue_sync(ferry_store_txn *t, const char *ns, const char *node,
+                            const json_t *node_rec, uint64_t rev, size_t *queued) {
+    char topic[FERRY_TOPIC_MAX];
+    json_t *msg = NULL;
+    ferry_err err = sync_topic(ns, node, topic, sizeof(topic));
+    if (err == FERRY_OK)
+        err = build_sync(t, ns, node, node_rec, rev, NULL, &msg);
+    if (err == FERRY_OK)
+        err = queue(t, topic, msg, queued);
+    return err;
+}
+
+/* ---- API writes ------------------------------------------------------------------------------ */
+
+/* One API write: inputs, outputs and the transaction body. Outputs are reset at the start of the
+ * body because the store may run it again on a grown map. */
+typedef struct {
+    const char *ns;
+    const char *name;
+    const json_t *input;     /* normalized app spec, or node labels */
+    json_int_t body_version; /* PUT "version" or 0 */
+    int64_t now;
+    json_t *out;
+    size_t queued;
+    ferry_bridge_error *e;
+} write_op;
+
+static void op_reset(write_op *op) {
+    json_decref(op->out);
+    op->out = NULL;
+    op->queued = 0;
+}
+
+static ferry_err run_write(ferry_bridge *b, ferry_store_fn fn, write_op *op, json_t **out) {
+    op->now = ferry_now_ms();
+    pthread_mutex_lock(&b->lock);
+    ferry_err err = ferry_store_write(b->store, fn, op);
+    pthread_mutex_unlock(&b->lock);
+    if (err == FERRY_OK) {
+        *out = op->out;
+        op->out = NULL;
+        if (op->queued > 0 && b->cfg.kick != NULL)
+            b->cfg.kick(b->cfg.kick_ctx);
+    } else {
+        json_decref(op->out);
+        op->out = NULL;
+        /* Errors from the transaction body filled op->e; the rest are store failures. */
+        if (err != FERRY_EINVAL && err != FERRY_EEXIST && err != FERRY_ENOTFOUND &&
+            err != FERRY_ECONFLICT)
+            bridge__store_fail(op->e, err);
+    }
+    return err;
+}
+
+static ferry_err app_create_txn(ferry_store_txn *t, void *ctx) {
+    write_op *op = ctx;
+    json_t *old = NULL, *rec = NULL;
+    char key[BRIDGE_KEY_MAX], topic[FERRY_TOPIC_MAX];
+    uint64_t rev;
+    int64_t created = op->now;
+
+    op_reset(op);
+    ferry_err err = bridge__get_app(t, op->ns, op->name, &old);
+    if (err == FERRY_OK && !json_is_true(json_object_get(old, "deleted"))) {
+        err = bridge__fail(op->e, FERRY_EEXIST, "name", "app '%s' already exists", op->name);
+        goto out;
+    }
+    if (err != FERRY_OK && err != FERRY_ENOTFOUND)
+        goto out;
+    if ((err = ferry_store_next_rev(t, &rev)) != FERRY_OK)
+        goto out;
+    err = FERRY_ENOMEM;
+    rec = json_pack("{s:s, s:s, s:I, s:b, s:O, s:I, s:I}", "ns", op->ns, "name", op->name,
+                    "version", (json_int_t)rev, "deleted", 0, "spec", op->input, "createdAt",
+                    (json_int_t)created, "updatedAt", (json_int_t)op->now);
+    if (rec == NULL)
+        goto out;
+    bridge__key(key, op->ns, op->name, NULL);
+    if ((err = ferry_store_put(t, FERRY_DB_APPS, key, rec)) != FERRY_OK ||
+        (err = app_topic(op->ns, op->name, op->input, topic, sizeof(topic))) != FERRY_OK ||
+        (err = queue(t, topic, app_put_msg(op->ns, op->name, (int64_t)rev, op->input),
+                     &op->queued)) != FERRY_OK)
+        goto out;
+    op->out = bridge__app_view(rec);
+    err = op->out != NULL ? FERRY_OK : FERRY_ENOMEM;
+out:
+    json_decref(old);
+    json_decref(rec);
+    return err;
+}
+
+/* Validate an app body and normalise it; *spec is new. */
+static ferry_err app_input(const json_t *body, json_t **spec, ferry_bridge_error *e) {
+    ferry_verr verr;
+    *spec = NULL;
+    if (!json_is_object(body))
+        return bridge__fail(e, FERRY_EINVAL, NULL, "the body must be a JSON object");
+    if (ferry_app_validate(body, &verr) != FERRY_OK)
+        return bridge__fail(e, FERRY_EINVAL, verr.field, "%s: %s", verr.field, verr.message);
+    *spec = ferry_app_normalize(body);
+    return *spec != NULL ? FERRY_OK : bridge__store_fail(e, FERRY_ENOMEM);
+}
+
+ferry_err ferry_bridge_app_create(ferry_bridge *b, const char *ns, const json_t *body, json_t **out,
+                                  ferry_bridge_error *e) {
+    json_t *spec = NULL;
+    write_op op = {.ns = ns, .e = e};
+    *out = NULL;
+    ferry_err err = bridge__check_names(ns, NULL, e);
+    if (err == FERRY_OK)
+        err = app_input(body, &spec, e);
+    if (err != FERRY_OK)
+        goto out;
+    op.name = json_string_value(json_object_get(spec, "name"));
+    op.input = spec;
+    err = run_write(b, app_create_txn, &op, out);
+    if (err == FERRY_OK)
+        LOG_INFO("app %s/%s created at version %lld", ns, op.name,
+                 (long long)json_integer_value(json_object_get(*out, "version")));
+out:
+    json_decref(spec);
+    return err;
+}
+
+/* Choose what to send for an update from old to new: app.patch when the selector is unchanged and
+ * the patch is smaller than the whole app, else app.put. A selector change alters the set of
+ * targeted nodes and a newly targeted node holds no base to patch: the put spares each of them a
+ * gap and a hello round trip. *buf (from ferry_malloc) is the chosen payload. */
+static ferry_err update_msg(const write_op *op, const json_t *old_spec, int64_t base,
+                            int64_t version, unsigned char **buf, size_t *len) {
+    unsigned char *patch_buf = NULL;
+    size_t patch_len = 0;
+    ferry_err err = encode(app_put_msg(op->ns, op->name, version, op->input), buf, len);
+    if (err != FERRY_OK)
+        return err;
+    if (!json_equal(json_object_get(old_spec, "selector"), json_object_get(op->input, "selector")))
+        return FERRY_OK;
+    json_t *delta = ferry_patch_diff(old_spec, op->input);
+    if (delta == NULL)
+        return FERRY_OK; /* the put will do */
+    err = encode(json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "type", FERRY_MSG_APP_PATCH, "ns",
+                           op->ns, "app", op->name, "base", (json_int_t)base, "version",
+                           (json_int_t)version, "patch", delta),
+                 &patch_buf, &patch_len);
+    if (err == FERRY_OK && patch_len < *len) {
+        ferry_free(*buf);
+        *buf = patch_buf;
+        *len = patch_len;
+        patch_buf = NULL;
+    }
+    ferry_free(patch_buf);
+    return FERRY_OK;
+}
+
+static ferry_err app_update_txn(ferry_store_txn *t, void *ctx) {
+    write_op *op = ctx;
+    json_t *old = NULL, *rec = NULL;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    char key[BRIDGE_KEY_MAX], topic[FERRY_TOPIC_MAX], old_topic[FERRY_TOPIC_MAX];
+    uint64_t rev, seq;
+
+    op_reset(op);
+    ferry_err err = bridge__get_app(t, op->ns, op->name, &old);
+    if (err == FERRY_ENOTFOUND ||
+        (err == FERRY_OK && json_is_true(json_object_get(old, "deleted")))) {
+        err = bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
+        goto out;
+    }
+    if (err != FERRY_OK)
+        goto out;
+    int64_t base = bridge__int(old, "version");
+    if (op->body_version != 0 && op->body_version != base) {
+        err = bridge__fail(op->e, FERRY_ECONFLICT, "version",
+                           "version conflict: stored %lld, body %lld", (long long)base,
+                           (long long)op->body_version);
+        goto out;
+    }
+    if ((err = ferry_store_next_rev(t, &rev)) != FERRY_OK)
+        goto out;
+    err = FERRY_ENOMEM;
+    rec = json_pack("{s:s, s:s, s:I, s:b, s:O, s:I, s:I}", "ns", op->ns, "name", op->name,
+                    "version", (json_int_t)rev, "deleted", 0, "spec", op->input, "createdAt",
+                    (json_int_t)bridge__int(old, "createdAt"), "updatedAt", (json_int_t)op->now);
+    if (rec == NULL)
+        goto out;
+    bridge__key(key, op->ns, op->name, NULL);
+    const json_t *old_spec = json_object_get(old, "spec");
+    if ((err = ferry_store_put(t, FERRY_DB_APPS, key, rec)) != FERRY_OK ||
+        (err = app_topic(op->ns, op->name, op->input, topic, sizeof(topic))) != FERRY_OK ||
+        (err = app_topic(op->ns, op->name, old_spec, old_topic, sizeof(old_topic))) != FERRY_OK ||
+        (err = update_msg(op, old_spec, base, (int64_t)rev, &buf, &len)) != FERRY_OK ||
+        (err = ferry_store_outbox_append(t, topic, buf, len, &seq)) != FERRY_OK)
+        goto out;
+    op->queued++;
+    /* Nodes that only the old topic reaches no longer match: the put tells them to drop it. */
+    if (strcmp(topic, old_topic) != 0 &&
+        (err = ferry_store_outbox_append(t, old_topic, buf, len, &seq)) != FERRY_OK)
+        goto out;
+    op->out = bridge__app_view(rec);
+    err = op->out != NULL ? FERRY_OK : FERRY_ENOMEM;
+out:
+    ferry_free(buf);
+    json_decref(old);
+    json_decref(rec);
+    return err;
+}
+
+ferry_err ferry_bridge_app_update(ferry_bridge *b, const char *ns, const char *name,
+                                  const json_t *body, json_t **out, ferry_bridge_error *e) {
+    json_t *spec = NULL;
+    write_op op = {.ns = ns, .name = name, .e = e};
+    *out = NULL;
+    ferry_err err = bridge__check_names(ns, name, e);
+    if (err == FERRY_OK)
+        err = app_input(body, &spec, e);
+    if (err != FERRY_OK)
+        goto out;
+    const char *body_name = json_string_value(json_object_get(spec, "name"));
+    if (strcmp(body_name, name) != 0) {
+        err = bridge__fail(e, FERRY_EINVAL, "name",
+                           "name: must equal the name in the path ('%s'), renaming is not "
+                           "supported",
+                           name);
+        goto out;
+    }
+    json_t *v = json_object_get(body, "version");
+    if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 1)) {
+        err = bridge__fail(e, FERRY_EINVAL, "version", "version: must be a positive integer");
+        goto out;
+    }
+    op.body_version = v ? json_integer_value(v) : 0;
+    op.input = spec;
+    err = run_write(b, app_update_txn, &op, out);
+    if (err == FERRY_OK)
+        LOG_INFO("app %s/%s updated to version %lld", ns, name,
+                 (long long)json_integer_value(json_object_get(*out, "version")));
+out:
+    json_decref(spec);
+    return err;
+}
+
+static ferry_err app_delete_txn(ferry_store_txn *t, void *ctx) {
+    write_op *op = ctx;
+    json_t *rec = NULL;
+    char key[BRIDGE_KEY_MAX], topic[FERRY_TOPIC_MAX];
+    uint64_t rev;
+
+    op_reset(op);
+    ferry_err err = bridge__get_app(t, op->ns, op->name, &rec);
+    if (err == FERRY_ENOTFOUND ||
+        (err == FERRY_OK && json_is_true(json_object_get(rec, "deleted")))) {
+        err = bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
+        goto out;
+    }
+    if (err != FERRY_OK || (err = ferry_store_next_rev(t, &rev)) != FERRY_OK)
+        goto out;
+    /* A tombstone keeps the version (and the selector, for the topic) so that a re-created app
+     * continues from a higher version. */
+    err = FERRY_ENOMEM;
+    if (json_object_set_new(rec, "version", json_integer((json_int_t)rev)) != 0 ||
+        json_object_set_new(rec, "deleted", json_true()) != 0 ||
+        json_object_set_new(rec, "updatedAt", json_integer(op->now)) != 0)
+        goto out;
+    bridge__key(key, op->ns, op->name, NULL);
+    if ((err = ferry_store_put(t, FERRY_DB_APPS, key, rec)) != FERRY_OK ||
+        (err = app_topic(op->ns, op->name, json_object_get(rec, "spec"), topic, sizeof(topic))) !=
+            FERRY_OK ||
+        (err = queue(t, topic,
+                     json_pack("{s:s, s:s, s:s, s:I}", "type", FERRY_MSG_APP_DELETE, "ns", op->ns,
+                               "app", op->name, "version", (json_int_t)rev),
+                     &op->queued)) != FERRY_OK)
+        goto out;
+    op->out =
+        json_pack("{s:s, s:I, s:b}", "name", op->name, "version", (json_int_t)rev, "deleted", 1);
+    err = op->out != NULL ? FERRY_OK : FERRY_ENOMEM;
+out:
+    json_decref(rec);
+    return err;
+}
+
+ferry_err ferry_bridge_app_delete(ferry_bridge *b, const char *ns, const char *name, json_t **out,
+                                  ferry_bridge_error *e) {
+    write_op op = {.ns = ns, .name = name, .e = e};
+    *out = NULL;
+    ferry_err err = bridge__check_names(ns, name, e);
+    if (err == FERRY_OK)
+        err = run_write(b, app_delete_txn, &op, out);
+    if (err == FERRY_OK)
+        LOG_INFO("app %s/%s deleted at version %lld", ns, name,
+                 (long long)json_integer_value(json_object_get(*out, "version")));
+    return err;
+}
+
+/* Node registration, relabelling (op->input = labels) and deletion (op->input = NULL). */
+static ferry_err node_write_txn(ferry_store_txn *t, void *ctx, bool create) {
+    write_op *op = ctx;
+    json_t *old = NULL, *rec = NULL;
+    char key[BRIDGE_KEY_MAX];
+    uint64_t rev;
+
+    op_reset(op);
+    ferry_err err = bridge__get_node(t, op->ns, op->name, &old);
+    if (create && err == FERRY_OK) {
+        err = bridge__fail(op->e, FERRY_EEXIST, "name", "node '%s' already exists", op->name);
+        goto out;
+    }
+    if (!create && err == FERRY_ENOTFOUND) {
+        err = bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "node '%s' not found", op->name);
+        goto out;
+    }
+    if ((err != FERRY_OK && err != FERRY_ENOTFOUND) ||
+        (err = ferry_store_next_rev(t, &rev)) != FERRY_OK)
+        goto out;
+    bridge__key(key, op->ns, op->name, NULL);
+    if (op->input == NULL) { /* delete */
+        if ((err = ferry_store_del(t, FERRY_DB_NODES, key)) != FERRY_OK ||
+            (err = queue_sync(t, op->ns, op->name, NULL, rev, &op->queued)) != FERRY_OK)
+            goto out;
+        op->out = json_pack("{s:s, s:s, s:b}", "name", op->name, "namespace", op->ns, "deleted", 1);
+    } else {
+        int64_t created = old ? bridge__int(old, "createdAt") : op->now;
+        err = FERRY_ENOMEM;
+        rec = json_pack("{s:s, s:s, s:O, s:I, s:I}", "ns", op->ns, "name", op->name, "labels",
+                        op->input, "createdAt", (json_int_t)created, "updatedAt",
+                        (json_int_t)op->now);
+        if (rec == NULL)
+            goto out;
+        if ((err = ferry_store_put(t, FERRY_DB_NODES, key, rec)) != FERRY_OK ||
+            (err = queue_sync(t, op->ns, op->name, rec, rev, &op->queued)) != FERRY_OK)
+            goto out;
+        op->out = bridge__node_view(t, rec);
+    }
+    err = op->out != NULL ? FERRY_OK : FERRY_ENOMEM;
+out:
+    json_decref(old);
+    json_decref(rec);
+    return err;
+}
+
+static ferry_err node_create_txn(ferry_store_txn *t, void *ctx) {
+    return node_write_txn(t, ctx, true);
+}
+
+static ferry_err node_change_txn(ferry_store_txn *t, void *ctx) {
+    return node_write_txn(t, ctx, false);
+}
+
+/* Validate a node body; name_path is the name from the URL (PUT) or NULL (POST). *labels is new. */
+static ferry_err node_input(const json_t *body, const char *name_path, const char **name,
+                            json_t **labels, ferry_bridge_error *e) {
+    ferry_verr verr;
+    json_t *copy = NULL;
+    ferry_err err = FERRY_EINVAL;
+    *labels = NULL;
+    if (!json_is_object(body))
+        return bridge__fail(e, FERRY_EINVAL, NULL, "the body must be a JSON object");
+    json_t *jname = json_object_get(body, "name");
+    if (name_path != NULL && json_is_string(jname) && strcmp(json_string_value(jname), name_path)) {
+        return bridge__fail(e, FERRY_EINVAL, "name",
+                            "name: must equal the name in the path ('%s'), renaming is not "
+                            "supported",
+                            name_path);
+    }
+    if (name_path != NULL && jname == NULL) { /* PUT may leave the name out */
+        copy = json_copy((json_t *)body);
+        if (copy == NULL || json_object_set_new(copy, "name", json_string(name_path)) != 0) {
+            err = bridge__store_fail(e, FERRY_ENOMEM);
+            goto out;
+        }
+        body = copy;
+    }
+    if (ferry_node_validate(body, &verr) != FERRY_OK) {
+        err = bridge__fail(e, FERRY_EINVAL, verr.field, "%s: %s", verr.field, verr.message);
+        goto out;
+    }
+    *name = name_path ? name_path : json_string_value(json_object_get(body, "name"));
+    json_t *l = json_object_get(body, "labels");
+    *labels = l ? json_deep_copy(l) : json_object();
+    err = *labels ? FERRY_OK : bridge__store_fail(e, FERRY_ENOMEM);
+out:
+    json_decref(copy);
+    return err;
+}
+
+static ferry_err node_write(ferry_bridge *b, const char *ns, const char *name, const json_t *body,
+                            bool create, json_t **out, ferry_bridge_error *e) {
+    json_t *labels = NULL;
+    write_op op = {.ns = ns, .name = name, .e = e};
+    *out = NULL;
+    ferry_err err = bridge__check_names(ns, name, e);
+    if (err == FERRY_OK && body != NULL)
+        err = node_input(body, name, &op.name, &labels, e);
+    if (err != FERRY_OK)
+        goto out;
+    op.input = labels;
+    err = run_write(b, create ? node_create_txn : node_change_txn, &op, out);
+    if (err == FERRY_OK)
+        LOG_INFO("node %s/%s %s", ns, op.name,
+                 create ? "registered"
+                 : body ? "relabelled"
+                        : "deleted");
+out:
+    json_decref(labels);
+    return err;
+}
+
+ferry_err ferry_bridge_node_create(ferry_bridge *b, const char *ns, const json_t *body,
+                                   json_t **out, ferry_bridge_error *e) {
+    return node_write(b, ns, NULL, body, true, out, e);
+}
+
+ferry_err ferry_bridge_node_update(ferry_bridge *b, const char *ns, const char *name,
+                                   const json_t *body, json_t **out, ferry_bridge_error *e) {
+    if (name == NULL)
+        return bridge__fail(e, FERRY_EINVAL, "name", "name: is required");
+    return node_write(b, ns, name, body, false, out, e);
+}
+
+ferry_err ferry_bridge_node_delete(ferry_bridge *b, const char *ns, const char *name, json_t **out,
+                                   ferry_bridge_error *e) {
+    if (name == NULL)
+        return bridge__fail(e, FERRY_EINVAL, "name", "name: is required");
+    return node_write(b, ns, name, NULL, false, out, e);
+}
+
+static ferry_err rev_txn(ferry_store_txn *t, void *ctx) {
+    return ferry_store_rev(t, ctx);
+}
+
+ferry_err ferry_bridge_health(ferry_bridge *b, bool *mqtt_up, uint64_t *rev) {
+    pthread_mutex_lock(&b->lock);
+    *mqtt_up = b->mqtt_up;
+    ferry_err err = ferry_store_read(b->store, rev_txn, rev);
+    pthread_mutex_unlock(&b->lock);
+    return err;
+}
+
+/* ---- node messages --------------------------------------------------------------------------- */
+
+typedef struct {
+    json_t *msg; /* decoded payload, or NULL when rejected */
+    ferry_topic topic;
+    int64_t received_ms;
+} node_msg;
+
+typedef struct {
+    node_msg *msgs;
+    size_t n;
+    json_t *replies; /* [[topic, msg], ...]: syncs to publish after the commit */
+} batch_op;
+
+/* Decode and check one message: payload valid for its type, type matching the topic kind, and the
+ * names in the payload matching those in the topic (a node may only speak for itself). */
+static json_t *check_msg(const ferry_bridge_msg *m, ferry_topic *tp) {
+    char why[256] = "";
+    json_t *msg = NULL;
+    const char *want = NULL;
+
+    if (ferry_topic_parse(m->topic, m->topic_len, tp) != FERRY_OK) {
+        LOG_WARN("mqtt: message on unexpected topic '%.*s' dropped", (int)m->topic_len, m->topic);
+        return NULL;
+    }
+    switch (tp->kind) {
+    case FERRY_TOPIC_NODE_HELLO:
+        want = FERRY_MSG_NODE_HELLO;
+        break;
+    case FERRY_TOPIC_NODE_STATUS:
+        want = FERRY_MSG_APP_STATUS;
+        break;
+    case FERRY_TOPIC_NODE_ONLINE:
+        want = FERRY_MSG_NODE_ONLINE;
+        break;
+    default:
+        LOG_WARN("mqtt: message on '%.*s' is not for the bridge; dropped", (int)m->topic_len,
+                 m->topic);
+        return NULL;
+    }
+    ferry_err err = ferry_proto_decode(m->payload, m->len, &msg, why, sizeof(why));
+    if (err != FERRY_OK) {
+        LOG_WARN("mqtt: invalid payload on '%.*s' dropped: %s", (int)m->topic_len, m->topic, why);
+        return NULL;
+    }
+    const char *type = json_string_value(json_object_get(msg, "type"));
+    const char *ns = json_string_value(json_object_get(msg, "ns"));
+    const char *node = json_string_value(json_object_get(msg, "node"));
+    const char *app = json_string_value(json_object_get(msg, "app"));
+    if (type == NULL || strcmp(type, want) != 0) {
+        LOG_WARN("mqtt: '%s' message on '%.*s' (expected %s) dropped", type ? type : "?",
+                 (int)m->topic_len, m->topic, want);
+        goto reject;
+    }
+    if (ns == NULL || node == NULL || strcmp(ns, tp->ns) != 0 || strcmp(node, tp->node) != 0 ||
+        (tp->kind == FERRY_TOPIC_NODE_STATUS && (app == NULL || strcmp(app, tp->app) != 0))) {
+        LOG_WARN("mqtt: %s on '%.*s' names another node or app (ns %s, node %s, app %s); dropped",
+                 type, (int)m->topic_len, m->topic, ns ? ns : "?", node ? node : "?",
+                 app ? app : "-");
+        goto reject;
+    }
+    return msg;
+reject:
+    json_decref(msg);
+    return NULL;
+}
+
+static ferry_err handle_hello(ferry_store_txn *t, const node_msg *m, uint64_t rev,
+                              json_t *replies) {
+    json_t *node = NULL, *sync = NULL;
+    char topic[FERRY_TOPIC_MAX];
+    ferry_err err = bridge__get_node(t, m->topic.ns, m->topic.node, &node);
+    if (err == FERRY_ENOTFOUND)
+        err = FERRY_OK;
+    if (err == FERRY_OK)
+        err = sync_topic(m->topic.ns, m->topic.node, topic, sizeof(topic));
+    if (err == FERRY_OK)
+        err = build_sync(t, m->topic.ns, m->topic.node, node, rev, json_object_get(m->msg, "apps"),
+                         &sync);
+    if (err == FERRY_OK && json_array_append_new(replies, json_pack("[s, O]", topic, sync)) != 0)
+        err = FERRY_ENOMEM;
+    LOG_DEBUG("hello from %s/%s (%s): answering with rev %llu, %s", m->topic.ns, m->topic.node,
+              json_string_value(json_object_get(m->msg, "reason")), (unsigned long long)rev,
+              node ? "registered" : "not registered");
+    json_decref(node);
+    json_decref(sync);
+    return err;
+}
+
+static ferry_err handle_status(ferry_store_txn *t, const node_msg *m) {
+    json_t *old = NULL, *rec = NULL;
+    char key[BRIDGE_KEY_MAX];
+    json_int_t version = json_integer_value(json_object_get(m->msg, "version"));
+
+    bridge__key(key, m->topic.ns, m->topic.app, m->topic.node);
+    ferry_err err = ferry_store_get(t, FERRY_DB_STATUS, key, &old);
+    if (err == FERRY_OK && json_integer_value(json_object_get(old, "version")) > version) {
+        LOG_DEBUG("status of %s at version %lld is older than the stored one; ignored", key,
+                  (long long)version);
+        goto out;
+    }
+    /* An absent or unreadable old record is simply replaced. */
+    if (err != FERRY_OK && err != FERRY_ENOTFOUND && err != FERRY_EFORMAT && err != FERRY_EVERSION)
+        goto out;
+    err = FERRY_ENOMEM;
+    rec = json_deep_copy(m->msg);
+    if (rec == NULL)
+        goto out;
+    json_object_del(rec, "v");
+    json_object_del(rec, "type");
+    if (json_object_set_new(rec, "updatedAt", json_integer(m->received_ms)) != 0)
+        goto out;
+    err = ferry_store_put(t, FERRY_DB_STATUS, key, rec);
+out:
+    json_decref(old);
+    json_decref(rec);
+    return err;
+}
+
+static ferry_err handle_online(ferry_store_txn *t, const node_msg *m) {
+    char key[BRIDGE_KEY_MAX];
+    bridge__key(key, m->topic.ns, m->topic.node, NULL);
+    json_t *rec = json_pack("{s:s, s:s, s:b, s:I}", "ns", m->topic.ns, "node", m->topic.node,
+                            "online", json_is_true(json_object_get(m->msg, "online")), "ts",
+                            (json_int_t)m->received_ms);
+    ferry_err err = rec ? ferry_store_put(t, FERRY_DB_NODESTATE, key, rec) : FERRY_ENOMEM;
+    json_decref(rec);
+    return err;
+}
+
+static ferry_err batch_txn(ferry_store_txn *t, void *ctx) {
+    batch_op *op = ctx;
+    uint64_t rev;
+    ferry_err err = ferry_store_rev(t, &rev);
+
+    json_array_clear(op->replies);
+    for (size_t i = 0; i < op->n && err == FERRY_OK; i++) {
+        const node_msg *m = &op->msgs[i];
+        if (m->msg == NULL)
+            continue;
+        switch (m->topic.kind) {
+        case FERRY_TOPIC_NODE_HELLO:
+            err = handle_hello(t, m, rev, op->replies);
+            break;
+        case FERRY_TOPIC_NODE_STATUS:
+            err = handle_status(t, m);
+            break;
+        case FERRY_TOPIC_NODE_ONLINE:
+            err = handle_online(t, m);
+            break;
+        default:
+            break;
+        }
+    }
+    return err;
+}
+
+static ferry_err handle_batch(ferry_bridge *b, const ferry_bridge_msg *msgs, size_t n) {
+    ferry_err err = FERRY_ENOMEM;
+    batch_op op = {.msgs = ferry_calloc(n, sizeof(node_msg)), .n = n, .replies = json_array()};
+
+    if (op.msgs == NULL || op.replies == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        op.msgs[i].msg = check_msg(&msgs[i], &op.msgs[i].topic);
+        op.msgs[i].received_ms = msgs[i].received_ms;
+    }
+    pthread_mutex_lock(&b->lock);
+    err = ferry_store_write(b->store, batch_txn, &op);
+    size_t r;
+    json_t *reply;
+    json_array_foreach(op.replies, r, reply) {
+        const char *topic = json_string_value(json_array_get(reply, 0));
+        unsigned char *buf = NULL;
+        size_t len = 0;
+        if (err != FERRY_OK)
+            break;
+        if (encode(json_incref(json_array_get(reply, 1)), &buf, &len) != FERRY_OK ||
+            b->cfg.publish(b->cfg.publish_ctx, topic, buf, len, NULL) != FERRY_OK)
+            LOG_WARN("could not send the sync on %s; the node asks again in 30 s", topic);
+        ferry_free(buf);
+    }
+    pthread_mutex_unlock(&b->lock);
+    if (err != FERRY_OK)
+        LOG_ERROR("store: %zu node messages could not be stored (%s); they are lost, nodes "
+                  "resend status on reconnect and hellos after 30 s",
+                  n, ferry_strerror(err));
+out:
+    for (size_t i = 0; op.msgs != NULL && i < n; i++)
+        json_decref(op.msgs[i].msg);
+    ferry_free(op.msgs);
+    json_decref(op.replies);
+    return err;
+}
+
+ferry_err ferry_bridge_handle_messages(ferry_bridge *b, const ferry_bridge_msg *msgs, size_t n) {
+    ferry_err err = FERRY_OK;
+    for (size_t off = 0; off < n && err == FERRY_OK; off += MAX_BATCH)
+        err = handle_batch(b, msgs + off, n - off < MAX_BATCH ? n - off : MAX_BATCH);
+    return err;
+}
+
+/* ---- outbox publisher ------------------------------------------------------------------------ */
+
+void ferry_bridge_mqtt_up(ferry_bridge *b) {
+    pthread_mutex_lock(&b->lock);
+    b->mqtt_up = true;
+    b->gen++;
+    b->cursor = 0;
+    b->inflight = 0;
+    b->retry_from = UINT64_MAX;
+    b->last_progress_ms = ferry_mono_ms();
+    pthread_mutex_unlock(&b->lock);
+    ferry_bridge_pump(b);
+}
+
+void ferry_bridge_mqtt_down(ferry_bridge *b) {
+    pthread_mutex_lock(&b->lock);
+    b->mqtt_up = false;
+    pthread_mutex_unlock(&b->lock);
+}
+
+static bool pump_each(uint64_t seq, const char *topic, const unsigned char *payload, size_t len,
+                      void *ctx) {
+    ferry_bridge *b = ctx;
+    if (b->inflight >= b->cfg.window)
+        return false;
+    ferry_outbox_ref ref = {.seq = seq, .gen = b->gen};
+    if (b->cfg.publish(b->cfg.publish_ctx, topic, payload, len, &ref) != FERRY_OK)
+        return false; /* retried on the next kick or tick */
+    if (b->inflight == 0)
+        b->last_progress_ms = ferry_mono_ms();
+    b->inflight++;
+    b->cursor = seq + 1;
+    return true;
+}
+
+static ferry_err pump_txn(ferry_store_txn *t, void *ctx) {
+    ferry_bridge *b = ctx;
+    return ferry_store_outbox_scan(t, b->cursor, pump_each, b);
+}
+
+void ferry_bridge_pump(ferry_bridge *b) {
+    pthread_mutex_lock(&b->lock);
+    if (b->mqtt_up && b->inflight < b->cfg.window)
+        ferry_store_read(b->store, pump_txn, b);
+    pthread_mutex_unlock(&b->lock);
+}
+
+typedef struct {
+    const ferry_outbox_ref *refs;
+    size_t n;
+} ack_op;
+
+static ferry_err ack_txn(ferry_store_txn *t, void *ctx) {
+    ack_op *op = ctx;
+    ferry_err err = FERRY_OK;
+    for (size_t i = 0; i < op->n && err == FERRY_OK; i++)
+        err = ferry_store_outbox_delete(t, op->refs[i].seq);
+    return err;
+}
+
+void ferry_bridge_outbox_acked(ferry_bridge *b, const ferry_outbox_ref *refs, size_t n) {
+    ack_op op = {.refs = refs, .n = n};
+    if (n == 0)
+        return;
+    pthread_mutex_lock(&b->lock);
+    ferry_err err = ferry_store_write(b->store, ack_txn, &op);
+    if (err != FERRY_OK)
+        LOG_ERROR("store: cannot remove %zu acknowledged messages from the outbox (%s); they are "
+                  "published again on reconnect",
+                  n, ferry_strerror(err));
+    for (size_t i = 0; i < n; i++) {
+        if (refs[i].gen == b->gen && b->inflight > 0)
+            b->inflight--;
+    }
+    b->last_progress_ms = ferry_mono_ms();
+    LOG_DEBUG("outbox: %zu acknowledged, %zu in flight", n, b->inflight);
+    pthread_mutex_unlock(&b->lock);
+}
+
+void ferry_bridge_outbox_failed(ferry_bridge *b, const ferry_outbox_ref *ref) {
+    pthread_mutex_lock(&b->lock);
+    if (ref->gen == b->gen) {
+        if (b->inflight > 0)
+            b->inflight--;
+        if (ref->seq < b->retry_from)
+            b->retry_from = ref->seq;
+    }
+    pthread_mutex_unlock(&b->lock);
+}
+
+void ferry_bridge_tick(ferry_bridge *b) {
+    pthread_mutex_lock(&b->lock);
+    if (b->mqtt_up && b->retry_from != UINT64_MAX) {
+        if (b->retry_from < b->cursor)
+            b->cursor = b->retry_from;
+        b->retry_from = UINT64_MAX;
+    }
+    if (b->mqtt_up && b->inflight > 0 && ferry_mono_ms() - b->last_progress_ms > STALL_MS) {
+        LOG_WARN("outbox: no acknowledgement for %d s with %zu messages in flight; publishing "
+                 "everything not acknowledged again",
+                 STALL_MS / 1000, b->inflight);
+        b->gen++;
+        b->cursor = 0;
+        b->inflight = 0;
+        b->last_progress_ms = ferry_mono_ms();
+    }
+    pthread_mutex_unlock(&b->lock);
+    ferry_bridge_pump(b);
+}

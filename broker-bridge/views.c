@@ -1,0 +1,435 @@
+/* broker-bridge views: the read side of the REST API (apps, nodes, deployment status), built from
+ * the stored records in one read transaction each. */
+#include "bridge_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry/app.h"
+
+/* ---- record views ---------------------------------------------------------------------------- */
+
+json_t *bridge__app_view(const json_t *rec) {
+    json_t *v = json_deep_copy(json_object_get(rec, "spec"));
+    if (v == NULL || json_object_set(v, "namespace", json_object_get(rec, "ns")) != 0 ||
+        json_object_set(v, "version", json_object_get(rec, "version")) != 0 ||
+        json_object_set_new(v, "createdAt", bridge__time(bridge__int(rec, "createdAt"))) != 0 ||
+        json_object_set_new(v, "updatedAt", bridge__time(bridge__int(rec, "updatedAt"))) != 0) {
+        json_decref(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Whether the node reported itself online last (false when it never did). */
+static bool node_online(ferry_store_txn *t, const char *ns, const char *node) {
+    char key[BRIDGE_KEY_MAX];
+    json_t *st = NULL;
+    bridge__key(key, ns, node, NULL);
+    bool online = ferry_store_get(t, FERRY_DB_NODESTATE, key, &st) == FERRY_OK &&
+                  json_is_true(json_object_get(st, "online"));
+    json_decref(st);
+    return online;
+}
+
+json_t *bridge__node_view(ferry_store_txn *t, const json_t *rec) {
+    const char *ns = json_string_value(json_object_get(rec, "ns"));
+    const char *name = json_string_value(json_object_get(rec, "name"));
+    return json_pack("{s:s, s:s, s:O, s:b, s:o, s:o}", "name", name, "namespace", ns, "labels",
+                     json_object_get(rec, "labels"), "online", node_online(t, ns, name),
+                     "createdAt", bridge__time(bridge__int(rec, "createdAt")), "updatedAt",
+                     bridge__time(bridge__int(rec, "updatedAt")));
+}
+
+/* ---- read operations ------------------------------------------------------------------------- */
+
+/* One API read: inputs, the view being built and the error. */
+typedef struct {
+    const char *ns;
+    const char *name;
+    const ferry_bridge_page *page;
+    json_t *out;
+    ferry_bridge_error *e;
+    /* scan state */
+    json_t *rec;     /* the app or node the view is about */
+    json_t *entries; /* object: name -> entry */
+    long total;
+    ferry_err err;
+} read_op;
+
+static ferry_err run_read(ferry_bridge *b, ferry_store_fn fn, read_op *op, json_t **out) {
+    pthread_mutex_lock(&b->lock);
+    ferry_err err = ferry_store_read(b->store, fn, op);
+    pthread_mutex_unlock(&b->lock);
+    json_decref(op->rec);
+    json_decref(op->entries);
+    op->rec = op->entries = NULL;
+    if (err == FERRY_OK && op->out == NULL)
+        err = FERRY_ENOMEM;
+    if (err == FERRY_OK) {
+        *out = op->out;
+    } else {
+        json_decref(op->out);
+        if (err != FERRY_EINVAL && err != FERRY_ENOTFOUND)
+            bridge__store_fail(op->e, err);
+    }
+    op->out = NULL;
+    return err;
+}
+
+static ferry_err app_get_txn(ferry_store_txn *t, void *ctx) {
+    read_op *op = ctx;
+    ferry_err err = bridge__get_app(t, op->ns, op->name, &op->rec);
+    if (err == FERRY_ENOTFOUND ||
+        (err == FERRY_OK && json_is_true(json_object_get(op->rec, "deleted"))))
+        return bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
+    if (err == FERRY_OK)
+        op->out = bridge__app_view(op->rec);
+    return err;
+}
+
+ferry_err ferry_bridge_app_get(ferry_bridge *b, const char *ns, const char *name, json_t **out,
+                               ferry_bridge_error *e) {
+    read_op op = {.ns = ns, .name = name, .e = e};
+    *out = NULL;
+    ferry_err err = bridge__check_names(ns, name, e);
+    return err != FERRY_OK ? err : run_read(b, app_get_txn, &op, out);
+}
+
+static ferry_err node_get_txn(ferry_store_txn *t, void *ctx) {
+    read_op *op = ctx;
+    ferry_err err = bridge__get_node(t, op->ns, op->name, &op->rec);
+    if (err == FERRY_ENOTFOUND)
+        return bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "node '%s' not found", op->name);
+    if (err == FERRY_OK)
+        op->out = bridge__node_view(t, op->rec);
+    return err;
+}
+
+ferry_err ferry_bridge_node_get(ferry_bridge *b, const char *ns, const char *name, json_t **out,
+                                ferry_bridge_error *e) {
+    read_op op = {.ns = ns, .name = name, .e = e};
+    *out = NULL;
+    ferry_err err = bridge__check_names(ns, name, e);
+    return err != FERRY_OK ? err : run_read(b, node_get_txn, &op, out);
+}
+
+/* ---- lists ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    read_op *op;
+    ferry_store_txn *t;
+    bool apps;
+} list_scan;
+
+static bool list_each(const char *key, const json_t *rec, void *ctx) {
+    list_scan *ls = ctx;
+    read_op *op = ls->op;
+    const ferry_bridge_page *pg = op->page;
+    if (!(ls->apps ? bridge__app_record_ok(key, rec) : bridge__node_record_ok(key, rec))) {
+        op->err = FERRY_EFORMAT;
+        return false;
+    }
+    if (ls->apps && json_is_true(json_object_get(rec, "deleted")))
+        return true;
+    const char *name = json_string_value(json_object_get(rec, "name"));
+    if (pg->name != NULL && pg->name[0] != '\0' && strcasestr(name, pg->name) == NULL)
+        return true;
+    long index = op->total++;
+    if (index < (pg->page - 1) * pg->page_size || index >= pg->page * pg->page_size)
+        return true;
+    json_t *item = ls->apps ? bridge__app_view(rec) : bridge__node_view(ls->t, rec);
+    if (json_array_append_new(json_object_get(op->out, "items"), item) != 0) {
+        op->err = FERRY_ENOMEM;
+        return false;
+    }
+    return true;
+}
+
+static ferry_err list_txn(ferry_store_txn *t, read_op *op, ferry_db db) {
+    char prefix[BRIDGE_KEY_MAX];
+    list_scan ls = {.op = op, .t = t, .apps = db == FERRY_DB_APPS};
+    op->out = json_pack("{s:[]}", "items");
+    if (op->out == NULL)
+        return FERRY_ENOMEM;
+    bridge__key(prefix, op->ns, "", NULL);
+    ferry_err err = ferry_store_scan(t, db, prefix, list_each, &ls);
+    if (err == FERRY_OK)
+        err = op->err;
+    if (err == FERRY_OK &&
+        (json_object_set_new(op->out, "total", json_integer(op->total)) != 0 ||
+         json_object_set_new(op->out, "page", json_integer(op->page->page)) != 0 ||
+         json_object_set_new(op->out, "pageSize", json_integer(op->page->page_size)) != 0))
+        err = FERRY_ENOMEM;
+    return err;
+}
+
+static ferry_err app_list_txn(ferry_store_txn *t, void *ctx) {
+    return list_txn(t, ctx, FERRY_DB_APPS);
+}
+
+static ferry_err node_list_txn(ferry_store_txn *t, void *ctx) {
+    return list_txn(t, ctx, FERRY_DB_NODES);
+}
+
+static ferry_err check_page(const ferry_bridge_page *pg, ferry_bridge_error *e) {
+    if (pg->page < 1)
+        return bridge__fail(e, FERRY_EINVAL, "page", "page: must be an integer >= 1");
+    if (pg->page_size < 1 || pg->page_size > 1000)
+        return bridge__fail(e, FERRY_EINVAL, "pageSize",
+                            "pageSize: must be an integer between 1 and 1000");
+    return FERRY_OK;
+}
+
+ferry_err ferry_bridge_app_list(ferry_bridge *b, const char *ns, const ferry_bridge_page *pg,
+                                json_t **out, ferry_bridge_error *e) {
+    read_op op = {.ns = ns, .page = pg, .e = e};
+    *out = NULL;
+    ferry_err err = bridge__check_names(ns, NULL, e);
+    if (err == FERRY_OK)
+        err = check_page(pg, e);
+    return err != FERRY_OK ? err : run_read(b, app_list_txn, &op, out);
+}
+
+ferry_err ferry_bridge_node_list(ferry_bridge *b, const char *ns, const ferry_bridge_page *pg,
+                                 json_t **out, ferry_bridge_error *e) {
+    read_op op = {.ns = ns, .page = pg, .e = e};
+    *out = NULL;
+    ferry_err err = bridge__check_names(ns, NULL, e);
+    if (err == FERRY_OK)
+        err = check_page(pg, e);
+    return err != FERRY_OK ? err : run_read(b, node_list_txn, &op, out);
+}
+
+/* ---- deployment status ----------------------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The values of obj as an array in key order (new; NULL on ENOMEM). */
+static json_t *sorted_values(json_t *obj) {
+    size_t n = json_object_size(obj), i = 0;
+    const char **keys = ferry_calloc(n ? n : 1, sizeof(*keys));
+    json_t *arr = json_array();
+    const char *k;
+    json_t *v;
+    if (keys == NULL || arr == NULL)
+        goto fail;
+    json_object_foreach(obj, k, v) {
+        keys[i++] = k;
+    }
+    qsort(keys, n, sizeof(*keys), cmp_str);
+    for (i = 0; i < n; i++) {
+        if (json_array_append(arr, json_object_get(obj, keys[i])) != 0)
+            goto fail;
+    }
+    ferry_free(keys);
+    return arr;
+fail:
+    ferry_free(keys);
+    json_decref(arr);
+    return NULL;
+}
+
+/* Fill a status entry from a status record (or the Pending defaults when st is NULL). */
+static int fill_entry(json_t *entry, const json_t *st) {
+    static const char *const fields[] = {"version", "phase", "message", "containers"};
+    if (st == NULL)
+        return json_object_set_new(entry, "version", json_integer(0)) ||
+               json_object_set_new(entry, "phase", json_string("Pending")) ||
+               json_object_set_new(entry, "message", json_string("")) ||
+               json_object_set_new(entry, "containers", json_array());
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (json_object_set(entry, fields[i], json_object_get(st, fields[i])) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static bool status_target_each(const char *key, const json_t *rec, void *ctx) {
+    read_op *op = ctx;
+    const json_t *selector = json_object_get(json_object_get(op->rec, "spec"), "selector");
+    if (!bridge__node_record_ok(key, rec)) {
+        op->err = FERRY_EFORMAT;
+        return false;
+    }
+    if (!ferry_selector_matches(selector, json_object_get(rec, "labels")))
+        return true;
+    const char *node = json_string_value(json_object_get(rec, "name"));
+    json_t *entry = json_pack("{s:s, s:b}", "node", node, "target", 1);
+    if (entry == NULL || fill_entry(entry, NULL) != 0 ||
+        json_object_set_new(entry, "updatedAt", json_null()) != 0 ||
+        json_object_set_new(op->entries, node, entry) != 0) {
+        op->err = FERRY_ENOMEM;
+        return false;
+    }
+    return true;
+}
+
+static bool status_report_each(const char *key, const json_t *rec, void *ctx) {
+    read_op *op = ctx;
+    const char *node = strrchr(key, '/') + 1; /* key: ns/app/node */
+    if (!bridge__status_record_ok(key, rec))
+        return true;
+    json_t *entry = json_object_get(op->entries, node);
+    if (entry == NULL) {
+        entry = json_pack("{s:s, s:b}", "node", node, "target", 0);
+        if (entry == NULL || json_object_set_new(op->entries, node, entry) != 0) {
+            op->err = FERRY_ENOMEM;
+            return false;
+        }
+    }
+    if (fill_entry(entry, rec) != 0 ||
+        json_object_set_new(entry, "updatedAt", bridge__time(bridge__int(rec, "updatedAt"))) != 0) {
+        op->err = FERRY_ENOMEM;
+        return false;
+    }
+    return true;
+}
+
+/* Summary over the targeted nodes (see README.md, "Deployment status"): applied = reporting the
+ * current version in a phase other than Pending; running / failed = of those, in that phase;
+ * notReporting = no status for this app at all, or the node is not online. */
+static ferry_err app_status_txn(ferry_store_txn *t, void *ctx) {
+    read_op *op = ctx;
+    char prefix[BRIDGE_KEY_MAX];
+    json_t *nodes = NULL;
+    json_int_t targeted = 0, applied = 0, running = 0, failed = 0, silent = 0;
+
+    ferry_err err = bridge__get_app(t, op->ns, op->name, &op->rec);
+    if (err == FERRY_ENOTFOUND)
+        return bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
+    if (err != FERRY_OK)
+        return err;
+    bool deleted = json_is_true(json_object_get(op->rec, "deleted"));
+    json_int_t version = json_integer_value(json_object_get(op->rec, "version"));
+    if ((op->entries = json_object()) == NULL)
+        return FERRY_ENOMEM;
+    if (!deleted) {
+        bridge__key(prefix, op->ns, "", NULL);
+        if ((err = ferry_store_scan(t, FERRY_DB_NODES, prefix, status_target_each, op)) !=
+                FERRY_OK ||
+            (err = op->err) != FERRY_OK)
+            return err;
+    }
+    bridge__key(prefix, op->ns, op->name, "");
+    if ((err = ferry_store_scan(t, FERRY_DB_STATUS, prefix, status_report_each, op)) != FERRY_OK ||
+        (err = op->err) != FERRY_OK)
+        return err;
+    if ((nodes = sorted_values(op->entries)) == NULL)
+        return FERRY_ENOMEM;
+    size_t i;
+    json_t *entry;
+    json_array_foreach(nodes, i, entry) {
+        const char *node = json_string_value(json_object_get(entry, "node"));
+        const char *phase = json_string_value(json_object_get(entry, "phase"));
+        bool online = node_online(t, op->ns, node);
+        bool reported = !json_is_null(json_object_get(entry, "updatedAt"));
+        bool current = json_integer_value(json_object_get(entry, "version")) >= version &&
+                       strcmp(phase, "Pending") != 0;
+        json_object_set_new(entry, "online", json_boolean(online));
+        if (!json_is_true(json_object_get(entry, "target"))) {
+            json_object_del(entry, "target");
+            continue;
+        }
+        json_object_del(entry, "target");
+        targeted++;
+        applied += current;
+        running += current && strcmp(phase, "Running") == 0;
+        failed += current && strcmp(phase, "Failed") == 0;
+        silent += !reported || !online;
+    }
+    op->out = json_pack("{s:s, s:s, s:I, s:b, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "name", op->name,
+                        "namespace", op->ns, "version", version, "deleted", deleted, "nodes", nodes,
+                        "summary", "targeted", targeted, "applied", applied, "running", running,
+                        "failed", failed, "notReporting", silent);
+    return op->out != NULL ? FERRY_OK : FERRY_ENOMEM;
+}
+
+ferry_err ferry_bridge_app_status(ferry_bridge *b, const char *ns, const char *name, json_t **out,
+                                  ferry_bridge_error *e) {
+    read_op op = {.ns = ns, .name = name, .e = e};
+    *out = NULL;
+    ferry_err err = bridge__check_names(ns, name, e);
+    return err != FERRY_OK ? err : run_read(b, app_status_txn, &op, out);
+}
+
+/* ---- apps of one node ------------------------------------------------------------------------ */
+
+static bool node_target_each(const char *key, const json_t *rec, void *ctx) {
+    read_op *op = ctx;
+    if (!bridge__app_record_ok(key, rec)) {
+        op->err = FERRY_EFORMAT;
+        return false;
+    }
+    const json_t *selector = json_object_get(json_object_get(rec, "spec"), "selector");
+    if (json_is_true(json_object_get(rec, "deleted")) ||
+        !ferry_selector_matches(selector, json_object_get(op->rec, "labels")))
+        return true;
+    const char *app = json_string_value(json_object_get(rec, "name"));
+    json_t *entry = json_pack("{s:s}", "app", app);
+    if (entry == NULL || fill_entry(entry, NULL) != 0 ||
+        json_object_set_new(op->entries, app, entry) != 0) {
+        op->err = FERRY_ENOMEM;
+        return false;
+    }
+    return true;
+}
+
+static bool node_report_each(const char *key, const json_t *rec, void *ctx) {
+    read_op *op = ctx;
+    const char *node = strrchr(key, '/') + 1; /* key: ns/app/node */
+    if (strcmp(node, op->name) != 0 || !bridge__status_record_ok(key, rec))
+        return true;
+    const char *app = json_string_value(json_object_get(rec, "app"));
+    json_t *entry = json_object_get(op->entries, app);
+    if (entry == NULL) {
+        entry = json_pack("{s:s}", "app", app);
+        if (entry == NULL || json_object_set_new(op->entries, app, entry) != 0) {
+            op->err = FERRY_ENOMEM;
+            return false;
+        }
+    }
+    if (fill_entry(entry, rec) != 0) {
+        op->err = FERRY_ENOMEM;
+        return false;
+    }
+    return true;
+}
+
+static ferry_err node_apps_txn(ferry_store_txn *t, void *ctx) {
+    read_op *op = ctx;
+    char prefix[BRIDGE_KEY_MAX];
+
+    ferry_err err = bridge__get_node(t, op->ns, op->name, &op->rec);
+    if (err != FERRY_OK && err != FERRY_ENOTFOUND)
+        return err;
+    if ((op->entries = json_object()) == NULL)
+        return FERRY_ENOMEM;
+    bridge__key(prefix, op->ns, "", NULL);
+    if (op->rec != NULL &&
+        ((err = ferry_store_scan(t, FERRY_DB_APPS, prefix, node_target_each, op)) != FERRY_OK ||
+         (err = op->err) != FERRY_OK))
+        return err;
+    /* Statuses are keyed ns/app/node: the node's are spread over the namespace. */
+    if ((err = ferry_store_scan(t, FERRY_DB_STATUS, prefix, node_report_each, op)) != FERRY_OK ||
+        (err = op->err) != FERRY_OK)
+        return err;
+    if (op->rec == NULL && json_object_size(op->entries) == 0)
+        return bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "node '%s' not found", op->name);
+    json_t *apps = sorted_values(op->entries);
+    if (apps == NULL)
+        return FERRY_ENOMEM;
+    op->out = json_pack("{s:s, s:b, s:o}", "node", op->name, "online",
+                        node_online(t, op->ns, op->name), "apps", apps);
+    return op->out != NULL ? FERRY_OK : FERRY_ENOMEM;
+}
+
+ferry_err ferry_bridge_node_apps(ferry_bridge *b, const char *ns, const char *name, json_t **out,
+                                 ferry_bridge_error *e) {
+    read_op op = {.ns = ns, .name = name, .e = e};
+    *out = NULL;
+    ferry_err err = bridge__check_names(ns, name, e);
+    return err != FERRY_OK ? err : run_read(b, node_apps_txn, &op, out);
+}

@@ -1,0 +1,326 @@
+/* edge-sync protocol rules: what one cloud message does to the node's store (PROTOCOL.md). */
+#include "sync.h"
+
+#include <string.h>
+
+#include "ferry/app.h"
+#include "ferry/patch.h"
+#include "ferry/proto.h"
+#include "ferry/topics.h"
+
+static long long int_field(const json_t *msg, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(msg, key));
+}
+
+static const char *str_field(const json_t *msg, const char *key)
+{
+    const char *s = json_string_value(json_object_get(msg, key));
+    return s ? s : "";
+}
+
+/* Does the app (spec) belong on this node now? */
+static bool targets_node(const json_t *node, const json_t *spec)
+{
+    return json_is_true(json_object_get(node, "registered")) &&
+           ferry_selector_matches(json_object_get(spec, "selector"),
+                                  json_object_get(node, "labels"));
+}
+
+/* Store spec at version if it targets the node, else a tombstone (when the node held the app). */
+static ferry_err store_spec(ferry_estore *s, MDB_txn *txn, const json_t *node, const char *name,
+                            long long version, json_t *spec, bool held, ferry_sync_actions *act)
+{
+    ferry_estore_app app = {version, false, spec};
+
+    if (!targets_node(node, spec)) {
+        if (!held)
+            return FERRY_OK;
+        app.deleted = true;
+        app.spec = NULL;
+        LOG_INFO("app %s v%lld no longer selects this node; removing it", name, version);
+    } else {
+        LOG_INFO("app %s: stored version %lld", name, version);
+    }
+    act->reconcile = true;
+    return ferry_estore_put_app(s, txn, name, &app);
+}
+
+static ferry_err on_put(ferry_estore *s, MDB_txn *txn, const json_t *node, const json_t *msg,
+                        ferry_sync_actions *act)
+{
+    const char *name = str_field(msg, "app");
+    long long version = int_field(msg, "version");
+    ferry_estore_app cur;
+    ferry_err err = ferry_estore_get_app(s, txn, name, &cur);
+    bool found = err == FERRY_OK;
+
+    if (err != FERRY_OK && err != FERRY_ENOTFOUND && err != FERRY_EFORMAT)
+        return err;
+    if (found && version <= cur.version) {
+        LOG_DEBUG("app %s v%lld: already have v%lld, duplicate ignored", name, version,
+                  cur.version);
+        err = FERRY_OK;
+        goto out;
+    }
+    err = store_spec(s, txn, node, name, version, json_object_get(msg, "spec"),
+                     found && !cur.deleted, act);
+out:
+    ferry_estore_app_clear(&cur);
+    return err;
+}
+
+/* A patch is only ever sent for an unchanged selector (a selector change goes out as app.put), so
+ * a patch for an app the node does not hold is not for this node. */
+static ferry_err on_patch(ferry_estore *s, MDB_txn *txn, const json_t *node, const json_t *msg,
+                          ferry_sync_actions *act)
+{
+    const char *name = str_field(msg, "app");
+    long long base = int_field(msg, "base"), version = int_field(msg, "version");
+    ferry_estore_app cur;
+    json_t *spec = NULL;
+    ferry_verr verr;
+    ferry_err err = ferry_estore_get_app(s, txn, name, &cur);
+
+    if (err == FERRY_ENOTFOUND || err == FERRY_EFORMAT)
+        return FERRY_OK;
+    if (err != FERRY_OK)
+        return err;
+    if (cur.deleted || version <= cur.version)
+        goto out;
+    if (cur.version != base) {
+        LOG_INFO("app %s: delta %lld->%lld does not apply to held v%lld; asking for a resync",
+                 name, base, version, cur.version);
+        act->hello_reason = "gap";
+        goto out;
+    }
+    if (ferry_patch_apply(cur.spec, json_object_get(msg, "patch"), &spec) != FERRY_OK ||
+        ferry_app_validate(spec, &verr) != FERRY_OK ||
+        strcmp(str_field(spec, "name"), name) != 0) {
+        LOG_WARN("app %s: delta %lld->%lld gives an invalid app; asking for a resync", name, base,
+                 version);
+        act->hello_reason = "gap";
+        goto out;
+    }
+    err = store_spec(s, txn, node, name, version, spec, true, act);
+out:
+    json_decref(spec);
+    ferry_estore_app_clear(&cur);
+    return err;
+}
+
+static ferry_err on_delete(ferry_estore *s, MDB_txn *txn, const json_t *msg,
+                           ferry_sync_actions *act)
+{
+    const char *name = str_field(msg, "app");
+    long long version = int_field(msg, "version");
+    ferry_estore_app cur;
+    ferry_err err = ferry_estore_get_app(s, txn, name, &cur);
+
+    if (err == FERRY_ENOTFOUND || err == FERRY_EFORMAT)
+        return FERRY_OK;
+    if (err == FERRY_OK && version > cur.version) {
+        ferry_estore_app tomb = {version, true, NULL};
+        LOG_INFO("app %s deleted at v%lld", name, version);
+        act->reconcile = act->reconcile || !cur.deleted;
+        err = ferry_estore_put_app(s, txn, name, &tomb);
+    }
+    ferry_estore_app_clear(&cur);
+    return err;
+}
+
+/* Apply one entry of a node.sync; listed collects the names seen. */
+static ferry_err sync_entry(ferry_estore *s, MDB_txn *txn, const json_t *node, const json_t *entry,
+                            ferry_sync_actions *act)
+{
+    const char *name = str_field(entry, "app");
+    long long version = int_field(entry, "version");
+    json_t *spec = json_object_get(entry, "spec");
+    ferry_estore_app cur;
+    ferry_err err = ferry_estore_get_app(s, txn, name, &cur);
+    bool found = err == FERRY_OK;
+
+    if (err != FERRY_OK && err != FERRY_ENOTFOUND && err != FERRY_EFORMAT)
+        return err;
+    err = FERRY_OK;
+    if (!spec) {
+        if (!found || cur.deleted || cur.version != version) {
+            LOG_INFO("sync: app %s v%lld was not sent and is not held; asking again", name,
+                     version);
+            act->hello_reason = "gap";
+        }
+        goto out;
+    }
+    /* A newer version from an app topic, or a deletion newer than this snapshot, wins. */
+    if (found && ((!cur.deleted && cur.version >= version) || (cur.deleted && cur.version > version)))
+        goto out;
+    err = store_spec(s, txn, node, name, version, spec, true, act);
+out:
+    ferry_estore_app_clear(&cur);
+    return err;
+}
+
+static ferry_err on_sync(ferry_estore *s, MDB_txn *txn, json_t *node, const json_t *msg,
+                         ferry_sync_actions *act)
+{
+    long long rev = int_field(msg, "rev");
+    json_t *labels = json_object_get(msg, "labels");
+    json_t *registered = json_object_get(msg, "registered");
+    json_t *apps = json_object_get(msg, "apps");
+    json_t *held = NULL, *entry, *rec;
+    const char *name;
+    size_t i;
+    ferry_err err;
+
+    if (rev < int_field(node, "rev")) {
+        LOG_INFO("sync at rev %lld is older than the one applied (rev %lld); ignored", rev,
+                 int_field(node, "rev"));
+        return FERRY_OK;
+    }
+    act->sync_received = true;
+    if (!json_equal(labels, json_object_get(node, "labels")) ||
+        !json_equal(registered, json_object_get(node, "registered"))) {
+        LOG_INFO("node %s: labels/registration changed at rev %lld", str_field(msg, "node"), rev);
+        act->resubscribe = true;
+        act->reconcile = true;
+    }
+    if (json_object_set(node, "rev", json_object_get(msg, "rev")) ||
+        json_object_set(node, "labels", labels) || json_object_set(node, "registered", registered))
+        return FERRY_ENOMEM;
+    if ((err = ferry_estore_put_node(s, txn, node)) != FERRY_OK)
+        return err;
+    json_array_foreach(apps, i, entry)
+    {
+        if ((err = sync_entry(s, txn, node, entry, act)) != FERRY_OK)
+            return err;
+    }
+    /* Held apps the snapshot does not list, and that it already knew about, are gone. */
+    if ((err = ferry_estore_list_apps(s, txn, &held)) != FERRY_OK)
+        return err;
+    json_object_foreach(held, name, rec)
+    {
+        bool listed = false;
+        long long version = int_field(rec, "version");
+        json_array_foreach(apps, i, entry) listed = listed || !strcmp(str_field(entry, "app"), name);
+        if (listed || json_is_true(json_object_get(rec, "deleted")) || version > rev)
+            continue;
+        ferry_estore_app tomb = {version, true, NULL};
+        LOG_INFO("sync: app %s is no longer assigned to this node; removing it", name);
+        act->reconcile = true;
+        if ((err = ferry_estore_put_app(s, txn, name, &tomb)) != FERRY_OK)
+            break;
+    }
+    json_decref(held);
+    return err;
+}
+
+/* Check that the message's names agree with its topic and with this node. */
+static bool addressed_to_us(const ferry_sync_self *self, const ferry_topic *t, const json_t *msg)
+{
+    const char *type = str_field(msg, "type");
+
+    if (strcmp(str_field(msg, "ns"), self->ns) != 0)
+        return false;
+    if (!strcmp(type, FERRY_MSG_NODE_SYNC))
+        return t->kind == FERRY_TOPIC_NODE_SYNC && !strcmp(t->node, self->node) &&
+               !strcmp(str_field(msg, "node"), self->node);
+    if (!strcmp(type, FERRY_MSG_APP_PUT) || !strcmp(type, FERRY_MSG_APP_PATCH) ||
+        !strcmp(type, FERRY_MSG_APP_DELETE))
+        return (t->kind == FERRY_TOPIC_APP_LABEL || t->kind == FERRY_TOPIC_APP_ALL) &&
+               !strcmp(t->app, str_field(msg, "app"));
+    return false;
+}
+
+ferry_err ferry_sync_handle(ferry_estore *s, const ferry_sync_self *self, const char *topic,
+                            size_t tlen, const void *payload, size_t plen,
+                            ferry_sync_actions *act)
+{
+    ferry_topic t;
+    json_t *msg = NULL, *node = NULL;
+    MDB_txn *txn = NULL;
+    char why[256] = "";
+    const char *type;
+    ferry_err err = FERRY_OK;
+
+    memset(act, 0, sizeof(*act));
+    if (ferry_topic_parse(topic, tlen, &t) != FERRY_OK || strcmp(t.ns, self->ns) != 0) {
+        LOG_WARN("ignoring a message on unexpected topic '%.*s'", (int)(tlen > 200 ? 200 : tlen),
+                 topic);
+        return FERRY_OK;
+    }
+    if (ferry_proto_decode(payload, plen, &msg, why, sizeof(why)) != FERRY_OK) {
+        LOG_WARN("ignoring a malformed payload (%zu bytes) on %.*s: %s", plen, (int)tlen, topic,
+                 why);
+        return FERRY_OK;
+    }
+    if (!addressed_to_us(self, &t, msg)) {
+        LOG_WARN("ignoring a %s message on %.*s: it does not match its topic or this node",
+                 str_field(msg, "type"), (int)tlen, topic);
+        goto out;
+    }
+    type = str_field(msg, "type");
+    if ((err = ferry_estore_begin(s, true, &txn)) != FERRY_OK)
+        goto fail;
+    if ((err = ferry_estore_get_node(s, txn, &node)) != FERRY_OK)
+        goto fail;
+    if (!strcmp(type, FERRY_MSG_APP_PUT))
+        err = on_put(s, txn, node, msg, act);
+    else if (!strcmp(type, FERRY_MSG_APP_PATCH))
+        err = on_patch(s, txn, node, msg, act);
+    else if (!strcmp(type, FERRY_MSG_APP_DELETE))
+        err = on_delete(s, txn, msg, act);
+    else
+        err = on_sync(s, txn, node, msg, act);
+    if (err != FERRY_OK)
+        goto fail;
+    err = ferry_estore_commit(txn);
+    txn = NULL;
+    if (err != FERRY_OK)
+        goto fail;
+    goto out;
+fail:
+    LOG_ERROR("could not store the %s message from %.*s (%s); asking the cloud to send it again",
+              msg ? str_field(msg, "type") : "?", (int)tlen, topic, ferry_strerror(err));
+    ferry_estore_abort(txn);
+    memset(act, 0, sizeof(*act));
+    act->hello_reason = "store";
+out:
+    json_decref(node);
+    json_decref(msg);
+    return err;
+}
+
+ferry_err ferry_sync_hello(ferry_estore *s, const ferry_sync_self *self, const char *reason,
+                           json_t **out)
+{
+    MDB_txn *txn = NULL;
+    json_t *held = NULL, *apps = json_object(), *rec;
+    const char *name;
+    ferry_err err;
+
+    *out = NULL;
+    if (!apps)
+        return FERRY_ENOMEM;
+    if ((err = ferry_estore_begin(s, false, &txn)) != FERRY_OK)
+        goto out;
+    err = ferry_estore_list_apps(s, txn, &held);
+    ferry_estore_abort(txn);
+    if (err != FERRY_OK)
+        goto out;
+    json_object_foreach(held, name, rec)
+    {
+        if (!json_is_true(json_object_get(rec, "deleted")) &&
+            json_object_set(apps, name, json_object_get(rec, "version")) != 0) {
+            err = FERRY_ENOMEM;
+            goto out;
+        }
+    }
+    *out = json_pack("{s:s, s:s, s:s, s:s, s:O}", "type", FERRY_MSG_NODE_HELLO, "ns", self->ns,
+                     "node", self->node, "reason", reason, "apps", apps);
+    if (!*out)
+        err = FERRY_ENOMEM;
+out:
+    json_decref(held);
+    json_decref(apps);
+    return err;
+}

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Write seed corpora for every fuzz target into OUTDIR/<target>/: payloads from our own encoder
+# (`ferryctl seeds`), the golden protocol payloads and the example apps.
+# usage: fuzz/seed.sh OUTDIR [FERRYCTL]
+set -eu
+if [ $# -lt 1 ]; then
+    echo "usage: $0 OUTDIR [FERRYCTL]" >&2
+    exit 2
+fi
+out=$1
+ferryctl=${2:-ferryctl}
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+"$ferryctl" seeds "$out"
+mkdir -p "$out/fuzz_proto" "$out/fuzz_msgpack" "$out/fuzz_app_json"
+for f in "$root"/tests/golden/proto/*.msgpack; do
+    cp "$f" "$out/fuzz_proto/golden-$(basename "$f")"
+    cp "$f" "$out/fuzz_msgpack/golden-$(basename "$f")"
+done
+for kind in valid invalid validator-only; do
+    for f in "$root"/tests/examples/apps/$kind/*.json; do
+        cp "$f" "$out/fuzz_app_json/$kind-$(basename "$f")"
+    done
+done

@@ -1,0 +1,33 @@
+/* Internal interfaces shared between the files of the schema library (not installed, not public).
+ */
+#ifndef FERRY_SCHEMA_INTERNAL_H
+#define FERRY_SCHEMA_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ferry/app.h"
+#include "ferry/common.h"
+
+/* codec.c: true when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code points past
+ * U+10FFFF) without NUL bytes. C consumers read our strings NUL-terminated, so an embedded NUL
+ * would let "web\0x" pass as "web". */
+bool codec__text_valid(const char *s, size_t n);
+
+/* codec.c: number of code points in the valid UTF-8 string s (JSON Schema's maxLength unit). */
+size_t codec__utf8_chars(const char *s);
+
+/* app.c: label key and value rules (see ferry_labels_validate). */
+bool app__label_key_valid(const char *key, size_t len);
+bool app__label_value_valid(const char *value, size_t len);
+
+/* app.c: set *err (if not NULL) to field + printf-formatted message; returns FERRY_EINVAL. */
+ferry_err app__fail(ferry_verr *err, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* patch.c: structural check of an untrusted patch without a document. FERRY_EFORMAT (why says
+ * what is wrong) or FERRY_ETOOBIG past FERRY_MAX_DEPTH. */
+ferry_err patch__check(const json_t *patch, char *why, size_t whylen);
+
+#endif

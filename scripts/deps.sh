@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install (Debian 12) every package Ferry needs to build, test and run; does nothing when all are
+# there. Runs apt-get update only when something is missing. Needs root for that case only.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PACKAGES=(
+    # build
+    build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
+    # libraries
+    libpaho-mqtt-dev libmsgpack-dev liblmdb-dev lmdb-utils libuv1-dev libcmocka-dev
+    libcurl4-openssl-dev libjansson-dev libssl-dev libmicrohttpd-dev
+    # services the tests and scripts/up.sh run
+    mosquitto mosquitto-clients docker.io podman runc busybox-static docker-registry apache2-utils
+    netavark # Podman's network backend (only a Recommends); scripts/services.sh configures it
+    # tools the scripts and tests use
+    python3 python3-jsonschema curl iproute2 iptables
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]]; then
+        missing+=("$p")
+    fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+    log "all ${#PACKAGES[@]} packages present"
+    exit 0
+fi
+
+log "missing: ${missing[*]}"
+[[ $(id -u) -eq 0 ]] || die "run as root to install them: apt-get install ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# The packages' postinst may start system services (docker, mosquitto); the scripts never use them.
+apt-get update -q
+# With Recommends, as on the machines PLATFORM.md describes (Podman's netavark, docker's tini).
+apt-get install -y -q -o Dpkg::Options::=--force-confdef \
+    -o Dpkg::Options::=--force-confold "${missing[@]}"
+log "installed: ${missing[*]}"

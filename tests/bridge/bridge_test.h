@@ -1,0 +1,136 @@
+/* Helpers shared by broker-bridge's cmocka unit tests: temporary data directories, sample apps and
+ * a publisher that records what the bridge publishes. */
+#ifndef FERRY_TEST_BRIDGE_H
+#define FERRY_TEST_BRIDGE_H
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "bridge.h"
+#include "ferry/proto.h"
+#include "unit.h"
+
+/* A fresh directory under $TMPDIR (or /tmp); the caller frees the string. */
+static inline char *tmp_dir(void) {
+    const char *base = getenv("TMPDIR");
+    char path[512];
+    snprintf(path, sizeof(path), "%s/ferry-bridge-test-XXXXXX", base && *base ? base : "/tmp");
+    if (mkdtemp(path) == NULL)
+        fail_msg("mkdtemp %s failed", path);
+    return strdup(path);
+}
+
+/* Remove dir and the plain files in it (LMDB's data.mdb and lock.mdb). */
+static inline void rm_dir(char *dir) {
+    if (dir == NULL)
+        return;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char path[1024];
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        unlink(path);
+    }
+    if (d != NULL)
+        closedir(d);
+    rmdir(dir);
+    free(dir);
+}
+
+/* An app with nsvc services (names s0.., env of nenv entries each) and, when key is not NULL, a
+ * selector on key=value. */
+static inline json_t *sample_app(const char *name, int nsvc, int nenv, const char *key,
+                                 const char *value) {
+    json_t *app = json_pack("{s:s, s:s, s:[]}", "name", name, "description",
+                            "a sample app with a description long enough to weigh", "services");
+    char buf[64];
+    for (int i = 0; i < nsvc; i++) {
+        json_t *env = json_array();
+        for (int k = 0; k < nenv; k++) {
+            snprintf(buf, sizeof(buf), "VAR_%d", k);
+            json_array_append_new(env, json_pack("{s:s, s:s}", "name", buf, "value",
+                                                 "some-configuration-value-0123456789"));
+        }
+        snprintf(buf, sizeof(buf), "s%d", i);
+        json_array_append_new(json_object_get(app, "services"),
+                              json_pack("{s:s, s:s, s:o, s:[s, s]}", "name", buf, "image",
+                                        "registry.example.com/team/service:1.2.3", "env", env,
+                                        "args", "--port", "8080"));
+    }
+    if (key != NULL)
+        json_object_set_new(app, "selector", json_pack("{s:{s:s}}", "matchLabels", key, value));
+    return app;
+}
+
+/* One message the bridge published. */
+typedef struct {
+    char topic[1024];
+    json_t *msg; /* decoded with ferry_proto_decode */
+    size_t len;
+    ferry_outbox_ref ref;
+    bool outbox;
+} published;
+
+/* Records every publish; fail_next makes the next publishes fail. */
+typedef struct {
+    published items[256];
+    size_t n;
+    int fail_next;
+    int kicks;
+} recorder;
+
+static inline ferry_err record_publish(void *ctx, const char *topic, const unsigned char *payload,
+                                       size_t len, const ferry_outbox_ref *ref) {
+    recorder *r = ctx;
+    char why[256] = "";
+    if (r->fail_next > 0) {
+        r->fail_next--;
+        return FERRY_EIO;
+    }
+    if (r->n >= sizeof(r->items) / sizeof(r->items[0]))
+        fail_msg("recorder full");
+    published *p = &r->items[r->n++];
+    snprintf(p->topic, sizeof(p->topic), "%s", topic);
+    p->len = len;
+    p->outbox = ref != NULL;
+    if (ref != NULL)
+        p->ref = *ref;
+    if (ferry_proto_decode(payload, len, &p->msg, why, sizeof(why)) != FERRY_OK)
+        fail_msg("the bridge published an invalid payload on %s: %s", topic, why);
+    return FERRY_OK;
+}
+
+static inline void record_kick(void *ctx) {
+    ((recorder *)ctx)->kicks++;
+}
+
+static inline void recorder_clear(recorder *r) {
+    for (size_t i = 0; i < r->n; i++)
+        json_decref(r->items[i].msg);
+    r->n = 0;
+}
+
+/* Acknowledge every outbox message recorded so far. */
+static inline void ack_all(ferry_bridge *b, recorder *r) {
+    ferry_outbox_ref refs[256];
+    size_t n = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->items[i].outbox)
+            refs[n++] = r->items[i].ref;
+    }
+    ferry_bridge_outbox_acked(b, refs, n);
+}
+
+static inline const char *msg_type(const published *p) {
+    return json_string_value(json_object_get(p->msg, "type"));
+}
+
+static inline json_int_t msg_int(const published *p, const char *field) {
+    return json_integer_value(json_object_get(p->msg, field));
+}
+
+#endif

@@ -1,0 +1,55 @@
+"""Shared pieces of Ferry's end-to-end scenarios: example apps and status look-ups."""
+import harness
+
+IMAGE = "ferry-test/busybox:1"
+# Serves $GREETING over HTTP on 8080, so a test can see which version of the env is running.
+SERVE = ["sh", "-c", "mkdir -p /www && echo \"$GREETING\" > /www/index.html && "
+         "exec httpd -f -p 8080 -h /www"]
+
+
+def web_app(name, region, greeting, host_port=None, services=1):
+    """An app of `services` httpd services (the first one publishing host_port when given)."""
+    svcs = []
+    for i in range(services):
+        svc = {"name": "httpd" if i == 0 else f"side{i}", "image": IMAGE, "command": SERVE,
+               "env": [{"name": "GREETING", "value": greeting}]}
+        if i == 0:
+            svc["ports"] = [{"containerPort": 8080, "protocol": "TCP"}]
+            if host_port:
+                svc["ports"][0]["hostPort"] = host_port
+        else:
+            # Each service of a pod shares the network namespace: give the others their own port.
+            svc["command"] = ["sh", "-c", f"mkdir -p /w && exec httpd -f -p {8080 + i} -h /w"]
+        svcs.append(svc)
+    return {"name": name, "description": "e2e", "labels": {"team": "iot"},
+            "selector": {"matchLabels": {"region": region}}, "services": svcs, "replicas": 1}
+
+
+def node_status(stack, app, node):
+    """The status API's entry for node, or None."""
+    code, body = stack.api.get(stack.path("apps", app, "status"))
+    if code != 200:
+        return None
+    for entry in body.get("nodes", []):
+        if entry.get("node") == node:
+            return entry
+    return None
+
+
+def wait_phase(stack, app, node, phase, version=None, timeout=90):
+    """Poll the status API until node reports phase (at version, when given)."""
+    def check():
+        stack.check_alive()
+        st = node_status(stack, app, node)
+        if st and st.get("phase") == phase and (version is None or st.get("version") == version):
+            return st
+        return None
+    try:
+        return harness.poll(check, timeout, f"{app} {phase} v{version} on {node}", interval=0.2)
+    except harness.PollTimeout as e:
+        raise harness.PollTimeout(f"{e}; status now: {stack.api.get(stack.path('apps', app, 'status'))}")
+
+
+def app_names_on(stack, node):
+    """The set of app names that have containers of node on the engine."""
+    return {c["Labels"].get("io.ferry.app") for c in stack.pods(node=node)}

@@ -1,0 +1,654 @@
+"""Helpers for Ferry's end-to-end tests (python3 standard library only).
+
+A test is a script run by CTest as `python3 test_x.py --engine docker|podman --build-dir DIR`:
+
+    import harness
+
+    def test(t):
+        stack = t.stack(nodes=["edge-1"])          # broker-bridge + one edge-sync, started
+        stack.register_node("edge-1", {"region": "east"})
+        ...
+        harness.poll(lambda: t.engine.containers({"io.ferry.namespace": stack.ns}), 30, "pod")
+
+    harness.run(test)
+
+The services come from scripts/services.sh (FERRY_TEST_* in the environment); without them the test
+exits 77, which CTest reports as skipped. Each Stack uses its own namespace (unique unless given)
+and its own bridge client id, so that broker sessions and retained messages of earlier tests do
+not leak into it. Nothing here sleeps to synchronise: waits go through poll() with a deadline.
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+SKIP = 77
+
+
+class Skip(Exception):
+    """Raise to skip the test (exit code 77)."""
+
+
+class PollTimeout(AssertionError):
+    pass
+
+
+# ---- small utilities ---------------------------------------------------------------------------
+
+
+def free_port():
+    """A free TCP port on 127.0.0.1 (the kernel's choice; free at the time of the call)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def poll(fn, timeout, what, interval=0.1, alive=None):
+    """Call fn() until it returns something truthy and return that. At the deadline raise
+    PollTimeout naming `what` and showing the last value fn returned (or raised). `alive`, when
+    given, is called each round (e.g. Stack.check_alive) so that a crashed daemon fails at once."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = fn()
+            if last:
+                return last
+        except PollTimeout:
+            raise
+        except Exception as e:  # noqa: BLE001 - the last error is what we report
+            last = e
+        if alive is not None:
+            alive()
+        if time.monotonic() >= deadline:
+            raise PollTimeout(f"timed out after {timeout}s waiting for {what}; last value: "
+                              f"{last!r}")
+        time.sleep(interval)  # poll interval, not synchronisation
+
+
+def http_get(port, path="/", timeout=2.0, host="127.0.0.1"):
+    """GET http://host:port/path; returns (status, body bytes). Raises OSError when nothing
+    answers."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def _parse_body(data, content_type=""):
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data.decode(errors="replace")
+
+
+# ---- REST client of broker-bridge --------------------------------------------------------------
+
+
+class Api:
+    """Client of the broker-bridge REST API. Every call returns (status, body): body is the parsed
+    JSON, the text when the answer is not JSON, or None when empty. Never raises on HTTP errors."""
+
+    def __init__(self, base_url):
+        self.base = base_url.rstrip("/")
+
+    def request(self, method, path, body=None, timeout=10.0, headers=None):
+        data = None
+        hdrs = dict(headers or {})
+        if body is not None:
+            data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+            data = data.encode() if isinstance(data, str) else data
+            hdrs.setdefault("Content-Type", "application/json")
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, _parse_body(resp.read())
+        except urllib.error.HTTPError as e:
+            return e.code, _parse_body(e.read())
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.request("PUT", path, body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+
+# ---- container engine client (Docker API over a unix socket; Docker and Podman) ---------------
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+class Engine:
+    """Docker Engine API client on a unix socket (Podman serves the same API)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def request(self, method, path, body=None, timeout=30.0):
+        conn = _UnixConnection(self.sock, timeout)
+        try:
+            hdrs = {}
+            if body is not None and not isinstance(body, bytes):
+                body = json.dumps(body).encode()
+                hdrs["Content-Type"] = "application/json"
+            conn.request(method, path, body=body, headers=hdrs)
+            resp = conn.getresponse()
+            return resp.status, _parse_body(resp.read())
+        finally:
+            conn.close()
+
+    def ping(self):
+        try:
+            return self.request("GET", "/_ping", timeout=5)[0] == 200
+        except OSError:
+            return False
+
+    def version(self):
+        return self.request("GET", "/version")[1]
+
+    def is_podman(self):
+        comps = (self.version() or {}).get("Components") or []
+        return any("podman" in (c.get("Name") or "").lower() for c in comps)
+
+    def containers(self, labels=None, all=True):
+        """Containers carrying every label of `labels` ({key: value}, or {key: None} for the
+        key alone), running or not unless all=False. Docker's list summaries."""
+        filters = {}
+        if labels:
+            filters["label"] = [k if v is None else f"{k}={v}" for k, v in labels.items()]
+        query = urllib.parse.urlencode({"all": "1" if all else "0",
+                                        "filters": json.dumps(filters)})
+        status, body = self.request("GET", "/containers/json?" + query)
+        if status != 200:
+            raise RuntimeError(f"listing containers on {self.sock}: HTTP {status}: {body}")
+        return body or []
+
+    def inspect(self, cid):
+        """GET /containers/{id}/json; None when there is no such container."""
+        status, body = self.request("GET", f"/containers/{urllib.parse.quote(cid)}/json")
+        if status == 404:
+            return None
+        if status != 200:
+            raise RuntimeError(f"inspecting {cid} on {self.sock}: HTTP {status}: {body}")
+        return body
+
+    def logs(self, cid):
+        status, body = self.request("GET", f"/containers/{cid}/logs?stdout=1&stderr=1")
+        return body if isinstance(body, str) else json.dumps(body)
+
+    def remove(self, cid):
+        status, body = self.request("DELETE", f"/containers/{cid}?force=1&v=1", timeout=120)
+        if status not in (200, 204, 404):
+            raise RuntimeError(f"removing {cid} on {self.sock}: HTTP {status}: {body}")
+
+    def image_present(self, ref):
+        q = urllib.parse.quote(ref, safe="")
+        return self.request("GET", f"/images/{q}/json")[0] == 200
+
+    def remove_labelled(self, labels):
+        """Force-remove every container carrying `labels`; returns how many."""
+        found = self.containers(labels)
+        for c in found:
+            self.remove(c["Id"])
+        return len(found)
+
+
+# ---- MQTT through the mosquitto clients --------------------------------------------------------
+
+
+def mqtt_publish(port, topic, payload, qos=1, retain=False, client_id=None, v5=True,
+                 timeout=10.0):
+    """Publish raw bytes (payload: bytes, or a path to a file when it is an os.PathLike) on topic
+    with mosquitto_pub. Raises CalledProcessError when the broker refuses or is gone."""
+    cmd = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", topic, "-q", str(qos)]
+    if v5:
+        cmd += ["-V", "mqttv5"]
+    if retain:
+        cmd.append("-r")
+    if client_id:
+        cmd += ["-i", client_id]
+    stdin = None
+    if isinstance(payload, os.PathLike):
+        cmd += ["-f", os.fspath(payload)]
+    elif payload is None or payload == b"":
+        cmd.append("-n")  # zero-length message (clears a retained one when retain=True)
+    else:
+        cmd.append("-s")
+        stdin = payload if isinstance(payload, bytes) else payload.encode()
+    subprocess.run(cmd, input=stdin, check=True, timeout=timeout, capture_output=True)
+
+
+class MqttCapture:
+    """Records every message on the given topic filters in the background (mosquitto_sub).
+    The constructor returns once the subscription is in place (checked by a probe message), so a
+    message published after it is never missed. Entries of .messages are (topic, payload bytes,
+    retained flag)."""
+
+    def __init__(self, port, topics, v5=True, timeout=10.0):
+        if isinstance(topics, str):
+            topics = [topics]
+        self.port = port
+        self._probe = f"ferry-test-probe/{uuid.uuid4().hex}"
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._probe_seen = False
+        self.messages = []
+        cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-F", "%r %t %x"]
+        if v5:
+            cmd += ["-V", "mqttv5"]
+        for t in list(topics) + [self._probe]:
+            cmd += ["-t", t]
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._cond:
+                if self._probe_seen:
+                    break
+            if self._proc.poll() is not None or time.monotonic() >= deadline:
+                self.stop()
+                err = self._proc.stderr.read().decode(errors="replace")
+                raise PollTimeout(f"mosquitto_sub on port {port} for {topics} not subscribed "
+                                  f"after {timeout}s (exit status {self._proc.returncode}): {err}")
+            try:
+                mqtt_publish(port, self._probe, b"probe", qos=1, v5=v5)
+            except subprocess.SubprocessError:
+                pass  # the broker is not there (yet): the deadline decides
+            with self._cond:
+                self._cond.wait_for(lambda: self._probe_seen, 0.3)
+
+    def _read(self):
+        for raw in self._proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            parts = line.split(" ")
+            if len(parts) < 3:
+                continue
+            retained, topic, hexpayload = parts[0] == "1", " ".join(parts[1:-1]), parts[-1]
+            with self._cond:
+                if topic == self._probe:
+                    self._probe_seen = True
+                else:
+                    self.messages.append((topic, bytes.fromhex(hexpayload), retained))
+                self._cond.notify_all()
+
+    def snapshot(self):
+        with self._lock:
+            return list(self.messages)
+
+    def wait_for(self, pred, timeout, what):
+        """Wait until pred(topic, payload, retained) holds for a captured message; returns it."""
+        def find():
+            for m in self.snapshot():
+                if pred(*m):
+                    return m
+            return None
+        try:
+            return poll(find, timeout, what)
+        except PollTimeout as e:
+            topics = [t for t, _, _ in self.snapshot()][-20:]
+            raise PollTimeout(f"{e}; last topics seen: {topics}") from None
+
+    def stop(self):
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def clear_retained(port, topic_filter, timeout=10.0):
+    """Remove every retained message under topic_filter (e.g. "ferry/ns/#"). Retained messages are
+    delivered on subscribe, before the capture's probe, so after the probe the list is complete."""
+    cap = MqttCapture(port, topic_filter, timeout=timeout)
+    cap.stop()
+    topics = {t for t, _, retained in cap.snapshot() if retained}
+    for t in sorted(topics):
+        mqtt_publish(port, t, b"", retain=True)
+    return len(topics)
+
+
+def ferryctl_decode(build_dir, messages):
+    """Decode captured (topic, payload[, retained]) messages with `ferryctl decode`; returns a
+    list of (topic, object). An entry whose payload ferryctl rejects gets object None."""
+    exe = os.path.join(build_dir, "ferryctl", "ferryctl")
+    lines = "".join(f"{m[0]} {m[1].hex()}\n" for m in messages)
+    out = subprocess.run([exe, "decode"], input=lines.encode(), capture_output=True, timeout=30)
+    result = []
+    for line in out.stdout.decode(errors="replace").splitlines():
+        topic, _, rest = line.partition(" ")
+        try:
+            result.append((topic, json.loads(rest)))
+        except ValueError:
+            result.append((topic, None))
+    return result
+
+
+# ---- daemons -----------------------------------------------------------------------------------
+
+
+class Daemon:
+    """One daemon process with a log file that survives restarts (appended, with a marker)."""
+
+    def __init__(self, name, argv, log_path, env=None):
+        self.name, self.argv, self.log_path, self.env = name, argv, log_path, env
+        self.proc = None
+        self.expect_exit = False
+
+    def start(self):
+        if self.running():
+            raise RuntimeError(f"{self.name} is already running")
+        if not os.access(self.argv[0], os.X_OK):
+            raise FileNotFoundError(f"{self.name}: {self.argv[0]} is not built")
+        with open(self.log_path, "ab") as log:
+            log.write(f"==== start {time.strftime('%H:%M:%S')}: {' '.join(self.argv)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=self.env)
+        self.expect_exit = False
+        return self
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def kill(self, sig=signal.SIGKILL, timeout=30.0):
+        """Send sig and wait for the process to end; returns its exit status."""
+        if not self.running():
+            return self.proc.returncode if self.proc else None
+        self.expect_exit = True
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise PollTimeout(f"{self.name} (pid {self.proc.pid}) still running {timeout}s "
+                              f"after signal {sig}") from None
+
+    def stop(self, timeout=15.0):
+        """SIGTERM, then SIGKILL after timeout; returns the exit status."""
+        if not self.running():
+            return self.proc.returncode if self.proc else None
+        try:
+            return self.kill(signal.SIGTERM, timeout)
+        except PollTimeout:
+            return self.kill(signal.SIGKILL, timeout)
+
+    def log_tail(self, lines=60):
+        try:
+            with open(self.log_path, "rb") as f:
+                return b"".join(f.readlines()[-lines:]).decode(errors="replace")
+        except OSError:
+            return ""
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+
+class Stack:
+    """broker-bridge plus edge-sync nodes, each with its own data folder under the test's temp
+    folder, all on the test's broker and engine. Use through Test.stack()."""
+
+    def __init__(self, t, nodes=(), ns=None, log_level="debug", bridge_args=(), edge_args=(),
+                 name="stack"):
+        self.t = t
+        self.ns = ns or f"e2e-{uuid.uuid4().hex[:8]}"
+        self.dir = os.path.join(t.tmp, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api = Api(self.url)
+        self.client_id = f"ferry-bridge-{uuid.uuid4().hex[:8]}"
+        self.log_level = log_level
+        self.edge_args = list(edge_args)
+        self.bridge = Daemon("broker-bridge", [
+            os.path.join(t.build_dir, "broker-bridge", "broker-bridge"),
+            "--listen", f"127.0.0.1:{self.port}", "--mqtt", t.mqtt_url,
+            "--data", os.path.join(self.dir, "bridge-data"), "--client-id", self.client_id,
+            "--log-level", log_level, *bridge_args], os.path.join(self.dir, "bridge.log"))
+        self.nodes = {}
+        for n in nodes:
+            self.add_node(n)
+
+    def add_node(self, name, engine_sock=None, extra_args=()):
+        """Declare an edge-sync node (not started). Its data folder is kept across restarts."""
+        argv = [os.path.join(self.t.build_dir, "edge-sync", "edge-sync"),
+                "--node", name, "--namespace", self.ns, "--mqtt", self.t.mqtt_url,
+                "--data", os.path.join(self.dir, f"edge-{name}-data"),
+                "--engine", engine_sock or self.t.engine_sock,
+                "--pause-binary", os.path.join(self.t.build_dir, "edge-sync", "ferry-pause"),
+                "--log-level", self.log_level, *self.edge_args, *extra_args]
+        self.nodes[name] = Daemon(f"edge-sync {name}", argv,
+                                  os.path.join(self.dir, f"edge-{name}.log"))
+        return self.nodes[name]
+
+    def daemons(self):
+        return [self.bridge, *self.nodes.values()]
+
+    # -- lifecycle
+    def start(self, wait_online=True):
+        self.start_bridge()
+        for name in self.nodes:
+            self.start_node(name, wait_online=False)
+        if wait_online:
+            for name in self.nodes:
+                self.wait_online(name)
+        return self
+
+    def start_bridge(self, timeout=30.0):
+        self.bridge.start()
+        poll(lambda: self.api.get("/healthz", timeout=2)[0] == 200, timeout,
+             f"broker-bridge /healthz on {self.url}", alive=self.check_alive)
+
+    def start_node(self, name, wait_online=True, timeout=30.0):
+        self.nodes[name].start()
+        if wait_online:
+            self.wait_online(name, timeout)
+
+    def kill_bridge(self, sig=signal.SIGKILL):
+        return self.bridge.kill(sig)
+
+    def kill_node(self, name, sig=signal.SIGKILL):
+        return self.nodes[name].kill(sig)
+
+    def stop(self):
+        for d in reversed(self.daemons()):
+            d.stop()
+
+    def check_alive(self):
+        """Raise when a daemon that should run has exited (crash, ASan report, ...)."""
+        for d in self.daemons():
+            if d.proc is not None and not d.expect_exit and d.proc.poll() is not None:
+                raise AssertionError(f"{d.name} exited with status {d.proc.returncode}; log "
+                                     f"tail:\n{d.log_tail(40)}")
+
+    def wait_online(self, name, timeout=30.0):
+        """Wait for the node's retained node.online (online: true), decoded by ferryctl."""
+        topic = f"ferry/{self.ns}/nodes/{name}/online"
+
+        def online():
+            self.check_alive()
+            with MqttCapture(self.t.mqtt_port, topic) as cap:
+                pass
+            for _, obj in ferryctl_decode(self.t.build_dir, cap.snapshot()):
+                if obj and obj.get("online") is True:
+                    return obj
+            return None
+        return poll(online, timeout, f"node {name} online on {topic}", interval=0.3)
+
+    # -- API conveniences (return (status, body) like Api)
+    def path(self, *parts):
+        return "/v1/namespaces/" + "/".join(urllib.parse.quote(p, safe="") for p in
+                                            (self.ns, *parts))
+
+    def register_node(self, name, labels=None):
+        return self.api.post(self.path("nodes"), {"name": name, "labels": labels or {}})
+
+    def create_app(self, spec):
+        return self.api.post(self.path("apps"), spec)
+
+    def pods(self, node=None, app=None):
+        """Containers Ferry created for this stack's namespace (optionally one node / app)."""
+        labels = {"io.ferry.managed": "1", "io.ferry.namespace": self.ns}
+        if node:
+            labels["io.ferry.node"] = node
+        if app:
+            labels["io.ferry.app"] = app
+        return self.t.engine.containers(labels)
+
+    def dump_logs(self, lines=60, out=sys.stderr):
+        for d in self.daemons():
+            print(f"---- {d.name}: {d.log_path} (last {lines} lines)", file=out)
+            print(d.log_tail(lines), file=out)
+
+    def cleanup(self):
+        self.stop()
+        try:
+            self.t.engine.remove_labelled({"io.ferry.managed": "1", "io.ferry.namespace": self.ns})
+        except (OSError, RuntimeError) as e:
+            print(f"cleanup: removing containers of {self.ns}: {e}", file=sys.stderr)
+        try:
+            clear_retained(self.t.mqtt_port, f"ferry/{self.ns}/#")
+        except (OSError, subprocess.SubprocessError, PollTimeout) as e:
+            print(f"cleanup: clearing retained messages of {self.ns}: {e}", file=sys.stderr)
+
+
+# ---- the test context and runner ---------------------------------------------------------------
+
+
+class Test:
+    """What a test gets: the services (from FERRY_TEST_*), the chosen engine, a temp folder, and
+    factories for stacks and captures that are cleaned up when the test ends."""
+
+    def __init__(self, argv=None):
+        p = argparse.ArgumentParser()
+        p.add_argument("--engine", choices=["docker", "podman"], default="docker")
+        p.add_argument("--build-dir", default=os.environ.get("FERRY_BUILD_DIR", "build"))
+        p.add_argument("--keep", action="store_true", help="keep the temp folder")
+        args = p.parse_args(argv)
+        env = os.environ
+        need = ["FERRY_TEST_MQTT_PORT", f"FERRY_TEST_{args.engine.upper()}_SOCK"]
+        missing = [k for k in need if not env.get(k)]
+        if missing:
+            raise Skip(f"{', '.join(missing)} not set (run under scripts/test.sh, or source the "
+                       f"env file of scripts/services.sh start)")
+        self.engine_name = args.engine
+        self.engine_sock = env[f"FERRY_TEST_{args.engine.upper()}_SOCK"]
+        self.docker_sock = env.get("FERRY_TEST_DOCKER_SOCK")
+        self.podman_sock = env.get("FERRY_TEST_PODMAN_SOCK")
+        self.mqtt_port = int(env["FERRY_TEST_MQTT_PORT"])
+        self.mqtt_url = f"tcp://127.0.0.1:{self.mqtt_port}"
+        self.registry = env.get("FERRY_TEST_REGISTRY")
+        self.registry_user = env.get("FERRY_TEST_REGISTRY_USER")
+        self.registry_pass = env.get("FERRY_TEST_REGISTRY_PASS")
+        self.build_dir = os.path.abspath(args.build_dir)
+        self.keep = args.keep
+        self.engine = Engine(self.engine_sock)
+        if not self.engine.ping():
+            raise Skip(f"no {args.engine} engine answers on {self.engine_sock}")
+        self.tmp = tempfile.mkdtemp(prefix="ferry-e2e-")
+        self._stacks = []
+        self._captures = []
+
+    def stack(self, nodes=(), start=True, **kw):
+        """A Stack (see there); started (bridge healthy, nodes online) unless start=False."""
+        s = Stack(self, nodes, name=f"stack{len(self._stacks)}", **kw)
+        self._stacks.append(s)
+        if start:
+            s.start()
+        return s
+
+    def capture(self, topics):
+        c = MqttCapture(self.mqtt_port, topics)
+        self._captures.append(c)
+        return c
+
+    def dump_logs(self):
+        for s in self._stacks:
+            s.dump_logs()
+
+    def cleanup(self, failed):
+        for c in self._captures:
+            c.stop()
+        for s in self._stacks:
+            s.cleanup()
+        if failed or self.keep:
+            print(f"logs and data kept in {self.tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def run(test, argv=None):
+    """Run test(t) with a fresh Test context and exit: 0 passed, 1 failed, 77 skipped."""
+    name = os.path.basename(sys.argv[0])
+    try:
+        t = Test(argv)
+    except Skip as e:
+        print(f"SKIP {name}: {e}")
+        sys.exit(SKIP)
+    status = 1
+    try:
+        print(f"{name}: engine {t.engine_name} ({t.engine_sock}), broker {t.mqtt_url}, "
+              f"build {t.build_dir}, temp {t.tmp}", flush=True)
+        test(t)
+        status = 0
+    except Skip as e:
+        print(f"SKIP {name}: {e}")
+        status = SKIP
+    except BaseException:  # noqa: BLE001 - report everything, including KeyboardInterrupt
+        traceback.print_exc()
+        t.dump_logs()
+    try:
+        t.cleanup(failed=status == 1)
+    except Exception:  # noqa: BLE001 - a failed cleanup fails the test
+        traceback.print_exc()
+        status = 1 if status == 0 else status
+    print({0: "PASS", 1: "FAIL", SKIP: "SKIP"}[status], name, flush=True)
+    sys.exit(status)

@@ -1,0 +1,66 @@
+"""End to end: a node that was offline while apps were created, deleted and its labels changed
+converges exactly when it comes back; relabelling an online node moves exactly the right apps
+onto and off it."""
+import harness
+from common import app_names_on, wait_phase, web_app
+
+
+def test(t):
+    stack = t.stack(nodes=["east", "west"])
+    for name in ("east", "west"):
+        code, body = stack.register_node(name, {"region": name})
+        assert code == 201, f"register {name}: {code} {body}"
+    code, body = stack.create_app(web_app("keep", "east", "k"))
+    assert code == 201, body
+    code, body = stack.create_app(web_app("westapp", "west", "w"))
+    assert code == 201, body
+    wait_phase(stack, "keep", "east", "Running")
+    wait_phase(stack, "westapp", "west", "Running")
+
+    # West goes away (kill -9: the broker publishes its will).
+    stack.kill_node("west")
+    harness.poll(lambda: stack.api.get(stack.path("nodes", "west"))[1].get("online") is False, 30,
+                 "west reported offline")
+    # While it is away: one east app created, one created and deleted, the west app updated
+    # and then deleted, and west relabelled to east.
+    code, body = stack.create_app(web_app("added", "east", "a"))
+    assert code == 201, body
+    code, body = stack.create_app(web_app("shortlived", "east", "s"))
+    assert code == 201, body
+    assert stack.api.delete(stack.path("apps", "shortlived"))[0] == 200
+    code, w = stack.api.get(stack.path("apps", "westapp"))
+    w["services"][0]["env"][0]["value"] = "w2"
+    assert stack.api.put(stack.path("apps", "westapp"), w)[0] == 200
+    assert stack.api.delete(stack.path("apps", "westapp"))[0] == 200
+    code, body = stack.api.put(stack.path("nodes", "west"), {"name": "west",
+                                                             "labels": {"region": "east"}})
+    assert code == 200, f"relabel: {code} {body}"
+    # The west app's containers are still there: the node has been told nothing yet.
+    assert app_names_on(stack, "west") == {"westapp"}, app_names_on(stack, "west")
+
+    stack.start_node("west")
+    harness.poll(lambda: app_names_on(stack, "west") == {"keep", "added"}, 90,
+                 "west runs exactly the east apps", alive=stack.check_alive)
+    wait_phase(stack, "keep", "west", "Running")
+    wait_phase(stack, "added", "west", "Running")
+    assert app_names_on(stack, "east") == {"keep", "added"}, app_names_on(stack, "east")
+
+    # Online relabel: east leaves region=east -> its apps go; back -> they return.
+    assert stack.api.put(stack.path("nodes", "east"), {"name": "east",
+                                                       "labels": {"region": "north"}})[0] == 200
+    harness.poll(lambda: app_names_on(stack, "east") == set(), 60, "east emptied",
+                 alive=stack.check_alive)
+    assert app_names_on(stack, "west") == {"keep", "added"}, "west must not be touched"
+    assert stack.api.put(stack.path("nodes", "east"), {"name": "east",
+                                                       "labels": {"region": "east"}})[0] == 200
+    harness.poll(lambda: app_names_on(stack, "east") == {"keep", "added"}, 60, "east refilled",
+                 alive=stack.check_alive)
+    wait_phase(stack, "added", "east", "Running")
+
+    # Deleting the node's registration removes everything from it.
+    assert stack.api.delete(stack.path("nodes", "west"))[0] == 200
+    harness.poll(lambda: app_names_on(stack, "west") == set(), 60, "unregistered west emptied",
+                 alive=stack.check_alive)
+
+
+harness.run(test)

@@ -1,0 +1,341 @@
+/* Unit tests of edge-sync's protocol rules (sync.c) over a real LMDB store in a temp folder. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ferry/proto.h"
+#include "store.h"
+#include "sync.h"
+
+static const ferry_sync_self SELF = {"default", "n1"};
+
+typedef struct {
+    char dir[64];
+    ferry_estore *s;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/ferry-test-sync-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(ferry_estore_open(f->dir, &f->s), FERRY_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    char cmd[128];
+    ferry_estore_close(f->s);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* Encode msg (stolen) and hand it to the node as if it arrived on topic. */
+static ferry_sync_actions deliver(fixture *f, const char *topic, json_t *msg)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    ferry_sync_actions act;
+
+    assert_non_null(msg);
+    assert_int_equal(ferry_proto_encode(msg, &buf, &len), FERRY_OK);
+    ferry_sync_handle(f->s, &SELF, topic, strlen(topic), buf, len, &act);
+    ferry_free(buf);
+    json_decref(msg);
+    return act;
+}
+
+static json_t *spec(const char *name, const char *region, const char *greeting)
+{
+    return json_pack("{s:s, s:{s:{s:s}}, s:[{s:s, s:s, s:[{s:s, s:s}]}], s:i}", "name", name,
+                     "selector", "matchLabels", "region", region, "services", "name", "httpd",
+                     "image", "busybox:1", "env", "name", "GREETING", "value", greeting,
+                     "replicas", 1);
+}
+
+#define EAST_TOPIC(app) "ferry/default/labels/region=east/apps/" app
+
+static ferry_sync_actions put(fixture *f, const char *app, long long v, const char *region)
+{
+    char topic[128];
+    snprintf(topic, sizeof(topic), "ferry/default/labels/region=east/apps/%s", app);
+    return deliver(f, topic,
+                   json_pack("{s:s, s:s, s:s, s:I, s:o}", "type", "app.put", "ns", "default",
+                             "app", app, "version", (json_int_t)v, "spec",
+                             spec(app, region, "hello")));
+}
+
+static ferry_sync_actions sync_msg(fixture *f, long long rev, json_t *labels, json_t *apps)
+{
+    return deliver(f, "ferry/default/nodes/n1/sync",
+                   json_pack("{s:s, s:s, s:s, s:I, s:b, s:o, s:o}", "type", "node.sync", "ns",
+                             "default", "node", "n1", "rev", (json_int_t)rev, "registered", 1,
+                             "labels", labels, "apps", apps));
+}
+
+static void register_east(fixture *f)
+{
+    ferry_sync_actions a = sync_msg(f, 1, json_pack("{s:s}", "region", "east"), json_array());
+    assert_true(a.resubscribe);
+    assert_true(a.sync_received);
+}
+
+/* The app as stored: version, deleted; -1 when never stored. */
+static long long held(fixture *f, const char *app, bool *deleted, json_t **spec_out)
+{
+    MDB_txn *txn;
+    ferry_estore_app a;
+    ferry_err err;
+
+    assert_int_equal(ferry_estore_begin(f->s, false, &txn), FERRY_OK);
+    err = ferry_estore_get_app(f->s, txn, app, &a);
+    ferry_estore_abort(txn);
+    if (err == FERRY_ENOTFOUND)
+        return -1;
+    assert_int_equal(err, FERRY_OK);
+    if (deleted)
+        *deleted = a.deleted;
+    if (spec_out)
+        *spec_out = json_incref(a.spec);
+    ferry_estore_app_clear(&a);
+    return a.version;
+}
+
+static void test_put_stores_and_drops_duplicates(void **state)
+{
+    fixture *f = *state;
+    bool deleted = true;
+    register_east(f);
+    assert_true(put(f, "web", 5, "east").reconcile);
+    assert_int_equal(held(f, "web", &deleted, NULL), 5);
+    assert_false(deleted);
+    assert_false(put(f, "web", 5, "east").reconcile); /* duplicate */
+    assert_false(put(f, "web", 3, "east").reconcile); /* stale */
+    assert_int_equal(held(f, "web", NULL, NULL), 5);
+}
+
+static void test_put_for_other_selector_not_stored(void **state)
+{
+    fixture *f = *state;
+    bool deleted = false;
+    register_east(f);
+    assert_false(put(f, "web", 5, "west").reconcile);
+    assert_int_equal(held(f, "web", NULL, NULL), -1);
+    /* Held, then its selector moves away: the node drops it. */
+    put(f, "web", 6, "east");
+    assert_true(put(f, "web", 7, "west").reconcile);
+    assert_int_equal(held(f, "web", &deleted, NULL), 7);
+    assert_true(deleted);
+}
+
+static void test_unregistered_node_runs_nothing(void **state)
+{
+    fixture *f = *state;
+    assert_false(put(f, "web", 5, "east").reconcile);
+    assert_int_equal(held(f, "web", NULL, NULL), -1);
+}
+
+static json_t *env_patch(const char *value)
+{
+    return json_pack("{s:{s:{s:s, s:{s:{s:{s:{s:s, s:{s:{s:{s:{s:s}}}}}}}}}}}", "obj", "services",
+                     "keyed", "name", "items", "httpd", "obj", "env", "keyed", "name", "items",
+                     "GREETING", "obj", "value", "set", value);
+}
+
+static ferry_sync_actions patch(fixture *f, long long base, long long v, const char *value)
+{
+    return deliver(f, EAST_TOPIC("web"),
+                   json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "type", "app.patch", "ns",
+                             "default", "app", "web", "base", (json_int_t)base, "version",
+                             (json_int_t)v, "patch", env_patch(value)));
+}
+
+static void test_patch_applies_on_base_and_detects_gaps(void **state)
+{
+    fixture *f = *state;
+    json_t *s = NULL;
+    ferry_sync_actions a;
+
+    register_east(f);
+    put(f, "web", 5, "east");
+    a = patch(f, 5, 6, "bonjour");
+    assert_true(a.reconcile);
+    assert_null(a.hello_reason);
+    assert_int_equal(held(f, "web", NULL, &s), 6);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(json_array_get(json_object_get(
+                                                                              s, "services"),
+                                                                          0),
+                                                           "env"),
+                                           0),
+                            "value")),
+                        "bonjour");
+    json_decref(s);
+    /* A duplicate of the same delta does nothing. */
+    a = patch(f, 5, 6, "bonjour");
+    assert_false(a.reconcile);
+    assert_null(a.hello_reason);
+    /* 8 on base 7: the node missed 7. */
+    a = patch(f, 7, 8, "hola");
+    assert_false(a.reconcile);
+    assert_string_equal(a.hello_reason, "gap");
+    assert_int_equal(held(f, "web", NULL, NULL), 6);
+}
+
+static void test_patch_for_unheld_app_ignored(void **state)
+{
+    fixture *f = *state;
+    register_east(f);
+    ferry_sync_actions a = patch(f, 5, 6, "x");
+    assert_false(a.reconcile);
+    assert_null(a.hello_reason);
+}
+
+static void test_delete_tombstone_blocks_stale_put(void **state)
+{
+    fixture *f = *state;
+    bool deleted = false;
+    register_east(f);
+    put(f, "web", 5, "east");
+    assert_true(deliver(f, EAST_TOPIC("web"),
+                        json_pack("{s:s, s:s, s:s, s:i}", "type", "app.delete", "ns", "default",
+                                  "app", "web", "version", 6))
+                    .reconcile);
+    assert_int_equal(held(f, "web", &deleted, NULL), 6);
+    assert_true(deleted);
+    assert_false(put(f, "web", 5, "east").reconcile); /* late duplicate of the old create */
+    assert_true(put(f, "web", 9, "east").reconcile);  /* re-created */
+    assert_int_equal(held(f, "web", &deleted, NULL), 9);
+    assert_false(deleted);
+}
+
+static void test_sync_converges_adds_updates_deletes(void **state)
+{
+    fixture *f = *state;
+    bool deleted = false;
+    ferry_sync_actions a;
+
+    register_east(f);
+    put(f, "old", 2, "east");
+    put(f, "web", 3, "east");
+    put(f, "newer", 12, "east"); /* arrived on its topic after the snapshot was taken */
+    a = sync_msg(f, 10, json_pack("{s:s}", "region", "east"),
+                 json_pack("[{s:s, s:i, s:o}, {s:s, s:i, s:o}]", "app", "web", "version", 7,
+                           "spec", spec("web", "east", "v7"), "app", "fresh", "version", 9,
+                           "spec", spec("fresh", "east", "x")));
+    assert_true(a.reconcile);
+    assert_false(a.resubscribe);
+    assert_int_equal(held(f, "web", NULL, NULL), 7);
+    assert_int_equal(held(f, "fresh", NULL, NULL), 9);
+    assert_int_equal(held(f, "old", &deleted, NULL), 2);
+    assert_true(deleted);
+    assert_int_equal(held(f, "newer", &deleted, NULL), 12);
+    assert_false(deleted);
+    /* An older snapshot arriving late changes nothing. */
+    a = sync_msg(f, 4, json_pack("{s:s}", "region", "west"), json_array());
+    assert_false(a.reconcile);
+    assert_int_equal(held(f, "web", &deleted, NULL), 7);
+    assert_false(deleted);
+}
+
+static void test_sync_without_spec_for_unheld_asks_again(void **state)
+{
+    fixture *f = *state;
+    register_east(f);
+    ferry_sync_actions a = sync_msg(f, 10, json_pack("{s:s}", "region", "east"),
+                                    json_pack("[{s:s, s:i}]", "app", "web", "version", 7));
+    assert_string_equal(a.hello_reason, "gap");
+}
+
+static void test_relabel_moves_apps(void **state)
+{
+    fixture *f = *state;
+    bool deleted = false;
+    register_east(f);
+    put(f, "web", 3, "east");
+    ferry_sync_actions a = sync_msg(f, 5, json_pack("{s:s}", "region", "west"), json_array());
+    assert_true(a.resubscribe);
+    assert_int_equal(held(f, "web", &deleted, NULL), 3);
+    assert_true(deleted);
+    /* Back east: the snapshot lists it again at the same version, and it comes back. */
+    sync_msg(f, 6, json_pack("{s:s}", "region", "east"),
+             json_pack("[{s:s, s:i, s:o}]", "app", "web", "version", 3, "spec",
+                       spec("web", "east", "hello")));
+    assert_int_equal(held(f, "web", &deleted, NULL), 3);
+    assert_false(deleted);
+}
+
+static void test_malformed_and_foreign_messages_ignored(void **state)
+{
+    fixture *f = *state;
+    ferry_sync_actions a;
+    const unsigned char junk[] = {0xdf, 0xff, 0xff, 0xff, 0xff, 0x01};
+
+    register_east(f);
+    put(f, "web", 3, "east");
+    ferry_sync_handle(f->s, &SELF, EAST_TOPIC("web"), strlen(EAST_TOPIC("web")), junk,
+                      sizeof(junk), &a);
+    assert_false(a.reconcile);
+    assert_null(a.hello_reason);
+    /* A put whose app does not match its topic. */
+    a = deliver(f, EAST_TOPIC("other"),
+                json_pack("{s:s, s:s, s:s, s:i, s:o}", "type", "app.put", "ns", "default", "app",
+                          "web", "version", 9, "spec", spec("web", "east", "x")));
+    assert_false(a.reconcile);
+    /* Another node's sync. */
+    a = deliver(f, "ferry/default/nodes/n2/sync",
+                json_pack("{s:s, s:s, s:s, s:i, s:b, s:{}, s:[]}", "type", "node.sync", "ns",
+                          "default", "node", "n2", "rev", 99, "registered", 1, "labels", "apps"));
+    assert_false(a.sync_received);
+    assert_int_equal(held(f, "web", NULL, NULL), 3);
+}
+
+static void test_hello_lists_held_apps(void **state)
+{
+    fixture *f = *state;
+    json_t *hello = NULL;
+    register_east(f);
+    put(f, "web", 3, "east");
+    put(f, "gone", 4, "east");
+    deliver(f, EAST_TOPIC("gone"),
+            json_pack("{s:s, s:s, s:s, s:i}", "type", "app.delete", "ns", "default", "app", "gone",
+                      "version", 5));
+    assert_int_equal(ferry_sync_hello(f->s, &SELF, "connect", &hello), FERRY_OK);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(hello, "apps"), "web")), 3);
+    assert_null(json_object_get(json_object_get(hello, "apps"), "gone"));
+    assert_string_equal(json_string_value(json_object_get(hello, "reason")), "connect");
+    json_decref(hello);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_put_stores_and_drops_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_for_other_selector_not_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unregistered_node_runs_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_patch_applies_on_base_and_detects_gaps, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_patch_for_unheld_app_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_tombstone_blocks_stale_put, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_converges_adds_updates_deletes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_without_spec_for_unheld_asks_again, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_relabel_moves_apps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_and_foreign_messages_ignored, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hello_lists_held_apps, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("edge_sync", tests, NULL, NULL);
+}
