@@ -147,6 +147,7 @@ static int decode_lines(const unsigned char *buf, size_t len) {
             char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
             printf("%.*s %s\n", tlen, line, text != NULL ? text : "(out of memory)");
             free(text);
+            fflush(stdout);
             if (ferry_proto_decode(payload, hl / 2, &msg, why, sizeof(why)) != FERRY_OK)
                 fprintf(stderr, "ferryctl: %.*s: not a valid Ferry message: %s\n", tlen, line, why);
         }
@@ -182,6 +183,7 @@ static int cmd_decode(const char *path) {
         goto out;
     }
     printf("\n");
+    fflush(stdout);
     if (ferry_proto_decode(buf, len, &msg, why, sizeof(why)) != FERRY_OK)
         fprintf(stderr, "ferryctl: not a valid Ferry message: %s\n", why);
     status = 0;

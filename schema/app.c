@@ -310,7 +310,8 @@ static ferry_err check_ports(const json_t *ports, const char *path, ferry_verr *
 static ferry_err check_service(const json_t *services, size_t i, ferry_verr *err) {
     static const char *const fields[] = {"name", "command", "args", "env", "image", "ports", NULL};
     const json_t *svc = json_array_get(services, i);
-    char path[64];
+    char path[32];
+    char sub[48]; /* "services[63].command" */
     char f[192];
     char q[72];
     ferry_err rc;
@@ -349,17 +350,17 @@ static ferry_err check_service(const json_t *services, size_t i, ferry_verr *err
                          APP_MAX_IMAGE);
 
     const json_t *v;
-    snprintf(f, sizeof(f), "%s.command", path);
-    if ((v = json_object_get(svc, "command")) != NULL && (rc = check_argv(v, f, err)) != FERRY_OK)
+    snprintf(sub, sizeof(sub), "%s.command", path);
+    if ((v = json_object_get(svc, "command")) != NULL && (rc = check_argv(v, sub, err)) != FERRY_OK)
         return rc;
-    snprintf(f, sizeof(f), "%s.args", path);
-    if ((v = json_object_get(svc, "args")) != NULL && (rc = check_argv(v, f, err)) != FERRY_OK)
+    snprintf(sub, sizeof(sub), "%s.args", path);
+    if ((v = json_object_get(svc, "args")) != NULL && (rc = check_argv(v, sub, err)) != FERRY_OK)
         return rc;
-    snprintf(f, sizeof(f), "%s.env", path);
-    if ((v = json_object_get(svc, "env")) != NULL && (rc = check_env(v, f, err)) != FERRY_OK)
+    snprintf(sub, sizeof(sub), "%s.env", path);
+    if ((v = json_object_get(svc, "env")) != NULL && (rc = check_env(v, sub, err)) != FERRY_OK)
         return rc;
-    snprintf(f, sizeof(f), "%s.ports", path);
-    if ((v = json_object_get(svc, "ports")) != NULL && (rc = check_ports(v, f, err)) != FERRY_OK)
+    snprintf(sub, sizeof(sub), "%s.ports", path);
+    if ((v = json_object_get(svc, "ports")) != NULL && (rc = check_ports(v, sub, err)) != FERRY_OK)
         return rc;
     return FERRY_OK;
 }

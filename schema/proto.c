@@ -128,7 +128,7 @@ static ferry_err req_enum(const pctx *c, const json_t *obj, const char *key,
 static ferry_err check_spec(const pctx *c, const json_t *spec, const char *prefix,
                             const char *app) {
     ferry_verr verr;
-    char f[192];
+    char f[80]; /* prefix is at most "apps[65535]" */
     path(f, sizeof(f), prefix, "spec");
     if (!json_is_object(spec))
         return bad(c, f, FERRY_EINVAL, "must be an object (an app spec)");

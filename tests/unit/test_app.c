@@ -7,9 +7,11 @@
 #include "ferry/app.h"
 
 /* An app with one service named "a"; %s is spliced in as extra members of the app. */
-#define APP(extra) "{\"name\":\"web\",\"services\":[{\"name\":\"a\",\"image\":\"busybox\"}]" extra "}"
+#define APP(extra)                                                                                 \
+    "{\"name\":\"web\",\"services\":[{\"name\":\"a\",\"image\":\"busybox\"}]" extra "}"
 /* An app whose first service gets the extra members. */
-#define SVC(extra) "{\"name\":\"web\",\"services\":[{\"name\":\"a\",\"image\":\"busybox\"" extra "}]}"
+#define SVC(extra)                                                                                 \
+    "{\"name\":\"web\",\"services\":[{\"name\":\"a\",\"image\":\"busybox\"" extra "}]}"
 
 typedef struct {
     const char *json;
@@ -28,7 +30,8 @@ static const bad_case bad_apps[] = {
     {"{\"name\":\"-web\",\"services\":[{\"name\":\"a\",\"image\":\"i\"}]}", "name", "DNS label"},
     {"{\"name\":\"web-\",\"services\":[{\"name\":\"a\",\"image\":\"i\"}]}", "name", "DNS label"},
     {"{\"name\":\"web_1\",\"services\":[{\"name\":\"a\",\"image\":\"i\"}]}", "name", "DNS label"},
-    {"{\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"services\":[{"
+    {"{\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"services\":["
+     "{"
      "\"name\":\"a\",\"image\":\"i\"}]}",
      "name", "DNS label"},
     {"{\"name\":7,\"services\":[{\"name\":\"a\",\"image\":\"i\"}]}", "name", "DNS label"},
@@ -216,8 +219,7 @@ static void test_limits(void **state) {
     assert_int_equal(validate_with(APP(""), "description", repeat_string('x', 1024, NULL), &err),
                      FERRY_OK);
     assert_int_equal(
-        validate_with(APP(""), "description", repeat_string(0, 1024, "\xc3\xa9"), &err),
-        FERRY_OK);
+        validate_with(APP(""), "description", repeat_string(0, 1024, "\xc3\xa9"), &err), FERRY_OK);
     assert_int_equal(validate_with(APP(""), "description", repeat_string('x', 1025, NULL), &err),
                      FERRY_EINVAL);
     assert_string_equal(err.field, "description");
@@ -382,8 +384,10 @@ static void test_names(void **state) {
     assert_true(ferry_name_valid("a"));
     assert_true(ferry_name_valid("0"));
     assert_true(ferry_name_valid("a-b-1"));
-    assert_true(ferry_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
-    assert_false(ferry_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    assert_true(
+        ferry_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    assert_false(
+        ferry_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
     assert_false(ferry_name_valid(""));
     assert_false(ferry_name_valid(NULL));
     assert_false(ferry_name_valid("a.b"));
@@ -430,7 +434,8 @@ static void test_selectors(void **state) {
 static void test_topic_label(void **state) {
     (void)state;
     const char *k = NULL, *v = NULL;
-    json_t *sel = J("{\"matchLabels\":{\"zone\":\"a\",\"example.com/tier\":\"edge\",\"gpu\":\"\"}}");
+    json_t *sel =
+        J("{\"matchLabels\":{\"zone\":\"a\",\"example.com/tier\":\"edge\",\"gpu\":\"\"}}");
     assert_true(ferry_selector_topic_label(sel, &k, &v));
     assert_string_equal(k, "example.com/tier");
     assert_string_equal(v, "edge");
@@ -450,10 +455,14 @@ static void test_topic_label(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_invalid_apps),   cmocka_unit_test(test_valid_apps),
-        cmocka_unit_test(test_limits),         cmocka_unit_test(test_embedded_nul),
-        cmocka_unit_test(test_normalize_defaults), cmocka_unit_test(test_nodes),
-        cmocka_unit_test(test_names),          cmocka_unit_test(test_selectors),
+        cmocka_unit_test(test_invalid_apps),
+        cmocka_unit_test(test_valid_apps),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_embedded_nul),
+        cmocka_unit_test(test_normalize_defaults),
+        cmocka_unit_test(test_nodes),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_selectors),
         cmocka_unit_test(test_topic_label),
     };
     return FERRY_RUN_TESTS(tests, argc, argv);

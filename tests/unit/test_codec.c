@@ -85,8 +85,8 @@ static void test_integers(void **state) {
         json_decref(back);
     }
     /* non-minimal encodings from other writers are fine */
-    static const unsigned char u16[] = {0xcd, 0x00, 0x05}, i64[] = {0xd3, 0xff, 0xff, 0xff, 0xff,
-                                                                     0xff, 0xff, 0xff, 0xfe};
+    static const unsigned char u16[] = {0xcd, 0x00, 0x05},
+                               i64[] = {0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe};
     json_t *out = NULL;
     assert_int_equal(ferry_msgpack_decode(u16, sizeof(u16), &out), FERRY_OK);
     assert_int_equal(json_integer_value(out), 5);
@@ -301,12 +301,16 @@ static void test_utf8(void **state) {
         "a\xff",            /* invalid byte */
         "\xe2\x28\xa1",     /* bad continuation */
     };
-    static const char *const good[] = {"", "plain", "h\xc3\xa9", "\xe2\x82\xac",
-                                       "\xf0\x9d\x84\x9e", "\xef\xbf\xbf", "\xf4\x8f\xbf\xbf"};
+    static const char *const good[] = {"",
+                                       "plain",
+                                       "h\xc3\xa9",
+                                       "\xe2\x82\xac",
+                                       "\xf0\x9d\x84\x9e",
+                                       "\xef\xbf\xbf",
+                                       "\xf4\x8f\xbf\xbf"};
     unsigned char buf[16];
     for (int as_key = 0; as_key <= 1; as_key++) {
-        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]) + sizeof(good) / sizeof(good[0]);
-             i++) {
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]) + sizeof(good) / sizeof(good[0]); i++) {
             bool is_bad = i < sizeof(bad) / sizeof(bad[0]);
             const char *s = is_bad ? bad[i] : good[i - sizeof(bad) / sizeof(bad[0])];
             size_t n = strlen(s), o = 0;
@@ -376,8 +380,7 @@ static void test_memory_budget(void **state) {
     assert_true(len <= FERRY_MAX_PAYLOAD);
     char why[256];
     json_t *out = NULL;
-    assert_int_equal(ferry_msgpack_decode_reason(buf, len, &out, why, sizeof(why)),
-                     FERRY_ETOOBIG);
+    assert_int_equal(ferry_msgpack_decode_reason(buf, len, &out, why, sizeof(why)), FERRY_ETOOBIG);
     assert_contains(why, "memory budget");
     free(buf);
 }
@@ -510,15 +513,24 @@ static void test_random_inputs(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip_document), cmocka_unit_test(test_integers),
-        cmocka_unit_test(test_floats),             cmocka_unit_test(test_string_lengths),
-        cmocka_unit_test(test_container_sizes),    cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_truncation),         cmocka_unit_test(test_trailing_and_empty),
-        cmocka_unit_test(test_rejected_types),     cmocka_unit_test(test_map_keys),
-        cmocka_unit_test(test_utf8),               cmocka_unit_test(test_declared_counts),
-        cmocka_unit_test(test_payload_cap),        cmocka_unit_test(test_memory_budget),
-        cmocka_unit_test(test_encode_rejects),     cmocka_unit_test(test_interop),
-        cmocka_unit_test(test_alloc_failures),     cmocka_unit_test(test_random_inputs),
+        cmocka_unit_test(test_roundtrip_document),
+        cmocka_unit_test(test_integers),
+        cmocka_unit_test(test_floats),
+        cmocka_unit_test(test_string_lengths),
+        cmocka_unit_test(test_container_sizes),
+        cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_trailing_and_empty),
+        cmocka_unit_test(test_rejected_types),
+        cmocka_unit_test(test_map_keys),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_declared_counts),
+        cmocka_unit_test(test_payload_cap),
+        cmocka_unit_test(test_memory_budget),
+        cmocka_unit_test(test_encode_rejects),
+        cmocka_unit_test(test_interop),
+        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_random_inputs),
     };
     return FERRY_RUN_TESTS(tests, argc, argv);
 }

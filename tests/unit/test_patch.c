@@ -47,7 +47,8 @@ static void test_diff_objects(void **state) {
 
 static void test_diff_keyed(void **state) {
     (void)state;
-    const char *base = "[{\"name\":\"a\",\"v\":1},{\"name\":\"b\",\"v\":2},{\"name\":\"c\",\"v\":3}]";
+    const char *base =
+        "[{\"name\":\"a\",\"v\":1},{\"name\":\"b\",\"v\":2},{\"name\":\"c\",\"v\":3}]";
     check_diff(base, base, "{\"keyed\":\"name\",\"items\":{}}");
     /* change one item */
     check_diff(base, "[{\"name\":\"a\",\"v\":1},{\"name\":\"b\",\"v\":5},{\"name\":\"c\",\"v\":3}]",
@@ -56,11 +57,12 @@ static void test_diff_keyed(void **state) {
     check_diff(base, "[{\"name\":\"a\",\"v\":1},{\"name\":\"c\",\"v\":3},{\"name\":\"d\"}]",
                "{\"keyed\":\"name\",\"items\":{\"d\":{\"set\":{\"name\":\"d\"}}},\"del\":[\"b\"]}");
     /* insert in the middle: order is sent */
-    check_diff(base,
-               "[{\"name\":\"a\",\"v\":1},{\"name\":\"x\"},{\"name\":\"b\",\"v\":2},{\"name\":\"c\","
-               "\"v\":3}]",
-               "{\"keyed\":\"name\",\"items\":{\"x\":{\"set\":{\"name\":\"x\"}}},\"order\":[\"a\","
-               "\"x\",\"b\",\"c\"]}");
+    check_diff(
+        base,
+        "[{\"name\":\"a\",\"v\":1},{\"name\":\"x\"},{\"name\":\"b\",\"v\":2},{\"name\":\"c\","
+        "\"v\":3}]",
+        "{\"keyed\":\"name\",\"items\":{\"x\":{\"set\":{\"name\":\"x\"}}},\"order\":[\"a\","
+        "\"x\",\"b\",\"c\"]}");
     /* pure reorder */
     check_diff(base, "[{\"name\":\"c\",\"v\":3},{\"name\":\"a\",\"v\":1},{\"name\":\"b\",\"v\":2}]",
                "{\"keyed\":\"name\",\"items\":{},\"order\":[\"c\",\"a\",\"b\"]}");
@@ -84,19 +86,19 @@ static void test_one_env_value(void **state) {
     for (int i = 0; i < 10; i++) {
         char n[8];
         snprintf(n, sizeof(n), "s%d", i);
-        json_array_append_new(
-            from, json_pack("{s:s, s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "name", n, "image",
-                            "busybox", "env", "name", "A", "value", "1", "name", "B", "value",
-                            "2"));
+        json_array_append_new(from, json_pack("{s:s, s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "name", n,
+                                              "image", "busybox", "env", "name", "A", "value", "1",
+                                              "name", "B", "value", "2"));
     }
     json_t *app_from = json_pack("{s:s, s:o}", "name", "web", "services", from);
     json_t *app_to = json_deep_copy(app_from);
     json_t *env = json_object_get(json_array_get(json_object_get(app_to, "services"), 7), "env");
     json_object_set_new(json_array_get(env, 1), "value", json_string("3"));
     json_t *patch = ferry_patch_diff(app_from, app_to);
-    json_t *want = J("{\"obj\":{\"services\":{\"keyed\":\"name\",\"items\":{\"s7\":{\"obj\":{\"env\":"
-                     "{\"keyed\":\"name\",\"items\":{\"B\":{\"obj\":{\"value\":{\"set\":\"3\"}}}}}}}"
-                     "}}}}");
+    json_t *want =
+        J("{\"obj\":{\"services\":{\"keyed\":\"name\",\"items\":{\"s7\":{\"obj\":{\"env\":"
+          "{\"keyed\":\"name\",\"items\":{\"B\":{\"obj\":{\"value\":{\"set\":\"3\"}}}}}}}"
+          "}}}}");
     assert_json_equal(patch, want);
     json_decref(want);
     json_decref(patch);
@@ -151,14 +153,15 @@ static void test_apply_malformed(void **state) {
         {"[]", "{\"keyed\":\"name\",\"items\":{\"a\":{\"set\":5}}}"},
         {"[]", "{\"keyed\":\"name\",\"items\":{\"a\":{\"obj\":{}}}}"},
         {"[{\"name\":\"a\"}]", "{\"keyed\":\"name\",\"items\":{\"a\":{\"obj\":{\"name\":{\"set\":"
-                              "\"b\"}}}}}"},
+                               "\"b\"}}}}}"},
         {"[{\"name\":\"a\"}]", "{\"keyed\":\"name\",\"items\":{\"a\":{\"obj\":{},\"del\":[\"name\"]"
-                              "}}}"},
+                               "}}}"},
         {"[{\"name\":\"a\"}]", "{\"keyed\":\"name\",\"items\":{\"a\":{\"set\":1}}}"},
         {"[{\"name\":\"a\"}]", "{\"keyed\":\"name\",\"items\":{},\"del\":[\"b\"]}"},
         {"[{\"name\":\"a\"}]", "{\"keyed\":\"name\",\"items\":{\"a\":{\"set\":{\"name\":\"a\"}}},"
-                              "\"del\":[\"a\"]}"},
-        {"[{\"name\":\"a\"},{\"name\":\"b\"}]", "{\"keyed\":\"name\",\"items\":{},\"order\":[\"a\"]}"},
+                               "\"del\":[\"a\"]}"},
+        {"[{\"name\":\"a\"},{\"name\":\"b\"}]",
+         "{\"keyed\":\"name\",\"items\":{},\"order\":[\"a\"]}"},
         {"[{\"name\":\"a\"}]", "{\"keyed\":\"name\",\"items\":{},\"order\":[\"a\",\"b\"]}"},
         {"[{\"name\":\"a\"},{\"name\":\"b\"}]",
          "{\"keyed\":\"name\",\"items\":{},\"order\":[\"a\",\"a\"]}"},
@@ -470,10 +473,10 @@ static void test_alloc_failures(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_diff_objects),      cmocka_unit_test(test_diff_keyed),
-        cmocka_unit_test(test_one_env_value),     cmocka_unit_test(test_apply_malformed),
-        cmocka_unit_test(test_apply_depth),       cmocka_unit_test(test_apply_no_aliasing),
-        cmocka_unit_test(test_random_roundtrip),  cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_diff_objects),     cmocka_unit_test(test_diff_keyed),
+        cmocka_unit_test(test_one_env_value),    cmocka_unit_test(test_apply_malformed),
+        cmocka_unit_test(test_apply_depth),      cmocka_unit_test(test_apply_no_aliasing),
+        cmocka_unit_test(test_random_roundtrip), cmocka_unit_test(test_alloc_failures),
     };
     return FERRY_RUN_TESTS(tests, argc, argv);
 }

@@ -80,7 +80,8 @@ static const struct {
      "app.put: field 'ns' must be a DNS label"},
     {"{\"type\":\"app.put\",\"ns\":\"d\",\"app\":\"web\",\"version\":0,\"spec\":" SPEC "}",
      "field 'version' must be a positive integer"},
-    {"{\"type\":\"app.put\",\"ns\":\"d\",\"app\":\"web\",\"version\":1}", "field 'spec' is required"},
+    {"{\"type\":\"app.put\",\"ns\":\"d\",\"app\":\"web\",\"version\":1}",
+     "field 'spec' is required"},
     {"{\"type\":\"app.put\",\"ns\":\"d\",\"app\":\"web\",\"version\":1,\"spec\":[]}",
      "field 'spec' must be an object"},
     {"{\"type\":\"app.put\",\"ns\":\"d\",\"app\":\"api\",\"version\":1,\"spec\":" SPEC "}",
@@ -133,9 +134,11 @@ static const struct {
      "node.hello: field 'reason' must be one of connect, gap, subscribe, retry, store"},
     {"{\"type\":\"node.hello\",\"ns\":\"d\",\"node\":\"n1\",\"reason\":\"gap\",\"apps\":[]}",
      "field 'apps' must be an object"},
-    {"{\"type\":\"node.hello\",\"ns\":\"d\",\"node\":\"n1\",\"reason\":\"gap\",\"apps\":{\"Web\":1}}",
+    {"{\"type\":\"node.hello\",\"ns\":\"d\",\"node\":\"n1\",\"reason\":\"gap\",\"apps\":{\"Web\":1}"
+     "}",
      "keys must be DNS labels"},
-    {"{\"type\":\"node.hello\",\"ns\":\"d\",\"node\":\"n1\",\"reason\":\"gap\",\"apps\":{\"web\":0}}",
+    {"{\"type\":\"node.hello\",\"ns\":\"d\",\"node\":\"n1\",\"reason\":\"gap\",\"apps\":{\"web\":0}"
+     "}",
      "values must be positive integers"},
     {"{\"type\":\"app.status\",\"ns\":\"d\",\"node\":\"n1\",\"app\":\"web\",\"version\":1,"
      "\"phase\":\"Up\",\"message\":\"\",\"ts\":1,\"containers\":[]}",
@@ -178,8 +181,9 @@ static void test_invalid_messages(void **state) {
 /* Long texts: message and error are capped at 4096 characters, containers at 64. */
 static void test_status_limits(void **state) {
     (void)state;
-    json_t *m = J("{\"type\":\"app.status\",\"ns\":\"d\",\"node\":\"n1\",\"app\":\"web\",\"version\":1,"
-                  "\"phase\":\"Running\",\"message\":\"\",\"ts\":1,\"containers\":[]}");
+    json_t *m =
+        J("{\"type\":\"app.status\",\"ns\":\"d\",\"node\":\"n1\",\"app\":\"web\",\"version\":1,"
+          "\"phase\":\"Running\",\"message\":\"\",\"ts\":1,\"containers\":[]}");
     char *text = malloc(4098);
     memset(text, 'x', 4097);
     text[4097] = '\0';
@@ -241,8 +245,7 @@ static void test_envelope(void **state) {
     assert_int_equal(decode_json_envelope("{\"v\":1.0,\"type\":\"app.delete\"}", why, sizeof(why)),
                      FERRY_EFORMAT);
     assert_int_equal(decode_json_envelope("{\"v\":1}", why, sizeof(why)), FERRY_EFORMAT);
-    assert_int_equal(decode_json_envelope("{\"v\":1,\"type\":7}", why, sizeof(why)),
-                     FERRY_EFORMAT);
+    assert_int_equal(decode_json_envelope("{\"v\":1,\"type\":7}", why, sizeof(why)), FERRY_EFORMAT);
     assert_int_equal(decode_json_envelope("{\"v\":1,\"type\":\"app.move\"}", why, sizeof(why)),
                      FERRY_EFORMAT);
     assert_contains(why, "unknown message type 'app.move'");
@@ -255,9 +258,9 @@ static void test_envelope(void **state) {
     size_t len = 0;
     json_t *out = NULL;
     assert_int_equal(ferry_proto_encode(m, &buf, &len), FERRY_OK);
-    assert_int_equal(buf[0], 0x85);   /* map of 5 */
-    assert_int_equal(buf[1], 0xa1);   /* "v" comes first */
-    assert_int_equal(buf[3], 0x01);   /* = 1 */
+    assert_int_equal(buf[0], 0x85); /* map of 5 */
+    assert_int_equal(buf[1], 0xa1); /* "v" comes first */
+    assert_int_equal(buf[3], 0x01); /* = 1 */
     assert_int_equal(ferry_proto_decode(buf, len, &out, NULL, 0), FERRY_OK);
     json_decref(out);
     ferry_free(buf);
@@ -277,8 +280,10 @@ static ferry_err err_by_name(const char *s) {
     static const struct {
         const char *name;
         ferry_err rc;
-    } names[] = {{"OK", FERRY_OK},         {"EFORMAT", FERRY_EFORMAT},
-                 {"ETOOBIG", FERRY_ETOOBIG}, {"EINVAL", FERRY_EINVAL},
+    } names[] = {{"OK", FERRY_OK},
+                 {"EFORMAT", FERRY_EFORMAT},
+                 {"ETOOBIG", FERRY_ETOOBIG},
+                 {"EINVAL", FERRY_EINVAL},
                  {"EVERSION", FERRY_EVERSION}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(s, names[i].name) == 0)

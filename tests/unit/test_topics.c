@@ -134,7 +134,7 @@ static void test_parse_errors(void **state) {
         "ferry/default/labels/zone=a/app/web",
         "ferry/default/labels/zone=a/apps/web/x",
         "ferry/default/labels/zone=a=b/apps/web",
-        "ferry/default/labels/zo%6Ee=a/apps/web", /* %6E is 'n': not canonical */
+        "ferry/default/labels/zo%6Ee=a/apps/web",             /* %6E is 'n': not canonical */
         "ferry/default/labels/example.com%2fzone=a/apps/web", /* lower-case hex */
         "ferry/default/labels/example.com%2/apps/web",
         "ferry/default/labels/example.com%ZZzone=a/apps/web",

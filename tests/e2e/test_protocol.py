@@ -1,0 +1,93 @@
+"""End to end, the sync protocol's properties (schema/PROTOCOL.md):
+- one app update costs O(1) publishes at the bridge, whatever the number of matching nodes;
+- relabelling one node costs one message, to that node only;
+- a delta is far smaller than the app; a node that sees a gap heals itself with a full state;
+- after a restart without any broker, a node reconciles from its own LMDB."""
+import json
+import os
+import signal
+import subprocess
+
+import harness
+from common import app_names_on, wait_phase, web_app
+
+FLEET = 50
+
+
+def count(cap, pred):
+    return sum(1 for tp, _, _ in cap.snapshot() if pred(tp))
+
+
+def test(t):
+    stack = t.stack(nodes=["east"])
+    ns = stack.ns
+    assert stack.register_node("east", {"region": "east"})[0] == 201
+    # A fleet of registered nodes that match the app (no daemons: only the bridge's cost counts).
+    for i in range(FLEET):
+        assert stack.register_node(f"fleet{i}", {"region": "east", "idx": str(i)})[0] == 201
+    cap = t.capture(f"ferry/{ns}/#")
+
+    big = web_app("web", "east", "x", services=10)
+    code, app = stack.create_app(big)
+    assert code == 201, app
+    wait_phase(stack, "web", "east", "Running", app["version"])
+    app["services"][3]["env"][0]["value"] = "changed"
+    code, app2 = stack.api.put(stack.path("apps", "web"), app)
+    assert code == 200, app2
+    wait_phase(stack, "web", "east", "Running", app2["version"])
+
+    # O(1): create + update = two messages on the app's topic, for 51 matching nodes.
+    app_msgs = [(tp, p) for tp, p, _ in cap.snapshot() if tp.endswith("/apps/web")]
+    assert len(app_msgs) == 2, f"expected 2 app messages for {FLEET + 1} nodes, got {app_msgs}"
+    decoded = harness.ferryctl_decode(t.build_dir, app_msgs)
+    kinds = [obj["type"] for _, obj in decoded]
+    assert kinds == ["app.put", "app.patch"], kinds
+    full, delta = len(app_msgs[0][1]), len(app_msgs[1][1])
+    print(f"delta {delta} bytes vs full {full} bytes: {full / delta:.1f}x smaller")
+    assert delta * 4 < full, (delta, full)
+    assert count(cap, lambda tp: "/sync" in tp) == 0, "no per-node messages for an app change"
+
+    # Relabelling one node of the fleet: one sync message, to that node only.
+    before = len(cap.snapshot())
+    assert stack.api.put(stack.path("nodes", "fleet7"),
+                         {"name": "fleet7", "labels": {"region": "west"}})[0] == 200
+    cap.wait_for(lambda tp, p, r: tp == f"ferry/{ns}/nodes/fleet7/sync", 10, "fleet7's sync")
+    later = [tp for tp, _, _ in cap.snapshot()[before:] if tp.startswith(f"ferry/{ns}/") and
+             ("/sync" in tp or "/apps/" in tp)]
+    assert later == [f"ferry/{ns}/nodes/fleet7/sync"], later
+
+    # A gap: a delta whose base the node does not hold. The node asks (hello, reason gap), gets
+    # the full state and stays exactly at the cloud's version.
+    before = len(cap.snapshot())
+    bogus = {"v": 1, "type": "app.patch", "ns": ns, "app": "web", "base": app2["version"] + 5,
+             "version": app2["version"] + 6, "patch": {"obj": {}}}
+    payload = subprocess.run([os.path.join(t.build_dir, "ferryctl", "ferryctl"), "encode"],
+                             input=json.dumps(bogus).encode(), capture_output=True,
+                             check=True).stdout
+    harness.mqtt_publish(t.mqtt_port, f"ferry/{ns}/labels/region=east/apps/web", payload)
+
+    def hello_then_sync():
+        new = cap.snapshot()[before:]
+        topics = [tp for tp, _, _ in new]
+        hellos = [m for m in new if m[0] == f"ferry/{ns}/nodes/east/hello"]
+        if not hellos or f"ferry/{ns}/nodes/east/sync" not in topics:
+            return None
+        return harness.ferryctl_decode(t.build_dir, hellos)
+    hellos = harness.poll(hello_then_sync, 30, "hello (gap) and sync", alive=stack.check_alive)
+    assert any(obj and obj["reason"] == "gap" for _, obj in hellos), hellos
+    wait_phase(stack, "web", "east", "Running", app2["version"])
+
+    # Restart without a broker: the node reconciles from LMDB alone.
+    stack.kill_node("east", signal.SIGKILL)
+    for c in stack.pods(node="east"):
+        t.engine.remove(c["Id"])
+    assert app_names_on(stack, "east") == set()
+    dead = stack.add_node("east", extra_args=())
+    dead.argv[dead.argv.index("--mqtt") + 1] = f"tcp://127.0.0.1:{harness.free_port()}"
+    dead.start()
+    harness.poll(lambda: len(stack.pods(node="east", app="web")) == 11 and
+                 all(c["State"] == "running" for c in stack.pods(node="east", app="web")), 90,
+                 "web back on east with no broker", alive=stack.check_alive)
+
+
+harness.run(test)
