@@ -145,8 +145,11 @@ static void report_container(const ferry_reconcile_cfg *cfg, const char *id, con
         error = engine_error;
     if (strcmp(status, "running") != 0)
         *all_running = false;
-    if (!msg[0] && !error[0] && (!strcmp(status, "exited") || !strcmp(status, "restarting") ||
-                                 !strcmp(status, "dead"))) {
+    /* Podman reports a container between restarts as "stopped" where Docker says "exited" or
+     * "restarting". */
+    if (!msg[0] && !error[0] &&
+        (!strcmp(status, "exited") || !strcmp(status, "restarting") || !strcmp(status, "dead") ||
+         !strcmp(status, "stopped"))) {
         char *tail = NULL;
         if (id)
             ferry_engine_logs_tail(cfg->engine, id, LOG_TAIL_LINES, &tail);

@@ -5,11 +5,15 @@
   engine.py SOCK describe                  "docker 20.10.24" / "podman 4.3.1"
   engine.py SOCK image-present NAME:TAG    exit 0 when the image is there
   engine.py SOCK import NAME:TAG TAR [CHANGE...]   import a rootfs tarball as an image
+  engine.py SOCK push NAME:TAG REGISTRY    push to REGISTRY (host:port) as REGISTRY/NAME:TAG with
+                                           FERRY_TEST_REGISTRY_USER/_PASS from the environment
   engine.py SOCK rm-containers [KEY=VALUE] remove (force) every container, or those with the label
   engine.py SOCK rm-pods                   Podman only: remove every pod
 """
 import http.client
+import base64
 import json
+import os
 import re
 import socket
 import sys
@@ -88,20 +92,57 @@ def import_image(sock, ref, tar_path, changes):
         sys.exit(f"tagging {image_id} as {ref} on {sock} failed: HTTP {status}: {data[:500]!r}")
 
 
+def push_image(sock, ref, registry):
+    """Tag ref as registry/ref, push it with basic-auth credentials, drop that tag again."""
+    repo, _, tag = ref.rpartition(":")
+    auth = {"username": os.environ.get("FERRY_TEST_REGISTRY_USER", ""),
+            "password": os.environ.get("FERRY_TEST_REGISTRY_PASS", ""), "serveraddress": registry}
+    header = {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(auth).encode()).decode()}
+    remote = f"{registry}/{repo}"
+    query = urllib.parse.urlencode({"repo": remote, "tag": tag})
+    status, data = request(sock, "POST", f"/images/{urllib.parse.quote(ref, safe='')}/tag?{query}")
+    if status not in (200, 201):
+        sys.exit(f"tagging {ref} as {remote}:{tag} on {sock}: HTTP {status}: {data[:300]!r}")
+    try:
+        path = f"/images/{urllib.parse.quote(remote, safe='')}/push?tag={tag}"
+        status, data = request(sock, "POST", path, b"", header, timeout=300)
+        text = data.decode(errors="replace")
+        if status != 200 or '"error"' in text:
+            sys.exit(f"push of {remote}:{tag} from {sock} failed: HTTP {status}: {text[-1000:]}")
+    finally:
+        request(sock, "DELETE", f"/images/{urllib.parse.quote(remote + ':' + tag, safe='')}")
+
+
 def rm_containers(sock, label=None):
+    """Force-remove every container (with the label); returns how many could not be removed.
+    Containers that join another's network go first, and failures get two more rounds: Podman
+    refuses to remove a container that others join, even with force."""
     filters = {"label": [label]} if label else {}
     query = urllib.parse.urlencode({"all": "1", "filters": json.dumps(filters)})
     status, data = request(sock, "GET", "/containers/json?" + query)
     if status != 200:
         sys.exit(f"listing containers on {sock}: HTTP {status}: {data[:500]!r}")
-    failed = 0
-    for c in as_json(data) or []:
-        status, data = request(sock, "DELETE", f"/containers/{c['Id']}?force=1&v=1", timeout=120)
-        if status not in (200, 204, 404):
-            print(f"removing container {c['Id'][:12]} on {sock}: HTTP {status}: {data[:300]!r}",
-                  file=sys.stderr)
-            failed += 1
-    return failed
+
+    def order(c):  # Podman's list has no HostConfig: Ferry's role label tells infra apart
+        mode = (c.get("HostConfig") or {}).get("NetworkMode") or ""
+        infra = (c.get("Labels") or {}).get("io.ferry.role") == "infra"
+        return (0 if mode.startswith("container:") else 1, 1 if infra else 0)
+
+    pending = sorted(as_json(data) or [], key=order)
+    errors = []
+    for _ in range(3):
+        errors = []
+        for c in pending:
+            status, data = request(sock, "DELETE", f"/containers/{c['Id']}?force=1&v=1",
+                                   timeout=120)
+            if status not in (200, 204, 404):
+                errors.append((c, f"HTTP {status}: {data[:300]!r}"))
+        if not errors:
+            break
+        pending = [c for c, _ in errors]
+    for c, why in errors:
+        print(f"removing container {c['Id'][:12]} on {sock}: {why}", file=sys.stderr)
+    return len(errors)
 
 
 def rm_pods(sock):
@@ -134,6 +175,9 @@ def main(argv):
             return 0 if image_present(sock, args[0]) else 1
         if cmd == "import":
             import_image(sock, args[0], args[1], args[2:])
+            return 0
+        if cmd == "push":
+            push_image(sock, args[0], args[1])
             return 0
         if cmd == "rm-containers":
             return 1 if rm_containers(sock, args[0] if args else None) else 0

@@ -2,15 +2,23 @@
 # Build the test images into each engine given by its socket (Docker or Podman); skips an image an
 # engine already has. No registry is reachable here, so images are imported from local rootfs trees.
 #
-#   scripts/images.sh SOCKET...
+#   scripts/images.sh [--push REGISTRY] SOCKET...
+#
+# --push REGISTRY (host:port) also pushes the images there (through the first engine), with the
+# credentials in FERRY_TEST_REGISTRY_USER/_PASS; skipped when the registry has them already.
 #
 # ferry-test/busybox:1  Debian's static busybox with a symlink for every applet in /bin (sh, httpd,
 #                       nc, sleep, wget, ...), /www/index.html containing "ferry", PATH set.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+PUSH=""
+if [[ ${1:-} == --push ]]; then
+    PUSH=${2:?--push needs REGISTRY}
+    shift 2
+fi
 [[ $# -ge 1 ]] || {
-    echo "usage: $0 SOCKET..." >&2
+    echo "usage: $0 [--push REGISTRY] SOCKET..." >&2
     exit 2
 }
 
@@ -55,4 +63,21 @@ for sock in "$@"; do
         rc=1
     fi
 done
+
+# in_registry NAME:TAG: the registry serves a manifest for it.
+in_registry() {
+    curl -sf -o /dev/null -u "${FERRY_TEST_REGISTRY_USER:-}:${FERRY_TEST_REGISTRY_PASS:-}" \
+        -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+        "http://$PUSH/v2/${1%:*}/manifests/${1##*:}"
+}
+if [[ -n $PUSH && $rc -eq 0 ]]; then
+    if in_registry "$BUSYBOX_IMAGE"; then
+        log "$BUSYBOX_IMAGE already in the registry $PUSH"
+    elif $ENGINE "$1" push "$BUSYBOX_IMAGE" "$PUSH" && in_registry "$BUSYBOX_IMAGE"; then
+        log "$BUSYBOX_IMAGE pushed to the registry $PUSH"
+    else
+        log "pushing $BUSYBOX_IMAGE to $PUSH failed"
+        rc=1
+    fi
+fi
 exit $rc

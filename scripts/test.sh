@@ -105,7 +105,8 @@ suite build-fuzz scripts/build.sh --only --fuzz
 suite format format_check
 suite services start_services
 if [[ -n ${OK[services]:-} ]]; then
-    suite images scripts/images.sh "$FERRY_TEST_DOCKER_SOCK" "$FERRY_TEST_PODMAN_SOCK"
+    suite images scripts/images.sh --push "$FERRY_TEST_REGISTRY" "$FERRY_TEST_DOCKER_SOCK" \
+        "$FERRY_TEST_PODMAN_SOCK"
 else
     not_run images "the services did not start"
 fi

@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$FERRY_ROOT"
 
 RUN="$FERRY_ROOT/.run"
-BUILD="$FERRY_ROOT/build"
+BUILD="$FERRY_ROOT/${FERRY_BUILD_PREFIX:-build}" # as scripts/build.sh
 MQTT_PORT=1883
 API="http://127.0.0.1:7080"
 NS=default
@@ -131,7 +131,7 @@ Ferry is running (state and logs in .run/).
   its status     curl $STATUS_URL
   the nodes      curl $API/v1/namespaces/$NS/nodes
   served by it   http://127.0.0.1:$APP_PORT/
-  MQTT traffic   mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -v -t 'ferry/#' -F '%t %x' | build/ferryctl/ferryctl decode
+  MQTT traffic   mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -v -t 'ferry/#' -F '%t %x' | ${BUILD#"$FERRY_ROOT"/}/ferryctl/ferryctl decode
   logs           .run/*.log
   engine         $ENGINE
   stop           scripts/down.sh   (--purge also deletes .run/)

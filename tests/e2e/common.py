@@ -3,8 +3,10 @@ import harness
 
 IMAGE = "ferry-test/busybox:1"
 # Serves $GREETING over HTTP on 8080, so a test can see which version of the env is running.
-SERVE = ["sh", "-c", "mkdir -p /www && echo \"$GREETING\" > /www/index.html && "
-         "exec httpd -f -p 8080 -h /www"]
+# The shell stays PID 1 and exits on SIGTERM, so a replaced container stops at once instead of
+# waiting out the engine's stop timeout (httpd as PID 1 would ignore SIGTERM).
+SERVE = ["sh", "-c", "mkdir -p /www; echo \"$GREETING\" > /www/index.html; trap 'exit 0' TERM; "
+         "httpd -f -p 8080 -h /www & wait"]
 
 
 def web_app(name, region, greeting, host_port=None, services=1):
@@ -19,7 +21,8 @@ def web_app(name, region, greeting, host_port=None, services=1):
                 svc["ports"][0]["hostPort"] = host_port
         else:
             # Each service of a pod shares the network namespace: give the others their own port.
-            svc["command"] = ["sh", "-c", f"mkdir -p /w && exec httpd -f -p {8080 + i} -h /w"]
+            svc["command"] = ["sh", "-c", f"mkdir -p /w; trap 'exit 0' TERM; "
+                              f"httpd -f -p {8080 + i} -h /w & wait"]
         svcs.append(svc)
     return {"name": name, "description": "e2e", "labels": {"team": "iot"},
             "selector": {"matchLabels": {"region": region}}, "services": svcs, "replicas": 1}

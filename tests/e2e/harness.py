@@ -219,11 +219,29 @@ class Engine:
         return self.request("GET", f"/images/{q}/json")[0] == 200
 
     def remove_labelled(self, labels):
-        """Force-remove every container carrying `labels`; returns how many."""
-        found = self.containers(labels)
-        for c in found:
-            self.remove(c["Id"])
-        return len(found)
+        """Force-remove every container carrying `labels`; returns how many. Containers that join
+        another's network go first, and failures are retried: Podman refuses to remove a
+        container that others join, even with force."""
+        pending = sorted(self.containers(labels), key=_removal_order)
+        errors = []
+        for _ in range(3):
+            errors = []
+            for c in pending:
+                try:
+                    self.remove(c["Id"])
+                except RuntimeError as e:
+                    errors.append((c, e))
+            if not errors:
+                return len(pending)
+            pending = [c for c, _ in errors]
+        raise RuntimeError("; ".join(str(e) for _, e in errors))
+
+
+def _removal_order(c):
+    """Sort key: joined containers (NetworkMode container:...) before the ones they join."""
+    mode = (c.get("HostConfig") or {}).get("NetworkMode") or ""
+    infra = (c.get("Labels") or {}).get("io.ferry.role") == "infra"
+    return (0 if mode.startswith("container:") else 1, 1 if infra else 0)
 
 
 # ---- MQTT through the mosquitto clients --------------------------------------------------------

@@ -79,8 +79,7 @@ def test(t):
 
     # Restart without a broker: the node reconciles from LMDB alone.
     stack.kill_node("east", signal.SIGKILL)
-    for c in stack.pods(node="east"):
-        t.engine.remove(c["Id"])
+    t.engine.remove_labelled({"io.ferry.namespace": ns, "io.ferry.node": "east"})
     assert app_names_on(stack, "east") == set()
     dead = stack.add_node("east", extra_args=())
     dead.argv[dead.argv.index("--mqtt") + 1] = f"tcp://127.0.0.1:{harness.free_port()}"

@@ -1,0 +1,106 @@
+/* Unit tests of the common runtime (schema/common.c): error strings, allocation wrappers and the
+ * failing-allocator hook, the logger's line format, clocks. */
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static void test_strerror(void **state) {
+    (void)state;
+    for (int e = 0; e < FERRY_ERR_COUNT; e++) {
+        const char *s = ferry_strerror((ferry_err)e);
+        assert_non_null(s);
+        assert_true(strlen(s) > 3);
+        assert_string_not_equal(s, "unknown error");
+    }
+    assert_string_equal(ferry_strerror(FERRY_ERR_COUNT), "unknown error");
+    assert_string_equal(ferry_strerror((ferry_err)-1), "unknown error");
+}
+
+static void test_alloc(void **state) {
+    (void)state;
+    assert_null(ferry_calloc(SIZE_MAX / 2, 3)); /* overflow is refused, not wrapped */
+    void *p = ferry_calloc(0, 8);
+    assert_non_null(p);
+    ferry_free(p);
+    ferry_free(NULL);
+    char *s = ferry_strndup("abcdef", 3);
+    assert_string_equal(s, "abc");
+    ferry_free(s);
+    s = ferry_strdup("xyz");
+    assert_string_equal(s, "xyz");
+    ferry_free(s);
+    assert_null(ferry_strdup(NULL));
+
+    /* the N-th allocation from now fails, once */
+    ferry_alloc_fail_after(3);
+    void *a = ferry_malloc(1), *b = ferry_malloc(1), *c = ferry_malloc(1), *d = ferry_malloc(1);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_null(c);
+    assert_non_null(d);
+    ferry_free(a);
+    ferry_free(b);
+    ferry_free(d);
+    ferry_alloc_fail_after(1);
+    assert_null(json_object()); /* jansson goes through the wrappers */
+    json_t *o = json_object();
+    assert_non_null(o);
+    json_decref(o);
+    ferry_alloc_fail_after(1);
+    assert_null(ferry_realloc(NULL, 10));
+    ferry_alloc_fail_after(0);
+}
+
+static void test_log_format(void **state) {
+    (void)state;
+    char path[] = "/tmp/ferry-test-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    ferry_log_init("/usr/bin/test_common");
+    ferry_log_threshold = FERRY_LOG_INFO;
+    LOG_INFO("hello %d", 42);
+    LOG_DEBUG("not shown %d", 1);
+    LOG_ERROR("two\nlines");
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char buf[512] = "";
+    FILE *f = fopen(path, "r");
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    close(fd);
+    unlink(path);
+    /* "2026-11-26T06:44:48Z test_common INFO test_common.c:NN hello 42" */
+    char *line2 = strchr(buf, '\n');
+    assert_non_null(line2);
+    *line2++ = '\0';
+    assert_int_equal(strlen(buf) > 21 && buf[4] == '-' && buf[10] == 'T' && buf[19] == 'Z', 1);
+    assert_contains(buf, " test_common INFO test_common.c:");
+    assert_contains(buf, " hello 42");
+    assert_contains(line2, " ERROR ");
+    assert_contains(line2, "two?lines\n"); /* one call, one line */
+    assert_null(strstr(line2, "not shown"));
+}
+
+static void test_clocks(void **state) {
+    (void)state;
+    int64_t a = ferry_mono_ms(), now = ferry_now_ms();
+    assert_true(now > 1700000000000LL); /* after 2023 */
+    assert_true(ferry_mono_ms() >= a);
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_alloc),
+        cmocka_unit_test(test_log_format),
+        cmocka_unit_test(test_clocks),
+    };
+    return FERRY_RUN_TESTS(tests, argc, argv);
+}
