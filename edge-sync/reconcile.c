@@ -141,8 +141,11 @@ static void report_container(const ferry_reconcile_cfg *cfg, const char *id, con
         engine_error = json_string_value(json_object_get(state, "Error"));
         engine_error = engine_error ? engine_error : "";
     }
-    if (!error[0] && engine_error[0])
-        error = engine_error;
+    char errbuf[1024];
+
+    snprintf(errbuf, sizeof(errbuf), "%s", !error[0] && engine_error[0] ? engine_error : error);
+    ferry_text_scrub(errbuf); /* engine text goes into a protocol string: valid UTF-8 only */
+    error = errbuf;
     if (strcmp(status, "running") != 0)
         *all_running = false;
     /* Podman reports a container between restarts as "stopped" where Docker says "exited" or
@@ -155,6 +158,7 @@ static void report_container(const ferry_reconcile_cfg *cfg, const char *id, con
             ferry_engine_logs_tail(cfg->engine, id, LOG_TAIL_LINES, &tail);
         snprintf(msg, msglen, "service %s exited with code %lld (restarted %lld times); last log: %s",
                  service, exit_code, restarts, tail && tail[0] ? tail : "(empty)");
+        ferry_text_scrub(msg); /* the log is the container's bytes: keep only valid UTF-8 */
         ferry_free(tail);
     }
     json_array_append_new(containers,

@@ -460,7 +460,7 @@ static ferry_err dec_value(decoder *d, int depth, json_t **out) {
 
 ferry_err ferry_msgpack_decode_reason(const unsigned char *buf, size_t len, json_t **out, char *why,
                                       size_t whylen) {
-    decoder d = {buf, buf, buf + len, DECODE_MEM_BUDGET, why, whylen};
+    decoder d = {buf, buf, buf, DECODE_MEM_BUDGET, why, whylen};
     json_t *v = NULL;
     ferry_err rc;
 
@@ -475,6 +475,7 @@ ferry_err ferry_msgpack_decode_reason(const unsigned char *buf, size_t len, json
                         FERRY_MAX_PAYLOAD);
     if (len == 0)
         return dec_fail(&d, FERRY_EFORMAT, "empty payload");
+    d.end = buf + len;
     if ((rc = dec_value(&d, 0, &v)) != FERRY_OK)
         goto fail;
     if (d.p != d.end) {

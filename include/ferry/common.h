@@ -76,6 +76,11 @@ void ferry_free(void *ptr);
 void ferry_alloc_fail_after(long n);
 void ferry_alloc_install_json(void);
 
+/* Make text from outside (container logs, engine messages) safe to put in a protocol string:
+ * in place, every byte that is not part of a valid UTF-8 sequence, and every control character
+ * but newline and tab, becomes '?'. */
+void ferry_text_scrub(char *s);
+
 /* Wall clock in milliseconds since the epoch; monotonic clock in milliseconds. */
 int64_t ferry_now_ms(void);
 int64_t ferry_mono_ms(void);

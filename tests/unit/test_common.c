@@ -18,6 +18,25 @@ static void test_strerror(void **state) {
     assert_string_equal(ferry_strerror((ferry_err)-1), "unknown error");
 }
 
+static void scrub_case(const char *in, const char *want) {
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%s", in);
+    ferry_text_scrub(buf);
+    assert_string_equal(buf, want);
+}
+
+static void test_text_scrub(void **state) {
+    (void)state;
+    scrub_case("plain text\nline\ttab", "plain text\nline\ttab");
+    scrub_case("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+    scrub_case("bad \xff byte", "bad ? byte");
+    scrub_case("cut \xe2\x82", "cut ??");         /* truncated sequence */
+    scrub_case("over \xc0\xaf", "over ??");       /* overlong '/' */
+    scrub_case("surr \xed\xa0\x80", "surr ???"); /* UTF-16 surrogate */
+    scrub_case("bell\a esc\x1b", "bell? esc?");
+    ferry_text_scrub(NULL);
+}
+
 static void test_alloc(void **state) {
     (void)state;
     assert_null(ferry_calloc(SIZE_MAX / 2, 3)); /* overflow is refused, not wrapped */
@@ -99,6 +118,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_alloc),
+        cmocka_unit_test(test_text_scrub),
         cmocka_unit_test(test_log_format),
         cmocka_unit_test(test_clocks),
     };
