@@ -22,7 +22,7 @@ bool ferry_engine_is_podman(const ferry_engine *e);
 /* A container as listed by GET /containers/json?all=1. All fields owned by the array. */
 typedef struct {
     char *id;
-    char *name;     /* without the leading '/' */
+    char *name; /* without the leading '/' */
     char *image;
     char *state;    /* "created", "running", "exited", ... */
     json_t *labels; /* object, never NULL */

@@ -68,15 +68,14 @@ typedef struct {
     json_t *published; /* app -> last status published (without ts) */
 } edge_t;
 
-static void wake_loop(edge_t *e)
-{
+static void wake_loop(edge_t *e) {
     uv_async_send(&e->wake);
 }
 
-/* ---- Paho thread ------------------------------------------------------------------------------ */
+/* ---- Paho thread ------------------------------------------------------------------------------
+ */
 
-static void on_connected(void *ud)
-{
+static void on_connected(void *ud) {
     edge_t *e = ud;
     pthread_mutex_lock(&e->lock);
     e->ev.connected = true;
@@ -84,8 +83,7 @@ static void on_connected(void *ud)
     wake_loop(e);
 }
 
-static void on_lost(void *ud, const char *cause)
-{
+static void on_lost(void *ud, const char *cause) {
     edge_t *e = ud;
     LOG_WARN("mqtt: not connected to %s (%s); retrying", e->mqtt_uri, cause);
     pthread_mutex_lock(&e->lock);
@@ -96,8 +94,7 @@ static void on_lost(void *ud, const char *cause)
 
 /* The LMDB write happens here, before Paho sends the PUBACK: a change counts as received only
  * once it is durable (PLATFORM.md). */
-static void on_message(void *ud, const char *topic, size_t tlen, const void *payload, size_t plen)
-{
+static void on_message(void *ud, const char *topic, size_t tlen, const void *payload, size_t plen) {
     edge_t *e = ud;
     ferry_sync_actions act;
 
@@ -112,8 +109,7 @@ static void on_message(void *ud, const char *topic, size_t tlen, const void *pay
     wake_loop(e);
 }
 
-static void on_subscribed(void *ud, long tag, bool ok)
-{
+static void on_subscribed(void *ud, long tag, bool ok) {
     edge_t *e = ud;
     pthread_mutex_lock(&e->lock);
     e->ev.suback = true;
@@ -123,10 +119,10 @@ static void on_subscribed(void *ud, long tag, bool ok)
     wake_loop(e);
 }
 
-/* ---- loop ------------------------------------------------------------------------------------- */
+/* ---- loop -------------------------------------------------------------------------------------
+ */
 
-static void publish_msg(edge_t *e, const char *topic, const json_t *msg, bool retain)
-{
+static void publish_msg(edge_t *e, const char *topic, const json_t *msg, bool retain) {
     unsigned char *buf = NULL;
     size_t len = 0;
 
@@ -139,8 +135,7 @@ static void publish_msg(edge_t *e, const char *topic, const json_t *msg, bool re
     ferry_free(buf);
 }
 
-static void send_hello(edge_t *e, const char *reason)
-{
+static void send_hello(edge_t *e, const char *reason) {
     json_t *hello = NULL;
 
     if (!e->connected)
@@ -160,8 +155,7 @@ static void send_hello(edge_t *e, const char *reason)
 /* (Re)subscribe to this node's sync topic, the namespace's "all" topic and one topic per label;
  * drop label topics of labels the node lost. The hello goes out once the broker acknowledged,
  * so nothing published after the bridge answers can slip past a missing subscription. */
-static void subscribe_all(edge_t *e, const char *reason)
-{
+static void subscribe_all(edge_t *e, const char *reason) {
     MDB_txn *txn = NULL;
     json_t *node = NULL, *filters = json_array(), *old = e->label_filters, *v;
     char *list[MAX_FILTERS], *gone[MAX_FILTERS], buf[FERRY_TOPIC_MAX];
@@ -173,18 +167,15 @@ static void subscribe_all(edge_t *e, const char *reason)
         ferry_estore_get_node(e->store, txn, &node);
         ferry_estore_abort(txn);
     }
-    json_object_foreach(json_object_get(node, "labels"), key, v)
-    {
+    json_object_foreach(json_object_get(node, "labels"), key, v) {
         if (ferry_topic_label_filter(e->ns, key, json_string_value(v), buf, sizeof(buf)) ==
             FERRY_OK)
             json_array_append_new(filters, json_string(buf));
     }
     list[n++] = e->sync_topic;
     list[n++] = e->all_filter;
-    json_array_foreach(filters, i, v) if (n < MAX_FILTERS) list[n++] =
-        (char *)json_string_value(v);
-    json_array_foreach(old, i, v)
-    {
+    json_array_foreach(filters, i, v) if (n < MAX_FILTERS) list[n++] = (char *)json_string_value(v);
+    json_array_foreach(old, i, v) {
         bool keep = false;
         json_t *w;
         json_array_foreach(filters, j, w) keep = keep || json_equal(v, w);
@@ -201,11 +192,10 @@ static void subscribe_all(edge_t *e, const char *reason)
     json_decref(node);
 }
 
-static void reconcile_work(uv_work_t *req)
-{
+static void reconcile_work(uv_work_t *req) {
     edge_t *e = req->data;
-    ferry_reconcile_cfg cfg = {e->store,   e->engine,      e->ns, e->node,
-                               e->pause_image, e->pause_binary};
+    ferry_reconcile_cfg cfg = {e->store, e->engine,      e->ns,
+                               e->node,  e->pause_image, e->pause_binary};
     e->work_result = NULL;
     if (ferry_reconcile(&cfg, &e->work_result) != FERRY_OK)
         e->work_result = NULL;
@@ -214,8 +204,7 @@ static void reconcile_work(uv_work_t *req)
 static void kick_reconcile(edge_t *e);
 
 /* Publish every app status that changed since it was last published. */
-static void reconcile_done(uv_work_t *req, int status)
-{
+static void reconcile_done(uv_work_t *req, int status) {
     edge_t *e = req->data;
     json_t *st;
     const char *app;
@@ -223,8 +212,7 @@ static void reconcile_done(uv_work_t *req, int status)
     (void)status;
 
     e->working = false;
-    json_object_foreach(e->work_result, app, st)
-    {
+    json_object_foreach(e->work_result, app, st) {
         ferry_topic t = {.kind = FERRY_TOPIC_NODE_STATUS};
         if (json_equal(st, json_object_get(e->published, app)))
             continue;
@@ -236,8 +224,7 @@ static void reconcile_done(uv_work_t *req, int status)
         json_object_set(e->published, app, st);
         st = json_deep_copy(st);
         json_object_set_new(st, "ts", json_integer(ferry_now_ms()));
-        LOG_INFO("app %s: %s (v%lld) %s", app,
-                 json_string_value(json_object_get(st, "phase")),
+        LOG_INFO("app %s: %s (v%lld) %s", app, json_string_value(json_object_get(st, "phase")),
                  (long long)json_integer_value(json_object_get(st, "version")),
                  json_string_value(json_object_get(st, "message")));
         publish_msg(e, topic, st, true);
@@ -251,8 +238,7 @@ static void reconcile_done(uv_work_t *req, int status)
     }
 }
 
-static void kick_reconcile(edge_t *e)
-{
+static void kick_reconcile(edge_t *e) {
     e->next_reconcile_at = ferry_mono_ms() + e->reconcile_interval_s * 1000;
     if (e->working) {
         e->work_pending = true;
@@ -263,17 +249,14 @@ static void kick_reconcile(edge_t *e)
     uv_queue_work(e->loop, &e->work, reconcile_work, reconcile_done);
 }
 
-static void publish_online(edge_t *e, bool online)
-{
-    json_t *msg = json_pack("{s:s, s:s, s:s, s:b, s:I}", "type", FERRY_MSG_NODE_ONLINE, "ns",
-                            e->ns, "node", e->node, "online", online, "ts",
-                            (json_int_t)ferry_now_ms());
+static void publish_online(edge_t *e, bool online) {
+    json_t *msg = json_pack("{s:s, s:s, s:s, s:b, s:I}", "type", FERRY_MSG_NODE_ONLINE, "ns", e->ns,
+                            "node", e->node, "online", online, "ts", (json_int_t)ferry_now_ms());
     publish_msg(e, e->online_topic, msg, true);
     json_decref(msg);
 }
 
-static void on_wake(uv_async_t *h)
-{
+static void on_wake(uv_async_t *h) {
     edge_t *e = h->data;
     edge_events ev;
 
@@ -316,8 +299,7 @@ static void on_wake(uv_async_t *h)
         kick_reconcile(e);
 }
 
-static void on_tick(uv_timer_t *t)
-{
+static void on_tick(uv_timer_t *t) {
     edge_t *e = t->data;
     int64_t now = ferry_mono_ms();
 
@@ -332,13 +314,11 @@ static void on_tick(uv_timer_t *t)
         kick_reconcile(e);
 }
 
-static void close_cb(uv_handle_t *h)
-{
+static void close_cb(uv_handle_t *h) {
     (void)h;
 }
 
-static void on_signal(uv_signal_t *s, int signum)
-{
+static void on_signal(uv_signal_t *s, int signum) {
     edge_t *e = s->data;
     LOG_INFO("signal %d: stopping", signum);
     e->stopping = true;
@@ -351,10 +331,10 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_close((uv_handle_t *)&e->tick, close_cb);
 }
 
-/* ---- start-up --------------------------------------------------------------------------------- */
+/* ---- start-up ---------------------------------------------------------------------------------
+ */
 
-static void usage(FILE *f)
-{
+static void usage(FILE *f) {
     fprintf(f,
             "usage: edge-sync --node NAME [options]\n"
             "  --node NAME            this node's name, as registered in the cloud (required)\n"
@@ -368,15 +348,18 @@ static void usage(FILE *f)
             "  --log-level LEVEL      error|warn|info|debug\n");
 }
 
-static int parse_args(edge_t *e, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"node", required_argument, 0, 'n'},          {"namespace", required_argument, 0, 's'},
-        {"mqtt", required_argument, 0, 'm'},          {"data", required_argument, 0, 'd'},
-        {"engine", required_argument, 0, 'e'},        {"pause-binary", required_argument, 0, 'p'},
-        {"reconcile-interval", required_argument, 0, 'r'},
-        {"session-expiry", required_argument, 0, 'x'}, {"log-level", required_argument, 0, 'l'},
-        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
+static int parse_args(edge_t *e, int argc, char **argv) {
+    static const struct option opts[] = {{"node", required_argument, 0, 'n'},
+                                         {"namespace", required_argument, 0, 's'},
+                                         {"mqtt", required_argument, 0, 'm'},
+                                         {"data", required_argument, 0, 'd'},
+                                         {"engine", required_argument, 0, 'e'},
+                                         {"pause-binary", required_argument, 0, 'p'},
+                                         {"reconcile-interval", required_argument, 0, 'r'},
+                                         {"session-expiry", required_argument, 0, 'x'},
+                                         {"log-level", required_argument, 0, 'l'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
 
     e->ns = "default";
@@ -388,21 +371,44 @@ static int parse_args(edge_t *e, int argc, char **argv)
     e->session_expiry_s = 7 * 24 * 3600;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'n': e->node = optarg; break;
-        case 's': e->ns = optarg; break;
-        case 'm': e->mqtt_uri = optarg; break;
-        case 'd': e->data_dir = optarg; break;
-        case 'e': e->engine_sock = optarg; break;
-        case 'p': snprintf(e->pause_binary, sizeof(e->pause_binary), "%s", optarg); break;
-        case 'r': e->reconcile_interval_s = atoi(optarg); break;
-        case 'x': e->session_expiry_s = atoi(optarg); break;
-        case 'l': setenv("FERRY_LOG_LEVEL", optarg, 1); break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return -1;
+        case 'n':
+            e->node = optarg;
+            break;
+        case 's':
+            e->ns = optarg;
+            break;
+        case 'm':
+            e->mqtt_uri = optarg;
+            break;
+        case 'd':
+            e->data_dir = optarg;
+            break;
+        case 'e':
+            e->engine_sock = optarg;
+            break;
+        case 'p':
+            snprintf(e->pause_binary, sizeof(e->pause_binary), "%s", optarg);
+            break;
+        case 'r':
+            e->reconcile_interval_s = atoi(optarg);
+            break;
+        case 'x':
+            e->session_expiry_s = atoi(optarg);
+            break;
+        case 'l':
+            setenv("FERRY_LOG_LEVEL", optarg, 1);
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
         }
     }
     if (!e->node || !ferry_name_valid(e->node) || !ferry_name_valid(e->ns)) {
-        fprintf(stderr, "edge-sync: --node NAME is required; node and namespace must be DNS labels\n");
+        fprintf(stderr,
+                "edge-sync: --node NAME is required; node and namespace must be DNS labels\n");
         return -1;
     }
     if (e->reconcile_interval_s < 1)
@@ -420,8 +426,7 @@ static int parse_args(edge_t *e, int argc, char **argv)
     return 0;
 }
 
-static int build_topics(edge_t *e)
-{
+static int build_topics(edge_t *e) {
     ferry_topic t = {0};
     snprintf(t.ns, sizeof(t.ns), "%s", e->ns);
     snprintf(t.node, sizeof(t.node), "%s", e->node);
@@ -438,8 +443,7 @@ static int build_topics(edge_t *e)
 }
 
 /* The engine may come up after us (boot order): wait for it, for a while. */
-static ferry_err open_engine(edge_t *e)
-{
+static ferry_err open_engine(edge_t *e) {
     int64_t deadline = ferry_mono_ms() + 60000;
     ferry_err err;
 
@@ -453,8 +457,7 @@ static ferry_err open_engine(edge_t *e)
     return ferry_engine_ensure_pause_image(e->engine, e->pause_binary, e->pause_image);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     static edge_t e;
     char client_id[160];
     unsigned char *will = NULL;
@@ -497,8 +500,8 @@ int main(int argc, char **argv)
     /* Reconcile from LMDB at once: the node runs what it last heard, cloud or no cloud. */
     kick_reconcile(&e);
 
-    will_msg = json_pack("{s:s, s:s, s:s, s:b}", "type", FERRY_MSG_NODE_ONLINE, "ns", e.ns,
-                         "node", e.node, "online", 0);
+    will_msg = json_pack("{s:s, s:s, s:s, s:b}", "type", FERRY_MSG_NODE_ONLINE, "ns", e.ns, "node",
+                         e.node, "online", 0);
     if (!will_msg || ferry_proto_encode(will_msg, &will, &will_len) != FERRY_OK)
         goto out;
     snprintf(client_id, sizeof(client_id), "ferry-edge-%s-%s", e.ns, e.node);

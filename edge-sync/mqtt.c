@@ -17,21 +17,18 @@ struct ferry_mqtt {
 #define MQTT_MAX_BUFFERED 10000
 
 /* Waiting for Paho's disconnect to finish at shutdown; not synchronisation of tests. */
-static void sleep_ms(long ms)
-{
+static void sleep_ms(long ms) {
     struct timespec ts = {0, ms * 1000000L};
     nanosleep(&ts, NULL);
 }
 
-static void on_connection_lost(void *ctx, char *cause)
-{
+static void on_connection_lost(void *ctx, char *cause) {
     ferry_mqtt *m = ctx;
     if (m->opts.on_lost)
         m->opts.on_lost(m->opts.ud, cause ? cause : "connection lost");
 }
 
-static int on_message_arrived(void *ctx, char *topic, int tlen, MQTTAsync_message *msg)
-{
+static int on_message_arrived(void *ctx, char *topic, int tlen, MQTTAsync_message *msg) {
     ferry_mqtt *m = ctx;
     size_t len = tlen > 0 ? (size_t)tlen : strlen(topic);
 
@@ -43,16 +40,14 @@ static int on_message_arrived(void *ctx, char *topic, int tlen, MQTTAsync_messag
     return 1; /* never 0: Paho would redeliver in a loop (PLATFORM.md) */
 }
 
-static void on_connected(void *ctx, char *cause)
-{
+static void on_connected(void *ctx, char *cause) {
     ferry_mqtt *m = ctx;
     (void)cause;
     if (m->opts.on_connected)
         m->opts.on_connected(m->opts.ud);
 }
 
-static void on_connect_failure(void *ctx, MQTTAsync_failureData5 *resp)
-{
+static void on_connect_failure(void *ctx, MQTTAsync_failureData5 *resp) {
     ferry_mqtt *m = ctx;
     if (m->opts.on_lost)
         m->opts.on_lost(m->opts.ud, resp && resp->message ? resp->message : "connect failed");
@@ -63,8 +58,7 @@ typedef struct {
     long tag;
 } sub_ctx;
 
-static void on_sub_success(void *ctx, MQTTAsync_successData5 *resp)
-{
+static void on_sub_success(void *ctx, MQTTAsync_successData5 *resp) {
     sub_ctx *sc = ctx;
     bool ok = true;
     int i;
@@ -80,8 +74,7 @@ static void on_sub_success(void *ctx, MQTTAsync_successData5 *resp)
     ferry_free(sc);
 }
 
-static void on_sub_failure(void *ctx, MQTTAsync_failureData5 *resp)
-{
+static void on_sub_failure(void *ctx, MQTTAsync_failureData5 *resp) {
     sub_ctx *sc = ctx;
     (void)resp;
     if (sc->m->opts.on_subscribed)
@@ -89,8 +82,7 @@ static void on_sub_failure(void *ctx, MQTTAsync_failureData5 *resp)
     ferry_free(sc);
 }
 
-ferry_err ferry_mqtt_create(const ferry_mqtt_opts *opts, ferry_mqtt **out)
-{
+ferry_err ferry_mqtt_create(const ferry_mqtt_opts *opts, ferry_mqtt **out) {
     MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
     ferry_mqtt *m = ferry_calloc(1, sizeof(*m));
     int rc;
@@ -127,8 +119,7 @@ nomem:
     return FERRY_ENOMEM;
 }
 
-ferry_err ferry_mqtt_connect(ferry_mqtt *m)
-{
+ferry_err ferry_mqtt_connect(ferry_mqtt *m) {
     MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer5;
     MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
     MQTTProperties props = MQTTProperties_initializer;
@@ -164,8 +155,7 @@ ferry_err ferry_mqtt_connect(ferry_mqtt *m)
     return FERRY_OK;
 }
 
-ferry_err ferry_mqtt_subscribe(ferry_mqtt *m, char *const *filters, int n, long tag)
-{
+ferry_err ferry_mqtt_subscribe(ferry_mqtt *m, char *const *filters, int n, long tag) {
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     sub_ctx *sc = ferry_malloc(sizeof(*sc));
     int qos[64], i, rc;
@@ -192,16 +182,14 @@ ferry_err ferry_mqtt_subscribe(ferry_mqtt *m, char *const *filters, int n, long 
     return FERRY_OK;
 }
 
-ferry_err ferry_mqtt_unsubscribe(ferry_mqtt *m, char *const *filters, int n)
-{
+ferry_err ferry_mqtt_unsubscribe(ferry_mqtt *m, char *const *filters, int n) {
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     int rc = MQTTAsync_unsubscribeMany(m->client, n, (char *const *)filters, &ro);
     return rc == MQTTASYNC_SUCCESS ? FERRY_OK : FERRY_EIO;
 }
 
 ferry_err ferry_mqtt_publish(ferry_mqtt *m, const char *topic, const void *payload, size_t len,
-                             bool retain)
-{
+                             bool retain) {
     MQTTAsync_message msg = MQTTAsync_message_initializer;
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     int rc;
@@ -218,13 +206,11 @@ ferry_err ferry_mqtt_publish(ferry_mqtt *m, const char *topic, const void *paylo
     return FERRY_OK;
 }
 
-bool ferry_mqtt_is_connected(ferry_mqtt *m)
-{
+bool ferry_mqtt_is_connected(ferry_mqtt *m) {
     return MQTTAsync_isConnected(m->client) != 0;
 }
 
-void ferry_mqtt_destroy(ferry_mqtt *m)
-{
+void ferry_mqtt_destroy(ferry_mqtt *m) {
     if (!m)
         return;
     if (m->client) {

@@ -19,38 +19,32 @@ typedef struct {
     size_t n;
 } app_containers;
 
-static const char *label(const ferry_container *c, const char *key)
-{
+static const char *label(const ferry_container *c, const char *key) {
     const char *v = json_string_value(json_object_get(c->labels, key));
     return v ? v : "";
 }
 
-static int replica_of(const ferry_container *c)
-{
+static int replica_of(const ferry_container *c) {
     return atoi(label(c, FERRY_LBL_REPLICA));
 }
 
-static bool is_infra(const ferry_container *c)
-{
+static bool is_infra(const ferry_container *c) {
     return !strcmp(label(c, FERRY_LBL_ROLE), "infra");
 }
 
-static ferry_container *find(const app_containers *ac, int replica, const char *service)
-{
+static ferry_container *find(const app_containers *ac, int replica, const char *service) {
     for (size_t i = 0; i < ac->n; i++) {
         ferry_container *c = ac->items[i];
         if (!c || replica_of(c) != replica)
             continue;
-        if (service ? (!is_infra(c) && !strcmp(label(c, FERRY_LBL_SERVICE), service))
-                    : is_infra(c))
+        if (service ? (!is_infra(c) && !strcmp(label(c, FERRY_LBL_SERVICE), service)) : is_infra(c))
             return c;
     }
     return NULL;
 }
 
 /* Stop and remove a container and forget it in the listing. */
-static void drop(const ferry_reconcile_cfg *cfg, app_containers *ac, ferry_container *c)
-{
+static void drop(const ferry_reconcile_cfg *cfg, app_containers *ac, ferry_container *c) {
     LOG_INFO("removing container %s", c->name);
     ferry_engine_stop(cfg->engine, c->id, STOP_TIMEOUT_S);
     if (ferry_engine_remove(cfg->engine, c->id) != FERRY_OK) {
@@ -64,8 +58,7 @@ static void drop(const ferry_reconcile_cfg *cfg, app_containers *ac, ferry_conta
 
 /* Remove every container of one replica (replica < 0: of the whole app), services before the
  * infra container: Podman refuses to remove an infra container that others still join. */
-static void drop_pod(const ferry_reconcile_cfg *cfg, app_containers *ac, int replica)
-{
+static void drop_pod(const ferry_reconcile_cfg *cfg, app_containers *ac, int replica) {
     for (int infra_pass = 0; infra_pass < 2; infra_pass++)
         for (size_t i = 0; i < ac->n; i++) {
             ferry_container *c = ac->items[i];
@@ -77,8 +70,7 @@ static void drop_pod(const ferry_reconcile_cfg *cfg, app_containers *ac, int rep
 /* Create a container under a deterministic name. A container of that name that the listing did
  * not show as ours (labels lost or edited by hand) is in the way: remove it and try once more. */
 static ferry_err create_named(const ferry_reconcile_cfg *cfg, const char *name, const json_t *body,
-                              char **id, char *err, size_t errlen)
-{
+                              char **id, char *err, size_t errlen) {
     ferry_err e = ferry_engine_create(cfg->engine, name, body, id, err, errlen);
     if (e == FERRY_EEXIST) {
         LOG_WARN("a container named %s is in the way; replacing it", name);
@@ -91,8 +83,7 @@ static ferry_err create_named(const ferry_reconcile_cfg *cfg, const char *name, 
 
 /* Make sure image is on the node: pull it when missing. */
 static ferry_err ensure_image(const ferry_reconcile_cfg *cfg, const char *image, char *err,
-                              size_t errlen)
-{
+                              size_t errlen) {
     bool present = false;
     char why[512] = "";
     ferry_err e = ferry_engine_image_present(cfg->engine, image, &present);
@@ -109,8 +100,7 @@ static ferry_err ensure_image(const ferry_reconcile_cfg *cfg, const char *image,
 
 /* Turn an engine start error into advice a person can act on. */
 static void explain_start_error(const char *what, const char *engine_msg, char *err,
-                                size_t errlen)
-{
+                                size_t errlen) {
     if (strstr(engine_msg, "port is already allocated") ||
         strstr(engine_msg, "address already in use"))
         snprintf(err, errlen,
@@ -125,8 +115,7 @@ static void explain_start_error(const char *what, const char *engine_msg, char *
  * the message for a container that keeps exiting. */
 static void report_container(const ferry_reconcile_cfg *cfg, const char *id, const char *service,
                              const char *image, const char *error, json_t *containers,
-                             bool *all_running, char *msg, size_t msglen)
-{
+                             bool *all_running, char *msg, size_t msglen) {
     json_t *info = NULL, *state;
     const char *status = "waiting";
     long long restarts = 0, exit_code = 0;
@@ -156,8 +145,9 @@ static void report_container(const ferry_reconcile_cfg *cfg, const char *id, con
         char *tail = NULL;
         if (id)
             ferry_engine_logs_tail(cfg->engine, id, LOG_TAIL_LINES, &tail);
-        snprintf(msg, msglen, "service %s exited with code %lld (restarted %lld times); last log: %s",
-                 service, exit_code, restarts, tail && tail[0] ? tail : "(empty)");
+        snprintf(msg, msglen,
+                 "service %s exited with code %lld (restarted %lld times); last log: %s", service,
+                 exit_code, restarts, tail && tail[0] ? tail : "(empty)");
         ferry_text_scrub(msg); /* the log is the container's bytes: keep only valid UTF-8 */
         ferry_free(tail);
     }
@@ -172,8 +162,7 @@ static void report_container(const ferry_reconcile_cfg *cfg, const char *id, con
  * *created) or NULL with err set. */
 static const char *ensure_infra(const ferry_reconcile_cfg *cfg, const ferry_pod_ref *ref,
                                 const json_t *spec, app_containers *ac, char **created, char *err,
-                                size_t errlen)
-{
+                                size_t errlen) {
     char name[256], hash[65], why[512] = "";
     ferry_container *infra = find(ac, ref->replica, NULL);
     json_t *body = NULL;
@@ -219,8 +208,7 @@ static const char *ensure_infra(const ferry_reconcile_cfg *cfg, const ferry_pod_
  * or borrowed) and fills err on failure. */
 static const char *ensure_service(const ferry_reconcile_cfg *cfg, const ferry_pod_ref *ref,
                                   const json_t *spec, const json_t *svc, const char *infra_id,
-                                  app_containers *ac, char **created, char *err, size_t errlen)
-{
+                                  app_containers *ac, char **created, char *err, size_t errlen) {
     const char *sname = json_string_value(json_object_get(svc, "name"));
     const char *image = json_string_value(json_object_get(svc, "image"));
     ferry_container *cur = find(ac, ref->replica, sname);
@@ -260,17 +248,15 @@ static const char *ensure_service(const ferry_reconcile_cfg *cfg, const ferry_po
 }
 
 static json_t *status_new(const ferry_reconcile_cfg *cfg, const char *app, long long version,
-                          const char *phase, const char *message, json_t *containers)
-{
-    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o}", "type", FERRY_MSG_APP_STATUS,
-                     "ns", cfg->ns, "node", cfg->node, "app", app, "version",
-                     (json_int_t)version, "phase", phase, "message", message, "containers",
+                          const char *phase, const char *message, json_t *containers) {
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o}", "type", FERRY_MSG_APP_STATUS, "ns",
+                     cfg->ns, "node", cfg->node, "app", app, "version", (json_int_t)version,
+                     "phase", phase, "message", message, "containers",
                      containers ? containers : json_array());
 }
 
 static json_t *reconcile_app(const ferry_reconcile_cfg *cfg, const char *app, long long version,
-                             const json_t *spec, app_containers *ac)
-{
+                             const json_t *spec, app_containers *ac) {
     json_t *svcs = json_object_get(spec, "services"), *svc, *containers = json_array();
     long long replicas = json_integer_value(json_object_get(spec, "replicas"));
     char msg[2048] = "";
@@ -284,8 +270,7 @@ static json_t *reconcile_app(const ferry_reconcile_cfg *cfg, const char *app, lo
         char *infra_created = NULL, err[1024] = "";
         const char *infra_id = ensure_infra(cfg, &ref, spec, ac, &infra_created, err, sizeof(err));
 
-        json_array_foreach(svcs, i, svc)
-        {
+        json_array_foreach(svcs, i, svc) {
             const char *sname = json_string_value(json_object_get(svc, "name"));
             const char *image = json_string_value(json_object_get(svc, "image"));
             char *created = NULL, serr[1024] = "";
@@ -325,13 +310,15 @@ static json_t *reconcile_app(const ferry_reconcile_cfg *cfg, const char *app, lo
             drop_pod(cfg, ac, replica_of(ac->items[i]));
     if (msg[0])
         failed = true;
-    return status_new(cfg, app, version, failed ? "Failed" : all_running ? "Running" : "Deploying",
+    return status_new(cfg, app, version,
+                      failed        ? "Failed"
+                      : all_running ? "Running"
+                                    : "Deploying",
                       msg, containers);
 }
 
 /* Group the listed containers of this namespace by app name: {app: [index, ...]}. */
-static json_t *group_by_app(const ferry_reconcile_cfg *cfg, ferry_container *list, size_t n)
-{
+static json_t *group_by_app(const ferry_reconcile_cfg *cfg, ferry_container *list, size_t n) {
     json_t *groups = json_object();
     for (size_t i = 0; groups && i < n; i++) {
         const char *app = label(&list[i], FERRY_LBL_APP);
@@ -347,20 +334,17 @@ static json_t *group_by_app(const ferry_reconcile_cfg *cfg, ferry_container *lis
     return groups;
 }
 
-static void collect(json_t *group, ferry_container *list, app_containers *ac)
-{
+static void collect(json_t *group, ferry_container *list, app_containers *ac) {
     size_t i;
     json_t *idx;
     ac->n = json_array_size(group);
     ac->items = ac->n ? ferry_calloc(ac->n, sizeof(*ac->items)) : NULL;
     if (!ac->items)
         ac->n = 0;
-    json_array_foreach(group, i, idx) if (i < ac->n) ac->items[i] =
-        &list[json_integer_value(idx)];
+    json_array_foreach(group, i, idx) if (i < ac->n) ac->items[i] = &list[json_integer_value(idx)];
 }
 
-ferry_err ferry_reconcile(const ferry_reconcile_cfg *cfg, json_t **statuses)
-{
+ferry_err ferry_reconcile(const ferry_reconcile_cfg *cfg, json_t **statuses) {
     MDB_txn *txn = NULL;
     json_t *node = NULL, *apps = NULL, *groups = NULL, *out = json_object(), *rec;
     ferry_container *list = NULL;
@@ -387,8 +371,7 @@ ferry_err ferry_reconcile(const ferry_reconcile_cfg *cfg, json_t **statuses)
         err = FERRY_ENOMEM;
         goto out;
     }
-    json_object_foreach(apps, name, rec)
-    {
+    json_object_foreach(apps, name, rec) {
         app_containers ac = {NULL, 0};
         json_t *spec = json_object_get(rec, "spec");
         long long version = (long long)json_integer_value(json_object_get(rec, "version"));
@@ -412,8 +395,7 @@ ferry_err ferry_reconcile(const ferry_reconcile_cfg *cfg, json_t **statuses)
         json_object_del(groups, name);
     }
     /* Containers of apps the store does not know at all (store lost or app never ours). */
-    json_object_foreach(groups, name, rec)
-    {
+    json_object_foreach(groups, name, rec) {
         app_containers ac = {NULL, 0};
         collect(rec, list, &ac);
         LOG_INFO("app %s is not assigned to this node; removing its containers", name);

@@ -18,8 +18,7 @@ struct ferry_estore {
     MDB_dbi meta;
 };
 
-static ferry_err from_mdb(int rc, const char *what)
-{
+static ferry_err from_mdb(int rc, const char *what) {
     if (rc == 0)
         return FERRY_OK;
     if (rc == MDB_NOTFOUND)
@@ -28,8 +27,7 @@ static ferry_err from_mdb(int rc, const char *what)
     return FERRY_ESTORE;
 }
 
-ferry_err ferry_estore_open(const char *dir, ferry_estore **out)
-{
+ferry_err ferry_estore_open(const char *dir, ferry_estore **out) {
     ferry_estore *s = NULL;
     MDB_txn *txn = NULL;
     ferry_err err = FERRY_ESTORE;
@@ -72,32 +70,27 @@ fail:
     return err;
 }
 
-void ferry_estore_close(ferry_estore *s)
-{
+void ferry_estore_close(ferry_estore *s) {
     if (!s)
         return;
     mdb_env_close(s->env);
     ferry_free(s);
 }
 
-ferry_err ferry_estore_begin(ferry_estore *s, bool write, MDB_txn **txn)
-{
+ferry_err ferry_estore_begin(ferry_estore *s, bool write, MDB_txn **txn) {
     return from_mdb(mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn), "begin txn");
 }
 
-ferry_err ferry_estore_commit(MDB_txn *txn)
-{
+ferry_err ferry_estore_commit(MDB_txn *txn) {
     return from_mdb(mdb_txn_commit(txn), "commit");
 }
 
-void ferry_estore_abort(MDB_txn *txn)
-{
+void ferry_estore_abort(MDB_txn *txn) {
     if (txn)
         mdb_txn_abort(txn);
 }
 
-void ferry_estore_app_clear(ferry_estore_app *a)
-{
+void ferry_estore_app_clear(ferry_estore_app *a) {
     if (!a)
         return;
     json_decref(a->spec);
@@ -105,8 +98,7 @@ void ferry_estore_app_clear(ferry_estore_app *a)
 }
 
 /* Read and decode one record; checks the format version. */
-static ferry_err get_record(MDB_txn *txn, MDB_dbi dbi, const char *key, json_t **out)
-{
+static ferry_err get_record(MDB_txn *txn, MDB_dbi dbi, const char *key, json_t **out) {
     MDB_val k = {strlen(key), (void *)key}, v;
     json_t *rec = NULL;
     ferry_err err = from_mdb(mdb_get(txn, dbi, &k, &v), "get");
@@ -129,8 +121,7 @@ static ferry_err get_record(MDB_txn *txn, MDB_dbi dbi, const char *key, json_t *
     return FERRY_OK;
 }
 
-static ferry_err put_record(MDB_txn *txn, MDB_dbi dbi, const char *key, json_t *rec)
-{
+static ferry_err put_record(MDB_txn *txn, MDB_dbi dbi, const char *key, json_t *rec) {
     unsigned char *buf = NULL;
     size_t len = 0;
     ferry_err err;
@@ -147,8 +138,7 @@ static ferry_err put_record(MDB_txn *txn, MDB_dbi dbi, const char *key, json_t *
 }
 
 /* Turn a decoded record into an app; rejects records whose fields do not have the right shape. */
-static ferry_err app_from_record(const char *name, const json_t *rec, ferry_estore_app *out)
-{
+static ferry_err app_from_record(const char *name, const json_t *rec, ferry_estore_app *out) {
     json_t *version = json_object_get(rec, "version");
     json_t *deleted = json_object_get(rec, "deleted");
     json_t *spec = json_object_get(rec, "spec");
@@ -171,8 +161,7 @@ bad:
 }
 
 ferry_err ferry_estore_get_app(ferry_estore *s, MDB_txn *txn, const char *name,
-                               ferry_estore_app *out)
-{
+                               ferry_estore_app *out) {
     json_t *rec = NULL;
     ferry_err err = get_record(txn, s->apps, name, &rec);
 
@@ -184,10 +173,10 @@ ferry_err ferry_estore_get_app(ferry_estore *s, MDB_txn *txn, const char *name,
 }
 
 ferry_err ferry_estore_put_app(ferry_estore *s, MDB_txn *txn, const char *name,
-                               const ferry_estore_app *app)
-{
-    json_t *rec = json_pack("{s:I, s:b, s:O}", "version", (json_int_t)app->version, "deleted",
-                            app->deleted, "spec", app->deleted || !app->spec ? json_null() : app->spec);
+                               const ferry_estore_app *app) {
+    json_t *rec =
+        json_pack("{s:I, s:b, s:O}", "version", (json_int_t)app->version, "deleted", app->deleted,
+                  "spec", app->deleted || !app->spec ? json_null() : app->spec);
     ferry_err err;
 
     if (!rec)
@@ -197,8 +186,7 @@ ferry_err ferry_estore_put_app(ferry_estore *s, MDB_txn *txn, const char *name,
     return err;
 }
 
-ferry_err ferry_estore_list_apps(ferry_estore *s, MDB_txn *txn, json_t **out)
-{
+ferry_err ferry_estore_list_apps(ferry_estore *s, MDB_txn *txn, json_t **out) {
     MDB_cursor *cur = NULL;
     MDB_val k, v;
     json_t *apps = json_object();
@@ -243,8 +231,7 @@ out:
     return err;
 }
 
-ferry_err ferry_estore_get_node(ferry_estore *s, MDB_txn *txn, json_t **out)
-{
+ferry_err ferry_estore_get_node(ferry_estore *s, MDB_txn *txn, json_t **out) {
     json_t *rec = NULL;
     ferry_err err = get_record(txn, s->meta, "node", &rec);
     ferry_verr verr;
@@ -268,8 +255,7 @@ ferry_err ferry_estore_get_node(ferry_estore *s, MDB_txn *txn, json_t **out)
     return *out ? FERRY_OK : FERRY_ENOMEM;
 }
 
-ferry_err ferry_estore_put_node(ferry_estore *s, MDB_txn *txn, const json_t *node)
-{
+ferry_err ferry_estore_put_node(ferry_estore *s, MDB_txn *txn, const json_t *node) {
     json_t *rec = json_deep_copy(node);
     ferry_err err;
 

@@ -34,7 +34,8 @@ typedef struct {
 
 void ferry_estore_app_clear(ferry_estore_app *a);
 
-/* Read app `name`; FERRY_ENOTFOUND when the node never heard of it. *out->spec is a new reference. */
+/* Read app `name`; FERRY_ENOTFOUND when the node never heard of it. *out->spec is a new reference.
+ */
 ferry_err ferry_estore_get_app(ferry_estore *s, MDB_txn *txn, const char *name,
                                ferry_estore_app *out);
 ferry_err ferry_estore_put_app(ferry_estore *s, MDB_txn *txn, const char *name,

@@ -8,20 +8,17 @@
 #include "ferry/proto.h"
 #include "ferry/topics.h"
 
-static long long int_field(const json_t *msg, const char *key)
-{
+static long long int_field(const json_t *msg, const char *key) {
     return (long long)json_integer_value(json_object_get(msg, key));
 }
 
-static const char *str_field(const json_t *msg, const char *key)
-{
+static const char *str_field(const json_t *msg, const char *key) {
     const char *s = json_string_value(json_object_get(msg, key));
     return s ? s : "";
 }
 
 /* Does the app (spec) belong on this node now? */
-static bool targets_node(const json_t *node, const json_t *spec)
-{
+static bool targets_node(const json_t *node, const json_t *spec) {
     return json_is_true(json_object_get(node, "registered")) &&
            ferry_selector_matches(json_object_get(spec, "selector"),
                                   json_object_get(node, "labels"));
@@ -29,8 +26,7 @@ static bool targets_node(const json_t *node, const json_t *spec)
 
 /* Store spec at version if it targets the node, else a tombstone (when the node held the app). */
 static ferry_err store_spec(ferry_estore *s, MDB_txn *txn, const json_t *node, const char *name,
-                            long long version, json_t *spec, bool held, ferry_sync_actions *act)
-{
+                            long long version, json_t *spec, bool held, ferry_sync_actions *act) {
     ferry_estore_app app = {version, false, spec};
 
     if (!targets_node(node, spec)) {
@@ -47,8 +43,7 @@ static ferry_err store_spec(ferry_estore *s, MDB_txn *txn, const json_t *node, c
 }
 
 static ferry_err on_put(ferry_estore *s, MDB_txn *txn, const json_t *node, const json_t *msg,
-                        ferry_sync_actions *act)
-{
+                        ferry_sync_actions *act) {
     const char *name = str_field(msg, "app");
     long long version = int_field(msg, "version");
     ferry_estore_app cur;
@@ -73,8 +68,7 @@ out:
 /* A patch is only ever sent for an unchanged selector (a selector change goes out as app.put), so
  * a patch for an app the node does not hold is not for this node. */
 static ferry_err on_patch(ferry_estore *s, MDB_txn *txn, const json_t *node, const json_t *msg,
-                          ferry_sync_actions *act)
-{
+                          ferry_sync_actions *act) {
     const char *name = str_field(msg, "app");
     long long base = int_field(msg, "base"), version = int_field(msg, "version");
     ferry_estore_app cur;
@@ -89,14 +83,13 @@ static ferry_err on_patch(ferry_estore *s, MDB_txn *txn, const json_t *node, con
     if (cur.deleted || version <= cur.version)
         goto out;
     if (cur.version != base) {
-        LOG_INFO("app %s: delta %lld->%lld does not apply to held v%lld; asking for a resync",
-                 name, base, version, cur.version);
+        LOG_INFO("app %s: delta %lld->%lld does not apply to held v%lld; asking for a resync", name,
+                 base, version, cur.version);
         act->hello_reason = "gap";
         goto out;
     }
     if (ferry_patch_apply(cur.spec, json_object_get(msg, "patch"), &spec) != FERRY_OK ||
-        ferry_app_validate(spec, &verr) != FERRY_OK ||
-        strcmp(str_field(spec, "name"), name) != 0) {
+        ferry_app_validate(spec, &verr) != FERRY_OK || strcmp(str_field(spec, "name"), name) != 0) {
         LOG_WARN("app %s: delta %lld->%lld gives an invalid app; asking for a resync", name, base,
                  version);
         act->hello_reason = "gap";
@@ -110,8 +103,7 @@ out:
 }
 
 static ferry_err on_delete(ferry_estore *s, MDB_txn *txn, const json_t *msg,
-                           ferry_sync_actions *act)
-{
+                           ferry_sync_actions *act) {
     const char *name = str_field(msg, "app");
     long long version = int_field(msg, "version");
     ferry_estore_app cur;
@@ -131,8 +123,7 @@ static ferry_err on_delete(ferry_estore *s, MDB_txn *txn, const json_t *msg,
 
 /* Apply one entry of a node.sync; listed collects the names seen. */
 static ferry_err sync_entry(ferry_estore *s, MDB_txn *txn, const json_t *node, const json_t *entry,
-                            ferry_sync_actions *act)
-{
+                            ferry_sync_actions *act) {
     const char *name = str_field(entry, "app");
     long long version = int_field(entry, "version");
     json_t *spec = json_object_get(entry, "spec");
@@ -152,7 +143,8 @@ static ferry_err sync_entry(ferry_estore *s, MDB_txn *txn, const json_t *node, c
         goto out;
     }
     /* A newer version from an app topic, or a deletion newer than this snapshot, wins. */
-    if (found && ((!cur.deleted && cur.version >= version) || (cur.deleted && cur.version > version)))
+    if (found &&
+        ((!cur.deleted && cur.version >= version) || (cur.deleted && cur.version > version)))
         goto out;
     err = store_spec(s, txn, node, name, version, spec, true, act);
 out:
@@ -161,8 +153,7 @@ out:
 }
 
 static ferry_err on_sync(ferry_estore *s, MDB_txn *txn, json_t *node, const json_t *msg,
-                         ferry_sync_actions *act)
-{
+                         ferry_sync_actions *act) {
     long long rev = int_field(msg, "rev");
     json_t *labels = json_object_get(msg, "labels");
     json_t *registered = json_object_get(msg, "registered");
@@ -189,19 +180,18 @@ static ferry_err on_sync(ferry_estore *s, MDB_txn *txn, json_t *node, const json
         return FERRY_ENOMEM;
     if ((err = ferry_estore_put_node(s, txn, node)) != FERRY_OK)
         return err;
-    json_array_foreach(apps, i, entry)
-    {
+    json_array_foreach(apps, i, entry) {
         if ((err = sync_entry(s, txn, node, entry, act)) != FERRY_OK)
             return err;
     }
     /* Held apps the snapshot does not list, and that it already knew about, are gone. */
     if ((err = ferry_estore_list_apps(s, txn, &held)) != FERRY_OK)
         return err;
-    json_object_foreach(held, name, rec)
-    {
+    json_object_foreach(held, name, rec) {
         bool listed = false;
         long long version = int_field(rec, "version");
-        json_array_foreach(apps, i, entry) listed = listed || !strcmp(str_field(entry, "app"), name);
+        json_array_foreach(apps, i, entry) listed =
+            listed || !strcmp(str_field(entry, "app"), name);
         if (listed || json_is_true(json_object_get(rec, "deleted")) || version > rev)
             continue;
         ferry_estore_app tomb = {version, true, NULL};
@@ -215,8 +205,7 @@ static ferry_err on_sync(ferry_estore *s, MDB_txn *txn, json_t *node, const json
 }
 
 /* Check that the message's names agree with its topic and with this node. */
-static bool addressed_to_us(const ferry_sync_self *self, const ferry_topic *t, const json_t *msg)
-{
+static bool addressed_to_us(const ferry_sync_self *self, const ferry_topic *t, const json_t *msg) {
     const char *type = str_field(msg, "type");
 
     if (strcmp(str_field(msg, "ns"), self->ns) != 0)
@@ -233,8 +222,7 @@ static bool addressed_to_us(const ferry_sync_self *self, const ferry_topic *t, c
 
 ferry_err ferry_sync_handle(ferry_estore *s, const ferry_sync_self *self, const char *topic,
                             size_t tlen, const void *payload, size_t plen,
-                            ferry_sync_actions *act)
-{
+                            ferry_sync_actions *act) {
     ferry_topic t;
     json_t *msg = NULL, *node = NULL;
     MDB_txn *txn = NULL;
@@ -291,8 +279,7 @@ out:
 }
 
 ferry_err ferry_sync_hello(ferry_estore *s, const ferry_sync_self *self, const char *reason,
-                           json_t **out)
-{
+                           json_t **out) {
     MDB_txn *txn = NULL;
     json_t *held = NULL, *apps = json_object(), *rec;
     const char *name;
@@ -307,8 +294,7 @@ ferry_err ferry_sync_hello(ferry_estore *s, const ferry_sync_self *self, const c
     ferry_estore_abort(txn);
     if (err != FERRY_OK)
         goto out;
-    json_object_foreach(held, name, rec)
-    {
+    json_object_foreach(held, name, rec) {
         if (!json_is_true(json_object_get(rec, "deleted")) &&
             json_object_set(apps, name, json_object_get(rec, "version")) != 0) {
             err = FERRY_ENOMEM;

@@ -28,8 +28,7 @@ typedef struct {
  * foreign messages are logged and ignored (FERRY_OK, no action). A store failure returns the error
  * with hello_reason "store" set: the change is not durable, so the cloud must send it again. */
 ferry_err ferry_sync_handle(ferry_estore *s, const ferry_sync_self *self, const char *topic,
-                            size_t tlen, const void *payload, size_t plen,
-                            ferry_sync_actions *act);
+                            size_t tlen, const void *payload, size_t plen, ferry_sync_actions *act);
 
 /* The node.hello message for the current store (caller owns). */
 ferry_err ferry_sync_hello(ferry_estore *s, const ferry_sync_self *self, const char *reason,

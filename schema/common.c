@@ -182,13 +182,16 @@ int64_t ferry_mono_ms(void) {
     return clock_ms(CLOCK_MONOTONIC);
 }
 
-void ferry_text_scrub(char *s)
-{
+void ferry_text_scrub(char *s) {
     unsigned char *p = (unsigned char *)s;
 
     while (p && *p) {
         unsigned char c = *p;
-        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        size_t n = c < 0x80             ? 1
+                   : (c & 0xE0) == 0xC0 ? 2
+                   : (c & 0xF0) == 0xE0 ? 3
+                   : (c & 0xF8) == 0xF0 ? 4
+                                        : 0;
         uint32_t cp = n == 2 ? c & 0x1Fu : n == 3 ? c & 0x0Fu : c & 0x07u;
         size_t i;
 
@@ -196,7 +199,8 @@ void ferry_text_scrub(char *s)
             cp = (cp << 6) | (p[i] & 0x3Fu);
         /* Reject truncated sequences, overlong forms, surrogates and code points past U+10FFFF. */
         if (n == 0 || i < n || (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
-            (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF && n == 3)) {
+            (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF && n == 3)) {
             *p++ = '?';
             continue;
         }

@@ -41,8 +41,8 @@ bool ferry_name_valid(const char *name);
 bool ferry_selector_matches(const json_t *selector, const json_t *labels);
 
 /* The label topic an app is published on: the alphabetically first matchLabels entry. Returns
- * true and sets *key and *value (borrowed from selector) when there is one; false means the app goes
- * on the namespace-wide "all" topic. */
+ * true and sets *key and *value (borrowed from selector) when there is one; false means the app
+ * goes on the namespace-wide "all" topic. */
 bool ferry_selector_topic_label(const json_t *selector, const char **key, const char **value);
 
 #endif

@@ -1,4 +1,5 @@
-/* Ferry common definitions: the error enum, logging and allocation wrappers shared by every module. */
+/* Ferry common definitions: the error enum, logging and allocation wrappers shared by every module.
+ */
 #ifndef FERRY_COMMON_H
 #define FERRY_COMMON_H
 
@@ -27,7 +28,8 @@ typedef enum {
 /* A static, human readable description of err. Never NULL. */
 const char *ferry_strerror(ferry_err err);
 
-/* ---- logging ---------------------------------------------------------------------------------- */
+/* ---- logging ----------------------------------------------------------------------------------
+ */
 
 typedef enum {
     FERRY_LOG_ERROR = 0,
@@ -58,7 +60,8 @@ void ferry_log_write(ferry_log_level level, const char *file, int line, const ch
 #define LOG_INFO(...) FERRY_LOG(FERRY_LOG_INFO, __VA_ARGS__)
 #define LOG_DEBUG(...) FERRY_LOG(FERRY_LOG_DEBUG, __VA_ARGS__)
 
-/* ---- allocation ------------------------------------------------------------------------------- */
+/* ---- allocation -------------------------------------------------------------------------------
+ */
 
 /* All allocation in Ferry goes through these. They return NULL on failure (the codec layer turns
  * that into FERRY_ENOMEM; daemons may abort). ferry_calloc checks nmemb*size for overflow.

@@ -6,9 +6,9 @@
 
 #include "ferry/common.h"
 
-#define FERRY_NAME_MAX 64         /* DNS label (63) + NUL */
-#define FERRY_LABEL_KEY_MAX 320   /* optional DNS prefix (253) + '/' + name (63) + NUL */
-#define FERRY_LABEL_VALUE_MAX 64  /* 63 + NUL */
+#define FERRY_NAME_MAX 64        /* DNS label (63) + NUL */
+#define FERRY_LABEL_KEY_MAX 320  /* optional DNS prefix (253) + '/' + name (63) + NUL */
+#define FERRY_LABEL_VALUE_MAX 64 /* 63 + NUL */
 #define FERRY_TOPIC_MAX 1024
 
 typedef enum {

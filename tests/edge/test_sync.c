@@ -21,8 +21,7 @@ typedef struct {
     ferry_estore *s;
 } fixture;
 
-static int setup(void **state)
-{
+static int setup(void **state) {
     fixture *f = calloc(1, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/ferry-test-sync-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
@@ -31,8 +30,7 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
     fixture *f = *state;
     char cmd[128];
     ferry_estore_close(f->s);
@@ -43,8 +41,7 @@ static int teardown(void **state)
 }
 
 /* Encode msg (stolen) and hand it to the node as if it arrived on topic. */
-static ferry_sync_actions deliver(fixture *f, const char *topic, json_t *msg)
-{
+static ferry_sync_actions deliver(fixture *f, const char *topic, json_t *msg) {
     unsigned char *buf = NULL;
     size_t len = 0;
     ferry_sync_actions act;
@@ -57,44 +54,38 @@ static ferry_sync_actions deliver(fixture *f, const char *topic, json_t *msg)
     return act;
 }
 
-static json_t *spec(const char *name, const char *region, const char *greeting)
-{
+static json_t *spec(const char *name, const char *region, const char *greeting) {
     return json_pack("{s:s, s:{s:{s:s}}, s:[{s:s, s:s, s:[{s:s, s:s}]}], s:i}", "name", name,
                      "selector", "matchLabels", "region", region, "services", "name", "httpd",
-                     "image", "busybox:1", "env", "name", "GREETING", "value", greeting,
-                     "replicas", 1);
+                     "image", "busybox:1", "env", "name", "GREETING", "value", greeting, "replicas",
+                     1);
 }
 
 #define EAST_TOPIC(app) "ferry/default/labels/region=east/apps/" app
 
-static ferry_sync_actions put(fixture *f, const char *app, long long v, const char *region)
-{
+static ferry_sync_actions put(fixture *f, const char *app, long long v, const char *region) {
     char topic[128];
     snprintf(topic, sizeof(topic), "ferry/default/labels/region=east/apps/%s", app);
     return deliver(f, topic,
-                   json_pack("{s:s, s:s, s:s, s:I, s:o}", "type", "app.put", "ns", "default",
-                             "app", app, "version", (json_int_t)v, "spec",
-                             spec(app, region, "hello")));
+                   json_pack("{s:s, s:s, s:s, s:I, s:o}", "type", "app.put", "ns", "default", "app",
+                             app, "version", (json_int_t)v, "spec", spec(app, region, "hello")));
 }
 
-static ferry_sync_actions sync_msg(fixture *f, long long rev, json_t *labels, json_t *apps)
-{
+static ferry_sync_actions sync_msg(fixture *f, long long rev, json_t *labels, json_t *apps) {
     return deliver(f, "ferry/default/nodes/n1/sync",
                    json_pack("{s:s, s:s, s:s, s:I, s:b, s:o, s:o}", "type", "node.sync", "ns",
                              "default", "node", "n1", "rev", (json_int_t)rev, "registered", 1,
                              "labels", labels, "apps", apps));
 }
 
-static void register_east(fixture *f)
-{
+static void register_east(fixture *f) {
     ferry_sync_actions a = sync_msg(f, 1, json_pack("{s:s}", "region", "east"), json_array());
     assert_true(a.resubscribe);
     assert_true(a.sync_received);
 }
 
 /* The app as stored: version, deleted; -1 when never stored. */
-static long long held(fixture *f, const char *app, bool *deleted, json_t **spec_out)
-{
+static long long held(fixture *f, const char *app, bool *deleted, json_t **spec_out) {
     MDB_txn *txn;
     ferry_estore_app a;
     ferry_err err;
@@ -113,8 +104,7 @@ static long long held(fixture *f, const char *app, bool *deleted, json_t **spec_
     return a.version;
 }
 
-static void test_put_stores_and_drops_duplicates(void **state)
-{
+static void test_put_stores_and_drops_duplicates(void **state) {
     fixture *f = *state;
     bool deleted = true;
     register_east(f);
@@ -126,8 +116,7 @@ static void test_put_stores_and_drops_duplicates(void **state)
     assert_int_equal(held(f, "web", NULL, NULL), 5);
 }
 
-static void test_put_for_other_selector_not_stored(void **state)
-{
+static void test_put_for_other_selector_not_stored(void **state) {
     fixture *f = *state;
     bool deleted = false;
     register_east(f);
@@ -140,30 +129,26 @@ static void test_put_for_other_selector_not_stored(void **state)
     assert_true(deleted);
 }
 
-static void test_unregistered_node_runs_nothing(void **state)
-{
+static void test_unregistered_node_runs_nothing(void **state) {
     fixture *f = *state;
     assert_false(put(f, "web", 5, "east").reconcile);
     assert_int_equal(held(f, "web", NULL, NULL), -1);
 }
 
-static json_t *env_patch(const char *value)
-{
+static json_t *env_patch(const char *value) {
     return json_pack("{s:{s:{s:s, s:{s:{s:{s:{s:s, s:{s:{s:{s:{s:s}}}}}}}}}}}", "obj", "services",
                      "keyed", "name", "items", "httpd", "obj", "env", "keyed", "name", "items",
                      "GREETING", "obj", "value", "set", value);
 }
 
-static ferry_sync_actions patch(fixture *f, long long base, long long v, const char *value)
-{
+static ferry_sync_actions patch(fixture *f, long long base, long long v, const char *value) {
     return deliver(f, EAST_TOPIC("web"),
-                   json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "type", "app.patch", "ns",
-                             "default", "app", "web", "base", (json_int_t)base, "version",
-                             (json_int_t)v, "patch", env_patch(value)));
+                   json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "type", "app.patch", "ns", "default",
+                             "app", "web", "base", (json_int_t)base, "version", (json_int_t)v,
+                             "patch", env_patch(value)));
 }
 
-static void test_patch_applies_on_base_and_detects_gaps(void **state)
-{
+static void test_patch_applies_on_base_and_detects_gaps(void **state) {
     fixture *f = *state;
     json_t *s = NULL;
     ferry_sync_actions a;
@@ -174,14 +159,12 @@ static void test_patch_applies_on_base_and_detects_gaps(void **state)
     assert_true(a.reconcile);
     assert_null(a.hello_reason);
     assert_int_equal(held(f, "web", NULL, &s), 6);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(json_object_get(json_array_get(json_object_get(
-                                                                              s, "services"),
-                                                                          0),
-                                                           "env"),
-                                           0),
-                            "value")),
-                        "bonjour");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(
+                json_object_get(json_array_get(json_object_get(s, "services"), 0), "env"), 0),
+            "value")),
+        "bonjour");
     json_decref(s);
     /* A duplicate of the same delta does nothing. */
     a = patch(f, 5, 6, "bonjour");
@@ -194,8 +177,7 @@ static void test_patch_applies_on_base_and_detects_gaps(void **state)
     assert_int_equal(held(f, "web", NULL, NULL), 6);
 }
 
-static void test_patch_for_unheld_app_ignored(void **state)
-{
+static void test_patch_for_unheld_app_ignored(void **state) {
     fixture *f = *state;
     register_east(f);
     ferry_sync_actions a = patch(f, 5, 6, "x");
@@ -203,8 +185,7 @@ static void test_patch_for_unheld_app_ignored(void **state)
     assert_null(a.hello_reason);
 }
 
-static void test_delete_tombstone_blocks_stale_put(void **state)
-{
+static void test_delete_tombstone_blocks_stale_put(void **state) {
     fixture *f = *state;
     bool deleted = false;
     register_east(f);
@@ -221,8 +202,7 @@ static void test_delete_tombstone_blocks_stale_put(void **state)
     assert_false(deleted);
 }
 
-static void test_sync_converges_adds_updates_deletes(void **state)
-{
+static void test_sync_converges_adds_updates_deletes(void **state) {
     fixture *f = *state;
     bool deleted = false;
     ferry_sync_actions a;
@@ -232,9 +212,9 @@ static void test_sync_converges_adds_updates_deletes(void **state)
     put(f, "web", 3, "east");
     put(f, "newer", 12, "east"); /* arrived on its topic after the snapshot was taken */
     a = sync_msg(f, 10, json_pack("{s:s}", "region", "east"),
-                 json_pack("[{s:s, s:i, s:o}, {s:s, s:i, s:o}]", "app", "web", "version", 7,
-                           "spec", spec("web", "east", "v7"), "app", "fresh", "version", 9,
-                           "spec", spec("fresh", "east", "x")));
+                 json_pack("[{s:s, s:i, s:o}, {s:s, s:i, s:o}]", "app", "web", "version", 7, "spec",
+                           spec("web", "east", "v7"), "app", "fresh", "version", 9, "spec",
+                           spec("fresh", "east", "x")));
     assert_true(a.reconcile);
     assert_false(a.resubscribe);
     assert_int_equal(held(f, "web", NULL, NULL), 7);
@@ -250,8 +230,7 @@ static void test_sync_converges_adds_updates_deletes(void **state)
     assert_false(deleted);
 }
 
-static void test_sync_without_spec_for_unheld_asks_again(void **state)
-{
+static void test_sync_without_spec_for_unheld_asks_again(void **state) {
     fixture *f = *state;
     register_east(f);
     ferry_sync_actions a = sync_msg(f, 10, json_pack("{s:s}", "region", "east"),
@@ -259,8 +238,7 @@ static void test_sync_without_spec_for_unheld_asks_again(void **state)
     assert_string_equal(a.hello_reason, "gap");
 }
 
-static void test_relabel_moves_apps(void **state)
-{
+static void test_relabel_moves_apps(void **state) {
     fixture *f = *state;
     bool deleted = false;
     register_east(f);
@@ -277,16 +255,15 @@ static void test_relabel_moves_apps(void **state)
     assert_false(deleted);
 }
 
-static void test_malformed_and_foreign_messages_ignored(void **state)
-{
+static void test_malformed_and_foreign_messages_ignored(void **state) {
     fixture *f = *state;
     ferry_sync_actions a;
     const unsigned char junk[] = {0xdf, 0xff, 0xff, 0xff, 0xff, 0x01};
 
     register_east(f);
     put(f, "web", 3, "east");
-    ferry_sync_handle(f->s, &SELF, EAST_TOPIC("web"), strlen(EAST_TOPIC("web")), junk,
-                      sizeof(junk), &a);
+    ferry_sync_handle(f->s, &SELF, EAST_TOPIC("web"), strlen(EAST_TOPIC("web")), junk, sizeof(junk),
+                      &a);
     assert_false(a.reconcile);
     assert_null(a.hello_reason);
     /* A put whose app does not match its topic. */
@@ -302,8 +279,7 @@ static void test_malformed_and_foreign_messages_ignored(void **state)
     assert_int_equal(held(f, "web", NULL, NULL), 3);
 }
 
-static void test_hello_lists_held_apps(void **state)
-{
+static void test_hello_lists_held_apps(void **state) {
     fixture *f = *state;
     json_t *hello = NULL;
     register_east(f);
@@ -319,8 +295,7 @@ static void test_hello_lists_held_apps(void **state)
     json_decref(hello);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_stores_and_drops_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_for_other_selector_not_stored, setup, teardown),
