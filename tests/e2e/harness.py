@@ -609,8 +609,8 @@ class Test:
         self.build_dir = os.path.abspath(args.build_dir)
         self.keep = args.keep
         self.engine = Engine(self.engine_sock)
-        if not self.engine.ping():
-            raise Skip(f"no {args.engine} engine answers on {self.engine_sock}")
+        if not self.engine.ping():  # configured but dead: a failure, not a skip
+            raise RuntimeError(f"no {args.engine} engine answers on {self.engine_sock}")
         self.tmp = tempfile.mkdtemp(prefix="ferry-e2e-")
         self._stacks = []
         self._captures = []
@@ -651,6 +651,9 @@ def run(test, argv=None):
     except Skip as e:
         print(f"SKIP {name}: {e}")
         sys.exit(SKIP)
+    except Exception as e:  # noqa: BLE001
+        print(f"FAIL {name}: {e}")
+        sys.exit(1)
     status = 1
     try:
         print(f"{name}: engine {t.engine_name} ({t.engine_sock}), broker {t.mqtt_url}, "

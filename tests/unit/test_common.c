@@ -28,10 +28,11 @@ static void scrub_case(const char *in, const char *want) {
 static void test_text_scrub(void **state) {
     (void)state;
     scrub_case("plain text\nline\ttab", "plain text\nline\ttab");
-    scrub_case("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+    scrub_case("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+               "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
     scrub_case("bad \xff byte", "bad ? byte");
-    scrub_case("cut \xe2\x82", "cut ??");         /* truncated sequence */
-    scrub_case("over \xc0\xaf", "over ??");       /* overlong '/' */
+    scrub_case("cut \xe2\x82", "cut ??");        /* truncated sequence */
+    scrub_case("over \xc0\xaf", "over ??");      /* overlong '/' */
     scrub_case("surr \xed\xa0\x80", "surr ???"); /* UTF-16 surrogate */
     scrub_case("bell\a esc\x1b", "bell? esc?");
     ferry_text_scrub(NULL);
@@ -116,10 +117,8 @@ static void test_clocks(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strerror),
-        cmocka_unit_test(test_alloc),
-        cmocka_unit_test(test_text_scrub),
-        cmocka_unit_test(test_log_format),
+        cmocka_unit_test(test_strerror),   cmocka_unit_test(test_alloc),
+        cmocka_unit_test(test_text_scrub), cmocka_unit_test(test_log_format),
         cmocka_unit_test(test_clocks),
     };
     return FERRY_RUN_TESTS(tests, argc, argv);
