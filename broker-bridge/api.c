@@ -95,17 +95,62 @@ static enum MHD_Result reply_result(struct MHD_Connection *c, ferry_err err, uns
     return reply_error(c, http_status(err), e->field, "%s", e->message);
 }
 
-/* ---- routes ---------------------------------------------------------------------------------- */
+/* ---- request parsing (api.h, "internal") ----------------------------------------------------- */
 
-/* A strictly parsed non-negative query integer; 0 (which every caller rejects) when malformed. */
-static long query_long(struct MHD_Connection *c, const char *key, long dflt) {
-    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+long ferry_api__parse_count(const char *v, long dflt) {
     if (v == NULL)
         return dflt;
     size_t n = strlen(v);
     if (n == 0 || n > 9 || strspn(v, "0123456789") != n)
         return 0;
     return strtol(v, NULL, 10);
+}
+
+bool ferry_api__parse_path(const char *url, ferry_api__route *rt) {
+    static const char prefix[] = "/v1/namespaces/";
+    char *seg[5] = {0};
+    size_t n = 0;
+
+    memset(rt, 0, sizeof(*rt));
+    if (strcmp(url, "/healthz") == 0) {
+        rt->segs = 1;
+        return true;
+    }
+    if (strncmp(url, prefix, sizeof(prefix) - 1) != 0 || strlen(url) >= sizeof(rt->buf))
+        return false;
+    /* ns / collection [/ name [/ sub]] */
+    strcpy(rt->buf, url + sizeof(prefix) - 1);
+    for (char *p = rt->buf, *slash; n < 5; p = slash + 1) {
+        seg[n++] = p;
+        if ((slash = strchr(p, '/')) == NULL)
+            break;
+        *slash = '\0';
+    }
+    if (n < 2 || n > 4)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (seg[i][0] == '\0')
+            return false;
+    }
+    if (strcmp(seg[1], "apps") == 0)
+        rt->nodes = false;
+    else if (strcmp(seg[1], "nodes") == 0)
+        rt->nodes = true;
+    else
+        return false;
+    if (n == 4 && strcmp(seg[3], rt->nodes ? "apps" : "status") != 0)
+        return false;
+    rt->segs = (int)n;
+    rt->ns = seg[0];
+    rt->name = n >= 3 ? seg[2] : NULL;
+    return true;
+}
+
+/* ---- routes ---------------------------------------------------------------------------------- */
+
+/* A strictly parsed non-negative query integer; 0 (which every caller rejects) when malformed. */
+static long query_long(struct MHD_Connection *c, const char *key, long dflt) {
+    return ferry_api__parse_count(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key), dflt);
 }
 
 static enum MHD_Result health(ferry_api *a, struct MHD_Connection *c) {
@@ -136,18 +181,15 @@ typedef struct {
     item_fn get;
     update_fn update;
     item_fn remove;
-    const char *sub; /* the one sub-resource: "status" or "apps" */
-    item_fn sub_get;
+    item_fn sub_get; /* the one sub-resource (see ferry_api__route) */
 } collection;
 
 static const collection apps = {ferry_bridge_app_list,   ferry_bridge_app_create,
                                 ferry_bridge_app_get,    ferry_bridge_app_update,
-                                ferry_bridge_app_delete, "status",
-                                ferry_bridge_app_status};
+                                ferry_bridge_app_delete, ferry_bridge_app_status};
 static const collection nodes = {ferry_bridge_node_list,   ferry_bridge_node_create,
                                  ferry_bridge_node_get,    ferry_bridge_node_update,
-                                 ferry_bridge_node_delete, "apps",
-                                 ferry_bridge_node_apps};
+                                 ferry_bridge_node_delete, ferry_bridge_node_apps};
 
 /* The request body as JSON: NULL after answering 400 with the parse position (*ret). */
 static json_t *parse_body(struct MHD_Connection *c, const request *r, enum MHD_Result *ret) {
@@ -162,9 +204,7 @@ static json_t *parse_body(struct MHD_Connection *c, const request *r, enum MHD_R
 
 static enum MHD_Result route(ferry_api *a, struct MHD_Connection *c, const char *url,
                              const char *method, const request *r) {
-    static const char prefix[] = "/v1/namespaces/";
-    char path[512], *seg[5] = {0};
-    size_t n = 0;
+    ferry_api__route rt;
     json_t *out = NULL, *body = NULL;
     ferry_bridge_error e = {{0}, {0}};
     ferry_err err;
@@ -174,31 +214,14 @@ static enum MHD_Result route(ferry_api *a, struct MHD_Connection *c, const char 
     bool put = strcmp(method, MHD_HTTP_METHOD_PUT) == 0;
     bool del = strcmp(method, MHD_HTTP_METHOD_DELETE) == 0;
 
-    if (strcmp(url, "/healthz") == 0)
+    if (!ferry_api__parse_path(url, &rt))
+        return reply_error(c, MHD_HTTP_NOT_FOUND, NULL, "no route for %s %s", method, url);
+    if (rt.segs == 1)
         return get ? health(a, c)
                    : reply(c, 405, json_pack("{s:s}", "error", "method not allowed"), "GET");
-    if (strncmp(url, prefix, sizeof(prefix) - 1) != 0 || strlen(url) >= sizeof(path))
-        goto not_found;
-    /* ns / collection [/ name [/ sub]] */
-    strcpy(path, url + sizeof(prefix) - 1);
-    for (char *p = path, *slash; n < 5; p = slash + 1) {
-        seg[n++] = p;
-        if ((slash = strchr(p, '/')) == NULL)
-            break;
-        *slash = '\0';
-    }
-    if (n < 2 || n > 4)
-        goto not_found;
-    for (size_t i = 0; i < n; i++) {
-        if (seg[i][0] == '\0')
-            goto not_found;
-    }
-    const collection *col = strcmp(seg[1], "apps") == 0    ? &apps
-                            : strcmp(seg[1], "nodes") == 0 ? &nodes
-                                                           : NULL;
-    if (col == NULL || (n == 4 && strcmp(seg[3], col->sub) != 0))
-        goto not_found;
-    const char *ns = seg[0], *name = seg[2];
+    const collection *col = rt.nodes ? &nodes : &apps;
+    const char *ns = rt.ns, *name = rt.name;
+    int n = rt.segs;
 
     if (n == 2 && get) {
         ferry_bridge_page pg = {.page = query_long(c, "page", 1),
@@ -231,8 +254,6 @@ static enum MHD_Result route(ferry_api *a, struct MHD_Connection *c, const char 
         return reply(c, 405, json_pack("{s:s}", "error", "method not allowed"), "GET");
     }
     return reply_result(c, err, MHD_HTTP_OK, out, &e);
-not_found:
-    return reply_error(c, MHD_HTTP_NOT_FOUND, NULL, "no route for %s %s", method, url);
 }
 
 /* ---- libmicrohttpd glue ---------------------------------------------------------------------- */

@@ -18,6 +18,7 @@
 #ifndef FERRY_BRIDGE_API_H
 #define FERRY_BRIDGE_API_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bridge.h"
@@ -37,5 +38,26 @@ uint16_t ferry_api_port(const ferry_api *a);
 
 /* Stop serving; returns once the request in progress (if any) is finished. */
 void ferry_api_stop(ferry_api *a);
+
+/* ---- internal, for tests and fuzzing -----------------------------------------------------------
+ * The parsers of what a client sends before the bridge sees it, free of libmicrohttpd so that
+ * fuzz/fuzz_api_route.c runs exactly this code. */
+
+/* A request path taken apart. ns and name point into buf. */
+typedef struct {
+    int segs;         /* 1: /healthz; 2: a collection; 3: an item; 4: the item's sub-resource */
+    bool nodes;       /* the collection is nodes (sub-resource "apps"), else apps ("status") */
+    const char *ns;   /* segs >= 2 */
+    const char *name; /* segs >= 3, else NULL */
+    char buf[512];
+} ferry_api__route;
+
+/* Parse url (as libmicrohttpd hands it: without the query, percent-decoded) into *rt. false when
+ * no route has this path (404); the names are not checked here (the bridge answers 400). */
+bool ferry_api__parse_path(const char *url, ferry_api__route *rt);
+
+/* A query value that must be a count ("page", "pageSize"): dflt when absent (v NULL), its value
+ * when it is 1 to 9 decimal digits, else 0 (which every caller rejects). */
+long ferry_api__parse_count(const char *v, long dflt);
 
 #endif

@@ -83,9 +83,9 @@ static const record_field node_fields[] = {{"ns", JSON_STRING},         {"name",
                                            {"labels", JSON_OBJECT},     {"createdAt", JSON_INTEGER},
                                            {"updatedAt", JSON_INTEGER}, {NULL, JSON_NULL}};
 static const record_field status_fields[] = {
-    {"app", JSON_STRING},     {"version", JSON_INTEGER},  {"phase", JSON_STRING},
-    {"message", JSON_STRING}, {"containers", JSON_ARRAY}, {"updatedAt", JSON_INTEGER},
-    {NULL, JSON_NULL}};
+    {"ns", JSON_STRING},        {"app", JSON_STRING},        {"node", JSON_STRING},
+    {"version", JSON_INTEGER},  {"phase", JSON_STRING},      {"message", JSON_STRING},
+    {"containers", JSON_ARRAY}, {"updatedAt", JSON_INTEGER}, {NULL, JSON_NULL}};
 
 static bool record_ok(const char *what, const char *key, const json_t *rec,
                       const record_field *fields) {
@@ -100,16 +100,76 @@ static bool record_ok(const char *what, const char *key, const json_t *rec,
     return true;
 }
 
+/* The names of a record (string fields a, b and optionally c) are DNS labels and the record's key
+ * is "a/b[/c]": a record is only ever written under its own names, and those names go into
+ * topics and messages that nodes check. */
+static bool names_ok(const char *what, const char *key, const json_t *rec, const char *a,
+                     const char *b, const char *c) {
+    const char *fields[3] = {a, b, c};
+    char want[BRIDGE_KEY_MAX] = "";
+    size_t off = 0;
+
+    for (size_t i = 0; i < 3 && fields[i] != NULL; i++) {
+        const json_t *v = json_object_get(rec, fields[i]);
+        const char *name = json_string_value(v);
+        if (name == NULL || strlen(name) != json_string_length(v) || !ferry_name_valid(name)) {
+            LOG_ERROR("store: %s record '%s' has no valid '%s' (a DNS label); it is treated as "
+                      "unreadable",
+                      what, key, fields[i]);
+            return false;
+        }
+        /* At most three labels of 63 bytes and two slashes: want never truncates. */
+        off += (size_t)snprintf(want + off, sizeof(want) - off, "%s%s", i > 0 ? "/" : "", name);
+    }
+    if (strcmp(key, want) != 0) {
+        LOG_ERROR("store: %s record '%s' names '%s'; it is treated as unreadable", what, key, want);
+        return false;
+    }
+    return true;
+}
+
 bool bridge__app_record_ok(const char *key, const json_t *rec) {
-    return record_ok("app", key, rec, app_fields);
+    ferry_verr verr;
+    if (!record_ok("app", key, rec, app_fields) || !names_ok("app", key, rec, "ns", "name", NULL))
+        return false;
+    /* The spec goes out as it is in app.put and node.sync, where nodes check it like this. */
+    const json_t *spec = json_object_get(rec, "spec");
+    if (bridge__int(rec, "version") < 1) {
+        LOG_ERROR("store: app record '%s' has a version below 1; it is treated as unreadable", key);
+        return false;
+    }
+    if (ferry_app_validate(spec, &verr) != FERRY_OK) {
+        LOG_ERROR("store: app record '%s' holds an invalid spec (%s: %s); it is treated as "
+                  "unreadable",
+                  key, verr.field, verr.message);
+        return false;
+    }
+    if (strcmp(json_string_value(json_object_get(spec, "name")),
+               json_string_value(json_object_get(rec, "name"))) != 0) {
+        LOG_ERROR("store: app record '%s' holds the spec of another app; it is treated as "
+                  "unreadable",
+                  key);
+        return false;
+    }
+    return true;
 }
 
 bool bridge__node_record_ok(const char *key, const json_t *rec) {
-    return record_ok("node", key, rec, node_fields);
+    ferry_verr verr;
+    if (!record_ok("node", key, rec, node_fields) ||
+        !names_ok("node", key, rec, "ns", "name", NULL))
+        return false;
+    if (ferry_labels_validate(json_object_get(rec, "labels"), "labels", &verr) != FERRY_OK) {
+        LOG_ERROR("store: node record '%s' has invalid '%s' (%s); it is treated as unreadable", key,
+                  verr.field, verr.message);
+        return false;
+    }
+    return true;
 }
 
 bool bridge__status_record_ok(const char *key, const json_t *rec) {
-    return record_ok("status", key, rec, status_fields);
+    return record_ok("status", key, rec, status_fields) &&
+           names_ok("status", key, rec, "ns", "app", "node");
 }
 
 static ferry_err get_checked(ferry_store_txn *t, ferry_db db, const char *ns, const char *name,

@@ -75,10 +75,12 @@ static int mkdir_p(const char *dir) {
     return 0;
 }
 
-/* Decode a record value: a msgpack map carrying "fv": FERRY_STORE_FV. */
-static ferry_err decode_record(ferry_db db, const char *key, const MDB_val *val, json_t **out) {
+/* ---- record codecs (store.h, "internal") ----------------------------------------------------- */
+
+ferry_err ferry_store__decode_record(const void *buf, size_t len, ferry_db db, const char *key,
+                                     json_t **out) {
     json_t *rec = NULL;
-    ferry_err err = ferry_msgpack_decode(val->mv_data, val->mv_size, &rec);
+    ferry_err err = ferry_msgpack_decode(buf, len, &rec);
     *out = NULL;
     if (err != FERRY_OK) {
         LOG_ERROR("store: record '%s' in '%s' is not valid msgpack (%s); it is skipped until "
@@ -106,6 +108,86 @@ static ferry_err decode_record(ferry_db db, const char *key, const MDB_val *val,
 out:
     json_decref(rec);
     return err;
+}
+
+ferry_err ferry_store__encode_record(const json_t *rec, unsigned char **buf, size_t *len) {
+    ferry_err err = FERRY_ENOMEM;
+    json_t *copy = json_copy((json_t *)rec); /* shallow: only adds "fv" */
+
+    *buf = NULL;
+    *len = 0;
+    if (copy == NULL || !json_is_object(copy)) {
+        err = copy == NULL ? FERRY_ENOMEM : FERRY_EINVAL;
+        goto out;
+    }
+    if (json_object_set_new(copy, "fv", json_integer(FERRY_STORE_FV)) != 0)
+        goto out;
+    err = ferry_msgpack_encode(copy, buf, len);
+out:
+    json_decref(copy);
+    return err;
+}
+
+/* An outbox entry: fv (1 byte), topic length (2 bytes, big-endian), topic, payload. Payloads are
+ * opaque bytes, which the JSON-based record codec cannot carry; the layout is checked on read. */
+#define OUTBOX_HEAD 3
+
+ferry_err ferry_store__encode_outbox(const char *topic, const unsigned char *payload, size_t len,
+                                     unsigned char **buf, size_t *blen) {
+    size_t tlen = strlen(topic);
+    unsigned char *b = NULL;
+
+    *buf = NULL;
+    *blen = 0;
+    if (tlen == 0 || tlen >= FERRY_TOPIC_MAX || len > FERRY_MAX_PAYLOAD)
+        return FERRY_EINVAL;
+    if ((b = ferry_malloc(OUTBOX_HEAD + tlen + len)) == NULL)
+        return FERRY_ENOMEM;
+    b[0] = FERRY_STORE_FV;
+    b[1] = (unsigned char)(tlen >> 8);
+    b[2] = (unsigned char)(tlen & 0xff);
+    memcpy(b + OUTBOX_HEAD, topic, tlen);
+    if (len > 0)
+        memcpy(b + OUTBOX_HEAD + tlen, payload, len);
+    *buf = b;
+    *blen = OUTBOX_HEAD + tlen + len;
+    return FERRY_OK;
+}
+
+ferry_err ferry_store__decode_outbox(const void *buf, size_t len, uint64_t seq, const char **topic,
+                                     size_t *tlen, const unsigned char **payload, size_t *plen) {
+    const unsigned char *p = buf;
+
+    *topic = NULL;
+    *payload = NULL;
+    *tlen = *plen = 0;
+    if (len < OUTBOX_HEAD) {
+        LOG_ERROR("store: corrupt outbox entry %llu (%zu bytes); skipped", (unsigned long long)seq,
+                  len);
+        return FERRY_EFORMAT;
+    }
+    if (p[0] != FERRY_STORE_FV) {
+        LOG_ERROR("store: outbox entry %llu has format version %u, this build reads only %d; "
+                  "skipped",
+                  (unsigned long long)seq, p[0], FERRY_STORE_FV);
+        return FERRY_EVERSION;
+    }
+    size_t n = ((size_t)p[1] << 8) | p[2];
+    if (n == 0 || n >= FERRY_TOPIC_MAX || n > len - OUTBOX_HEAD ||
+        memchr(p + OUTBOX_HEAD, '\0', n) != NULL) {
+        LOG_ERROR("store: outbox entry %llu has a corrupt topic; skipped", (unsigned long long)seq);
+        return FERRY_EFORMAT;
+    }
+    if (len - OUTBOX_HEAD - n > FERRY_MAX_PAYLOAD) { /* never written so: append caps it */
+        LOG_ERROR("store: outbox entry %llu has a payload of %zu bytes, over the cap; skipped",
+                  (unsigned long long)seq, len - OUTBOX_HEAD - n);
+        return FERRY_EFORMAT;
+    }
+    *topic = (const char *)p + OUTBOX_HEAD;
+    *tlen = n;
+    *payload = p + OUTBOX_HEAD + n;
+    *plen = len - OUTBOX_HEAD - n;
+    return FERRY_OK;
 }
 
 /* ---- environment ----------------------------------------------------------------------------- */
@@ -255,29 +337,20 @@ ferry_err ferry_store_get(ferry_store_txn *t, ferry_db db, const char *key, json
         return FERRY_ENOTFOUND;
     if (rc != 0)
         return mdb_fail(t, rc, "get", db, key);
-    return decode_record(db, key, &v, out);
+    return ferry_store__decode_record(v.mv_data, v.mv_size, db, key, out);
 }
 
 ferry_err ferry_store_put(ferry_store_txn *t, ferry_db db, const char *key, const json_t *rec) {
-    ferry_err err = FERRY_ENOMEM;
     unsigned char *buf = NULL;
     size_t len = 0;
-    json_t *copy = json_copy((json_t *)rec); /* shallow: only adds "fv" */
+    ferry_err err = ferry_store__encode_record(rec, &buf, &len);
 
-    if (copy == NULL || !json_is_object(copy)) {
-        err = copy == NULL ? FERRY_ENOMEM : FERRY_EINVAL;
-        goto out;
+    if (err == FERRY_OK) {
+        MDB_val k = key_val(key), v = {.mv_size = len, .mv_data = buf};
+        int rc = mdb_put(t->txn, t->s->dbi[db], &k, &v, 0);
+        err = rc == 0 ? FERRY_OK : mdb_fail(t, rc, "put", db, key);
     }
-    if (json_object_set_new(copy, "fv", json_integer(FERRY_STORE_FV)) != 0)
-        goto out;
-    if ((err = ferry_msgpack_encode(copy, &buf, &len)) != FERRY_OK)
-        goto out;
-    MDB_val k = key_val(key), v = {.mv_size = len, .mv_data = buf};
-    int rc = mdb_put(t->txn, t->s->dbi[db], &k, &v, 0);
-    err = rc == 0 ? FERRY_OK : mdb_fail(t, rc, "put", db, key);
-out:
     ferry_free(buf);
-    json_decref(copy);
     return err;
 }
 
@@ -311,7 +384,7 @@ ferry_err ferry_store_scan(ferry_store_txn *t, ferry_db db, const char *prefix,
         }
         memcpy(key, k.mv_data, k.mv_size);
         key[k.mv_size] = '\0';
-        if ((err = decode_record(db, key, &v, &rec)) != FERRY_OK)
+        if ((err = ferry_store__decode_record(v.mv_data, v.mv_size, db, key, &rec)) != FERRY_OK)
             goto out;
         bool more = fn(key, rec, ctx);
         json_decref(rec);
@@ -371,33 +444,19 @@ ferry_err ferry_store_next_rev(ferry_store_txn *t, uint64_t *rev) {
 
 /* ---- outbox ---------------------------------------------------------------------------------- */
 
-/* An outbox entry: fv (1 byte), topic length (2 bytes, big-endian), topic, payload. Payloads are
- * opaque bytes, which the JSON-based record codec cannot carry; the layout is checked on read. */
-#define OUTBOX_HEAD 3
-
 ferry_err ferry_store_outbox_append(ferry_store_txn *t, const char *topic,
                                     const unsigned char *payload, size_t len, uint64_t *seq) {
-    ferry_err err;
-    size_t tlen = strlen(topic);
     unsigned char kb[8], *buf = NULL;
+    size_t blen = 0;
+    ferry_err err = ferry_store__encode_outbox(topic, payload, len, &buf, &blen);
 
-    if (tlen == 0 || tlen >= FERRY_TOPIC_MAX || len > FERRY_MAX_PAYLOAD)
-        return FERRY_EINVAL;
-    if ((err = counter_next(t, "outseq", seq)) != FERRY_OK)
-        return err;
-    buf = ferry_malloc(OUTBOX_HEAD + tlen + len);
-    if (buf == NULL)
-        return FERRY_ENOMEM;
-    buf[0] = FERRY_STORE_FV;
-    buf[1] = (unsigned char)(tlen >> 8);
-    buf[2] = (unsigned char)(tlen & 0xff);
-    memcpy(buf + OUTBOX_HEAD, topic, tlen);
-    if (len > 0)
-        memcpy(buf + OUTBOX_HEAD + tlen, payload, len);
+    if (err != FERRY_OK || (err = counter_next(t, "outseq", seq)) != FERRY_OK)
+        goto out;
     put_be64(kb, *seq);
-    MDB_val k = {.mv_size = 8, .mv_data = kb}, v = {.mv_size = OUTBOX_HEAD + tlen + len, buf};
+    MDB_val k = {.mv_size = 8, .mv_data = kb}, v = {.mv_size = blen, .mv_data = buf};
     int rc = mdb_put(t->txn, t->s->dbi[FERRY_DB_OUTBOX], &k, &v, MDB_APPEND);
     err = rc == 0 ? FERRY_OK : mdb_fail(t, rc, "append", FERRY_DB_OUTBOX, topic);
+out:
     ferry_free(buf);
     return err;
 }
@@ -426,29 +485,20 @@ ferry_err ferry_store_outbox_scan(ferry_store_txn *t, uint64_t from, ferry_store
     MDB_val k = {.mv_size = 8, .mv_data = kb}, v;
     for (MDB_cursor_op op = MDB_SET_RANGE; (rc = mdb_cursor_get(cur, &k, &v, op)) == 0;
          op = MDB_NEXT) {
-        const unsigned char *p = v.mv_data;
-        uint64_t seq = k.mv_size == 8 ? get_be64(k.mv_data) : 0;
-        if (k.mv_size != 8 || v.mv_size < OUTBOX_HEAD) {
-            LOG_ERROR("store: corrupt outbox entry %llu (%zu bytes); skipped",
-                      (unsigned long long)seq, v.mv_size);
+        const char *tp;
+        const unsigned char *payload;
+        size_t tlen, plen;
+        if (k.mv_size != 8) {
+            LOG_ERROR("store: outbox key of %zu bytes instead of 8; entry skipped", k.mv_size);
             continue;
         }
-        if (p[0] != FERRY_STORE_FV) {
-            LOG_ERROR("store: outbox entry %llu has format version %u, this build reads only %d; "
-                      "skipped",
-                      (unsigned long long)seq, p[0], FERRY_STORE_FV);
-            continue;
-        }
-        size_t tlen = ((size_t)p[1] << 8) | p[2];
-        if (tlen == 0 || tlen >= sizeof(topic) || OUTBOX_HEAD + tlen > v.mv_size ||
-            memchr(p + OUTBOX_HEAD, '\0', tlen) != NULL) {
-            LOG_ERROR("store: outbox entry %llu has a corrupt topic; skipped",
-                      (unsigned long long)seq);
-            continue;
-        }
-        memcpy(topic, p + OUTBOX_HEAD, tlen);
+        uint64_t seq = get_be64(k.mv_data);
+        if (ferry_store__decode_outbox(v.mv_data, v.mv_size, seq, &tp, &tlen, &payload, &plen) !=
+            FERRY_OK)
+            continue; /* logged */
+        memcpy(topic, tp, tlen);
         topic[tlen] = '\0';
-        if (!fn(seq, topic, p + OUTBOX_HEAD + tlen, v.mv_size - OUTBOX_HEAD - tlen, ctx))
+        if (!fn(seq, topic, payload, plen, ctx))
             goto out;
     }
     if (rc != MDB_NOTFOUND)

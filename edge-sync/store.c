@@ -97,92 +97,161 @@ void ferry_estore_app_clear(ferry_estore_app *a) {
     a->spec = NULL;
 }
 
-/* Read and decode one record; checks the format version. */
-static ferry_err get_record(MDB_txn *txn, MDB_dbi dbi, const char *key, json_t **out) {
-    MDB_val k = {strlen(key), (void *)key}, v;
+/* ---- record codecs (store.h, "internal") ----------------------------------------------------- */
+
+/* Decode one record value: a msgpack map carrying "fv": FERRY_ESTORE_FV. */
+static ferry_err decode_record(const void *buf, size_t len, const char *key, json_t **out) {
     json_t *rec = NULL;
-    ferry_err err = from_mdb(mdb_get(txn, dbi, &k, &v), "get");
+    ferry_err err = ferry_msgpack_decode(buf, len, &rec);
 
     *out = NULL;
-    if (err != FERRY_OK)
-        return err;
-    err = ferry_msgpack_decode(v.mv_data, v.mv_size, &rec);
     if (err != FERRY_OK) {
         LOG_ERROR("edge store: record '%s' is unreadable (%s); it is ignored", key,
                   ferry_strerror(err));
         return FERRY_EFORMAT;
     }
-    if (json_integer_value(json_object_get(rec, "fv")) != FERRY_ESTORE_FV) {
-        LOG_ERROR("edge store: record '%s' has unknown format version; it is ignored", key);
+    json_t *fv = json_object_get(rec, "fv");
+    if (!json_is_object(rec) || !json_is_integer(fv)) {
+        LOG_ERROR("edge store: record '%s' is not a map with a format version; it is ignored", key);
+        json_decref(rec);
+        return FERRY_EFORMAT;
+    }
+    if (json_integer_value(fv) != FERRY_ESTORE_FV) {
+        LOG_ERROR("edge store: record '%s' has format version %lld, this build reads only %d; it "
+                  "is ignored",
+                  key, (long long)json_integer_value(fv), FERRY_ESTORE_FV);
         json_decref(rec);
         return FERRY_EVERSION;
     }
+    json_object_del(rec, "fv");
     *out = rec;
     return FERRY_OK;
 }
 
-static ferry_err put_record(MDB_txn *txn, MDB_dbi dbi, const char *key, json_t *rec) {
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    ferry_err err;
+/* Encode rec (an object; not modified) with "fv" added. */
+static ferry_err encode_record(const json_t *rec, unsigned char **buf, size_t *len) {
+    json_t *copy = json_copy((json_t *)rec); /* shallow: only adds "fv" */
+    ferry_err err = FERRY_ENOMEM;
 
-    if (json_object_set_new(rec, "fv", json_integer(FERRY_ESTORE_FV)) != 0)
-        return FERRY_ENOMEM;
-    err = ferry_msgpack_encode(rec, &buf, &len);
-    if (err == FERRY_OK) {
-        MDB_val k = {strlen(key), (void *)key}, v = {len, buf};
-        err = from_mdb(mdb_put(txn, dbi, &k, &v, 0), "put");
-    }
-    ferry_free(buf);
+    *buf = NULL;
+    *len = 0;
+    if (copy != NULL && json_object_set_new(copy, "fv", json_integer(FERRY_ESTORE_FV)) == 0)
+        err = ferry_msgpack_encode(copy, buf, len);
+    json_decref(copy);
     return err;
 }
 
-/* Turn a decoded record into an app; rejects records whose fields do not have the right shape. */
-static ferry_err app_from_record(const char *name, const json_t *rec, ferry_estore_app *out) {
+ferry_err ferry_estore__decode_app(const void *buf, size_t len, const char *name,
+                                   ferry_estore_app *out) {
+    json_t *rec = NULL;
+    ferry_err err = decode_record(buf, len, name, &rec);
     json_t *version = json_object_get(rec, "version");
     json_t *deleted = json_object_get(rec, "deleted");
     json_t *spec = json_object_get(rec, "spec");
     ferry_verr verr;
 
+    memset(out, 0, sizeof(*out));
+    if (err != FERRY_OK)
+        goto out;
+    err = FERRY_EFORMAT;
     if (!json_is_integer(version) || json_integer_value(version) < 0 || !json_is_boolean(deleted))
         goto bad;
-    out->version = json_integer_value(version);
-    out->deleted = json_is_true(deleted);
-    out->spec = NULL;
-    if (!out->deleted) {
-        if (!json_is_object(spec) || ferry_app_validate(spec, &verr) != FERRY_OK)
+    if (!json_is_true(deleted)) {
+        /* What sync.c stored came in a message whose spec was checked like this. */
+        if (!json_is_object(spec) || ferry_app_validate(spec, &verr) != FERRY_OK ||
+            strcmp(json_string_value(json_object_get(spec, "name")), name) != 0)
             goto bad;
         out->spec = json_incref(spec);
     }
-    return FERRY_OK;
+    out->version = json_integer_value(version);
+    out->deleted = json_is_true(deleted);
+    err = FERRY_OK;
+    goto out;
 bad:
     LOG_ERROR("edge store: app record '%s' is malformed; it is ignored", name);
-    return FERRY_EFORMAT;
-}
-
-ferry_err ferry_estore_get_app(ferry_estore *s, MDB_txn *txn, const char *name,
-                               ferry_estore_app *out) {
-    json_t *rec = NULL;
-    ferry_err err = get_record(txn, s->apps, name, &rec);
-
-    memset(out, 0, sizeof(*out));
-    if (err == FERRY_OK)
-        err = app_from_record(name, rec, out);
+out:
     json_decref(rec);
     return err;
 }
 
-ferry_err ferry_estore_put_app(ferry_estore *s, MDB_txn *txn, const char *name,
-                               const ferry_estore_app *app) {
+ferry_err ferry_estore__encode_app(const ferry_estore_app *app, unsigned char **buf, size_t *len) {
     json_t *rec =
         json_pack("{s:I, s:b, s:O}", "version", (json_int_t)app->version, "deleted", app->deleted,
                   "spec", app->deleted || !app->spec ? json_null() : app->spec);
-    ferry_err err;
+    ferry_err err = rec ? encode_record(rec, buf, len) : FERRY_ENOMEM;
 
-    if (!rec)
-        return FERRY_ENOMEM;
-    err = put_record(txn, s->apps, name, rec);
+    if (!rec) {
+        *buf = NULL;
+        *len = 0;
+    }
     json_decref(rec);
+    return err;
+}
+
+ferry_err ferry_estore__decode_node(const void *buf, size_t len, json_t **out) {
+    json_t *rec = NULL;
+    ferry_err err = decode_record(buf, len, "node", &rec);
+    json_t *rev = json_object_get(rec, "rev");
+    json_t *labels = json_object_get(rec, "labels");
+    ferry_verr verr;
+
+    *out = NULL;
+    if (err != FERRY_OK)
+        return err;
+    /* The fields of the node.sync that wrote it, checked like the protocol checks them. */
+    if (json_is_integer(rev) && json_integer_value(rev) >= 0 &&
+        json_is_boolean(json_object_get(rec, "registered")) && json_is_object(labels) &&
+        ferry_labels_validate(labels, "labels", &verr) == FERRY_OK) {
+        *out = rec;
+        return FERRY_OK;
+    }
+    LOG_ERROR("edge store: node record is malformed");
+    json_decref(rec);
+    return FERRY_EFORMAT;
+}
+
+ferry_err ferry_estore__encode_node(const json_t *node, unsigned char **buf, size_t *len) {
+    if (!json_is_object(node)) {
+        *buf = NULL;
+        *len = 0;
+        return FERRY_EINVAL;
+    }
+    return encode_record(node, buf, len);
+}
+
+/* ---- records ----------------------------------------------------------------------------------
+ */
+
+/* The value at key (borrowed until the txn ends). */
+static ferry_err get_value(MDB_txn *txn, MDB_dbi dbi, const char *key, MDB_val *v) {
+    MDB_val k = {strlen(key), (void *)key};
+    return from_mdb(mdb_get(txn, dbi, &k, v), "get");
+}
+
+static ferry_err put_value(MDB_txn *txn, MDB_dbi dbi, const char *key, unsigned char *buf,
+                           size_t len) {
+    MDB_val k = {strlen(key), (void *)key}, v = {len, buf};
+    return from_mdb(mdb_put(txn, dbi, &k, &v, 0), "put");
+}
+
+ferry_err ferry_estore_get_app(ferry_estore *s, MDB_txn *txn, const char *name,
+                               ferry_estore_app *out) {
+    MDB_val v;
+    ferry_err err = get_value(txn, s->apps, name, &v);
+
+    memset(out, 0, sizeof(*out));
+    return err == FERRY_OK ? ferry_estore__decode_app(v.mv_data, v.mv_size, name, out) : err;
+}
+
+ferry_err ferry_estore_put_app(ferry_estore *s, MDB_txn *txn, const char *name,
+                               const ferry_estore_app *app) {
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    ferry_err err = ferry_estore__encode_app(app, &buf, &len);
+
+    if (err == FERRY_OK)
+        err = put_value(txn, s->apps, name, buf, len);
+    ferry_free(buf);
     return err;
 }
 
@@ -232,36 +301,30 @@ out:
 }
 
 ferry_err ferry_estore_get_node(ferry_estore *s, MDB_txn *txn, json_t **out) {
-    json_t *rec = NULL;
-    ferry_err err = get_record(txn, s->meta, "node", &rec);
-    ferry_verr verr;
+    MDB_val v;
+    ferry_err err = get_value(txn, s->meta, "node", &v);
 
     *out = NULL;
-    if (err == FERRY_OK) {
-        json_t *rev = json_object_get(rec, "rev");
-        json_t *labels = json_object_get(rec, "labels");
-        if (json_is_integer(rev) && json_is_boolean(json_object_get(rec, "registered")) &&
-            json_is_object(labels) && ferry_labels_validate(labels, "labels", &verr) == FERRY_OK) {
-            json_object_del(rec, "fv");
-            *out = rec;
-            return FERRY_OK;
-        }
-        LOG_ERROR("edge store: node record is malformed; starting as unregistered");
-        json_decref(rec);
-    } else if (err != FERRY_ENOTFOUND && err != FERRY_EFORMAT && err != FERRY_EVERSION) {
+    if (err == FERRY_OK)
+        err = ferry_estore__decode_node(v.mv_data, v.mv_size, out);
+    if (err == FERRY_OK)
+        return FERRY_OK;
+    if (err != FERRY_ENOTFOUND && err != FERRY_EFORMAT && err != FERRY_EVERSION)
         return err;
-    }
+    if (err != FERRY_ENOTFOUND)
+        LOG_WARN("edge store: starting as unregistered; the next node.sync registers the node "
+                 "again");
     *out = json_pack("{s:i, s:b, s:{}}", "rev", 0, "registered", 0, "labels");
     return *out ? FERRY_OK : FERRY_ENOMEM;
 }
 
 ferry_err ferry_estore_put_node(ferry_estore *s, MDB_txn *txn, const json_t *node) {
-    json_t *rec = json_deep_copy(node);
-    ferry_err err;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    ferry_err err = ferry_estore__encode_node(node, &buf, &len);
 
-    if (!rec)
-        return FERRY_ENOMEM;
-    err = put_record(txn, s->meta, "node", rec);
-    json_decref(rec);
+    if (err == FERRY_OK)
+        err = put_value(txn, s->meta, "node", buf, len);
+    ferry_free(buf);
     return err;
 }

@@ -49,4 +49,22 @@ ferry_err ferry_estore_list_apps(ferry_estore *s, MDB_txn *txn, json_t **out);
 ferry_err ferry_estore_get_node(ferry_estore *s, MDB_txn *txn, json_t **out);
 ferry_err ferry_estore_put_node(ferry_estore *s, MDB_txn *txn, const json_t *node);
 
+/* ---- internal, for tests and fuzzing -----------------------------------------------------------
+ * The record codecs behind the functions above, free of LMDB so that fuzz/fuzz_edge_record.c runs
+ * exactly the code that reads the files (which are untrusted input). Records are msgpack maps
+ * with "fv": FERRY_ESTORE_FV. Decoders return FERRY_EFORMAT (not msgpack, not a map, no "fv", a
+ * field missing or invalid) or FERRY_EVERSION (another "fv"), logged. */
+
+/* An app record ("version" >= 0, "deleted", and unless deleted a "spec" that passes
+ * ferry_app_validate and is named name). out->spec is a new reference. */
+ferry_err ferry_estore__decode_app(const void *buf, size_t len, const char *name,
+                                   ferry_estore_app *out);
+ferry_err ferry_estore__encode_app(const ferry_estore_app *app, unsigned char **buf, size_t *len);
+
+/* The node record ("rev" >= 0, "registered", valid "labels"; other members are kept). *out is a
+ * new object without "fv". */
+ferry_err ferry_estore__decode_node(const void *buf, size_t len, json_t **out);
+/* node: an object (not modified). *buf from ferry_malloc for both encoders; caller frees. */
+ferry_err ferry_estore__encode_node(const json_t *node, unsigned char **buf, size_t *len);
+
 #endif

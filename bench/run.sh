@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Run the benchmarks on both engines with private services (like scripts/test.sh does) and print
+# the figures beside the baselines measured in the same run. Nothing is asserted about speed.
+#
+#   bench/run.sh [RUNS]      (default 5 runs per figure; builds first with scripts/build.sh)
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$FERRY_ROOT" || exit 1
+export FERRY_BENCH_RUNS=${1:-5}
+PREFIX=${FERRY_BUILD_PREFIX:-build}
+
+scripts/deps.sh && scripts/build.sh || exit 1
+SVC=$(mktemp -d /tmp/ferry-bench.XXXXXX)
+trap 'scripts/services.sh stop "$SVC"' EXIT
+scripts/services.sh start "$SVC" || exit 1
+# shellcheck source=/dev/null
+source "$SVC/env"
+scripts/images.sh "$FERRY_TEST_DOCKER_SOCK" "$FERRY_TEST_PODMAN_SOCK" || exit 1
+rc=0
+for engine in docker podman; do
+    python3 bench/bench_deploy.py --engine "$engine" --build-dir "$PREFIX" || rc=1
+done
+exit $rc
