@@ -132,13 +132,15 @@ bool ferry_api__parse_path(const char *url, ferry_api__route *rt) {
         if (seg[i][0] == '\0')
             return false;
     }
-    if (strcmp(seg[1], "apps") == 0)
-        rt->nodes = false;
-    else if (strcmp(seg[1], "nodes") == 0)
-        rt->nodes = true;
-    else
+    static const char *const colls[FERRY_API_COLLECTIONS] = {"apps", "nodes", "configs"};
+    static const char *const subs[FERRY_API_COLLECTIONS] = {"status", "apps", NULL};
+    int c = 0;
+    while (c < FERRY_API_COLLECTIONS && strcmp(seg[1], colls[c]) != 0)
+        c++;
+    if (c == FERRY_API_COLLECTIONS)
         return false;
-    if (n == 4 && strcmp(seg[3], rt->nodes ? "apps" : "status") != 0)
+    rt->coll = (ferry_api__collection)c;
+    if (n == 4 && (subs[c] == NULL || strcmp(seg[3], subs[c]) != 0))
         return false;
     rt->segs = (int)n;
     rt->ns = seg[0];
@@ -174,22 +176,26 @@ typedef ferry_err (*item_fn)(ferry_bridge *, const char *, const char *, json_t 
 typedef ferry_err (*update_fn)(ferry_bridge *, const char *, const char *, const json_t *,
                                json_t **, ferry_bridge_error *);
 
-/* The operations of one collection (apps or nodes). */
+/* The operations of one collection. */
 typedef struct {
     list_fn list;
     create_fn create;
     item_fn get;
     update_fn update;
     item_fn remove;
-    item_fn sub_get; /* the one sub-resource (see ferry_api__route) */
+    item_fn sub_get; /* the one sub-resource (see ferry_api__route), or NULL */
 } collection;
 
-static const collection apps = {ferry_bridge_app_list,   ferry_bridge_app_create,
-                                ferry_bridge_app_get,    ferry_bridge_app_update,
-                                ferry_bridge_app_delete, ferry_bridge_app_status};
-static const collection nodes = {ferry_bridge_node_list,   ferry_bridge_node_create,
-                                 ferry_bridge_node_get,    ferry_bridge_node_update,
-                                 ferry_bridge_node_delete, ferry_bridge_node_apps};
+static const collection collections[FERRY_API_COLLECTIONS] = {
+    [FERRY_API_APPS] = {ferry_bridge_app_list, ferry_bridge_app_create, ferry_bridge_app_get,
+                        ferry_bridge_app_update, ferry_bridge_app_delete, ferry_bridge_app_status},
+    [FERRY_API_NODES] = {ferry_bridge_node_list, ferry_bridge_node_create, ferry_bridge_node_get,
+                         ferry_bridge_node_update, ferry_bridge_node_delete,
+                         ferry_bridge_node_apps},
+    [FERRY_API_CONFIGS] = {ferry_bridge_config_list, ferry_bridge_config_create,
+                           ferry_bridge_config_get, ferry_bridge_config_update,
+                           ferry_bridge_config_delete, NULL},
+};
 
 /* The request body as JSON: NULL after answering 400 with the parse position (*ret). */
 static json_t *parse_body(struct MHD_Connection *c, const request *r, enum MHD_Result *ret) {
@@ -219,15 +225,17 @@ static enum MHD_Result route(ferry_api *a, struct MHD_Connection *c, const char 
     if (rt.segs == 1)
         return get ? health(a, c)
                    : reply(c, 405, json_pack("{s:s}", "error", "method not allowed"), "GET");
-    const collection *col = rt.nodes ? &nodes : &apps;
+    const collection *col = &collections[rt.coll];
     const char *ns = rt.ns, *name = rt.name;
     int n = rt.segs;
 
     if (n == 2 && get) {
-        ferry_bridge_page pg = {.page = query_long(c, "page", 1),
-                                .page_size = query_long(c, "pageSize", 20),
-                                .name =
-                                    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name")};
+        ferry_bridge_page pg = {
+            .page = query_long(c, "page", 1),
+            .page_size = query_long(c, "pageSize", 20),
+            .name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name"),
+            .selector = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "selector"),
+            .kind = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "kind")};
         err = col->list(a->bridge, ns, &pg, &out, &e);
     } else if (n == 2 && post) {
         if ((body = parse_body(c, r, &ret)) == NULL)

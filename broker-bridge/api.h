@@ -8,10 +8,16 @@
  *   DELETE /v1/namespaces/{ns}/apps/{name}                {"name","version","deleted":true}
  *   GET    /v1/namespaces/{ns}/apps/{name}/status         {"name","namespace","version",
  *                                                          "deleted","nodes","summary"}
- *   GET    /v1/namespaces/{ns}/nodes?page&pageSize&name   {"items","total","page","pageSize"}
+ *   GET    /v1/namespaces/{ns}/nodes?page&pageSize&name&selector
+ *                                                         {"items","total","page","pageSize"};
+ *                                                         selector: the nodes it matches now
  *   POST   /v1/namespaces/{ns}/nodes                      201 node
  *   GET|PUT|DELETE /v1/namespaces/{ns}/nodes/{name}       node (PUT changes its labels)
- *   GET    /v1/namespaces/{ns}/nodes/{name}/apps          {"node","online","apps"}
+ *   GET    /v1/namespaces/{ns}/nodes/{name}/apps          {"node","online","gpu","apps"}
+ *   GET    /v1/namespaces/{ns}/configs?page&pageSize&name&kind
+ *                                                         {"items","total","page","pageSize"}
+ *   POST   /v1/namespaces/{ns}/configs                    201 config (secret values as digests)
+ *   GET|PUT|DELETE /v1/namespaces/{ns}/configs/{name}     config; DELETE of one in use: 409
  *
  * Errors: {"error": text, "field": path (only when about a field)} with 400 (invalid input,
  * invalid JSON with its position), 404, 405, 409, 413 (body over 1 MiB) or 500. */
@@ -43,10 +49,18 @@ void ferry_api_stop(ferry_api *a);
  * The parsers of what a client sends before the bridge sees it, free of libmicrohttpd so that
  * fuzz/fuzz_api_route.c runs exactly this code. */
 
+/* The collections under /v1/namespaces/{ns}/. */
+typedef enum {
+    FERRY_API_APPS,    /* sub-resource "status" */
+    FERRY_API_NODES,   /* sub-resource "apps" */
+    FERRY_API_CONFIGS, /* no sub-resource */
+    FERRY_API_COLLECTIONS
+} ferry_api__collection;
+
 /* A request path taken apart. ns and name point into buf. */
 typedef struct {
-    int segs;         /* 1: /healthz; 2: a collection; 3: an item; 4: the item's sub-resource */
-    bool nodes;       /* the collection is nodes (sub-resource "apps"), else apps ("status") */
+    int segs; /* 1: /healthz; 2: a collection; 3: an item; 4: the item's sub-resource */
+    ferry_api__collection coll;
     const char *ns;   /* segs >= 2 */
     const char *name; /* segs >= 3, else NULL */
     char buf[512];

@@ -5,8 +5,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ferry/app.h"
+#include "ferry/codec.h"
 #include "ferry/patch.h"
 #include "ferry/proto.h"
 #include "ferry/topics.h"
@@ -86,6 +88,11 @@ static const record_field status_fields[] = {
     {"ns", JSON_STRING},        {"app", JSON_STRING},        {"node", JSON_STRING},
     {"version", JSON_INTEGER},  {"phase", JSON_STRING},      {"message", JSON_STRING},
     {"containers", JSON_ARRAY}, {"updatedAt", JSON_INTEGER}, {NULL, JSON_NULL}};
+
+static const record_field config_fields[] = {
+    {"ns", JSON_STRING},         {"name", JSON_STRING},   {"kind", JSON_STRING},
+    {"version", JSON_INTEGER},   {"config", JSON_OBJECT}, {"createdAt", JSON_INTEGER},
+    {"updatedAt", JSON_INTEGER}, {NULL, JSON_NULL}};
 
 static bool record_ok(const char *what, const char *key, const json_t *rec,
                       const record_field *fields) {
@@ -167,6 +174,18 @@ bool bridge__node_record_ok(const char *key, const json_t *rec) {
     return true;
 }
 
+bool bridge__config_record_ok(const char *key, const json_t *rec) {
+    if (!record_ok("config", key, rec, config_fields) ||
+        !names_ok("config", key, rec, "ns", "name", NULL))
+        return false;
+    if (bridge__int(rec, "version") < 1) {
+        LOG_ERROR("store: config record '%s' has a version below 1; it is treated as unreadable",
+                  key);
+        return false;
+    }
+    return bridge__config_body_ok(key, rec);
+}
+
 bool bridge__status_record_ok(const char *key, const json_t *rec) {
     return record_ok("status", key, rec, status_fields) &&
            names_ok("status", key, rec, "ns", "app", "node");
@@ -195,6 +214,49 @@ ferry_err bridge__get_node(ferry_store_txn *t, const char *ns, const char *name,
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 
+/* Load the key file (created when missing, unless the store already holds sealed values, which
+ * a new key could not decrypt) and check that it decrypts what the store holds. */
+static ferry_err load_key(ferry_bridge *b, const ferry_bridge_config *cfg) {
+    char path[4096];
+    ferry_err err;
+    bool created = false;
+    char *probe = NULL;
+
+    if (cfg->key_file != NULL) {
+        if ((size_t)snprintf(path, sizeof(path), "%s", cfg->key_file) >= sizeof(path))
+            return FERRY_EINVAL;
+    } else {
+        size_t n = strlen(cfg->data_dir);
+        while (n > 1 && cfg->data_dir[n - 1] == '/')
+            n--;
+        if ((size_t)snprintf(path, sizeof(path), "%.*s.key", (int)n, cfg->data_dir) >= sizeof(path))
+            return FERRY_EINVAL;
+    }
+    if ((err = bridge__probe_sealed(b, false, &probe)) != FERRY_OK)
+        return err;
+    err = ferry_secrets_key_load(path, probe == NULL, b->key, &created);
+    if (err == FERRY_ENOTFOUND) {
+        LOG_ERROR("secrets: the key file %s is missing, but the store in %s holds encrypted "
+                  "secrets (%s); restore the key file (or pass --key-file)",
+                  path, cfg->data_dir, probe);
+        err = FERRY_EINVAL;
+    }
+    if (err == FERRY_OK && probe != NULL) {
+        ferry_free(probe);
+        probe = NULL;
+        if ((err = bridge__probe_sealed(b, true, &probe)) != FERRY_OK)
+            LOG_ERROR("secrets: the key file %s does not decrypt the secrets stored in %s (%s); "
+                      "is it the key this store was created with?",
+                      path, cfg->data_dir, probe);
+    }
+    if (err != FERRY_OK && created)
+        unlink(path);
+    if (err == FERRY_OK)
+        LOG_DEBUG("secrets: key file %s loaded", path);
+    ferry_free(probe);
+    return err;
+}
+
 ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) {
     ferry_err err = FERRY_ENOMEM;
     ferry_bridge *b = ferry_calloc(1, sizeof(*b));
@@ -203,6 +265,7 @@ ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) 
         return err;
     b->cfg = *cfg;
     b->cfg.data_dir = NULL; /* not kept */
+    b->cfg.key_file = NULL;
     if (b->cfg.window == 0)
         b->cfg.window = DEFAULT_WINDOW;
     b->retry_from = UINT64_MAX;
@@ -210,7 +273,8 @@ ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) 
         ferry_free(b);
         return FERRY_ENOMEM;
     }
-    if ((err = ferry_store_open(cfg->data_dir, cfg->mapsize, &b->store)) != FERRY_OK) {
+    if ((err = ferry_store_open(cfg->data_dir, cfg->mapsize, &b->store)) != FERRY_OK ||
+        (err = load_key(b, cfg)) != FERRY_OK) {
         ferry_bridge_close(b);
         return err;
     }
@@ -222,6 +286,7 @@ void ferry_bridge_close(ferry_bridge *b) {
     if (b == NULL)
         return;
     ferry_store_close(b->store);
+    ferry_secrets_wipe(b->key, sizeof(b->key));
     pthread_mutex_destroy(&b->lock);
     ferry_free(b);
 }
@@ -235,14 +300,37 @@ static ferry_err encode(json_t *msg, unsigned char **buf, size_t *len) {
     return err;
 }
 
+/* Outbox payloads are sealed with the key (README.md, "Secrets"): app.put, app.patch and
+ * node.sync carry the decrypted files of secrets, which must not reach the disk in clear (nor
+ * linger in LMDB's freed pages once published). A sealed payload is this byte (never the first
+ * byte of a msgpack payload: 0xc1 is unused in msgpack), nonce, ciphertext and tag, with the topic
+ * as AAD; anything else is a plain payload written by an older bridge. */
+#define OUTBOX_SEALED 0xc1
+#define OUTBOX_SEAL_OVERHEAD (1 + FERRY_SECRETS_OVERHEAD)
+
+static ferry_err outbox_add(const ferry_bridge *b, ferry_store_txn *t, const char *topic,
+                            const unsigned char *payload, size_t len, uint64_t *seq) {
+    unsigned char *buf = ferry_malloc(len + OUTBOX_SEAL_OVERHEAD);
+    ferry_err err = FERRY_ENOMEM;
+    if (buf == NULL)
+        return err;
+    buf[0] = OUTBOX_SEALED;
+    if ((err = ferry_secrets_seal_bytes(b->key, topic, strlen(topic), payload, len, buf + 1)) ==
+        FERRY_OK)
+        err = ferry_store_outbox_append(t, topic, buf, len + OUTBOX_SEAL_OVERHEAD, seq);
+    ferry_free(buf);
+    return err;
+}
+
 /* Encode msg (stolen) and append it to the outbox on topic. */
-static ferry_err queue(ferry_store_txn *t, const char *topic, json_t *msg, size_t *queued) {
+static ferry_err queue(const ferry_bridge *b, ferry_store_txn *t, const char *topic, json_t *msg,
+                       size_t *queued) {
     unsigned char *buf = NULL;
     size_t len = 0;
     uint64_t seq;
     ferry_err err = encode(msg, &buf, &len);
     if (err == FERRY_OK)
-        err = ferry_store_outbox_append(t, topic, buf, len, &seq);
+        err = outbox_add(b, t, topic, buf, len, &seq);
     if (err == FERRY_OK) {
         (*queued)++;
         LOG_DEBUG("outbox: queued #%llu on %s (%zu bytes)", (unsigned long long)seq, topic, len);
@@ -251,9 +339,8 @@ static ferry_err queue(ferry_store_txn *t, const char *topic, json_t *msg, size_
     return err;
 }
 
-/* The topic an app is published on (see PROTOCOL.md, "Topics"). */
-static ferry_err app_topic(const char *ns, const char *app, const json_t *spec, char *buf,
-                           size_t len) {
+ferry_err bridge__app_topic(const char *ns, const char *app, const json_t *spec, char *buf,
+                            size_t len) {
     ferry_topic tp = {.kind = FERRY_TOPIC_APP_ALL};
     const char *k, *v;
     snprintf(tp.ns, sizeof(tp.ns), "%s", ns);
@@ -284,6 +371,7 @@ static json_t *app_put_msg(const char *ns, const char *app, int64_t version, con
 struct sync_scan {
     const json_t *labels; /* the node's labels */
     const json_t *held;   /* hello's apps map, or NULL: every spec is included */
+    bridge_resolver *res; /* wire documents of the specs sent */
     json_t *apps;
     ferry_err err;
 };
@@ -301,11 +389,15 @@ static bool sync_each(const char *key, const json_t *rec, void *ctx) {
     const char *name = json_string_value(json_object_get(rec, "name"));
     json_int_t version = json_integer_value(json_object_get(rec, "version"));
     json_t *held = sc->held ? json_object_get(sc->held, name) : NULL;
+    json_t *wire = NULL;
+    if (!(json_is_integer(held) && json_integer_value(held) == version) &&
+        (sc->err = bridge__wire_spec(sc->res, name, spec, &wire, NULL)) != FERRY_OK)
+        return false;
     json_t *item = json_pack("{s:s, s:I}", "app", name, "version", version);
-    if (item == NULL ||
-        (!(json_is_integer(held) && json_integer_value(held) == version) &&
-         json_object_set(item, "spec", (json_t *)spec) != 0) ||
+    if (item == NULL || (wire != NULL && json_object_set_new(item, "spec", wire) != 0) ||
         json_array_append_new(sc->apps, item) != 0) {
+        if (item == NULL)
+            json_decref(wire);
         sc->err = FERRY_ENOMEM;
         return false;
     }
@@ -315,14 +407,16 @@ static bool sync_each(const char *key, const json_t *rec, void *ctx) {
 /* The node.sync for node at rev: registered with its labels and every app of the namespace that
  * selects it when node_rec is not NULL, else registered=false with nothing. held (a hello's apps
  * map, may be NULL) leaves out the specs the node already has. *msg is new. */
-static ferry_err build_sync(ferry_store_txn *t, const char *ns, const char *node,
+static ferry_err build_sync(ferry_bridge *b, ferry_store_txn *t, const char *ns, const char *node,
                             const json_t *node_rec, uint64_t rev, const json_t *held,
                             json_t **msg) {
-    struct sync_scan sc = {.held = held, .apps = json_array(), .err = FERRY_OK};
+    bridge_resolver res;
+    struct sync_scan sc = {.held = held, .res = &res, .apps = json_array(), .err = FERRY_OK};
     json_t *labels = node_rec ? json_object_get(node_rec, "labels") : NULL;
     ferry_err err = FERRY_ENOMEM;
     char prefix[BRIDGE_KEY_MAX];
 
+    bridge__resolver_init(&res, b, t, ns);
     *msg = NULL;
     if (sc.apps == NULL)
         goto out;
@@ -342,45 +436,51 @@ static ferry_err build_sync(ferry_store_txn *t, const char *ns, const char *node
         json_object_set_new(*msg, "labels", json_object());
     err = *msg != NULL ? FERRY_OK : FERRY_ENOMEM;
 out:
+    bridge__resolver_done(&res);
     json_decref(sc.apps);
     return err;
 }
 
 /* Queue the node.sync of a node whose registration changed at rev. */
-static ferry_err queue_sync(ferry_store_txn *t, const char *ns, const char *node,
+static ferry_err queue_sync(ferry_bridge *b, ferry_store_txn *t, const char *ns, const char *node,
                             const json_t *node_rec, uint64_t rev, size_t *queued) {
     char topic[FERRY_TOPIC_MAX];
     json_t *msg = NULL;
     ferry_err err = sync_topic(ns, node, topic, sizeof(topic));
     if (err == FERRY_OK)
-        err = build_sync(t, ns, node, node_rec, rev, NULL, &msg);
+        err = build_sync(b, t, ns, node, node_rec, rev, NULL, &msg);
     if (err == FERRY_OK)
-        err = queue(t, topic, msg, queued);
+        err = queue(b, t, topic, msg, queued);
     return err;
 }
 
 /* ---- API writes ------------------------------------------------------------------------------ */
 
-/* One API write: inputs, outputs and the transaction body. Outputs are reset at the start of the
- * body because the store may run it again on a grown map. */
-typedef struct {
-    const char *ns;
-    const char *name;
-    const json_t *input;     /* normalized app spec, or node labels */
-    json_int_t body_version; /* PUT "version" or 0 */
-    int64_t now;
-    json_t *out;
-    size_t queued;
-    ferry_bridge_error *e;
-} write_op;
+ferry_err bridge__body_version(const json_t *body, json_int_t *version, ferry_bridge_error *e) {
+    json_t *v = json_object_get(body, "version");
+    *version = 0;
+    if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 1))
+        return bridge__fail(e, FERRY_EINVAL, "version", "version: must be a positive integer");
+    *version = v != NULL ? json_integer_value(v) : 0;
+    return FERRY_OK;
+}
 
-static void op_reset(write_op *op) {
+ferry_err bridge__check_version(const bridge_write_op *op, int64_t stored) {
+    if (op->body_version != 0 && op->body_version != stored)
+        return bridge__fail(op->e, FERRY_ECONFLICT, "version",
+                            "version conflict: stored %lld, body %lld", (long long)stored,
+                            (long long)op->body_version);
+    return FERRY_OK;
+}
+
+void bridge__op_reset(bridge_write_op *op) {
     json_decref(op->out);
     op->out = NULL;
     op->queued = 0;
 }
 
-static ferry_err run_write(ferry_bridge *b, ferry_store_fn fn, write_op *op, json_t **out) {
+ferry_err bridge__run_write(ferry_bridge *b, ferry_store_fn fn, bridge_write_op *op, json_t **out) {
+    op->b = b;
     op->now = ferry_now_ms();
     pthread_mutex_lock(&b->lock);
     ferry_err err = ferry_store_write(b->store, fn, op);
@@ -401,14 +501,84 @@ static ferry_err run_write(ferry_bridge *b, ferry_store_fn fn, write_op *op, jso
     return err;
 }
 
-static ferry_err app_create_txn(ferry_store_txn *t, void *ctx) {
-    write_op *op = ctx;
-    json_t *old = NULL, *rec = NULL;
-    char key[BRIDGE_KEY_MAX], topic[FERRY_TOPIC_MAX];
-    uint64_t rev;
-    int64_t created = op->now;
+/* Encode msg (stolen) for the app's topic; a payload over the cap is refused with e filled. */
+static ferry_err encode_app_msg(const char *ns, const char *app, json_t *msg, unsigned char **buf,
+                                size_t *len, ferry_bridge_error *e) {
+    ferry_err err = encode(msg, buf, len);
+    if (err == FERRY_OK && *len > FERRY_MAX_PAYLOAD - OUTBOX_SEAL_OVERHEAD) {
+        ferry_free(*buf);
+        *buf = NULL;
+        err = FERRY_ETOOBIG;
+    }
+    if (err == FERRY_ETOOBIG)
+        err = bridge__fail(e, FERRY_EINVAL, NULL,
+                           "app '%s/%s' with the files of its configs would be over the %u-byte "
+                           "message cap",
+                           ns, app, FERRY_MAX_PAYLOAD);
+    return err;
+}
 
-    op_reset(op);
+/* Choose what to send for an update (see bridge_int.h): app.patch when the selector is unchanged
+ * and the patch is smaller than the whole app, else app.put. A selector change alters the set of
+ * targeted nodes and a newly targeted node holds no base to patch: the put spares each of them a
+ * gap and a hello round trip. */
+ferry_err bridge__queue_app_change(const ferry_bridge *b, ferry_store_txn *t, const char *ns,
+                                   const char *app, const json_t *old_spec, const json_t *old_wire,
+                                   const json_t *new_wire, int64_t base, int64_t version,
+                                   size_t *queued, ferry_bridge_error *e) {
+    unsigned char *buf = NULL, *patch_buf = NULL;
+    size_t len = 0, patch_len = 0;
+    char topic[FERRY_TOPIC_MAX], old_topic[FERRY_TOPIC_MAX];
+    uint64_t seq;
+    ferry_err err;
+
+    if ((err = bridge__app_topic(ns, app, new_wire, topic, sizeof(topic))) != FERRY_OK ||
+        (err = bridge__app_topic(ns, app, old_spec, old_topic, sizeof(old_topic))) != FERRY_OK ||
+        (err = encode_app_msg(ns, app, app_put_msg(ns, app, version, new_wire), &buf, &len, e)) !=
+            FERRY_OK)
+        goto out;
+    json_t *delta = NULL;
+    if (old_wire != NULL &&
+        json_equal(json_object_get(old_spec, "selector"), json_object_get(new_wire, "selector")))
+        delta = ferry_patch_diff(old_wire, new_wire); /* NULL on ENOMEM: the put will do */
+    if (delta != NULL &&
+        encode(json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "type", FERRY_MSG_APP_PATCH, "ns", ns,
+                         "app", app, "base", (json_int_t)base, "version", (json_int_t)version,
+                         "patch", delta),
+               &patch_buf, &patch_len) == FERRY_OK &&
+        patch_len < len) {
+        ferry_free(buf);
+        buf = patch_buf;
+        len = patch_len;
+        patch_buf = NULL;
+    }
+    if ((err = outbox_add(b, t, topic, buf, len, &seq)) != FERRY_OK)
+        goto out;
+    (*queued)++;
+    /* Nodes that only the old topic reaches no longer match: the put tells them to drop it. */
+    if (strcmp(topic, old_topic) != 0) {
+        if ((err = outbox_add(b, t, old_topic, buf, len, &seq)) != FERRY_OK)
+            goto out;
+        (*queued)++;
+    }
+out:
+    ferry_free(buf);
+    ferry_free(patch_buf);
+    return err;
+}
+
+static ferry_err app_create_txn(ferry_store_txn *t, void *ctx) {
+    bridge_write_op *op = ctx;
+    json_t *old = NULL, *rec = NULL, *wire = NULL;
+    char key[BRIDGE_KEY_MAX], topic[FERRY_TOPIC_MAX];
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    uint64_t rev, seq;
+    int64_t created = op->now;
+    bridge_resolver res;
+
+    bridge__resolver_init(&res, op->b, t, op->ns);
+    bridge__op_reset(op);
     ferry_err err = bridge__get_app(t, op->ns, op->name, &old);
     if (err == FERRY_OK && !json_is_true(json_object_get(old, "deleted"))) {
         err = bridge__fail(op->e, FERRY_EEXIST, "name", "app '%s' already exists", op->name);
@@ -416,7 +586,10 @@ static ferry_err app_create_txn(ferry_store_txn *t, void *ctx) {
     }
     if (err != FERRY_OK && err != FERRY_ENOTFOUND)
         goto out;
-    if ((err = ferry_store_next_rev(t, &rev)) != FERRY_OK)
+    /* Every config and registry it names must exist (400, nothing stored): what nodes get is
+     * the app with their contents. */
+    if ((err = bridge__wire_spec(&res, op->name, op->input, &wire, op->e)) != FERRY_OK ||
+        (err = ferry_store_next_rev(t, &rev)) != FERRY_OK)
         goto out;
     err = FERRY_ENOMEM;
     rec = json_pack("{s:s, s:s, s:I, s:b, s:O, s:I, s:I}", "ns", op->ns, "name", op->name,
@@ -426,15 +599,20 @@ static ferry_err app_create_txn(ferry_store_txn *t, void *ctx) {
         goto out;
     bridge__key(key, op->ns, op->name, NULL);
     if ((err = ferry_store_put(t, FERRY_DB_APPS, key, rec)) != FERRY_OK ||
-        (err = app_topic(op->ns, op->name, op->input, topic, sizeof(topic))) != FERRY_OK ||
-        (err = queue(t, topic, app_put_msg(op->ns, op->name, (int64_t)rev, op->input),
-                     &op->queued)) != FERRY_OK)
+        (err = bridge__app_topic(op->ns, op->name, op->input, topic, sizeof(topic))) != FERRY_OK ||
+        (err = encode_app_msg(op->ns, op->name, app_put_msg(op->ns, op->name, (int64_t)rev, wire),
+                              &buf, &len, op->e)) != FERRY_OK ||
+        (err = outbox_add(op->b, t, topic, buf, len, &seq)) != FERRY_OK)
         goto out;
-    op->out = bridge__app_view(rec);
+    op->queued++;
+    op->out = bridge__app_view(rec, op->now);
     err = op->out != NULL ? FERRY_OK : FERRY_ENOMEM;
 out:
+    bridge__resolver_done(&res);
+    ferry_free(buf);
     json_decref(old);
     json_decref(rec);
+    json_decref(wire);
     return err;
 }
 
@@ -453,7 +631,7 @@ static ferry_err app_input(const json_t *body, json_t **spec, ferry_bridge_error
 ferry_err ferry_bridge_app_create(ferry_bridge *b, const char *ns, const json_t *body, json_t **out,
                                   ferry_bridge_error *e) {
     json_t *spec = NULL;
-    write_op op = {.ns = ns, .e = e};
+    bridge_write_op op = {.ns = ns, .e = e};
     *out = NULL;
     ferry_err err = bridge__check_names(ns, NULL, e);
     if (err == FERRY_OK)
@@ -462,7 +640,7 @@ ferry_err ferry_bridge_app_create(ferry_bridge *b, const char *ns, const json_t 
         goto out;
     op.name = json_string_value(json_object_get(spec, "name"));
     op.input = spec;
-    err = run_write(b, app_create_txn, &op, out);
+    err = bridge__run_write(b, app_create_txn, &op, out);
     if (err == FERRY_OK)
         LOG_INFO("app %s/%s created at version %lld", ns, op.name,
                  (long long)json_integer_value(json_object_get(*out, "version")));
@@ -471,45 +649,15 @@ out:
     return err;
 }
 
-/* Choose what to send for an update from old to new: app.patch when the selector is unchanged and
- * the patch is smaller than the whole app, else app.put. A selector change alters the set of
- * targeted nodes and a newly targeted node holds no base to patch: the put spares each of them a
- * gap and a hello round trip. *buf (from ferry_malloc) is the chosen payload. */
-static ferry_err update_msg(const write_op *op, const json_t *old_spec, int64_t base,
-                            int64_t version, unsigned char **buf, size_t *len) {
-    unsigned char *patch_buf = NULL;
-    size_t patch_len = 0;
-    ferry_err err = encode(app_put_msg(op->ns, op->name, version, op->input), buf, len);
-    if (err != FERRY_OK)
-        return err;
-    if (!json_equal(json_object_get(old_spec, "selector"), json_object_get(op->input, "selector")))
-        return FERRY_OK;
-    json_t *delta = ferry_patch_diff(old_spec, op->input);
-    if (delta == NULL)
-        return FERRY_OK; /* the put will do */
-    err = encode(json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "type", FERRY_MSG_APP_PATCH, "ns",
-                           op->ns, "app", op->name, "base", (json_int_t)base, "version",
-                           (json_int_t)version, "patch", delta),
-                 &patch_buf, &patch_len);
-    if (err == FERRY_OK && patch_len < *len) {
-        ferry_free(*buf);
-        *buf = patch_buf;
-        *len = patch_len;
-        patch_buf = NULL;
-    }
-    ferry_free(patch_buf);
-    return FERRY_OK;
-}
-
 static ferry_err app_update_txn(ferry_store_txn *t, void *ctx) {
-    write_op *op = ctx;
-    json_t *old = NULL, *rec = NULL;
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    char key[BRIDGE_KEY_MAX], topic[FERRY_TOPIC_MAX], old_topic[FERRY_TOPIC_MAX];
-    uint64_t rev, seq;
+    bridge_write_op *op = ctx;
+    json_t *old = NULL, *rec = NULL, *old_wire = NULL, *wire = NULL;
+    char key[BRIDGE_KEY_MAX];
+    uint64_t rev;
+    bridge_resolver res;
 
-    op_reset(op);
+    bridge__resolver_init(&res, op->b, t, op->ns);
+    bridge__op_reset(op);
     ferry_err err = bridge__get_app(t, op->ns, op->name, &old);
     if (err == FERRY_ENOTFOUND ||
         (err == FERRY_OK && json_is_true(json_object_get(old, "deleted")))) {
@@ -519,13 +667,15 @@ static ferry_err app_update_txn(ferry_store_txn *t, void *ctx) {
     if (err != FERRY_OK)
         goto out;
     int64_t base = bridge__int(old, "version");
-    if (op->body_version != 0 && op->body_version != base) {
-        err = bridge__fail(op->e, FERRY_ECONFLICT, "version",
-                           "version conflict: stored %lld, body %lld", (long long)base,
-                           (long long)op->body_version);
+    if ((err = bridge__check_version(op, base)) != FERRY_OK)
         goto out;
-    }
-    if ((err = ferry_store_next_rev(t, &rev)) != FERRY_OK)
+    const json_t *old_spec = json_object_get(old, "spec");
+    /* What nodes hold at base (configs only change together with the apps that use them); when
+     * it cannot be rebuilt the put goes out. */
+    if (bridge__wire_spec(&res, op->name, old_spec, &old_wire, NULL) != FERRY_OK)
+        old_wire = NULL;
+    if ((err = bridge__wire_spec(&res, op->name, op->input, &wire, op->e)) != FERRY_OK ||
+        (err = ferry_store_next_rev(t, &rev)) != FERRY_OK)
         goto out;
     err = FERRY_ENOMEM;
     rec = json_pack("{s:s, s:s, s:I, s:b, s:O, s:I, s:I}", "ns", op->ns, "name", op->name,
@@ -534,31 +684,25 @@ static ferry_err app_update_txn(ferry_store_txn *t, void *ctx) {
     if (rec == NULL)
         goto out;
     bridge__key(key, op->ns, op->name, NULL);
-    const json_t *old_spec = json_object_get(old, "spec");
     if ((err = ferry_store_put(t, FERRY_DB_APPS, key, rec)) != FERRY_OK ||
-        (err = app_topic(op->ns, op->name, op->input, topic, sizeof(topic))) != FERRY_OK ||
-        (err = app_topic(op->ns, op->name, old_spec, old_topic, sizeof(old_topic))) != FERRY_OK ||
-        (err = update_msg(op, old_spec, base, (int64_t)rev, &buf, &len)) != FERRY_OK ||
-        (err = ferry_store_outbox_append(t, topic, buf, len, &seq)) != FERRY_OK)
+        (err = bridge__queue_app_change(op->b, t, op->ns, op->name, old_spec, old_wire, wire, base,
+                                        (int64_t)rev, &op->queued, op->e)) != FERRY_OK)
         goto out;
-    op->queued++;
-    /* Nodes that only the old topic reaches no longer match: the put tells them to drop it. */
-    if (strcmp(topic, old_topic) != 0 &&
-        (err = ferry_store_outbox_append(t, old_topic, buf, len, &seq)) != FERRY_OK)
-        goto out;
-    op->out = bridge__app_view(rec);
+    op->out = bridge__app_view(rec, op->now);
     err = op->out != NULL ? FERRY_OK : FERRY_ENOMEM;
 out:
-    ferry_free(buf);
+    bridge__resolver_done(&res);
     json_decref(old);
     json_decref(rec);
+    json_decref(old_wire);
+    json_decref(wire);
     return err;
 }
 
 ferry_err ferry_bridge_app_update(ferry_bridge *b, const char *ns, const char *name,
                                   const json_t *body, json_t **out, ferry_bridge_error *e) {
     json_t *spec = NULL;
-    write_op op = {.ns = ns, .name = name, .e = e};
+    bridge_write_op op = {.ns = ns, .name = name, .e = e};
     *out = NULL;
     ferry_err err = bridge__check_names(ns, name, e);
     if (err == FERRY_OK)
@@ -573,14 +717,10 @@ ferry_err ferry_bridge_app_update(ferry_bridge *b, const char *ns, const char *n
                            name);
         goto out;
     }
-    json_t *v = json_object_get(body, "version");
-    if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 1)) {
-        err = bridge__fail(e, FERRY_EINVAL, "version", "version: must be a positive integer");
+    if ((err = bridge__body_version(body, &op.body_version, e)) != FERRY_OK)
         goto out;
-    }
-    op.body_version = v ? json_integer_value(v) : 0;
     op.input = spec;
-    err = run_write(b, app_update_txn, &op, out);
+    err = bridge__run_write(b, app_update_txn, &op, out);
     if (err == FERRY_OK)
         LOG_INFO("app %s/%s updated to version %lld", ns, name,
                  (long long)json_integer_value(json_object_get(*out, "version")));
@@ -590,12 +730,12 @@ out:
 }
 
 static ferry_err app_delete_txn(ferry_store_txn *t, void *ctx) {
-    write_op *op = ctx;
+    bridge_write_op *op = ctx;
     json_t *rec = NULL;
     char key[BRIDGE_KEY_MAX], topic[FERRY_TOPIC_MAX];
     uint64_t rev;
 
-    op_reset(op);
+    bridge__op_reset(op);
     ferry_err err = bridge__get_app(t, op->ns, op->name, &rec);
     if (err == FERRY_ENOTFOUND ||
         (err == FERRY_OK && json_is_true(json_object_get(rec, "deleted")))) {
@@ -613,9 +753,9 @@ static ferry_err app_delete_txn(ferry_store_txn *t, void *ctx) {
         goto out;
     bridge__key(key, op->ns, op->name, NULL);
     if ((err = ferry_store_put(t, FERRY_DB_APPS, key, rec)) != FERRY_OK ||
-        (err = app_topic(op->ns, op->name, json_object_get(rec, "spec"), topic, sizeof(topic))) !=
-            FERRY_OK ||
-        (err = queue(t, topic,
+        (err = bridge__app_topic(op->ns, op->name, json_object_get(rec, "spec"), topic,
+                                 sizeof(topic))) != FERRY_OK ||
+        (err = queue(op->b, t, topic,
                      json_pack("{s:s, s:s, s:s, s:I}", "type", FERRY_MSG_APP_DELETE, "ns", op->ns,
                                "app", op->name, "version", (json_int_t)rev),
                      &op->queued)) != FERRY_OK)
@@ -630,11 +770,11 @@ out:
 
 ferry_err ferry_bridge_app_delete(ferry_bridge *b, const char *ns, const char *name, json_t **out,
                                   ferry_bridge_error *e) {
-    write_op op = {.ns = ns, .name = name, .e = e};
+    bridge_write_op op = {.ns = ns, .name = name, .e = e};
     *out = NULL;
     ferry_err err = bridge__check_names(ns, name, e);
     if (err == FERRY_OK)
-        err = run_write(b, app_delete_txn, &op, out);
+        err = bridge__run_write(b, app_delete_txn, &op, out);
     if (err == FERRY_OK)
         LOG_INFO("app %s/%s deleted at version %lld", ns, name,
                  (long long)json_integer_value(json_object_get(*out, "version")));
@@ -643,12 +783,12 @@ ferry_err ferry_bridge_app_delete(ferry_bridge *b, const char *ns, const char *n
 
 /* Node registration, relabelling (op->input = labels) and deletion (op->input = NULL). */
 static ferry_err node_write_txn(ferry_store_txn *t, void *ctx, bool create) {
-    write_op *op = ctx;
+    bridge_write_op *op = ctx;
     json_t *old = NULL, *rec = NULL;
     char key[BRIDGE_KEY_MAX];
     uint64_t rev;
 
-    op_reset(op);
+    bridge__op_reset(op);
     ferry_err err = bridge__get_node(t, op->ns, op->name, &old);
     if (create && err == FERRY_OK) {
         err = bridge__fail(op->e, FERRY_EEXIST, "name", "node '%s' already exists", op->name);
@@ -664,7 +804,7 @@ static ferry_err node_write_txn(ferry_store_txn *t, void *ctx, bool create) {
     bridge__key(key, op->ns, op->name, NULL);
     if (op->input == NULL) { /* delete */
         if ((err = ferry_store_del(t, FERRY_DB_NODES, key)) != FERRY_OK ||
-            (err = queue_sync(t, op->ns, op->name, NULL, rev, &op->queued)) != FERRY_OK)
+            (err = queue_sync(op->b, t, op->ns, op->name, NULL, rev, &op->queued)) != FERRY_OK)
             goto out;
         op->out = json_pack("{s:s, s:s, s:b}", "name", op->name, "namespace", op->ns, "deleted", 1);
     } else {
@@ -676,7 +816,7 @@ static ferry_err node_write_txn(ferry_store_txn *t, void *ctx, bool create) {
         if (rec == NULL)
             goto out;
         if ((err = ferry_store_put(t, FERRY_DB_NODES, key, rec)) != FERRY_OK ||
-            (err = queue_sync(t, op->ns, op->name, rec, rev, &op->queued)) != FERRY_OK)
+            (err = queue_sync(op->b, t, op->ns, op->name, rec, rev, &op->queued)) != FERRY_OK)
             goto out;
         op->out = bridge__node_view(t, rec);
     }
@@ -735,7 +875,7 @@ out:
 static ferry_err node_write(ferry_bridge *b, const char *ns, const char *name, const json_t *body,
                             bool create, json_t **out, ferry_bridge_error *e) {
     json_t *labels = NULL;
-    write_op op = {.ns = ns, .name = name, .e = e};
+    bridge_write_op op = {.ns = ns, .name = name, .e = e};
     *out = NULL;
     ferry_err err = bridge__check_names(ns, name, e);
     if (err == FERRY_OK && body != NULL)
@@ -743,7 +883,7 @@ static ferry_err node_write(ferry_bridge *b, const char *ns, const char *name, c
     if (err != FERRY_OK)
         goto out;
     op.input = labels;
-    err = run_write(b, create ? node_create_txn : node_change_txn, &op, out);
+    err = bridge__run_write(b, create ? node_create_txn : node_change_txn, &op, out);
     if (err == FERRY_OK)
         LOG_INFO("node %s/%s %s", ns, op.name,
                  create ? "registered"
@@ -794,6 +934,7 @@ typedef struct {
 } node_msg;
 
 typedef struct {
+    ferry_bridge *b;
     node_msg *msgs;
     size_t n;
     json_t *replies; /* [[topic, msg], ...]: syncs to publish after the commit */
@@ -852,7 +993,7 @@ reject:
     return NULL;
 }
 
-static ferry_err handle_hello(ferry_store_txn *t, const node_msg *m, uint64_t rev,
+static ferry_err handle_hello(ferry_bridge *b, ferry_store_txn *t, const node_msg *m, uint64_t rev,
                               json_t *replies) {
     json_t *node = NULL, *sync = NULL;
     char topic[FERRY_TOPIC_MAX];
@@ -862,8 +1003,8 @@ static ferry_err handle_hello(ferry_store_txn *t, const node_msg *m, uint64_t re
     if (err == FERRY_OK)
         err = sync_topic(m->topic.ns, m->topic.node, topic, sizeof(topic));
     if (err == FERRY_OK)
-        err = build_sync(t, m->topic.ns, m->topic.node, node, rev, json_object_get(m->msg, "apps"),
-                         &sync);
+        err = build_sync(b, t, m->topic.ns, m->topic.node, node, rev,
+                         json_object_get(m->msg, "apps"), &sync);
     if (err == FERRY_OK && json_array_append_new(replies, json_pack("[s, O]", topic, sync)) != 0)
         err = FERRY_ENOMEM;
     LOG_DEBUG("hello from %s/%s (%s): answering with rev %llu, %s", m->topic.ns, m->topic.node,
@@ -904,14 +1045,48 @@ out:
     return err;
 }
 
+bool bridge__gpu_ok(const json_t *gpu) {
+    static const char *const fields[] = {"index", "model", "memoryMiB"};
+    const json_t *devices = json_object_get(gpu, "devices");
+    if (!json_is_object(gpu) || json_object_size(gpu) != 2 ||
+        !json_is_boolean(json_object_get(gpu, "sharing")) || !json_is_array(devices) ||
+        json_array_size(devices) > 64)
+        return false;
+    for (size_t i = 0; i < json_array_size(devices); i++) {
+        const json_t *d = json_array_get(devices, i);
+        const json_t *model = json_object_get(d, "model");
+        if (!json_is_object(d) || json_object_size(d) != 3 || !json_is_string(model) ||
+            json_string_length(model) > 256)
+            return false;
+        for (size_t k = 0; k < 3; k++) {
+            const json_t *v = json_object_get(d, fields[k]);
+            if (k != 1 && (!json_is_integer(v) || json_integer_value(v) < 0))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* The node's online state; with online: true also the GPUs it reports (docs/apps-complete.md),
+ * which the last will (online: false) does not carry: the previous report is kept then. */
 static ferry_err handle_online(ferry_store_txn *t, const node_msg *m) {
     char key[BRIDGE_KEY_MAX];
+    json_t *old = NULL;
+    bool online = json_is_true(json_object_get(m->msg, "online"));
+    const json_t *gpu = json_object_get(m->msg, "gpu");
+
     bridge__key(key, m->topic.ns, m->topic.node, NULL);
-    json_t *rec = json_pack("{s:s, s:s, s:b, s:I}", "ns", m->topic.ns, "node", m->topic.node,
-                            "online", json_is_true(json_object_get(m->msg, "online")), "ts",
-                            (json_int_t)m->received_ms);
+    if (gpu != NULL && !bridge__gpu_ok(gpu)) {
+        LOG_WARN("mqtt: node %s reports a malformed 'gpu' object; it is not shown", key);
+        gpu = NULL;
+    }
+    if (!online && ferry_store_get(t, FERRY_DB_NODESTATE, key, &old) == FERRY_OK)
+        gpu = json_object_get(old, "gpu");
+    json_t *rec = json_pack("{s:s, s:s, s:b, s:I, s:O*}", "ns", m->topic.ns, "node", m->topic.node,
+                            "online", online, "ts", (json_int_t)m->received_ms, "gpu", gpu);
     ferry_err err = rec ? ferry_store_put(t, FERRY_DB_NODESTATE, key, rec) : FERRY_ENOMEM;
     json_decref(rec);
+    json_decref(old);
     return err;
 }
 
@@ -927,7 +1102,7 @@ static ferry_err batch_txn(ferry_store_txn *t, void *ctx) {
             continue;
         switch (m->topic.kind) {
         case FERRY_TOPIC_NODE_HELLO:
-            err = handle_hello(t, m, rev, op->replies);
+            err = handle_hello(op->b, t, m, rev, op->replies);
             break;
         case FERRY_TOPIC_NODE_STATUS:
             err = handle_status(t, m);
@@ -944,7 +1119,8 @@ static ferry_err batch_txn(ferry_store_txn *t, void *ctx) {
 
 static ferry_err handle_batch(ferry_bridge *b, const ferry_bridge_msg *msgs, size_t n) {
     ferry_err err = FERRY_ENOMEM;
-    batch_op op = {.msgs = ferry_calloc(n, sizeof(node_msg)), .n = n, .replies = json_array()};
+    batch_op op = {
+        .b = b, .msgs = ferry_calloc(n, sizeof(node_msg)), .n = n, .replies = json_array()};
 
     if (op.msgs == NULL || op.replies == NULL)
         goto out;
@@ -1010,10 +1186,37 @@ void ferry_bridge_mqtt_down(ferry_bridge *b) {
 static bool pump_each(uint64_t seq, const char *topic, const unsigned char *payload, size_t len,
                       void *ctx) {
     ferry_bridge *b = ctx;
+    unsigned char *plain = NULL;
     if (b->inflight >= b->cfg.window)
         return false;
     ferry_outbox_ref ref = {.seq = seq, .gen = b->gen};
-    if (b->cfg.publish(b->cfg.publish_ctx, topic, payload, len, &ref) != FERRY_OK)
+    if (len > 0 && payload[0] == OUTBOX_SEALED) {
+        ferry_err err = FERRY_EFORMAT;
+        if (len >= OUTBOX_SEAL_OVERHEAD &&
+            (plain = ferry_malloc(len - OUTBOX_SEAL_OVERHEAD + 1)) == NULL)
+            return false; /* retried on the next kick or tick */
+        if (plain != NULL)
+            err =
+                ferry_secrets_open_bytes(b->key, topic, strlen(topic), payload + 1, len - 1, plain);
+        if (err != FERRY_OK) {
+            ferry_free(plain);
+            if (err == FERRY_ENOMEM)
+                return false;
+            LOG_ERROR("outbox: entry %llu on %s does not decrypt with the key file (%s); it is "
+                      "skipped and stays in the outbox",
+                      (unsigned long long)seq, topic, ferry_strerror(err));
+            b->cursor = seq + 1;
+            return true;
+        }
+        len -= OUTBOX_SEAL_OVERHEAD;
+        payload = plain;
+    }
+    ferry_err perr = b->cfg.publish(b->cfg.publish_ctx, topic, payload, len, &ref);
+    if (plain != NULL) {
+        ferry_secrets_wipe(plain, len);
+        ferry_free(plain);
+    }
+    if (perr != FERRY_OK)
         return false; /* retried on the next kick or tick */
     if (b->inflight == 0)
         b->last_progress_ms = ferry_mono_ms();

@@ -41,6 +41,10 @@ typedef void (*ferry_bridge_kick_fn)(void *ctx);
 
 typedef struct {
     const char *data_dir;
+    /* The key that encrypts secret config values (secrets.h); NULL: "<data_dir>.key", beside the
+     * data folder. Created at first start; never inside data_dir, so that a copy of the database
+     * alone reveals no secret. */
+    const char *key_file;
     size_t mapsize; /* initial LMDB map size; 0: default (1 GiB) */
     size_t window;  /* most outbox messages in flight at once; 0: default (1000) */
     ferry_bridge_publish_fn publish;
@@ -49,8 +53,10 @@ typedef struct {
     void *kick_ctx;
 } ferry_bridge_config;
 
-/* Open the store in cfg->data_dir and create the bridge. Publishing starts with
- * ferry_bridge_mqtt_up. Every function below is thread-safe (one mutex serialises them). */
+/* Open the store in cfg->data_dir, load (or create) the key file and create the bridge.
+ * Publishing starts with ferry_bridge_mqtt_up. Every function below is thread-safe (one mutex
+ * serialises them). Refused (FERRY_EINVAL, logged) when the key file is unfit (secrets.h), missing
+ * while the store holds encrypted values, or not the key those values were encrypted with. */
 ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out);
 void ferry_bridge_close(ferry_bridge *b);
 
@@ -65,6 +71,11 @@ typedef struct {
     long page;        /* >= 1 */
     long page_size;   /* 1..1000 */
     const char *name; /* case-insensitive substring filter on the name; NULL or "" for all */
+    /* Node lists only: the nodes a label selector matches, given as the Kubernetes string form
+     * ("region=east,tier in (gw,edge),!gpu") or, when it starts with '{', as a JSON selector
+     * object. NULL for all; "" selects all too. */
+    const char *selector;
+    const char *kind; /* config lists only: "config", "secret", "certificate" or "registry" */
 } ferry_bridge_page;
 
 ferry_err ferry_bridge_app_create(ferry_bridge *b, const char *ns, const json_t *body, json_t **out,
@@ -92,6 +103,22 @@ ferry_err ferry_bridge_node_list(ferry_bridge *b, const char *ns, const ferry_br
                                  json_t **out, ferry_bridge_error *e);
 ferry_err ferry_bridge_node_apps(ferry_bridge *b, const char *ns, const char *name, json_t **out,
                                  ferry_bridge_error *e);
+
+/* Config objects (docs/apps-complete.md): secret values are stored encrypted and never
+ * returned: views show {"digest": "sha256:<hex of the value>"} in their place. Every change takes
+ * a new rev as its version; an update also gives every app of the namespace that references the
+ * config a new version and publishes it with the new files (in the same transaction). Deleting a
+ * config that an app references is FERRY_ECONFLICT naming the apps. */
+ferry_err ferry_bridge_config_create(ferry_bridge *b, const char *ns, const json_t *body,
+                                     json_t **out, ferry_bridge_error *e);
+ferry_err ferry_bridge_config_update(ferry_bridge *b, const char *ns, const char *name,
+                                     const json_t *body, json_t **out, ferry_bridge_error *e);
+ferry_err ferry_bridge_config_delete(ferry_bridge *b, const char *ns, const char *name,
+                                     json_t **out, ferry_bridge_error *e);
+ferry_err ferry_bridge_config_get(ferry_bridge *b, const char *ns, const char *name, json_t **out,
+                                  ferry_bridge_error *e);
+ferry_err ferry_bridge_config_list(ferry_bridge *b, const char *ns, const ferry_bridge_page *pg,
+                                   json_t **out, ferry_bridge_error *e);
 
 /* The MQTT connection state last reported and the current rev. */
 ferry_err ferry_bridge_health(ferry_bridge *b, bool *mqtt_up, uint64_t *rev);

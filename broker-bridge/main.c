@@ -23,10 +23,13 @@ typedef struct {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: broker-bridge [--listen ADDR:PORT] [--mqtt URI] [--data DIR]\n"
-               "                     [--client-id ID] [--log-level error|warn|info|debug]\n"
+               "                     [--key-file FILE] [--client-id ID]\n"
+               "                     [--log-level error|warn|info|debug]\n"
                "  --listen     REST API address (default 127.0.0.1:7080)\n"
                "  --mqtt       broker URI (default tcp://127.0.0.1:1883)\n"
                "  --data       LMDB directory (default /var/lib/ferry/bridge)\n"
+               "  --key-file   key that encrypts secret config values (default DIR.key, beside\n"
+               "               the data directory; created mode 0600 at first start)\n"
                "  --client-id  MQTT client id (default ferry-bridge)\n"
                "  --log-level  default info, or FERRY_LOG_LEVEL\n");
 }
@@ -69,12 +72,13 @@ int main(int argc, char **argv) {
     static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
                                          {"mqtt", required_argument, NULL, 'm'},
                                          {"data", required_argument, NULL, 'd'},
+                                         {"key-file", required_argument, NULL, 'k'},
                                          {"client-id", required_argument, NULL, 'c'},
                                          {"log-level", required_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *listen = "127.0.0.1:7080", *uri = "tcp://127.0.0.1:1883";
-    const char *data = "/var/lib/ferry/bridge", *client_id = "ferry-bridge";
+    const char *data = "/var/lib/ferry/bridge", *client_id = "ferry-bridge", *key_file = NULL;
     daemon_state d = {0};
     ferry_api *api = NULL;
     ferry_log_level level;
@@ -91,6 +95,9 @@ int main(int argc, char **argv) {
             break;
         case 'd':
             data = optarg;
+            break;
+        case 'k':
+            key_file = optarg;
             break;
         case 'c':
             client_id = optarg;
@@ -128,12 +135,13 @@ int main(int argc, char **argv) {
     if (ferry_bmqtt_create(&mc, &d.mqtt) != FERRY_OK)
         goto out;
     ferry_bridge_config bc = {.data_dir = data,
+                              .key_file = key_file,
                               .publish = ferry_bmqtt_publish,
                               .publish_ctx = d.mqtt,
                               .kick = wake,
                               .kick_ctx = &d};
     if (ferry_bridge_open(&bc, &d.bridge) != FERRY_OK) {
-        LOG_ERROR("cannot open the store in %s; exiting", data);
+        LOG_ERROR("cannot open the store in %s or its key file (see above); exiting", data);
         goto out;
     }
     if (ferry_api_start(listen, d.bridge, &api) != FERRY_OK)

@@ -12,8 +12,8 @@
 
 #define MAX_GROWTHS 16 /* doublings tried for one write before giving up */
 
-static const char *const db_names[FERRY_DB_COUNT] = {"meta",   "apps",      "nodes",
-                                                     "status", "nodestate", "outbox"};
+static const char *const db_names[FERRY_DB_COUNT] = {"meta",      "apps",   "nodes",  "status",
+                                                     "nodestate", "outbox", "configs"};
 
 struct ferry_store {
     MDB_env *env;

@@ -1,5 +1,6 @@
-/* broker-bridge store: the bridge's durable state in one LMDB environment (apps, nodes, statuses,
- * node online state, the rev counter and the outbox of messages still to publish). */
+/* broker-bridge store: the bridge's durable state in one LMDB environment (apps, nodes, config
+ * objects, statuses, node online state, the rev counter and the outbox of messages still to
+ * publish). */
 #ifndef FERRY_BRIDGE_STORE_H
 #define FERRY_BRIDGE_STORE_H
 
@@ -16,7 +17,7 @@
 /* Default initial map size; the map grows (doubles) on MDB_MAP_FULL. */
 #define FERRY_STORE_MAPSIZE ((size_t)1 << 30)
 
-/* Named databases. Keys are "ns/name" (apps, nodes), "ns/app/node" (status), "ns/node"
+/* Named databases. Keys are "ns/name" (apps, nodes, configs), "ns/app/node" (status), "ns/node"
  * (nodestate), a big-endian uint64 sequence number (outbox) and plain names (meta). */
 typedef enum {
     FERRY_DB_META,
@@ -25,6 +26,7 @@ typedef enum {
     FERRY_DB_STATUS,
     FERRY_DB_NODESTATE,
     FERRY_DB_OUTBOX,
+    FERRY_DB_CONFIGS,
     FERRY_DB_COUNT
 } ferry_db;
 

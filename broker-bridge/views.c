@@ -1,42 +1,68 @@
-/* broker-bridge views: the read side of the REST API (apps, nodes, deployment status), built from
- * the stored records in one read transaction each. */
+/* broker-bridge views: the read side of the REST API (apps, nodes, configs, deployment status),
+ * built from the stored records in one read transaction each. */
 #include "bridge_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "ferry/app.h"
+#include "ferry/quantity.h"
 
 /* ---- record views ---------------------------------------------------------------------------- */
 
-json_t *bridge__app_view(const json_t *rec) {
+bool bridge__deploy_at(const json_t *spec, int64_t *at_ms) {
+    const char *at = json_string_value(json_object_get(json_object_get(spec, "deploy"), "at"));
+    return at != NULL && ferry_time_parse_rfc3339(at, at_ms) == FERRY_OK;
+}
+
+/* "deployState" (README.md, "Scheduled deployment"): "Scheduled" until deploy.at, then "Active".
+ * The time itself is the spec's deploy.at; the status endpoint shows it normalised as
+ * "deployAt". */
+json_t *bridge__app_view(const json_t *rec, int64_t now_ms) {
+    int64_t at = 0;
+    bool scheduled = bridge__deploy_at(json_object_get(rec, "spec"), &at) && at > now_ms;
     json_t *v = json_deep_copy(json_object_get(rec, "spec"));
     if (v == NULL || json_object_set(v, "namespace", json_object_get(rec, "ns")) != 0 ||
         json_object_set(v, "version", json_object_get(rec, "version")) != 0 ||
         json_object_set_new(v, "createdAt", bridge__time(bridge__int(rec, "createdAt"))) != 0 ||
-        json_object_set_new(v, "updatedAt", bridge__time(bridge__int(rec, "updatedAt"))) != 0) {
+        json_object_set_new(v, "updatedAt", bridge__time(bridge__int(rec, "updatedAt"))) != 0 ||
+        json_object_set_new(v, "deployState", json_string(scheduled ? "Scheduled" : "Active")) !=
+            0) {
         json_decref(v);
         return NULL;
     }
     return v;
 }
 
-/* Whether the node reported itself online last (false when it never did). */
-static bool node_online(ferry_store_txn *t, const char *ns, const char *node) {
+/* What the node reported last: online (false when it never did) and its GPUs (*gpu new or NULL;
+ * a stored object that is not of the reported shape is left out). */
+static bool node_state(ferry_store_txn *t, const char *ns, const char *node, json_t **gpu) {
     char key[BRIDGE_KEY_MAX];
     json_t *st = NULL;
     bridge__key(key, ns, node, NULL);
     bool online = ferry_store_get(t, FERRY_DB_NODESTATE, key, &st) == FERRY_OK &&
                   json_is_true(json_object_get(st, "online"));
+    if (gpu != NULL) {
+        json_t *g = json_object_get(st, "gpu");
+        *gpu = g != NULL && bridge__gpu_ok(g) ? json_incref(g) : NULL;
+    }
     json_decref(st);
     return online;
 }
 
+static bool node_online(ferry_store_txn *t, const char *ns, const char *node) {
+    return node_state(t, ns, node, NULL);
+}
+
+/* The node's "gpu" as it reported it in node.online ({"sharing", "devices"}); absent when it
+ * reported none (an older edge-sync, or never online). */
 json_t *bridge__node_view(ferry_store_txn *t, const json_t *rec) {
     const char *ns = json_string_value(json_object_get(rec, "ns"));
     const char *name = json_string_value(json_object_get(rec, "name"));
-    return json_pack("{s:s, s:s, s:O, s:b, s:o, s:o}", "name", name, "namespace", ns, "labels",
-                     json_object_get(rec, "labels"), "online", node_online(t, ns, name),
+    json_t *gpu = NULL;
+    bool online = node_state(t, ns, name, &gpu);
+    return json_pack("{s:s, s:s, s:O, s:b, s:o*, s:o, s:o}", "name", name, "namespace", ns,
+                     "labels", json_object_get(rec, "labels"), "online", online, "gpu", gpu,
                      "createdAt", bridge__time(bridge__int(rec, "createdAt")), "updatedAt",
                      bridge__time(bridge__int(rec, "updatedAt")));
 }
@@ -51,19 +77,23 @@ typedef struct {
     json_t *out;
     ferry_bridge_error *e;
     /* scan state */
-    json_t *rec;     /* the app or node the view is about */
-    json_t *entries; /* object: name -> entry */
+    json_t *rec;      /* the app or node the view is about */
+    json_t *entries;  /* object: name -> entry */
+    json_t *selector; /* node lists: the parsed selector, or NULL */
+    int64_t now;      /* wall clock of the read (deployment state) */
     long total;
     ferry_err err;
 } read_op;
 
 static ferry_err run_read(ferry_bridge *b, ferry_store_fn fn, read_op *op, json_t **out) {
+    op->now = ferry_now_ms();
     pthread_mutex_lock(&b->lock);
     ferry_err err = ferry_store_read(b->store, fn, op);
     pthread_mutex_unlock(&b->lock);
     json_decref(op->rec);
     json_decref(op->entries);
-    op->rec = op->entries = NULL;
+    json_decref(op->selector);
+    op->rec = op->entries = op->selector = NULL;
     if (err == FERRY_OK && op->out == NULL)
         err = FERRY_ENOMEM;
     if (err == FERRY_OK) {
@@ -84,7 +114,7 @@ static ferry_err app_get_txn(ferry_store_txn *t, void *ctx) {
         (err == FERRY_OK && json_is_true(json_object_get(op->rec, "deleted"))))
         return bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
     if (err == FERRY_OK)
-        op->out = bridge__app_view(op->rec);
+        op->out = bridge__app_view(op->rec, op->now);
     return err;
 }
 
@@ -114,31 +144,73 @@ ferry_err ferry_bridge_node_get(ferry_bridge *b, const char *ns, const char *nam
     return err != FERRY_OK ? err : run_read(b, node_get_txn, &op, out);
 }
 
+static ferry_err config_get_txn(ferry_store_txn *t, void *ctx) {
+    read_op *op = ctx;
+    char key[BRIDGE_KEY_MAX];
+    bridge__key(key, op->ns, op->name, NULL);
+    ferry_err err = ferry_store_get(t, FERRY_DB_CONFIGS, key, &op->rec);
+    if (err == FERRY_ENOTFOUND)
+        return bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "config '%s' not found", op->name);
+    if (err == FERRY_OK && !bridge__config_record_ok(key, op->rec))
+        err = FERRY_EFORMAT;
+    if (err == FERRY_OK)
+        op->out = bridge__config_view(op->rec);
+    return err;
+}
+
+ferry_err ferry_bridge_config_get(ferry_bridge *b, const char *ns, const char *name, json_t **out,
+                                  ferry_bridge_error *e) {
+    read_op op = {.ns = ns, .name = name, .e = e};
+    *out = NULL;
+    ferry_err err = bridge__check_names(ns, name, e);
+    return err != FERRY_OK ? err : run_read(b, config_get_txn, &op, out);
+}
+
 /* ---- lists ----------------------------------------------------------------------------------- */
 
 typedef struct {
     read_op *op;
     ferry_store_txn *t;
-    bool apps;
+    ferry_db db; /* apps, nodes or configs */
 } list_scan;
+
+/* Whether a record of the list's kind is listed: not deleted, and matching the filters. */
+static bool list_match(const list_scan *ls, const json_t *rec) {
+    const ferry_bridge_page *pg = ls->op->page;
+    const char *name = json_string_value(json_object_get(rec, "name"));
+    if (pg->name != NULL && pg->name[0] != '\0' && strcasestr(name, pg->name) == NULL)
+        return false;
+    switch (ls->db) {
+    case FERRY_DB_APPS:
+        return !json_is_true(json_object_get(rec, "deleted"));
+    case FERRY_DB_NODES:
+        return ls->op->selector == NULL ||
+               ferry_selector_matches(ls->op->selector, json_object_get(rec, "labels"));
+    default:
+        return pg->kind == NULL ||
+               strcmp(json_string_value(json_object_get(rec, "kind")), pg->kind) == 0;
+    }
+}
 
 static bool list_each(const char *key, const json_t *rec, void *ctx) {
     list_scan *ls = ctx;
     read_op *op = ls->op;
     const ferry_bridge_page *pg = op->page;
-    if (!(ls->apps ? bridge__app_record_ok(key, rec) : bridge__node_record_ok(key, rec))) {
+    bool ok = ls->db == FERRY_DB_APPS    ? bridge__app_record_ok(key, rec)
+              : ls->db == FERRY_DB_NODES ? bridge__node_record_ok(key, rec)
+                                         : bridge__config_record_ok(key, rec);
+    if (!ok) {
         op->err = FERRY_EFORMAT;
         return false;
     }
-    if (ls->apps && json_is_true(json_object_get(rec, "deleted")))
-        return true;
-    const char *name = json_string_value(json_object_get(rec, "name"));
-    if (pg->name != NULL && pg->name[0] != '\0' && strcasestr(name, pg->name) == NULL)
+    if (!list_match(ls, rec))
         return true;
     long index = op->total++;
     if (index < (pg->page - 1) * pg->page_size || index >= pg->page * pg->page_size)
         return true;
-    json_t *item = ls->apps ? bridge__app_view(rec) : bridge__node_view(ls->t, rec);
+    json_t *item = ls->db == FERRY_DB_APPS    ? bridge__app_view(rec, op->now)
+                   : ls->db == FERRY_DB_NODES ? bridge__node_view(ls->t, rec)
+                                              : bridge__config_view(rec);
     if (json_array_append_new(json_object_get(op->out, "items"), item) != 0) {
         op->err = FERRY_ENOMEM;
         return false;
@@ -148,7 +220,7 @@ static bool list_each(const char *key, const json_t *rec, void *ctx) {
 
 static ferry_err list_txn(ferry_store_txn *t, read_op *op, ferry_db db) {
     char prefix[BRIDGE_KEY_MAX];
-    list_scan ls = {.op = op, .t = t, .apps = db == FERRY_DB_APPS};
+    list_scan ls = {.op = op, .t = t, .db = db};
     op->out = json_pack("{s:[]}", "items");
     if (op->out == NULL)
         return FERRY_ENOMEM;
@@ -172,6 +244,10 @@ static ferry_err node_list_txn(ferry_store_txn *t, void *ctx) {
     return list_txn(t, ctx, FERRY_DB_NODES);
 }
 
+static ferry_err config_list_txn(ferry_store_txn *t, void *ctx) {
+    return list_txn(t, ctx, FERRY_DB_CONFIGS);
+}
+
 static ferry_err check_page(const ferry_bridge_page *pg, ferry_bridge_error *e) {
     if (pg->page < 1)
         return bridge__fail(e, FERRY_EINVAL, "page", "page: must be an integer >= 1");
@@ -191,6 +267,30 @@ ferry_err ferry_bridge_app_list(ferry_bridge *b, const char *ns, const ferry_bri
     return err != FERRY_OK ? err : run_read(b, app_list_txn, &op, out);
 }
 
+/* The selector of a node list: the Kubernetes string form, or a JSON object when it starts with
+ * '{'. *sel is new (NULL: no selector given). */
+static ferry_err parse_selector(const char *text, json_t **sel, ferry_bridge_error *e) {
+    ferry_verr verr;
+    json_error_t jerr;
+    *sel = NULL;
+    if (text == NULL)
+        return FERRY_OK;
+    if (text[0] != '{') {
+        if (ferry_selector_parse_string(text, sel, &verr) != FERRY_OK)
+            return bridge__fail(e, FERRY_EINVAL, "selector", "%s: %s", verr.field, verr.message);
+        return FERRY_OK;
+    }
+    if ((*sel = json_loads(text, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
+        return bridge__fail(e, FERRY_EINVAL, "selector", "selector: invalid JSON at column %d: %s",
+                            jerr.column, jerr.text);
+    if (ferry_selector_validate(*sel, "selector", &verr) != FERRY_OK) {
+        json_decref(*sel);
+        *sel = NULL;
+        return bridge__fail(e, FERRY_EINVAL, "selector", "%s: %s", verr.field, verr.message);
+    }
+    return FERRY_OK;
+}
+
 ferry_err ferry_bridge_node_list(ferry_bridge *b, const char *ns, const ferry_bridge_page *pg,
                                  json_t **out, ferry_bridge_error *e) {
     read_op op = {.ns = ns, .page = pg, .e = e};
@@ -198,7 +298,28 @@ ferry_err ferry_bridge_node_list(ferry_bridge *b, const char *ns, const ferry_br
     ferry_err err = bridge__check_names(ns, NULL, e);
     if (err == FERRY_OK)
         err = check_page(pg, e);
+    if (err == FERRY_OK)
+        err = parse_selector(pg->selector, &op.selector, e);
     return err != FERRY_OK ? err : run_read(b, node_list_txn, &op, out);
+}
+
+ferry_err ferry_bridge_config_list(ferry_bridge *b, const char *ns, const ferry_bridge_page *pg,
+                                   json_t **out, ferry_bridge_error *e) {
+    static const char *const kinds[] = {"config", "secret", "certificate", "registry"};
+    read_op op = {.ns = ns, .page = pg, .e = e};
+    *out = NULL;
+    ferry_err err = bridge__check_names(ns, NULL, e);
+    if (err == FERRY_OK)
+        err = check_page(pg, e);
+    if (err == FERRY_OK && pg->kind != NULL) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+            known = known || strcmp(pg->kind, kinds[i]) == 0;
+        if (!known)
+            err = bridge__fail(e, FERRY_EINVAL, "kind",
+                               "kind: must be config, secret, certificate or registry");
+    }
+    return err != FERRY_OK ? err : run_read(b, config_list_txn, &op, out);
 }
 
 /* ---- deployment status ----------------------------------------------------------------------- */
@@ -295,7 +416,8 @@ static ferry_err app_status_txn(ferry_store_txn *t, void *ctx) {
     read_op *op = ctx;
     char prefix[BRIDGE_KEY_MAX];
     json_t *nodes = NULL;
-    json_int_t targeted = 0, applied = 0, running = 0, failed = 0, silent = 0;
+    json_int_t targeted = 0, applied = 0, running = 0, failed = 0, succeeded = 0, scheduled = 0;
+    json_int_t silent = 0;
 
     ferry_err err = bridge__get_app(t, op->ns, op->name, &op->rec);
     if (err == FERRY_ENOTFOUND)
@@ -338,12 +460,25 @@ static ferry_err app_status_txn(ferry_store_txn *t, void *ctx) {
         applied += current;
         running += current && strcmp(phase, "Running") == 0;
         failed += current && strcmp(phase, "Failed") == 0;
+        succeeded += current && strcmp(phase, "Succeeded") == 0;
+        scheduled += current && strcmp(phase, "Scheduled") == 0;
         silent += !reported || !online;
     }
-    op->out = json_pack("{s:s, s:s, s:I, s:b, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "name", op->name,
-                        "namespace", op->ns, "version", version, "deleted", deleted, "nodes", nodes,
-                        "summary", "targeted", targeted, "applied", applied, "running", running,
-                        "failed", failed, "notReporting", silent);
+    /* Scheduled until deploy.at; then Deploying until every target reports the current version
+     * (in any phase but Pending and Scheduled), then Deployed. */
+    int64_t at = 0;
+    bool has_at = bridge__deploy_at(json_object_get(op->rec, "spec"), &at);
+    const char *state = deleted                          ? "Deleted"
+                        : has_at && at > op->now         ? "Scheduled"
+                        : applied - scheduled < targeted ? "Deploying"
+                                                         : "Deployed";
+    op->out = json_pack("{s:s, s:s, s:I, s:b, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, "
+                        "s:o*}}",
+                        "name", op->name, "namespace", op->ns, "version", version, "deleted",
+                        deleted, "nodes", nodes, "summary", "targeted", targeted, "applied",
+                        applied, "running", running, "failed", failed, "succeeded", succeeded,
+                        "scheduled", scheduled, "notReporting", silent, "deployState", state,
+                        "deployAt", has_at ? bridge__time(at) : NULL);
     return op->out != NULL ? FERRY_OK : FERRY_ENOMEM;
 }
 
@@ -421,8 +556,10 @@ static ferry_err node_apps_txn(ferry_store_txn *t, void *ctx) {
     json_t *apps = sorted_values(op->entries);
     if (apps == NULL)
         return FERRY_ENOMEM;
-    op->out = json_pack("{s:s, s:b, s:o}", "node", op->name, "online",
-                        node_online(t, op->ns, op->name), "apps", apps);
+    json_t *gpu = NULL;
+    bool online = node_state(t, op->ns, op->name, &gpu);
+    op->out = json_pack("{s:s, s:b, s:o*, s:o}", "node", op->name, "online", online, "gpu", gpu,
+                        "apps", apps);
     return op->out != NULL ? FERRY_OK : FERRY_ENOMEM;
 }
 

@@ -1,6 +1,7 @@
 /* edge-sync: the edge daemon. Follows the cloud over MQTT into LMDB, reconciles the container
  * engine against LMDB, publishes deployment state. One libuv loop owns all decisions; Paho's
  * thread only stores messages (durably, before the PUBACK) and reports what happened. */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -10,11 +11,13 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "cleanup.h"
 #include "engine.h"
 #include "ferry/app.h"
 #include "ferry/codec.h"
 #include "ferry/proto.h"
 #include "ferry/topics.h"
+#include "gpu.h"
 #include "mqtt.h"
 #include "reconcile.h"
 #include "store.h"
@@ -35,7 +38,10 @@ typedef struct {
     /* configuration */
     const char *node, *ns, *mqtt_uri, *data_dir, *engine_sock, *pause_image;
     char pause_binary[PATH_MAX];
-    int reconcile_interval_s, session_expiry_s;
+    int reconcile_interval_s, session_expiry_s, cleanup_interval_s;
+    char data_abs[PATH_MAX]; /* data_dir made absolute: engines bind-mount files below it */
+    bool gpu_sharing;
+    json_t *gpu; /* the GPU probe's report, sent in node.online; NULL if the probe failed */
 
     ferry_estore *store;
     ferry_engine *engine;
@@ -48,6 +54,7 @@ typedef struct {
     uv_async_t wake;
     uv_signal_t sig_int, sig_term;
     uv_timer_t tick;
+    uv_timer_t cleanup_timer;
 
     /* Reported by Paho's thread, taken by the loop. */
     pthread_mutex_t lock;
@@ -64,7 +71,10 @@ typedef struct {
     /* The reconciler runs on libuv's thread pool, one pass at a time. */
     uv_work_t work;
     bool working, work_pending;
-    json_t *work_result;
+    ferry_reconcile_result work_result;
+    bool work_ok;
+    bool cleanup_due;  /* the cleanup timer fired: run the file cleanup after the next pass */
+    bool work_cleanup; /* this pass runs it (read by the worker) */
     json_t *published; /* app -> last status published (without ts) */
 } edge_t;
 
@@ -194,11 +204,25 @@ static void subscribe_all(edge_t *e, const char *reason) {
 
 static void reconcile_work(uv_work_t *req) {
     edge_t *e = req->data;
-    ferry_reconcile_cfg cfg = {e->store, e->engine,      e->ns,
-                               e->node,  e->pause_image, e->pause_binary};
-    e->work_result = NULL;
-    if (ferry_reconcile(&cfg, &e->work_result) != FERRY_OK)
-        e->work_result = NULL;
+    ferry_reconcile_cfg cfg = {.store = e->store,
+                               .engine = e->engine,
+                               .ns = e->ns,
+                               .node = e->node,
+                               .pause_image = e->pause_image,
+                               .pause_binary = e->pause_binary,
+                               .gpu_sharing = e->gpu_sharing,
+                               .data_dir = e->data_abs};
+    e->work_ok = ferry_reconcile(&cfg, &e->work_result) == FERRY_OK;
+    /* The file cleanup shares the worker with the reconciler: it never runs during a pass, and
+     * it decides from what this pass saw (cleanup.h). */
+    if (e->work_ok && e->work_cleanup) {
+        ferry_cleanup_cfg cc = {.data_dir = e->data_abs, .ns = e->ns, .engine = e->engine};
+        int deleted = 0;
+        if (ferry_cleanup_run(&cc, e->work_result.apps, &deleted) != FERRY_OK)
+            e->work_ok = false;
+        else if (deleted > 0)
+            LOG_INFO("cleanup: removed %d folder(s) of volume files", deleted);
+    }
 }
 
 static void kick_reconcile(edge_t *e);
@@ -212,7 +236,9 @@ static void reconcile_done(uv_work_t *req, int status) {
     (void)status;
 
     e->working = false;
-    json_object_foreach(e->work_result, app, st) {
+    if (e->work_cleanup && !e->work_ok)
+        e->cleanup_due = true; /* try again after the next pass */
+    json_object_foreach(e->work_result.statuses, app, st) {
         ferry_topic t = {.kind = FERRY_TOPIC_NODE_STATUS};
         if (json_equal(st, json_object_get(e->published, app)))
             continue;
@@ -230,8 +256,15 @@ static void reconcile_done(uv_work_t *req, int status) {
         publish_msg(e, topic, st, true);
         json_decref(st);
     }
-    json_decref(e->work_result);
-    e->work_result = NULL;
+    /* A scheduled deployment (or a running init container) wants a pass at a given time: the
+     * tick looks every TICK_MS, so that is the granularity. */
+    if (e->work_result.wake_at_ms > 0) {
+        int64_t in_ms = e->work_result.wake_at_ms - ferry_now_ms();
+        int64_t at = ferry_mono_ms() + (in_ms > 0 ? in_ms : 0);
+        if (at < e->next_reconcile_at)
+            e->next_reconcile_at = at;
+    }
+    ferry_reconcile_result_clear(&e->work_result);
     if (e->work_pending && !e->stopping) {
         e->work_pending = false;
         kick_reconcile(e);
@@ -245,6 +278,8 @@ static void kick_reconcile(edge_t *e) {
         return;
     }
     e->working = true;
+    e->work_cleanup = e->cleanup_due;
+    e->cleanup_due = false;
     e->work.data = e;
     uv_queue_work(e->loop, &e->work, reconcile_work, reconcile_done);
 }
@@ -252,6 +287,8 @@ static void kick_reconcile(edge_t *e) {
 static void publish_online(edge_t *e, bool online) {
     json_t *msg = json_pack("{s:s, s:s, s:s, s:b, s:I}", "type", FERRY_MSG_NODE_ONLINE, "ns", e->ns,
                             "node", e->node, "online", online, "ts", (json_int_t)ferry_now_ms());
+    if (msg && online && e->gpu)
+        json_object_set(msg, "gpu", e->gpu);
     publish_msg(e, e->online_topic, msg, true);
     json_decref(msg);
 }
@@ -314,6 +351,13 @@ static void on_tick(uv_timer_t *t) {
         kick_reconcile(e);
 }
 
+/* Every --cleanup-interval: the next pass is followed by the file cleanup. */
+static void on_cleanup_timer(uv_timer_t *t) {
+    edge_t *e = t->data;
+    e->cleanup_due = true;
+    kick_reconcile(e);
+}
+
 static void close_cb(uv_handle_t *h) {
     (void)h;
 }
@@ -329,6 +373,7 @@ static void on_signal(uv_signal_t *s, int signum) {
     uv_close((uv_handle_t *)&e->sig_int, close_cb);
     uv_close((uv_handle_t *)&e->sig_term, close_cb);
     uv_close((uv_handle_t *)&e->tick, close_cb);
+    uv_close((uv_handle_t *)&e->cleanup_timer, close_cb);
 }
 
 /* ---- start-up ---------------------------------------------------------------------------------
@@ -345,7 +390,25 @@ static void usage(FILE *f) {
             "  --pause-binary PATH    static pause binary (default: ferry-pause beside edge-sync)\n"
             "  --reconcile-interval S periodic reconcile and state refresh (default: 5)\n"
             "  --session-expiry S     MQTT session expiry (default: 604800)\n"
+            "  --cleanup-interval S   delete unused volume files every S seconds (default: 600)\n"
+            "  --gpu-sharing          GPU sharing (HAMi-core) is set up: run apps with GPU limits\n"
+            "  --probe-gpu            print the GPU report sent in node.online, then exit\n"
             "  --log-level LEVEL      error|warn|info|debug\n");
+}
+
+/* --probe-gpu: the GPU report on stdout, as node.online carries it. The exit status. */
+static int probe_gpu_and_print(bool sharing) {
+    json_t *report = NULL;
+    int rc = 1;
+
+    ferry_log_init("edge-sync");
+    if (ferry_gpu_probe(NULL, sharing, &report) == FERRY_OK &&
+        json_dumpf(report, stdout, JSON_COMPACT) == 0) {
+        putchar('\n');
+        rc = 0;
+    }
+    json_decref(report);
+    return rc;
 }
 
 static int parse_args(edge_t *e, int argc, char **argv) {
@@ -357,9 +420,13 @@ static int parse_args(edge_t *e, int argc, char **argv) {
                                          {"pause-binary", required_argument, 0, 'p'},
                                          {"reconcile-interval", required_argument, 0, 'r'},
                                          {"session-expiry", required_argument, 0, 'x'},
+                                         {"cleanup-interval", required_argument, 0, 'c'},
                                          {"log-level", required_argument, 0, 'l'},
+                                         {"gpu-sharing", no_argument, 0, 'g'},
+                                         {"probe-gpu", no_argument, 0, 'G'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
+    bool probe_gpu = false;
     int c;
 
     e->ns = "default";
@@ -368,6 +435,7 @@ static int parse_args(edge_t *e, int argc, char **argv) {
     e->engine_sock = "/var/run/docker.sock";
     e->pause_image = "ferry/pause:1";
     e->reconcile_interval_s = 5;
+    e->cleanup_interval_s = 600;
     e->session_expiry_s = 7 * 24 * 3600;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -395,8 +463,17 @@ static int parse_args(edge_t *e, int argc, char **argv) {
         case 'x':
             e->session_expiry_s = atoi(optarg);
             break;
+        case 'c':
+            e->cleanup_interval_s = atoi(optarg);
+            break;
         case 'l':
             setenv("FERRY_LOG_LEVEL", optarg, 1);
+            break;
+        case 'g':
+            e->gpu_sharing = true;
+            break;
+        case 'G':
+            probe_gpu = true;
             break;
         case 'h':
             usage(stdout);
@@ -406,6 +483,8 @@ static int parse_args(edge_t *e, int argc, char **argv) {
             return -1;
         }
     }
+    if (probe_gpu)
+        exit(probe_gpu_and_print(e->gpu_sharing));
     if (!e->node || !ferry_name_valid(e->node) || !ferry_name_valid(e->ns)) {
         fprintf(stderr,
                 "edge-sync: --node NAME is required; node and namespace must be DNS labels\n");
@@ -413,6 +492,8 @@ static int parse_args(edge_t *e, int argc, char **argv) {
     }
     if (e->reconcile_interval_s < 1)
         e->reconcile_interval_s = 1;
+    if (e->cleanup_interval_s < 1)
+        e->cleanup_interval_s = 1;
     if (!e->pause_binary[0]) {
         char self[PATH_MAX];
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -470,6 +551,11 @@ int main(int argc, char **argv) {
         return 2;
     ferry_log_init("edge-sync");
     srand((unsigned)(ferry_now_ms() ^ getpid()));
+    if (ferry_gpu_probe(NULL, e.gpu_sharing, &e.gpu) != FERRY_OK)
+        LOG_ERROR("cannot build the GPU report; node.online goes without it");
+    else
+        LOG_INFO("gpu: %zu device(s), sharing %s",
+                 json_array_size(json_object_get(e.gpu, "devices")), e.gpu_sharing ? "on" : "off");
     e.self.ns = e.ns;
     e.self.node = e.node;
     pthread_mutex_init(&e.lock, NULL);
@@ -481,6 +567,10 @@ int main(int argc, char **argv) {
     }
     if (ferry_estore_open(e.data_dir, &e.store) != FERRY_OK)
         goto out;
+    if (!realpath(e.data_dir, e.data_abs)) {
+        LOG_ERROR("cannot resolve the data folder %s: %s", e.data_dir, strerror(errno));
+        goto out;
+    }
     if (open_engine(&e) != FERRY_OK) {
         LOG_ERROR("no usable container engine at %s; exiting", e.engine_sock);
         goto out;
@@ -496,6 +586,10 @@ int main(int argc, char **argv) {
     uv_timer_init(e.loop, &e.tick);
     e.tick.data = &e;
     uv_timer_start(&e.tick, on_tick, TICK_MS, TICK_MS);
+    uv_timer_init(e.loop, &e.cleanup_timer);
+    e.cleanup_timer.data = &e;
+    uv_timer_start(&e.cleanup_timer, on_cleanup_timer, (uint64_t)e.cleanup_interval_s * 1000,
+                   (uint64_t)e.cleanup_interval_s * 1000);
 
     /* Reconcile from LMDB at once: the node runs what it last heard, cloud or no cloud. */
     kick_reconcile(&e);
@@ -532,6 +626,7 @@ out:
     json_decref(will_msg);
     json_decref(e.published);
     json_decref(e.label_filters);
+    json_decref(e.gpu);
     ferry_free(will);
     return rc;
 }

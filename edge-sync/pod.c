@@ -1,10 +1,12 @@
 /* edge-sync pods: container names, content hashes and Docker API ContainerCreate bodies for the
- * infra and service containers of one replica of an app (see pod.h). */
+ * infra, service and init containers of one replica of an app (see pod.h). */
 #include "pod.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "ferry/quantity.h"
 
 /* The infra container's command: the static ferry-pause binary at the image root. */
 #define POD_PAUSE_CMD "/pause"
@@ -13,10 +15,29 @@
  * containers created by an older edge-sync; it is part of every hash. */
 #define POD_HASH_DOMAIN "ferry-pod-v1\n"
 
-ferry_err ferry_pod_infra_name(const ferry_pod_ref *ref, char *buf, size_t len) {
+/* The environment HAMi-core reads to share a GPU (see pod.h). */
+#define POD_ENV_GPU_MEMORY "CUDA_DEVICE_MEMORY_LIMIT"
+#define POD_ENV_GPU_SM "CUDA_DEVICE_SM_LIMIT"
+
+/* Bounds the validator enforces (docs/apps-complete.md); checked again so that a bad spec makes
+ * no body rather than a wrong one. */
+#define POD_GPU_MEMORY_MAX 4096
+#define POD_GPU_COMPUTE_MAX 100
+
+/* ---- names ------------------------------------------------------------------------------------
+ */
+
+/* "ferry.{node}.{ns}.{app}.{replica}" followed by ".{prefix}{member}" when member is given. */
+static ferry_err pod_name(const ferry_pod_ref *ref, const char *prefix, const char *member,
+                          char *buf, size_t len) {
+    int n;
     if (!ref || !ref->node || !ref->ns || !ref->app || !buf || len == 0)
         return FERRY_EINVAL;
-    int n = snprintf(buf, len, "ferry.%s.%s.%s.%d", ref->node, ref->ns, ref->app, ref->replica);
+    if (member)
+        n = snprintf(buf, len, "ferry.%s.%s.%s.%d.%s%s", ref->node, ref->ns, ref->app, ref->replica,
+                     prefix, member);
+    else
+        n = snprintf(buf, len, "ferry.%s.%s.%s.%d", ref->node, ref->ns, ref->app, ref->replica);
     if (n < 0 || (size_t)n >= len) {
         buf[0] = '\0';
         return FERRY_ETOOBIG;
@@ -24,18 +45,25 @@ ferry_err ferry_pod_infra_name(const ferry_pod_ref *ref, char *buf, size_t len) 
     return FERRY_OK;
 }
 
+ferry_err ferry_pod_infra_name(const ferry_pod_ref *ref, char *buf, size_t len) {
+    return pod_name(ref, "", NULL, buf, len);
+}
+
 ferry_err ferry_pod_service_name(const ferry_pod_ref *ref, const char *service, char *buf,
                                  size_t len) {
-    if (!ref || !ref->node || !ref->ns || !ref->app || !service || !buf || len == 0)
+    if (!service)
         return FERRY_EINVAL;
-    int n = snprintf(buf, len, "ferry.%s.%s.%s.%d.%s", ref->node, ref->ns, ref->app, ref->replica,
-                     service);
-    if (n < 0 || (size_t)n >= len) {
-        buf[0] = '\0';
-        return FERRY_ETOOBIG;
-    }
-    return FERRY_OK;
+    return pod_name(ref, "", service, buf, len);
 }
+
+ferry_err ferry_pod_init_name(const ferry_pod_ref *ref, const char *init, char *buf, size_t len) {
+    if (!init)
+        return FERRY_EINVAL;
+    return pod_name(ref, "init-", init, buf, len);
+}
+
+/* ---- hashing ----------------------------------------------------------------------------------
+ */
 
 static int hash_chunk(const char *buf, size_t size, void *data) {
     return EVP_DigestUpdate((EVP_MD_CTX *)data, buf, size) == 1 ? 0 : -1;
@@ -52,7 +80,7 @@ static void hash_json(const json_t *v, char out[65]) {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
     out[0] = '\0';
-    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+    if (!ctx || !v || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
         EVP_DigestUpdate(ctx, POD_HASH_DOMAIN, strlen(POD_HASH_DOMAIN)) != 1 ||
         json_dump_callback(v, hash_chunk, ctx, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY) !=
             0 ||
@@ -72,20 +100,40 @@ static bool set_new(json_t *obj, const char *key, json_t *v) {
     return !v || json_object_set_new(obj, key, v) != 0;
 }
 
-static json_t *string_array(const json_t *a) {
-    json_t *out = json_array();
-    size_t i;
-    json_t *v;
-    if (!out)
-        return NULL;
-    json_array_foreach(a, i, v) {
-        if (json_is_string(v) && json_array_append(out, v) != 0) {
-            json_decref(out);
-            return NULL;
-        }
-    }
-    return out;
+/* ---- app-level settings -----------------------------------------------------------------------
+ */
+
+const char *ferry_pod_workload(const json_t *spec) {
+    const char *w = json_string_value(json_object_get(spec, "workload"));
+    if (w && (!strcmp(w, "daemonset") || !strcmp(w, "job")))
+        return w;
+    return "deployment";
 }
+
+/* The Docker RestartPolicy of the app's service (or init) containers (see pod.h). Docker reads
+ * "on-failure" with a MaximumRetryCount of 0 as "retry forever", the opposite of backoffLimit 0,
+ * so that case becomes "no". */
+static json_t *restart_policy(const json_t *spec, bool init) {
+    const char *workload = ferry_pod_workload(spec);
+    const char *policy = json_string_value(json_object_get(spec, "restartPolicy"));
+    const json_t *limit = json_object_get(spec, "backoffLimit");
+    json_int_t retries = json_is_integer(limit) ? json_integer_value(limit) : 6;
+
+    if (init || (!strcmp(workload, "job") && (!policy || strcmp(policy, "OnFailure") != 0)))
+        return json_pack("{s:s}", "Name", "no");
+    if (!strcmp(workload, "job"))
+        return retries > 0
+                   ? json_pack("{s:s, s:I}", "Name", "on-failure", "MaximumRetryCount", retries)
+                   : json_pack("{s:s}", "Name", "no");
+    return json_pack("{s:s}", "Name", "unless-stopped");
+}
+
+static bool host_network(const json_t *spec) {
+    return json_is_true(json_object_get(spec, "hostNetwork"));
+}
+
+/* ---- infra ------------------------------------------------------------------------------------
+ */
 
 /* "8080/tcp" for {"containerPort": 8080, "protocol": "TCP"}; false if the port is unusable
  * (the validator rejects such specs; skipping keeps a bad spec from producing a bad body). */
@@ -100,56 +148,65 @@ static bool port_key(const json_t *port, char *buf, size_t len, json_int_t *host
     return true;
 }
 
-/* The infra container's body without Hostname and Labels: exactly what its hash covers. */
-static json_t *infra_core(const json_t *spec, const char *pause_image) {
-    json_t *core = json_object();
-    json_t *exposed = json_object();
-    json_t *bindings = json_object();
-    json_t *host = json_object();
-    json_t *restart = json_object();
-    json_t *services = json_object_get(spec, "services");
+/* ExposedPorts and HostConfig.PortBindings of every service's ports. */
+static bool collect_ports(const json_t *spec, json_t *exposed, json_t *bindings) {
     size_t i, j;
     json_t *svc, *port;
-    bool fail = !core || !exposed || !bindings || !host || !restart || !pause_image;
 
-    if (fail)
-        goto out;
-    json_array_foreach(services, i, svc) {
+    json_array_foreach(json_object_get(spec, "services"), i, svc) {
         json_array_foreach(json_object_get(svc, "ports"), j, port) {
-            char key[32];
+            char key[32], hp[8];
             json_int_t hport;
             if (!port_key(port, key, sizeof(key), &hport))
                 continue;
-            if ((fail = set_new(exposed, key, json_object())))
-                goto out;
+            if (set_new(exposed, key, json_object()))
+                return false;
             if (hport == 0)
                 continue;
             json_t *list = json_object_get(bindings, key);
             if (!list) {
-                if ((fail = set_new(bindings, key, json_array())))
-                    goto out;
+                if (set_new(bindings, key, json_array()))
+                    return false;
                 list = json_object_get(bindings, key);
             }
-            char hp[8];
             snprintf(hp, sizeof(hp), "%lld", (long long)hport);
-            fail = json_array_append_new(
-                       list, json_pack("{s:s, s:s}", "HostIp", "", "HostPort", hp)) != 0;
-            if (fail)
-                goto out;
+            if (json_array_append_new(list,
+                                      json_pack("{s:s, s:s}", "HostIp", "", "HostPort", hp)) != 0)
+                return false;
         }
     }
-    fail = set_new(restart, "Name", json_string("unless-stopped")) ||
-           set_new(host, "PortBindings", json_incref(bindings)) ||
-           set_new(host, "RestartPolicy", json_incref(restart)) ||
+    return true;
+}
+
+/* The infra container's body without Hostname and Labels: exactly what its hash covers. Without
+ * hostNetwork it is the same object as edge-sync's first version built, so that upgrading
+ * edge-sync does not replace running pods. */
+static json_t *infra_core(const json_t *spec, const char *pause_image) {
+    json_t *core = json_object();
+    json_t *host = json_object();
+    json_t *exposed = NULL, *bindings = NULL;
+    bool fail = !core || !host || !pause_image;
+
+    if (fail)
+        goto out;
+    if (host_network(spec)) {
+        /* The host's network: nothing to publish, every port is already the host's. */
+        fail = set_new(host, "NetworkMode", json_string("host"));
+    } else {
+        exposed = json_object();
+        bindings = json_object();
+        fail = !exposed || !bindings || !collect_ports(spec, exposed, bindings) ||
+               set_new(host, "PortBindings", json_incref(bindings)) ||
+               set_new(core, "ExposedPorts", json_incref(exposed));
+    }
+    fail = fail || set_new(host, "RestartPolicy", json_pack("{s:s}", "Name", "unless-stopped")) ||
            set_new(core, "Image", json_string(pause_image)) ||
            set_new(core, "Cmd", json_pack("[s]", POD_PAUSE_CMD)) ||
-           set_new(core, "ExposedPorts", json_incref(exposed)) ||
            set_new(core, "HostConfig", json_incref(host));
 out:
     json_decref(exposed);
     json_decref(bindings);
     json_decref(host);
-    json_decref(restart);
     if (fail) {
         json_decref(core);
         core = NULL;
@@ -165,20 +222,17 @@ void ferry_pod_infra_hash(const json_t *spec, const char *pause_image, char out[
     json_decref(core);
 }
 
-void ferry_pod_service_hash(const json_t *spec, const json_t *service, char out[65]) {
-    (void)spec; /* the service object alone shapes its container; the pod's ports are infra's */
-    hash_json(service, out);
-}
-
 /* The labels every container of the pod carries. */
-static json_t *pod_labels(const ferry_pod_ref *ref, const char *role, const char *hash) {
+static json_t *pod_labels(const ferry_pod_ref *ref, const json_t *spec, const char *role,
+                          const char *hash) {
     char version[24], replica[16];
     snprintf(version, sizeof(version), "%lld", ref->version);
     snprintf(replica, sizeof(replica), "%d", ref->replica);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", FERRY_LBL_MANAGED, "1",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", FERRY_LBL_MANAGED, "1",
                      FERRY_LBL_NODE, ref->node ? ref->node : "", FERRY_LBL_NS, ref->ns,
                      FERRY_LBL_APP, ref->app, FERRY_LBL_VERSION, version, FERRY_LBL_REPLICA,
-                     replica, FERRY_LBL_ROLE, role, FERRY_LBL_HASH, hash);
+                     replica, FERRY_LBL_ROLE, role, FERRY_LBL_WORKLOAD, ferry_pod_workload(spec),
+                     FERRY_LBL_HASH, hash);
 }
 
 json_t *ferry_pod_infra_body(const ferry_pod_ref *ref, const json_t *spec,
@@ -192,27 +246,59 @@ json_t *ferry_pod_infra_body(const ferry_pod_ref *ref, const json_t *spec,
     if (!body)
         return NULL;
     hash_json(body, hash);
-    if (!hash[0] || set_new(body, "Hostname", json_string(ref->app)) ||
-        set_new(body, "Labels", pod_labels(ref, "infra", hash))) {
+    if (!hash[0] || (!host_network(spec) && set_new(body, "Hostname", json_string(ref->app))) ||
+        set_new(body, "Labels", pod_labels(ref, spec, "infra", hash))) {
         json_decref(body);
         return NULL;
     }
     return body;
 }
 
-/* Env as ["NAME=value", ...] from [{"name": .., "value": ..}, ...]. */
-static json_t *env_list(const json_t *env) {
-    json_t *out = json_array();
+/* ---- service and init containers --------------------------------------------------------------
+ */
+
+/* The volume of the app named name, or NULL. */
+static const json_t *find_volume(const json_t *spec, const char *name) {
     size_t i;
-    json_t *e;
+    json_t *v;
+    json_array_foreach(json_object_get(spec, "volumes"), i, v) {
+        const char *vname = json_string_value(json_object_get(v, "name"));
+        if (vname && name && !strcmp(vname, name))
+            return v;
+    }
+    return NULL;
+}
+
+/* The files the bridge resolved for a config/secret/certificate volume, or NULL for other kinds
+ * (and for a config the spec does not carry: the reconciler refuses such a spec). */
+static const json_t *volume_files(const json_t *spec, const json_t *volume) {
+    static const char *const kinds[] = {"config", "secret", "certificate"};
+    const json_t *configs = json_object_get(json_object_get(spec, "resolved"), "configs");
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        const char *cname =
+            json_string_value(json_object_get(json_object_get(volume, kinds[i]), "name"));
+        if (cname)
+            return json_object_get(json_object_get(configs, cname), "files");
+    }
+    return NULL;
+}
+
+/* What shapes a service or init container besides its own object: {volume name: {"volume":
+ * definition, "files": resolved files or null}} for every volume it mounts. */
+static json_t *mounted_volumes(const json_t *spec, const json_t *service) {
+    json_t *out = json_object();
+    size_t i;
+    json_t *m;
+
     if (!out)
         return NULL;
-    json_array_foreach(env, i, e) {
-        const char *name = json_string_value(json_object_get(e, "name"));
-        const char *value = json_string_value(json_object_get(e, "value"));
-        if (!name)
+    json_array_foreach(json_object_get(service, "volumeMounts"), i, m) {
+        const char *name = json_string_value(json_object_get(m, "name"));
+        const json_t *vol = find_volume(spec, name);
+        const json_t *files = vol ? volume_files(spec, vol) : NULL;
+        if (!name || json_object_get(out, name))
             continue;
-        if (json_array_append_new(out, json_sprintf("%s=%s", name, value ? value : ""))) {
+        if (set_new(out, name, json_pack("{s:O?, s:O?}", "volume", vol, "files", files))) {
             json_decref(out);
             return NULL;
         }
@@ -220,32 +306,203 @@ static json_t *env_list(const json_t *env) {
     return out;
 }
 
-json_t *ferry_pod_service_body(const ferry_pod_ref *ref, const json_t *spec, const json_t *service,
-                               const char *infra_id) {
-    char hash[65];
-    json_t *body = NULL;
+/* The hash of a service or init container. A service of a plain deployment (no volumes, no
+ * binds) hashes its object alone, exactly as edge-sync's first version did, so that upgrading
+ * edge-sync does not restart running apps; everything else hashes the object together with its
+ * volumes, binds, workload, restart policy and role. The two forms cannot collide: the second
+ * is an object with a "service" member, which no service object has. */
+static void member_hash(const json_t *spec, const json_t *service, const json_t *binds, bool init,
+                        char out[65]) {
+    json_t *volumes = mounted_volumes(spec, service);
+    json_t *restart = restart_policy(spec, init);
+    const char *workload = ferry_pod_workload(spec);
+    json_t *core = NULL;
+
+    out[0] = '\0';
+    if (!service || !volumes || !restart)
+        goto out;
+    if (!init && json_object_size(volumes) == 0 && json_array_size(binds) == 0 &&
+        !strcmp(workload, "deployment")) {
+        hash_json(service, out);
+        goto out;
+    }
+    core = json_pack("{s:s, s:O, s:O, s:O, s:s, s:O}", "role", init ? "init" : "service", "service",
+                     service, "volumes", volumes, "binds",
+                     json_array_size(binds) > 0 ? binds : json_null(), "workload", workload,
+                     "restart", restart);
+    hash_json(core, out);
+out:
+    json_decref(volumes);
+    json_decref(restart);
+    json_decref(core);
+}
+
+void ferry_pod_service_hash(const json_t *spec, const json_t *service, const json_t *binds,
+                            char out[65]) {
+    member_hash(spec, service, binds, false, out);
+}
+
+void ferry_pod_init_hash(const json_t *spec, const json_t *init, const json_t *binds,
+                         char out[65]) {
+    member_hash(spec, init, binds, true, out);
+}
+
+static json_t *string_array(const json_t *a) {
+    json_t *out = json_array();
+    size_t i;
+    json_t *v;
+    if (!out)
+        return NULL;
+    json_array_foreach(a, i, v) {
+        if (json_is_string(v) && json_array_append(out, v) != 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+/* The GPU share a service asks for: *memory in units of 256 MB and *compute in percent, 0 when
+ * not asked. False for values outside the validator's bounds. */
+static bool gpu_limits(const json_t *limits, json_int_t *memory, json_int_t *compute) {
+    const json_t *m = json_object_get(limits, "gpuMemory");
+    const json_t *c = json_object_get(limits, "gpuCompute");
+    *memory = json_integer_value(m);
+    *compute = json_integer_value(c);
+    if ((m && (!json_is_integer(m) || *memory < 1 || *memory > POD_GPU_MEMORY_MAX)) ||
+        (c && (!json_is_integer(c) || *compute < 1 || *compute > POD_GPU_COMPUTE_MAX)))
+        return false;
+    return true;
+}
+
+static bool is_gpu_env(const char *name) {
+    return !strcmp(name, POD_ENV_GPU_MEMORY) || !strcmp(name, POD_ENV_GPU_SM);
+}
+
+/* Env as ["NAME=value", ...] from [{"name": .., "value": ..}, ...], then the GPU share's
+ * variables, which replace the user's entries of the same names. */
+static json_t *env_list(const json_t *env, json_int_t gpu_memory, json_int_t gpu_compute) {
+    json_t *out = json_array();
+    bool gpu = gpu_memory > 0 || gpu_compute > 0;
+    size_t i;
+    json_t *e;
+    if (!out)
+        return NULL;
+    json_array_foreach(env, i, e) {
+        const char *name = json_string_value(json_object_get(e, "name"));
+        const char *value = json_string_value(json_object_get(e, "value"));
+        if (!name || (gpu && is_gpu_env(name)))
+            continue;
+        if (json_array_append_new(out, json_sprintf("%s=%s", name, value ? value : "")))
+            goto fail;
+    }
+    if (gpu_memory > 0 && json_array_append_new(out, json_sprintf("%s=%lldm", POD_ENV_GPU_MEMORY,
+                                                                  (long long)gpu_memory * 256)))
+        goto fail;
+    if (gpu_compute > 0 &&
+        json_array_append_new(out, json_sprintf("%s=%lld", POD_ENV_GPU_SM, (long long)gpu_compute)))
+        goto fail;
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+/* HostConfig.NanoCpus, Memory/MemorySwap and Privileged from the service. FERRY_EINVAL for a
+ * quantity the schema library does not accept. */
+static ferry_err host_resources(const json_t *service, const json_t *limits, json_t *host) {
+    const json_t *cpu = json_object_get(limits, "cpu");
+    const json_t *memory = json_object_get(limits, "memory");
+    int64_t millicores = 0, bytes = 0;
+    ferry_err rc;
+
+    if (cpu) {
+        if ((rc = ferry_quantity_parse_cpu(cpu, &millicores)) != FERRY_OK)
+            return rc;
+        if (millicores < 1 || millicores > INT64_MAX / 1000000)
+            return FERRY_EINVAL;
+        if (set_new(host, "NanoCpus", json_integer((json_int_t)(millicores * 1000000))))
+            return FERRY_ENOMEM;
+    }
+    if (memory) {
+        if ((rc = ferry_quantity_parse_memory(memory, &bytes)) != FERRY_OK)
+            return rc;
+        if (bytes < 1)
+            return FERRY_EINVAL;
+        if (set_new(host, "Memory", json_integer((json_int_t)bytes)) ||
+            set_new(host, "MemorySwap", json_integer((json_int_t)bytes)))
+            return FERRY_ENOMEM;
+    }
+    if (json_is_true(json_object_get(service, "privileged")) &&
+        set_new(host, "Privileged", json_true()))
+        return FERRY_ENOMEM;
+    return FERRY_OK;
+}
+
+/* The body of a service (init false) or init container: see pod.h. */
+static json_t *member_body(const ferry_pod_ref *ref, const json_t *spec, const json_t *service,
+                           const char *infra_id, const json_t *binds, bool init) {
     const json_t *command = json_object_get(service, "command");
     const json_t *args = json_object_get(service, "args");
+    const json_t *limits = json_object_get(json_object_get(service, "resources"), "limits");
     const char *image = json_string_value(json_object_get(service, "image"));
     const char *name = json_string_value(json_object_get(service, "name"));
+    const char *role = init ? "init" : "service";
+    json_t *body = NULL, *host = NULL, *labels = NULL;
+    json_int_t gpu_memory, gpu_compute;
+    char hash[65];
+    ferry_err rc;
 
-    if (!ref || !ref->ns || !ref->app || !service || !infra_id || !image || !name)
+    if (!ref || !ref->ns || !ref->app || !service || !infra_id || !image || !name ||
+        (binds && !json_is_array(binds)))
         return NULL;
-    ferry_pod_service_hash(spec, service, hash);
-    body = json_object();
-    json_t *labels = pod_labels(ref, "service", hash);
-    if (!hash[0] || !body || !labels || set_new(labels, FERRY_LBL_SERVICE, json_string(name)) ||
+    if (!gpu_limits(limits, &gpu_memory, &gpu_compute)) {
+        LOG_ERROR("app %s/%s: %s %s: GPU limits out of range; not creating it", ref->ns, ref->app,
+                  role, name);
+        return NULL;
+    }
+    member_hash(spec, service, binds, init, hash);
+    if (!hash[0] || !(body = json_object()) || !(host = json_object()))
+        goto fail;
+    if ((rc = host_resources(service, limits, host)) != FERRY_OK) {
+        if (rc != FERRY_ENOMEM)
+            LOG_ERROR("app %s/%s: %s %s: resource limits not understood (%s); not creating it",
+                      ref->ns, ref->app, role, name, ferry_strerror(rc));
+        goto fail;
+    }
+    if (set_new(host, "NetworkMode", json_sprintf("container:%s", infra_id)) ||
+        set_new(host, "RestartPolicy", restart_policy(spec, init)) ||
+        (json_array_size(binds) > 0 && set_new(host, "Binds", string_array(binds))) ||
+        ((gpu_memory > 0 || gpu_compute > 0) &&
+         set_new(host, "DeviceRequests",
+                 json_pack("[{s:s, s:i, s:[[s]]}]", "Driver", "nvidia", "Count", -1, "Capabilities",
+                           "gpu"))))
+        goto fail;
+    labels = pod_labels(ref, spec, role, hash);
+    if (!labels || set_new(labels, FERRY_LBL_SERVICE, json_string(name)) ||
         set_new(body, "Image", json_string(image)) ||
         (json_array_size(command) > 0 && set_new(body, "Entrypoint", string_array(command))) ||
         (json_array_size(args) > 0 && set_new(body, "Cmd", string_array(args))) ||
-        set_new(body, "Env", env_list(json_object_get(service, "env"))) ||
+        set_new(body, "Env", env_list(json_object_get(service, "env"), gpu_memory, gpu_compute)) ||
         set_new(body, "Labels", json_incref(labels)) ||
-        set_new(body, "HostConfig",
-                json_pack("{s:s+, s:{s:s}}", "NetworkMode", "container:", infra_id, "RestartPolicy",
-                          "Name", "unless-stopped"))) {
-        json_decref(body);
-        body = NULL;
-    }
+        set_new(body, "HostConfig", json_incref(host)))
+        goto fail;
     json_decref(labels);
+    json_decref(host);
     return body;
+fail:
+    json_decref(labels);
+    json_decref(host);
+    json_decref(body);
+    return NULL;
+}
+
+json_t *ferry_pod_service_body(const ferry_pod_ref *ref, const json_t *spec, const json_t *service,
+                               const char *infra_id, const json_t *binds) {
+    return member_body(ref, spec, service, infra_id, binds, false);
+}
+
+json_t *ferry_pod_init_body(const ferry_pod_ref *ref, const json_t *spec, const json_t *init,
+                            const char *infra_id, const json_t *binds) {
+    return member_body(ref, spec, init, infra_id, binds, true);
 }

@@ -158,7 +158,8 @@ ferry_err ferry_estore__decode_app(const void *buf, size_t len, const char *name
         goto bad;
     if (!json_is_true(deleted)) {
         /* What sync.c stored came in a message whose spec was checked like this. */
-        if (!json_is_object(spec) || ferry_app_validate(spec, &verr) != FERRY_OK ||
+        if (!json_is_object(spec) ||
+            ferry_app_validate_ex(spec, FERRY_APP_ALLOW_RESOLVED, &verr) != FERRY_OK ||
             strcmp(json_string_value(json_object_get(spec, "name")), name) != 0)
             goto bad;
         out->spec = json_incref(spec);

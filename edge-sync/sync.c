@@ -89,7 +89,8 @@ static ferry_err on_patch(ferry_estore *s, MDB_txn *txn, const json_t *node, con
         goto out;
     }
     if (ferry_patch_apply(cur.spec, json_object_get(msg, "patch"), &spec) != FERRY_OK ||
-        ferry_app_validate(spec, &verr) != FERRY_OK || strcmp(str_field(spec, "name"), name) != 0) {
+        ferry_app_validate_ex(spec, FERRY_APP_ALLOW_RESOLVED, &verr) != FERRY_OK ||
+        strcmp(str_field(spec, "name"), name) != 0) {
         LOG_WARN("app %s: delta %lld->%lld gives an invalid app; asking for a resync", name, base,
                  version);
         act->hello_reason = "gap";

@@ -404,8 +404,8 @@ int samples_write_golden(const char *dir) {
         if (json_dump_file(dec, file, JSON_INDENT(2)) != 0)
             g.rc = -1;
         if (i == 0) { /* truncations of the largest sample */
-            golden_put(&g, "truncated-app-put-half.msgpack", "ETOOBIG", "but only 1 bytes remain",
-                       buf, len / 2);
+            golden_put(&g, "truncated-app-put-half.msgpack", "EFORMAT", "truncated input", buf,
+                       len / 2);
             golden_put(&g, "truncated-app-put-last-byte.msgpack", "EFORMAT", "truncated", buf,
                        len - 1);
             golden_put(&g, "truncated-app-put-header.msgpack", "ETOOBIG",

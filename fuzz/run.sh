@@ -12,10 +12,11 @@ build=$(cd "$1" && pwd)
 secs=$2
 here=$(cd "$(dirname "$0")" && pwd)
 ferryctl=${FERRYCTL:-$build/ferryctl/ferryctl}
+fuzz_seeds=${FERRY_FUZZ_SEEDS:-$build/fuzz/ferry-fuzz-seeds}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT INT TERM
 
-"$here/seed.sh" "$work/seeds" "$ferryctl" >/dev/null
+"$here/seed.sh" "$work/seeds" "$ferryctl" "$fuzz_seeds" >/dev/null
 status=0
 found=0
 for bin in "$build"/fuzz/fuzz_*; do

@@ -1,17 +1,21 @@
 #!/bin/sh
 # Write seed corpora for every fuzz target into OUTDIR/<target>/: payloads from our own encoder
-# (`ferryctl seeds`), the golden protocol payloads and the example apps.
-# usage: fuzz/seed.sh OUTDIR [FERRYCTL]
+# (`ferryctl seeds`), the golden protocol payloads, the example apps, and the records, outbox
+# entries and requests of broker-bridge and edge-sync from their own encoders (ferry-fuzz-seeds,
+# built in BUILD_DIR/fuzz by -DFERRY_FUZZ=ON).
+# usage: fuzz/seed.sh OUTDIR [FERRYCTL [FERRY_FUZZ_SEEDS]]
 set -eu
 if [ $# -lt 1 ]; then
-    echo "usage: $0 OUTDIR [FERRYCTL]" >&2
+    echo "usage: $0 OUTDIR [FERRYCTL [FERRY_FUZZ_SEEDS]]" >&2
     exit 2
 fi
 out=$1
 ferryctl=${2:-ferryctl}
+fuzz_seeds=${3:-ferry-fuzz-seeds}
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 "$ferryctl" seeds "$out"
+"$fuzz_seeds" "$out"
 mkdir -p "$out/fuzz_proto" "$out/fuzz_msgpack" "$out/fuzz_app_json"
 for f in "$root"/tests/golden/proto/*.msgpack; do
     cp "$f" "$out/fuzz_proto/golden-$(basename "$f")"

@@ -1,9 +1,11 @@
-/* Ferry application model: validation of apps, nodes and labels, defaults, selector matching. */
+/* Ferry application model: validation of apps, nodes and labels, defaults, config references. */
 #include "ferry/app.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "ferry/config.h"
+#include "ferry/quantity.h"
 #include "internal.h"
 
 #define APP_MAX_SERVICES 64
@@ -14,10 +16,21 @@
 #define APP_MAX_ARGV 256
 #define APP_MAX_ENV 1024
 #define APP_MAX_ENV_NAME 256
+#define APP_MAX_VOLUMES 64
+#define APP_MAX_MOUNTS 64
+#define APP_MAX_REGISTRIES 64
+#define APP_MAX_PATH 4096
+#define APP_MAX_BACKOFF 100
+#define APP_DEFAULT_BACKOFF 6
+#define APP_MIN_MEMORY (INT64_C(4) * 1024 * 1024)
 
 static const char MSG_DNS[] = "must be a DNS label: 1-63 lowercase letters, digits or '-', "
                               "starting and ending with a letter or digit";
 static const char MSG_PORT[] = "must be an integer between 1 and 65535";
+
+static const char *const VOLUME_KINDS[] = {"hostPath",    "config",   "secret",
+                                           "certificate", "emptyDir", NULL};
+static const char *const WORKLOADS[] = {"deployment", "daemonset", "job", NULL};
 
 /* ---- names and labels -------------------------------------------------------------------------
  */
@@ -120,7 +133,7 @@ ferry_err app__fail(ferry_verr *err, const char *field, const char *fmt, ...) {
 }
 
 /* A short, printable rendering of an untrusted string for error messages. */
-static const char *quote(const char *s, char *buf, size_t cap) {
+const char *app__quote(const char *s, char *buf, size_t cap) {
     size_t o = 0;
     for (; s != NULL && *s != '\0' && o + 4 < cap; s++)
         buf[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
@@ -149,34 +162,33 @@ ferry_err ferry_labels_validate(const json_t *labels, const char *field, ferry_v
             return app__fail(err, field,
                              "key '%s' must be an optional DNS subdomain prefix and '/', then 1-63 "
                              "characters [A-Za-z0-9-_.] starting and ending with a letter or digit",
-                             quote(key, q, sizeof(q)));
+                             app__quote(key, q, sizeof(q)));
         if (!json_is_string(val))
             return app__fail(err, field, "value of '%s' must be a string",
-                             quote(key, q, sizeof(q)));
+                             app__quote(key, q, sizeof(q)));
         const char *s = json_string_value(val);
         size_t n = json_string_length(val);
         if (strlen(s) != n || !app__label_value_valid(s, n))
             return app__fail(err, field,
                              "value of '%s' must be empty or 1-63 characters [A-Za-z0-9-_.] "
                              "starting and ending with a letter or digit",
-                             quote(key, q, sizeof(q)));
+                             app__quote(key, q, sizeof(q)));
     }
     return FERRY_OK;
 }
 
-/* ---- app validation ---------------------------------------------------------------------------
+/* ---- shared checks ----------------------------------------------------------------------------
  */
 
-static bool key_in(const char *key, const char *const *set) {
+bool app__key_in(const char *key, const char *const *set) {
     for (; *set != NULL; set++)
         if (strcmp(key, *set) == 0)
             return true;
     return false;
 }
 
-/* Reject members of obj not in allowed (nor in ignored); path is the object's field path. */
-static ferry_err check_fields(const json_t *obj, const char *path, const char *const *allowed,
-                              const char *const *ignored, ferry_verr *err) {
+ferry_err app__check_fields(const json_t *obj, const char *path, const char *const *allowed,
+                            const char *const *ignored, ferry_verr *err) {
     const char *key;
     size_t klen;
     json_t *val;
@@ -186,17 +198,16 @@ static ferry_err check_fields(const json_t *obj, const char *path, const char *c
     json_object_keylen_foreach((json_t *)obj, key, klen, val) {
         (void)val;
         if (strlen(key) == klen &&
-            (key_in(key, allowed) || (ignored != NULL && key_in(key, ignored))))
+            (app__key_in(key, allowed) || (ignored != NULL && app__key_in(key, ignored))))
             continue;
         snprintf(f, sizeof(f), "%s%s%s", path, path[0] != '\0' ? "." : "",
-                 quote(key, q, sizeof(q)));
+                 app__quote(key, q, sizeof(q)));
         return app__fail(err, f, "unknown field");
     }
     return FERRY_OK;
 }
 
-/* A JSON string without NUL bytes (jansson strings may hold NUL; C consumers would cut them). */
-static const char *str_of(const json_t *v) {
+const char *app__str(const json_t *v) {
     if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
         return NULL;
     return json_string_value(v);
@@ -205,6 +216,36 @@ static const char *str_of(const json_t *v) {
 static bool int_in(const json_t *v, json_int_t lo, json_int_t hi) {
     return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
 }
+
+/* A path of at most APP_MAX_PATH characters (code points, as JSON Schema's maxLength counts)
+ * without control characters and without a ".." segment; absolute (starting with '/') or
+ * relative (not starting with '/') as asked. */
+static bool path_valid(const char *s, bool absolute) {
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n == 0 || codec__utf8_chars(s) > APP_MAX_PATH || (s[0] == '/') != absolute)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return false;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strcspn(s + i, "/");
+        if (len == 2 && s[i] == '.' && s[i + 1] == '.')
+            return false;
+        i += len; /* the loop steps over the '/' */
+    }
+    return true;
+}
+
+/* Length of a path without its trailing slashes (but "/" stays "/"), for comparing mount points. */
+static size_t path_key_len(const char *s) {
+    size_t n = strlen(s);
+    while (n > 1 && s[n - 1] == '/')
+        n--;
+    return n;
+}
+
+/* ---- containers -------------------------------------------------------------------------------
+ */
 
 static bool env_name_valid(const char *s) {
     size_t n = strlen(s);
@@ -222,7 +263,7 @@ static ferry_err check_argv(const json_t *v, const char *path, ferry_verr *err) 
     if (!json_is_array(v) || json_array_size(v) > APP_MAX_ARGV)
         return app__fail(err, path, "must be an array of at most %d strings", APP_MAX_ARGV);
     for (size_t i = 0; i < json_array_size(v); i++) {
-        if (str_of(json_array_get(v, i)) == NULL) {
+        if (app__str(json_array_get(v, i)) == NULL) {
             snprintf(f, sizeof(f), "%s[%zu]", path, i);
             return app__fail(err, f, "must be a string");
         }
@@ -244,14 +285,14 @@ static ferry_err check_env(const json_t *env, const char *path, ferry_verr *err)
         snprintf(f, sizeof(f), "%s[%zu]", path, j);
         if (!json_is_object(e))
             return app__fail(err, f, "must be an object");
-        if ((rc = check_fields(e, f, fields, NULL, err)) != FERRY_OK)
+        if ((rc = app__check_fields(e, f, fields, NULL, err)) != FERRY_OK)
             return rc;
         const json_t *name = json_object_get(e, "name");
         const json_t *value = json_object_get(e, "value");
         snprintf(f, sizeof(f), "%s[%zu].name", path, j);
         if (name == NULL)
             return app__fail(err, f, "is required");
-        const char *s = str_of(name);
+        const char *s = app__str(name);
         if (s == NULL || !env_name_valid(s))
             return app__fail(err, f,
                              "must be 1-%d characters: a letter or '_', then letters, digits, '_', "
@@ -259,9 +300,9 @@ static ferry_err check_env(const json_t *env, const char *path, ferry_verr *err)
                              APP_MAX_ENV_NAME);
         for (size_t k = 0; k < j; k++) {
             if (strcmp(s, json_string_value(json_object_get(json_array_get(env, k), "name"))) == 0)
-                return app__fail(err, f, "duplicate env name '%s'", quote(s, q, sizeof(q)));
+                return app__fail(err, f, "duplicate env name '%s'", app__quote(s, q, sizeof(q)));
         }
-        if (value != NULL && str_of(value) == NULL) {
+        if (value != NULL && app__str(value) == NULL) {
             snprintf(f, sizeof(f), "%s[%zu].value", path, j);
             return app__fail(err, f, "must be a string");
         }
@@ -286,7 +327,7 @@ static ferry_err check_ports(const json_t *ports, const char *path, ferry_verr *
         snprintf(f, sizeof(f), "%s[%zu]", path, j);
         if (!json_is_object(p))
             return app__fail(err, f, "must be an object");
-        if ((rc = check_fields(p, f, fields, NULL, err)) != FERRY_OK)
+        if ((rc = app__check_fields(p, f, fields, NULL, err)) != FERRY_OK)
             return rc;
         const json_t *cp = json_object_get(p, "containerPort");
         const json_t *hp = json_object_get(p, "hostPort");
@@ -300,45 +341,226 @@ static ferry_err check_ports(const json_t *ports, const char *path, ferry_verr *
         if (hp != NULL && !int_in(hp, 1, 65535))
             return app__fail(err, f, MSG_PORT);
         snprintf(f, sizeof(f), "%s[%zu].protocol", path, j);
-        const char *ps = str_of(proto);
+        const char *ps = app__str(proto);
         if (proto != NULL && (ps == NULL || (strcmp(ps, "TCP") != 0 && strcmp(ps, "UDP") != 0)))
             return app__fail(err, f, "must be \"TCP\" or \"UDP\"");
     }
     return FERRY_OK;
 }
 
-static ferry_err check_service(const json_t *services, size_t i, ferry_verr *err) {
-    static const char *const fields[] = {"name", "command", "args", "env", "image", "ports", NULL};
-    const json_t *svc = json_array_get(services, i);
-    char path[32];
-    char sub[48]; /* "services[63].command" */
+/* The kind key of a volume ("hostPath", "config", ...), or NULL when it has none or several. */
+static const char *volume_kind(const json_t *vol) {
+    const char *kind = NULL;
+    for (const char *const *k = VOLUME_KINDS; *k != NULL; k++) {
+        if (json_object_get(vol, *k) == NULL)
+            continue;
+        if (kind != NULL)
+            return NULL;
+        kind = *k;
+    }
+    return kind;
+}
+
+/* The volume named name, or NULL. */
+static const json_t *find_volume(const json_t *volumes, const char *name, size_t *index) {
+    for (size_t i = 0; i < json_array_size(volumes); i++) {
+        const json_t *vol = json_array_get(volumes, i);
+        const char *n = json_string_value(json_object_get(vol, "name"));
+        if (n != NULL && strcmp(n, name) == 0) {
+            if (index != NULL)
+                *index = i;
+            return vol;
+        }
+    }
+    return NULL;
+}
+
+static bool config_kind(const char *kind) {
+    return kind != NULL && (strcmp(kind, "config") == 0 || strcmp(kind, "secret") == 0 ||
+                            strcmp(kind, "certificate") == 0);
+}
+
+static ferry_err check_mounts(const json_t *mounts, const char *path, const json_t *volumes,
+                              ferry_verr *err) {
+    static const char *const fields[] = {"name", "mountPath", "readOnly", "subPath", NULL};
     char f[192];
     char q[72];
     ferry_err rc;
 
-    snprintf(path, sizeof(path), "services[%zu]", i);
+    if (!json_is_array(mounts) || json_array_size(mounts) > APP_MAX_MOUNTS)
+        return app__fail(err, path, "must be an array of at most %d volume mounts", APP_MAX_MOUNTS);
+    for (size_t j = 0; j < json_array_size(mounts); j++) {
+        const json_t *m = json_array_get(mounts, j);
+        snprintf(f, sizeof(f), "%s[%zu]", path, j);
+        if (!json_is_object(m))
+            return app__fail(err, f, "must be an object {name, mountPath, readOnly, subPath}");
+        if ((rc = app__check_fields(m, f, fields, NULL, err)) != FERRY_OK)
+            return rc;
+
+        snprintf(f, sizeof(f), "%s[%zu].name", path, j);
+        const json_t *name = json_object_get(m, "name");
+        if (name == NULL)
+            return app__fail(err, f, "is required");
+        const char *n = app__str(name);
+        const json_t *vol = n != NULL ? find_volume(volumes, n, NULL) : NULL;
+        if (vol == NULL)
+            return app__fail(err, f, "must name a volume of the app (volumes[].name)");
+
+        snprintf(f, sizeof(f), "%s[%zu].mountPath", path, j);
+        const json_t *mp = json_object_get(m, "mountPath");
+        if (mp == NULL)
+            return app__fail(err, f, "is required");
+        const char *mps = app__str(mp);
+        if (mps == NULL || !path_valid(mps, true))
+            return app__fail(err, f,
+                             "must be an absolute path of at most %d characters without a '..' "
+                             "segment or control characters",
+                             APP_MAX_PATH);
+        size_t mlen = path_key_len(mps);
+        for (size_t k = 0; k < j; k++) {
+            const char *other =
+                json_string_value(json_object_get(json_array_get(mounts, k), "mountPath"));
+            if (path_key_len(other) == mlen && memcmp(other, mps, mlen) == 0)
+                return app__fail(err, f, "mountPath '%s' is already used by %s[%zu]",
+                                 app__quote(mps, q, sizeof(q)), path, k);
+        }
+
+        snprintf(f, sizeof(f), "%s[%zu].readOnly", path, j);
+        const json_t *ro = json_object_get(m, "readOnly");
+        if (ro != NULL && !json_is_boolean(ro))
+            return app__fail(err, f, "must be true or false");
+
+        snprintf(f, sizeof(f), "%s[%zu].subPath", path, j);
+        const json_t *sp = json_object_get(m, "subPath");
+        if (sp == NULL)
+            continue;
+        const char *sps = app__str(sp);
+        if (config_kind(volume_kind(vol))) {
+            if (sps == NULL || !ferry_config_file_name_valid(sps))
+                return app__fail(err, f,
+                                 "must name one file of the %s volume: 1-253 characters "
+                                 "[A-Za-z0-9._-], not '.' or '..'",
+                                 volume_kind(vol));
+        } else if (sps == NULL || !path_valid(sps, false)) {
+            return app__fail(err, f,
+                             "must be a relative path of at most %d characters without a '..' "
+                             "segment or control characters",
+                             APP_MAX_PATH);
+        }
+    }
+    return FERRY_OK;
+}
+
+static ferry_err check_resources(const json_t *res, const char *path, ferry_verr *err) {
+    static const char *const fields[] = {"limits", NULL};
+    static const char *const lfields[] = {"cpu", "memory", "gpuMemory", "gpuCompute", NULL};
+    char f[192];
+    int64_t n = 0;
+    ferry_err rc;
+
+    if (!json_is_object(res))
+        return app__fail(err, path, "must be an object {limits}");
+    if ((rc = app__check_fields(res, path, fields, NULL, err)) != FERRY_OK)
+        return rc;
+    const json_t *lim = json_object_get(res, "limits");
+    if (lim == NULL)
+        return FERRY_OK;
+    snprintf(f, sizeof(f), "%s.limits", path);
+    if (!json_is_object(lim))
+        return app__fail(err, f, "must be an object {cpu, memory, gpuMemory, gpuCompute}");
+    if ((rc = app__check_fields(lim, f, lfields, NULL, err)) != FERRY_OK)
+        return rc;
+    const json_t *v;
+    snprintf(f, sizeof(f), "%s.limits.cpu", path);
+    if ((v = json_object_get(lim, "cpu")) != NULL &&
+        (rc = ferry_quantity_parse_cpu(v, &n)) != FERRY_OK)
+        return rc == FERRY_ETOOBIG ? app__fail(err, f, "must be at most %lld cores",
+                                               (long long)(FERRY_CPU_MAX_MILLICORES / 1000))
+                                   : app__fail(err, f,
+                                               "must be a positive number of cores or a "
+                                               "quantity string like \"0.5\", \"2\" or \"500m\" "
+                                               "(whole millicores)");
+    snprintf(f, sizeof(f), "%s.limits.memory", path);
+    if ((v = json_object_get(lim, "memory")) != NULL) {
+        if ((rc = ferry_quantity_parse_memory(v, &n)) != FERRY_OK)
+            return rc == FERRY_ETOOBIG
+                       ? app__fail(err, f, "is too large")
+                       : app__fail(err, f,
+                                   "must be a quantity like \"64Mi\", \"1Gi\", \"128M\" or "
+                                   "\"1000\" (bytes), or an integer number of bytes");
+        if (n < APP_MIN_MEMORY)
+            return app__fail(err, f, "must be at least 4Mi (4194304 bytes)");
+    }
+    const json_t *gm = json_object_get(lim, "gpuMemory");
+    const json_t *gc = json_object_get(lim, "gpuCompute");
+    snprintf(f, sizeof(f), "%s.limits.gpuMemory", path);
+    if (gm != NULL && !int_in(gm, 1, 4096))
+        return app__fail(err, f, "must be an integer between 1 and 4096 (units of 256 MB)");
+    snprintf(f, sizeof(f), "%s.limits.gpuCompute", path);
+    if (gc != NULL && !int_in(gc, 1, 100))
+        return app__fail(err, f, "must be an integer between 1 and 100 (percent of the GPU)");
+    if (gm != NULL && gc == NULL)
+        return app__fail(err, f, "is required when gpuMemory is set");
+    return FERRY_OK;
+}
+
+/* Find the container named name in list[0..n); its index in *at. */
+static bool name_in(const json_t *list, size_t n, const char *name, size_t *at) {
+    for (size_t k = 0; k < n; k++) {
+        const char *other = json_string_value(json_object_get(json_array_get(list, k), "name"));
+        if (other != NULL && strcmp(other, name) == 0) {
+            *at = k;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* services[i] or initServices[i] (init true). Names are unique across both lists: inits is the
+ * (already checked) initServices array when checking services, else NULL. */
+static ferry_err check_container(const json_t *list, size_t i, bool init, const json_t *inits,
+                                 const json_t *volumes, ferry_verr *err) {
+    static const char *const fields[] = {"name",       "command", "args",         "env",
+                                         "image",      "ports",   "volumeMounts", "resources",
+                                         "privileged", NULL};
+    const json_t *svc = json_array_get(list, i);
+    const char *listname = init ? "initServices" : "services";
+    char path[32];
+    char f[192];
+    char q[72];
+    size_t at = 0;
+    ferry_err rc;
+
+    snprintf(path, sizeof(path), "%s[%zu]", listname, i);
     if (!json_is_object(svc))
         return app__fail(err, path, "must be an object");
-    if ((rc = check_fields(svc, path, fields, NULL, err)) != FERRY_OK)
+    snprintf(f, sizeof(f), "%s.ports", path);
+    if (init && json_object_get(svc, "ports") != NULL)
+        return app__fail(err, f, "must not be set: init containers have no ports");
+    if ((rc = app__check_fields(svc, path, fields, NULL, err)) != FERRY_OK)
         return rc;
 
     const json_t *name = json_object_get(svc, "name");
     snprintf(f, sizeof(f), "%s.name", path);
     if (name == NULL)
         return app__fail(err, f, "is required");
-    const char *s = str_of(name);
+    const char *s = app__str(name);
     if (s == NULL || !ferry_name_valid(s))
         return app__fail(err, f, MSG_DNS);
-    for (size_t k = 0; k < i; k++) {
-        if (strcmp(s, json_string_value(json_object_get(json_array_get(services, k), "name"))) == 0)
-            return app__fail(err, f, "duplicate service name '%s'", quote(s, q, sizeof(q)));
-    }
+    if (name_in(list, i, s, &at))
+        return app__fail(err, f, "duplicate %s name '%s'", init ? "init service" : "service",
+                         app__quote(s, q, sizeof(q)));
+    if (inits != NULL && name_in(inits, json_array_size(inits), s, &at))
+        return app__fail(err, f,
+                         "name '%s' is already used by initServices[%zu] (names are unique "
+                         "across initServices and services)",
+                         app__quote(s, q, sizeof(q)), at);
 
     const json_t *image = json_object_get(svc, "image");
     snprintf(f, sizeof(f), "%s.image", path);
     if (image == NULL)
         return app__fail(err, f, "is required");
-    const char *im = str_of(image);
+    const char *im = app__str(image);
     size_t imlen = im != NULL ? strlen(im) : 0;
     bool im_ok = imlen > 0 && imlen <= APP_MAX_IMAGE;
     for (size_t k = 0; im_ok && k < imlen; k++)
@@ -350,18 +572,29 @@ static ferry_err check_service(const json_t *services, size_t i, ferry_verr *err
                          APP_MAX_IMAGE);
 
     const json_t *v;
-    snprintf(sub, sizeof(sub), "%s.command", path);
-    if ((v = json_object_get(svc, "command")) != NULL && (rc = check_argv(v, sub, err)) != FERRY_OK)
+    snprintf(f, sizeof(f), "%s.command", path);
+    if ((v = json_object_get(svc, "command")) != NULL && (rc = check_argv(v, f, err)) != FERRY_OK)
         return rc;
-    snprintf(sub, sizeof(sub), "%s.args", path);
-    if ((v = json_object_get(svc, "args")) != NULL && (rc = check_argv(v, sub, err)) != FERRY_OK)
+    snprintf(f, sizeof(f), "%s.args", path);
+    if ((v = json_object_get(svc, "args")) != NULL && (rc = check_argv(v, f, err)) != FERRY_OK)
         return rc;
-    snprintf(sub, sizeof(sub), "%s.env", path);
-    if ((v = json_object_get(svc, "env")) != NULL && (rc = check_env(v, sub, err)) != FERRY_OK)
+    snprintf(f, sizeof(f), "%s.env", path);
+    if ((v = json_object_get(svc, "env")) != NULL && (rc = check_env(v, f, err)) != FERRY_OK)
         return rc;
-    snprintf(sub, sizeof(sub), "%s.ports", path);
-    if ((v = json_object_get(svc, "ports")) != NULL && (rc = check_ports(v, sub, err)) != FERRY_OK)
+    snprintf(f, sizeof(f), "%s.ports", path);
+    if ((v = json_object_get(svc, "ports")) != NULL && (rc = check_ports(v, f, err)) != FERRY_OK)
         return rc;
+    snprintf(f, sizeof(f), "%s.volumeMounts", path);
+    if ((v = json_object_get(svc, "volumeMounts")) != NULL &&
+        (rc = check_mounts(v, f, volumes, err)) != FERRY_OK)
+        return rc;
+    snprintf(f, sizeof(f), "%s.resources", path);
+    if ((v = json_object_get(svc, "resources")) != NULL &&
+        (rc = check_resources(v, f, err)) != FERRY_OK)
+        return rc;
+    snprintf(f, sizeof(f), "%s.privileged", path);
+    if ((v = json_object_get(svc, "privileged")) != NULL && !json_is_boolean(v))
+        return app__fail(err, f, "must be true or false");
     return FERRY_OK;
 }
 
@@ -385,8 +618,10 @@ static const char *port_owner(const json_t *services, size_t si, size_t pj, cons
 
 /* Ports across services: the services of one app share a network namespace (and the host's
  * ports), so each containerPort/protocol and each hostPort/protocol may appear once. A bitmap per
- * protocol keeps this linear without allocating; the owner is looked up only to word the error. */
-static ferry_err check_port_clashes(const json_t *services, json_int_t replicas, ferry_verr *err) {
+ * protocol keeps this linear without allocating; the owner is looked up only to word the error.
+ * Init containers have no ports. several_pods: more than one pod of the app runs on a node at
+ * once (replicas > 1, except for a daemonset), so a host port would clash between them. */
+static ferry_err check_port_clashes(const json_t *services, bool several_pods, ferry_verr *err) {
     uint8_t cbits[2][65536 / 8];
     uint8_t hbits[2][65536 / 8];
     char f[192];
@@ -415,7 +650,7 @@ static ferry_err check_port_clashes(const json_t *services, json_int_t replicas,
                 continue;
             json_int_t hp = json_integer_value(hpv);
             snprintf(f, sizeof(f), "services[%zu].ports[%zu].hostPort", i, j);
-            if (replicas > 1)
+            if (several_pods)
                 return app__fail(err, f,
                                  "must not be set when replicas > 1 (the replicas would clash on "
                                  "the host port)");
@@ -430,45 +665,102 @@ static ferry_err check_port_clashes(const json_t *services, json_int_t replicas,
     return FERRY_OK;
 }
 
-ferry_err ferry_app_validate(const json_t *app, ferry_verr *err) {
-    static const char *const fields[] = {"name",     "description", "labels", "selector",
-                                         "services", "replicas",    NULL};
-    static const char *const ignored[] = {"namespace", "version",     "createdAt",
-                                          "updatedAt", "deployState", NULL};
-    static const char *const sel_fields[] = {"matchLabels", NULL};
+/* ---- app-level fields -------------------------------------------------------------------------
+ */
+
+static ferry_err check_volumes(const json_t *volumes, ferry_verr *err) {
+    static const char *const fields[] = {"name",        "hostPath", "config", "secret",
+                                         "certificate", "emptyDir", NULL};
+    static const char *const host_fields[] = {"path", NULL};
+    static const char *const ref_fields[] = {"name", NULL};
+    static const char *const no_fields[] = {NULL};
+    char path[32];
+    char f[192];
+    char q[72];
+    size_t at = 0;
     ferry_err rc;
-    const json_t *v;
 
-    if (!json_is_object(app))
-        return app__fail(err, "app", "must be a JSON object");
-    if ((rc = check_fields(app, "", fields, ignored, err)) != FERRY_OK)
-        return rc;
-
-    if ((v = json_object_get(app, "name")) == NULL)
-        return app__fail(err, "name", "is required");
-    if (str_of(v) == NULL || !ferry_name_valid(json_string_value(v)))
-        return app__fail(err, "name", MSG_DNS);
-
-    if ((v = json_object_get(app, "description")) != NULL &&
-        (str_of(v) == NULL || codec__utf8_chars(json_string_value(v)) > APP_MAX_DESCRIPTION))
-        return app__fail(err, "description", "must be a string of at most %d characters",
-                         APP_MAX_DESCRIPTION);
-
-    if ((v = json_object_get(app, "labels")) != NULL &&
-        (rc = ferry_labels_validate(v, "labels", err)) != FERRY_OK)
-        return rc;
-
-    if ((v = json_object_get(app, "selector")) != NULL) {
-        if (!json_is_object(v))
-            return app__fail(err, "selector", "must be an object");
-        if ((rc = check_fields(v, "selector", sel_fields, NULL, err)) != FERRY_OK)
+    if (!json_is_array(volumes) || json_array_size(volumes) > APP_MAX_VOLUMES)
+        return app__fail(err, "volumes", "must be an array of at most %d volumes", APP_MAX_VOLUMES);
+    for (size_t i = 0; i < json_array_size(volumes); i++) {
+        const json_t *vol = json_array_get(volumes, i);
+        snprintf(path, sizeof(path), "volumes[%zu]", i);
+        if (!json_is_object(vol))
+            return app__fail(err, path, "must be an object");
+        if ((rc = app__check_fields(vol, path, fields, NULL, err)) != FERRY_OK)
             return rc;
-        const json_t *ml = json_object_get(v, "matchLabels");
-        if (ml != NULL && (rc = ferry_labels_validate(ml, "selector.matchLabels", err)) != FERRY_OK)
-            return rc;
+        snprintf(f, sizeof(f), "%s.name", path);
+        const json_t *name = json_object_get(vol, "name");
+        if (name == NULL)
+            return app__fail(err, f, "is required");
+        const char *s = app__str(name);
+        if (s == NULL || !ferry_name_valid(s))
+            return app__fail(err, f, MSG_DNS);
+        if (name_in(volumes, i, s, &at))
+            return app__fail(err, f, "duplicate volume name '%s'", app__quote(s, q, sizeof(q)));
+        const char *kind = volume_kind(vol);
+        if (kind == NULL)
+            return app__fail(err, path,
+                             "must have exactly one of hostPath, config, secret, certificate, "
+                             "emptyDir");
+        const json_t *src = json_object_get(vol, kind);
+        snprintf(f, sizeof(f), "%s.%s", path, kind);
+        if (!json_is_object(src))
+            return app__fail(err, f, "must be an object");
+        if (strcmp(kind, "emptyDir") == 0) {
+            if ((rc = app__check_fields(src, f, no_fields, NULL, err)) != FERRY_OK)
+                return rc;
+        } else if (strcmp(kind, "hostPath") == 0) {
+            if ((rc = app__check_fields(src, f, host_fields, NULL, err)) != FERRY_OK)
+                return rc;
+            const json_t *hp = json_object_get(src, "path");
+            snprintf(f, sizeof(f), "%s.hostPath.path", path);
+            if (hp == NULL)
+                return app__fail(err, f, "is required");
+            if (!path_valid(app__str(hp), true))
+                return app__fail(err, f,
+                                 "must be an absolute path of at most %d characters without a "
+                                 "'..' segment or control characters",
+                                 APP_MAX_PATH);
+        } else {
+            if ((rc = app__check_fields(src, f, ref_fields, NULL, err)) != FERRY_OK)
+                return rc;
+            const json_t *ref = json_object_get(src, "name");
+            snprintf(f, sizeof(f), "%s.%s.name", path, kind);
+            if (ref == NULL)
+                return app__fail(err, f, "is required");
+            const char *rs = app__str(ref);
+            if (rs == NULL || !ferry_name_valid(rs))
+                return app__fail(err, f, "must be the name of a %s object: %s", kind, MSG_DNS);
+            /* config objects share one namespace: one name cannot be two kinds */
+            for (size_t k = 0; k < i; k++) {
+                const json_t *other = json_array_get(volumes, k);
+                const char *ok = volume_kind(other);
+                if (!config_kind(ok) || strcmp(ok, kind) == 0)
+                    continue;
+                const char *on =
+                    json_string_value(json_object_get(json_object_get(other, ok), "name"));
+                if (on != NULL && strcmp(on, rs) == 0)
+                    return app__fail(err, f, "'%s' is used as a %s by volumes[%zu]",
+                                     app__quote(rs, q, sizeof(q)), ok, k);
+            }
+        }
     }
+    return FERRY_OK;
+}
 
+static ferry_err check_containers(const json_t *app, ferry_verr *err) {
+    const json_t *volumes = json_object_get(app, "volumes");
+    const json_t *inits = json_object_get(app, "initServices");
     const json_t *services = json_object_get(app, "services");
+    ferry_err rc;
+
+    if (inits != NULL && (!json_is_array(inits) || json_array_size(inits) > APP_MAX_SERVICES))
+        return app__fail(err, "initServices", "must be an array of at most %d init services",
+                         APP_MAX_SERVICES);
+    for (size_t i = 0; i < json_array_size(inits); i++)
+        if ((rc = check_container(inits, i, true, NULL, volumes, err)) != FERRY_OK)
+            return rc;
     if (services == NULL)
         return app__fail(err, "services", "is required");
     if (!json_is_array(services) || json_array_size(services) == 0 ||
@@ -476,9 +768,22 @@ ferry_err ferry_app_validate(const json_t *app, ferry_verr *err) {
         return app__fail(err, "services", "must be a non-empty array of at most %d services",
                          APP_MAX_SERVICES);
     for (size_t i = 0; i < json_array_size(services); i++)
-        if ((rc = check_service(services, i, err)) != FERRY_OK)
+        if ((rc = check_container(services, i, false, inits, volumes, err)) != FERRY_OK)
             return rc;
+    return FERRY_OK;
+}
 
+/* workload, replicas, restartPolicy, backoffLimit; *several_pods for the host port rule. */
+static ferry_err check_workload(const json_t *app, bool *several_pods, ferry_verr *err) {
+    const json_t *v;
+    const char *workload = "deployment";
+
+    if ((v = json_object_get(app, "workload")) != NULL) {
+        workload = app__str(v);
+        if (workload == NULL || !app__key_in(workload, WORKLOADS))
+            return app__fail(err, "workload", "must be \"deployment\", \"daemonset\" or \"job\"");
+    }
+    bool job = strcmp(workload, "job") == 0;
     json_int_t replicas = 1;
     if ((v = json_object_get(app, "replicas")) != NULL) {
         if (!int_in(v, 1, APP_MAX_REPLICAS))
@@ -486,7 +791,176 @@ ferry_err ferry_app_validate(const json_t *app, ferry_verr *err) {
                              APP_MAX_REPLICAS);
         replicas = json_integer_value(v);
     }
-    return check_port_clashes(services, replicas, err);
+    *several_pods = replicas > 1 && strcmp(workload, "daemonset") != 0;
+    if ((v = json_object_get(app, "restartPolicy")) != NULL) {
+        const char *rp = app__str(v);
+        if (job && (rp == NULL || (strcmp(rp, "Never") != 0 && strcmp(rp, "OnFailure") != 0)))
+            return app__fail(err, "restartPolicy",
+                             "must be \"Never\" or \"OnFailure\" for workload job");
+        if (!job && (rp == NULL || strcmp(rp, "Always") != 0))
+            return app__fail(err, "restartPolicy", "must be \"Always\" for workload %s", workload);
+    }
+    if ((v = json_object_get(app, "backoffLimit")) != NULL) {
+        if (!job)
+            return app__fail(err, "backoffLimit", "is only allowed for workload job");
+        if (!int_in(v, 0, APP_MAX_BACKOFF))
+            return app__fail(err, "backoffLimit", "must be an integer between 0 and %d",
+                             APP_MAX_BACKOFF);
+    }
+    return FERRY_OK;
+}
+
+static ferry_err check_registries(const json_t *app, ferry_verr *err) {
+    const json_t *regs = json_object_get(app, "registries");
+    const json_t *volumes = json_object_get(app, "volumes");
+    char f[192];
+    char q[72];
+
+    if (regs == NULL)
+        return FERRY_OK;
+    if (!json_is_array(regs) || json_array_size(regs) > APP_MAX_REGISTRIES)
+        return app__fail(err, "registries",
+                         "must be an array of at most %d registry names (registry config "
+                         "objects)",
+                         APP_MAX_REGISTRIES);
+    for (size_t k = 0; k < json_array_size(regs); k++) {
+        const char *s = app__str(json_array_get(regs, k));
+        snprintf(f, sizeof(f), "registries[%zu]", k);
+        if (s == NULL || !ferry_name_valid(s))
+            return app__fail(err, f, "must be the name of a registry object: %s", MSG_DNS);
+        for (size_t j = 0; j < k; j++)
+            if (strcmp(s, json_string_value(json_array_get(regs, j))) == 0)
+                return app__fail(err, f, "duplicate registry '%s'", app__quote(s, q, sizeof(q)));
+        for (size_t i = 0; i < json_array_size(volumes); i++) {
+            const json_t *vol = json_array_get(volumes, i);
+            const char *kind = volume_kind(vol);
+            const char *n = json_string_value(json_object_get(json_object_get(vol, kind), "name"));
+            if (config_kind(kind) && n != NULL && strcmp(n, s) == 0)
+                return app__fail(err, f, "'%s' is used as a %s by volumes[%zu]",
+                                 app__quote(s, q, sizeof(q)), kind, i);
+        }
+    }
+    return FERRY_OK;
+}
+
+static ferry_err check_deploy(const json_t *deploy, ferry_verr *err) {
+    static const char *const fields[] = {"at", NULL};
+    ferry_err rc;
+
+    if (!json_is_object(deploy))
+        return app__fail(err, "deploy", "must be an object {at}");
+    if ((rc = app__check_fields(deploy, "deploy", fields, NULL, err)) != FERRY_OK)
+        return rc;
+    const json_t *at = json_object_get(deploy, "at");
+    if (at == NULL)
+        return app__fail(err, "deploy.at", "is required");
+    if (ferry_time_parse_rfc3339(app__str(at), NULL) != FERRY_OK)
+        return app__fail(err, "deploy.at",
+                         "must be an RFC 3339 time with a zone, like \"2026-11-26T10:00:00Z\" or "
+                         "\"2026-11-26T11:00:00+01:00\"");
+    return FERRY_OK;
+}
+
+ferry_err ferry_app_validate(const json_t *app, ferry_verr *err) {
+    return ferry_app_validate_ex(app, 0, err);
+}
+
+ferry_err ferry_app_validate_ex(const json_t *app, unsigned flags, ferry_verr *err) {
+    static const char *const fields[] = {
+        "name",        "description",  "labels",        "selector",
+        "volumes",     "initServices", "services",      "registries",
+        "workload",    "replicas",     "restartPolicy", "backoffLimit",
+        "hostNetwork", "monitorQps",   "deploy",        "resolved",
+        NULL};
+    static const char *const ignored[] = {"namespace", "version",     "createdAt",
+                                          "updatedAt", "deployState", NULL};
+    bool several_pods = false;
+    ferry_err rc;
+    const json_t *v;
+
+    if (!json_is_object(app))
+        return app__fail(err, "app", "must be a JSON object");
+    if ((rc = app__check_fields(app, "", fields, ignored, err)) != FERRY_OK)
+        return rc;
+    const json_t *resolved = json_object_get(app, "resolved");
+    if (resolved != NULL && !(flags & FERRY_APP_ALLOW_RESOLVED))
+        return app__fail(err, "resolved", "read-only, filled by the server");
+
+    if ((v = json_object_get(app, "name")) == NULL)
+        return app__fail(err, "name", "is required");
+    if (app__str(v) == NULL || !ferry_name_valid(json_string_value(v)))
+        return app__fail(err, "name", MSG_DNS);
+
+    if ((v = json_object_get(app, "description")) != NULL &&
+        (app__str(v) == NULL || codec__utf8_chars(json_string_value(v)) > APP_MAX_DESCRIPTION))
+        return app__fail(err, "description", "must be a string of at most %d characters",
+                         APP_MAX_DESCRIPTION);
+
+    if ((v = json_object_get(app, "labels")) != NULL &&
+        (rc = ferry_labels_validate(v, "labels", err)) != FERRY_OK)
+        return rc;
+    if ((v = json_object_get(app, "selector")) != NULL &&
+        (rc = ferry_selector_validate(v, "selector", err)) != FERRY_OK)
+        return rc;
+    if ((v = json_object_get(app, "volumes")) != NULL && (rc = check_volumes(v, err)) != FERRY_OK)
+        return rc;
+    if ((rc = check_containers(app, err)) != FERRY_OK ||
+        (rc = check_workload(app, &several_pods, err)) != FERRY_OK ||
+        (rc = check_registries(app, err)) != FERRY_OK)
+        return rc;
+    if ((v = json_object_get(app, "hostNetwork")) != NULL && !json_is_boolean(v))
+        return app__fail(err, "hostNetwork", "must be true or false");
+    if ((v = json_object_get(app, "monitorQps")) != NULL && !json_is_boolean(v))
+        return app__fail(err, "monitorQps", "must be true or false");
+    if ((v = json_object_get(app, "deploy")) != NULL && (rc = check_deploy(v, err)) != FERRY_OK)
+        return rc;
+    if ((rc = check_port_clashes(json_object_get(app, "services"), several_pods, err)) != FERRY_OK)
+        return rc;
+    if (flags & FERRY_APP_ALLOW_RESOLVED)
+        return config__check_resolved(app, resolved, err);
+    return FERRY_OK;
+}
+
+ferry_err ferry_app_config_refs(const json_t *app, json_t **refs) {
+    json_t *out = NULL;
+    json_t *configs = NULL;
+    json_t *regs = NULL;
+    ferry_err rc = FERRY_ENOMEM;
+
+    if (refs != NULL)
+        *refs = NULL;
+    if (!json_is_object(app) || refs == NULL)
+        return FERRY_EINVAL;
+    if ((out = json_object()) == NULL || (configs = json_object()) == NULL ||
+        (regs = json_array()) == NULL)
+        goto out;
+    const json_t *volumes = json_object_get(app, "volumes");
+    for (size_t i = 0; i < json_array_size(volumes); i++) {
+        const json_t *vol = json_array_get(volumes, i);
+        const char *kind = volume_kind(vol);
+        const char *name = app__str(json_object_get(json_object_get(vol, kind), "name"));
+        if (!config_kind(kind) || name == NULL || json_object_get(configs, name) != NULL)
+            continue;
+        if (json_object_set_new(configs, name, json_string(kind)) != 0)
+            goto out;
+    }
+    const json_t *names = json_object_get(app, "registries");
+    for (size_t k = 0; k < json_array_size(names); k++) {
+        const json_t *n = json_array_get(names, k);
+        if (app__str(n) != NULL && json_array_append(regs, (json_t *)n) != 0)
+            goto out;
+    }
+    if (json_object_set(out, "configs", configs) != 0 ||
+        json_object_set(out, "registries", regs) != 0)
+        goto out;
+    *refs = out;
+    out = NULL;
+    rc = FERRY_OK;
+out:
+    json_decref(out);
+    json_decref(configs);
+    json_decref(regs);
+    return rc;
 }
 
 /* ---- normalization ----------------------------------------------------------------------------
@@ -505,7 +979,31 @@ static json_t *empty_string(void) {
     return json_string("");
 }
 
-static json_t *normalize_service(const json_t *svc) {
+static json_t *json_no(void) {
+    return json_false();
+}
+
+static json_t *normalize_mounts(const json_t *src) {
+    json_t *out = json_array();
+    bool ok = out != NULL;
+    for (size_t i = 0; ok && i < json_array_size(src); i++) {
+        const json_t *m = json_array_get(src, i);
+        const json_t *sp = json_object_get(m, "subPath");
+        json_t *nm = json_object();
+        ok = json_array_append_new(out, nm) == 0 && nm != NULL &&
+             put(nm, "name", copy_or(json_object_get(m, "name"), empty_string)) &&
+             put(nm, "mountPath", copy_or(json_object_get(m, "mountPath"), empty_string)) &&
+             put(nm, "readOnly", copy_or(json_object_get(m, "readOnly"), json_no)) &&
+             (sp == NULL || put(nm, "subPath", json_deep_copy(sp)));
+    }
+    if (!ok) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+static json_t *normalize_container(const json_t *svc, bool init) {
     json_t *out = json_object();
     json_t *env = json_array();
     json_t *ports = json_array();
@@ -535,7 +1033,11 @@ static json_t *normalize_service(const json_t *svc) {
              (hp == NULL || put(np, "hostPort", json_deep_copy(hp))) &&
              put(np, "protocol", json_string(port_protocol(p)));
     }
-    ok = ok && json_object_set(out, "ports", ports) == 0;
+    ok = ok && (init || json_object_set(out, "ports", ports) == 0);
+    ok = ok && put(out, "volumeMounts", normalize_mounts(json_object_get(svc, "volumeMounts")));
+    src = json_object_get(svc, "resources");
+    ok = ok && (src == NULL || put(out, "resources", json_deep_copy(src)));
+    ok = ok && put(out, "privileged", copy_or(json_object_get(svc, "privileged"), json_no));
     json_decref(env);
     json_decref(ports);
     if (!ok) {
@@ -545,44 +1047,90 @@ static json_t *normalize_service(const json_t *svc) {
     return out;
 }
 
+static json_t *normalize_containers(const json_t *src, bool init) {
+    json_t *out = json_array();
+    for (size_t i = 0; out != NULL && i < json_array_size(src); i++) {
+        if (json_array_append_new(out, normalize_container(json_array_get(src, i), init)) != 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static json_t *normalize_selector(const json_t *sel) {
+    json_t *out = json_object();
+    json_t *exprs = NULL;
+    const json_t *src = json_object_get(sel, "matchExpressions");
+    bool ok = out != NULL &&
+              put(out, "matchLabels", copy_or(json_object_get(sel, "matchLabels"), json_object));
+    if (ok && json_array_size(src) > 0) {
+        ok = (exprs = json_array()) != NULL;
+        for (size_t i = 0; ok && i < json_array_size(src); i++) {
+            const json_t *e = json_array_get(src, i);
+            json_t *ne = json_object();
+            ok = json_array_append_new(exprs, ne) == 0 && ne != NULL &&
+                 put(ne, "key", copy_or(json_object_get(e, "key"), empty_string)) &&
+                 put(ne, "operator", copy_or(json_object_get(e, "operator"), empty_string)) &&
+                 put(ne, "values", copy_or(json_object_get(e, "values"), json_array));
+        }
+        ok = ok && json_object_set(out, "matchExpressions", exprs) == 0;
+    }
+    json_decref(exprs);
+    if (!ok) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
 json_t *ferry_app_normalize(const json_t *app) {
     json_t *out = NULL;
-    json_t *sel = NULL;
-    json_t *services = NULL;
     const json_t *v;
 
     if (!json_is_object(app))
         return NULL;
-    if ((out = json_object()) == NULL || (sel = json_object()) == NULL ||
-        (services = json_array()) == NULL)
-        goto fail;
-    if (!put(out, "name", copy_or(json_object_get(app, "name"), empty_string)) ||
+    const char *workload = json_string_value(json_object_get(app, "workload"));
+    if (workload == NULL)
+        workload = "deployment";
+    bool job = strcmp(workload, "job") == 0;
+    if ((out = json_object()) == NULL ||
+        !put(out, "name", copy_or(json_object_get(app, "name"), empty_string)) ||
         !put(out, "description", copy_or(json_object_get(app, "description"), empty_string)) ||
-        !put(out, "labels", copy_or(json_object_get(app, "labels"), json_object)))
-        goto fail;
-    v = json_object_get(json_object_get(app, "selector"), "matchLabels");
-    if (!put(sel, "matchLabels", copy_or(v, json_object)) || json_object_set(out, "selector", sel))
-        goto fail;
-    v = json_object_get(app, "services");
-    for (size_t i = 0; i < json_array_size(v); i++)
-        if (json_array_append_new(services, normalize_service(json_array_get(v, i))) != 0)
-            goto fail;
-    if (json_object_set(out, "services", services) != 0)
+        !put(out, "labels", copy_or(json_object_get(app, "labels"), json_object)) ||
+        !put(out, "selector", normalize_selector(json_object_get(app, "selector"))) ||
+        !put(out, "volumes", copy_or(json_object_get(app, "volumes"), json_array)) ||
+        !put(out, "initServices",
+             normalize_containers(json_object_get(app, "initServices"), true)) ||
+        !put(out, "services", normalize_containers(json_object_get(app, "services"), false)) ||
+        !put(out, "registries", copy_or(json_object_get(app, "registries"), json_array)) ||
+        !put(out, "workload", json_string(workload)))
         goto fail;
     v = json_object_get(app, "replicas");
     if (!put(out, "replicas", v != NULL ? json_deep_copy(v) : json_integer(1)))
         goto fail;
-    json_decref(sel);
-    json_decref(services);
+    v = json_object_get(app, "restartPolicy");
+    if (!put(out, "restartPolicy",
+             v != NULL ? json_deep_copy(v) : json_string(job ? "Never" : "Always")))
+        goto fail;
+    v = json_object_get(app, "backoffLimit");
+    if (job && !put(out, "backoffLimit",
+                    v != NULL ? json_deep_copy(v) : json_integer(APP_DEFAULT_BACKOFF)))
+        goto fail;
+    if (!put(out, "hostNetwork", copy_or(json_object_get(app, "hostNetwork"), json_no)) ||
+        !put(out, "monitorQps", copy_or(json_object_get(app, "monitorQps"), json_no)))
+        goto fail;
+    if ((v = json_object_get(app, "deploy")) != NULL && !put(out, "deploy", json_deep_copy(v)))
+        goto fail;
+    if ((v = json_object_get(app, "resolved")) != NULL && !put(out, "resolved", json_deep_copy(v)))
+        goto fail;
     return out;
 fail:
-    json_decref(sel);
-    json_decref(services);
     json_decref(out);
     return NULL;
 }
 
-/* ---- nodes and selectors ----------------------------------------------------------------------
+/* ---- nodes --------------------------------------------------------------------------------------
  */
 
 ferry_err ferry_node_validate(const json_t *node, ferry_verr *err) {
@@ -594,58 +1142,13 @@ ferry_err ferry_node_validate(const json_t *node, ferry_verr *err) {
 
     if (!json_is_object(node))
         return app__fail(err, "node", "must be a JSON object");
-    if ((rc = check_fields(node, "", fields, ignored, err)) != FERRY_OK)
+    if ((rc = app__check_fields(node, "", fields, ignored, err)) != FERRY_OK)
         return rc;
     if ((v = json_object_get(node, "name")) == NULL)
         return app__fail(err, "name", "is required");
-    if (str_of(v) == NULL || !ferry_name_valid(json_string_value(v)))
+    if (app__str(v) == NULL || !ferry_name_valid(json_string_value(v)))
         return app__fail(err, "name", MSG_DNS);
     if ((v = json_object_get(node, "labels")) != NULL)
         return ferry_labels_validate(v, "labels", err);
     return FERRY_OK;
-}
-
-bool ferry_selector_matches(const json_t *selector, const json_t *labels) {
-    const char *key;
-    json_t *want;
-
-    if (selector == NULL || json_is_null(selector))
-        return true;
-    if (!json_is_object(selector))
-        return false;
-    const json_t *ml = json_object_get(selector, "matchLabels");
-    if (ml == NULL || json_is_null(ml))
-        return true;
-    if (!json_is_object(ml))
-        return false;
-    json_object_foreach((json_t *)ml, key, want) {
-        const json_t *have = json_is_object(labels) ? json_object_get(labels, key) : NULL;
-        if (!json_is_string(want) || !json_is_string(have) || !json_equal(want, have))
-            return false;
-    }
-    return true;
-}
-
-bool ferry_selector_topic_label(const json_t *selector, const char **key, const char **value) {
-    const char *k;
-    const char *best = NULL;
-    json_t *v;
-    json_t *bestv = NULL;
-
-    const json_t *ml = json_object_get(selector, "matchLabels");
-    if (!json_is_object(ml))
-        return false;
-    json_object_foreach((json_t *)ml, k, v) {
-        if (best == NULL || strcmp(k, best) < 0) {
-            best = k;
-            bestv = v;
-        }
-    }
-    if (best == NULL || !json_is_string(bestv))
-        return false;
-    if (key != NULL)
-        *key = best;
-    if (value != NULL)
-        *value = json_string_value(bestv);
-    return true;
 }

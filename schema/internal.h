@@ -26,6 +26,21 @@ bool app__label_value_valid(const char *value, size_t len);
 ferry_err app__fail(ferry_verr *err, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* app.c: shared checks of the validators (app.c, selector.c, config.c). */
+/* Reject members of obj not in allowed (nor in ignored, which may be NULL); path is the object's
+ * field path ("" for the top level). */
+ferry_err app__check_fields(const json_t *obj, const char *path, const char *const *allowed,
+                            const char *const *ignored, ferry_verr *err);
+/* The string of v when it is a JSON string without NUL bytes, else NULL. */
+const char *app__str(const json_t *v);
+/* true when key is in the NULL-terminated set. */
+bool app__key_in(const char *key, const char *const *set);
+/* A short, printable rendering of an untrusted string for error messages, in buf. */
+const char *app__quote(const char *s, char *buf, size_t cap);
+
+/* config.c: check the "resolved" member of an app that passed every other rule. */
+ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferry_verr *err);
+
 /* patch.c: structural check of an untrusted patch without a document. FERRY_EFORMAT (why says
  * what is wrong) or FERRY_ETOOBIG past FERRY_MAX_DEPTH. */
 ferry_err patch__check(const json_t *patch, char *why, size_t whylen);

@@ -124,7 +124,8 @@ static ferry_err req_enum(const pctx *c, const json_t *obj, const char *key,
     return bad(c, key, FERRY_EINVAL, "must be one of %s", list);
 }
 
-/* An app spec: valid (ferry_app_validate) and named like the message's app. */
+/* An app spec: valid (ferry_app_validate_ex with the server-filled "resolved" member allowed)
+ * and named like the message's app. */
 static ferry_err check_spec(const pctx *c, const json_t *spec, const char *prefix,
                             const char *app) {
     ferry_verr verr;
@@ -132,7 +133,7 @@ static ferry_err check_spec(const pctx *c, const json_t *spec, const char *prefi
     path(f, sizeof(f), prefix, "spec");
     if (!json_is_object(spec))
         return bad(c, f, FERRY_EINVAL, "must be an object (an app spec)");
-    if (ferry_app_validate(spec, &verr) != FERRY_OK) {
+    if (ferry_app_validate_ex(spec, FERRY_APP_ALLOW_RESOLVED, &verr) != FERRY_OK) {
         char sub[sizeof(f) + sizeof(verr.field) + 2];
         snprintf(sub, sizeof(sub), "%s.%s", f, verr.field);
         return bad(c, sub, FERRY_EINVAL, "%s", verr.message);

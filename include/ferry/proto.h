@@ -24,10 +24,10 @@ ferry_err ferry_proto_encode(const json_t *msg, unsigned char **out, size_t *len
 
 /* Decode an untrusted payload and validate it completely for its type (every field of
  * PROTOCOL.md: presence, JSON type, ranges, names in DNS-label form, app specs through
- * ferry_app_validate, patches structurally). On success *msg is a new object (caller owns) that
- * still holds "v" and "type". On failure returns FERRY_EFORMAT / FERRY_EVERSION / FERRY_ETOOBIG /
- * FERRY_EINVAL and writes a one-line reason into why (if why != NULL), e.g.
- * "app.patch: field 'base' must be a positive integer". */
+ * ferry_app_validate_ex with FERRY_APP_ALLOW_RESOLVED, patches structurally). On success *msg is a
+ * new object (caller owns) that still holds "v" and "type". On failure returns FERRY_EFORMAT /
+ * FERRY_EVERSION / FERRY_ETOOBIG / FERRY_EINVAL and writes a one-line reason into why (if why !=
+ * NULL), e.g. "app.patch: field 'base' must be a positive integer". */
 ferry_err ferry_proto_decode(const unsigned char *buf, size_t len, json_t **msg, char *why,
                              size_t whylen);
 

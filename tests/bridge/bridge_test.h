@@ -22,13 +22,16 @@ static inline char *tmp_dir(void) {
     return strdup(path);
 }
 
-/* Remove dir and the plain files in it (LMDB's data.mdb and lock.mdb). */
+/* Remove dir, the plain files in it (LMDB's data.mdb and lock.mdb) and the bridge's key file
+ * beside it ("<dir>.key"). */
 static inline void rm_dir(char *dir) {
     if (dir == NULL)
         return;
     DIR *d = opendir(dir);
     struct dirent *de;
     char path[1024];
+    snprintf(path, sizeof(path), "%s.key", dir);
+    unlink(path);
     while (d != NULL && (de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;

@@ -1,5 +1,6 @@
 /* Unit tests of broker-bridge's core: what each API write stores and publishes, the answers to
  * node messages, and the outbox publisher (acks, reconnects, failures). */
+#include "bridge_int.h"
 #include "bridge_test.h"
 #include "ferry/patch.h"
 #include "ferry/topics.h"
@@ -55,6 +56,14 @@ static void settle(fixture *f) {
     flush_outbox(f);
     ack_all(f->b, &f->rec);
     recorder_clear(&f->rec);
+}
+
+/* Strip the server's read-only members from an app view, leaving the stored spec. */
+static void view_to_spec(json_t *view) {
+    static const char *const read_only[] = {"namespace", "version", "createdAt", "updatedAt",
+                                            "deployState"};
+    for (size_t i = 0; i < sizeof(read_only) / sizeof(read_only[0]); i++)
+        json_object_del(view, read_only[i]);
 }
 
 static json_int_t create_app(fixture *f, json_t *app) {
@@ -123,10 +132,7 @@ static void test_create_publishes_put(void **state) {
     assert_string_equal(msg_type(p), FERRY_MSG_APP_PUT);
     assert_int_equal(msg_int(p, "version"), 1);
     json_t *spec = json_deep_copy(out);
-    json_object_del(spec, "namespace");
-    json_object_del(spec, "version");
-    json_object_del(spec, "createdAt");
-    json_object_del(spec, "updatedAt");
+    view_to_spec(spec);
     assert_json_equal(json_object_get(p->msg, "spec"), spec);
     json_decref(spec);
     json_decref(out);
@@ -205,10 +211,7 @@ static void test_update_sends_small_patch(void **state) {
                 json_object_get(json_array_get(json_object_get(patched, "services"), 4), "env"), 3),
             "value")),
         "changed");
-    json_object_del(out, "namespace");
-    json_object_del(out, "version");
-    json_object_del(out, "createdAt");
-    json_object_del(out, "updatedAt");
+    view_to_spec(out);
     assert_json_equal(patched, out);
     json_decref(out);
     json_decref(patched);
@@ -233,9 +236,12 @@ static void test_update_small_app_sends_put(void **state) {
     json_t *out = NULL;
     ferry_bridge_error e;
     json_t *from = J("{\"name\":\"tiny\",\"services\":[{\"name\":\"a\",\"image\":\"x:1\"}]}");
+    /* Nearly every member changes: the patch costs more than the whole (normalized) app. */
     json_t *to = J("{\"name\":\"t\",\"description\":\"d\",\"labels\":{\"k\":\"v\"},"
+                   "\"workload\":\"job\",\"restartPolicy\":\"OnFailure\",\"backoffLimit\":1,"
+                   "\"hostNetwork\":true,\"monitorQps\":true,"
                    "\"services\":[{\"name\":\"b\",\"image\":\"y:2\",\"args\":[\"-v\"],"
-                   "\"command\":[\"/c\"]}]}");
+                   "\"command\":[\"/c\"],\"privileged\":true}]}");
     json_object_set_new(to, "name", json_string("tiny"));
     create_app(f, json_incref(from));
     settle(f);
@@ -245,10 +251,7 @@ static void test_update_small_app_sends_put(void **state) {
     json_t *spec = json_object_get(f->rec.items[0].msg, "spec");
     assert_non_null(spec);
     json_t *old_spec = json_deep_copy(out);
-    json_object_del(old_spec, "namespace");
-    json_object_del(old_spec, "version");
-    json_object_del(old_spec, "createdAt");
-    json_object_del(old_spec, "updatedAt");
+    view_to_spec(old_spec);
     size_t put = encoded_len(json_pack("{s:s, s:s, s:s, s:I, s:O}", "type", "app.put", "ns",
                                        "default", "app", "tiny", "version", v, "spec", spec));
     size_t patch = encoded_len(json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "type", "app.patch",
@@ -549,7 +552,8 @@ static void test_status_and_online(void **state) {
     assert_string_equal(json_string_value(json_object_get(json_array_get(nodes, 2), "phase")),
                         "Removed");
     json_t *want = J("{\"targeted\":2,\"applied\":1,\"running\":1,\"failed\":0,"
-                     "\"notReporting\":1}");
+                     "\"succeeded\":0,\"scheduled\":0,\"notReporting\":1,"
+                     "\"deployState\":\"Deploying\"}");
     assert_json_equal(json_object_get(out, "summary"), want);
     json_decref(want);
     json_decref(out);
@@ -573,6 +577,59 @@ static void test_status_and_online(void **state) {
         json_integer_value(json_object_get(json_object_get(out, "summary"), "targeted")), 0);
     json_decref(out);
     assert_int_equal(ferry_bridge_app_status(f->b, "default", "never", &out, &e), FERRY_ENOTFOUND);
+}
+
+/* ---- records read back ---- */
+
+static ferry_err put_web_txn(ferry_store_txn *t, void *ctx) {
+    return ferry_store_put(t, FERRY_DB_APPS, "default/web", ctx);
+}
+
+/* A record whose contents a node would reject is unreadable: neither served nor sent (found by
+ * fuzz_bridge_record; the checks once looked at the JSON types only, so a stored spec that is not a
+ * valid app went out in app.put and node.sync, and nodes rejected the whole sync). */
+static void test_unusable_records_rejected(void **state) {
+    fixture *f = *state;
+    json_t *out = NULL;
+    ferry_bridge_error e;
+    json_t *spec = sample_app("web", 1, 1, "zone", "eu-1");
+    json_t *rec =
+        json_pack("{s:s, s:s, s:i, s:b, s:O, s:i, s:i}", "ns", "default", "name", "web", "version",
+                  3, "deleted", 0, "spec", spec, "createdAt", 1, "updatedAt", 2);
+    assert_true(bridge__app_record_ok("default/web", rec));
+    assert_false(bridge__app_record_ok("default/db", rec)); /* stored under another key */
+    json_t *bad = json_deep_copy(rec);
+    json_object_set_new(bad, "version", json_integer(0));
+    assert_false(bridge__app_record_ok("default/web", bad));
+    json_decref(bad);
+    bad = json_deep_copy(rec);
+    json_object_set_new(json_object_get(bad, "spec"), "name", json_string("db"));
+    assert_false(bridge__app_record_ok("default/web", bad)); /* another app's spec */
+    json_decref(bad);
+    bad = json_deep_copy(rec);
+    json_object_set_new(json_object_get(bad, "spec"), "bogus", json_true());
+    assert_false(bridge__app_record_ok("default/web", bad)); /* not a valid app */
+
+    /* Stored, it is not served and not sent: a hello fails rather than answer a sync the node
+     * would reject. */
+    assert_int_equal(ferry_store_write(f->b->store, put_web_txn, bad), FERRY_OK);
+    assert_int_equal(ferry_bridge_app_get(f->b, "default", "web", &out, &e), FERRY_EFORMAT);
+    assert_null(out);
+    json_decref(bad);
+
+    json_t *node = J("{\"ns\":\"default\",\"name\":\"n1\",\"labels\":{\"zone\":\"eu-1\"},"
+                     "\"createdAt\":1,\"updatedAt\":2}");
+    assert_true(bridge__node_record_ok("default/n1", node));
+    json_object_set_new(json_object_get(node, "labels"), "not a key", json_string("x"));
+    assert_false(bridge__node_record_ok("default/n1", node));
+    json_decref(node);
+    json_t *st = status_msg("n1", "web", 3, "Running");
+    json_object_set_new(st, "updatedAt", json_integer(1));
+    assert_true(bridge__status_record_ok("default/web/n1", st));
+    assert_false(bridge__status_record_ok("default/web/n2", st)); /* another node's status */
+    json_decref(st);
+    json_decref(rec);
+    json_decref(spec);
 }
 
 /* ---- outbox publisher ---- */
@@ -668,6 +725,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_node_sync_on_register_relabel_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hello_answered_with_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_and_online, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unusable_records_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_window_ack_and_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_failure_retried_on_tick, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_survives_restart, setup, teardown),

@@ -314,7 +314,8 @@ static void test_nodes(void **state) {
 
     assert_int_equal(req(f, "GET", "/v1/namespaces/default/apps/web/status", NULL, &out), 200);
     assert_int_equal(json_array_size(json_object_get(out, "nodes")), 1);
-    want = J("{\"targeted\":1,\"applied\":0,\"running\":0,\"failed\":0,\"notReporting\":1}");
+    want = J("{\"targeted\":1,\"applied\":0,\"running\":0,\"failed\":0,\"succeeded\":0,"
+             "\"scheduled\":0,\"notReporting\":1,\"deployState\":\"Deploying\"}");
     assert_json_equal(json_object_get(out, "summary"), want);
     json_decref(want);
     json_decref(out);
@@ -347,8 +348,90 @@ static void test_nodes(void **state) {
     json_decref(out);
 }
 
+static void test_configs_and_selector(void **state) {
+    fixture *f = *state;
+    json_t *out = NULL;
+
+    /* The routes: 201 on create, the secret as a digest, 409 for a config in use. */
+    assert_int_equal(req(f, "POST", "/v1/namespaces/default/configs",
+                         "{\"name\":\"s\",\"kind\":\"secret\",\"data\":{\"pw\":\"hunter2\"}}",
+                         &out),
+                     201);
+    assert_int_equal(json_object_size(json_object_get(json_object_get(out, "data"), "pw")), 1);
+    assert_true(strncmp(str(json_object_get(json_object_get(out, "data"), "pw"), "digest"),
+                        "sha256:", 7) == 0);
+    json_decref(out);
+    assert_int_equal(req(f, "POST", "/v1/namespaces/default/configs",
+                         "{\"name\":\"s\",\"kind\":\"secret\"}", &out),
+                     409);
+    json_decref(out);
+    assert_int_equal(req(f, "POST", "/v1/namespaces/default/apps",
+                         "{\"name\":\"web\",\"volumes\":[{\"name\":\"v\",\"secret\":{\"name\":"
+                         "\"nope\"}}],\"services\":[{\"name\":\"x\",\"image\":\"x:1\"}]}",
+                         &out),
+                     400);
+    assert_string_equal(str(out, "field"), "volumes[0].secret.name");
+    json_decref(out);
+    assert_int_equal(req(f, "POST", "/v1/namespaces/default/apps",
+                         "{\"name\":\"web\",\"volumes\":[{\"name\":\"v\",\"secret\":{\"name\":"
+                         "\"s\"}}],\"services\":[{\"name\":\"x\",\"image\":\"x:1\"}]}",
+                         &out),
+                     201);
+    json_decref(out);
+    assert_int_equal(req(f, "DELETE", "/v1/namespaces/default/configs/s", NULL, &out), 409);
+    assert_string_equal(str(out, "error"), "config 's' is used by apps: web");
+    assert_string_equal(str(out, "field"), "name");
+    json_decref(out);
+    assert_int_equal(req(f, "GET", "/v1/namespaces/default/configs?kind=secret", NULL, &out), 200);
+    assert_int_equal(json_integer_value(json_object_get(out, "total")), 1);
+    char *text = json_dumps(out, 0);
+    assert_null(strstr(text, "hunter2"));
+    free(text);
+    json_decref(out);
+    assert_int_equal(req(f, "PUT", "/v1/namespaces/default/configs/s",
+                         "{\"kind\":\"secret\",\"data\":{\"pw\":\"x\"}}", &out),
+                     200);
+    json_decref(out);
+    assert_int_equal(req(f, "GET", "/v1/namespaces/default/configs/s/status", NULL, &out), 404);
+    json_decref(out);
+    assert_int_equal(req(f, "GET", "/v1/namespaces/default/configs?kind=vault", NULL, &out), 400);
+    assert_string_equal(str(out, "field"), "kind");
+    json_decref(out);
+
+    /* Selector preview, percent-encoded as a client sends it. */
+    assert_int_equal(req(f, "POST", "/v1/namespaces/default/nodes",
+                         "{\"name\":\"n1\",\"labels\":{\"region\":\"east\",\"tier\":\"gw\"}}",
+                         &out),
+                     201);
+    json_decref(out);
+    assert_int_equal(req(f, "POST", "/v1/namespaces/default/nodes",
+                         "{\"name\":\"n2\",\"labels\":{\"region\":\"east\",\"gpu\":\"1\"}}", &out),
+                     201);
+    json_decref(out);
+    assert_int_equal(req(f, "GET",
+                         "/v1/namespaces/default/nodes?selector=region%3Deast%2Ctier%20in%20"
+                         "(gw%2Cedge)%2C!gpu",
+                         NULL, &out),
+                     200);
+    assert_int_equal(json_integer_value(json_object_get(out, "total")), 1);
+    assert_string_equal(str(json_array_get(json_object_get(out, "items"), 0), "name"), "n1");
+    json_decref(out);
+    assert_int_equal(req(f, "GET",
+                         "/v1/namespaces/default/nodes?selector=%7B%22matchLabels%22%3A%7B%22gpu%22"
+                         "%3A%221%22%7D%7D",
+                         NULL, &out),
+                     200);
+    assert_string_equal(str(json_array_get(json_object_get(out, "items"), 0), "name"), "n2");
+    json_decref(out);
+    assert_int_equal(
+        req(f, "GET", "/v1/namespaces/default/nodes?selector=region%20in%20(", NULL, &out), 400);
+    assert_string_equal(str(out, "field"), "selector");
+    json_decref(out);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_configs_and_selector, setup, teardown),
         cmocka_unit_test_setup_teardown(test_app_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_paging_and_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),

@@ -10,10 +10,12 @@ SERVE = ["sh", "-c", "mkdir -p /www; echo \"$GREETING\" > /www/index.html; trap 
 
 
 def web_app(name, region, greeting, host_port=None, services=1):
-    """An app of `services` httpd services (the first one publishing host_port when given)."""
+    """An app of `services` httpd services (the first one publishing host_port when given).
+    Service names start with the app's name: two apps on one node may not share a service name
+    (the later one fails there)."""
     svcs = []
     for i in range(services):
-        svc = {"name": "httpd" if i == 0 else f"side{i}", "image": IMAGE, "command": SERVE,
+        svc = {"name": name if i == 0 else f"{name}-side{i}", "image": IMAGE, "command": SERVE,
                "env": [{"name": "GREETING", "value": greeting}]}
         if i == 0:
             svc["ports"] = [{"containerPort": 8080, "protocol": "TCP"}]

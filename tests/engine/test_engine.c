@@ -189,7 +189,7 @@ static ferry_err create_service(const ferry_pod_ref *ref, const json_t *spec, co
     assert_int_equal(ferry_pod_service_name(ref, json_string_value(json_object_get(svc, "name")),
                                             name, sizeof(name)),
                      FERRY_OK);
-    json_t *body = ferry_pod_service_body(ref, spec, svc, infra_id);
+    json_t *body = ferry_pod_service_body(ref, spec, svc, infra_id, NULL);
     tag_body(body);
     ferry_err rc = ferry_engine_create(fx.e, name, body, id, err, errlen);
     json_decref(body);

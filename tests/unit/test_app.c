@@ -6,6 +6,10 @@
 
 #include "ferry/app.h"
 
+#ifndef FERRY_APP_CASES
+#error "FERRY_APP_CASES must name tests/unit/app_cases.json"
+#endif
+
 /* An app with one service named "a"; %s is spliced in as extra members of the app. */
 #define APP(extra)                                                                                 \
     "{\"name\":\"web\",\"services\":[{\"name\":\"a\",\"image\":\"busybox\"}]" extra "}"
@@ -49,7 +53,7 @@ static const bad_case bad_apps[] = {
     {APP(",\"labels\":{\"k\":\"-v\"}"), "labels", "value of 'k' must be empty or 1-63"},
     {APP(",\"labels\":{\"k\":\"a b\"}"), "labels", "value of 'k'"},
     {APP(",\"selector\":[]"), "selector", "must be an object"},
-    {APP(",\"selector\":{\"matchExpressions\":[]}"), "selector.matchExpressions", "unknown field"},
+    {APP(",\"selector\":{\"matchFields\":[]}"), "selector.matchFields", "unknown field"},
     {APP(",\"selector\":{\"matchLabels\":{\"k\":\"-\"}}"), "selector.matchLabels", "value of 'k'"},
     {APP(",\"selector\":{\"matchLabels\":5}"), "selector.matchLabels", "must be an object"},
     {"{\"name\":\"web\"}", "services", "is required"},
@@ -329,7 +333,10 @@ static void test_normalize_defaults(void **state) {
                      "{\"matchLabels\":{}},\"services\":[{\"name\":\"a\",\"image\":\"i\","
                      "\"command\":[],\"args\":[],\"env\":[{\"name\":\"A\",\"value\":\"\"}],"
                      "\"ports\":[{\"containerPort\":80,\"protocol\":\"TCP\"},{\"containerPort\":"
-                     "53,\"hostPort\":5353,\"protocol\":\"UDP\"}]}],\"replicas\":1}");
+                     "53,\"hostPort\":5353,\"protocol\":\"UDP\"}],\"volumeMounts\":[],"
+                     "\"privileged\":false}],\"replicas\":1,\"volumes\":[],\"initServices\":[],"
+                     "\"registries\":[],\"workload\":\"deployment\",\"restartPolicy\":\"Always\","
+                     "\"hostNetwork\":false,\"monitorQps\":false}");
     json_t *norm = ferry_app_normalize(app);
     assert_json_equal(norm, want);
     json_decref(norm);
@@ -350,6 +357,280 @@ static void test_normalize_defaults(void **state) {
     }
     assert_true(n > 5 && n < 10000);
     json_decref(norm);
+    json_decref(app);
+}
+
+/* The rules of docs/apps-complete.md, one case each, from tests/unit/app_cases.json. */
+static void test_case_file(void **state) {
+    (void)state;
+    json_error_t e;
+    json_t *cases = json_load_file(FERRY_APP_CASES, 0, &e);
+    if (cases == NULL)
+        fail_msg("%s: %s (line %d)", FERRY_APP_CASES, e.text, e.line);
+    const json_t *bad = json_object_get(cases, "invalid");
+    const json_t *good = json_object_get(cases, "valid");
+    assert_true(json_array_size(bad) > 100 && json_array_size(good) > 3);
+    for (size_t i = 0; i < json_array_size(bad); i++) {
+        const json_t *c = json_array_get(bad, i);
+        const char *field = json_string_value(json_object_get(c, "field"));
+        const char *message = json_string_value(json_object_get(c, "message"));
+        ferry_verr err;
+        memset(&err, 0, sizeof(err));
+        if (ferry_app_validate(json_object_get(c, "app"), &err) != FERRY_EINVAL)
+            fail_msg("invalid[%zu] (%s) accepted", i, field);
+        if (strcmp(err.field, field) != 0 || strstr(err.message, message) == NULL)
+            fail_msg("invalid[%zu]: got \"%s: %s\", want \"%s: ...%s...\"", i, err.field,
+                     err.message, field, message);
+    }
+    for (size_t i = 0; i < json_array_size(good); i++) {
+        const json_t *app = json_array_get(good, i);
+        ferry_verr err;
+        if (ferry_app_validate(app, &err) != FERRY_OK)
+            fail_msg("valid[%zu] refused: %s: %s", i, err.field, err.message);
+        json_t *norm = ferry_app_normalize(app);
+        assert_non_null(norm);
+        if (ferry_app_validate(norm, &err) != FERRY_OK)
+            fail_msg("valid[%zu] normalized refused: %s: %s", i, err.field, err.message);
+        json_t *again = ferry_app_normalize(norm);
+        assert_json_equal(again, norm);
+        json_decref(again);
+        json_decref(norm);
+    }
+    /* out of memory at every step of normalizing the fullest app: NULL, no leak */
+    long n;
+    for (n = 1; n < 100000; n++) {
+        ferry_alloc_fail_after(n);
+        json_t *norm = ferry_app_normalize(json_array_get(good, 0));
+        ferry_alloc_fail_after(0);
+        if (norm != NULL) {
+            json_decref(norm);
+            break;
+        }
+    }
+    assert_true(n > 100 && n < 100000);
+    json_decref(cases);
+}
+
+/* An app with n items built by make(i) as member key of the app (or of its first service). */
+static ferry_err validate_many(const char *key, bool in_service, size_t n,
+                               json_t *(*make)(size_t i), ferry_verr *err) {
+    json_t *app = J("{\"name\":\"web\",\"volumes\":[{\"name\":\"v\",\"emptyDir\":{}}],"
+                    "\"services\":[{\"name\":\"a\",\"image\":\"i\"}]}");
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, make(i));
+    json_t *target = in_service ? json_array_get(json_object_get(app, "services"), 0) : app;
+    json_object_set_new(target, key, arr);
+    ferry_err rc = ferry_app_validate(app, err);
+    json_decref(app);
+    return rc;
+}
+
+static json_t *make_volume(size_t i) {
+    char n[16];
+    snprintf(n, sizeof(n), "v%zu", i);
+    return json_pack("{s:s, s:{}}", "name", n, "emptyDir");
+}
+
+static json_t *make_mount(size_t i) {
+    char p[16];
+    snprintf(p, sizeof(p), "/m%zu", i);
+    return json_pack("{s:s, s:s}", "name", "v", "mountPath", p);
+}
+
+static json_t *make_registry(size_t i) {
+    char n[16];
+    snprintf(n, sizeof(n), "r%zu", i);
+    return json_string(n);
+}
+
+static json_t *make_init(size_t i) {
+    char n[16];
+    snprintf(n, sizeof(n), "init%zu", i);
+    return json_pack("{s:s, s:s}", "name", n, "image", "i");
+}
+
+static json_t *make_expression(size_t i) {
+    char k[16];
+    snprintf(k, sizeof(k), "k%zu", i);
+    return json_pack("{s:s, s:s}", "key", k, "operator", "Exists");
+}
+
+static json_t *make_value(size_t i) {
+    char v[16];
+    snprintf(v, sizeof(v), "v%zu", i);
+    return json_string(v);
+}
+
+/* Count limits of the new arrays, and path lengths: at the limit passes, one over fails. */
+static void test_new_limits(void **state) {
+    (void)state;
+    ferry_verr err;
+    assert_int_equal(validate_many("volumes", false, 64, make_volume, &err), FERRY_OK);
+    assert_int_equal(validate_many("volumes", false, 65, make_volume, &err), FERRY_EINVAL);
+    assert_string_equal(err.field, "volumes");
+    assert_int_equal(validate_many("volumeMounts", true, 64, make_mount, &err), FERRY_OK);
+    assert_int_equal(validate_many("volumeMounts", true, 65, make_mount, &err), FERRY_EINVAL);
+    assert_string_equal(err.field, "services[0].volumeMounts");
+    assert_int_equal(validate_many("registries", false, 64, make_registry, &err), FERRY_OK);
+    assert_int_equal(validate_many("registries", false, 65, make_registry, &err), FERRY_EINVAL);
+    assert_string_equal(err.field, "registries");
+    assert_int_equal(validate_many("initServices", false, 64, make_init, &err), FERRY_OK);
+    assert_int_equal(validate_many("initServices", false, 65, make_init, &err), FERRY_EINVAL);
+    assert_string_equal(err.field, "initServices");
+
+    json_t *app = J(APP(""));
+    json_t *exprs = json_array();
+    for (size_t i = 0; i < 65; i++)
+        json_array_append_new(exprs, make_expression(i));
+    json_object_set_new(app, "selector", json_pack("{s:O}", "matchExpressions", exprs));
+    assert_int_equal(ferry_app_validate(app, &err), FERRY_EINVAL);
+    assert_string_equal(err.field, "selector.matchExpressions");
+    json_array_remove(exprs, 64);
+    assert_int_equal(ferry_app_validate(app, &err), FERRY_OK);
+    json_t *values = json_array();
+    for (size_t i = 0; i < 65; i++)
+        json_array_append_new(values, make_value(i));
+    json_object_set_new(app, "selector",
+                        json_pack("{s:[{s:s, s:s, s:O}]}", "matchExpressions", "key", "k",
+                                  "operator", "In", "values", values));
+    assert_int_equal(ferry_app_validate(app, &err), FERRY_EINVAL);
+    assert_string_equal(err.field, "selector.matchExpressions[0].values");
+    json_array_remove(values, 64);
+    assert_int_equal(ferry_app_validate(app, &err), FERRY_OK);
+    json_decref(values);
+    json_decref(exprs);
+
+    char path[4200];
+    path[0] = '/';
+    memset(path + 1, 'a', 4095);
+    path[4096] = '\0';
+    json_object_set_new(app, "volumes",
+                        json_pack("[{s:s, s:{s:s}}]", "name", "v", "hostPath", "path", path));
+    assert_int_equal(ferry_app_validate(app, &err), FERRY_OK);
+    strcpy(path + 4096, "a");
+    json_object_set_new(app, "volumes",
+                        json_pack("[{s:s, s:{s:s}}]", "name", "v", "hostPath", "path", path));
+    assert_int_equal(ferry_app_validate(app, &err), FERRY_EINVAL);
+    assert_string_equal(err.field, "volumes[0].hostPath.path");
+    json_decref(app);
+}
+
+/* Normalization of the new fields: defaults per workload, per container, per mount. */
+static void test_normalize_new_fields(void **state) {
+    (void)state;
+    json_t *app = J("{\"name\":\"j\",\"workload\":\"job\",\"volumes\":[{\"name\":\"c\","
+                    "\"config\":{\"name\":\"cfg\"}}],\"initServices\":[{\"name\":\"i\","
+                    "\"image\":\"x\",\"volumeMounts\":[{\"name\":\"c\",\"mountPath\":\"/c\","
+                    "\"subPath\":\"f\"}]}],\"services\":[{\"name\":\"a\",\"image\":\"x\","
+                    "\"resources\":{\"limits\":{\"cpu\":\"1\"}},\"privileged\":true}],"
+                    "\"selector\":{\"matchExpressions\":[{\"key\":\"gpu\",\"operator\":"
+                    "\"Exists\"}]},\"deploy\":{\"at\":\"2026-11-26T10:00:00Z\"}}");
+    json_t *want =
+        J("{\"name\":\"j\",\"description\":\"\",\"labels\":{},\"selector\":{\"matchLabels\":{},"
+          "\"matchExpressions\":[{\"key\":\"gpu\",\"operator\":\"Exists\",\"values\":[]}]},"
+          "\"volumes\":[{\"name\":\"c\",\"config\":{\"name\":\"cfg\"}}],\"initServices\":[{"
+          "\"name\":\"i\",\"image\":\"x\",\"command\":[],\"args\":[],\"env\":[],"
+          "\"volumeMounts\":[{\"name\":\"c\",\"mountPath\":\"/c\",\"readOnly\":false,"
+          "\"subPath\":\"f\"}],\"privileged\":false}],\"services\":[{\"name\":\"a\",\"image\":"
+          "\"x\",\"command\":[],\"args\":[],\"env\":[],\"ports\":[],\"volumeMounts\":[],"
+          "\"resources\":{\"limits\":{\"cpu\":\"1\"}},\"privileged\":true}],\"registries\":[],"
+          "\"workload\":\"job\",\"replicas\":1,\"restartPolicy\":\"Never\",\"backoffLimit\":6,"
+          "\"hostNetwork\":false,\"monitorQps\":false,\"deploy\":{\"at\":"
+          "\"2026-11-26T10:00:00Z\"}}");
+    json_t *norm = ferry_app_normalize(app);
+    assert_json_equal(norm, want);
+    /* key order is part of the shape (it is what a diff and the wire see) */
+    char *a = json_dumps(norm, JSON_COMPACT);
+    char *b = json_dumps(want, JSON_COMPACT);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    json_decref(norm);
+    json_decref(want);
+    json_decref(app);
+
+    app = J("{\"name\":\"d\",\"workload\":\"daemonset\",\"services\":[{\"name\":\"a\","
+            "\"image\":\"x\"}]}");
+    norm = ferry_app_normalize(app);
+    assert_string_equal(json_string_value(json_object_get(norm, "restartPolicy")), "Always");
+    assert_null(json_object_get(norm, "backoffLimit"));
+    assert_null(json_object_get(json_object_get(norm, "selector"), "matchExpressions"));
+    json_decref(norm);
+    json_decref(app);
+
+    /* "resolved" is kept (a node may normalize a spec it received) */
+    app = J(APP(",\"resolved\":{\"configs\":{},\"registries\":[]}"));
+    norm = ferry_app_normalize(app);
+    assert_json_equal(json_object_get(norm, "resolved"), json_object_get(app, "resolved"));
+    assert_int_equal(ferry_app_validate(norm, NULL), FERRY_EINVAL);
+    assert_int_equal(ferry_app_validate_ex(norm, FERRY_APP_ALLOW_RESOLVED, NULL), FERRY_OK);
+    json_decref(norm);
+    json_decref(app);
+}
+
+/* ferry_app_validate refuses "resolved"; with the flag it is checked (test_config has the rest). */
+static void test_resolved_flag(void **state) {
+    (void)state;
+    ferry_verr err;
+    json_t *app = J(APP(",\"resolved\":{}"));
+    assert_int_equal(ferry_app_validate(app, &err), FERRY_EINVAL);
+    assert_string_equal(err.field, "resolved");
+    assert_string_equal(err.message, "read-only, filled by the server");
+    assert_int_equal(ferry_app_validate_ex(app, 0, &err), FERRY_EINVAL);
+    assert_int_equal(ferry_app_validate_ex(app, FERRY_APP_ALLOW_RESOLVED, &err), FERRY_OK);
+    json_object_set_new(app, "resolved", json_array());
+    assert_int_equal(ferry_app_validate_ex(app, FERRY_APP_ALLOW_RESOLVED, &err), FERRY_EINVAL);
+    assert_string_equal(err.field, "resolved");
+    json_object_del(app, "resolved");
+    assert_int_equal(ferry_app_validate_ex(app, FERRY_APP_ALLOW_RESOLVED, &err), FERRY_OK);
+    /* an app that references a config needs it resolved on the wire */
+    json_object_set_new(app, "volumes", J("[{\"name\":\"c\",\"secret\":{\"name\":\"s\"}}]"));
+    assert_int_equal(ferry_app_validate(app, &err), FERRY_OK);
+    assert_int_equal(ferry_app_validate_ex(app, FERRY_APP_ALLOW_RESOLVED, &err), FERRY_EINVAL);
+    assert_string_equal(err.field, "resolved.configs");
+    assert_contains(err.message, "the secret 's' that volumes[0] references");
+    json_decref(app);
+}
+
+static void test_config_refs(void **state) {
+    (void)state;
+    json_t *refs = NULL;
+    json_t *app = J("{\"name\":\"w\",\"volumes\":[{\"name\":\"a\",\"config\":{\"name\":"
+                    "\"c1\"}},{\"name\":\"b\",\"secret\":{\"name\":\"s1\"}},{\"name\":\"h\","
+                    "\"hostPath\":{\"path\":\"/x\"}},{\"name\":\"c\",\"config\":{\"name\":"
+                    "\"c1\"}},{\"name\":\"d\",\"certificate\":{\"name\":\"t\"}},{\"name\":"
+                    "\"e\",\"emptyDir\":{}}],\"registries\":[\"r2\",\"r1\"],\"services\":[{"
+                    "\"name\":\"a\",\"image\":\"i\"}]}");
+    assert_int_equal(ferry_app_config_refs(app, &refs), FERRY_OK);
+    json_t *want = J("{\"configs\":{\"c1\":\"config\",\"s1\":\"secret\",\"t\":"
+                     "\"certificate\"},\"registries\":[\"r2\",\"r1\"]}");
+    assert_json_equal(refs, want);
+    json_decref(want);
+    json_decref(refs);
+    json_decref(app);
+
+    app = J(APP(""));
+    assert_int_equal(ferry_app_config_refs(app, &refs), FERRY_OK);
+    want = J("{\"configs\":{},\"registries\":[]}");
+    assert_json_equal(refs, want);
+    json_decref(want);
+    json_decref(refs);
+    assert_int_equal(ferry_app_config_refs(app, NULL), FERRY_EINVAL);
+    assert_int_equal(ferry_app_config_refs(NULL, &refs), FERRY_EINVAL);
+    assert_null(refs);
+    long n;
+    for (n = 1; n < 1000; n++) {
+        ferry_alloc_fail_after(n);
+        ferry_err rc = ferry_app_config_refs(app, &refs);
+        ferry_alloc_fail_after(0);
+        if (rc == FERRY_OK)
+            break;
+        assert_int_equal(rc, FERRY_ENOMEM);
+        assert_null(refs);
+    }
+    assert_true(n > 1 && n < 1000);
+    json_decref(refs);
     json_decref(app);
 }
 
@@ -464,6 +745,11 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_selectors),
         cmocka_unit_test(test_topic_label),
+        cmocka_unit_test(test_case_file),
+        cmocka_unit_test(test_new_limits),
+        cmocka_unit_test(test_normalize_new_fields),
+        cmocka_unit_test(test_resolved_flag),
+        cmocka_unit_test(test_config_refs),
     };
     return FERRY_RUN_TESTS(tests, argc, argv);
 }

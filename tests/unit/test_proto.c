@@ -14,6 +14,14 @@
 #endif
 
 #define SPEC "{\"name\":\"web\",\"services\":[{\"name\":\"a\",\"image\":\"busybox\"}]}"
+/* A spec as the bridge sends it: with the server-filled "resolved" member. */
+#define SPEC_RESOLVED                                                                              \
+    "{\"name\":\"web\",\"volumes\":[{\"name\":\"c\",\"secret\":{\"name\":\"s\"}}],"                \
+    "\"registries\":[\"r\"],\"services\":[{\"name\":\"a\",\"image\":\"busybox\","                  \
+    "\"volumeMounts\":[{\"name\":\"c\",\"mountPath\":\"/s\"}]}],\"resolved\":{\"configs\":{"       \
+    "\"s\":{\"kind\":\"secret\",\"version\":4,\"files\":{\"p\":{\"data\":\"czNjcmV0\","            \
+    "\"mode\":384}}}},\"registries\":[{\"name\":\"r\",\"server\":\"127.0.0.1:5000\","              \
+    "\"username\":\"u\",\"password\":\"p\"}]}}"
 
 /* Encode msg (JSON text, no "v") with ferry_proto_encode, decode it back. */
 static ferry_err roundtrip(const char *text, char *why, size_t whylen) {
@@ -56,6 +64,13 @@ static const char *const valid_msgs[] = {
     "image\",\"image\":\"busybox\"}]}",
     "{\"type\":\"node.online\",\"ns\":\"default\",\"node\":\"n1\",\"online\":false}",
     "{\"type\":\"node.online\",\"ns\":\"default\",\"node\":\"n1\",\"online\":true,\"ts\":5}",
+    /* specs on the wire carry "resolved" */
+    "{\"type\":\"app.put\",\"ns\":\"default\",\"app\":\"web\",\"version\":1,\"spec\":" SPEC_RESOLVED
+    "}",
+    "{\"type\":\"node.sync\",\"ns\":\"default\",\"node\":\"n1\",\"rev\":9,\"registered\":true,"
+    "\"labels\":{},\"apps\":[{\"app\":\"web\",\"version\":2,\"spec\":" SPEC_RESOLVED "}]}",
+    "{\"type\":\"app.patch\",\"ns\":\"default\",\"app\":\"web\",\"base\":1,\"version\":2,"
+    "\"patch\":{\"obj\":{\"resolved\":{\"obj\":{\"registries\":{\"set\":[]}}}}}}",
     /* unknown envelope fields are ignored (forward compatibility) */
     "{\"type\":\"app.delete\",\"ns\":\"default\",\"app\":\"web\",\"version\":3,\"x\":[1],"
     "\"traceId\":\"abc\"}",
@@ -89,6 +104,15 @@ static const struct {
     {"{\"type\":\"app.put\",\"ns\":\"d\",\"app\":\"web\",\"version\":1,\"spec\":{\"name\":\"web\","
      "\"services\":[{\"name\":\"a\",\"image\":\"x y\"}]}}",
      "field 'spec.services[0].image' must be 1-512 printable ASCII"},
+    {"{\"type\":\"app.put\",\"ns\":\"d\",\"app\":\"web\",\"version\":1,\"spec\":{\"name\":\"web\","
+     "\"volumes\":[{\"name\":\"c\",\"secret\":{\"name\":\"s\"}}],\"services\":[{\"name\":\"a\","
+     "\"image\":\"i\"}]}}",
+     "field 'spec.resolved.configs' must hold the secret 's' that volumes[0] references"},
+    {"{\"type\":\"node.sync\",\"ns\":\"d\",\"node\":\"n1\",\"rev\":1,\"registered\":true,"
+     "\"labels\":{},\"apps\":[{\"app\":\"web\",\"version\":1,\"spec\":{\"name\":\"web\","
+     "\"services\":[{\"name\":\"a\",\"image\":\"i\"}],\"resolved\":{\"configs\":{\"x\":{"
+     "\"kind\":\"config\",\"version\":1,\"files\":{}}}}}}]}",
+     "field 'apps[0].spec.resolved.configs.x' is not referenced by a volume of the app"},
     {"{\"type\":\"app.patch\",\"ns\":\"d\",\"app\":\"web\",\"base\":0,\"version\":2,\"patch\":{"
      "\"obj\":{}}}",
      "app.patch: field 'base' must be a positive integer"},

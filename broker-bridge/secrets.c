@@ -1,0 +1,289 @@
+/* broker-bridge secrets: key file handling and AES-256-GCM sealing of secret values (see
+ * secrets.h). */
+#include "secrets.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ferry/base64.h"
+
+/* ---- key file -------------------------------------------------------------------------------- */
+
+/* Read and check an existing key file. FERRY_ENOTFOUND when it does not exist. */
+static ferry_err key_read(const char *path, unsigned char key[FERRY_SECRETS_KEY_LEN]) {
+    ferry_err err = FERRY_EIO;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return FERRY_ENOTFOUND;
+        LOG_ERROR("secrets: cannot open the key file %s: %s", path, strerror(errno));
+        return FERRY_EIO;
+    }
+    if (fstat(fd, &st) != 0) {
+        LOG_ERROR("secrets: cannot stat the key file %s: %s", path, strerror(errno));
+        goto out;
+    }
+    err = FERRY_EINVAL;
+    if (!S_ISREG(st.st_mode)) {
+        LOG_ERROR("secrets: the key file %s is not a regular file; refusing to start", path);
+        goto out;
+    }
+    if ((st.st_mode & 077) != 0) {
+        LOG_ERROR("secrets: the key file %s has mode %04o: group or others may access it, and it "
+                  "decrypts every stored secret; refusing to start (chmod 600 it)",
+                  path, (unsigned)(st.st_mode & 07777));
+        goto out;
+    }
+    if (st.st_size != FERRY_SECRETS_KEY_LEN) {
+        LOG_ERROR("secrets: the key file %s has %lld bytes instead of %d; refusing to start (is it "
+                  "the right file? a new key cannot decrypt secrets stored with the old one)",
+                  path, (long long)st.st_size, FERRY_SECRETS_KEY_LEN);
+        goto out;
+    }
+    ssize_t n = read(fd, key, FERRY_SECRETS_KEY_LEN);
+    if (n != FERRY_SECRETS_KEY_LEN) {
+        LOG_ERROR("secrets: cannot read the key file %s: %s", path,
+                  n < 0 ? strerror(errno) : "short read");
+        err = FERRY_EIO;
+        goto out;
+    }
+    err = FERRY_OK;
+out:
+    close(fd);
+    return err;
+}
+
+/* The folder of path, for the fsync that makes the new name durable. */
+static void fsync_parent(const char *path) {
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash == NULL ? 1 : (slash == path ? 1 : (size_t)(slash - path));
+    if (n >= sizeof(dir))
+        return;
+    if (slash == NULL)
+        memcpy(dir, ".", 2);
+    else {
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* Write a new random key under a temporary name and link it to path: the key file appears whole
+ * or not at all, and of two processes creating it at once the first link wins (link fails with
+ * EEXIST for the second, which then reads the winner's key). */
+static ferry_err key_create(const char *path) {
+    unsigned char key[FERRY_SECRETS_KEY_LEN];
+    char tmp[4096];
+    ferry_err err = FERRY_EIO;
+    int fd = -1;
+
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= sizeof(tmp)) {
+        LOG_ERROR("secrets: key file path too long: %s", path);
+        return FERRY_EINVAL;
+    }
+    if (RAND_bytes(key, sizeof(key)) != 1) {
+        LOG_ERROR("secrets: no random bytes for a new key (OpenSSL error %lu)", ERR_get_error());
+        return FERRY_EIO;
+    }
+    if ((fd = mkstemp(tmp)) < 0) { /* mode 0600 */
+        LOG_ERROR("secrets: cannot create the key file beside %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (fchmod(fd, 0600) != 0 || write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) ||
+        fsync(fd) != 0) {
+        LOG_ERROR("secrets: cannot write the key file %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (link(tmp, path) != 0 && errno != EEXIST) {
+        LOG_ERROR("secrets: cannot create the key file %s: %s", path, strerror(errno));
+        goto out;
+    }
+    fsync_parent(path);
+    err = FERRY_OK;
+out:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    ferry_secrets_wipe(key, sizeof(key));
+    return err;
+}
+
+ferry_err ferry_secrets_key_load(const char *path, bool create,
+                                 unsigned char key[FERRY_SECRETS_KEY_LEN], bool *created) {
+    ferry_err err = key_read(path, key);
+    if (created != NULL)
+        *created = false;
+    if (err != FERRY_ENOTFOUND || !create)
+        return err;
+    if ((err = key_create(path)) != FERRY_OK)
+        return err;
+    /* Read back what is there now: ours, or a concurrent creator's. */
+    if ((err = key_read(path, key)) == FERRY_OK) {
+        LOG_INFO("secrets: created the key file %s (keep it with the data: without it the stored "
+                 "secrets cannot be decrypted)",
+                 path);
+        if (created != NULL)
+            *created = true;
+    }
+    return err;
+}
+
+/* ---- sealing --------------------------------------------------------------------------------- */
+
+void ferry_secrets_wipe(void *p, size_t len) {
+    if (p != NULL && len > 0)
+        OPENSSL_cleanse(p, len);
+}
+
+static ferry_err crypto_fail(const char *what) {
+    LOG_ERROR("secrets: %s failed (OpenSSL error %lu)", what, ERR_get_error());
+    return FERRY_EIO;
+}
+
+ferry_err ferry_secrets_seal_bytes(const unsigned char key[FERRY_SECRETS_KEY_LEN], const void *aad,
+                                   size_t aad_len, const void *plain, size_t len,
+                                   unsigned char *out) {
+    EVP_CIPHER_CTX *ctx = NULL;
+    unsigned char *nonce = out, *ct = out + FERRY_SECRETS_NONCE_LEN, *tag = ct + len;
+    ferry_err err = FERRY_EIO;
+    int n = 0, fin = 0;
+
+    if (len > INT_MAX - FERRY_SECRETS_OVERHEAD || aad_len > INT_MAX)
+        return FERRY_EINVAL;
+    if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
+        return FERRY_ENOMEM;
+    if (RAND_bytes(nonce, FERRY_SECRETS_NONCE_LEN) != 1) {
+        err = crypto_fail("random nonce");
+        goto out;
+    }
+    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, FERRY_SECRETS_NONCE_LEN, NULL) != 1 ||
+        EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) != 1 ||
+        (aad_len > 0 && EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1) ||
+        (len > 0 && EVP_EncryptUpdate(ctx, ct, &n, plain, (int)len) != 1) ||
+        EVP_EncryptFinal_ex(ctx, ct + (len > 0 ? n : 0), &fin) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, FERRY_SECRETS_TAG_LEN, tag) != 1) {
+        err = crypto_fail("AES-256-GCM encryption");
+        goto out;
+    }
+    err = FERRY_OK;
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    return err;
+}
+
+ferry_err ferry_secrets_open_bytes(const unsigned char key[FERRY_SECRETS_KEY_LEN], const void *aad,
+                                   size_t aad_len, const unsigned char *sealed, size_t slen,
+                                   unsigned char *out) {
+    EVP_CIPHER_CTX *ctx = NULL;
+    ferry_err err = FERRY_EIO;
+    int n = 0, fin = 0;
+
+    if (slen < FERRY_SECRETS_OVERHEAD || slen > INT_MAX || aad_len > INT_MAX)
+        return FERRY_EFORMAT;
+    size_t clen = slen - FERRY_SECRETS_OVERHEAD;
+    const unsigned char *nonce = sealed, *ct = sealed + FERRY_SECRETS_NONCE_LEN, *tag = ct + clen;
+    if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
+        return FERRY_ENOMEM;
+    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, FERRY_SECRETS_NONCE_LEN, NULL) != 1 ||
+        EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) != 1 ||
+        (aad_len > 0 && EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1) ||
+        (clen > 0 && EVP_DecryptUpdate(ctx, out, &n, ct, (int)clen) != 1) ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, FERRY_SECRETS_TAG_LEN, (void *)tag) != 1) {
+        err = crypto_fail("AES-256-GCM decryption");
+        goto out;
+    }
+    if (EVP_DecryptFinal_ex(ctx, out + (clen > 0 ? n : 0), &fin) != 1) {
+        ferry_secrets_wipe(out, clen);
+        ERR_clear_error();
+        err = FERRY_EINVAL; /* the tag does not match: wrong key, wrong place or altered */
+        goto out;
+    }
+    err = FERRY_OK;
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    return err;
+}
+
+ferry_err ferry_secrets_seal(const unsigned char key[FERRY_SECRETS_KEY_LEN], const char *aad,
+                             const void *plain, size_t len, char **sealed) {
+    unsigned char *buf = NULL;
+    ferry_err err = FERRY_EINVAL;
+
+    *sealed = NULL;
+    if (len > INT_MAX - FERRY_SECRETS_OVERHEAD)
+        return err;
+    if ((buf = ferry_malloc(len + FERRY_SECRETS_OVERHEAD)) == NULL)
+        return FERRY_ENOMEM;
+    err = ferry_secrets_seal_bytes(key, aad, strlen(aad), plain, len, buf);
+    if (err == FERRY_OK)
+        err = (*sealed = ferry_base64_encode(buf, len + FERRY_SECRETS_OVERHEAD, NULL)) != NULL
+                  ? FERRY_OK
+                  : FERRY_ENOMEM;
+    ferry_free(buf);
+    return err;
+}
+
+ferry_err ferry_secrets_open(const unsigned char key[FERRY_SECRETS_KEY_LEN], const char *aad,
+                             const char *sealed, size_t slen, unsigned char **plain, size_t *len) {
+    unsigned char *raw = NULL, *out = NULL;
+    size_t rlen = 0;
+    ferry_err err;
+
+    *plain = NULL;
+    *len = 0;
+    if ((err = ferry_base64_decode(sealed, slen, &raw, &rlen)) != FERRY_OK)
+        goto out;
+    err = FERRY_EFORMAT;
+    if (rlen < FERRY_SECRETS_OVERHEAD)
+        goto out;
+    size_t clen = rlen - FERRY_SECRETS_OVERHEAD;
+    err = FERRY_ENOMEM;
+    if ((out = ferry_malloc(clen + 1)) == NULL)
+        goto out;
+    if ((err = ferry_secrets_open_bytes(key, aad, strlen(aad), raw, rlen, out)) != FERRY_OK)
+        goto out;
+    out[clen] = '\0';
+    *plain = out;
+    *len = clen;
+    out = NULL;
+out:
+    ferry_free(out);
+    ferry_free(raw);
+    return err;
+}
+
+void ferry_secrets_digest(const void *data, size_t len, char out[FERRY_SECRETS_DIGEST_LEN]) {
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+
+    memcpy(out, "sha256:", 8);
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+        LOG_ERROR("secrets: SHA-256 failed (OpenSSL error %lu)", ERR_get_error());
+        return;
+    }
+    for (unsigned i = 0; i < mdlen; i++) {
+        out[7 + 2 * i] = hex[md[i] >> 4];
+        out[8 + 2 * i] = hex[md[i] & 15];
+    }
+    out[7 + 2 * mdlen] = '\0';
+}

@@ -1,0 +1,64 @@
+/* edge-sync file cleanup: every --cleanup-interval seconds, delete the volume files nothing needs
+ * any more (volumes.h has the layout): those of apps that no longer run on this node and of jobs
+ * whose pods finished. Never a folder that a container which is not exited mounts.
+ *
+ * The decision is pure (ferry_cleanup_decide) and separate from the I/O (ferry_cleanup_run).
+ * Run it on the reconciler's thread, right after a reconcile pass and never during one: the pass
+ * writes the files before it creates or starts any container, so a folder deleted here is written
+ * again before anything could mount it. */
+#ifndef FERRY_EDGE_CLEANUP_H
+#define FERRY_EDGE_CLEANUP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "engine.h"
+#include "ferry/common.h"
+
+/* What a folder under the data folder is. */
+typedef enum {
+    FERRY_CLEANUP_APP_VOLUMES, /* volumes/{ns}/{app} */
+    FERRY_CLEANUP_VOLUME,      /* volumes/{ns}/{app}/{volume} */
+    FERRY_CLEANUP_APP_PODS,    /* pods/{ns}/{app} */
+    FERRY_CLEANUP_POD          /* pods/{ns}/{app}/{replica} */
+} ferry_cleanup_kind;
+
+/* One folder the cleanup looks at. Strings borrowed. */
+typedef struct {
+    ferry_cleanup_kind kind;
+    const char *path;   /* absolute path of the folder */
+    const char *app;    /* the app it belongs to */
+    const char *member; /* FERRY_CLEANUP_VOLUME: the volume; FERRY_CLEANUP_POD: the replica */
+} ferry_cleanup_item;
+
+/* Whether the folder may be deleted.
+ *
+ * apps is what the last reconcile pass knew (ferry_reconcile_result.apps): {app: {"desired": b,
+ * "finished": b, "replicas": n, "volumes": [name, ...]}}, where desired means the node must run
+ * the app (a scheduled one included), finished that it is a job whose every pod ran to
+ * completion, replicas the number of pods it should have and volumes the names of its config,
+ * secret and certificate volumes. An app missing from apps is not desired.
+ *
+ * live_mounts is an array of the host paths that containers which are not exited (running,
+ * restarting, paused, created) bind-mount. A folder is deleted when it is not needed and no
+ * live mount lies in it or above it:
+ *   app folders: the app is not desired, or is a finished job;
+ *   a volume folder of a needed app: the app has no such config volume (any more);
+ *   a pod folder of a needed app: its replica is not a number below replicas. */
+bool ferry_cleanup_decide(const ferry_cleanup_item *item, const json_t *apps,
+                          const json_t *live_mounts);
+
+/* What the cleanup needs. Strings borrowed. */
+typedef struct {
+    const char *data_dir; /* absolute */
+    const char *ns;
+    ferry_engine *engine;
+} ferry_cleanup_cfg;
+
+/* One cleanup: ask the engine which containers are not exited and what they mount (every
+ * container edge-sync manages on this engine, whatever its node), look at the folders of the
+ * namespace under data_dir, delete those ferry_cleanup_decide allows, each logged. *deleted (may
+ * be NULL) counts them. FERRY_EIO when the engine could not be asked: then nothing is deleted. */
+ferry_err ferry_cleanup_run(const ferry_cleanup_cfg *cfg, const json_t *apps, int *deleted);
+
+#endif

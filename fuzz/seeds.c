@@ -1,0 +1,226 @@
+/* ferry-fuzz-seeds: write seed corpora for the fuzz targets of broker-bridge and edge-sync code
+ * (fuzz_bridge_record, fuzz_edge_record, fuzz_api_route) into DIR/<target>/, made by the stores'
+ * own encoders so that they track the formats on disk. fuzz/seed.sh runs it.
+ * usage: ferry-fuzz-seeds DIR */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../broker-bridge/store.h"
+#include "../edge-sync/store.h"
+#include "ferry/app.h"
+#include "ferry/proto.h"
+#include "ferry/topics.h"
+#include "fuzz_util.h"
+
+static const char app_text[] =
+    "{\"name\":\"web\",\"description\":\"Demo web app\",\"labels\":{\"team\":\"edge\"},"
+    "\"selector\":{\"matchLabels\":{\"example.com/zone\":\"a\"}},"
+    "\"services\":[{\"name\":\"httpd\",\"image\":\"busybox:1.36\","
+    "\"command\":[\"httpd\",\"-f\",\"-p\",\"8080\"],"
+    "\"env\":[{\"name\":\"MODE\",\"value\":\"prod\"}],"
+    "\"ports\":[{\"containerPort\":8080,\"hostPort\":18080}]}],\"replicas\":1}";
+static const char app_min_text[] =
+    "{\"name\":\"db\",\"services\":[{\"name\":\"a\",\"image\":\"i\"}]}";
+static const char node_text[] = "{\"name\":\"edge-1\",\"labels\":{\"example.com/zone\":\"a\","
+                                "\"tier\":\"front\"}}";
+
+static const char *out_dir;
+static int status;
+
+static void fail(const char *what) {
+    fprintf(stderr, "ferry-fuzz-seeds: %s\n", what);
+    status = 1;
+}
+
+/* Write kind byte (< 0: none), key and a NUL (key NULL: neither), then value, as one seed. */
+static void seed(const char *target, const char *name, int kind, const char *key, const void *value,
+                 size_t len) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", out_dir, target);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        fail(strerror(errno));
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/%s/%s", out_dir, target, name);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) {
+        fail(strerror(errno));
+        return;
+    }
+    if (kind >= 0)
+        fputc(kind, f);
+    if (key != NULL)
+        fwrite(key, 1, strlen(key) + 1, f);
+    fwrite(value, 1, len, f);
+    if (fclose(f) != 0)
+        fail(strerror(errno));
+}
+
+/* One seed made by an encoder: its result err and its output buf (freed here). */
+static void encoded(const char *target, const char *name, int kind, const char *key, ferry_err err,
+                    unsigned char *buf, size_t len) {
+    if (err == FERRY_OK)
+        seed(target, name, kind, key, buf, len);
+    else
+        fprintf(stderr, "ferry-fuzz-seeds: cannot encode %s/%s: %s\n", target, name,
+                ferry_strerror(err));
+    status |= err != FERRY_OK;
+    ferry_free(buf);
+}
+
+/* A bridge record (rec stolen) through ferry_store__encode_record. */
+static void bridge_record(const char *name, int kind, const char *key, json_t *rec) {
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    ferry_err err = rec != NULL ? ferry_store__encode_record(rec, &buf, &len) : FERRY_ENOMEM;
+    encoded("fuzz_bridge_record", name, kind, key, err, buf, len);
+    json_decref(rec);
+}
+
+/* An outbox entry carrying msg (stolen) on topic tp. */
+static void bridge_outbox(const char *name, const ferry_topic *tp, json_t *msg) {
+    char topic[FERRY_TOPIC_MAX];
+    unsigned char *payload = NULL, *buf = NULL;
+    size_t plen = 0, len = 0;
+    ferry_err err = msg != NULL ? ferry_topic_build(tp, topic, sizeof(topic)) : FERRY_ENOMEM;
+    if (err == FERRY_OK)
+        err = ferry_proto_encode(msg, &payload, &plen);
+    if (err == FERRY_OK)
+        err = ferry_store__encode_outbox(topic, payload, plen, &buf, &len);
+    encoded("fuzz_bridge_record", name, FUZZ_BRIDGE_OUTBOX, NULL, err, buf, len);
+    ferry_free(payload);
+    json_decref(msg);
+}
+
+static void bridge_seeds(const json_t *app, const json_t *app_min) {
+    const json_t *labels = json_object_get(json_object_get(app, "selector"), "matchLabels");
+    bridge_record("app", FUZZ_BRIDGE_APP, "default/web",
+                  json_pack("{s:s, s:s, s:i, s:b, s:O, s:I, s:I}", "ns", "default", "name", "web",
+                            "version", 7, "deleted", 0, "spec", app, "createdAt",
+                            (json_int_t)1764139488000, "updatedAt", (json_int_t)1764139499000));
+    bridge_record("app-tombstone", FUZZ_BRIDGE_APP, "prod/db",
+                  json_pack("{s:s, s:s, s:i, s:b, s:O, s:I, s:I}", "ns", "prod", "name", "db",
+                            "version", 12, "deleted", 1, "spec", app_min, "createdAt",
+                            (json_int_t)0, "updatedAt", (json_int_t)-1));
+    bridge_record("node", FUZZ_BRIDGE_NODE, "default/edge-1",
+                  json_pack("{s:s, s:s, s:O, s:I, s:I}", "ns", "default", "name", "edge-1",
+                            "labels", labels, "createdAt", (json_int_t)1764139488000, "updatedAt",
+                            (json_int_t)1764139488000));
+    bridge_record("node-no-labels", FUZZ_BRIDGE_NODE, "default/edge-2",
+                  json_pack("{s:s, s:s, s:{}, s:I, s:I}", "ns", "default", "name", "edge-2",
+                            "labels", "createdAt", (json_int_t)1, "updatedAt", (json_int_t)2));
+    bridge_record("status", FUZZ_BRIDGE_STATUS, "default/web/edge-1",
+                  json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:[{s:s, s:s, s:i, s:i, s:s, "
+                            "s:s}], s:I}",
+                            "ns", "default", "node", "edge-1", "app", "web", "version", 7, "phase",
+                            "Running", "message", "1/1 containers running", "ts",
+                            (json_int_t)1764139488000, "containers", "name", "httpd", "state",
+                            "running", "restarts", 0, "exitCode", 0, "error", "", "image",
+                            "busybox:1.36", "updatedAt", (json_int_t)1764139488000));
+    bridge_record("nodestate", FUZZ_BRIDGE_NODESTATE, "default/edge-1",
+                  json_pack("{s:s, s:s, s:b, s:I, s:{s:b, s:[{s:i, s:s, s:i}]}}", "ns", "default",
+                            "node", "edge-1", "online", 1, "ts", (json_int_t)1764139488000, "gpu",
+                            "sharing", 0, "devices", "index", 0, "model", "NVIDIA H100",
+                            "memoryMiB", 81559));
+    bridge_record("config", FUZZ_BRIDGE_CONFIG, "default/web-conf",
+                  json_pack("{s:s, s:s, s:s, s:i, s:{s:s, s:s, s:{s:s}}, s:I, s:I}", "ns",
+                            "default", "name", "web-conf", "kind", "config", "version", 4, "config",
+                            "name", "web-conf", "kind", "config", "data", "app.conf", "mode=prod\n",
+                            "createdAt", (json_int_t)1764139488000, "updatedAt",
+                            (json_int_t)1764139488000));
+
+    ferry_topic label = {FERRY_TOPIC_APP_LABEL, "default", "", "web", "example.com/zone", "a"};
+    ferry_topic sync = {FERRY_TOPIC_NODE_SYNC, "default", "edge-1", "", "", ""};
+    bridge_outbox("outbox-put", &label,
+                  json_pack("{s:s, s:s, s:s, s:i, s:O}", "type", FERRY_MSG_APP_PUT, "ns", "default",
+                            "app", "web", "version", 7, "spec", app));
+    bridge_outbox("outbox-sync", &sync,
+                  json_pack("{s:s, s:s, s:s, s:i, s:b, s:O, s:[]}", "type", FERRY_MSG_NODE_SYNC,
+                            "ns", "default", "node", "edge-1", "rev", 9, "registered", 1, "labels",
+                            labels, "apps"));
+}
+
+static void edge_app(const char *name, const char *key, const ferry_estore_app *app) {
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    ferry_err err = ferry_estore__encode_app(app, &buf, &len);
+    encoded("fuzz_edge_record", name, FUZZ_EDGE_APP, key, err, buf, len);
+}
+
+/* The node record node (stolen). */
+static void edge_node(const char *name, json_t *node) {
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    ferry_err err = node != NULL ? ferry_estore__encode_node(node, &buf, &len) : FERRY_ENOMEM;
+    encoded("fuzz_edge_record", name, FUZZ_EDGE_NODE, NULL, err, buf, len);
+    json_decref(node);
+}
+
+static void edge_seeds(json_t *app, json_t *app_min) {
+    const json_t *labels = json_object_get(json_object_get(app, "selector"), "matchLabels");
+    ferry_estore_app held = {7, false, app}, small = {1, false, app_min}, tomb = {12, true, NULL};
+    edge_app("app", "web", &held);
+    edge_app("app-min", "db", &small);
+    edge_app("app-tombstone", "web", &tomb);
+    edge_node("node", json_pack("{s:i, s:b, s:O}", "rev", 9, "registered", 1, "labels", labels));
+    edge_node("node-fresh", json_pack("{s:i, s:b, s:{}}", "rev", 0, "registered", 0, "labels"));
+}
+
+static void route_seeds(void) {
+    static const char *const paths[] = {
+        "/healthz",
+        "/v1/namespaces/default/apps?page=2&pageSize=50&name=we",
+        "/v1/namespaces/default/apps/web",
+        "/v1/namespaces/default/apps/web/status",
+        "/v1/namespaces/prod/nodes?pageSize=1000",
+        "/v1/namespaces/prod/nodes/edge-1",
+        "/v1/namespaces/prod/nodes/edge-1/apps",
+        "/v1/namespaces/default/apps/web/status/extra",
+        "/v1/namespaces//apps",
+    };
+    char name[32];
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        snprintf(name, sizeof(name), "path-%zu", i);
+        seed("fuzz_api_route", name, -1, NULL, paths[i], strlen(paths[i]));
+    }
+    /* Bodies: "PATH", NUL, body. */
+    seed("fuzz_api_route", "post-app", -1, "/v1/namespaces/default/apps", app_text,
+         strlen(app_text));
+    seed("fuzz_api_route", "put-app", -1, "/v1/namespaces/default/apps/db", app_min_text,
+         strlen(app_min_text));
+    seed("fuzz_api_route", "post-node", -1, "/v1/namespaces/prod/nodes", node_text,
+         strlen(node_text));
+    static const char relabel[] = "{\"labels\":{\"tier\":\"\"}}";
+    seed("fuzz_api_route", "put-node", -1, "/v1/namespaces/prod/nodes/edge-1", relabel,
+         strlen(relabel));
+}
+
+int main(int argc, char **argv) {
+    json_t *raw = NULL, *app = NULL, *raw_min = NULL, *app_min = NULL;
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s DIR\n", argv[0]);
+        return 2;
+    }
+    out_dir = argv[1];
+    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "ferry-fuzz-seeds: cannot create %s: %s\n", out_dir, strerror(errno));
+        return 1;
+    }
+    if ((raw = json_loads(app_text, 0, NULL)) == NULL || (app = ferry_app_normalize(raw)) == NULL ||
+        (raw_min = json_loads(app_min_text, 0, NULL)) == NULL ||
+        (app_min = ferry_app_normalize(raw_min)) == NULL) {
+        fail("the sample apps do not load");
+    } else {
+        bridge_seeds(app, app_min);
+        edge_seeds(app, app_min);
+        route_seeds();
+    }
+    json_decref(raw);
+    json_decref(app);
+    json_decref(raw_min);
+    json_decref(app_min);
+    return status;
+}

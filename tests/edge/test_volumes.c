@@ -1,0 +1,580 @@
+/* Unit tests of edge-sync/volumes.c (config files, emptyDir folders, binds, path safety) and of
+ * the file cleanup's decisions (cleanup.c), on real files in a temp folder. cleanup.c is included
+ * to reach its folder sweep without an engine. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../edge-sync/cleanup.c"
+#include "ferry/base64.h"
+#include "volumes.h"
+
+typedef struct {
+    char dir[64];
+    ferry_volumes_ref ref;
+} fixture;
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/ferry-test-volumes-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->ref = (ferry_volumes_ref){f->dir, "prod", "web"};
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    assert_int_equal(ferry_volumes__remove_tree(f->dir), FERRY_OK);
+    free(f);
+    return 0;
+}
+
+/* ---- helpers --------------------------------------------------------------------------------- */
+
+static json_t *file_entry(const char *text, int mode) {
+    char *b64 = ferry_base64_encode(text, strlen(text), NULL);
+    json_t *e;
+    assert_non_null(b64);
+    e = json_pack("{s:s, s:i}", "data", b64, "mode", mode);
+    ferry_free(b64);
+    return e;
+}
+
+/* An app with a config, a secret, a certificate, an emptyDir and a hostPath volume (hostPath at
+ * host_path), resolved files included. */
+static json_t *app_spec(const char *host_path, const char *conf_text) {
+    json_t *spec = json_pack(
+        "{s:s, s:[{s:s, s:{s:s}}, {s:s, s:{s:s}}, {s:s, s:{s:s}}, {s:s, s:{}}, {s:s, s:{s:s}}],"
+        " s:[{s:s, s:s, s:[]}], s:{s:{}, s:[]}}",
+        "name", "web", "volumes", "name", "cfg", "config", "name", "app-config", "name", "creds",
+        "secret", "name", "app-secret", "name", "tls", "certificate", "name", "app-cert", "name",
+        "scratch", "emptyDir", "name", "data", "hostPath", "path", host_path, "services", "name",
+        "httpd", "image", "busybox", "volumeMounts", "resolved", "configs", "registries");
+    json_t *configs = json_object_get(json_object_get(spec, "resolved"), "configs");
+    assert_non_null(spec);
+    json_object_set_new(configs, "app-config",
+                        json_pack("{s:s, s:i, s:{s:o, s:o}}", "kind", "config", "version", 3,
+                                  "files", "app.conf", file_entry(conf_text, 0644), "logo.txt",
+                                  file_entry("logo", 0644)));
+    json_object_set_new(configs, "app-secret",
+                        json_pack("{s:s, s:i, s:{s:o}}", "kind", "secret", "version", 4, "files",
+                                  "password", file_entry("s3cret", 0600)));
+    json_object_set_new(configs, "app-cert",
+                        json_pack("{s:s, s:i, s:{s:o, s:o}}", "kind", "certificate", "version", 5,
+                                  "files", "tls.crt", file_entry("CERT", 0644), "tls.key",
+                                  file_entry("KEY", 0600)));
+    return spec;
+}
+
+static json_t *mounts(json_t *spec) {
+    return json_object_get(json_array_get(json_object_get(spec, "services"), 0), "volumeMounts");
+}
+
+static void add_mount(json_t *spec, const char *vol, const char *path, bool ro, const char *sub) {
+    json_t *m = json_pack("{s:s, s:s, s:b}", "name", vol, "mountPath", path, "readOnly", ro);
+    if (sub)
+        json_object_set_new(m, "subPath", json_string(sub));
+    json_array_append_new(mounts(spec), m);
+}
+
+static void read_text(const char *path, char *buf, size_t len) {
+    FILE *fp = fopen(path, "r");
+    size_t n;
+    assert_non_null(fp);
+    n = fread(buf, 1, len - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+}
+
+static unsigned mode_of(const char *path) {
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    return (unsigned)(st.st_mode & 07777);
+}
+
+static ino_t inode_of(const char *path) {
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    return st.st_ino;
+}
+
+static bool exists(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static size_t count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    size_t n = 0;
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void path_of(const fixture *f, char *buf, size_t len, const char *rel) {
+    snprintf(buf, len, "%s/%s", f->dir, rel);
+}
+
+static void sync_ok(fixture *f, const json_t *spec) {
+    char err[512] = "";
+    ferry_err e = ferry_volumes_sync(&f->ref, spec, err, sizeof(err));
+    if (e != FERRY_OK)
+        fail_msg("ferry_volumes_sync: %s (%s)", ferry_strerror(e), err);
+}
+
+/* ---- config files ---------------------------------------------------------------------------- */
+
+static void test_files_and_modes(void **state) {
+    fixture *f = *state;
+    json_t *spec = app_spec(f->dir, "listen 80\n");
+    char p[PATH_MAX], text[64];
+
+    sync_ok(f, spec);
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/app.conf");
+    read_text(p, text, sizeof(text));
+    assert_string_equal(text, "listen 80\n");
+    assert_int_equal(mode_of(p), 0644);
+    path_of(f, p, sizeof(p), "volumes/prod/web/creds/password");
+    read_text(p, text, sizeof(text));
+    assert_string_equal(text, "s3cret");
+    assert_int_equal(mode_of(p), 0600);
+    path_of(f, p, sizeof(p), "volumes/prod/web/tls/tls.key");
+    assert_int_equal(mode_of(p), 0600);
+    path_of(f, p, sizeof(p), "volumes/prod/web/tls/tls.crt");
+    assert_int_equal(mode_of(p), 0644);
+    /* Folders down to the app: private; the mounted folder: readable by a container's user. */
+    path_of(f, p, sizeof(p), "volumes");
+    assert_int_equal(mode_of(p), 0700);
+    path_of(f, p, sizeof(p), "volumes/prod");
+    assert_int_equal(mode_of(p), 0700);
+    path_of(f, p, sizeof(p), "volumes/prod/web");
+    assert_int_equal(mode_of(p), 0700);
+    path_of(f, p, sizeof(p), "volumes/prod/web/creds");
+    assert_int_equal(mode_of(p), 0755);
+    /* emptyDir and hostPath: nothing under volumes/. */
+    path_of(f, p, sizeof(p), "volumes/prod/web");
+    assert_int_equal(count_entries(p), 3);
+    json_decref(spec);
+}
+
+static void test_atomic_replacement(void **state) {
+    fixture *f = *state;
+    json_t *spec = app_spec(f->dir, "v1");
+    char p[PATH_MAX], dir[PATH_MAX], text[64];
+    ino_t before;
+    json_t *files;
+
+    sync_ok(f, spec);
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/app.conf");
+    path_of(f, dir, sizeof(dir), "volumes/prod/web/cfg");
+    before = inode_of(p);
+    /* Same content: the file is left alone. */
+    sync_ok(f, spec);
+    assert_true(inode_of(p) == before);
+    /* New content: a new file renamed over the old one (a reader never sees half of it). */
+    json_decref(spec);
+    spec = app_spec(f->dir, "v2 is longer");
+    sync_ok(f, spec);
+    read_text(p, text, sizeof(text));
+    assert_string_equal(text, "v2 is longer");
+    assert_true(inode_of(p) != before);
+    assert_int_equal(count_entries(dir), 2); /* no temp file left */
+    /* A mode change alone rewrites the file too. */
+    files = json_object_get(
+        json_object_get(json_object_get(json_object_get(spec, "resolved"), "configs"),
+                        "app-config"),
+        "files");
+    json_object_set_new(json_object_get(files, "app.conf"), "mode", json_integer(0640));
+    sync_ok(f, spec);
+    assert_int_equal(mode_of(p), 0640);
+    /* A key the config dropped goes; a temp file a crash left goes. */
+    json_object_del(files, "logo.txt");
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/.ferry-tmp-abc123");
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    sync_ok(f, spec);
+    assert_false(exists(p));
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/logo.txt");
+    assert_false(exists(p));
+    assert_int_equal(count_entries(dir), 1);
+    json_decref(spec);
+}
+
+static void test_file_replaces_symlink(void **state) {
+    fixture *f = *state;
+    json_t *spec = app_spec(f->dir, "mine");
+    char p[PATH_MAX], text[64], outside[PATH_MAX];
+
+    sync_ok(f, spec);
+    /* Someone replaced a config file by a link to a file elsewhere: the link is replaced, the
+     * file it points to is not written through. */
+    path_of(f, outside, sizeof(outside), "outside.txt");
+    FILE *fp = fopen(outside, "w");
+    assert_non_null(fp);
+    fputs("untouched", fp);
+    fclose(fp);
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/app.conf");
+    assert_int_equal(unlink(p), 0);
+    assert_int_equal(symlink(outside, p), 0);
+    sync_ok(f, spec);
+    read_text(outside, text, sizeof(text));
+    assert_string_equal(text, "untouched");
+    struct stat st;
+    assert_int_equal(lstat(p, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    read_text(p, text, sizeof(text));
+    assert_string_equal(text, "mine");
+    json_decref(spec);
+}
+
+static void test_missing_pieces(void **state) {
+    fixture *f = *state;
+    char err[512] = "", missing[PATH_MAX];
+    json_t *spec;
+
+    path_of(f, missing, sizeof(missing), "no/such/folder");
+    spec = app_spec(missing, "x");
+    assert_int_equal(ferry_volumes_sync(&f->ref, spec, err, sizeof(err)), FERRY_ENOTFOUND);
+    assert_non_null(strstr(err, "volume data: host path"));
+    assert_non_null(strstr(err, missing));
+    assert_false(exists(missing)); /* hostPath folders are never created */
+    json_decref(spec);
+
+    spec = app_spec(f->dir, "x");
+    json_object_del(json_object_get(json_object_get(spec, "resolved"), "configs"), "app-secret");
+    err[0] = '\0';
+    assert_int_equal(ferry_volumes_sync(&f->ref, spec, err, sizeof(err)), FERRY_ENOTFOUND);
+    assert_non_null(strstr(err, "volume creds: secret app-secret"));
+    json_decref(spec);
+
+    /* Names that are not DNS labels never become paths. */
+    spec = app_spec(f->dir, "x");
+    ferry_volumes_ref bad = {f->dir, "prod", "../etc"};
+    assert_int_equal(ferry_volumes_sync(&bad, spec, err, sizeof(err)), FERRY_EINVAL);
+    json_object_set_new(json_array_get(json_object_get(spec, "volumes"), 0), "name",
+                        json_string("../x"));
+    assert_int_equal(ferry_volumes_sync(&f->ref, spec, err, sizeof(err)), FERRY_EINVAL);
+    json_decref(spec);
+}
+
+/* ---- emptyDir -------------------------------------------------------------------------------- */
+
+static void test_empty_dir_lifetime(void **state) {
+    fixture *f = *state;
+    json_t *spec = app_spec(f->dir, "x");
+    char err[512] = "", p[PATH_MAX], file[PATH_MAX];
+
+    assert_int_equal(ferry_volumes_pod_prepare(&f->ref, 1, spec, true, err, sizeof(err)), FERRY_OK);
+    path_of(f, p, sizeof(p), "pods/prod/web/1/scratch");
+    assert_int_equal(mode_of(p), 0777);
+    path_of(f, p, sizeof(p), "pods/prod/web/1");
+    assert_int_equal(mode_of(p), 0700);
+    path_of(f, file, sizeof(file), "pods/prod/web/1/scratch/data");
+    FILE *fp = fopen(file, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    /* The same pod again: its data stays. */
+    assert_int_equal(ferry_volumes_pod_prepare(&f->ref, 1, spec, false, err, sizeof(err)),
+                     FERRY_OK);
+    assert_true(exists(file));
+    /* A new pod: empty. */
+    assert_int_equal(ferry_volumes_pod_prepare(&f->ref, 1, spec, true, err, sizeof(err)), FERRY_OK);
+    assert_false(exists(file));
+    /* Removed with the pod, without following a link a container planted. */
+    char outside[PATH_MAX], link[PATH_MAX];
+    path_of(f, outside, sizeof(outside), "keep-me");
+    fp = fopen(outside, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    path_of(f, link, sizeof(link), "pods/prod/web/1/scratch/escape");
+    assert_int_equal(symlink(f->dir, link), 0);
+    assert_int_equal(ferry_volumes_pod_remove(&f->ref, 1), FERRY_OK);
+    path_of(f, p, sizeof(p), "pods/prod/web/1");
+    assert_false(exists(p));
+    assert_true(exists(outside));
+    assert_int_equal(ferry_volumes_pod_remove(&f->ref, -1), FERRY_OK);
+    path_of(f, p, sizeof(p), "pods/prod/web");
+    assert_false(exists(p));
+    json_decref(spec);
+}
+
+/* ---- binds ----------------------------------------------------------------------------------- */
+
+static void test_binds(void **state) {
+    fixture *f = *state;
+    char host[PATH_MAX], err[512] = "", want[PATH_MAX * 2];
+    json_t *spec, *binds = NULL, *svc;
+
+    path_of(f, host, sizeof(host), "host");
+    assert_int_equal(mkdir(host, 0755), 0);
+    spec = app_spec(host, "x");
+    add_mount(spec, "cfg", "/etc/app", false, NULL);
+    add_mount(spec, "cfg", "/etc/app.conf", false, "app.conf");
+    add_mount(spec, "creds", "/run/secrets", true, NULL);
+    add_mount(spec, "scratch", "/scratch", false, NULL);
+    add_mount(spec, "scratch", "/cache", false, "a/b");
+    add_mount(spec, "data", "/data", true, NULL);
+    svc = json_array_get(json_object_get(spec, "services"), 0);
+    sync_ok(f, spec);
+    assert_int_equal(ferry_volumes_pod_prepare(&f->ref, 0, spec, true, err, sizeof(err)), FERRY_OK);
+    assert_int_equal(ferry_volumes_binds(&f->ref, 0, spec, svc, &binds, err, sizeof(err)),
+                     FERRY_OK);
+    assert_int_equal(json_array_size(binds), 6);
+    /* Config volumes are always read-only: the files are edge-sync's copy. */
+    snprintf(want, sizeof(want), "%s/volumes/prod/web/cfg:/etc/app:ro", f->dir);
+    assert_string_equal(json_string_value(json_array_get(binds, 0)), want);
+    snprintf(want, sizeof(want), "%s/volumes/prod/web/cfg/app.conf:/etc/app.conf:ro", f->dir);
+    assert_string_equal(json_string_value(json_array_get(binds, 1)), want);
+    snprintf(want, sizeof(want), "%s/volumes/prod/web/creds:/run/secrets:ro", f->dir);
+    assert_string_equal(json_string_value(json_array_get(binds, 2)), want);
+    snprintf(want, sizeof(want), "%s/pods/prod/web/0/scratch:/scratch", f->dir);
+    assert_string_equal(json_string_value(json_array_get(binds, 3)), want);
+    /* A missing subPath of an emptyDir is created, as Kubernetes does. */
+    snprintf(want, sizeof(want), "%s/pods/prod/web/0/scratch/a/b:/cache", f->dir);
+    assert_string_equal(json_string_value(json_array_get(binds, 4)), want);
+    snprintf(want, sizeof(want), "%s:/data:ro", host);
+    assert_string_equal(json_string_value(json_array_get(binds, 5)), want);
+    json_decref(binds);
+
+    /* Another replica mounts its own emptyDir. */
+    assert_int_equal(ferry_volumes_pod_prepare(&f->ref, 1, spec, true, err, sizeof(err)), FERRY_OK);
+    assert_int_equal(ferry_volumes_binds(&f->ref, 1, spec, svc, &binds, err, sizeof(err)),
+                     FERRY_OK);
+    snprintf(want, sizeof(want), "%s/pods/prod/web/1/scratch:/scratch", f->dir);
+    assert_string_equal(json_string_value(json_array_get(binds, 3)), want);
+    json_decref(binds);
+
+    /* No mounts: an empty list. */
+    json_array_clear(mounts(spec));
+    assert_int_equal(ferry_volumes_binds(&f->ref, 0, spec, svc, &binds, err, sizeof(err)),
+                     FERRY_OK);
+    assert_int_equal(json_array_size(binds), 0);
+    json_decref(binds);
+    json_decref(spec);
+}
+
+/* Binds of a spec with one mount; returns the error code, the bind in out (or ""). */
+static ferry_err one_bind(fixture *f, json_t *spec, const char *vol, const char *sub, char *out,
+                          size_t len, char *err, size_t errlen) {
+    json_t *binds = NULL;
+    ferry_err e;
+    json_array_clear(mounts(spec));
+    add_mount(spec, vol, "/mnt", false, sub);
+    e = ferry_volumes_binds(&f->ref, 0, spec, json_array_get(json_object_get(spec, "services"), 0),
+                            &binds, err, errlen);
+    snprintf(out, len, "%s", e == FERRY_OK ? json_string_value(json_array_get(binds, 0)) : "");
+    json_decref(binds);
+    return e;
+}
+
+static void test_sub_path_safety(void **state) {
+    fixture *f = *state;
+    char host[PATH_MAX], err[512], out[PATH_MAX * 2], p[PATH_MAX], want[PATH_MAX * 2];
+    json_t *spec;
+
+    path_of(f, host, sizeof(host), "host");
+    assert_int_equal(mkdir(host, 0755), 0);
+    spec = app_spec(host, "x");
+    sync_ok(f, spec);
+    assert_int_equal(ferry_volumes_pod_prepare(&f->ref, 0, spec, true, err, sizeof(err)), FERRY_OK);
+
+    /* ".." and absolute paths, whatever the kind. */
+    assert_int_equal(one_bind(f, spec, "scratch", "../../..", out, sizeof(out), err, sizeof(err)),
+                     FERRY_EINVAL);
+    assert_non_null(strstr(err, "without '..'"));
+    assert_int_equal(one_bind(f, spec, "data", "a/../../b", out, sizeof(out), err, sizeof(err)),
+                     FERRY_EINVAL);
+    assert_int_equal(one_bind(f, spec, "scratch", "/etc", out, sizeof(out), err, sizeof(err)),
+                     FERRY_EINVAL);
+
+    /* A link a container planted in its emptyDir, pointing out of it: refused, and nothing is
+     * created where it points. */
+    path_of(f, p, sizeof(p), "pods/prod/web/0/scratch/escape");
+    assert_int_equal(symlink("/", p), 0);
+    assert_int_equal(one_bind(f, spec, "scratch", "escape/etc", out, sizeof(out), err, sizeof(err)),
+                     FERRY_EINVAL);
+    assert_non_null(strstr(err, "leads outside the volume"));
+    assert_int_equal(one_bind(f, spec, "scratch", "escape", out, sizeof(out), err, sizeof(err)),
+                     FERRY_EINVAL);
+    path_of(f, p, sizeof(p), "pods/prod/web/0/scratch/up");
+    assert_int_equal(symlink("..", p), 0);
+    assert_int_equal(one_bind(f, spec, "scratch", "up/new-dir", out, sizeof(out), err, sizeof(err)),
+                     FERRY_EINVAL);
+    path_of(f, p, sizeof(p), "pods/prod/web/0/new-dir");
+    assert_false(exists(p));
+
+    /* A link that stays inside: the resolved folder is what gets mounted. */
+    path_of(f, p, sizeof(p), "pods/prod/web/0/scratch/real");
+    assert_int_equal(mkdir(p, 0755), 0);
+    path_of(f, p, sizeof(p), "pods/prod/web/0/scratch/alias");
+    assert_int_equal(symlink("real", p), 0);
+    assert_int_equal(one_bind(f, spec, "scratch", "alias", out, sizeof(out), err, sizeof(err)),
+                     FERRY_OK);
+    snprintf(want, sizeof(want), "%s/pods/prod/web/0/scratch/real:/mnt", f->dir);
+    assert_string_equal(out, want);
+
+    /* Config volumes: subPath is a file of the config. */
+    assert_int_equal(one_bind(f, spec, "cfg", "nope.conf", out, sizeof(out), err, sizeof(err)),
+                     FERRY_ENOTFOUND);
+    assert_non_null(strstr(err, "not a file of config volume cfg"));
+    assert_int_equal(one_bind(f, spec, "tls", "tls.key", out, sizeof(out), err, sizeof(err)),
+                     FERRY_OK);
+    snprintf(want, sizeof(want), "%s/volumes/prod/web/tls/tls.key:/mnt:ro", f->dir);
+    assert_string_equal(out, want);
+
+    /* A mount of a volume the app does not have. */
+    assert_int_equal(one_bind(f, spec, "nope", NULL, out, sizeof(out), err, sizeof(err)),
+                     FERRY_EINVAL);
+    json_decref(spec);
+}
+
+/* ---- cleanup decisions ----------------------------------------------------------------------- */
+
+static json_t *facts(void) {
+    return json_pack(
+        "{s:{s:b, s:b, s:i, s:[s]}, s:{s:b, s:b, s:i, s:[s]}, s:{s:b, s:b, s:i, s:[]}}", "web",
+        "desired", 1, "finished", 0, "replicas", 2, "volumes", "cfg", "batch", "desired", 1,
+        "finished", 1, "replicas", 1, "volumes", "cfg", "gone", "desired", 0, "finished", 0,
+        "replicas", 0, "volumes");
+}
+
+static bool decide(ferry_cleanup_kind kind, const char *path, const char *app, const char *member,
+                   const json_t *apps, const json_t *live) {
+    ferry_cleanup_item item = {kind, path, app, member};
+    return ferry_cleanup_decide(&item, apps, live);
+}
+
+static void test_cleanup_decide(void **state) {
+    (void)state;
+    json_t *apps = facts(), *none = json_array();
+    json_t *live = json_pack("[s]", "/d/volumes/prod/gone/cfg/app.conf");
+    json_t *live_above = json_pack("[s]", "/d");
+
+    /* A desired, running app keeps its files; only what its spec dropped goes. */
+    assert_false(decide(FERRY_CLEANUP_APP_VOLUMES, "/d/volumes/prod/web", "web", NULL, apps, none));
+    assert_false(decide(FERRY_CLEANUP_VOLUME, "/d/volumes/prod/web/cfg", "web", "cfg", apps, none));
+    assert_true(decide(FERRY_CLEANUP_VOLUME, "/d/volumes/prod/web/old", "web", "old", apps, none));
+    assert_false(decide(FERRY_CLEANUP_APP_PODS, "/d/pods/prod/web", "web", NULL, apps, none));
+    assert_false(decide(FERRY_CLEANUP_POD, "/d/pods/prod/web/1", "web", "1", apps, none));
+    assert_true(decide(FERRY_CLEANUP_POD, "/d/pods/prod/web/2", "web", "2", apps, none));
+    assert_true(decide(FERRY_CLEANUP_POD, "/d/pods/prod/web/01", "web", "01", apps, none));
+    /* A finished job, an app no longer here, an app the store does not know: everything goes. */
+    assert_true(
+        decide(FERRY_CLEANUP_APP_VOLUMES, "/d/volumes/prod/batch", "batch", NULL, apps, none));
+    assert_true(decide(FERRY_CLEANUP_APP_PODS, "/d/pods/prod/batch", "batch", NULL, apps, none));
+    assert_true(
+        decide(FERRY_CLEANUP_APP_VOLUMES, "/d/volumes/prod/gone", "gone", NULL, apps, none));
+    assert_true(decide(FERRY_CLEANUP_APP_VOLUMES, "/d/volumes/prod/x", "x", NULL, apps, none));
+    assert_true(decide(FERRY_CLEANUP_APP_VOLUMES, "/d/volumes/prod/x", "x", NULL, NULL, NULL));
+    /* ... unless a container that is not exited mounts something in it, or above it. */
+    assert_false(
+        decide(FERRY_CLEANUP_APP_VOLUMES, "/d/volumes/prod/gone", "gone", NULL, apps, live));
+    assert_true(decide(FERRY_CLEANUP_APP_VOLUMES, "/d/volumes/prod/gone2", "gone2", NULL, apps,
+                       live)); /* a prefix of the name is not the folder */
+    assert_false(
+        decide(FERRY_CLEANUP_APP_PODS, "/d/pods/prod/batch", "batch", NULL, apps, live_above));
+    /* Malformed items are kept. */
+    assert_false(decide(FERRY_CLEANUP_APP_VOLUMES, "volumes/prod/gone", "gone", NULL, apps, none));
+    assert_false(decide(FERRY_CLEANUP_POD, "/d/pods/prod/web/9", "web", NULL, apps, none));
+    assert_false(ferry_cleanup_decide(NULL, apps, none));
+    json_decref(apps);
+    json_decref(none);
+    json_decref(live);
+    json_decref(live_above);
+}
+
+static void make_dir(const fixture *f, const char *rel) {
+    char p[PATH_MAX];
+    path_of(f, p, sizeof(p), rel);
+    assert_int_equal(mkdir(p, 0700), 0);
+}
+
+/* The sweep over real folders, with the engine's answer given. */
+static void test_cleanup_sweep(void **state) {
+    fixture *f = *state;
+    json_t *apps = facts();
+    json_t *live = json_array();
+    ferry_cleanup_cfg cfg = {f->dir, "prod", NULL};
+    char p[PATH_MAX];
+    int deleted = 0;
+    static const char *const dirs[] = {"volumes",
+                                       "volumes/prod",
+                                       "volumes/prod/web",
+                                       "volumes/prod/web/cfg",
+                                       "volumes/prod/web/old",
+                                       "volumes/prod/batch",
+                                       "volumes/prod/batch/cfg",
+                                       "volumes/prod/gone",
+                                       "volumes/prod/gone/cfg",
+                                       "volumes/prod/Not_Ours",
+                                       "volumes/other",
+                                       "volumes/other/gone",
+                                       "pods",
+                                       "pods/prod",
+                                       "pods/prod/web",
+                                       "pods/prod/web/0",
+                                       "pods/prod/web/5",
+                                       "pods/prod/gone",
+                                       "pods/prod/gone/0"};
+
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+        make_dir(f, dirs[i]);
+    /* A running container of "gone" still mounts its config (its removal failed, say). */
+    path_of(f, p, sizeof(p), "volumes/prod/gone/cfg");
+    json_array_append_new(live, json_string(p));
+
+    sweep(&cfg, FERRY_VOLUMES_DIR, FERRY_CLEANUP_APP_VOLUMES, FERRY_CLEANUP_VOLUME, apps, live,
+          &deleted);
+    sweep(&cfg, FERRY_PODS_DIR, FERRY_CLEANUP_APP_PODS, FERRY_CLEANUP_POD, apps, live, &deleted);
+    assert_int_equal(deleted, 4);
+    static const char *const kept[] = {"volumes/prod/web/cfg", "volumes/prod/gone/cfg",
+                                       "volumes/prod/Not_Ours", "volumes/other/gone",
+                                       "pods/prod/web/0"};
+    static const char *const gone[] = {"volumes/prod/web/old", "volumes/prod/batch",
+                                       "pods/prod/web/5", "pods/prod/gone"};
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+        path_of(f, p, sizeof(p), kept[i]);
+        if (!exists(p))
+            fail_msg("%s was deleted", kept[i]);
+    }
+    for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+        path_of(f, p, sizeof(p), gone[i]);
+        if (exists(p))
+            fail_msg("%s was kept", gone[i]);
+    }
+    json_decref(apps);
+    json_decref(live);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_files_and_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_atomic_replacement, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_replaces_symlink, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_pieces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_dir_lifetime, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_binds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sub_path_safety, setup, teardown),
+        cmocka_unit_test(test_cleanup_decide),
+        cmocka_unit_test_setup_teardown(test_cleanup_sweep, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
