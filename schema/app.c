@@ -282,14 +282,14 @@ static ferry_err check_env(const json_t *env, const char *path, ferry_verr *err)
                          APP_MAX_ENV);
     for (size_t j = 0; j < json_array_size(env); j++) {
         const json_t *e = json_array_get(env, j);
-        snprintf(f, sizeof(f), "%s[%zu]", path, j);
+        ferry__path(f, sizeof(f), "%s[%zu]", path, j);
         if (!json_is_object(e))
             return app__fail(err, f, "must be an object");
         if ((rc = app__check_fields(e, f, fields, NULL, err)) != FERRY_OK)
             return rc;
         const json_t *name = json_object_get(e, "name");
         const json_t *value = json_object_get(e, "value");
-        snprintf(f, sizeof(f), "%s[%zu].name", path, j);
+        ferry__path(f, sizeof(f), "%s[%zu].name", path, j);
         if (name == NULL)
             return app__fail(err, f, "is required");
         const char *s = app__str(name);
@@ -303,7 +303,7 @@ static ferry_err check_env(const json_t *env, const char *path, ferry_verr *err)
                 return app__fail(err, f, "duplicate env name '%s'", app__quote(s, q, sizeof(q)));
         }
         if (value != NULL && app__str(value) == NULL) {
-            snprintf(f, sizeof(f), "%s[%zu].value", path, j);
+            ferry__path(f, sizeof(f), "%s[%zu].value", path, j);
             return app__fail(err, f, "must be a string");
         }
     }
@@ -324,7 +324,7 @@ static ferry_err check_ports(const json_t *ports, const char *path, ferry_verr *
         return app__fail(err, path, "must be an array of port objects");
     for (size_t j = 0; j < json_array_size(ports); j++) {
         const json_t *p = json_array_get(ports, j);
-        snprintf(f, sizeof(f), "%s[%zu]", path, j);
+        ferry__path(f, sizeof(f), "%s[%zu]", path, j);
         if (!json_is_object(p))
             return app__fail(err, f, "must be an object");
         if ((rc = app__check_fields(p, f, fields, NULL, err)) != FERRY_OK)
@@ -332,15 +332,15 @@ static ferry_err check_ports(const json_t *ports, const char *path, ferry_verr *
         const json_t *cp = json_object_get(p, "containerPort");
         const json_t *hp = json_object_get(p, "hostPort");
         const json_t *proto = json_object_get(p, "protocol");
-        snprintf(f, sizeof(f), "%s[%zu].containerPort", path, j);
+        ferry__path(f, sizeof(f), "%s[%zu].containerPort", path, j);
         if (cp == NULL)
             return app__fail(err, f, "is required");
         if (!int_in(cp, 1, 65535))
             return app__fail(err, f, MSG_PORT);
-        snprintf(f, sizeof(f), "%s[%zu].hostPort", path, j);
+        ferry__path(f, sizeof(f), "%s[%zu].hostPort", path, j);
         if (hp != NULL && !int_in(hp, 1, 65535))
             return app__fail(err, f, MSG_PORT);
-        snprintf(f, sizeof(f), "%s[%zu].protocol", path, j);
+        ferry__path(f, sizeof(f), "%s[%zu].protocol", path, j);
         const char *ps = app__str(proto);
         if (proto != NULL && (ps == NULL || (strcmp(ps, "TCP") != 0 && strcmp(ps, "UDP") != 0)))
             return app__fail(err, f, "must be \"TCP\" or \"UDP\"");
@@ -391,13 +391,13 @@ static ferry_err check_mounts(const json_t *mounts, const char *path, const json
         return app__fail(err, path, "must be an array of at most %d volume mounts", APP_MAX_MOUNTS);
     for (size_t j = 0; j < json_array_size(mounts); j++) {
         const json_t *m = json_array_get(mounts, j);
-        snprintf(f, sizeof(f), "%s[%zu]", path, j);
+        ferry__path(f, sizeof(f), "%s[%zu]", path, j);
         if (!json_is_object(m))
             return app__fail(err, f, "must be an object {name, mountPath, readOnly, subPath}");
         if ((rc = app__check_fields(m, f, fields, NULL, err)) != FERRY_OK)
             return rc;
 
-        snprintf(f, sizeof(f), "%s[%zu].name", path, j);
+        ferry__path(f, sizeof(f), "%s[%zu].name", path, j);
         const json_t *name = json_object_get(m, "name");
         if (name == NULL)
             return app__fail(err, f, "is required");
@@ -406,7 +406,7 @@ static ferry_err check_mounts(const json_t *mounts, const char *path, const json
         if (vol == NULL)
             return app__fail(err, f, "must name a volume of the app (volumes[].name)");
 
-        snprintf(f, sizeof(f), "%s[%zu].mountPath", path, j);
+        ferry__path(f, sizeof(f), "%s[%zu].mountPath", path, j);
         const json_t *mp = json_object_get(m, "mountPath");
         if (mp == NULL)
             return app__fail(err, f, "is required");
@@ -425,12 +425,12 @@ static ferry_err check_mounts(const json_t *mounts, const char *path, const json
                                  app__quote(mps, q, sizeof(q)), path, k);
         }
 
-        snprintf(f, sizeof(f), "%s[%zu].readOnly", path, j);
+        ferry__path(f, sizeof(f), "%s[%zu].readOnly", path, j);
         const json_t *ro = json_object_get(m, "readOnly");
         if (ro != NULL && !json_is_boolean(ro))
             return app__fail(err, f, "must be true or false");
 
-        snprintf(f, sizeof(f), "%s[%zu].subPath", path, j);
+        ferry__path(f, sizeof(f), "%s[%zu].subPath", path, j);
         const json_t *sp = json_object_get(m, "subPath");
         if (sp == NULL)
             continue;
@@ -465,13 +465,13 @@ static ferry_err check_resources(const json_t *res, const char *path, ferry_verr
     const json_t *lim = json_object_get(res, "limits");
     if (lim == NULL)
         return FERRY_OK;
-    snprintf(f, sizeof(f), "%s.limits", path);
+    ferry__path(f, sizeof(f), "%s.limits", path);
     if (!json_is_object(lim))
         return app__fail(err, f, "must be an object {cpu, memory, gpuMemory, gpuCompute}");
     if ((rc = app__check_fields(lim, f, lfields, NULL, err)) != FERRY_OK)
         return rc;
     const json_t *v;
-    snprintf(f, sizeof(f), "%s.limits.cpu", path);
+    ferry__path(f, sizeof(f), "%s.limits.cpu", path);
     if ((v = json_object_get(lim, "cpu")) != NULL &&
         (rc = ferry_quantity_parse_cpu(v, &n)) != FERRY_OK)
         return rc == FERRY_ETOOBIG ? app__fail(err, f, "must be at most %lld cores",
@@ -480,7 +480,7 @@ static ferry_err check_resources(const json_t *res, const char *path, ferry_verr
                                                "must be a positive number of cores or a "
                                                "quantity string like \"0.5\", \"2\" or \"500m\" "
                                                "(whole millicores)");
-    snprintf(f, sizeof(f), "%s.limits.memory", path);
+    ferry__path(f, sizeof(f), "%s.limits.memory", path);
     if ((v = json_object_get(lim, "memory")) != NULL) {
         if ((rc = ferry_quantity_parse_memory(v, &n)) != FERRY_OK)
             return rc == FERRY_ETOOBIG
@@ -493,10 +493,10 @@ static ferry_err check_resources(const json_t *res, const char *path, ferry_verr
     }
     const json_t *gm = json_object_get(lim, "gpuMemory");
     const json_t *gc = json_object_get(lim, "gpuCompute");
-    snprintf(f, sizeof(f), "%s.limits.gpuMemory", path);
+    ferry__path(f, sizeof(f), "%s.limits.gpuMemory", path);
     if (gm != NULL && !int_in(gm, 1, 4096))
         return app__fail(err, f, "must be an integer between 1 and 4096 (units of 256 MB)");
-    snprintf(f, sizeof(f), "%s.limits.gpuCompute", path);
+    ferry__path(f, sizeof(f), "%s.limits.gpuCompute", path);
     if (gc != NULL && !int_in(gc, 1, 100))
         return app__fail(err, f, "must be an integer between 1 and 100 (percent of the GPU)");
     if (gm != NULL && gc == NULL)

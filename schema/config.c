@@ -365,26 +365,26 @@ static ferry_err check_resolved_config(const json_t *c, const char *path, ferry_
     const json_t *kind = json_object_get(c, "kind");
     const json_t *version = json_object_get(c, "version");
     const json_t *files = json_object_get(c, "files");
-    snprintf(f, sizeof(f), "%s.kind", path);
+    ferry__path(f, sizeof(f), "%s.kind", path);
     if (kind == NULL)
         return app__fail(err, f, "is required");
     if (app__str(kind) == NULL || !app__key_in(json_string_value(kind), VOLUME_CONFIG_KINDS))
         return app__fail(err, f, "must be \"config\", \"secret\" or \"certificate\"");
-    snprintf(f, sizeof(f), "%s.version", path);
+    ferry__path(f, sizeof(f), "%s.version", path);
     if (version == NULL)
         return app__fail(err, f, "is required");
     if (!json_is_integer(version) || json_integer_value(version) < 1)
         return app__fail(err, f, "must be a positive integer");
-    snprintf(f, sizeof(f), "%s.files", path);
+    ferry__path(f, sizeof(f), "%s.files", path);
     if (files == NULL)
         return app__fail(err, f, "is required");
     if (!json_is_object(files) || json_object_size(files) > FERRY_CONFIG_MAX_FILES)
         return app__fail(err, f, "must be an object of at most %d files", FERRY_CONFIG_MAX_FILES);
     json_object_keylen_foreach((json_t *)files, key, klen, val) {
-        snprintf(f, sizeof(f), "%s.files", path);
+        ferry__path(f, sizeof(f), "%s.files", path);
         if (strlen(key) != klen || !ferry_config_file_name_valid(key))
             return app__fail(err, f, "file name '%s' %s", app__quote(key, q, sizeof(q)), MSG_FILE);
-        snprintf(f, sizeof(f), "%s.files.%s", path, key);
+        ferry__path(f, sizeof(f), "%s.files.%s", path, key);
         if (!json_is_object(val))
             return app__fail(err, f, "must be an object {data, mode}");
         if ((rc = app__check_fields(val, f, ffields, NULL, err)) != FERRY_OK)
@@ -392,7 +392,7 @@ static ferry_err check_resolved_config(const json_t *c, const char *path, ferry_
         const json_t *data = json_object_get(val, "data");
         const json_t *mode = json_object_get(val, "mode");
         size_t len = 0;
-        snprintf(f, sizeof(f), "%s.files.%s.data", path, key);
+        ferry__path(f, sizeof(f), "%s.files.%s.data", path, key);
         if (data == NULL)
             return app__fail(err, f, "is required");
         if (!json_is_string(data) ||
@@ -401,7 +401,7 @@ static ferry_err check_resolved_config(const json_t *c, const char *path, ferry_
         if ((total += len) > FERRY_CONFIG_MAX_DATA)
             return app__fail(err, f, "a config holds at most %u bytes (1 MiB) of data",
                              FERRY_CONFIG_MAX_DATA);
-        snprintf(f, sizeof(f), "%s.files.%s.mode", path, key);
+        ferry__path(f, sizeof(f), "%s.files.%s.mode", path, key);
         if (mode == NULL)
             return app__fail(err, f, "is required");
         if (!json_is_integer(mode) || json_integer_value(mode) < 0 ||

@@ -7,6 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "ferry/app.h"
 #include "ferry/common.h"
 
@@ -44,5 +47,17 @@ ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferr
 /* patch.c: structural check of an untrusted patch without a document. FERRY_EFORMAT (why says
  * what is wrong) or FERRY_ETOOBIG past FERRY_MAX_DEPTH. */
 ferry_err patch__check(const json_t *patch, char *why, size_t whylen);
+
+/* Format a field path ("services[1].ports[0]") into buf. Paths are bounded by the validator's
+ * caps on names and counts; one that would not fit is cut, which only shortens an error message.
+ * (A function of its own so that GCC's -Wformat-truncation, which cannot know those caps, stays
+ * on for every other snprintf.) */
+__attribute__((format(printf, 3, 4))) static inline void ferry__path(char *buf, size_t len,
+                                                                     const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
 
 #endif

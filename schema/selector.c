@@ -24,7 +24,7 @@ static ferry_err check_expression(const json_t *e, const char *path, ferry_verr 
     const json_t *key = json_object_get(e, "key");
     const json_t *op = json_object_get(e, "operator");
     const json_t *values = json_object_get(e, "values");
-    snprintf(f, sizeof(f), "%s.key", path);
+    ferry__path(f, sizeof(f), "%s.key", path);
     if (key == NULL)
         return app__fail(err, f, "is required");
     const char *k = app__str(key);
@@ -33,14 +33,14 @@ static ferry_err check_expression(const json_t *e, const char *path, ferry_verr 
                          "must be a label key: an optional DNS subdomain prefix and '/', then "
                          "1-63 characters [A-Za-z0-9-_.] starting and ending with a letter or "
                          "digit");
-    snprintf(f, sizeof(f), "%s.operator", path);
+    ferry__path(f, sizeof(f), "%s.operator", path);
     if (op == NULL)
         return app__fail(err, f, "is required");
     const char *o = app__str(op);
     if (o == NULL || !app__key_in(o, SEL_OPERATORS))
         return app__fail(err, f, "must be one of In, NotIn, Exists, DoesNotExist");
     bool need = o[0] == 'I' || o[0] == 'N'; /* In, NotIn */
-    snprintf(f, sizeof(f), "%s.values", path);
+    ferry__path(f, sizeof(f), "%s.values", path);
     if (values != NULL && (!json_is_array(values) || json_array_size(values) > SEL_MAX_VALUES))
         return app__fail(err, f, "must be an array of at most %d label values", SEL_MAX_VALUES);
     if (need && json_array_size(values) == 0)
@@ -49,7 +49,7 @@ static ferry_err check_expression(const json_t *e, const char *path, ferry_verr 
         return app__fail(err, f, "must be absent or empty for operator %s", o);
     for (size_t i = 0; i < json_array_size(values); i++) {
         const char *s = app__str(json_array_get(values, i));
-        snprintf(f, sizeof(f), "%s.values[%zu]", path, i);
+        ferry__path(f, sizeof(f), "%s.values[%zu]", path, i);
         if (s == NULL || !app__label_value_valid(s, strlen(s)))
             return app__fail(err, f,
                              "must be a label value: empty or 1-63 characters [A-Za-z0-9-_.] "
