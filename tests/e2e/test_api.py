@@ -39,6 +39,16 @@ def test(t):
     assert code == 400 and body.get("field") == "pageSize", (code, body)
     assert api.get(p("apps", "nope"))[0] == 404
 
+    # monitorQps (the console's QPS monitoring switch) is stored, shown and published to nodes.
+    cap = t.capture(f"ferry/{stack.ns}/labels/+/apps/qps")
+    code, body = api.post(p("apps"), dict(web_app("qps", "east", "x"), monitorQps=True))
+    assert code == 201 and body["monitorQps"] is True, (code, body)
+    assert api.get(p("apps", "qps"))[1]["monitorQps"] is True
+    cap.wait_for(lambda tp, pl, r: True, 10, "app.put of qps")
+    decoded = harness.ferryctl_decode(t.build_dir, cap.snapshot())
+    assert decoded and decoded[0][1]["spec"]["monitorQps"] is True, decoded
+    assert api.delete(p("apps", "qps"))[0] == 200
+
     # PUT bumps the version; versions never go back, across delete and re-create.
     code, a = api.get(p("apps", "alpha"))
     v1 = a["version"]
