@@ -1,6 +1,7 @@
 /* edge-sync pods: container names, content hashes and Docker API ContainerCreate bodies for the
  * infra, service and init containers of one replica of an app (see pod.h). */
 #include "pod.h"
+#include "volumes.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -257,18 +258,6 @@ json_t *ferry_pod_infra_body(const ferry_pod_ref *ref, const json_t *spec,
 /* ---- service and init containers --------------------------------------------------------------
  */
 
-/* The volume of the app named name, or NULL. */
-static const json_t *find_volume(const json_t *spec, const char *name) {
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(spec, "volumes"), i, v) {
-        const char *vname = json_string_value(json_object_get(v, "name"));
-        if (vname && name && !strcmp(vname, name))
-            return v;
-    }
-    return NULL;
-}
-
 /* The files the bridge resolved for a config/secret/certificate volume, or NULL for other kinds
  * (and for a config the spec does not carry: the reconciler refuses such a spec). */
 static const json_t *volume_files(const json_t *spec, const json_t *volume) {
@@ -294,7 +283,7 @@ static json_t *mounted_volumes(const json_t *spec, const json_t *service) {
         return NULL;
     json_array_foreach(json_object_get(service, "volumeMounts"), i, m) {
         const char *name = json_string_value(json_object_get(m, "name"));
-        const json_t *vol = find_volume(spec, name);
+        const json_t *vol = ferry_volumes_find(spec, name);
         const json_t *files = vol ? volume_files(spec, vol) : NULL;
         if (!name || json_object_get(out, name))
             continue;
