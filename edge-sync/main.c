@@ -256,18 +256,20 @@ static void reconcile_done(uv_work_t *req, int status) {
         publish_msg(e, topic, st, true);
         json_decref(st);
     }
-    /* A scheduled deployment (or a running init container) wants a pass at a given time: the
-     * tick looks every TICK_MS, so that is the granularity. */
-    if (e->work_result.wake_at_ms > 0) {
-        int64_t in_ms = e->work_result.wake_at_ms - ferry_now_ms();
-        int64_t at = ferry_mono_ms() + (in_ms > 0 ? in_ms : 0);
-        if (at < e->next_reconcile_at)
-            e->next_reconcile_at = at;
-    }
+    int64_t wake_at_ms = e->work_result.wake_at_ms;
     ferry_reconcile_result_clear(&e->work_result);
     if (e->work_pending && !e->stopping) {
         e->work_pending = false;
         kick_reconcile(e);
+    }
+    /* A scheduled deployment (or a running init container) wants a pass at a given time; set after
+     * any kick above, which moves the next periodic pass. The tick looks every TICK_MS, so that
+     * is the granularity. */
+    if (wake_at_ms > 0) {
+        int64_t in_ms = wake_at_ms - ferry_now_ms();
+        int64_t at = ferry_mono_ms() + (in_ms > 0 ? in_ms : 0);
+        if (at < e->next_reconcile_at)
+            e->next_reconcile_at = at;
     }
 }
 
