@@ -128,6 +128,27 @@ static inline void ack_all(ferry_bridge *b, recorder *r) {
     ferry_bridge_outbox_acked(b, refs, n);
 }
 
+/* Publish everything in b's outbox (as on a connect) into r and return the number of messages. */
+static inline size_t flush_outbox_into(ferry_bridge *b, recorder *r) {
+    recorder_clear(r);
+    ferry_bridge_mqtt_up(b);
+    return r->n;
+}
+
+/* Acknowledge what was published so the next flush shows only new messages. */
+static inline void settle_outbox(ferry_bridge *b, recorder *r) {
+    flush_outbox_into(b, r);
+    ack_all(b, r);
+    recorder_clear(r);
+}
+
+static inline uint64_t rev_of(ferry_bridge *b) {
+    bool up;
+    uint64_t rev = 0;
+    assert_int_equal(ferry_bridge_health(b, &up, &rev), FERRY_OK);
+    return rev;
+}
+
 static inline const char *msg_type(const published *p) {
     return json_string_value(json_object_get(p->msg, "type"));
 }

@@ -37,25 +37,12 @@ static int teardown(void **state) {
     return 0;
 }
 
-static uint64_t rev_of(ferry_bridge *b) {
-    bool up;
-    uint64_t rev = 0;
-    assert_int_equal(ferry_bridge_health(b, &up, &rev), FERRY_OK);
-    return rev;
-}
-
-/* Publish everything in the outbox (as on a connect) and return the number of messages. */
 static size_t flush_outbox(fixture *f) {
-    recorder_clear(&f->rec);
-    ferry_bridge_mqtt_up(f->b);
-    return f->rec.n;
+    return flush_outbox_into(f->b, &f->rec);
 }
 
-/* Acknowledge what was published so the next flush shows only new messages. */
 static void settle(fixture *f) {
-    flush_outbox(f);
-    ack_all(f->b, &f->rec);
-    recorder_clear(&f->rec);
+    settle_outbox(f->b, &f->rec);
 }
 
 /* Strip the server's read-only members from an app view, leaving the stored spec. */

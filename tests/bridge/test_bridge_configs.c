@@ -54,22 +54,11 @@ static int teardown(void **state) {
 /* ---- helpers ---- */
 
 static size_t flush_outbox(fixture *f) {
-    recorder_clear(&f->rec);
-    ferry_bridge_mqtt_up(f->b);
-    return f->rec.n;
+    return flush_outbox_into(f->b, &f->rec);
 }
 
 static void settle(fixture *f) {
-    flush_outbox(f);
-    ack_all(f->b, &f->rec);
-    recorder_clear(&f->rec);
-}
-
-static uint64_t rev_of(ferry_bridge *b) {
-    bool up;
-    uint64_t rev = 0;
-    assert_int_equal(ferry_bridge_health(b, &up, &rev), FERRY_OK);
-    return rev;
+    settle_outbox(f->b, &f->rec);
 }
 
 /* Create config body (stolen, JSON text) and return its version. */
