@@ -19,13 +19,26 @@ def count(cap, pred):
 
 
 def test(t):
-    stack = t.stack(nodes=["east"])
+    stack = t.stack(nodes=["east"], start=False)
     ns = stack.ns
+    cap = t.capture(f"ferry/{ns}/#")
+    stack.start()
     assert stack.register_node("east", {"region": "east"})[0] == 201
     # A fleet of registered nodes that match the app (no daemons: only the bridge's cost counts).
     for i in range(FLEET):
         assert stack.register_node(f"fleet{i}", {"region": "east", "idx": str(i)})[0] == 201
-    cap = t.capture(f"ferry/{ns}/#")
+    # Each registration sends that node one sync; the bridge publishes them from its outbox after
+    # answering. Count the app change's messages only from when all of them were out.
+    fleet_syncs = {f"ferry/{ns}/nodes/fleet{i}/sync" for i in range(FLEET)}
+    harness.poll(lambda: fleet_syncs <= {tp for tp, _, _ in cap.snapshot()}, 30,
+                 "the registration syncs of the fleet")
+    # East said hello on connect and again once subscribed to its new label: every hello answered
+    # (plus the registration's sync) means it is settled.
+    east_hello, east_sync = f"ferry/{ns}/nodes/east/hello", f"ferry/{ns}/nodes/east/sync"
+    harness.poll(lambda: count(cap, lambda tp: tp == east_hello) >= 2 and
+                 count(cap, lambda tp: tp == east_sync) >= count(cap, lambda tp: tp == east_hello) + 1,
+                 30, "east's hellos answered")
+    mark = len(cap.snapshot())
 
     big = web_app("web", "east", "x", services=10)
     code, app = stack.create_app(big)
@@ -37,7 +50,7 @@ def test(t):
     wait_phase(stack, "web", "east", "Running", app2["version"])
 
     # O(1): create + update = two messages on the app's topic, for 51 matching nodes.
-    app_msgs = [(tp, p) for tp, p, _ in cap.snapshot() if tp.endswith("/apps/web")]
+    app_msgs = [(tp, p) for tp, p, _ in cap.snapshot()[mark:] if tp.endswith("/apps/web")]
     assert len(app_msgs) == 2, f"expected 2 app messages for {FLEET + 1} nodes, got {app_msgs}"
     decoded = harness.ferryctl_decode(t.build_dir, app_msgs)
     kinds = [obj["type"] for _, obj in decoded]
@@ -45,13 +58,15 @@ def test(t):
     full, delta = len(app_msgs[0][1]), len(app_msgs[1][1])
     print(f"delta {delta} bytes vs full {full} bytes: {full / delta:.1f}x smaller")
     assert delta * 4 < full, (delta, full)
-    assert count(cap, lambda tp: "/sync" in tp) == 0, "no per-node messages for an app change"
+    later = [tp for tp, _, _ in cap.snapshot()[mark:] if "/sync" in tp]
+    assert later == [], f"no per-node messages for an app change: {later}"
 
     # Relabelling one node of the fleet: one sync message, to that node only.
     before = len(cap.snapshot())
     assert stack.api.put(stack.path("nodes", "fleet7"),
                          {"name": "fleet7", "labels": {"region": "west"}})[0] == 200
-    cap.wait_for(lambda tp, p, r: tp == f"ferry/{ns}/nodes/fleet7/sync", 10, "fleet7's sync")
+    harness.poll(lambda: f"ferry/{ns}/nodes/fleet7/sync" in
+                 [tp for tp, _, _ in cap.snapshot()[before:]], 10, "fleet7's new sync")
     later = [tp for tp, _, _ in cap.snapshot()[before:] if tp.startswith(f"ferry/{ns}/") and
              ("/sync" in tp or "/apps/" in tp)]
     assert later == [f"ferry/{ns}/nodes/fleet7/sync"], later
