@@ -128,20 +128,6 @@ static inline void ack_all(ferry_bridge *b, recorder *r) {
     ferry_bridge_outbox_acked(b, refs, n);
 }
 
-/* Publish everything in b's outbox (as on a connect) into r and return the number of messages. */
-static inline size_t flush_outbox_into(ferry_bridge *b, recorder *r) {
-    recorder_clear(r);
-    ferry_bridge_mqtt_up(b);
-    return r->n;
-}
-
-/* Acknowledge what was published so the next flush shows only new messages. */
-static inline void settle_outbox(ferry_bridge *b, recorder *r) {
-    flush_outbox_into(b, r);
-    ack_all(b, r);
-    recorder_clear(r);
-}
-
 static inline uint64_t rev_of(ferry_bridge *b) {
     bool up;
     uint64_t rev = 0;
@@ -155,6 +141,63 @@ static inline const char *msg_type(const published *p) {
 
 static inline json_int_t msg_int(const published *p, const char *field) {
     return json_integer_value(json_object_get(p->msg, field));
+}
+
+/* The fixture of the core tests: a bridge on a temporary folder whose publisher records. The
+ * key file ("<dir>.key") sits beside the folder. */
+typedef struct {
+    char *dir;
+    char key_path[600];
+    ferry_bridge *b;
+    recorder rec;
+} bridge_fixture;
+
+static inline ferry_err bridge_fixture_open(bridge_fixture *f) {
+    ferry_bridge_config cfg = {.data_dir = f->dir,
+                               .publish = record_publish,
+                               .publish_ctx = &f->rec,
+                               .kick = record_kick,
+                               .kick_ctx = &f->rec};
+    return ferry_bridge_open(&cfg, &f->b);
+}
+
+/* Close and open the bridge again on the same folder, as after a restart. */
+static inline void bridge_fixture_reopen(bridge_fixture *f) {
+    ferry_bridge_close(f->b);
+    f->b = NULL;
+    assert_int_equal(bridge_fixture_open(f), FERRY_OK);
+}
+
+static inline int bridge_fixture_setup(void **state) {
+    bridge_fixture *f = calloc(1, sizeof(*f));
+    f->dir = tmp_dir();
+    snprintf(f->key_path, sizeof(f->key_path), "%s.key", f->dir);
+    assert_int_equal(bridge_fixture_open(f), FERRY_OK);
+    *state = f;
+    return 0;
+}
+
+static inline int bridge_fixture_teardown(void **state) {
+    bridge_fixture *f = *state;
+    ferry_bridge_close(f->b);
+    recorder_clear(&f->rec);
+    rm_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Publish everything in the outbox (as on a connect) and return the number of messages. */
+static inline size_t flush_outbox(bridge_fixture *f) {
+    recorder_clear(&f->rec);
+    ferry_bridge_mqtt_up(f->b);
+    return f->rec.n;
+}
+
+/* Acknowledge what was published so the next flush shows only new messages. */
+static inline void settle(bridge_fixture *f) {
+    flush_outbox(f);
+    ack_all(f->b, &f->rec);
+    recorder_clear(&f->rec);
 }
 
 #endif

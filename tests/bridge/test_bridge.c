@@ -5,44 +5,10 @@
 #include "ferry/patch.h"
 #include "ferry/topics.h"
 
-typedef struct {
-    char *dir;
-    ferry_bridge *b;
-    recorder rec;
-} fixture;
+typedef bridge_fixture fixture;
 
 static void open_bridge(fixture *f) {
-    ferry_bridge_config cfg = {.data_dir = f->dir,
-                               .publish = record_publish,
-                               .publish_ctx = &f->rec,
-                               .kick = record_kick,
-                               .kick_ctx = &f->rec};
-    assert_int_equal(ferry_bridge_open(&cfg, &f->b), FERRY_OK);
-}
-
-static int setup(void **state) {
-    fixture *f = calloc(1, sizeof(*f));
-    f->dir = tmp_dir();
-    open_bridge(f);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    ferry_bridge_close(f->b);
-    recorder_clear(&f->rec);
-    rm_dir(f->dir);
-    free(f);
-    return 0;
-}
-
-static size_t flush_outbox(fixture *f) {
-    return flush_outbox_into(f->b, &f->rec);
-}
-
-static void settle(fixture *f) {
-    settle_outbox(f->b, &f->rec);
+    assert_int_equal(bridge_fixture_open(f), FERRY_OK);
 }
 
 /* Strip the server's read-only members from an app view, leaving the stored spec. */
@@ -701,21 +667,34 @@ static void test_outbox_survives_restart(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_create_publishes_put, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rev_monotonic, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_update_sends_small_patch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_update_small_app_sends_put, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_publishes_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_selector_change_publishes_on_both_topics, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_validation_errors_change_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_node_sync_on_register_relabel_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hello_answered_with_sync, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_status_and_online, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unusable_records_rejected, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_outbox_window_ack_and_reconnect, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_outbox_failure_retried_on_tick, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_outbox_survives_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_publishes_put, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_rev_monotonic, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_update_sends_small_patch, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_update_small_app_sends_put, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_delete_publishes_delete, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_selector_change_publishes_on_both_topics,
+                                        bridge_fixture_setup, bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_validation_errors_change_nothing, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_node_sync_on_register_relabel_delete,
+                                        bridge_fixture_setup, bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_hello_answered_with_sync, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_status_and_online, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_unusable_records_rejected, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_window_ack_and_reconnect, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_failure_retried_on_tick, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_survives_restart, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
     };
     return FERRY_RUN_TESTS(tests, argc, argv);
 }

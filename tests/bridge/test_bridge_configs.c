@@ -11,55 +11,9 @@
 #include "ferry/base64.h"
 #include "ferry/patch.h"
 
-typedef struct {
-    char *dir;
-    char key_path[600];
-    ferry_bridge *b;
-    recorder rec;
-} fixture;
-
-static ferry_err try_open(fixture *f) {
-    ferry_bridge_config cfg = {.data_dir = f->dir,
-                               .publish = record_publish,
-                               .publish_ctx = &f->rec,
-                               .kick = record_kick,
-                               .kick_ctx = &f->rec};
-    return ferry_bridge_open(&cfg, &f->b);
-}
-
-static void reopen(fixture *f) {
-    ferry_bridge_close(f->b);
-    f->b = NULL;
-    assert_int_equal(try_open(f), FERRY_OK);
-}
-
-static int setup(void **state) {
-    fixture *f = calloc(1, sizeof(*f));
-    f->dir = tmp_dir();
-    snprintf(f->key_path, sizeof(f->key_path), "%s.key", f->dir);
-    assert_int_equal(try_open(f), FERRY_OK);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    ferry_bridge_close(f->b);
-    recorder_clear(&f->rec);
-    rm_dir(f->dir);
-    free(f);
-    return 0;
-}
+typedef bridge_fixture fixture;
 
 /* ---- helpers ---- */
-
-static size_t flush_outbox(fixture *f) {
-    return flush_outbox_into(f->b, &f->rec);
-}
-
-static void settle(fixture *f) {
-    settle_outbox(f->b, &f->rec);
-}
 
 /* Create config body (stolen, JSON text) and return its version. */
 static json_int_t create_cfg(fixture *f, const char *text) {
@@ -271,7 +225,7 @@ static void test_key_file(void **state) {
     assert_int_equal(st.st_size, 32);
     assert_int_equal(read_file(f->key_path, k1, sizeof(k1)), 32);
     create_cfg(f, CFG_SECRET);
-    reopen(f);
+    bridge_fixture_reopen(f);
     assert_int_equal(read_file(f->key_path, k2, sizeof(k2)), 32);
     assert_memory_equal(k1, k2, 32);
 
@@ -279,29 +233,29 @@ static void test_key_file(void **state) {
     ferry_bridge_close(f->b);
     f->b = NULL;
     assert_int_equal(chmod(f->key_path, 0644), 0);
-    assert_int_equal(try_open(f), FERRY_EINVAL);
+    assert_int_equal(bridge_fixture_open(f), FERRY_EINVAL);
     assert_null(f->b);
     assert_int_equal(chmod(f->key_path, 0600), 0);
 
     /* Wrong size: refused. */
     write_file(f->key_path, k1, 31, 0600);
-    assert_int_equal(try_open(f), FERRY_EINVAL);
+    assert_int_equal(bridge_fixture_open(f), FERRY_EINVAL);
 
     /* Another key: the stored secret does not decrypt: refused. */
     unsigned char other[32];
     memcpy(other, k1, 32);
     other[0] ^= 0xff;
     write_file(f->key_path, other, 32, 0600);
-    assert_int_equal(try_open(f), FERRY_EINVAL);
+    assert_int_equal(bridge_fixture_open(f), FERRY_EINVAL);
 
     /* No key while the store holds sealed values: refused, and no new key is made. */
     unlink(f->key_path);
-    assert_int_equal(try_open(f), FERRY_EINVAL);
+    assert_int_equal(bridge_fixture_open(f), FERRY_EINVAL);
     assert_int_equal(stat(f->key_path, &st), -1);
 
     /* The right key again: the secret decrypts into what nodes get. */
     write_file(f->key_path, k1, 32, 0600);
-    assert_int_equal(try_open(f), FERRY_OK);
+    assert_int_equal(bridge_fixture_open(f), FERRY_OK);
     create_app(f, "{\"name\":\"a\",\"volumes\":[{\"name\":\"s\",\"secret\":{\"name\":"
                   "\"app-secret\"}}],\"services\":[{\"name\":\"x\",\"image\":\"x:1\"}]}");
     assert_int_equal(flush_outbox(f), 1);
@@ -510,7 +464,7 @@ static void test_secrets_never_returned_nor_stored(void **state) {
     assert_true(file_contains(path, "port=80")); /* plain configs are stored as they are */
 
     /* The outbox, sealed, still publishes after a restart. */
-    assert_int_equal(try_open(f), FERRY_OK);
+    assert_int_equal(bridge_fixture_open(f), FERRY_OK);
     assert_int_equal(flush_outbox(f), 2);
     spec = json_object_get(find_msg(f, FERRY_MSG_APP_PUT, NULL)->msg, "spec");
     expect_file(spec, "app-secret", "password", SECRET_MARK, 0600);
@@ -1003,17 +957,28 @@ static void test_config_records_checked(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_key_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_config_crud, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_secrets_never_returned_nor_stored, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wire_doc, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_config_change_republishes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_in_use_conflict, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_reference_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_selector_preview, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_scheduled_and_summary, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_node_gpu, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_config_records_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_file, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_config_crud, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_secrets_never_returned_nor_stored,
+                                        bridge_fixture_setup, bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_wire_doc, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_config_change_republishes, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_delete_in_use_conflict, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_reference_refused, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_selector_preview, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_scheduled_and_summary, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_node_gpu, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_config_records_checked, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
     };
     return FERRY_RUN_TESTS(tests, argc, argv);
 }
