@@ -1,170 +1,215 @@
 /* broker-bridge: the cloud daemon. Serves the REST API, keeps apps and nodes in LMDB and publishes
- * their changes to the edge over MQTT (see README.md). */
-#include <getopt.h>
-#include <signal.h>
+ * their changes to the edge over MQTT (see README.md). This file is the wiring: options, the
+ * libuv loop, the MQTT core (daemon/mqtt.h) and the bridge core (bridge.h), which never meet
+ * except here. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <uv.h>
 
 #include "api.h"
 #include "bridge.h"
+#include "daemon.h"
 #include "mqtt.h"
 
+#define MAX_BUFFERED 100000 /* publishes Paho may hold while the broker is away */
+
+/* What the bridge subscribes to: every node's hello, status and online messages. */
+static const char *const sub_topics[] = {"ferry/+/nodes/+/hello", "ferry/+/nodes/+/status/+",
+                                         "ferry/+/nodes/+/online"};
+#define SUB_COUNT (sizeof(sub_topics) / sizeof(sub_topics[0]))
+
 typedef struct {
-    uv_loop_t *loop;
-    uv_async_t wake;
-    uv_timer_t tick;
-    uv_signal_t sigint, sigterm;
-    ferry_bmqtt *mqtt;
+    ferry_daemon d;
+    ferry_mqtt *mqtt;
     ferry_bridge *bridge;
-} daemon_state;
+    ferry_api *api;
+    bool up, resubscribe;
+    uint64_t sub_tag;
+} bridge_daemon;
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: broker-bridge [--listen ADDR:PORT] [--mqtt URI] [--data DIR]\n"
-               "                     [--key-file FILE] [--client-id ID]\n"
-               "                     [--log-level error|warn|info|debug]\n"
-               "  --listen     REST API address (default 127.0.0.1:7080)\n"
-               "  --mqtt       broker URI (default tcp://127.0.0.1:1883)\n"
-               "  --data       LMDB directory (default /var/lib/ferry/bridge)\n"
-               "  --key-file   key that encrypts secret config values (default DIR.key, beside\n"
-               "               the data directory; created mode 0600 at first start)\n"
-               "  --client-id  MQTT client id (default ferry-bridge)\n"
-               "  --log-level  default info, or FERRY_LOG_LEVEL\n");
-}
+/* ---- the MQTT core as the bridge sees it ---- */
 
-static bool parse_level(const char *s, ferry_log_level *out) {
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    for (int i = 0; i < 4; i++) {
-        if (strcmp(s, names[i]) == 0) {
-            *out = (ferry_log_level)i;
-            return true;
-        }
+/* A ferry_bridge_publish_fn: outbox messages are tracked (their PUBACK removes them). */
+static ferry_err publish(void *ctx, const char *topic, const unsigned char *payload, size_t len,
+                         const ferry_outbox_ref *ref) {
+    bridge_daemon *bd = ctx;
+    ferry_mqtt_pub pub = {.tracked = ref != NULL};
+    if (ref != NULL) {
+        pub.tag = ref->seq;
+        pub.epoch = ref->gen;
     }
-    return false;
+    return ferry_mqtt_publish(bd->mqtt, topic, payload, len, &pub);
 }
 
-/* Any thread: Paho callbacks and API writes wake the loop (uv_async_send coalesces). */
-static void wake(void *ctx) {
-    uv_async_send(&((daemon_state *)ctx)->wake);
+static void subscribe(bridge_daemon *bd) {
+    bd->resubscribe = ferry_mqtt_subscribe(bd->mqtt, sub_topics, SUB_COUNT, ++bd->sub_tag) !=
+                      FERRY_OK;
 }
 
-/* Several wake-ups may have been merged into this one: drain everything. */
-static void on_wake(uv_async_t *h) {
-    daemon_state *d = h->data;
-    ferry_bmqtt_drain(d->mqtt, d->bridge);
-    ferry_bridge_pump(d->bridge);
+static void on_up(void *ud) {
+    bridge_daemon *bd = ud;
+    bd->up = true;
+    subscribe(bd);
+    ferry_bridge_mqtt_up(bd->bridge);
 }
 
-static void on_tick(uv_timer_t *h) {
-    daemon_state *d = h->data;
-    ferry_bmqtt_tick(d->mqtt);
-    ferry_bridge_tick(d->bridge);
+static void on_down(void *ud, const char *cause) {
+    bridge_daemon *bd = ud;
+    (void)cause;
+    bd->up = false;
+    ferry_bridge_mqtt_down(bd->bridge);
 }
 
-static void on_signal(uv_signal_t *h, int signum) {
-    LOG_INFO("signal %d: stopping", signum);
-    uv_stop(h->loop);
+static void on_subscribed(void *ud, uint64_t tag, bool ok) {
+    bridge_daemon *bd = ud;
+    if (tag != bd->sub_tag)
+        return;
+    if (ok) {
+        LOG_INFO("mqtt: subscribed to hello, status and online topics");
+        return;
+    }
+    LOG_ERROR("mqtt: the broker refused a subscription (check its ACLs); retrying");
+    bd->resubscribe = true;
+}
+
+static void on_messages(void *ud, const ferry_mqtt_msg *msgs, size_t n) {
+    bridge_daemon *bd = ud;
+    ferry_bridge_msg *batch = ferry_calloc(n, sizeof(*batch));
+    if (batch == NULL) {
+        LOG_ERROR("out of memory; %zu node messages dropped (nodes send them again)", n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        batch[i] = (ferry_bridge_msg){.topic = msgs[i].topic,
+                                      .topic_len = msgs[i].topic_len,
+                                      .payload = msgs[i].payload,
+                                      .len = msgs[i].len,
+                                      .received_ms = msgs[i].received_ms};
+    ferry_bridge_handle_messages(bd->bridge, batch, n);
+    ferry_free(batch);
+}
+
+static void on_published(void *ud, const ferry_mqtt_done *done, size_t n) {
+    bridge_daemon *bd = ud;
+    ferry_outbox_ref *acked = ferry_calloc(n, sizeof(*acked));
+    size_t nacked = 0;
+    for (size_t i = 0; i < n; i++) {
+        ferry_outbox_ref ref = {.seq = done[i].tag, .gen = done[i].epoch};
+        if (!done[i].ok)
+            ferry_bridge_outbox_failed(bd->bridge, &ref);
+        else if (acked != NULL)
+            acked[nacked++] = ref;
+    }
+    if (acked == NULL)
+        LOG_ERROR("out of memory; %zu acknowledged messages stay until the next reconnect", n);
+    ferry_bridge_outbox_acked(bd->bridge, acked, nacked);
+    ferry_free(acked);
+}
+
+static void on_overflow(void *ud, size_t n) {
+    (void)ud;
+    LOG_WARN("mqtt: %zu node messages were dropped before the loop took them; nodes send "
+             "statuses again on reconnect and hellos after 30 s",
+             n);
+}
+
+/* ---- the loop ---- */
+
+static void on_wake(void *ud) {
+    bridge_daemon *bd = ud;
+    ferry_mqtt_drain(bd->mqtt);
+    ferry_bridge_pump(bd->bridge);
+}
+
+static void on_tick(void *ud) {
+    bridge_daemon *bd = ud;
+    ferry_mqtt_tick(bd->mqtt);
+    if (bd->up && bd->resubscribe)
+        subscribe(bd);
+    ferry_bridge_tick(bd->bridge);
+}
+
+/* The producers stop first (API thread, then Paho's threads), then the loop's handles. */
+static void on_stop(void *ud) {
+    bridge_daemon *bd = ud;
+    ferry_api_stop(bd->api);
+    bd->api = NULL;
+    ferry_mqtt_destroy(bd->mqtt);
+    bd->mqtt = NULL;
 }
 
 int main(int argc, char **argv) {
-    static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
-                                         {"mqtt", required_argument, NULL, 'm'},
-                                         {"data", required_argument, NULL, 'd'},
-                                         {"key-file", required_argument, NULL, 'k'},
-                                         {"client-id", required_argument, NULL, 'c'},
-                                         {"log-level", required_argument, NULL, 'v'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const char synopsis[] =
+        "broker-bridge [--listen ADDR:PORT] [--mqtt URI] [--data DIR] [--key-file FILE]\n"
+        "                     [--client-id ID] [--log-level error|warn|info|debug]";
     const char *listen = "127.0.0.1:7080", *uri = "tcp://127.0.0.1:1883";
     const char *data = "/var/lib/ferry/bridge", *client_id = "ferry-bridge", *key_file = NULL;
-    daemon_state d = {0};
-    ferry_api *api = NULL;
-    ferry_log_level level;
-    int rc = 1, opt;
+    const ferry_opt opts[] = {
+        {"listen", FERRY_OPT_STRING, &listen, 0, 0, "ADDR:PORT",
+         "REST API address (127.0.0.1:7080)"},
+        {"mqtt", FERRY_OPT_STRING, &uri, 0, 0, "URI", "broker URI (tcp://127.0.0.1:1883)"},
+        {"data", FERRY_OPT_STRING, &data, 0, 0, "DIR", "LMDB directory (/var/lib/ferry/bridge)"},
+        {"key-file", FERRY_OPT_STRING, &key_file, 0, 0, "FILE",
+         "key that encrypts secret config values (DIR.key beside the data directory; created "
+         "mode 0600 at first start)"},
+        {"client-id", FERRY_OPT_STRING, &client_id, 0, 0, "ID", "MQTT client id (ferry-bridge)"},
+        {"log-level", FERRY_OPT_LOG_LEVEL, NULL, 0, 0, "LEVEL",
+         "error|warn|info|debug (info, or FERRY_LOG_LEVEL)"},
+        {NULL, 0, NULL, 0, 0, NULL, NULL}};
+    static bridge_daemon bd;
+    int rc = 1;
 
     ferry_log_init("broker-bridge");
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'l':
-            listen = optarg;
-            break;
-        case 'm':
-            uri = optarg;
-            break;
-        case 'd':
-            data = optarg;
-            break;
-        case 'k':
-            key_file = optarg;
-            break;
-        case 'c':
-            client_id = optarg;
-            break;
-        case 'v':
-            if (!parse_level(optarg, &level)) {
-                fprintf(stderr, "broker-bridge: unknown log level '%s'\n", optarg);
-                return 2;
-            }
-            ferry_log_threshold = level;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind != argc) {
-        usage(stderr);
+    switch (ferry_opts_parse("broker-bridge", synopsis, opts, argc, argv)) {
+    case FERRY_OPTS_HELP:
+        return 0;
+    case FERRY_OPTS_BAD:
         return 2;
+    case FERRY_OPTS_OK:
+        break;
     }
-    signal(SIGPIPE, SIG_IGN);
     srand((unsigned)(ferry_now_ms() ^ getpid()));
 
-    d.loop = uv_default_loop();
-    uv_async_init(d.loop, &d.wake, on_wake);
-    uv_timer_init(d.loop, &d.tick);
-    uv_signal_init(d.loop, &d.sigint);
-    uv_signal_init(d.loop, &d.sigterm);
-    d.wake.data = d.tick.data = &d;
-
-    ferry_bmqtt_config mc = {.uri = uri, .client_id = client_id, .wake = wake, .wake_ctx = &d};
-    if (ferry_bmqtt_create(&mc, &d.mqtt) != FERRY_OK)
-        goto out;
+    ferry_daemon_hooks hooks = {on_wake, on_tick, on_stop, &bd};
+    if (ferry_daemon_init(&bd.d, &hooks) != FERRY_OK)
+        return 1;
+    ferry_mqtt_opts mo = {.uri = uri,
+                          .client_id = client_id,
+                          .keepalive_s = 30,
+                          .max_retry_s = 60,
+                          .max_buffered = MAX_BUFFERED,
+                          .wake = ferry_daemon_wake,
+                          .wake_ctx = &bd.d,
+                          .handlers = {.on_up = on_up,
+                                       .on_down = on_down,
+                                       .on_messages = on_messages,
+                                       .on_published = on_published,
+                                       .on_subscribed = on_subscribed,
+                                       .on_overflow = on_overflow},
+                          .ud = &bd};
     ferry_bridge_config bc = {.data_dir = data,
                               .key_file = key_file,
-                              .publish = ferry_bmqtt_publish,
-                              .publish_ctx = d.mqtt,
-                              .kick = wake,
-                              .kick_ctx = &d};
-    if (ferry_bridge_open(&bc, &d.bridge) != FERRY_OK) {
+                              .publish = publish,
+                              .publish_ctx = &bd,
+                              .kick = ferry_daemon_wake,
+                              .kick_ctx = &bd.d};
+    if (ferry_mqtt_create(&mo, &bd.mqtt) != FERRY_OK)
+        goto out;
+    if (ferry_bridge_open(&bc, &bd.bridge) != FERRY_OK) {
         LOG_ERROR("cannot open the store in %s or its key file (see above); exiting", data);
         goto out;
     }
-    if (ferry_api_start(listen, d.bridge, &api) != FERRY_OK)
+    if (ferry_api_start(listen, bd.bridge, &bd.api) != FERRY_OK)
         goto out;
-    if (ferry_bmqtt_connect(d.mqtt) != FERRY_OK)
-        goto out;
-    uv_signal_start(&d.sigint, on_signal, SIGINT);
-    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
-    uv_timer_start(&d.tick, on_tick, 1000, 1000);
+    ferry_mqtt_connect(bd.mqtt); /* retried by the tick when it cannot start */
     LOG_INFO("broker-bridge running (data %s)", data);
-    uv_run(d.loop, UV_RUN_DEFAULT);
     rc = 0;
 out:
-    /* Stop the producers first (API thread, then Paho's threads), then the loop's handles. */
-    ferry_api_stop(api);
-    ferry_bmqtt_destroy(d.mqtt);
-    uv_close((uv_handle_t *)&d.wake, NULL);
-    uv_close((uv_handle_t *)&d.tick, NULL);
-    uv_close((uv_handle_t *)&d.sigint, NULL);
-    uv_close((uv_handle_t *)&d.sigterm, NULL);
-    uv_run(d.loop, UV_RUN_DEFAULT);
-    uv_loop_close(d.loop);
-    ferry_bridge_close(d.bridge);
+    if (rc != 0)
+        ferry_daemon_stop(&bd.d);
+    ferry_daemon_run(&bd.d);
+    ferry_bridge_close(bd.bridge);
     if (rc == 0)
         LOG_INFO("stopped");
     return rc;

@@ -111,12 +111,13 @@ static void add_mounts(const json_t *info, json_t *out) {
 /* The host paths that containers which are not exited mount; NULL when the engine could not tell
  * (then nothing may be deleted). */
 static json_t *live_mounts(ferry_engine *engine) {
+    static const char *const managed[] = {FERRY_LBL_MANAGED "=1", NULL};
     ferry_container *list = NULL;
     size_t n = 0;
     json_t *out = NULL;
     ferry_err e;
 
-    if ((e = ferry_engine_list(engine, FERRY_LBL_MANAGED, "1", &list, &n)) != FERRY_OK) {
+    if ((e = ferry_engine_list(engine, managed, &list, &n)) != FERRY_OK) {
         LOG_WARN("cleanup: cannot list containers (%s); deleting nothing this time",
                  ferry_strerror(e));
         return NULL;

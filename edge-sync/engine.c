@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,8 +54,14 @@
 #define ENGINE_STREAM_TIMEOUT_S 1800L                      /* a pull or an import */
 #define ENGINE_PATH_MAX 4096
 
+#define ENGINE_IDLE_HANDLES 8 /* curl handles kept (with their connection) between calls */
+
+/* Thread-safe: each call takes a curl handle of its own from the idle ones (or a new one) and
+ * gives it back, so calls from several threads run side by side. */
 struct ferry_engine {
-    CURL *curl;
+    pthread_mutex_t lock; /* guards idle */
+    CURL *idle[ENGINE_IDLE_HANDLES];
+    size_t nidle;
     char *socket_path;
     char describe[96];
     bool podman;
@@ -144,6 +151,26 @@ static void add_header(struct curl_slist **hdrs, const char *line) {
     *hdrs = h;
 }
 
+static CURL *take_handle(ferry_engine *e) {
+    CURL *c = NULL;
+    pthread_mutex_lock(&e->lock);
+    if (e->nidle > 0)
+        c = e->idle[--e->nidle];
+    pthread_mutex_unlock(&e->lock);
+    return c != NULL ? c : curl_easy_init();
+}
+
+static void give_handle(ferry_engine *e, CURL *c) {
+    pthread_mutex_lock(&e->lock);
+    if (e->nidle < ENGINE_IDLE_HANDLES) {
+        e->idle[e->nidle++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&e->lock);
+    if (c != NULL)
+        curl_easy_cleanup(c);
+}
+
 /* One request. *status is the HTTP status; the body lands in *resp. FERRY_EIO when the engine
  * could not be reached or the exchange broke, FERRY_ETOOBIG when a body exceeded its cap. */
 static ferry_err http(ferry_engine *e, const http_req *r, long *status, resp_buf *resp) {
@@ -152,9 +179,11 @@ static ferry_err http(ferry_engine *e, const http_req *r, long *status, resp_buf
     char auth_hdr[8192];
     struct curl_slist *hdrs = NULL;
     ferry_err rc = FERRY_OK;
-    CURL *c = e->curl;
+    CURL *c = take_handle(e);
 
     *status = 0;
+    if (c == NULL)
+        return FERRY_ENOMEM;
     snprintf(url, sizeof(url), "%s%s", r->libpod ? ENGINE_LIBPOD_API : ENGINE_API, r->path);
     curl_easy_reset(c);                        /* keeps the open connection */
     hdrs = curl_slist_append(NULL, "Expect:"); /* no 100-continue round trip on big bodies */
@@ -214,6 +243,7 @@ out:
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(hdrs);
+    give_handle(e, c);
     return rc;
 }
 
@@ -265,7 +295,8 @@ static ferry_err status_err(long status) {
 
 /* Percent-encode s into a path or query component. */
 static ferry_err append_escaped(ferry_engine *e, char *path, size_t len, const char *s) {
-    char *x = curl_easy_escape(e->curl, s, 0);
+    (void)e;
+    char *x = curl_easy_escape(NULL, s, 0); /* the handle is unused since curl 7.82 */
     if (!x)
         return FERRY_ENOMEM;
     size_t used = strlen(path);
@@ -363,7 +394,11 @@ ferry_err ferry_engine_open(const char *socket_path, ferry_engine **out) {
     if (!socket_path)
         return FERRY_EINVAL;
     e = ferry_calloc(1, sizeof(*e));
-    if (!e || !(e->socket_path = ferry_strdup(socket_path)) || !(e->curl = curl_easy_init())) {
+    if (!e || pthread_mutex_init(&e->lock, NULL) != 0) {
+        ferry_free(e);
+        return FERRY_ENOMEM;
+    }
+    if (!(e->socket_path = ferry_strdup(socket_path))) {
         rc = FERRY_ENOMEM;
         goto fail;
     }
@@ -410,8 +445,9 @@ fail:
 void ferry_engine_close(ferry_engine *e) {
     if (!e)
         return;
-    if (e->curl)
-        curl_easy_cleanup(e->curl);
+    while (e->nidle > 0)
+        curl_easy_cleanup(e->idle[--e->nidle]);
+    pthread_mutex_destroy(&e->lock);
     ferry_free(e->socket_path);
     ferry_free(e);
 }
@@ -448,11 +484,11 @@ static const char *image_display(const ferry_engine *e, const char *image) {
     return image;
 }
 
-ferry_err ferry_engine_list(ferry_engine *e, const char *label_key, const char *label_value,
-                            ferry_container **out, size_t *n) {
+ferry_err ferry_engine_list(ferry_engine *e, const char *const *filters, ferry_container **out,
+                            size_t *n) {
     char filter[1024], what[1200];
     resp_buf b = {0};
-    json_t *arr = NULL, *f = NULL;
+    json_t *arr = NULL, *f = NULL, *list = NULL;
     ferry_container *c = NULL;
     size_t count = 0;
     long status;
@@ -460,9 +496,16 @@ ferry_err ferry_engine_list(ferry_engine *e, const char *label_key, const char *
 
     *out = NULL;
     *n = 0;
-    if (!label_key || !label_value)
+    if (filters == NULL || filters[0] == NULL)
         return FERRY_EINVAL;
-    f = json_pack("{s:[s++]}", "label", label_key, "=", label_value);
+    /* Several label filters: the engine lists the containers that carry all of them. */
+    f = json_pack("{s:[]}", "label");
+    list = json_object_get(f, "label");
+    for (size_t k = 0; f != NULL && filters[k] != NULL; k++)
+        if (json_array_append_new(list, json_string(filters[k])) != 0) {
+            json_decref(f);
+            f = NULL;
+        }
     size_t flen = f ? json_dumpb(f, filter, sizeof(filter) - 1, JSON_COMPACT) : 0;
     if (!f || flen == 0 || flen >= sizeof(filter)) {
         rc = f ? FERRY_ETOOBIG : FERRY_ENOMEM;
@@ -545,6 +588,26 @@ ferry_err ferry_engine_inspect(ferry_engine *e, const char *id, json_t **out) {
     }
     resp_free(&b);
     return rc;
+}
+
+ferry_err ferry_engine_state(ferry_engine *e, const char *id, ferry_cstate *out) {
+    json_t *info = NULL, *state;
+    const char *s, *err;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(out->status, sizeof(out->status), "unknown");
+    ferry_err rc = ferry_engine_inspect(e, id, &info);
+    if (rc != FERRY_OK)
+        return rc;
+    state = json_object_get(info, "State");
+    s = json_string_value(json_object_get(state, "Status"));
+    err = json_string_value(json_object_get(state, "Error"));
+    snprintf(out->status, sizeof(out->status), "%s", s ? s : "unknown");
+    snprintf(out->error, sizeof(out->error), "%s", err ? err : "");
+    out->exit_code = (long long)json_integer_value(json_object_get(state, "ExitCode"));
+    out->restarts = (long long)json_integer_value(json_object_get(info, "RestartCount"));
+    json_decref(info);
+    return FERRY_OK;
 }
 
 ferry_err ferry_engine_create(ferry_engine *e, const char *name, const json_t *body, char **id,
@@ -1078,3 +1141,50 @@ out:
     ferry_free(tar);
     return rc;
 }
+
+/* ---- the operations table ---- */
+
+static ferry_err op_list(void *e, const char *const *labels, ferry_container **out, size_t *n) {
+    return ferry_engine_list(e, labels, out, n);
+}
+static ferry_err op_state(void *e, const char *id, ferry_cstate *out) {
+    return ferry_engine_state(e, id, out);
+}
+static ferry_err op_logs_tail(void *e, const char *id, int lines, char **out) {
+    return ferry_engine_logs_tail(e, id, lines, out);
+}
+static ferry_err op_image_present(void *e, const char *image, bool *present) {
+    return ferry_engine_image_present(e, image, present);
+}
+static ferry_err op_pull(void *e, const char *image, const json_t *auth, char *err, size_t len) {
+    return ferry_engine_pull(e, image, auth, err, len);
+}
+static ferry_err op_create(void *e, const char *name, const json_t *body, char **id, char *err,
+                           size_t len) {
+    return ferry_engine_create(e, name, body, id, err, len);
+}
+static ferry_err op_start(void *e, const char *id, char *err, size_t len) {
+    return ferry_engine_start(e, id, err, len);
+}
+static ferry_err op_stop(void *e, const char *id, int timeout_s) {
+    return ferry_engine_stop(e, id, timeout_s);
+}
+static ferry_err op_remove(void *e, const char *id) {
+    return ferry_engine_remove(e, id);
+}
+static ferry_err op_ensure_pause_image(void *e, const char *binary, const char *image) {
+    return ferry_engine_ensure_pause_image(e, binary, image);
+}
+
+const ferry_engine_ops ferry_engine_api_ops = {
+    .list = op_list,
+    .state = op_state,
+    .logs_tail = op_logs_tail,
+    .image_present = op_image_present,
+    .pull = op_pull,
+    .create = op_create,
+    .start = op_start,
+    .stop = op_stop,
+    .remove = op_remove,
+    .ensure_pause_image = op_ensure_pause_image,
+};

@@ -1,5 +1,7 @@
 /* edge-sync engine: a thin client of the Docker Engine API (also served by Podman) over a unix
- * socket, through libcurl. Every call is blocking; use it from one thread at a time per handle. */
+ * socket, through libcurl. Every call is blocking; a handle may be used from several threads at
+ * once (each call has a connection of its own). The reconciler reaches it through
+ * ferry_engine_ops, so that tests can put a fake engine in its place. */
 #ifndef FERRY_ENGINE_H
 #define FERRY_ENGINE_H
 
@@ -28,14 +30,26 @@ typedef struct {
     json_t *labels; /* object, never NULL */
 } ferry_container;
 
-/* List every container (running or not) carrying label key=value. *out is an array of *n
- * entries (caller frees with ferry_containers_free). */
-ferry_err ferry_engine_list(ferry_engine *e, const char *label_key, const char *label_value,
-                            ferry_container **out, size_t *n);
+/* List every container (running or not) carrying all the labels given as "key=value" strings
+ * (a NULL-terminated array of at least one). *out is an array of *n entries (caller frees with
+ * ferry_containers_free). */
+ferry_err ferry_engine_list(ferry_engine *e, const char *const *labels, ferry_container **out,
+                            size_t *n);
 void ferry_containers_free(ferry_container *c, size_t n);
 
 /* GET /containers/{id}/json; *out is the engine's JSON (caller owns). FERRY_ENOTFOUND if gone. */
 ferry_err ferry_engine_inspect(ferry_engine *e, const char *id, json_t **out);
+
+/* A container's state as inspect shows it. */
+typedef struct {
+    char status[32]; /* "running", "exited", "restarting", "created", ...; "unknown" */
+    long long exit_code;
+    long long restarts;
+    char error[512]; /* the engine's State.Error */
+} ferry_cstate;
+
+/* The State of GET /containers/{id}/json. FERRY_ENOTFOUND if gone (out->status "unknown"). */
+ferry_err ferry_engine_state(ferry_engine *e, const char *id, ferry_cstate *out);
 
 /* true when the image is present locally (GET /images/{name}/json). */
 ferry_err ferry_engine_image_present(ferry_engine *e, const char *image, bool *present);
@@ -71,5 +85,25 @@ ferry_err ferry_engine_logs_tail(ferry_engine *e, const char *id, int lines, cha
  * the binary as /pause. The infra container of every pod runs it. */
 ferry_err ferry_engine_ensure_pause_image(ferry_engine *e, const char *pause_binary,
                                           const char *image_ref);
+
+/* What the reconciler needs of an engine, as a table: ferry_engine_api_ops calls the functions
+ * above on a ferry_engine (engine is the ferry_engine *); tests provide a fake. Each has the
+ * contract of the function of the same name. */
+typedef struct {
+    ferry_err (*list)(void *engine, const char *const *labels, ferry_container **out, size_t *n);
+    ferry_err (*state)(void *engine, const char *id, ferry_cstate *out);
+    ferry_err (*logs_tail)(void *engine, const char *id, int lines, char **out);
+    ferry_err (*image_present)(void *engine, const char *image, bool *present);
+    ferry_err (*pull)(void *engine, const char *image, const json_t *auth_json, char *err,
+                      size_t errlen);
+    ferry_err (*create)(void *engine, const char *name, const json_t *body, char **id, char *err,
+                        size_t errlen);
+    ferry_err (*start)(void *engine, const char *id, char *err, size_t errlen);
+    ferry_err (*stop)(void *engine, const char *id, int timeout_s);
+    ferry_err (*remove)(void *engine, const char *id);
+    ferry_err (*ensure_pause_image)(void *engine, const char *pause_binary, const char *image_ref);
+} ferry_engine_ops;
+
+extern const ferry_engine_ops ferry_engine_api_ops;
 
 #endif

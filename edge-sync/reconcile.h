@@ -1,5 +1,15 @@
-/* edge-sync reconciler: one pass drives the engine towards what the store says the node must run,
- * and reports the state of every app. Blocking; run it off the event loop, one pass at a time. */
+/* edge-sync reconciler: drives the engine towards what the store says the node must run, one app
+ * at a time, and reports the state of each app. Two steps, both blocking (run them on worker
+ * threads):
+ *
+ *   ferry_reconcile_survey  reads the store and the node's containers once and decides, for all
+ *                           apps together, what happens to each (plan.h, ferry_plan_node);
+ *   ferry_reconcile_app     runs one app to that decision: observe, plan, act, until the plan
+ *                           asks for nothing more (plan.h), and reports its status.
+ *
+ * Apps are independent: ferry_reconcile_app may run for several apps at once (never twice for
+ * one app at the same time: that is the caller's rule, see jobs.h), so one slow app (a container
+ * that ignores SIGTERM) holds no other. */
 #ifndef FERRY_EDGE_RECONCILE_H
 #define FERRY_EDGE_RECONCILE_H
 
@@ -8,11 +18,13 @@
 
 #include "engine.h"
 #include "ferry/common.h"
+#include "plan.h"
 #include "store.h"
 
 typedef struct {
     ferry_estore *store;
-    ferry_engine *engine;
+    const ferry_engine_ops *ops;
+    void *engine;
     const char *ns;
     const char *node;
     const char *pause_image;  /* e.g. "ferry/pause:1" */
@@ -21,32 +33,43 @@ typedef struct {
     const char *data_dir;     /* absolute; volume files live below it (volumes.h) */
 } ferry_reconcile_cfg;
 
-/* What one pass found. Owned by the caller once ferry_reconcile returned FERRY_OK; release with
- * ferry_reconcile_result_clear. */
+/* What to do with one app. */
 typedef struct {
-    /* app name -> app.status fields without "ts": {"type","ns","node","app","version","phase",
-     * "message","containers":[...]}. Deleted apps whose containers are gone report "Removed". */
-    json_t *statuses;
-    /* app name -> {"desired": b, "finished": b, "replicas": n, "volumes": [name, ...]}: what the
-     * file cleanup needs to know (cleanup.h, ferry_cleanup_decide). */
-    json_t *apps;
-    /* Wall-clock milliseconds at which the next pass is due even if nothing else happens (a
-     * scheduled deployment's time, or soon while an init container runs); 0 when the periodic
-     * pass is soon enough. */
+    char name[64];
+    ferry_directive dir;
+    long long version; /* as held (0 for FORGET) */
+    json_t *spec;      /* owned; NULL for a tombstone or FORGET */
+} ferry_survey_item;
+
+typedef struct {
+    ferry_survey_item *items; /* the store's apps in name order, then apps only the engine has */
+    size_t n;
+    /* Wall-clock ms of the earliest scheduled deployment still ahead; 0 when none. */
     int64_t wake_at_ms;
-} ferry_reconcile_result;
+} ferry_survey;
 
-/* One pass. Creates what is missing, replaces what changed (pull, stop the old, start the new),
- * removes what is no longer desired; per app, in this order: scheduled (deploy.at in the future:
- * phase Scheduled, nothing touched), service names another app on this node already runs
- * (Failed), GPU limits without --gpu-sharing (Failed), volume files, then per pod the infra
- * container, the init containers one at a time (each must exit 0; a running one is waited for a
- * short while, then the pass moves on and a later pass continues), the services. Jobs run to
- * completion once per app version (phase Succeeded or Failed); their exited containers are the
- * record. An error is returned only when the pass could not look at the engine or the store at
- * all; out is then left empty. */
-ferry_err ferry_reconcile(const ferry_reconcile_cfg *cfg, ferry_reconcile_result *out);
+/* Read the store and the engine's containers of this node; an error (logged) when either could
+ * not be read at all. */
+ferry_err ferry_reconcile_survey(const ferry_reconcile_cfg *cfg, ferry_survey *out);
+void ferry_survey_free(ferry_survey *s);
 
-void ferry_reconcile_result_clear(ferry_reconcile_result *r);
+/* What one app's reconciliation found. Owned by the caller; ferry_app_result_clear. */
+typedef struct {
+    /* The app.status fields without "ts" ({"type","ns","node","app","version","phase","message",
+     * "containers"}); NULL for FORGET (an app the store does not know gets no status). */
+    json_t *status;
+    /* {"desired": b, "finished": b, "replicas": n, "volumes": [name, ...]}: what the file cleanup
+     * needs to know of the app (cleanup.h, ferry_cleanup_decide); NULL for FORGET. */
+    json_t *facts;
+    /* Wall-clock ms at which the app wants another pass even if nothing else happens (soon while
+     * an init container runs); 0 when the periodic pass is soon enough. */
+    int64_t wake_at_ms;
+} ferry_app_result;
+
+/* Reconcile one app to item's directive (see plan.h for the order and the rules). An error only
+ * when the engine could not be asked at all (out is then empty). */
+ferry_err ferry_reconcile_app(const ferry_reconcile_cfg *cfg, const ferry_survey_item *item,
+                              ferry_app_result *out);
+void ferry_app_result_clear(ferry_app_result *r);
 
 #endif

@@ -1,143 +1,89 @@
-/* edge-sync store: LMDB records of the apps and node state the cloud sent, msgpack with a format
- * version, validated on every read (a file on disk is untrusted input too). */
+/* edge-sync store: the apps and node record the cloud sent, as records with a format version in
+ * LMDB (daemon/kv.h), validated on every read (a file on disk is untrusted input too). */
 #include "store.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "ferry/app.h"
-#include "ferry/codec.h"
+#include "ferry/record.h"
+#include "kv.h"
 
-/* The map is sparse on disk; 1 GiB is far more than any node holds (apps are kilobytes). */
-#define ESTORE_MAPSIZE ((size_t)1 << 30)
+enum { DB_APPS, DB_META, DB_COUNT };
+static const char *const db_names[DB_COUNT] = {"apps", "meta"};
+
+#define NODE_KEY "node"
 
 struct ferry_estore {
-    MDB_env *env;
-    MDB_dbi apps;
-    MDB_dbi meta;
+    ferry_kv *kv;
 };
 
-static ferry_err from_mdb(int rc, const char *what) {
-    if (rc == 0)
-        return FERRY_OK;
-    if (rc == MDB_NOTFOUND)
-        return FERRY_ENOTFOUND;
-    LOG_ERROR("edge store: %s failed: %s", what, mdb_strerror(rc));
-    return FERRY_ESTORE;
-}
+struct ferry_estore_txn {
+    ferry_kv_txn *kv;
+};
 
 ferry_err ferry_estore_open(const char *dir, ferry_estore **out) {
-    ferry_estore *s = NULL;
-    MDB_txn *txn = NULL;
-    ferry_err err = FERRY_ESTORE;
-    int rc;
+    ferry_estore *s = ferry_calloc(1, sizeof(*s));
+    ferry_err err;
 
     *out = NULL;
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        LOG_ERROR("edge store: cannot create folder %s: %s", dir, strerror(errno));
-        return FERRY_EIO;
-    }
-    s = ferry_calloc(1, sizeof(*s));
-    if (!s)
+    if (s == NULL)
         return FERRY_ENOMEM;
-    if ((rc = mdb_env_create(&s->env)) != 0)
-        goto fail;
-    mdb_env_set_maxdbs(s->env, 4);
-    mdb_env_set_mapsize(s->env, ESTORE_MAPSIZE);
-    /* MDB_NOTLS: read txns are begun on the loop thread and the reconciler's worker threads. */
-    if ((rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600)) != 0)
-        goto fail;
-    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
-        goto fail;
-    if ((rc = mdb_dbi_open(txn, "apps", MDB_CREATE, &s->apps)) != 0)
-        goto fail;
-    if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0)
-        goto fail;
-    rc = mdb_txn_commit(txn);
-    txn = NULL;
-    if (rc != 0)
-        goto fail;
+    if ((err = ferry_kv_open(dir, db_names, DB_COUNT, 0, "edge store", &s->kv)) != FERRY_OK) {
+        ferry_free(s);
+        return err;
+    }
     *out = s;
     return FERRY_OK;
-fail:
-    LOG_ERROR("edge store: cannot open LMDB in %s: %s", dir, mdb_strerror(rc));
-    if (txn)
-        mdb_txn_abort(txn);
-    if (s->env)
-        mdb_env_close(s->env);
-    ferry_free(s);
-    return err;
 }
 
 void ferry_estore_close(ferry_estore *s) {
-    if (!s)
+    if (s == NULL)
         return;
-    mdb_env_close(s->env);
+    ferry_kv_close(s->kv);
     ferry_free(s);
 }
 
-ferry_err ferry_estore_begin(ferry_estore *s, bool write, MDB_txn **txn) {
-    return from_mdb(mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn), "begin txn");
+typedef struct {
+    ferry_estore_fn fn;
+    void *ctx;
+} txn_call;
+
+static ferry_err run_fn(ferry_kv_txn *kt, void *ctx) {
+    txn_call *c = ctx;
+    ferry_estore_txn t = {kt};
+    return c->fn(&t, c->ctx);
 }
 
-ferry_err ferry_estore_commit(MDB_txn *txn) {
-    return from_mdb(mdb_txn_commit(txn), "commit");
+ferry_err ferry_estore_read(ferry_estore *s, ferry_estore_fn fn, void *ctx) {
+    txn_call c = {fn, ctx};
+    return ferry_kv_read(s->kv, run_fn, &c);
 }
 
-void ferry_estore_abort(MDB_txn *txn) {
-    if (txn)
-        mdb_txn_abort(txn);
+ferry_err ferry_estore_write(ferry_estore *s, ferry_estore_fn fn, void *ctx) {
+    txn_call c = {fn, ctx};
+    return ferry_kv_write(s->kv, run_fn, &c);
 }
 
 void ferry_estore_app_clear(ferry_estore_app *a) {
-    if (!a)
+    if (a == NULL)
         return;
     json_decref(a->spec);
     a->spec = NULL;
 }
 
-/* ---- record codecs (store.h, "internal") ----------------------------------------------------- */
+/* ---- record codecs (store.h, "internal") ---- */
 
-/* Decode one record value: a msgpack map carrying "fv": FERRY_ESTORE_FV. */
+/* Decode one record value written with FERRY_ESTORE_FV; logged naming key when it is not. */
 static ferry_err decode_record(const void *buf, size_t len, const char *key, json_t **out) {
-    json_t *rec = NULL;
-    ferry_err err = ferry_msgpack_decode(buf, len, &rec);
-
-    *out = NULL;
-    if (err != FERRY_OK) {
-        LOG_ERROR("edge store: record '%s' is unreadable (%s); it is ignored", key,
-                  ferry_strerror(err));
-        return FERRY_EFORMAT;
-    }
-    json_t *fv = json_object_get(rec, "fv");
-    if (!json_is_object(rec) || !json_is_integer(fv)) {
-        LOG_ERROR("edge store: record '%s' is not a map with a format version; it is ignored", key);
-        json_decref(rec);
-        return FERRY_EFORMAT;
-    }
-    if (json_integer_value(fv) != FERRY_ESTORE_FV) {
+    long long found = 0;
+    ferry_err err = ferry_record_decode(buf, len, FERRY_ESTORE_FV, out, &found);
+    if (err == FERRY_EVERSION)
         LOG_ERROR("edge store: record '%s' has format version %lld, this build reads only %d; it "
                   "is ignored",
-                  key, (long long)json_integer_value(fv), FERRY_ESTORE_FV);
-        json_decref(rec);
-        return FERRY_EVERSION;
-    }
-    json_object_del(rec, "fv");
-    *out = rec;
-    return FERRY_OK;
-}
-
-/* Encode rec (an object; not modified) with "fv" added. */
-static ferry_err encode_record(const json_t *rec, unsigned char **buf, size_t *len) {
-    json_t *copy = json_copy((json_t *)rec); /* shallow: only adds "fv" */
-    ferry_err err = FERRY_ENOMEM;
-
-    *buf = NULL;
-    *len = 0;
-    if (copy != NULL && json_object_set_new(copy, "fv", json_integer(FERRY_ESTORE_FV)) == 0)
-        err = ferry_msgpack_encode(copy, buf, len);
-    json_decref(copy);
+                  key, found, FERRY_ESTORE_FV);
+    else if (err != FERRY_OK)
+        LOG_ERROR("edge store: record '%s' is unreadable (%s); it is ignored", key,
+                  ferry_strerror(err));
     return err;
 }
 
@@ -176,22 +122,22 @@ out:
 }
 
 ferry_err ferry_estore__encode_app(const ferry_estore_app *app, unsigned char **buf, size_t *len) {
-    json_t *rec =
-        json_pack("{s:I, s:b, s:O}", "version", (json_int_t)app->version, "deleted", app->deleted,
-                  "spec", app->deleted || !app->spec ? json_null() : app->spec);
-    ferry_err err = rec ? encode_record(rec, buf, len) : FERRY_ENOMEM;
+    json_t *rec = json_pack("{s:I, s:b, s:O}", "version", (json_int_t)app->version, "deleted",
+                            app->deleted,
+                            "spec", app->deleted || app->spec == NULL ? json_null() : app->spec);
+    ferry_err err = FERRY_ENOMEM;
 
-    if (!rec) {
-        *buf = NULL;
-        *len = 0;
-    }
+    *buf = NULL;
+    *len = 0;
+    if (rec != NULL)
+        err = ferry_record_encode(rec, FERRY_ESTORE_FV, buf, len);
     json_decref(rec);
     return err;
 }
 
 ferry_err ferry_estore__decode_node(const void *buf, size_t len, json_t **out) {
     json_t *rec = NULL;
-    ferry_err err = decode_record(buf, len, "node", &rec);
+    ferry_err err = decode_record(buf, len, NODE_KEY, &rec);
     json_t *rev = json_object_get(rec, "rev");
     json_t *labels = json_object_get(rec, "labels");
     ferry_verr verr;
@@ -212,102 +158,92 @@ ferry_err ferry_estore__decode_node(const void *buf, size_t len, json_t **out) {
 }
 
 ferry_err ferry_estore__encode_node(const json_t *node, unsigned char **buf, size_t *len) {
-    if (!json_is_object(node)) {
-        *buf = NULL;
-        *len = 0;
-        return FERRY_EINVAL;
-    }
-    return encode_record(node, buf, len);
+    return ferry_record_encode(node, FERRY_ESTORE_FV, buf, len);
 }
 
-/* ---- records ----------------------------------------------------------------------------------
- */
+/* ---- records ---- */
 
-/* The value at key (borrowed until the txn ends). */
-static ferry_err get_value(MDB_txn *txn, MDB_dbi dbi, const char *key, MDB_val *v) {
-    MDB_val k = {strlen(key), (void *)key};
-    return from_mdb(mdb_get(txn, dbi, &k, v), "get");
-}
-
-static ferry_err put_value(MDB_txn *txn, MDB_dbi dbi, const char *key, unsigned char *buf,
-                           size_t len) {
-    MDB_val k = {strlen(key), (void *)key}, v = {len, buf};
-    return from_mdb(mdb_put(txn, dbi, &k, &v, 0), "put");
-}
-
-ferry_err ferry_estore_get_app(ferry_estore *s, MDB_txn *txn, const char *name,
-                               ferry_estore_app *out) {
-    MDB_val v;
-    ferry_err err = get_value(txn, s->apps, name, &v);
+ferry_err ferry_estore_get_app(ferry_estore_txn *t, const char *name, ferry_estore_app *out) {
+    const void *val;
+    size_t vlen;
+    ferry_err err = ferry_kv_get(t->kv, DB_APPS, name, strlen(name), &val, &vlen);
 
     memset(out, 0, sizeof(*out));
-    return err == FERRY_OK ? ferry_estore__decode_app(v.mv_data, v.mv_size, name, out) : err;
+    return err == FERRY_OK ? ferry_estore__decode_app(val, vlen, name, out) : err;
 }
 
-ferry_err ferry_estore_put_app(ferry_estore *s, MDB_txn *txn, const char *name,
-                               const ferry_estore_app *app) {
+ferry_err ferry_estore_put_app(ferry_estore_txn *t, const char *name, const ferry_estore_app *app) {
     unsigned char *buf = NULL;
     size_t len = 0;
     ferry_err err = ferry_estore__encode_app(app, &buf, &len);
 
     if (err == FERRY_OK)
-        err = put_value(txn, s->apps, name, buf, len);
+        err = ferry_kv_put(t->kv, DB_APPS, name, strlen(name), buf, len, false);
     ferry_free(buf);
     return err;
 }
 
-ferry_err ferry_estore_list_apps(ferry_estore *s, MDB_txn *txn, json_t **out) {
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    json_t *apps = json_object();
-    ferry_err err = FERRY_OK;
-    int rc;
+void ferry_estore_apps_free(ferry_estore_apps *a) {
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->n; i++)
+        ferry_estore_app_clear(&a->items[i].app);
+    ferry_free(a->items);
+    a->items = NULL;
+    a->n = 0;
+}
 
-    *out = NULL;
-    if (!apps)
-        return FERRY_ENOMEM;
-    if ((rc = mdb_cursor_open(txn, s->apps, &cur)) != 0) {
-        err = from_mdb(rc, "cursor");
-        goto out;
-    }
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        char name[128];
-        ferry_estore_app app;
-        json_t *entry;
+typedef struct {
+    ferry_estore_apps *out;
+    size_t cap;
+    ferry_err err;
+} list_ctx;
 
-        if (k.mv_size == 0 || k.mv_size >= sizeof(name))
-            continue;
-        memcpy(name, k.mv_data, k.mv_size);
-        name[k.mv_size] = '\0';
-        if (ferry_estore_get_app(s, txn, name, &app) != FERRY_OK)
-            continue; /* logged; a bad record must not hide the others */
-        entry = json_pack("{s:I, s:b, s:o}", "version", (json_int_t)app.version, "deleted",
-                          app.deleted, "spec", app.spec ? app.spec : json_null());
-        if (!entry || json_object_set_new(apps, name, entry) != 0) {
-            err = FERRY_ENOMEM;
-            goto out;
+static bool list_each(const void *key, size_t klen, const void *val, size_t vlen, void *ctx) {
+    list_ctx *lc = ctx;
+    ferry_estore_entry *e;
+
+    if (klen == 0 || klen >= sizeof(e->name))
+        return true; /* never written by this store: not an app name */
+    if (lc->out->n == lc->cap) {
+        size_t cap = lc->cap ? lc->cap * 2 : 16;
+        ferry_estore_entry *items = ferry_realloc(lc->out->items, cap * sizeof(*items));
+        if (items == NULL) {
+            lc->err = FERRY_ENOMEM;
+            return false;
         }
+        lc->out->items = items;
+        lc->cap = cap;
     }
-    if (rc != MDB_NOTFOUND)
-        err = from_mdb(rc, "cursor walk");
-out:
-    if (cur)
-        mdb_cursor_close(cur);
+    e = &lc->out->items[lc->out->n];
+    memcpy(e->name, key, klen);
+    e->name[klen] = '\0';
+    if (ferry_estore__decode_app(val, vlen, e->name, &e->app) == FERRY_OK)
+        lc->out->n++; /* a bad record is logged and must not hide the others */
+    return true;
+}
+
+ferry_err ferry_estore_list_apps(ferry_estore_txn *t, ferry_estore_apps *out) {
+    list_ctx lc = {out, 0, FERRY_OK};
+    ferry_err err;
+
+    memset(out, 0, sizeof(*out));
+    err = ferry_kv_scan(t->kv, DB_APPS, NULL, 0, 0, list_each, &lc);
     if (err == FERRY_OK)
-        *out = apps;
-    else
-        json_decref(apps);
+        err = lc.err;
+    if (err != FERRY_OK)
+        ferry_estore_apps_free(out);
     return err;
 }
 
-ferry_err ferry_estore_get_node(ferry_estore *s, MDB_txn *txn, json_t **out) {
-    MDB_val v;
-    ferry_err err = get_value(txn, s->meta, "node", &v);
+ferry_err ferry_estore_get_node(ferry_estore_txn *t, json_t **out) {
+    const void *val;
+    size_t vlen;
+    ferry_err err = ferry_kv_get(t->kv, DB_META, NODE_KEY, strlen(NODE_KEY), &val, &vlen);
 
     *out = NULL;
     if (err == FERRY_OK)
-        err = ferry_estore__decode_node(v.mv_data, v.mv_size, out);
+        err = ferry_estore__decode_node(val, vlen, out);
     if (err == FERRY_OK)
         return FERRY_OK;
     if (err != FERRY_ENOTFOUND && err != FERRY_EFORMAT && err != FERRY_EVERSION)
@@ -316,16 +252,41 @@ ferry_err ferry_estore_get_node(ferry_estore *s, MDB_txn *txn, json_t **out) {
         LOG_WARN("edge store: starting as unregistered; the next node.sync registers the node "
                  "again");
     *out = json_pack("{s:i, s:b, s:{}}", "rev", 0, "registered", 0, "labels");
-    return *out ? FERRY_OK : FERRY_ENOMEM;
+    return *out != NULL ? FERRY_OK : FERRY_ENOMEM;
 }
 
-ferry_err ferry_estore_put_node(ferry_estore *s, MDB_txn *txn, const json_t *node) {
+ferry_err ferry_estore_put_node(ferry_estore_txn *t, const json_t *node) {
     unsigned char *buf = NULL;
     size_t len = 0;
     ferry_err err = ferry_estore__encode_node(node, &buf, &len);
 
     if (err == FERRY_OK)
-        err = put_value(txn, s->meta, "node", buf, len);
+        err = ferry_kv_put(t->kv, DB_META, NODE_KEY, strlen(NODE_KEY), buf, len, false);
     ferry_free(buf);
     return err;
+}
+
+typedef struct {
+    json_t *node;
+    ferry_estore_apps *apps;
+} snapshot_ctx;
+
+static ferry_err snapshot_txn(ferry_estore_txn *t, void *ctx) {
+    snapshot_ctx *sc = ctx;
+    ferry_err err = ferry_estore_get_node(t, &sc->node);
+    return err == FERRY_OK ? ferry_estore_list_apps(t, sc->apps) : err;
+}
+
+ferry_err ferry_estore_snapshot(ferry_estore *s, json_t **node, ferry_estore_apps *apps) {
+    snapshot_ctx sc = {NULL, apps};
+    ferry_err err = ferry_estore_read(s, snapshot_txn, &sc);
+
+    *node = NULL;
+    if (err != FERRY_OK) {
+        json_decref(sc.node);
+        ferry_estore_apps_free(apps);
+        return err;
+    }
+    *node = sc.node;
+    return FERRY_OK;
 }

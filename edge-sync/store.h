@@ -1,10 +1,11 @@
-/* edge-sync store: the node's durable copy of what the cloud told it (LMDB). The MQTT thread is
- * the only writer; the loop and the reconciler read. */
+/* edge-sync store: the node's durable copy of what the cloud told it (LMDB through daemon/kv.h):
+ * the apps it holds (tombstones included) and the node record. Transactions are functions run by
+ * ferry_estore_read/_write, as in broker-bridge's store; LMDB's types stay inside. The session
+ * (loop thread) writes; the reconciler's workers read. */
 #ifndef FERRY_EDGE_STORE_H
 #define FERRY_EDGE_STORE_H
 
 #include <jansson.h>
-#include <lmdb.h>
 #include <stdbool.h>
 
 #include "ferry/common.h"
@@ -12,17 +13,19 @@
 /* Record format version of every value in the store. */
 #define FERRY_ESTORE_FV 1
 
-typedef struct ferry_estore ferry_estore; /* opaque */
+typedef struct ferry_estore ferry_estore;         /* opaque */
+typedef struct ferry_estore_txn ferry_estore_txn; /* opaque; lives for one read/write call */
 
-/* Open (creating) the store in folder dir. */
+/* Open (creating) the store in folder dir. The map starts small and grows as needed. */
 ferry_err ferry_estore_open(const char *dir, ferry_estore **out);
 void ferry_estore_close(ferry_estore *s);
 
-/* Transactions. A write txn must be committed or aborted by the thread that began it; read txns
- * are short-lived (no long-lived readers, per PLATFORM.md). Commit is durable (fsync). */
-ferry_err ferry_estore_begin(ferry_estore *s, bool write, MDB_txn **txn);
-ferry_err ferry_estore_commit(MDB_txn *txn);
-void ferry_estore_abort(MDB_txn *txn);
+/* Run fn in one transaction (daemon/kv.h: a write commits durably when fn returns FERRY_OK, and
+ * may run fn again from scratch after growing the map: reset outputs at its start). Never start
+ * a transaction inside fn. */
+typedef ferry_err (*ferry_estore_fn)(ferry_estore_txn *t, void *ctx);
+ferry_err ferry_estore_read(ferry_estore *s, ferry_estore_fn fn, void *ctx);
+ferry_err ferry_estore_write(ferry_estore *s, ferry_estore_fn fn, void *ctx);
 
 /* An app as held by the node: version, deleted flag (a tombstone keeps the version so that stale
  * messages cannot bring the app back) and the spec (NULL for a tombstone). */
@@ -34,26 +37,38 @@ typedef struct {
 
 void ferry_estore_app_clear(ferry_estore_app *a);
 
-/* Read app `name`; FERRY_ENOTFOUND when the node never heard of it. *out->spec is a new reference.
- */
-ferry_err ferry_estore_get_app(ferry_estore *s, MDB_txn *txn, const char *name,
-                               ferry_estore_app *out);
-ferry_err ferry_estore_put_app(ferry_estore *s, MDB_txn *txn, const char *name,
-                               const ferry_estore_app *app);
+/* Read app `name`; FERRY_ENOTFOUND when the node never heard of it, FERRY_EFORMAT (logged) for
+ * an unreadable record. out->spec is a new reference. */
+ferry_err ferry_estore_get_app(ferry_estore_txn *t, const char *name, ferry_estore_app *out);
+ferry_err ferry_estore_put_app(ferry_estore_txn *t, const char *name, const ferry_estore_app *app);
 
-/* Every app record as a new object {name: {"version":N,"deleted":b,"spec":{..}|null}}. */
-ferry_err ferry_estore_list_apps(ferry_estore *s, MDB_txn *txn, json_t **out);
+/* Every readable app record, in name order. Release with ferry_estore_apps_free. */
+typedef struct {
+    char name[64];
+    ferry_estore_app app;
+} ferry_estore_entry;
 
-/* What the node knows about itself: {"rev":R,"registered":b,"labels":{..}}; a fresh store gives
- * {"rev":0,"registered":false,"labels":{}}. *out is a new reference. */
-ferry_err ferry_estore_get_node(ferry_estore *s, MDB_txn *txn, json_t **out);
-ferry_err ferry_estore_put_node(ferry_estore *s, MDB_txn *txn, const json_t *node);
+typedef struct {
+    ferry_estore_entry *items;
+    size_t n;
+} ferry_estore_apps;
 
-/* ---- internal, for tests and fuzzing -----------------------------------------------------------
+ferry_err ferry_estore_list_apps(ferry_estore_txn *t, ferry_estore_apps *out);
+void ferry_estore_apps_free(ferry_estore_apps *a);
+
+/* What the node knows about itself: {"rev":R,"registered":b,"labels":{..}}; a fresh (or
+ * unreadable) record gives {"rev":0,"registered":false,"labels":{}}. *out is a new reference. */
+ferry_err ferry_estore_get_node(ferry_estore_txn *t, json_t **out);
+ferry_err ferry_estore_put_node(ferry_estore_txn *t, const json_t *node);
+
+/* The node record and every app, read in one transaction (for the reconciler and hellos). */
+ferry_err ferry_estore_snapshot(ferry_estore *s, json_t **node, ferry_estore_apps *apps);
+
+/* ---- internal, for tests and fuzzing ----
  * The record codecs behind the functions above, free of LMDB so that fuzz/fuzz_edge_record.c runs
- * exactly the code that reads the files (which are untrusted input). Records are msgpack maps
- * with "fv": FERRY_ESTORE_FV. Decoders return FERRY_EFORMAT (not msgpack, not a map, no "fv", a
- * field missing or invalid) or FERRY_EVERSION (another "fv"), logged. */
+ * exactly the code that reads the files (which are untrusted input): ferry/record.h with
+ * FERRY_ESTORE_FV. Decoders return FERRY_EFORMAT (not msgpack, not a map, no "fv", a field missing
+ * or invalid) or FERRY_EVERSION (another "fv"), logged. */
 
 /* An app record ("version" >= 0, "deleted", and unless deleted a "spec" that passes
  * ferry_app_validate and is named name). out->spec is a new reference. */

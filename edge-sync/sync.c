@@ -25,7 +25,7 @@ static bool targets_node(const json_t *node, const json_t *spec) {
 }
 
 /* Store spec at version if it targets the node, else a tombstone (when the node held the app). */
-static ferry_err store_spec(ferry_estore *s, MDB_txn *txn, const json_t *node, const char *name,
+static ferry_err store_spec(ferry_estore_txn *t, const json_t *node, const char *name,
                             long long version, json_t *spec, bool held, ferry_sync_actions *act) {
     ferry_estore_app app = {version, false, spec};
 
@@ -39,15 +39,15 @@ static ferry_err store_spec(ferry_estore *s, MDB_txn *txn, const json_t *node, c
         LOG_INFO("app %s: stored version %lld", name, version);
     }
     act->reconcile = true;
-    return ferry_estore_put_app(s, txn, name, &app);
+    return ferry_estore_put_app(t, name, &app);
 }
 
-static ferry_err on_put(ferry_estore *s, MDB_txn *txn, const json_t *node, const json_t *msg,
+static ferry_err on_put(ferry_estore_txn *t, const json_t *node, const json_t *msg,
                         ferry_sync_actions *act) {
     const char *name = str_field(msg, "app");
     long long version = int_field(msg, "version");
     ferry_estore_app cur;
-    ferry_err err = ferry_estore_get_app(s, txn, name, &cur);
+    ferry_err err = ferry_estore_get_app(t, name, &cur);
     bool found = err == FERRY_OK;
 
     if (err != FERRY_OK && err != FERRY_ENOTFOUND && err != FERRY_EFORMAT)
@@ -58,7 +58,7 @@ static ferry_err on_put(ferry_estore *s, MDB_txn *txn, const json_t *node, const
         err = FERRY_OK;
         goto out;
     }
-    err = store_spec(s, txn, node, name, version, json_object_get(msg, "spec"),
+    err = store_spec(t, node, name, version, json_object_get(msg, "spec"),
                      found && !cur.deleted, act);
 out:
     ferry_estore_app_clear(&cur);
@@ -67,14 +67,14 @@ out:
 
 /* A patch is only ever sent for an unchanged selector (a selector change goes out as app.put), so
  * a patch for an app the node does not hold is not for this node. */
-static ferry_err on_patch(ferry_estore *s, MDB_txn *txn, const json_t *node, const json_t *msg,
+static ferry_err on_patch(ferry_estore_txn *t, const json_t *node, const json_t *msg,
                           ferry_sync_actions *act) {
     const char *name = str_field(msg, "app");
     long long base = int_field(msg, "base"), version = int_field(msg, "version");
     ferry_estore_app cur;
     json_t *spec = NULL;
     ferry_verr verr;
-    ferry_err err = ferry_estore_get_app(s, txn, name, &cur);
+    ferry_err err = ferry_estore_get_app(t, name, &cur);
 
     if (err == FERRY_ENOTFOUND || err == FERRY_EFORMAT)
         return FERRY_OK;
@@ -96,19 +96,19 @@ static ferry_err on_patch(ferry_estore *s, MDB_txn *txn, const json_t *node, con
         act->hello_reason = "gap";
         goto out;
     }
-    err = store_spec(s, txn, node, name, version, spec, true, act);
+    err = store_spec(t, node, name, version, spec, true, act);
 out:
     json_decref(spec);
     ferry_estore_app_clear(&cur);
     return err;
 }
 
-static ferry_err on_delete(ferry_estore *s, MDB_txn *txn, const json_t *msg,
+static ferry_err on_delete(ferry_estore_txn *t, const json_t *msg,
                            ferry_sync_actions *act) {
     const char *name = str_field(msg, "app");
     long long version = int_field(msg, "version");
     ferry_estore_app cur;
-    ferry_err err = ferry_estore_get_app(s, txn, name, &cur);
+    ferry_err err = ferry_estore_get_app(t, name, &cur);
 
     if (err == FERRY_ENOTFOUND || err == FERRY_EFORMAT)
         return FERRY_OK;
@@ -116,20 +116,20 @@ static ferry_err on_delete(ferry_estore *s, MDB_txn *txn, const json_t *msg,
         ferry_estore_app tomb = {version, true, NULL};
         LOG_INFO("app %s deleted at v%lld", name, version);
         act->reconcile = act->reconcile || !cur.deleted;
-        err = ferry_estore_put_app(s, txn, name, &tomb);
+        err = ferry_estore_put_app(t, name, &tomb);
     }
     ferry_estore_app_clear(&cur);
     return err;
 }
 
 /* Apply one entry of a node.sync; listed collects the names seen. */
-static ferry_err sync_entry(ferry_estore *s, MDB_txn *txn, const json_t *node, const json_t *entry,
+static ferry_err sync_entry(ferry_estore_txn *t, const json_t *node, const json_t *entry,
                             ferry_sync_actions *act) {
     const char *name = str_field(entry, "app");
     long long version = int_field(entry, "version");
     json_t *spec = json_object_get(entry, "spec");
     ferry_estore_app cur;
-    ferry_err err = ferry_estore_get_app(s, txn, name, &cur);
+    ferry_err err = ferry_estore_get_app(t, name, &cur);
     bool found = err == FERRY_OK;
 
     if (err != FERRY_OK && err != FERRY_ENOTFOUND && err != FERRY_EFORMAT)
@@ -147,21 +147,21 @@ static ferry_err sync_entry(ferry_estore *s, MDB_txn *txn, const json_t *node, c
     if (found &&
         ((!cur.deleted && cur.version >= version) || (cur.deleted && cur.version > version)))
         goto out;
-    err = store_spec(s, txn, node, name, version, spec, true, act);
+    err = store_spec(t, node, name, version, spec, true, act);
 out:
     ferry_estore_app_clear(&cur);
     return err;
 }
 
-static ferry_err on_sync(ferry_estore *s, MDB_txn *txn, json_t *node, const json_t *msg,
+static ferry_err on_sync(ferry_estore_txn *t, json_t *node, const json_t *msg,
                          ferry_sync_actions *act) {
     long long rev = int_field(msg, "rev");
     json_t *labels = json_object_get(msg, "labels");
     json_t *registered = json_object_get(msg, "registered");
     json_t *apps = json_object_get(msg, "apps");
-    json_t *held = NULL, *entry, *rec;
-    const char *name;
-    size_t i;
+    ferry_estore_apps held = {NULL, 0};
+    json_t *entry;
+    size_t i, k;
     ferry_err err;
 
     if (rev < int_field(node, "rev")) {
@@ -179,29 +179,29 @@ static ferry_err on_sync(ferry_estore *s, MDB_txn *txn, json_t *node, const json
     if (json_object_set(node, "rev", json_object_get(msg, "rev")) ||
         json_object_set(node, "labels", labels) || json_object_set(node, "registered", registered))
         return FERRY_ENOMEM;
-    if ((err = ferry_estore_put_node(s, txn, node)) != FERRY_OK)
+    if ((err = ferry_estore_put_node(t, node)) != FERRY_OK)
         return err;
     json_array_foreach(apps, i, entry) {
-        if ((err = sync_entry(s, txn, node, entry, act)) != FERRY_OK)
+        if ((err = sync_entry(t, node, entry, act)) != FERRY_OK)
             return err;
     }
     /* Held apps the snapshot does not list, and that it already knew about, are gone. */
-    if ((err = ferry_estore_list_apps(s, txn, &held)) != FERRY_OK)
+    if ((err = ferry_estore_list_apps(t, &held)) != FERRY_OK)
         return err;
-    json_object_foreach(held, name, rec) {
+    for (k = 0; k < held.n && err == FERRY_OK; k++) {
+        const char *name = held.items[k].name;
+        long long version = held.items[k].app.version;
         bool listed = false;
-        long long version = int_field(rec, "version");
         json_array_foreach(apps, i, entry) listed =
-            listed || !strcmp(str_field(entry, "app"), name);
-        if (listed || json_is_true(json_object_get(rec, "deleted")) || version > rev)
+            listed || strcmp(str_field(entry, "app"), name) == 0;
+        if (listed || held.items[k].app.deleted || version > rev)
             continue;
         ferry_estore_app tomb = {version, true, NULL};
         LOG_INFO("sync: app %s is no longer assigned to this node; removing it", name);
         act->reconcile = true;
-        if ((err = ferry_estore_put_app(s, txn, name, &tomb)) != FERRY_OK)
-            break;
+        err = ferry_estore_put_app(t, name, &tomb);
     }
-    json_decref(held);
+    ferry_estore_apps_free(&held);
     return err;
 }
 
@@ -221,14 +221,38 @@ static bool addressed_to_us(const ferry_sync_self *self, const ferry_topic *t, c
     return false;
 }
 
+typedef struct {
+    const json_t *msg;
+    ferry_sync_actions *act;
+} handle_ctx;
+
+static ferry_err handle_txn(ferry_estore_txn *t, void *ctx) {
+    handle_ctx *hc = ctx;
+    const char *type = str_field(hc->msg, "type");
+    json_t *node = NULL;
+    ferry_err err;
+
+    memset(hc->act, 0, sizeof(*hc->act)); /* the store may run this again on a grown map */
+    if ((err = ferry_estore_get_node(t, &node)) != FERRY_OK)
+        return err;
+    if (strcmp(type, FERRY_MSG_APP_PUT) == 0)
+        err = on_put(t, node, hc->msg, hc->act);
+    else if (strcmp(type, FERRY_MSG_APP_PATCH) == 0)
+        err = on_patch(t, node, hc->msg, hc->act);
+    else if (strcmp(type, FERRY_MSG_APP_DELETE) == 0)
+        err = on_delete(t, hc->msg, hc->act);
+    else
+        err = on_sync(t, node, hc->msg, hc->act);
+    json_decref(node);
+    return err;
+}
+
 ferry_err ferry_sync_handle(ferry_estore *s, const ferry_sync_self *self, const char *topic,
                             size_t tlen, const void *payload, size_t plen,
                             ferry_sync_actions *act) {
     ferry_topic t;
-    json_t *msg = NULL, *node = NULL;
-    MDB_txn *txn = NULL;
+    json_t *msg = NULL;
     char why[256] = "";
-    const char *type;
     ferry_err err = FERRY_OK;
 
     memset(act, 0, sizeof(*act));
@@ -247,67 +271,45 @@ ferry_err ferry_sync_handle(ferry_estore *s, const ferry_sync_self *self, const 
                  str_field(msg, "type"), (int)tlen, topic);
         goto out;
     }
-    type = str_field(msg, "type");
-    if ((err = ferry_estore_begin(s, true, &txn)) != FERRY_OK)
-        goto fail;
-    if ((err = ferry_estore_get_node(s, txn, &node)) != FERRY_OK)
-        goto fail;
-    if (!strcmp(type, FERRY_MSG_APP_PUT))
-        err = on_put(s, txn, node, msg, act);
-    else if (!strcmp(type, FERRY_MSG_APP_PATCH))
-        err = on_patch(s, txn, node, msg, act);
-    else if (!strcmp(type, FERRY_MSG_APP_DELETE))
-        err = on_delete(s, txn, msg, act);
-    else
-        err = on_sync(s, txn, node, msg, act);
-    if (err != FERRY_OK)
-        goto fail;
-    err = ferry_estore_commit(txn);
-    txn = NULL;
-    if (err != FERRY_OK)
-        goto fail;
-    goto out;
-fail:
-    LOG_ERROR("could not store the %s message from %.*s (%s); asking the cloud to send it again",
-              msg ? str_field(msg, "type") : "?", (int)tlen, topic, ferry_strerror(err));
-    ferry_estore_abort(txn);
-    memset(act, 0, sizeof(*act));
-    act->hello_reason = "store";
+    handle_ctx hc = {msg, act};
+    if ((err = ferry_estore_write(s, handle_txn, &hc)) != FERRY_OK) {
+        LOG_ERROR("could not store the %s message from %.*s (%s); asking the cloud to send it "
+                  "again",
+                  str_field(msg, "type"), (int)tlen, topic, ferry_strerror(err));
+        memset(act, 0, sizeof(*act));
+        act->hello_reason = "store";
+    }
 out:
-    json_decref(node);
     json_decref(msg);
     return err;
 }
 
 ferry_err ferry_sync_hello(ferry_estore *s, const ferry_sync_self *self, const char *reason,
                            json_t **out) {
-    MDB_txn *txn = NULL;
-    json_t *held = NULL, *apps = json_object(), *rec;
-    const char *name;
+    ferry_estore_apps held = {NULL, 0};
+    json_t *node = NULL, *apps = json_object();
     ferry_err err;
 
     *out = NULL;
-    if (!apps)
+    if (apps == NULL)
         return FERRY_ENOMEM;
-    if ((err = ferry_estore_begin(s, false, &txn)) != FERRY_OK)
+    if ((err = ferry_estore_snapshot(s, &node, &held)) != FERRY_OK)
         goto out;
-    err = ferry_estore_list_apps(s, txn, &held);
-    ferry_estore_abort(txn);
-    if (err != FERRY_OK)
-        goto out;
-    json_object_foreach(held, name, rec) {
-        if (!json_is_true(json_object_get(rec, "deleted")) &&
-            json_object_set(apps, name, json_object_get(rec, "version")) != 0) {
+    for (size_t i = 0; i < held.n; i++) {
+        if (!held.items[i].app.deleted &&
+            json_object_set_new(apps, held.items[i].name,
+                                json_integer((json_int_t)held.items[i].app.version)) != 0) {
             err = FERRY_ENOMEM;
             goto out;
         }
     }
     *out = json_pack("{s:s, s:s, s:s, s:s, s:O}", "type", FERRY_MSG_NODE_HELLO, "ns", self->ns,
                      "node", self->node, "reason", reason, "apps", apps);
-    if (!*out)
+    if (*out == NULL)
         err = FERRY_ENOMEM;
 out:
-    json_decref(held);
+    ferry_estore_apps_free(&held);
+    json_decref(node);
     json_decref(apps);
     return err;
 }

@@ -40,6 +40,14 @@ static struct {
     char pause_ref[96];
 } fx;
 
+/* The containers of this run (label TEST_LABEL=run_id). */
+static ferry_err list_run(ferry_container **c, size_t *n) {
+    char filter[128];
+    const char *filters[] = {filter, NULL};
+    snprintf(filter, sizeof(filter), "%s=%s", TEST_LABEL, fx.run_id);
+    return ferry_engine_list(fx.e, filters, c, n);
+}
+
 /* ---- helpers --------------------------------------------------------------------------------- */
 
 static void pause_ms(long ms) {
@@ -140,7 +148,7 @@ static void remove_run_containers(void) {
     for (int pass = 0; pass < 2; pass++) {
         ferry_container *c = NULL;
         size_t n = 0;
-        if (ferry_engine_list(fx.e, TEST_LABEL, fx.run_id, &c, &n) != FERRY_OK)
+        if (list_run(&c, &n) != FERRY_OK)
             return;
         for (size_t i = 0; i < n; i++) {
             const char *role = json_string_value(json_object_get(c[i].labels, FERRY_LBL_ROLE));
@@ -281,7 +289,7 @@ static void test_pod_lifecycle(void **state) {
     wait_http(port, greeting, svc);
 
     /* list by label: exactly the two */
-    assert_int_equal(ferry_engine_list(fx.e, TEST_LABEL, fx.run_id, &c, &n), FERRY_OK);
+    assert_int_equal(list_run(&c, &n), FERRY_OK);
     assert_int_equal(n, 2);
     for (size_t i = 0; i < n; i++) {
         const char *role = json_string_value(json_object_get(c[i].labels, FERRY_LBL_ROLE));
@@ -358,7 +366,7 @@ static void test_pod_lifecycle(void **state) {
     assert_int_equal(ferry_engine_stop(fx.e, infra, 1), FERRY_OK);
     assert_int_equal(ferry_engine_inspect(fx.e, infra, &info), FERRY_ENOTFOUND);
     assert_int_equal(ferry_engine_start(fx.e, infra, err, sizeof(err)), FERRY_ENOTFOUND);
-    assert_int_equal(ferry_engine_list(fx.e, TEST_LABEL, fx.run_id, &c, &n), FERRY_OK);
+    assert_int_equal(list_run(&c, &n), FERRY_OK);
     assert_int_equal(n, 0);
     ferry_containers_free(c, n);
 

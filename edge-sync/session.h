@@ -1,0 +1,92 @@
+/* edge-sync session: the node's side of the protocol (schema/PROTOCOL.md, "Node rules") as a
+ * state machine, free of libuv and Paho: what to subscribe to, when to say hello and how often to
+ * ask again, which messages change the store (through sync.h), which app statuses to publish and
+ * when the next reconciliation is due. The daemon (main.c) feeds it events from the MQTT core and
+ * the clock; tests feed it directly and record what it publishes (tests/edge/test_session.c).
+ *
+ * Every function runs on one thread (the loop's). `now` is the monotonic clock in milliseconds. */
+#ifndef FERRY_EDGE_SESSION_H
+#define FERRY_EDGE_SESSION_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/common.h"
+#include "ferry/topics.h"
+#include "store.h"
+
+#define FERRY_SESSION_HELLO_RETRY_MS 30000 /* a hello without an answer is sent again */
+#define FERRY_SESSION_MAX_FILTERS 64       /* sync + all + one per label */
+
+/* The MQTT side as the session sees it (QoS 1). A failed call is logged by the callee; the
+ * session retries where the protocol needs it. */
+typedef struct {
+    ferry_err (*publish)(void *ctx, const char *topic, const void *payload, size_t len,
+                         bool retain);
+    ferry_err (*subscribe)(void *ctx, const char *const *filters, size_t n, uint64_t tag);
+    ferry_err (*unsubscribe)(void *ctx, const char *const *filters, size_t n);
+    void *ctx;
+} ferry_session_io;
+
+typedef struct {
+    const char *ns;
+    const char *node;
+    ferry_estore *store;
+    ferry_session_io io;
+    const json_t *gpu;        /* the GPU report sent in node.online (borrowed), or NULL */
+    int reconcile_interval_s; /* periodic reconciliation (>= 1) */
+} ferry_session_cfg;
+
+typedef struct ferry_session ferry_session; /* opaque */
+
+/* Strings and the store are borrowed for the session's life. FERRY_EINVAL for names that make
+ * no topic. */
+ferry_err ferry_session_new(const ferry_session_cfg *cfg, ferry_session **out);
+void ferry_session_free(ferry_session *s);
+
+/* The last will to register with the broker: node.online with online false, retained, on
+ * *topic (static inside the session). *buf from ferry_malloc. */
+ferry_err ferry_session_will(ferry_session *s, const char **topic, unsigned char **buf,
+                             size_t *len);
+
+/* The connection came up: announce the node online (with its GPUs), subscribe to its sync
+ * topic, the namespace's "all" topic and one topic per label, and say hello once the broker
+ * granted them; publish every app status again and reconcile. */
+void ferry_session_connected(ferry_session *s, int64_t now);
+void ferry_session_disconnected(ferry_session *s, int64_t now);
+
+/* The broker answered subscription tag. Refused: subscribe again. */
+void ferry_session_subscribed(ferry_session *s, uint64_t tag, bool ok, int64_t now);
+
+/* A message from the cloud (untrusted): applied to the store (sync.h); a changed desired state
+ * makes a reconciliation due, changed labels move the subscriptions (then hello), a gap or a
+ * store failure says hello. */
+void ferry_session_message(ferry_session *s, const char *topic, size_t tlen, const void *payload,
+                           size_t len, int64_t now);
+
+/* Received messages were dropped before they reached the session: ask for a resync. */
+void ferry_session_overflow(ferry_session *s, int64_t now);
+
+/* About once a second: says hello again when the last one went unanswered for
+ * FERRY_SESSION_HELLO_RETRY_MS. */
+void ferry_session_tick(ferry_session *s, int64_t now);
+
+/* Whether a reconciliation should start now: something changed, or the periodic interval (or a
+ * wake-up asked for) came. True clears the request and sets the next periodic time. */
+bool ferry_session_reconcile_due(ferry_session *s, int64_t now);
+
+/* A reconciliation wants another pass at wall-clock time wall_ms (a scheduled deployment, a
+ * running init container); now_wall is the wall clock now. Brings the next pass forward only. */
+void ferry_session_wake_at(ferry_session *s, int64_t wall_ms, int64_t now_wall, int64_t now);
+
+/* An app's status (app.status fields without "ts"): published, retained, with "ts" added, when
+ * it differs from the last one published for the app since the connection came up. */
+void ferry_session_report(ferry_session *s, const json_t *status);
+
+/* What the session is waiting for (for tests and logs). */
+bool ferry_session_hello_outstanding(const ferry_session *s);
+bool ferry_session_is_connected(const ferry_session *s);
+
+#endif
