@@ -43,8 +43,8 @@ static ferry_err publish(void *ctx, const char *topic, const unsigned char *payl
 }
 
 static void subscribe(bridge_daemon *bd) {
-    bd->resubscribe = ferry_mqtt_subscribe(bd->mqtt, sub_topics, SUB_COUNT, ++bd->sub_tag) !=
-                      FERRY_OK;
+    bd->resubscribe =
+        ferry_mqtt_subscribe(bd->mqtt, sub_topics, SUB_COUNT, ++bd->sub_tag) != FERRY_OK;
 }
 
 static void on_up(void *ud) {

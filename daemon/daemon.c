@@ -57,8 +57,8 @@ static bool apply(const char *program, const ferry_opt *o, const char *arg) {
     case FERRY_OPT_INT:
         if (parse_int(arg, o->min, o->max, o->target))
             return true;
-        fprintf(stderr, "%s: --%s: '%s' is not an integer between %ld and %ld\n", program,
-                o->name, arg, o->min, o->max);
+        fprintf(stderr, "%s: --%s: '%s' is not an integer between %ld and %ld\n", program, o->name,
+                arg, o->min, o->max);
         return false;
     case FERRY_OPT_FLAG:
         *(bool *)o->target = true;
@@ -82,9 +82,8 @@ ferry_opts_result ferry_opts_parse(const char *program, const char *synopsis, co
     int c, index;
 
     for (const ferry_opt *o = opts; o->name != NULL && n < MAX_OPTS; o++, n++)
-        longs[n] = (struct option){o->name,
-                                   o->kind == FERRY_OPT_FLAG ? no_argument : required_argument,
-                                   NULL, (int)n + 1};
+        longs[n] = (struct option){
+            o->name, o->kind == FERRY_OPT_FLAG ? no_argument : required_argument, NULL, (int)n + 1};
     longs[n] = (struct option){"help", no_argument, NULL, 'h'};
     longs[n + 1] = (struct option){NULL, 0, NULL, 0};
     optind = 1;

@@ -37,8 +37,7 @@ static ferry_err fail(ferry_kv_txn *t, int rc, const char *what, unsigned db) {
         LOG_DEBUG("%s: map full during %s in '%s'; the write is retried on a larger map",
                   t->kv->name, what, t->kv->dbs[db]);
     } else {
-        LOG_ERROR("%s: %s in '%s' failed: %s", t->kv->name, what, t->kv->dbs[db],
-                  mdb_strerror(rc));
+        LOG_ERROR("%s: %s in '%s' failed: %s", t->kv->name, what, t->kv->dbs[db], mdb_strerror(rc));
     }
     return FERRY_ESTORE;
 }
@@ -226,8 +225,8 @@ static ferry_err check_key(ferry_kv_txn *t, unsigned db, size_t klen) {
     return FERRY_OK;
 }
 
-ferry_err ferry_kv_get(ferry_kv_txn *t, unsigned db, const void *key, size_t klen,
-                       const void **val, size_t *vlen) {
+ferry_err ferry_kv_get(ferry_kv_txn *t, unsigned db, const void *key, size_t klen, const void **val,
+                       size_t *vlen) {
     MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, v;
     ferry_err err = check_key(t, db, klen);
     *val = NULL;
@@ -244,8 +243,8 @@ ferry_err ferry_kv_get(ferry_kv_txn *t, unsigned db, const void *key, size_t kle
     return FERRY_OK;
 }
 
-ferry_err ferry_kv_put(ferry_kv_txn *t, unsigned db, const void *key, size_t klen,
-                       const void *val, size_t vlen, bool append) {
+ferry_err ferry_kv_put(ferry_kv_txn *t, unsigned db, const void *key, size_t klen, const void *val,
+                       size_t vlen, bool append) {
     MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, v = {vlen, (void *)val};
     ferry_err err = check_key(t, db, klen);
     if (err != FERRY_OK)
@@ -315,8 +314,7 @@ ferry_err ferry_kv_record_error(const ferry_kv *kv, unsigned db, const char *key
     return err;
 }
 
-ferry_err ferry_kv_get_record(ferry_kv_txn *t, unsigned db, const char *key, int fv,
-                              json_t **out) {
+ferry_err ferry_kv_get_record(ferry_kv_txn *t, unsigned db, const char *key, int fv, json_t **out) {
     const void *val;
     size_t vlen;
     long long found = 0;

@@ -38,11 +38,11 @@ ferry_err ferry_kv_read(ferry_kv *kv, ferry_kv_fn fn, void *ctx);
 ferry_err ferry_kv_write(ferry_kv *kv, ferry_kv_fn fn, void *ctx);
 
 /* Bytes. Keys are 1..511 bytes. A value read lives until the transaction ends. */
-ferry_err ferry_kv_get(ferry_kv_txn *t, unsigned db, const void *key, size_t klen,
-                       const void **val, size_t *vlen);
+ferry_err ferry_kv_get(ferry_kv_txn *t, unsigned db, const void *key, size_t klen, const void **val,
+                       size_t *vlen);
 /* append: the key sorts after every key of db (MDB_APPEND, for counters' sequences). */
-ferry_err ferry_kv_put(ferry_kv_txn *t, unsigned db, const void *key, size_t klen,
-                       const void *val, size_t vlen, bool append);
+ferry_err ferry_kv_put(ferry_kv_txn *t, unsigned db, const void *key, size_t klen, const void *val,
+                       size_t vlen, bool append);
 /* FERRY_ENOTFOUND when absent. */
 ferry_err ferry_kv_del(ferry_kv_txn *t, unsigned db, const void *key, size_t klen);
 

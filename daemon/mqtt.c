@@ -205,8 +205,7 @@ static void request_done(request *rq, bool ok) {
 static void on_pub_ok(void *context, MQTTAsync_successData5 *r) {
     bool ok = r == NULL || r->reasonCode < MQTTREASONCODE_UNSPECIFIED_ERROR;
     if (!ok)
-        LOG_WARN("mqtt: the broker refused a publish: %s",
-                 MQTTReasonCode_toString(r->reasonCode));
+        LOG_WARN("mqtt: the broker refused a publish: %s", MQTTReasonCode_toString(r->reasonCode));
     request_done(context, ok);
 }
 
@@ -219,8 +218,8 @@ static void on_pub_fail(void *context, MQTTAsync_failureData5 *r) {
 }
 
 static void on_sub_ok(void *context, MQTTAsync_successData5 *r) {
-    bool ok = r != NULL && (r->alt.sub.reasonCodeCount > 0 ||
-                            r->reasonCode < MQTTREASONCODE_UNSPECIFIED_ERROR);
+    bool ok = r != NULL &&
+              (r->alt.sub.reasonCodeCount > 0 || r->reasonCode < MQTTREASONCODE_UNSPECIFIED_ERROR);
     for (int i = 0; r != NULL && i < r->alt.sub.reasonCodeCount; i++)
         ok = ok && r->alt.sub.reasonCodes[i] < MQTTREASONCODE_UNSPECIFIED_ERROR;
     request_done(context, ok);
@@ -269,9 +268,9 @@ ferry_err ferry_mqtt_create(const ferry_mqtt_opts *opts, ferry_mqtt **out) {
     if (!copy_str(&m->uri, opts->uri) || !copy_str(&m->client_id, opts->client_id) ||
         !copy_str(&m->username, opts->username) || !copy_str(&m->password, opts->password) ||
         !copy_str(&m->will_topic, opts->will_topic) ||
-        (tls != NULL && (!copy_str(&m->ca_file, tls->ca_file) ||
-                         !copy_str(&m->cert_file, tls->cert_file) ||
-                         !copy_str(&m->key_file, tls->key_file))) ||
+        (tls != NULL &&
+         (!copy_str(&m->ca_file, tls->ca_file) || !copy_str(&m->cert_file, tls->cert_file) ||
+          !copy_str(&m->key_file, tls->key_file))) ||
         (opts->will_len > 0 && (m->will_payload = ferry_malloc(opts->will_len)) == NULL)) {
         ferry_mqtt_destroy(m);
         return FERRY_ENOMEM;

@@ -109,7 +109,8 @@ typedef struct {
 } ferry_mqtt_pub;
 
 /* Publish at QoS 1 (pub NULL: not retained, not tracked). Paho copies the payload; while
- * disconnected it buffers up to max_buffered messages (see drop_oldest). Any thread. FERRY_EIO (logged) when Paho refused it; a tracked publish then gets no completion. */
+ * disconnected it buffers up to max_buffered messages (see drop_oldest). Any thread. FERRY_EIO
+ * (logged) when Paho refused it; a tracked publish then gets no completion. */
 ferry_err ferry_mqtt_publish(ferry_mqtt *m, const char *topic, const void *payload, size_t len,
                              const ferry_mqtt_pub *pub);
 

@@ -28,8 +28,7 @@ static void server_norm(const char *server, char *out, size_t len) {
 
 static bool docker_hub(const char *server) {
     return strcmp(server, "docker.io") == 0 || strcmp(server, "index.docker.io") == 0 ||
-           strcmp(server, "registry-1.docker.io") == 0 ||
-           strcmp(server, "index.docker.io/v1") == 0;
+           strcmp(server, "registry-1.docker.io") == 0 || strcmp(server, "index.docker.io/v1") == 0;
 }
 
 /* true when image comes from server: the server (a host[:port], maybe with a path) prefixes the
@@ -77,7 +76,8 @@ static ferry_err ensure_image(const ferry_act_cfg *cfg, const json_t *spec, cons
     if (e == FERRY_OK && present)
         return FERRY_OK;
     auth = registry_auth(spec, image);
-    LOG_INFO("pulling image %s%s", image, auth != NULL ? " with the app's registry credentials" : "");
+    LOG_INFO("pulling image %s%s", image,
+             auth != NULL ? " with the app's registry credentials" : "");
     e = cfg->ops->pull(cfg->engine, image, auth, why, sizeof(why));
     if (e != FERRY_OK)
         snprintf(err, errlen, "image %s is not on the node and could not be pulled: %s%s", image,
@@ -92,10 +92,10 @@ static ferry_err ensure_image(const ferry_act_cfg *cfg, const json_t *spec, cons
 
 /* ---- containers ---- */
 
-static void fail(ferry_failures *f, ferry_failure_kind kind, const ferry_action *a,
-                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void fail(ferry_failures *f, ferry_failure_kind kind, const ferry_action *a,
-                 const char *fmt, ...) {
+static void fail(ferry_failures *f, ferry_failure_kind kind, const ferry_action *a, const char *fmt,
+                 ...) __attribute__((format(printf, 4, 5)));
+static void fail(ferry_failures *f, ferry_failure_kind kind, const ferry_action *a, const char *fmt,
+                 ...) {
     ferry_failure x = {.kind = kind, .replica = a->replica, .role = a->role, .index = a->index};
     va_list ap;
     snprintf(x.id, sizeof(x.id), "%s", a->id);
@@ -255,8 +255,10 @@ static void create_member(const ferry_act_cfg *cfg, const ferry_app_desired *d,
                    ? ferry_pod_init_body(ref, d->spec, m->obj, infra_id, m->binds)
                    : ferry_pod_service_body(ref, d->spec, m->obj, infra_id, m->binds);
     if (body == NULL) {
-        fail(f, FERRY_FAIL_MEMBER, a, "%s %s: the container could not be built (see edge-sync's "
-             "log)", what(a), m->name);
+        fail(f, FERRY_FAIL_MEMBER, a,
+             "%s %s: the container could not be built (see edge-sync's "
+             "log)",
+             what(a), m->name);
         return;
     }
     LOG_INFO("creating container %s (app version %lld)", name, ref->version);

@@ -10,8 +10,8 @@ struct ferry_jobs {
     size_t nwaiting, cap;
     char (*running)[64]; /* names of the apps running, limit entries */
     int nrunning;
-    bool cleanup_asked;   /* asked for; armed by the next survey that finishes */
-    bool cleanup_armed;   /* waiting for the apps to finish */
+    bool cleanup_asked; /* asked for; armed by the next survey that finishes */
+    bool cleanup_armed; /* waiting for the apps to finish */
     bool cleanup_running;
 };
 

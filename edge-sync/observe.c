@@ -82,8 +82,7 @@ ferry_err ferry_observe_app(const ferry_observe_cfg *cfg, const char *app, bool 
     snprintf(ns, sizeof(ns), "%s=%s", FERRY_LBL_NS, cfg->ns);
     snprintf(app_label, sizeof(app_label), "%s=%s", FERRY_LBL_APP, app);
     if ((err = cfg->ops->list(cfg->engine, labels, &list, &n)) != FERRY_OK) {
-        LOG_WARN("app %s: cannot list its containers (%s); will retry", app,
-                 ferry_strerror(err));
+        LOG_WARN("app %s: cannot list its containers (%s); will retry", app, ferry_strerror(err));
         return FERRY_EIO;
     }
     if (n > 0 && (out->items = ferry_calloc(n, sizeof(*out->items))) == NULL) {

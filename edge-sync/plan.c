@@ -69,10 +69,10 @@ static const ferry_failure *failure(const ferry_failures *f, ferry_failure_kind 
         const ferry_failure *x = &f->items[i];
         if (x->kind != kind)
             continue;
-        if (kind == FERRY_FAIL_REMOVE ? strcmp(x->id, id) == 0
-                                      : x->replica == replica &&
-                                            (kind == FERRY_FAIL_POD ||
-                                             (x->role == role && x->index == index)))
+        if (kind == FERRY_FAIL_REMOVE
+                ? strcmp(x->id, id) == 0
+                : x->replica == replica &&
+                      (kind == FERRY_FAIL_POD || (x->role == role && x->index == index)))
             return x;
     }
     return NULL;
@@ -490,8 +490,8 @@ static void report_service(app_run *run, const char *name, const char *image,
         *member_done = job_member_done(run->d, st);
         if (st->exit_code != 0 && !*member_done)
             set_msg(run->p,
-                    "service %s exited with code %lld; the engine restarts it (%lld of %lld)",
-                    name, st->exit_code, st->restarts, run->d->retries);
+                    "service %s exited with code %lld; the engine restarts it (%lld of %lld)", name,
+                    st->exit_code, st->restarts, run->d->retries);
         return;
     }
     run->failed = true;
@@ -626,7 +626,8 @@ static void plan_run(app_run *run) {
         if (r >= 0 && r < d->pods)
             continue;
         for (size_t k = 0; k < p->n; k++)
-            seen = seen || (p->actions[k].kind == FERRY_ACT_REMOVE_POD && p->actions[k].replica == r);
+            seen =
+                seen || (p->actions[k].kind == FERRY_ACT_REMOVE_POD && p->actions[k].replica == r);
         if (!seen)
             add_action(p, FERRY_ACT_REMOVE_POD, r, FERRY_ROLE_INFRA, 0, NULL);
     }

@@ -19,7 +19,7 @@
 #include "engine.h"
 #include "ferry/common.h"
 
-#define FERRY_LOG_TAIL_CHARS 600 /* the end of a container's log quoted in a status message */
+#define FERRY_LOG_TAIL_CHARS 600       /* the end of a container's log quoted in a status message */
 #define FERRY_MAX_STATUS_CONTAINERS 64 /* PROTOCOL.md: app.status carries at most 64 */
 
 /* ---- what the engine runs (filled by observe.c) ---- */
@@ -88,18 +88,18 @@ void ferry_plan_node(const json_t *node, const ferry_node_app *apps, size_t n, b
 /* One init or service container of one pod, made concrete (reconcile.c computes binds and hash
  * on the node's files). */
 typedef struct {
-    const json_t *obj;   /* the spec's service or init object (borrowed) */
-    const char *name;    /* borrowed from obj */
-    const char *image;   /* borrowed from obj */
-    char hash[65];       /* ferry_pod_*_hash with binds; "" when error is set */
-    json_t *binds;       /* owned by the desired app; NULL when error is set */
-    char error[1024];    /* the binds could not be made: why */
+    const json_t *obj; /* the spec's service or init object (borrowed) */
+    const char *name;  /* borrowed from obj */
+    const char *image; /* borrowed from obj */
+    char hash[65];     /* ferry_pod_*_hash with binds; "" when error is set */
+    json_t *binds;     /* owned by the desired app; NULL when error is set */
+    char error[1024];  /* the binds could not be made: why */
 } ferry_member;
 
 /* One pod (replica) of the app. */
 typedef struct {
-    bool done;         /* a job pod that ran to completion (ferry_plan_job_pod_done) */
-    char error[1024];  /* its files could not be prepared: why ("" when fine) */
+    bool done;              /* a job pod that ran to completion (ferry_plan_job_pod_done) */
+    char error[1024];       /* its files could not be prepared: why ("" when fine) */
     ferry_member *inits;    /* n_inits, in order */
     ferry_member *services; /* n_services */
 } ferry_pod_in;
@@ -176,12 +176,12 @@ typedef struct {
 typedef struct {
     ferry_action *actions;
     size_t n, cap;
-    const char *phase;   /* static: Running, Deploying, Failed, Succeeded, Scheduled, Removed */
-    char message[2048];  /* the first problem, or what the app waits for */
-    json_t *containers;  /* status entries: services, then init containers (owned) */
-    bool busy;           /* an init container runs: come back soon */
-    bool finished;       /* a job whose every pod ran to completion */
-    bool report;         /* false for FORGET: no status */
+    const char *phase;  /* static: Running, Deploying, Failed, Succeeded, Scheduled, Removed */
+    char message[2048]; /* the first problem, or what the app waits for */
+    json_t *containers; /* status entries: services, then init containers (owned) */
+    bool busy;          /* an init container runs: come back soon */
+    bool finished;      /* a job whose every pod ran to completion */
+    bool report;        /* false for FORGET: no status */
 } ferry_app_plan;
 
 /* Plan one app. d may be NULL for REMOVE, REFUSE and FORGET; f may be NULL. FERRY_ENOMEM only. */

@@ -112,8 +112,8 @@ static bool replica_has_containers(const ferry_observation *o, int replica) {
 }
 
 /* Bind strings and content hash of one member of pod r. */
-static void make_member(const ferry_volumes_ref *vref, int r, const json_t *spec,
-                        const json_t *obj, bool init, ferry_member *m) {
+static void make_member(const ferry_volumes_ref *vref, int r, const json_t *spec, const json_t *obj,
+                        bool init, ferry_member *m) {
     m->obj = obj;
     m->name = json_string_value(json_object_get(obj, "name"));
     m->image = json_string_value(json_object_get(obj, "image"));
@@ -168,8 +168,7 @@ static ferry_err materialize(const ferry_reconcile_cfg *cfg, ferry_app_desired *
         for (size_t k = 0; k < d->n_inits; k++)
             make_member(&vref, r, d->spec, json_array_get(inits, k), true, &pod->inits[k]);
         for (size_t k = 0; k < d->n_services; k++)
-            make_member(&vref, r, d->spec, json_array_get(services, k), false,
-                        &pod->services[k]);
+            make_member(&vref, r, d->spec, json_array_get(services, k), false, &pod->services[k]);
     }
     return FERRY_OK;
 }

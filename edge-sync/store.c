@@ -122,9 +122,9 @@ out:
 }
 
 ferry_err ferry_estore__encode_app(const ferry_estore_app *app, unsigned char **buf, size_t *len) {
-    json_t *rec = json_pack("{s:I, s:b, s:O}", "version", (json_int_t)app->version, "deleted",
-                            app->deleted,
-                            "spec", app->deleted || app->spec == NULL ? json_null() : app->spec);
+    json_t *rec =
+        json_pack("{s:I, s:b, s:O}", "version", (json_int_t)app->version, "deleted", app->deleted,
+                  "spec", app->deleted || app->spec == NULL ? json_null() : app->spec);
     ferry_err err = FERRY_ENOMEM;
 
     *buf = NULL;

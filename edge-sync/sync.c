@@ -58,8 +58,8 @@ static ferry_err on_put(ferry_estore_txn *t, const json_t *node, const json_t *m
         err = FERRY_OK;
         goto out;
     }
-    err = store_spec(t, node, name, version, json_object_get(msg, "spec"),
-                     found && !cur.deleted, act);
+    err = store_spec(t, node, name, version, json_object_get(msg, "spec"), found && !cur.deleted,
+                     act);
 out:
     ferry_estore_app_clear(&cur);
     return err;
@@ -103,8 +103,7 @@ out:
     return err;
 }
 
-static ferry_err on_delete(ferry_estore_txn *t, const json_t *msg,
-                           ferry_sync_actions *act) {
+static ferry_err on_delete(ferry_estore_txn *t, const json_t *msg, ferry_sync_actions *act) {
     const char *name = str_field(msg, "app");
     long long version = int_field(msg, "version");
     ferry_estore_app cur;

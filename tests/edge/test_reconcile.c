@@ -1,0 +1,283 @@
+/* Unit tests of the reconciler's loop (edge-sync/reconcile.c: survey, observe, plan, act) over a
+ * fake engine (fake_engine.c), a real store and real volume files in a temp folder. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fake_engine.h"
+#include "ferry/app.h"
+#include "reconcile.h"
+#include "store.h"
+
+typedef struct {
+    char dir[64];
+    ferry_estore *store;
+    fake_engine eng;
+    ferry_reconcile_cfg cfg;
+    json_t *statuses; /* app -> last status */
+} fixture;
+
+static ferry_err put_node_txn(ferry_estore_txn *t, void *ctx) {
+    return ferry_estore_put_node(t, ctx);
+}
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/ferry-test-rec-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(ferry_estore_open(f->dir, &f->store), FERRY_OK);
+    json_t *node =
+        json_pack("{s:i, s:b, s:{s:s}}", "rev", 1, "registered", 1, "labels", "region", "east");
+    assert_int_equal(ferry_estore_write(f->store, put_node_txn, node), FERRY_OK);
+    json_decref(node);
+    fake_engine_init(&f->eng);
+    json_object_set_new(f->eng.images, "img:1", json_true());
+    f->cfg = (ferry_reconcile_cfg){.store = f->store,
+                                   .ops = &fake_engine_ops,
+                                   .engine = &f->eng,
+                                   .ns = "ns",
+                                   .node = "n1",
+                                   .pause_image = "ferry/pause:1",
+                                   .pause_binary = "/nonexistent",
+                                   .data_dir = f->dir};
+    f->statuses = json_object();
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    char cmd[128];
+    ferry_estore_close(f->store);
+    fake_engine_free(&f->eng);
+    json_decref(f->statuses);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+typedef struct {
+    const char *name;
+    ferry_estore_app app;
+} put_ctx;
+
+static ferry_err put_app_txn(ferry_estore_txn *t, void *ctx) {
+    put_ctx *p = ctx;
+    return ferry_estore_put_app(t, p->name, &p->app);
+}
+
+/* Store spec (stolen; normalised like the bridge does) as app name at version. */
+static void store_app(fixture *f, const char *name, long long version, json_t *spec) {
+    json_t *norm = spec != NULL ? ferry_app_normalize(spec) : NULL;
+    ferry_verr verr;
+    if (norm != NULL && ferry_app_validate_ex(norm, FERRY_APP_ALLOW_RESOLVED, &verr) != FERRY_OK)
+        fail_msg("invalid test spec: %s: %s", verr.field, verr.message);
+    put_ctx p = {name, {version, norm == NULL, norm}};
+    assert_int_equal(ferry_estore_write(f->store, put_app_txn, &p), FERRY_OK);
+    json_decref(spec);
+    json_decref(norm);
+}
+
+static json_t *spec(const char *name, const char *greeting) {
+    return json_pack("{s:s, s:{s:{s:s}}, s:[{s:s, s:s, s:[{s:s, s:s}]}, {s:s, s:s}]}", "name", name,
+                     "selector", "matchLabels", "region", "east", "services", "name", "web",
+                     "image", "img:1", "env", "name", "GREETING", "value", greeting, "name", "db",
+                     "image", "img:1");
+}
+
+/* A survey and a pass over every app, as the daemon runs them; statuses kept. */
+static void reconcile(fixture *f) {
+    ferry_survey s;
+    assert_int_equal(ferry_reconcile_survey(&f->cfg, &s), FERRY_OK);
+    for (size_t i = 0; i < s.n; i++) {
+        ferry_app_result r;
+        assert_int_equal(ferry_reconcile_app(&f->cfg, &s.items[i], &r), FERRY_OK);
+        if (r.status != NULL)
+            json_object_set(f->statuses, s.items[i].name, r.status);
+        ferry_app_result_clear(&r);
+    }
+    ferry_survey_free(&s);
+}
+
+static const char *phase(fixture *f, const char *app) {
+    return json_string_value(json_object_get(json_object_get(f->statuses, app), "phase"));
+}
+
+static const char *message(fixture *f, const char *app) {
+    return json_string_value(json_object_get(json_object_get(f->statuses, app), "message"));
+}
+
+static void test_deploy_update_delete(void **state) {
+    fixture *f = *state;
+    store_app(f, "web", 3, spec("web", "hello"));
+    reconcile(f);
+    assert_string_equal(phase(f, "web"), "Running");
+    assert_int_equal(fake_engine_count(&f->eng, "ferry.n1.ns.web.0"), 3);
+    fake_container *web = fake_engine_find(&f->eng, "ferry.n1.ns.web.0.web");
+    assert_non_null(web);
+    assert_string_equal(json_string_value(json_object_get(web->labels, "io.ferry.version")), "3");
+    char web_id[80];
+    snprintf(web_id, sizeof(web_id), "%s", web->id);
+
+    /* Nothing changed: a pass creates, starts and removes nothing. */
+    size_t calls = json_array_size(f->eng.calls);
+    reconcile(f);
+    assert_int_equal(json_array_size(f->eng.calls), calls);
+
+    /* An env change replaces exactly that service. */
+    store_app(f, "web", 4, spec("web", "bonjour"));
+    reconcile(f);
+    assert_string_equal(phase(f, "web"), "Running");
+    assert_int_equal(fake_engine_calls(&f->eng, "create "), 4);
+    assert_int_equal(fake_engine_calls(&f->eng, "remove ferry.n1.ns.web.0.web"), 1);
+    assert_int_equal(fake_engine_calls(&f->eng, "remove "), 1);
+    web = fake_engine_find(&f->eng, "ferry.n1.ns.web.0.web");
+    assert_string_not_equal(web->id, web_id);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(web->body, "Env"), 0)),
+                        "GREETING=bonjour");
+
+    /* Deleted: every container goes, the app reports Removed. */
+    store_app(f, "web", 5, NULL);
+    reconcile(f);
+    assert_int_equal(fake_engine_count(&f->eng, ""), 0);
+    assert_string_equal(phase(f, "web"), "Removed");
+}
+
+static void test_restart_makes_no_duplicates(void **state) {
+    fixture *f = *state;
+    store_app(f, "web", 3, spec("web", "hello"));
+    reconcile(f);
+    /* A new daemon (kill -9 and restart) finds everything by its labels. */
+    json_object_clear(f->statuses);
+    reconcile(f);
+    assert_string_equal(phase(f, "web"), "Running");
+    assert_int_equal(fake_engine_count(&f->eng, ""), 3);
+    assert_int_equal(fake_engine_calls(&f->eng, "create "), 3);
+    /* Containers of an app the store does not know (the store was lost) go, without a status. */
+    ferry_estore_close(f->store);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -f %s/data.mdb %s/lock.mdb", f->dir, f->dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(ferry_estore_open(f->dir, &f->store), FERRY_OK);
+    f->cfg.store = f->store;
+    json_object_clear(f->statuses);
+    reconcile(f);
+    assert_int_equal(fake_engine_count(&f->eng, ""), 0);
+    assert_int_equal(json_object_size(f->statuses), 0);
+}
+
+static void test_inits_run_in_order(void **state) {
+    fixture *f = *state;
+    json_t *s = spec("web", "hello");
+    json_object_set_new(s, "initServices",
+                        json_pack("[{s:s, s:s}, {s:s, s:s}]", "name", "migrate", "image", "img:1",
+                                  "name", "seed", "image", "img:1"));
+    json_object_set_new(f->eng.exit_codes, ".init-migrate", json_integer(0));
+    json_object_set_new(f->eng.exit_codes, ".init-seed", json_integer(0));
+    store_app(f, "web", 3, s);
+    reconcile(f);
+    assert_string_equal(phase(f, "web"), "Running");
+    /* infra, migrate, seed, then the services. */
+    json_t *calls = f->eng.calls;
+    size_t i, k = 0;
+    json_t *v;
+    const char *want[] = {"create ferry.n1.ns.web.0",
+                          "start ferry.n1.ns.web.0",
+                          "create ferry.n1.ns.web.0.init-migrate",
+                          "start ferry.n1.ns.web.0.init-migrate",
+                          "create ferry.n1.ns.web.0.init-seed",
+                          "start ferry.n1.ns.web.0.init-seed"};
+    json_array_foreach(calls, i, v) {
+        if (k < 6 && strcmp(json_string_value(v), want[k]) == 0)
+            k++;
+    }
+    assert_int_equal(k, 6);
+    /* Done once: a later pass does not run them again. */
+    size_t n = json_array_size(calls);
+    reconcile(f);
+    assert_int_equal(json_array_size(calls), n);
+}
+
+static void test_init_failure_and_job(void **state) {
+    fixture *f = *state;
+    json_t *s = spec("web", "hello");
+    json_object_set_new(s, "initServices",
+                        json_pack("[{s:s, s:s}]", "name", "migrate", "image", "img:1"));
+    json_object_set_new(f->eng.exit_codes, ".init-migrate", json_integer(4));
+    store_app(f, "web", 3, s);
+    reconcile(f);
+    assert_string_equal(phase(f, "web"), "Failed");
+    assert_non_null(strstr(message(f, "web"), "init container migrate exited with code 4"));
+    assert_null(fake_engine_find(&f->eng, "ferry.n1.ns.web.0.web"));
+
+    /* A job: runs to completion once, then reports Succeeded and starts nothing again. */
+    json_t *job = json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "name", "batch", "workload", "job",
+                            "services", "name", "work", "image", "img:1");
+    json_object_set_new(f->eng.exit_codes, ".batch.0.work", json_integer(0));
+    store_app(f, "batch", 8, job);
+    reconcile(f);
+    reconcile(f);
+    assert_string_equal(phase(f, "batch"), "Succeeded");
+    assert_int_equal(fake_engine_calls(&f->eng, "start ferry.n1.ns.batch.0.work"), 1);
+    assert_int_equal(fake_engine_calls(&f->eng, "stop ferry.n1.ns.batch.0"), 1);
+}
+
+static void test_errors_are_reported(void **state) {
+    fixture *f = *state;
+    /* A host port in use. */
+    json_object_set_new(f->eng.port_taken, "ferry.n1.ns.web.0", json_true());
+    store_app(f, "web", 3, spec("web", "hello"));
+    reconcile(f);
+    assert_string_equal(phase(f, "web"), "Failed");
+    assert_non_null(strstr(message(f, "web"), "a host port of this app is already in use"));
+    json_object_clear(f->eng.port_taken);
+    reconcile(f);
+    assert_string_equal(phase(f, "web"), "Running");
+    /* A new image that cannot be pulled leaves the old container running. */
+    json_t *s = spec("web", "hello");
+    json_object_set_new(json_array_get(json_object_get(s, "services"), 1), "image",
+                        json_string("missing:2"));
+    store_app(f, "web", 4, s);
+    reconcile(f);
+    assert_string_equal(phase(f, "web"), "Failed");
+    assert_string_equal(message(f, "web"), "image missing:2 is not on the node and could not be "
+                                           "pulled: pull access denied for missing:2");
+    assert_non_null(fake_engine_find(&f->eng, "ferry.n1.ns.web.0.db"));
+    /* Once it can be pulled, it is replaced. */
+    json_object_set_new(f->eng.pullable, "missing:2", json_true());
+    reconcile(f);
+    assert_string_equal(phase(f, "web"), "Running");
+    assert_string_equal(fake_engine_find(&f->eng, "ferry.n1.ns.web.0.db")->image, "missing:2");
+}
+
+static void test_name_clash(void **state) {
+    fixture *f = *state;
+    store_app(f, "a", 3, spec("a", "x"));
+    reconcile(f);
+    store_app(f, "b", 2, spec("b", "y")); /* lower version, but a already runs web and db */
+    reconcile(f);
+    assert_string_equal(phase(f, "a"), "Running");
+    assert_string_equal(phase(f, "b"), "Failed");
+    assert_string_equal(message(f, "b"), "service web is already run by app a on this node");
+    assert_int_equal(fake_engine_count(&f->eng, "ferry.n1.ns.b"), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_deploy_update_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_makes_no_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inits_run_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_init_failure_and_job, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_errors_are_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_name_clash, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,283 @@
+/* Unit tests of edge-sync/session.c, the node's protocol state machine, with a recording transport
+ * (what it publishes and subscribes to), a real store in a temp folder and a made-up clock. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry/proto.h"
+#include "session.h"
+
+typedef struct {
+    char dir[64];
+    ferry_estore *store;
+    ferry_session *s;
+    json_t *out;  /* ["pub TOPIC TYPE [retained]" | "sub F1 F2 .. #TAG" | "unsub F .."] */
+    json_t *msgs; /* decoded payloads of the publishes, in order */
+    uint64_t last_tag;
+} fixture;
+
+static ferry_err rec_publish(void *ctx, const char *topic, const void *payload, size_t len,
+                             bool retain) {
+    fixture *f = ctx;
+    json_t *msg = NULL;
+    char why[128], line[256];
+    assert_int_equal(ferry_proto_decode(payload, len, &msg, why, sizeof(why)), FERRY_OK);
+    snprintf(line, sizeof(line), "pub %s %s%s", topic,
+             json_string_value(json_object_get(msg, "type")), retain ? " retained" : "");
+    json_array_append_new(f->out, json_string(line));
+    json_array_append_new(f->msgs, msg);
+    return FERRY_OK;
+}
+
+static ferry_err rec_subscribe(void *ctx, const char *const *filters, size_t n, uint64_t tag) {
+    fixture *f = ctx;
+    char line[512] = "sub";
+    for (size_t i = 0; i < n; i++)
+        snprintf(line + strlen(line), sizeof(line) - strlen(line), " %s", filters[i]);
+    snprintf(line + strlen(line), sizeof(line) - strlen(line), " #%llu", (unsigned long long)tag);
+    json_array_append_new(f->out, json_string(line));
+    f->last_tag = tag;
+    return FERRY_OK;
+}
+
+static ferry_err rec_unsubscribe(void *ctx, const char *const *filters, size_t n) {
+    fixture *f = ctx;
+    char line[512] = "unsub";
+    for (size_t i = 0; i < n; i++)
+        snprintf(line + strlen(line), sizeof(line) - strlen(line), " %s", filters[i]);
+    json_array_append_new(f->out, json_string(line));
+    return FERRY_OK;
+}
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/ferry-test-session-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(ferry_estore_open(f->dir, &f->store), FERRY_OK);
+    f->out = json_array();
+    f->msgs = json_array();
+    ferry_session_cfg cfg = {.ns = "default",
+                             .node = "n1",
+                             .store = f->store,
+                             .io = {rec_publish, rec_subscribe, rec_unsubscribe, f},
+                             .reconcile_interval_s = 5};
+    assert_int_equal(ferry_session_new(&cfg, &f->s), FERRY_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    char cmd[128];
+    ferry_session_free(f->s);
+    ferry_estore_close(f->store);
+    json_decref(f->out);
+    json_decref(f->msgs);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* What the session did since the last call, as one string ("a | b | c"); then forgotten. */
+static const char *did(fixture *f) {
+    static char buf[2048];
+    size_t i;
+    json_t *v;
+    buf[0] = '\0';
+    json_array_foreach(f->out, i, v) {
+        snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s", i ? " | " : "",
+                 json_string_value(v));
+    }
+    json_array_clear(f->out);
+    return buf;
+}
+
+/* The last message published. */
+static json_t *last_msg(fixture *f) {
+    return json_array_get(f->msgs, json_array_size(f->msgs) - 1);
+}
+
+static void deliver(fixture *f, const char *topic, json_t *msg, int64_t now) {
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(ferry_proto_encode(msg, &buf, &len), FERRY_OK);
+    ferry_session_message(f->s, topic, strlen(topic), buf, len, now);
+    ferry_free(buf);
+    json_decref(msg);
+}
+
+static json_t *sync_msg(long long rev, json_t *labels) {
+    return json_pack("{s:s, s:s, s:s, s:I, s:b, s:o, s:[]}", "type", "node.sync", "ns", "default",
+                     "node", "n1", "rev", (json_int_t)rev, "registered", 1, "labels", labels,
+                     "apps");
+}
+
+#define SYNC "ferry/default/nodes/n1/sync"
+#define ALL "ferry/default/all/apps/+"
+
+static void test_connect_subscribes_then_hello(void **state) {
+    fixture *f = *state;
+    ferry_session_connected(f->s, 1000);
+    /* Online first (retained), then the subscriptions; no hello before the broker granted them. */
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/online node.online retained | sub " SYNC
+                                " " ALL " #1");
+    assert_true(json_is_true(json_object_get(last_msg(f), "online")));
+    ferry_session_subscribed(f->s, 1, true, 1100);
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/hello node.hello");
+    assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "connect");
+    assert_true(ferry_session_hello_outstanding(f->s));
+    /* A late answer to an older subscription changes nothing. */
+    ferry_session_subscribed(f->s, 0, true, 1200);
+    assert_string_equal(did(f), "");
+}
+
+static void test_refused_subscription_is_retried(void **state) {
+    fixture *f = *state;
+    ferry_session_connected(f->s, 1000);
+    did(f);
+    ferry_session_subscribed(f->s, 1, false, 1100);
+    assert_string_equal(did(f), "sub " SYNC " " ALL " #2");
+    ferry_session_subscribed(f->s, 2, true, 1200);
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/hello node.hello");
+    assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "connect");
+}
+
+static void test_labels_move_subscriptions(void **state) {
+    fixture *f = *state;
+    ferry_session_connected(f->s, 1000);
+    ferry_session_subscribed(f->s, 1, true, 1000);
+    did(f);
+    /* The sync answers the hello and gives labels: one topic per label, then hello again. */
+    deliver(f, SYNC, sync_msg(3, json_pack("{s:s, s:s}", "region", "east", "tier", "gw")), 2000);
+    assert_false(ferry_session_hello_outstanding(f->s));
+    assert_string_equal(did(f), "sub " SYNC " " ALL " ferry/default/labels/region=east/apps/+ "
+                                "ferry/default/labels/tier=gw/apps/+ #2");
+    ferry_session_subscribed(f->s, 2, true, 2100);
+    assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "subscribe");
+    did(f);
+    /* A label goes: its topic is unsubscribed. */
+    deliver(f, SYNC, sync_msg(4, json_pack("{s:s}", "region", "east")), 3000);
+    assert_string_equal(did(f), "unsub ferry/default/labels/tier=gw/apps/+ | sub " SYNC " " ALL
+                                " ferry/default/labels/region=east/apps/+ #3");
+}
+
+static void test_gap_and_retry(void **state) {
+    fixture *f = *state;
+    ferry_session_connected(f->s, 1000);
+    ferry_session_subscribed(f->s, 1, true, 1000);
+    deliver(f, SYNC, sync_msg(3, json_pack("{s:s}", "region", "east")), 1500);
+    ferry_session_subscribed(f->s, 2, true, 1600);
+    deliver(f, SYNC, sync_msg(3, json_pack("{s:s}", "region", "east")), 1700);
+    did(f);
+    /* A patch whose base the node does not hold: a gap, so hello. */
+    deliver(f, "ferry/default/labels/region=east/apps/web",
+            json_pack("{s:s, s:s, s:s, s:i, s:i, s:{s:{}}}", "type", "app.patch", "ns", "default",
+                      "app", "web", "base", 4, "version", 5, "patch", "obj"),
+            2000);
+    assert_string_equal(did(f), ""); /* the node does not hold web: not for it */
+    deliver(f, "ferry/default/all/apps/web",
+            json_pack("{s:s, s:s, s:s, s:i, s:{s:s, s:[{s:s, s:s}]}}", "type", "app.put", "ns",
+                      "default", "app", "web", "version", 4, "spec", "name", "web", "services",
+                      "name", "a", "image", "img:1"),
+            2100);
+    deliver(f, "ferry/default/all/apps/web",
+            json_pack("{s:s, s:s, s:s, s:i, s:i, s:{s:{}}}", "type", "app.patch", "ns", "default",
+                      "app", "web", "base", 6, "version", 7, "patch", "obj"),
+            2200);
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/hello node.hello");
+    assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "gap");
+    /* No answer: asked again after 30 s, not before; not while disconnected. */
+    ferry_session_tick(f->s, 2200 + FERRY_SESSION_HELLO_RETRY_MS - 1);
+    assert_string_equal(did(f), "");
+    ferry_session_disconnected(f->s, 40000);
+    ferry_session_tick(f->s, 2200 + FERRY_SESSION_HELLO_RETRY_MS);
+    assert_string_equal(did(f), "");
+    /* Dropped messages ask for a resync too. */
+    ferry_session_connected(f->s, 50000);
+    did(f);
+    ferry_session_tick(f->s, 50000);
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/hello node.hello");
+    assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "retry");
+    ferry_session_overflow(f->s, 50001);
+    assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "gap");
+}
+
+static void test_reconcile_timing(void **state) {
+    fixture *f = *state;
+    /* At start: at once (the node runs what it holds, cloud or not), then every 5 s. */
+    assert_true(ferry_session_reconcile_due(f->s, 1000));
+    assert_false(ferry_session_reconcile_due(f->s, 1001));
+    assert_false(ferry_session_reconcile_due(f->s, 5999));
+    assert_true(ferry_session_reconcile_due(f->s, 6000));
+    /* A wake-up asked for (a scheduled deployment) brings it forward, never back. */
+    ferry_session_wake_at(f->s, 1700000002000LL, 1700000000000LL, 6000); /* in 2 s */
+    assert_false(ferry_session_reconcile_due(f->s, 7999));
+    assert_true(ferry_session_reconcile_due(f->s, 8000));
+    ferry_session_wake_at(f->s, 1700000060000LL, 1700000000000LL, 8000); /* in 60 s */
+    assert_true(ferry_session_reconcile_due(f->s, 13000));
+    /* A message that changes what the node runs: at once. */
+    ferry_session_connected(f->s, 13000);
+    assert_true(ferry_session_reconcile_due(f->s, 13001));
+    deliver(f, SYNC, sync_msg(3, json_pack("{s:s}", "region", "east")), 13002);
+    assert_true(ferry_session_reconcile_due(f->s, 13003));
+    assert_false(ferry_session_reconcile_due(f->s, 13004));
+}
+
+static void test_status_published_once(void **state) {
+    fixture *f = *state;
+    json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:[]}", "type", "app.status", "ns",
+                           "default", "node", "n1", "app", "web", "version", 3, "phase", "Running",
+                           "message", "", "containers");
+    ferry_session_connected(f->s, 1000);
+    did(f);
+    ferry_session_report(f->s, st);
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/status/web app.status retained");
+    assert_non_null(json_object_get(last_msg(f), "ts"));
+    ferry_session_report(f->s, st);
+    assert_string_equal(did(f), "");
+    json_object_set_new(st, "phase", json_string("Failed"));
+    ferry_session_report(f->s, st);
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/status/web app.status retained");
+    /* After a reconnect everything is reported again. */
+    ferry_session_connected(f->s, 2000);
+    did(f);
+    ferry_session_report(f->s, st);
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/status/web app.status retained");
+    json_decref(st);
+}
+
+static void test_will(void **state) {
+    fixture *f = *state;
+    const char *topic = NULL;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    json_t *msg = NULL;
+    char why[64];
+    assert_int_equal(ferry_session_will(f->s, &topic, &buf, &len), FERRY_OK);
+    assert_string_equal(topic, "ferry/default/nodes/n1/online");
+    assert_int_equal(ferry_proto_decode(buf, len, &msg, why, sizeof(why)), FERRY_OK);
+    assert_true(json_is_false(json_object_get(msg, "online")));
+    json_decref(msg);
+    ferry_free(buf);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_connect_subscribes_then_hello, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_subscription_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_labels_move_subscriptions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gap_and_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_timing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_published_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_will, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
