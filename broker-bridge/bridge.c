@@ -19,34 +19,22 @@
 
 /* ---- shared helpers (bridge_int.h) ----------------------------------------------------------- */
 
-ferry_err bridge__fail(ferry_bridge_error *e, ferry_err err, const char *field, const char *fmt,
-                       ...) {
-    if (e == NULL)
-        return err;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
-    va_end(ap);
-    snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
-    return err;
-}
-
-ferry_err bridge__store_fail(ferry_bridge_error *e, ferry_err err) {
+ferry_err bridge__store_fail(ferry_detail *e, ferry_err err) {
     if (err == FERRY_ENOMEM)
-        return bridge__fail(e, err, NULL, "out of memory");
-    return bridge__fail(e, err, NULL, "storage failure (%s); see the bridge log",
-                        ferry_strerror(err));
+        return ferry_fail(e, err, NULL, "out of memory");
+    return ferry_fail(e, err, NULL, "storage failure (%s); see the bridge log",
+                      ferry_strerror(err));
 }
 
-ferry_err bridge__check_names(const char *ns, const char *name, ferry_bridge_error *e) {
+ferry_err bridge__check_names(const char *ns, const char *name, ferry_detail *e) {
     if (ns == NULL || !ferry_name_valid(ns))
-        return bridge__fail(e, FERRY_EINVAL, "namespace",
-                            "namespace: must be a DNS label (1-63 characters of a-z, 0-9 and '-', "
-                            "starting and ending with a letter or digit)");
+        return ferry_fail(e, FERRY_EINVAL, "namespace",
+                          "must be a DNS label (1-63 characters of a-z, 0-9 and '-', "
+                          "starting and ending with a letter or digit)");
     if (name != NULL && !ferry_name_valid(name))
-        return bridge__fail(e, FERRY_EINVAL, "name",
-                            "name: must be a DNS label (1-63 characters of a-z, 0-9 and '-', "
-                            "starting and ending with a letter or digit)");
+        return ferry_fail(e, FERRY_EINVAL, "name",
+                          "must be a DNS label (1-63 characters of a-z, 0-9 and '-', "
+                          "starting and ending with a letter or digit)");
     return FERRY_OK;
 }
 
@@ -136,7 +124,7 @@ static bool names_ok(const char *what, const char *key, const json_t *rec, const
 }
 
 bool bridge__app_record_ok(const char *key, const json_t *rec) {
-    ferry_verr verr;
+    ferry_detail verr;
     if (!record_ok("app", key, rec, app_fields) || !names_ok("app", key, rec, "ns", "name", NULL))
         return false;
     /* The spec goes out as it is in app.put and node.sync, where nodes check it like this. */
@@ -162,7 +150,7 @@ bool bridge__app_record_ok(const char *key, const json_t *rec) {
 }
 
 bool bridge__node_record_ok(const char *key, const json_t *rec) {
-    ferry_verr verr;
+    ferry_detail verr;
     if (!record_ok("node", key, rec, node_fields) ||
         !names_ok("node", key, rec, "ns", "name", NULL))
         return false;
@@ -456,20 +444,20 @@ static ferry_err queue_sync(ferry_bridge *b, ferry_store_txn *t, const char *ns,
 
 /* ---- API writes ------------------------------------------------------------------------------ */
 
-ferry_err bridge__body_version(const json_t *body, json_int_t *version, ferry_bridge_error *e) {
+ferry_err bridge__body_version(const json_t *body, json_int_t *version, ferry_detail *e) {
     json_t *v = json_object_get(body, "version");
     *version = 0;
     if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 1))
-        return bridge__fail(e, FERRY_EINVAL, "version", "version: must be a positive integer");
+        return ferry_fail(e, FERRY_EINVAL, "version", "must be a positive integer");
     *version = v != NULL ? json_integer_value(v) : 0;
     return FERRY_OK;
 }
 
 ferry_err bridge__check_version(const bridge_write_op *op, int64_t stored) {
     if (op->body_version != 0 && op->body_version != stored)
-        return bridge__fail(op->e, FERRY_ECONFLICT, "version",
-                            "version conflict: stored %lld, body %lld", (long long)stored,
-                            (long long)op->body_version);
+        return ferry_fail(op->e, FERRY_ECONFLICT, "version",
+                          "version conflict: stored %lld, body %lld", (long long)stored,
+                          (long long)op->body_version);
     return FERRY_OK;
 }
 
@@ -503,7 +491,7 @@ ferry_err bridge__run_write(ferry_bridge *b, ferry_store_fn fn, bridge_write_op 
 
 /* Encode msg (stolen) for the app's topic; a payload over the cap is refused with e filled. */
 static ferry_err encode_app_msg(const char *ns, const char *app, json_t *msg, unsigned char **buf,
-                                size_t *len, ferry_bridge_error *e) {
+                                size_t *len, ferry_detail *e) {
     ferry_err err = encode(msg, buf, len);
     if (err == FERRY_OK && *len > FERRY_MAX_PAYLOAD - OUTBOX_SEAL_OVERHEAD) {
         ferry_free(*buf);
@@ -511,10 +499,10 @@ static ferry_err encode_app_msg(const char *ns, const char *app, json_t *msg, un
         err = FERRY_ETOOBIG;
     }
     if (err == FERRY_ETOOBIG)
-        err = bridge__fail(e, FERRY_EINVAL, NULL,
-                           "app '%s/%s' with the files of its configs would be over the %u-byte "
-                           "message cap",
-                           ns, app, FERRY_MAX_PAYLOAD);
+        err = ferry_fail(e, FERRY_EINVAL, NULL,
+                         "app '%s/%s' with the files of its configs would be over the %u-byte "
+                         "message cap",
+                         ns, app, FERRY_MAX_PAYLOAD);
     return err;
 }
 
@@ -525,7 +513,7 @@ static ferry_err encode_app_msg(const char *ns, const char *app, json_t *msg, un
 ferry_err bridge__queue_app_change(const ferry_bridge *b, ferry_store_txn *t, const char *ns,
                                    const char *app, const json_t *old_spec, const json_t *old_wire,
                                    const json_t *new_wire, int64_t base, int64_t version,
-                                   size_t *queued, ferry_bridge_error *e) {
+                                   size_t *queued, ferry_detail *e) {
     unsigned char *buf = NULL, *patch_buf = NULL;
     size_t len = 0, patch_len = 0;
     char topic[FERRY_TOPIC_MAX], old_topic[FERRY_TOPIC_MAX];
@@ -581,7 +569,7 @@ static ferry_err app_create_txn(ferry_store_txn *t, void *ctx) {
     bridge__op_reset(op);
     ferry_err err = bridge__get_app(t, op->ns, op->name, &old);
     if (err == FERRY_OK && !json_is_true(json_object_get(old, "deleted"))) {
-        err = bridge__fail(op->e, FERRY_EEXIST, "name", "app '%s' already exists", op->name);
+        err = ferry_fail(op->e, FERRY_EEXIST, "name", "app '%s' already exists", op->name);
         goto out;
     }
     if (err != FERRY_OK && err != FERRY_ENOTFOUND)
@@ -617,19 +605,18 @@ out:
 }
 
 /* Validate an app body and normalise it; *spec is new. */
-static ferry_err app_input(const json_t *body, json_t **spec, ferry_bridge_error *e) {
-    ferry_verr verr;
+static ferry_err app_input(const json_t *body, json_t **spec, ferry_detail *e) {
     *spec = NULL;
     if (!json_is_object(body))
-        return bridge__fail(e, FERRY_EINVAL, NULL, "the body must be a JSON object");
-    if (ferry_app_validate(body, &verr) != FERRY_OK)
-        return bridge__fail(e, FERRY_EINVAL, verr.field, "%s: %s", verr.field, verr.message);
+        return ferry_fail(e, FERRY_EINVAL, NULL, "the body must be a JSON object");
+    if (ferry_app_validate(body, e) != FERRY_OK)
+        return FERRY_EINVAL;
     *spec = ferry_app_normalize(body);
     return *spec != NULL ? FERRY_OK : bridge__store_fail(e, FERRY_ENOMEM);
 }
 
 ferry_err ferry_bridge_app_create(ferry_bridge *b, const char *ns, const json_t *body, json_t **out,
-                                  ferry_bridge_error *e) {
+                                  ferry_detail *e) {
     json_t *spec = NULL;
     bridge_write_op op = {.ns = ns, .e = e};
     *out = NULL;
@@ -661,7 +648,7 @@ static ferry_err app_update_txn(ferry_store_txn *t, void *ctx) {
     ferry_err err = bridge__get_app(t, op->ns, op->name, &old);
     if (err == FERRY_ENOTFOUND ||
         (err == FERRY_OK && json_is_true(json_object_get(old, "deleted")))) {
-        err = bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
+        err = ferry_fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
         goto out;
     }
     if (err != FERRY_OK)
@@ -700,7 +687,7 @@ out:
 }
 
 ferry_err ferry_bridge_app_update(ferry_bridge *b, const char *ns, const char *name,
-                                  const json_t *body, json_t **out, ferry_bridge_error *e) {
+                                  const json_t *body, json_t **out, ferry_detail *e) {
     json_t *spec = NULL;
     bridge_write_op op = {.ns = ns, .name = name, .e = e};
     *out = NULL;
@@ -711,10 +698,10 @@ ferry_err ferry_bridge_app_update(ferry_bridge *b, const char *ns, const char *n
         goto out;
     const char *body_name = json_string_value(json_object_get(spec, "name"));
     if (strcmp(body_name, name) != 0) {
-        err = bridge__fail(e, FERRY_EINVAL, "name",
-                           "name: must equal the name in the path ('%s'), renaming is not "
-                           "supported",
-                           name);
+        err = ferry_fail(e, FERRY_EINVAL, "name",
+                         "must equal the name in the path ('%s'), renaming is not "
+                         "supported",
+                         name);
         goto out;
     }
     if ((err = bridge__body_version(body, &op.body_version, e)) != FERRY_OK)
@@ -739,7 +726,7 @@ static ferry_err app_delete_txn(ferry_store_txn *t, void *ctx) {
     ferry_err err = bridge__get_app(t, op->ns, op->name, &rec);
     if (err == FERRY_ENOTFOUND ||
         (err == FERRY_OK && json_is_true(json_object_get(rec, "deleted")))) {
-        err = bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
+        err = ferry_fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
         goto out;
     }
     if (err != FERRY_OK || (err = ferry_store_next_rev(t, &rev)) != FERRY_OK)
@@ -769,7 +756,7 @@ out:
 }
 
 ferry_err ferry_bridge_app_delete(ferry_bridge *b, const char *ns, const char *name, json_t **out,
-                                  ferry_bridge_error *e) {
+                                  ferry_detail *e) {
     bridge_write_op op = {.ns = ns, .name = name, .e = e};
     *out = NULL;
     ferry_err err = bridge__check_names(ns, name, e);
@@ -791,11 +778,11 @@ static ferry_err node_write_txn(ferry_store_txn *t, void *ctx, bool create) {
     bridge__op_reset(op);
     ferry_err err = bridge__get_node(t, op->ns, op->name, &old);
     if (create && err == FERRY_OK) {
-        err = bridge__fail(op->e, FERRY_EEXIST, "name", "node '%s' already exists", op->name);
+        err = ferry_fail(op->e, FERRY_EEXIST, "name", "node '%s' already exists", op->name);
         goto out;
     }
     if (!create && err == FERRY_ENOTFOUND) {
-        err = bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "node '%s' not found", op->name);
+        err = ferry_fail(op->e, FERRY_ENOTFOUND, NULL, "node '%s' not found", op->name);
         goto out;
     }
     if ((err != FERRY_OK && err != FERRY_ENOTFOUND) ||
@@ -837,19 +824,18 @@ static ferry_err node_change_txn(ferry_store_txn *t, void *ctx) {
 
 /* Validate a node body; name_path is the name from the URL (PUT) or NULL (POST). *labels is new. */
 static ferry_err node_input(const json_t *body, const char *name_path, const char **name,
-                            json_t **labels, ferry_bridge_error *e) {
-    ferry_verr verr;
+                            json_t **labels, ferry_detail *e) {
     json_t *copy = NULL;
     ferry_err err = FERRY_EINVAL;
     *labels = NULL;
     if (!json_is_object(body))
-        return bridge__fail(e, FERRY_EINVAL, NULL, "the body must be a JSON object");
+        return ferry_fail(e, FERRY_EINVAL, NULL, "the body must be a JSON object");
     json_t *jname = json_object_get(body, "name");
     if (name_path != NULL && json_is_string(jname) && strcmp(json_string_value(jname), name_path)) {
-        return bridge__fail(e, FERRY_EINVAL, "name",
-                            "name: must equal the name in the path ('%s'), renaming is not "
-                            "supported",
-                            name_path);
+        return ferry_fail(e, FERRY_EINVAL, "name",
+                          "must equal the name in the path ('%s'), renaming is not "
+                          "supported",
+                          name_path);
     }
     if (name_path != NULL && jname == NULL) { /* PUT may leave the name out */
         copy = json_copy((json_t *)body);
@@ -859,10 +845,8 @@ static ferry_err node_input(const json_t *body, const char *name_path, const cha
         }
         body = copy;
     }
-    if (ferry_node_validate(body, &verr) != FERRY_OK) {
-        err = bridge__fail(e, FERRY_EINVAL, verr.field, "%s: %s", verr.field, verr.message);
-        goto out;
-    }
+    if (ferry_node_validate(body, e) != FERRY_OK)
+        goto out; /* err is FERRY_EINVAL */
     *name = name_path ? name_path : json_string_value(json_object_get(body, "name"));
     json_t *l = json_object_get(body, "labels");
     *labels = l ? json_deep_copy(l) : json_object();
@@ -873,7 +857,7 @@ out:
 }
 
 static ferry_err node_write(ferry_bridge *b, const char *ns, const char *name, const json_t *body,
-                            bool create, json_t **out, ferry_bridge_error *e) {
+                            bool create, json_t **out, ferry_detail *e) {
     json_t *labels = NULL;
     bridge_write_op op = {.ns = ns, .name = name, .e = e};
     *out = NULL;
@@ -895,21 +879,21 @@ out:
 }
 
 ferry_err ferry_bridge_node_create(ferry_bridge *b, const char *ns, const json_t *body,
-                                   json_t **out, ferry_bridge_error *e) {
+                                   json_t **out, ferry_detail *e) {
     return node_write(b, ns, NULL, body, true, out, e);
 }
 
 ferry_err ferry_bridge_node_update(ferry_bridge *b, const char *ns, const char *name,
-                                   const json_t *body, json_t **out, ferry_bridge_error *e) {
+                                   const json_t *body, json_t **out, ferry_detail *e) {
     if (name == NULL)
-        return bridge__fail(e, FERRY_EINVAL, "name", "name: is required");
+        return ferry_fail(e, FERRY_EINVAL, "name", "is required");
     return node_write(b, ns, name, body, false, out, e);
 }
 
 ferry_err ferry_bridge_node_delete(ferry_bridge *b, const char *ns, const char *name, json_t **out,
-                                   ferry_bridge_error *e) {
+                                   ferry_detail *e) {
     if (name == NULL)
-        return bridge__fail(e, FERRY_EINVAL, "name", "name: is required");
+        return ferry_fail(e, FERRY_EINVAL, "name", "is required");
     return node_write(b, ns, name, NULL, false, out, e);
 }
 

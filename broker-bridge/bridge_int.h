@@ -25,16 +25,12 @@ struct ferry_bridge {
     int64_t last_progress_ms; /* monotonic time of the last ack, or of the first send after idle */
 };
 
-/* Fill *e (if not NULL) and return err. */
-ferry_err bridge__fail(ferry_bridge_error *e, ferry_err err, const char *field, const char *fmt,
-                       ...) __attribute__((format(printf, 4, 5)));
-
 /* Check the namespace (and name, when not NULL) taken from a request: FERRY_EINVAL naming the
  * field when one is not a DNS label. */
-ferry_err bridge__check_names(const char *ns, const char *name, ferry_bridge_error *e);
+ferry_err bridge__check_names(const char *ns, const char *name, ferry_detail *e);
 
 /* Store failure as seen by an API client. */
-ferry_err bridge__store_fail(ferry_bridge_error *e, ferry_err err);
+ferry_err bridge__store_fail(ferry_detail *e, ferry_err err);
 
 /* "a/b" or "a/b/c" into buf[BRIDGE_KEY_MAX]; c may be NULL. */
 void bridge__key(char *buf, const char *a, const char *b, const char *c);
@@ -87,14 +83,14 @@ typedef struct {
     int64_t now;
     json_t *out;
     size_t queued;
-    ferry_bridge_error *e;
+    ferry_detail *e;
 } bridge_write_op;
 
 void bridge__op_reset(bridge_write_op *op);
 
 /* The optional "version" of a PUT body into *version (0 when absent): FERRY_EINVAL naming the
  * field when it is not a positive integer. */
-ferry_err bridge__body_version(const json_t *body, json_int_t *version, ferry_bridge_error *e);
+ferry_err bridge__body_version(const json_t *body, json_int_t *version, ferry_detail *e);
 
 /* FERRY_ECONFLICT (op->e filled) when the PUT named a version other than the stored one. */
 ferry_err bridge__check_version(const bridge_write_op *op, int64_t stored);
@@ -111,7 +107,7 @@ ferry_err bridge__run_write(ferry_bridge *b, ferry_store_fn fn, bridge_write_op 
 ferry_err bridge__queue_app_change(const ferry_bridge *b, ferry_store_txn *t, const char *ns,
                                    const char *app, const json_t *old_spec, const json_t *old_wire,
                                    const json_t *new_wire, int64_t base, int64_t version,
-                                   size_t *queued, ferry_bridge_error *e);
+                                   size_t *queued, ferry_detail *e);
 
 /* ---- config objects and the wire documents of apps (configs.c) ----------------------------- */
 
@@ -145,7 +141,7 @@ void bridge__resolver_done(bridge_resolver *r);
  * "registries[0]"); an unreadable config record or a failed decryption is FERRY_EFORMAT (logged;
  * e filled when not NULL). */
 ferry_err bridge__wire_spec(bridge_resolver *r, const char *app, const json_t *spec, json_t **wire,
-                            ferry_bridge_error *e);
+                            ferry_detail *e);
 
 /* Whether spec references the config object name (a volume or registries[]). */
 bool bridge__app_uses_config(const json_t *spec, const char *name);

@@ -137,7 +137,7 @@ static ferry_err placeholder_slot(json_t *parent, const char *member, const char
 bool bridge__config_body_ok(const char *key, const json_t *rec) {
     const json_t *cfg = json_object_get(rec, "config");
     json_t *copy = NULL;
-    ferry_verr verr;
+    ferry_detail verr;
     bool ok = false;
 
     if (!json_equal(json_object_get(cfg, "name"), json_object_get(rec, "name")) ||
@@ -186,7 +186,7 @@ static ferry_err config_plain(ferry_bridge *b, const json_t *rec, json_t **out) 
                   .ns = json_string_value(json_object_get(rec, "ns")),
                   .name = json_string_value(json_object_get(rec, "name"))};
     json_t *cfg = json_deep_copy(json_object_get(rec, "config"));
-    ferry_verr verr;
+    ferry_detail verr;
     ferry_err err = FERRY_ENOMEM;
 
     *out = NULL;
@@ -303,7 +303,7 @@ static void volume_field(const json_t *spec, const char *name, const char *kind,
 /* Read config name for a reference at field, expecting kind: its checked record (*rec, new).
  * FERRY_EINVAL (e filled) when absent or of another kind. */
 static ferry_err get_config(bridge_resolver *r, const char *name, const char *kind,
-                            const char *field, json_t **rec, ferry_bridge_error *e) {
+                            const char *field, json_t **rec, ferry_detail *e) {
     char key[BRIDGE_KEY_MAX];
     bridge__key(key, r->ns, name, NULL);
     ferry_err err = ferry_store_get(r->t, FERRY_DB_CONFIGS, key, rec);
@@ -313,17 +313,16 @@ static ferry_err get_config(bridge_resolver *r, const char *name, const char *ki
         err = FERRY_EFORMAT;
     }
     if (err == FERRY_ENOTFOUND)
-        return bridge__fail(e, FERRY_EINVAL, field, "%s: %s '%s' not found in namespace '%s'",
-                            field, kind, name, r->ns);
+        return ferry_fail(e, FERRY_EINVAL, field, "%s '%s' not found in namespace '%s'", kind, name,
+                          r->ns);
     if (err == FERRY_EFORMAT || err == FERRY_EVERSION)
-        return bridge__fail(e, FERRY_EFORMAT, field,
-                            "%s: config '%s' is unreadable; see the bridge log", field, name);
+        return ferry_fail(e, FERRY_EFORMAT, field, "config '%s' is unreadable; see the bridge log",
+                          name);
     if (err != FERRY_OK)
         return err;
     const char *have = json_string_value(json_object_get(*rec, "kind"));
     if (strcmp(have, kind) != 0) {
-        err = bridge__fail(e, FERRY_EINVAL, field, "%s: config '%s' is a %s, not a %s", field, name,
-                           have, kind);
+        err = ferry_fail(e, FERRY_EINVAL, field, "config '%s' is a %s, not a %s", name, have, kind);
         json_decref(*rec);
         *rec = NULL;
     }
@@ -332,7 +331,7 @@ static ferry_err get_config(bridge_resolver *r, const char *name, const char *ki
 
 /* resolved.configs entry of config name (borrowed from the cache). */
 static ferry_err resolve_config(bridge_resolver *r, const json_t *spec, const char *name,
-                                const char *kind, const json_t **entry, ferry_bridge_error *e) {
+                                const char *kind, const json_t **entry, ferry_detail *e) {
     json_t *rec = NULL, *plain = NULL, *files = NULL, *made = NULL;
     char field[192] = "volumes";
     ferry_err err = FERRY_ENOMEM;
@@ -359,8 +358,7 @@ static ferry_err resolve_config(bridge_resolver *r, const json_t *spec, const ch
     err = FERRY_OK;
 out:
     if (err == FERRY_EFORMAT)
-        bridge__fail(e, FERRY_EFORMAT, field, "%s: config '%s' is unreadable; see the bridge log",
-                     field, name);
+        ferry_fail(e, FERRY_EFORMAT, field, "config '%s' is unreadable; see the bridge log", name);
     json_decref(rec);
     json_decref(plain);
     json_decref(files);
@@ -370,7 +368,7 @@ out:
 
 /* resolved.registries entry of registry name (borrowed from the cache), for registries[k]. */
 static ferry_err resolve_registry(bridge_resolver *r, const char *name, size_t k,
-                                  const json_t **entry, ferry_bridge_error *e) {
+                                  const json_t **entry, ferry_detail *e) {
     json_t *rec = NULL, *plain = NULL, *made = NULL;
     char field[64] = "registries";
     ferry_err err = FERRY_ENOMEM;
@@ -394,8 +392,8 @@ static ferry_err resolve_registry(bridge_resolver *r, const char *name, size_t k
     err = FERRY_OK;
 out:
     if (err == FERRY_EFORMAT)
-        bridge__fail(e, FERRY_EFORMAT, field, "%s: registry '%s' is unreadable; see the bridge log",
-                     field, name);
+        ferry_fail(e, FERRY_EFORMAT, field, "registry '%s' is unreadable; see the bridge log",
+                   name);
     json_decref(rec);
     json_decref(plain);
     json_decref(made);
@@ -403,7 +401,7 @@ out:
 }
 
 ferry_err bridge__wire_spec(bridge_resolver *r, const char *app, const json_t *spec, json_t **wire,
-                            ferry_bridge_error *e) {
+                            ferry_detail *e) {
     json_t *refs = NULL, *resolved = NULL, *out = NULL;
     const json_t *entry;
     const char *name;
@@ -474,32 +472,31 @@ bool bridge__app_uses_config(const json_t *spec, const char *name) {
 /* Validate a config body (name_path: the name in the URL for PUT, NULL for POST) and turn it into
  * what is stored: read-only members dropped, secret values sealed. *stored is new. */
 static ferry_err config_input(ferry_bridge *b, const char *ns, const json_t *body,
-                              const char *name_path, json_t **stored, ferry_bridge_error *e) {
+                              const char *name_path, json_t **stored, ferry_detail *e) {
     static const char *const read_only[] = {"namespace", "version", "createdAt", "updatedAt",
                                             "digests"};
     json_t *cfg = NULL;
-    ferry_verr verr;
     ferry_err err = FERRY_ENOMEM;
 
     *stored = NULL;
     if (!json_is_object(body))
-        return bridge__fail(e, FERRY_EINVAL, NULL, "the body must be a JSON object");
+        return ferry_fail(e, FERRY_EINVAL, NULL, "the body must be a JSON object");
     if ((cfg = json_deep_copy(body)) == NULL)
         goto fail;
     const json_t *jname = json_object_get(cfg, "name");
     if (name_path != NULL && jname == NULL &&
         json_object_set_new(cfg, "name", json_string(name_path)) != 0) /* PUT may leave it out */
         goto fail;
-    if (ferry_config_validate(cfg, &verr) != FERRY_OK) {
-        err = bridge__fail(e, FERRY_EINVAL, verr.field, "%s: %s", verr.field, verr.message);
+    if (ferry_config_validate(cfg, e) != FERRY_OK) {
+        err = FERRY_EINVAL;
         goto fail;
     }
     const char *name = json_string_value(json_object_get(cfg, "name"));
     if (name_path != NULL && strcmp(name, name_path) != 0) {
-        err = bridge__fail(e, FERRY_EINVAL, "name",
-                           "name: must equal the name in the path ('%s'), renaming is not "
-                           "supported",
-                           name_path);
+        err = ferry_fail(e, FERRY_EINVAL, "name",
+                         "must equal the name in the path ('%s'), renaming is not "
+                         "supported",
+                         name_path);
         goto fail;
     }
     for (size_t i = 0; i < sizeof(read_only) / sizeof(read_only[0]); i++)
@@ -529,7 +526,7 @@ static ferry_err get_for_write(ferry_store_txn *t, const bridge_write_op *op, js
         err = FERRY_EFORMAT;
     }
     if (err == FERRY_ENOTFOUND)
-        return bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "config '%s' not found", op->name);
+        return ferry_fail(op->e, FERRY_ENOTFOUND, NULL, "config '%s' not found", op->name);
     return err;
 }
 
@@ -551,7 +548,7 @@ static ferry_err config_create_txn(ferry_store_txn *t, void *ctx) {
     bridge__op_reset(op);
     ferry_err err = get_for_write(t, op, &old);
     if (err == FERRY_OK) {
-        err = bridge__fail(op->e, FERRY_EEXIST, "name", "config '%s' already exists", op->name);
+        err = ferry_fail(op->e, FERRY_EEXIST, "name", "config '%s' already exists", op->name);
         goto out;
     }
     if ((err != FERRY_ENOTFOUND && err != FERRY_OK) ||
@@ -666,10 +663,10 @@ static ferry_err config_update_txn(ferry_store_txn *t, void *ctx) {
     if ((err = bridge__check_version(op, base)) != FERRY_OK)
         goto out;
     if (!json_equal(json_object_get(old, "kind"), json_object_get(op->input, "kind"))) {
-        err = bridge__fail(op->e, FERRY_EINVAL, "kind",
-                           "kind: cannot change (stored %s); delete the config and create it "
-                           "again",
-                           json_string_value(json_object_get(old, "kind")));
+        err = ferry_fail(op->e, FERRY_EINVAL, "kind",
+                         "cannot change (stored %s); delete the config and create it "
+                         "again",
+                         json_string_value(json_object_get(old, "kind")));
         goto out;
     }
     /* The old wire documents are built before the new config is written. */
@@ -711,8 +708,8 @@ static ferry_err config_delete_txn(ferry_store_txn *t, void *ctx) {
         for (size_t i = 0; i < json_array_size(us.users) && off < sizeof(list); i++)
             off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i > 0 ? ", " : "",
                                     json_string_value(json_array_get(us.users, i)));
-        err = bridge__fail(op->e, FERRY_ECONFLICT, "name", "config '%s' is used by apps: %s",
-                           op->name, list);
+        err = ferry_fail(op->e, FERRY_ECONFLICT, "name", "config '%s' is used by apps: %s",
+                         op->name, list);
         goto out;
     }
     bridge__key(key, op->ns, op->name, NULL);
@@ -729,7 +726,7 @@ out:
 }
 
 ferry_err ferry_bridge_config_create(ferry_bridge *b, const char *ns, const json_t *body,
-                                     json_t **out, ferry_bridge_error *e) {
+                                     json_t **out, ferry_detail *e) {
     json_t *stored = NULL;
     bridge_write_op op = {.ns = ns, .e = e};
     *out = NULL;
@@ -750,7 +747,7 @@ out:
 }
 
 ferry_err ferry_bridge_config_update(ferry_bridge *b, const char *ns, const char *name,
-                                     const json_t *body, json_t **out, ferry_bridge_error *e) {
+                                     const json_t *body, json_t **out, ferry_detail *e) {
     json_t *stored = NULL;
     bridge_write_op op = {.ns = ns, .name = name, .e = e};
     *out = NULL;
@@ -772,7 +769,7 @@ out:
 }
 
 ferry_err ferry_bridge_config_delete(ferry_bridge *b, const char *ns, const char *name,
-                                     json_t **out, ferry_bridge_error *e) {
+                                     json_t **out, ferry_detail *e) {
     bridge_write_op op = {.ns = ns, .name = name, .e = e};
     *out = NULL;
     ferry_err err = bridge__check_names(ns, name, e);
