@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "ferry/app.h"
+#include "ferry/labels.h"
+#include "ferry/selector.h"
 #include "ferry/codec.h"
 #include "ferry/patch.h"
 #include "ferry/proto.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ferry/app.h"
+#include "ferry/selector.h"
 #include "ferry/quantity.h"
 
 /* ---- record views ---------------------------------------------------------------------------- */

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "bridge_int.h"
-#include "ferry/app.h"
+#include "ferry/selector.h"
 #include "ferry/topics.h"
 #include "fuzz_util.h"
 #include "store.h"

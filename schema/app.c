@@ -1,16 +1,18 @@
-/* Ferry application model: validation of apps, nodes and labels, defaults, config references. */
+/* Ferry application model: validation of apps and node registrations, defaults, config
+ * references. */
 #include "ferry/app.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "ferry/config.h"
+#include "ferry/labels.h"
 #include "ferry/quantity.h"
+#include "ferry/selector.h"
 #include "internal.h"
 
 #define APP_MAX_SERVICES 64
 #define APP_MAX_REPLICAS 64
-#define APP_MAX_LABELS 64
 #define APP_MAX_DESCRIPTION 1024
 #define APP_MAX_IMAGE 512
 #define APP_MAX_ARGV 256
@@ -31,160 +33,6 @@ static const char MSG_PORT[] = "must be an integer between 1 and 65535";
 static const char *const VOLUME_KINDS[] = {"hostPath",    "config",   "secret",
                                            "certificate", "emptyDir", NULL};
 static const char *const WORKLOADS[] = {"deployment", "daemonset", "job", NULL};
-
-/* ---- names and labels -------------------------------------------------------------------------
- */
-
-static bool is_lower_alnum(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-static bool is_alnum(char c) {
-    return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
-}
-
-static bool dns_label(const char *s, size_t n) {
-    if (n == 0 || n > 63 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
-        return false;
-    for (size_t i = 1; i + 1 < n; i++)
-        if (!is_lower_alnum(s[i]) && s[i] != '-')
-            return false;
-    return true;
-}
-
-bool ferry_name_valid(const char *name) {
-    return name != NULL && dns_label(name, strnlen(name, 64));
-}
-
-/* Kubernetes DNS-1123 subdomain: dot-separated parts of [a-z0-9-] that start and end with an
- * alphanumeric, at most 253 characters in all. */
-static bool dns_subdomain(const char *s, size_t n) {
-    if (n == 0 || n > 253)
-        return false;
-    size_t start = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && s[i] != '.') {
-            if (!is_lower_alnum(s[i]) && s[i] != '-')
-                return false;
-            continue;
-        }
-        if (i == start || !is_lower_alnum(s[start]) || !is_lower_alnum(s[i - 1]))
-            return false;
-        start = i + 1;
-    }
-    return true;
-}
-
-/* The "name" part of a label key, and a non-empty label value: 1-63 of [A-Za-z0-9-_.] starting
- * and ending with an alphanumeric. */
-static bool label_word(const char *s, size_t n) {
-    if (n == 0 || n > 63 || !is_alnum(s[0]) || !is_alnum(s[n - 1]))
-        return false;
-    for (size_t i = 1; i + 1 < n; i++)
-        if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
-            return false;
-    return true;
-}
-
-bool app__label_key_valid(const char *key, size_t len) {
-    if (key == NULL)
-        return false;
-    const char *slash = memchr(key, '/', len);
-    if (slash == NULL)
-        return label_word(key, len);
-    size_t plen = (size_t)(slash - key);
-    return dns_subdomain(key, plen) && label_word(slash + 1, len - plen - 1);
-}
-
-bool app__label_value_valid(const char *value, size_t len) {
-    return value != NULL && (len == 0 || label_word(value, len));
-}
-
-/* ---- errors -----------------------------------------------------------------------------------
- */
-
-/* A short, printable rendering of an untrusted string for error messages. */
-const char *app__quote(const char *s, char *buf, size_t cap) {
-    size_t o = 0;
-    for (; s != NULL && *s != '\0' && o + 4 < cap; s++)
-        buf[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
-    buf[o] = '\0';
-    if (s != NULL && *s != '\0' && o + 4 >= cap) {
-        common__utf8_trim(buf);
-        strcat(buf, "...");
-    }
-    return buf;
-}
-
-ferry_err ferry_labels_validate(const json_t *labels, const char *field, ferry_detail *d) {
-    const char *key;
-    size_t klen;
-    json_t *val;
-    char q[72];
-
-    if (field == NULL)
-        field = "labels";
-    if (!json_is_object(labels))
-        return ferry_fail(d, FERRY_EINVAL, field,
-                          "must be an object mapping label keys to string values");
-    if (json_object_size(labels) > APP_MAX_LABELS)
-        return ferry_fail(d, FERRY_EINVAL, field, "must hold at most %d labels", APP_MAX_LABELS);
-    json_object_keylen_foreach((json_t *)labels, key, klen, val) {
-        if (strlen(key) != klen || !app__label_key_valid(key, klen))
-            return ferry_fail(
-                d, FERRY_EINVAL, field,
-                "key '%s' must be an optional DNS subdomain prefix and '/', then 1-63 "
-                "characters [A-Za-z0-9-_.] starting and ending with a letter or digit",
-                app__quote(key, q, sizeof(q)));
-        if (!json_is_string(val))
-            return ferry_fail(d, FERRY_EINVAL, field, "value of '%s' must be a string",
-                              app__quote(key, q, sizeof(q)));
-        const char *s = json_string_value(val);
-        size_t n = json_string_length(val);
-        if (strlen(s) != n || !app__label_value_valid(s, n))
-            return ferry_fail(d, FERRY_EINVAL, field,
-                              "value of '%s' must be empty or 1-63 characters [A-Za-z0-9-_.] "
-                              "starting and ending with a letter or digit",
-                              app__quote(key, q, sizeof(q)));
-    }
-    return FERRY_OK;
-}
-
-/* ---- shared checks ----------------------------------------------------------------------------
- */
-
-bool app__key_in(const char *key, const char *const *set) {
-    for (; *set != NULL; set++)
-        if (strcmp(key, *set) == 0)
-            return true;
-    return false;
-}
-
-ferry_err app__check_fields(const json_t *obj, const char *path, const char *const *allowed,
-                            const char *const *ignored, ferry_detail *d) {
-    const char *key;
-    size_t klen;
-    json_t *val;
-    char f[192];
-    char q[72];
-
-    json_object_keylen_foreach((json_t *)obj, key, klen, val) {
-        (void)val;
-        if (strlen(key) == klen &&
-            (app__key_in(key, allowed) || (ignored != NULL && app__key_in(key, ignored))))
-            continue;
-        snprintf(f, sizeof(f), "%s%s%s", path, path[0] != '\0' ? "." : "",
-                 app__quote(key, q, sizeof(q)));
-        return ferry_fail(d, FERRY_EINVAL, f, "unknown field");
-    }
-    return FERRY_OK;
-}
-
-const char *app__str(const json_t *v) {
-    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
-        return NULL;
-    return json_string_value(v);
-}
 
 static bool int_in(const json_t *v, json_int_t lo, json_int_t hi) {
     return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
@@ -220,6 +68,10 @@ static size_t path_key_len(const char *s) {
 /* ---- containers -------------------------------------------------------------------------------
  */
 
+static bool is_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
 static bool env_name_valid(const char *s) {
     size_t n = strlen(s);
     if (n == 0 || n > APP_MAX_ENV_NAME || (!is_alnum(s[0]) && s[0] != '_') ||
@@ -237,7 +89,7 @@ static ferry_err check_argv(const json_t *v, const char *path, ferry_detail *d) 
         return ferry_fail(d, FERRY_EINVAL, path, "must be an array of at most %d strings",
                           APP_MAX_ARGV);
     for (size_t i = 0; i < json_array_size(v); i++) {
-        if (app__str(json_array_get(v, i)) == NULL) {
+        if (validate__str(json_array_get(v, i)) == NULL) {
             snprintf(f, sizeof(f), "%s[%zu]", path, i);
             return ferry_fail(d, FERRY_EINVAL, f, "must be a string");
         }
@@ -259,14 +111,14 @@ static ferry_err check_env(const json_t *env, const char *path, ferry_detail *d)
         ferry__path(f, sizeof(f), "%s[%zu]", path, j);
         if (!json_is_object(e))
             return ferry_fail(d, FERRY_EINVAL, f, "must be an object");
-        if ((rc = app__check_fields(e, f, fields, NULL, d)) != FERRY_OK)
+        if ((rc = validate__check_fields(e, f, fields, NULL, d)) != FERRY_OK)
             return rc;
         const json_t *name = json_object_get(e, "name");
         const json_t *value = json_object_get(e, "value");
         ferry__path(f, sizeof(f), "%s[%zu].name", path, j);
         if (name == NULL)
             return ferry_fail(d, FERRY_EINVAL, f, "is required");
-        const char *s = app__str(name);
+        const char *s = validate__str(name);
         if (s == NULL || !env_name_valid(s))
             return ferry_fail(
                 d, FERRY_EINVAL, f,
@@ -276,9 +128,9 @@ static ferry_err check_env(const json_t *env, const char *path, ferry_detail *d)
         for (size_t k = 0; k < j; k++) {
             if (strcmp(s, json_string_value(json_object_get(json_array_get(env, k), "name"))) == 0)
                 return ferry_fail(d, FERRY_EINVAL, f, "duplicate env name '%s'",
-                                  app__quote(s, q, sizeof(q)));
+                                  validate__quote(s, q, sizeof(q)));
         }
-        if (value != NULL && app__str(value) == NULL) {
+        if (value != NULL && validate__str(value) == NULL) {
             ferry__path(f, sizeof(f), "%s[%zu].value", path, j);
             return ferry_fail(d, FERRY_EINVAL, f, "must be a string");
         }
@@ -303,7 +155,7 @@ static ferry_err check_ports(const json_t *ports, const char *path, ferry_detail
         ferry__path(f, sizeof(f), "%s[%zu]", path, j);
         if (!json_is_object(p))
             return ferry_fail(d, FERRY_EINVAL, f, "must be an object");
-        if ((rc = app__check_fields(p, f, fields, NULL, d)) != FERRY_OK)
+        if ((rc = validate__check_fields(p, f, fields, NULL, d)) != FERRY_OK)
             return rc;
         const json_t *cp = json_object_get(p, "containerPort");
         const json_t *hp = json_object_get(p, "hostPort");
@@ -317,7 +169,7 @@ static ferry_err check_ports(const json_t *ports, const char *path, ferry_detail
         if (hp != NULL && !int_in(hp, 1, 65535))
             return ferry_fail(d, FERRY_EINVAL, f, MSG_PORT);
         ferry__path(f, sizeof(f), "%s[%zu].protocol", path, j);
-        const char *ps = app__str(proto);
+        const char *ps = validate__str(proto);
         if (proto != NULL && (ps == NULL || (strcmp(ps, "TCP") != 0 && strcmp(ps, "UDP") != 0)))
             return ferry_fail(d, FERRY_EINVAL, f, "must be \"TCP\" or \"UDP\"");
     }
@@ -372,14 +224,14 @@ static ferry_err check_mounts(const json_t *mounts, const char *path, const json
         if (!json_is_object(m))
             return ferry_fail(d, FERRY_EINVAL, f,
                               "must be an object {name, mountPath, readOnly, subPath}");
-        if ((rc = app__check_fields(m, f, fields, NULL, d)) != FERRY_OK)
+        if ((rc = validate__check_fields(m, f, fields, NULL, d)) != FERRY_OK)
             return rc;
 
         ferry__path(f, sizeof(f), "%s[%zu].name", path, j);
         const json_t *name = json_object_get(m, "name");
         if (name == NULL)
             return ferry_fail(d, FERRY_EINVAL, f, "is required");
-        const char *n = app__str(name);
+        const char *n = validate__str(name);
         const json_t *vol = n != NULL ? find_volume(volumes, n, NULL) : NULL;
         if (vol == NULL)
             return ferry_fail(d, FERRY_EINVAL, f, "must name a volume of the app (volumes[].name)");
@@ -388,7 +240,7 @@ static ferry_err check_mounts(const json_t *mounts, const char *path, const json
         const json_t *mp = json_object_get(m, "mountPath");
         if (mp == NULL)
             return ferry_fail(d, FERRY_EINVAL, f, "is required");
-        const char *mps = app__str(mp);
+        const char *mps = validate__str(mp);
         if (mps == NULL || !path_valid(mps, true))
             return ferry_fail(d, FERRY_EINVAL, f,
                               "must be an absolute path of at most %d characters without a '..' "
@@ -400,7 +252,7 @@ static ferry_err check_mounts(const json_t *mounts, const char *path, const json
                 json_string_value(json_object_get(json_array_get(mounts, k), "mountPath"));
             if (path_key_len(other) == mlen && memcmp(other, mps, mlen) == 0)
                 return ferry_fail(d, FERRY_EINVAL, f, "mountPath '%s' is already used by %s[%zu]",
-                                  app__quote(mps, q, sizeof(q)), path, k);
+                                  validate__quote(mps, q, sizeof(q)), path, k);
         }
 
         ferry__path(f, sizeof(f), "%s[%zu].readOnly", path, j);
@@ -412,7 +264,7 @@ static ferry_err check_mounts(const json_t *mounts, const char *path, const json
         const json_t *sp = json_object_get(m, "subPath");
         if (sp == NULL)
             continue;
-        const char *sps = app__str(sp);
+        const char *sps = validate__str(sp);
         if (config_kind(volume_kind(vol))) {
             if (sps == NULL || !ferry_config_file_name_valid(sps))
                 return ferry_fail(d, FERRY_EINVAL, f,
@@ -438,7 +290,7 @@ static ferry_err check_resources(const json_t *res, const char *path, ferry_deta
 
     if (!json_is_object(res))
         return ferry_fail(d, FERRY_EINVAL, path, "must be an object {limits}");
-    if ((rc = app__check_fields(res, path, fields, NULL, d)) != FERRY_OK)
+    if ((rc = validate__check_fields(res, path, fields, NULL, d)) != FERRY_OK)
         return rc;
     const json_t *lim = json_object_get(res, "limits");
     if (lim == NULL)
@@ -447,7 +299,7 @@ static ferry_err check_resources(const json_t *res, const char *path, ferry_deta
     if (!json_is_object(lim))
         return ferry_fail(d, FERRY_EINVAL, f,
                           "must be an object {cpu, memory, gpuMemory, gpuCompute}");
-    if ((rc = app__check_fields(lim, f, lfields, NULL, d)) != FERRY_OK)
+    if ((rc = validate__check_fields(lim, f, lfields, NULL, d)) != FERRY_OK)
         return rc;
     const json_t *v;
     ferry__path(f, sizeof(f), "%s.limits.cpu", path);
@@ -518,30 +370,30 @@ static ferry_err check_container(const json_t *list, size_t i, bool init, const 
     snprintf(f, sizeof(f), "%s.ports", path);
     if (init && json_object_get(svc, "ports") != NULL)
         return ferry_fail(d, FERRY_EINVAL, f, "must not be set: init containers have no ports");
-    if ((rc = app__check_fields(svc, path, fields, NULL, d)) != FERRY_OK)
+    if ((rc = validate__check_fields(svc, path, fields, NULL, d)) != FERRY_OK)
         return rc;
 
     const json_t *name = json_object_get(svc, "name");
     snprintf(f, sizeof(f), "%s.name", path);
     if (name == NULL)
         return ferry_fail(d, FERRY_EINVAL, f, "is required");
-    const char *s = app__str(name);
+    const char *s = validate__str(name);
     if (s == NULL || !ferry_name_valid(s))
         return ferry_fail(d, FERRY_EINVAL, f, MSG_DNS);
     if (name_in(list, i, s, &at))
         return ferry_fail(d, FERRY_EINVAL, f, "duplicate %s name '%s'",
-                          init ? "init service" : "service", app__quote(s, q, sizeof(q)));
+                          init ? "init service" : "service", validate__quote(s, q, sizeof(q)));
     if (inits != NULL && name_in(inits, json_array_size(inits), s, &at))
         return ferry_fail(d, FERRY_EINVAL, f,
                           "name '%s' is already used by initServices[%zu] (names are unique "
                           "across initServices and services)",
-                          app__quote(s, q, sizeof(q)), at);
+                          validate__quote(s, q, sizeof(q)), at);
 
     const json_t *image = json_object_get(svc, "image");
     snprintf(f, sizeof(f), "%s.image", path);
     if (image == NULL)
         return ferry_fail(d, FERRY_EINVAL, f, "is required");
-    const char *im = app__str(image);
+    const char *im = validate__str(image);
     size_t imlen = im != NULL ? strlen(im) : 0;
     bool im_ok = imlen > 0 && imlen <= APP_MAX_IMAGE;
     for (size_t k = 0; im_ok && k < imlen; k++)
@@ -669,18 +521,18 @@ static ferry_err check_volumes(const json_t *volumes, ferry_detail *d) {
         snprintf(path, sizeof(path), "volumes[%zu]", i);
         if (!json_is_object(vol))
             return ferry_fail(d, FERRY_EINVAL, path, "must be an object");
-        if ((rc = app__check_fields(vol, path, fields, NULL, d)) != FERRY_OK)
+        if ((rc = validate__check_fields(vol, path, fields, NULL, d)) != FERRY_OK)
             return rc;
         snprintf(f, sizeof(f), "%s.name", path);
         const json_t *name = json_object_get(vol, "name");
         if (name == NULL)
             return ferry_fail(d, FERRY_EINVAL, f, "is required");
-        const char *s = app__str(name);
+        const char *s = validate__str(name);
         if (s == NULL || !ferry_name_valid(s))
             return ferry_fail(d, FERRY_EINVAL, f, MSG_DNS);
         if (name_in(volumes, i, s, &at))
             return ferry_fail(d, FERRY_EINVAL, f, "duplicate volume name '%s'",
-                              app__quote(s, q, sizeof(q)));
+                              validate__quote(s, q, sizeof(q)));
         const char *kind = volume_kind(vol);
         if (kind == NULL)
             return ferry_fail(d, FERRY_EINVAL, path,
@@ -691,28 +543,28 @@ static ferry_err check_volumes(const json_t *volumes, ferry_detail *d) {
         if (!json_is_object(src))
             return ferry_fail(d, FERRY_EINVAL, f, "must be an object");
         if (strcmp(kind, "emptyDir") == 0) {
-            if ((rc = app__check_fields(src, f, no_fields, NULL, d)) != FERRY_OK)
+            if ((rc = validate__check_fields(src, f, no_fields, NULL, d)) != FERRY_OK)
                 return rc;
         } else if (strcmp(kind, "hostPath") == 0) {
-            if ((rc = app__check_fields(src, f, host_fields, NULL, d)) != FERRY_OK)
+            if ((rc = validate__check_fields(src, f, host_fields, NULL, d)) != FERRY_OK)
                 return rc;
             const json_t *hp = json_object_get(src, "path");
             snprintf(f, sizeof(f), "%s.hostPath.path", path);
             if (hp == NULL)
                 return ferry_fail(d, FERRY_EINVAL, f, "is required");
-            if (!path_valid(app__str(hp), true))
+            if (!path_valid(validate__str(hp), true))
                 return ferry_fail(d, FERRY_EINVAL, f,
                                   "must be an absolute path of at most %d characters without a "
                                   "'..' segment or control characters",
                                   APP_MAX_PATH);
         } else {
-            if ((rc = app__check_fields(src, f, ref_fields, NULL, d)) != FERRY_OK)
+            if ((rc = validate__check_fields(src, f, ref_fields, NULL, d)) != FERRY_OK)
                 return rc;
             const json_t *ref = json_object_get(src, "name");
             snprintf(f, sizeof(f), "%s.%s.name", path, kind);
             if (ref == NULL)
                 return ferry_fail(d, FERRY_EINVAL, f, "is required");
-            const char *rs = app__str(ref);
+            const char *rs = validate__str(ref);
             if (rs == NULL || !ferry_name_valid(rs))
                 return ferry_fail(d, FERRY_EINVAL, f, "must be the name of a %s object: %s", kind,
                                   MSG_DNS);
@@ -726,7 +578,7 @@ static ferry_err check_volumes(const json_t *volumes, ferry_detail *d) {
                     json_string_value(json_object_get(json_object_get(other, ok), "name"));
                 if (on != NULL && strcmp(on, rs) == 0)
                     return ferry_fail(d, FERRY_EINVAL, f, "'%s' is used as a %s by volumes[%zu]",
-                                      app__quote(rs, q, sizeof(q)), ok, k);
+                                      validate__quote(rs, q, sizeof(q)), ok, k);
             }
         }
     }
@@ -763,8 +615,8 @@ static ferry_err check_workload(const json_t *app, bool *several_pods, ferry_det
     const char *workload = "deployment";
 
     if ((v = json_object_get(app, "workload")) != NULL) {
-        workload = app__str(v);
-        if (workload == NULL || !app__key_in(workload, WORKLOADS))
+        workload = validate__str(v);
+        if (workload == NULL || !validate__key_in(workload, WORKLOADS))
             return ferry_fail(d, FERRY_EINVAL, "workload",
                               "must be \"deployment\", \"daemonset\" or \"job\"");
     }
@@ -778,7 +630,7 @@ static ferry_err check_workload(const json_t *app, bool *several_pods, ferry_det
     }
     *several_pods = replicas > 1 && strcmp(workload, "daemonset") != 0;
     if ((v = json_object_get(app, "restartPolicy")) != NULL) {
-        const char *rp = app__str(v);
+        const char *rp = validate__str(v);
         if (job && (rp == NULL || (strcmp(rp, "Never") != 0 && strcmp(rp, "OnFailure") != 0)))
             return ferry_fail(d, FERRY_EINVAL, "restartPolicy",
                               "must be \"Never\" or \"OnFailure\" for workload job");
@@ -810,7 +662,7 @@ static ferry_err check_registries(const json_t *app, ferry_detail *d) {
                           "objects)",
                           APP_MAX_REGISTRIES);
     for (size_t k = 0; k < json_array_size(regs); k++) {
-        const char *s = app__str(json_array_get(regs, k));
+        const char *s = validate__str(json_array_get(regs, k));
         snprintf(f, sizeof(f), "registries[%zu]", k);
         if (s == NULL || !ferry_name_valid(s))
             return ferry_fail(d, FERRY_EINVAL, f, "must be the name of a registry object: %s",
@@ -818,14 +670,14 @@ static ferry_err check_registries(const json_t *app, ferry_detail *d) {
         for (size_t j = 0; j < k; j++)
             if (strcmp(s, json_string_value(json_array_get(regs, j))) == 0)
                 return ferry_fail(d, FERRY_EINVAL, f, "duplicate registry '%s'",
-                                  app__quote(s, q, sizeof(q)));
+                                  validate__quote(s, q, sizeof(q)));
         for (size_t i = 0; i < json_array_size(volumes); i++) {
             const json_t *vol = json_array_get(volumes, i);
             const char *kind = volume_kind(vol);
             const char *n = json_string_value(json_object_get(json_object_get(vol, kind), "name"));
             if (config_kind(kind) && n != NULL && strcmp(n, s) == 0)
                 return ferry_fail(d, FERRY_EINVAL, f, "'%s' is used as a %s by volumes[%zu]",
-                                  app__quote(s, q, sizeof(q)), kind, i);
+                                  validate__quote(s, q, sizeof(q)), kind, i);
         }
     }
     return FERRY_OK;
@@ -837,12 +689,12 @@ static ferry_err check_deploy(const json_t *deploy, ferry_detail *d) {
 
     if (!json_is_object(deploy))
         return ferry_fail(d, FERRY_EINVAL, "deploy", "must be an object {at}");
-    if ((rc = app__check_fields(deploy, "deploy", fields, NULL, d)) != FERRY_OK)
+    if ((rc = validate__check_fields(deploy, "deploy", fields, NULL, d)) != FERRY_OK)
         return rc;
     const json_t *at = json_object_get(deploy, "at");
     if (at == NULL)
         return ferry_fail(d, FERRY_EINVAL, "deploy.at", "is required");
-    if (ferry_time_parse_rfc3339(app__str(at), NULL) != FERRY_OK)
+    if (ferry_time_parse_rfc3339(validate__str(at), NULL) != FERRY_OK)
         return ferry_fail(d, FERRY_EINVAL, "deploy.at",
                           "must be an RFC 3339 time with a zone, like \"2026-11-26T10:00:00Z\" or "
                           "\"2026-11-26T11:00:00+01:00\"");
@@ -868,7 +720,7 @@ ferry_err ferry_app_validate_ex(const json_t *app, unsigned flags, ferry_detail 
 
     if (!json_is_object(app))
         return ferry_fail(d, FERRY_EINVAL, "app", "must be a JSON object");
-    if ((rc = app__check_fields(app, "", fields, ignored, d)) != FERRY_OK)
+    if ((rc = validate__check_fields(app, "", fields, ignored, d)) != FERRY_OK)
         return rc;
     const json_t *resolved = json_object_get(app, "resolved");
     if (resolved != NULL && !(flags & FERRY_APP_ALLOW_RESOLVED))
@@ -876,11 +728,11 @@ ferry_err ferry_app_validate_ex(const json_t *app, unsigned flags, ferry_detail 
 
     if ((v = json_object_get(app, "name")) == NULL)
         return ferry_fail(d, FERRY_EINVAL, "name", "is required");
-    if (app__str(v) == NULL || !ferry_name_valid(json_string_value(v)))
+    if (validate__str(v) == NULL || !ferry_name_valid(json_string_value(v)))
         return ferry_fail(d, FERRY_EINVAL, "name", MSG_DNS);
 
     if ((v = json_object_get(app, "description")) != NULL &&
-        (app__str(v) == NULL || codec__utf8_chars(json_string_value(v)) > APP_MAX_DESCRIPTION))
+        (validate__str(v) == NULL || codec__utf8_chars(json_string_value(v)) > APP_MAX_DESCRIPTION))
         return ferry_fail(d, FERRY_EINVAL, "description",
                           "must be a string of at most %d characters", APP_MAX_DESCRIPTION);
 
@@ -926,7 +778,7 @@ ferry_err ferry_app_config_refs(const json_t *app, json_t **refs) {
     for (size_t i = 0; i < json_array_size(volumes); i++) {
         const json_t *vol = json_array_get(volumes, i);
         const char *kind = volume_kind(vol);
-        const char *name = app__str(json_object_get(json_object_get(vol, kind), "name"));
+        const char *name = validate__str(json_object_get(json_object_get(vol, kind), "name"));
         if (!config_kind(kind) || name == NULL || json_object_get(configs, name) != NULL)
             continue;
         if (json_object_set_new(configs, name, json_string(kind)) != 0)
@@ -935,7 +787,7 @@ ferry_err ferry_app_config_refs(const json_t *app, json_t **refs) {
     const json_t *names = json_object_get(app, "registries");
     for (size_t k = 0; k < json_array_size(names); k++) {
         const json_t *n = json_array_get(names, k);
-        if (app__str(n) != NULL && json_array_append(regs, (json_t *)n) != 0)
+        if (validate__str(n) != NULL && json_array_append(regs, (json_t *)n) != 0)
             goto out;
     }
     if (json_object_set(out, "configs", configs) != 0 ||
@@ -1130,11 +982,11 @@ ferry_err ferry_node_validate(const json_t *node, ferry_detail *d) {
 
     if (!json_is_object(node))
         return ferry_fail(d, FERRY_EINVAL, "node", "must be a JSON object");
-    if ((rc = app__check_fields(node, "", fields, ignored, d)) != FERRY_OK)
+    if ((rc = validate__check_fields(node, "", fields, ignored, d)) != FERRY_OK)
         return rc;
     if ((v = json_object_get(node, "name")) == NULL)
         return ferry_fail(d, FERRY_EINVAL, "name", "is required");
-    if (app__str(v) == NULL || !ferry_name_valid(json_string_value(v)))
+    if (validate__str(v) == NULL || !ferry_name_valid(json_string_value(v)))
         return ferry_fail(d, FERRY_EINVAL, "name", MSG_DNS);
     if ((v = json_object_get(node, "labels")) != NULL)
         return ferry_labels_validate(v, "labels", d);

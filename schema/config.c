@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ferry/base64.h"
+#include "ferry/labels.h"
 #include "internal.h"
 
 static const char *const CONFIG_KINDS[] = {"config", "secret", "certificate", "registry", NULL};
@@ -101,7 +102,7 @@ static ferry_err check_file_map(const json_t *map, const char *field, bool binar
     json_object_keylen_foreach((json_t *)map, key, klen, val) {
         if (strlen(key) != klen || !ferry_config_file_name_valid(key))
             return ferry_fail(d, FERRY_EINVAL, field, "file name '%s' %s",
-                              app__quote(key, q, sizeof(q)), MSG_FILE);
+                              validate__quote(key, q, sizeof(q)), MSG_FILE);
         snprintf(f, sizeof(f), "%s.%s", field, key);
         if (other != NULL && json_object_get(other, key) != NULL)
             return ferry_fail(d, FERRY_EINVAL, f,
@@ -115,7 +116,7 @@ static ferry_err check_file_map(const json_t *map, const char *field, bool binar
                 return ferry_fail(d, FERRY_EINVAL, f,
                                   "must be a base64 string (standard alphabet, padded)");
         } else {
-            if (app__str(val) == NULL)
+            if (validate__str(val) == NULL)
                 return ferry_fail(d, FERRY_EINVAL, f,
                                   "must be a string without NUL characters (use binaryData for "
                                   "binary files)");
@@ -141,7 +142,7 @@ static ferry_err check_certificate(const json_t *c, ferry_detail *d) {
 
     if (!json_is_object(c))
         return ferry_fail(d, FERRY_EINVAL, "certificate", "must be an object {cert, key, ca}");
-    if ((rc = app__check_fields(c, "certificate", fields, NULL, d)) != FERRY_OK)
+    if ((rc = validate__check_fields(c, "certificate", fields, NULL, d)) != FERRY_OK)
         return rc;
     for (size_t i = 0; fields[i] != NULL; i++) {
         const json_t *v = json_object_get(c, fields[i]);
@@ -150,7 +151,7 @@ static ferry_err check_certificate(const json_t *c, ferry_detail *d) {
             return ferry_fail(d, FERRY_EINVAL, f, "is required");
         if (v == NULL)
             continue;
-        if (!pem_like(app__str(v)))
+        if (!pem_like(validate__str(v)))
             return ferry_fail(d, FERRY_EINVAL, f,
                               "must be PEM text (a \"-----BEGIN ...-----\" to \"-----END "
                               "...-----\" block)");
@@ -170,7 +171,7 @@ static ferry_err check_credential(const json_t *obj, const char *path, const cha
     snprintf(f, sizeof(f), "%s.%s", path, key);
     if (v == NULL)
         return ferry_fail(d, FERRY_EINVAL, f, "is required");
-    const char *s = app__str(v);
+    const char *s = validate__str(v);
     if (s == NULL || s[0] == '\0' || codec__utf8_chars(s) > FERRY_CONFIG_MAX_CREDENTIAL)
         return ferry_fail(d, FERRY_EINVAL, f, "must be a non-empty string of at most %d characters",
                           FERRY_CONFIG_MAX_CREDENTIAL);
@@ -188,14 +189,14 @@ static ferry_err check_registry(const json_t *r, const char *path, bool in_resol
     if (!json_is_object(r))
         return ferry_fail(d, FERRY_EINVAL, path, "must be an object {%sserver, username, password}",
                           in_resolved ? "name, " : "");
-    if ((rc = app__check_fields(r, path, in_resolved ? rfields : fields, NULL, d)) != FERRY_OK)
+    if ((rc = validate__check_fields(r, path, in_resolved ? rfields : fields, NULL, d)) != FERRY_OK)
         return rc;
     if (in_resolved) {
         snprintf(f, sizeof(f), "%s.name", path);
         const json_t *n = json_object_get(r, "name");
         if (n == NULL)
             return ferry_fail(d, FERRY_EINVAL, f, "is required");
-        if (app__str(n) == NULL || !ferry_name_valid(json_string_value(n)))
+        if (validate__str(n) == NULL || !ferry_name_valid(json_string_value(n)))
             return ferry_fail(d, FERRY_EINVAL, f,
                               "must be the name of a registry object (a DNS label)");
     }
@@ -203,7 +204,7 @@ static ferry_err check_registry(const json_t *r, const char *path, bool in_resol
     const json_t *server = json_object_get(r, "server");
     if (server == NULL)
         return ferry_fail(d, FERRY_EINVAL, f, "is required");
-    if (!server_valid(app__str(server)))
+    if (!server_valid(validate__str(server)))
         return ferry_fail(d, FERRY_EINVAL, f, "%s", MSG_SERVER);
     if ((rc = check_credential(r, path, "username", d)) != FERRY_OK)
         return rc;
@@ -230,18 +231,18 @@ ferry_err ferry_config_validate(const json_t *cfg, ferry_detail *d) {
 
     if (!json_is_object(cfg))
         return ferry_fail(d, FERRY_EINVAL, "config", "must be a JSON object");
-    if ((rc = app__check_fields(cfg, "", fields, ignored, d)) != FERRY_OK)
+    if ((rc = validate__check_fields(cfg, "", fields, ignored, d)) != FERRY_OK)
         return rc;
     if ((v = json_object_get(cfg, "name")) == NULL)
         return ferry_fail(d, FERRY_EINVAL, "name", "is required");
-    if (app__str(v) == NULL || !ferry_name_valid(json_string_value(v)))
+    if (validate__str(v) == NULL || !ferry_name_valid(json_string_value(v)))
         return ferry_fail(d, FERRY_EINVAL, "name",
                           "must be a DNS label: 1-63 lowercase letters, digits or '-', starting "
                           "and ending with a letter or digit");
     if ((v = json_object_get(cfg, "kind")) == NULL)
         return ferry_fail(d, FERRY_EINVAL, "kind", "is required");
-    const char *kind = app__str(v);
-    if (kind == NULL || !app__key_in(kind, CONFIG_KINDS))
+    const char *kind = validate__str(v);
+    if (kind == NULL || !validate__key_in(kind, CONFIG_KINDS))
         return ferry_fail(d, FERRY_EINVAL, "kind",
                           "must be \"config\", \"secret\", \"certificate\" or \"registry\"");
     for (size_t i = 0; i < sizeof(owners) / sizeof(owners[0]); i++) {
@@ -296,7 +297,7 @@ ferry_err ferry_config_files(const json_t *cfg, json_t **files) {
         *files = NULL;
     const char *kind = json_string_value(json_object_get(cfg, "kind"));
     if (files == NULL || kind == NULL || strcmp(kind, "registry") == 0 ||
-        !app__key_in(kind, CONFIG_KINDS))
+        !validate__key_in(kind, CONFIG_KINDS))
         return FERRY_EINVAL;
     if ((out = json_object()) == NULL)
         goto out;
@@ -364,7 +365,7 @@ static ferry_err check_resolved_config(const json_t *c, const char *path, ferry_
 
     if (!json_is_object(c))
         return ferry_fail(d, FERRY_EINVAL, path, "must be an object {kind, version, files}");
-    if ((rc = app__check_fields(c, path, fields, NULL, d)) != FERRY_OK)
+    if ((rc = validate__check_fields(c, path, fields, NULL, d)) != FERRY_OK)
         return rc;
     const json_t *kind = json_object_get(c, "kind");
     const json_t *version = json_object_get(c, "version");
@@ -372,7 +373,8 @@ static ferry_err check_resolved_config(const json_t *c, const char *path, ferry_
     ferry__path(f, sizeof(f), "%s.kind", path);
     if (kind == NULL)
         return ferry_fail(d, FERRY_EINVAL, f, "is required");
-    if (app__str(kind) == NULL || !app__key_in(json_string_value(kind), VOLUME_CONFIG_KINDS))
+    if (validate__str(kind) == NULL ||
+        !validate__key_in(json_string_value(kind), VOLUME_CONFIG_KINDS))
         return ferry_fail(d, FERRY_EINVAL, f, "must be \"config\", \"secret\" or \"certificate\"");
     ferry__path(f, sizeof(f), "%s.version", path);
     if (version == NULL)
@@ -389,11 +391,11 @@ static ferry_err check_resolved_config(const json_t *c, const char *path, ferry_
         ferry__path(f, sizeof(f), "%s.files", path);
         if (strlen(key) != klen || !ferry_config_file_name_valid(key))
             return ferry_fail(d, FERRY_EINVAL, f, "file name '%s' %s",
-                              app__quote(key, q, sizeof(q)), MSG_FILE);
+                              validate__quote(key, q, sizeof(q)), MSG_FILE);
         ferry__path(f, sizeof(f), "%s.files.%s", path, key);
         if (!json_is_object(val))
             return ferry_fail(d, FERRY_EINVAL, f, "must be an object {data, mode}");
-        if ((rc = app__check_fields(val, f, ffields, NULL, d)) != FERRY_OK)
+        if ((rc = validate__check_fields(val, f, ffields, NULL, d)) != FERRY_OK)
             return rc;
         const json_t *data = json_object_get(val, "data");
         const json_t *mode = json_object_get(val, "mode");
@@ -469,7 +471,7 @@ ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferr
     if (resolved != NULL && !json_is_object(resolved))
         return ferry_fail(d, FERRY_EINVAL, "resolved", "must be an object {configs, registries}");
     if (resolved != NULL &&
-        (rc = app__check_fields(resolved, "resolved", fields, NULL, d)) != FERRY_OK)
+        (rc = validate__check_fields(resolved, "resolved", fields, NULL, d)) != FERRY_OK)
         return rc;
     const json_t *configs = json_object_get(resolved, "configs");
     const json_t *regs = json_object_get(resolved, "registries");
@@ -484,7 +486,7 @@ ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferr
         if (strlen(key) != klen || !ferry_name_valid(key))
             return ferry_fail(d, FERRY_EINVAL, "resolved.configs",
                               "key '%s' must be a config name (a DNS label)",
-                              app__quote(key, q, sizeof(q)));
+                              validate__quote(key, q, sizeof(q)));
         snprintf(f, sizeof(f), "resolved.configs.%s", key);
         if ((rc = check_resolved_config(val, f, d)) != FERRY_OK)
             return rc;

@@ -10,7 +10,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "ferry/app.h"
 #include "ferry/common.h"
 
 /* common.c: drop an incomplete UTF-8 sequence that truncation left at the end of s. */
@@ -24,23 +23,24 @@ bool codec__text_valid(const char *s, size_t n);
 /* codec.c: number of code points in the valid UTF-8 string s (JSON Schema's maxLength unit). */
 size_t codec__utf8_chars(const char *s);
 
-/* app.c: label key and value rules (see ferry_labels_validate). */
-bool app__label_key_valid(const char *key, size_t len);
-bool app__label_value_valid(const char *value, size_t len);
+/* labels.c: label key and value rules (see ferry_labels_validate). */
+bool labels__key_valid(const char *key, size_t len);
+bool labels__value_valid(const char *value, size_t len);
 
-/* app.c: shared checks of the validators (app.c, selector.c, config.c). */
+/* validate.c: checks shared by the validators (labels.c, selector.c, config.c, app.c). */
 /* Reject members of obj not in allowed (nor in ignored, which may be NULL); path is the object's
  * field path ("" for the top level). */
-ferry_err app__check_fields(const json_t *obj, const char *path, const char *const *allowed,
-                            const char *const *ignored, ferry_detail *d);
+ferry_err validate__check_fields(const json_t *obj, const char *path, const char *const *allowed,
+                                 const char *const *ignored, ferry_detail *d);
 /* The string of v when it is a JSON string without NUL bytes, else NULL. */
-const char *app__str(const json_t *v);
+const char *validate__str(const json_t *v);
 /* true when key is in the NULL-terminated set. */
-bool app__key_in(const char *key, const char *const *set);
+bool validate__key_in(const char *key, const char *const *set);
 /* A short, printable rendering of an untrusted string for error messages, in buf. */
-const char *app__quote(const char *s, char *buf, size_t cap);
+const char *validate__quote(const char *s, char *buf, size_t cap);
 
-/* config.c: check the "resolved" member of an app that passed every other rule. */
+/* config.c: check the "resolved" member of an app that passed every other rule (app.c calls it
+ * last). */
 ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferry_detail *d);
 
 /* patch.c: structural check of an untrusted patch without a document. FERRY_EFORMAT (why says

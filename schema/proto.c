@@ -7,6 +7,7 @@
 
 #include "ferry/app.h"
 #include "ferry/codec.h"
+#include "ferry/labels.h"
 #include "internal.h"
 
 #define PROTO_MAX_TEXT 4096     /* message / error strings, in characters */

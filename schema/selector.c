@@ -1,9 +1,11 @@
 /* Ferry label selectors: validation, matching with Kubernetes semantics (matchLabels and
  * matchExpressions), the topic an app goes on, and the Kubernetes string form. */
+#include "ferry/selector.h"
+
 #include <stdio.h>
 #include <string.h>
 
-#include "ferry/app.h"
+#include "ferry/labels.h"
 #include "internal.h"
 
 #define SEL_MAX_EXPRESSIONS 64
@@ -19,7 +21,7 @@ static ferry_err check_expression(const json_t *e, const char *path, ferry_detai
 
     if (!json_is_object(e))
         return ferry_fail(d, FERRY_EINVAL, path, "must be an object {key, operator, values}");
-    if ((rc = app__check_fields(e, path, fields, NULL, d)) != FERRY_OK)
+    if ((rc = validate__check_fields(e, path, fields, NULL, d)) != FERRY_OK)
         return rc;
     const json_t *key = json_object_get(e, "key");
     const json_t *op = json_object_get(e, "operator");
@@ -27,8 +29,8 @@ static ferry_err check_expression(const json_t *e, const char *path, ferry_detai
     ferry__path(f, sizeof(f), "%s.key", path);
     if (key == NULL)
         return ferry_fail(d, FERRY_EINVAL, f, "is required");
-    const char *k = app__str(key);
-    if (k == NULL || !app__label_key_valid(k, strlen(k)))
+    const char *k = validate__str(key);
+    if (k == NULL || !labels__key_valid(k, strlen(k)))
         return ferry_fail(d, FERRY_EINVAL, f,
                           "must be a label key: an optional DNS subdomain prefix and '/', then "
                           "1-63 characters [A-Za-z0-9-_.] starting and ending with a letter or "
@@ -36,8 +38,8 @@ static ferry_err check_expression(const json_t *e, const char *path, ferry_detai
     ferry__path(f, sizeof(f), "%s.operator", path);
     if (op == NULL)
         return ferry_fail(d, FERRY_EINVAL, f, "is required");
-    const char *o = app__str(op);
-    if (o == NULL || !app__key_in(o, SEL_OPERATORS))
+    const char *o = validate__str(op);
+    if (o == NULL || !validate__key_in(o, SEL_OPERATORS))
         return ferry_fail(d, FERRY_EINVAL, f, "must be one of In, NotIn, Exists, DoesNotExist");
     bool need = o[0] == 'I' || o[0] == 'N'; /* In, NotIn */
     ferry__path(f, sizeof(f), "%s.values", path);
@@ -50,9 +52,9 @@ static ferry_err check_expression(const json_t *e, const char *path, ferry_detai
     if (!need && json_array_size(values) > 0)
         return ferry_fail(d, FERRY_EINVAL, f, "must be absent or empty for operator %s", o);
     for (size_t i = 0; i < json_array_size(values); i++) {
-        const char *s = app__str(json_array_get(values, i));
+        const char *s = validate__str(json_array_get(values, i));
         ferry__path(f, sizeof(f), "%s.values[%zu]", path, i);
-        if (s == NULL || !app__label_value_valid(s, strlen(s)))
+        if (s == NULL || !labels__value_valid(s, strlen(s)))
             return ferry_fail(d, FERRY_EINVAL, f,
                               "must be a label value: empty or 1-63 characters [A-Za-z0-9-_.] "
                               "starting and ending with a letter or digit");
@@ -69,7 +71,7 @@ ferry_err ferry_selector_validate(const json_t *selector, const char *field, fer
         field = "selector";
     if (!json_is_object(selector))
         return ferry_fail(d, FERRY_EINVAL, field, "must be an object");
-    if ((rc = app__check_fields(selector, field, fields, NULL, d)) != FERRY_OK)
+    if ((rc = validate__check_fields(selector, field, fields, NULL, d)) != FERRY_OK)
         return rc;
     const json_t *ml = json_object_get(selector, "matchLabels");
     snprintf(f, sizeof(f), "%s.matchLabels", field);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 
 #include "ferry/app.h"
+#include "ferry/labels.h"
+#include "ferry/selector.h"
 
 #ifndef FERRY_APP_CASES
 #error "FERRY_APP_CASES must name tests/unit/app_cases.json"

@@ -4,7 +4,7 @@
 
 #include <stdio.h>
 
-#include "ferry/app.h"
+#include "ferry/selector.h"
 
 static void test_expressions_match(void **state) {
     (void)state;
