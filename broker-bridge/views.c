@@ -1,12 +1,14 @@
 /* broker-bridge views: the read side of the REST API (apps, nodes, configs, deployment status),
  * built from the stored records in one read transaction each. */
-#include "bridge_int.h"
+#include "views.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "ferry/selector.h"
+#include "bridge_int.h"
 #include "ferry/quantity.h"
+#include "ferry/selector.h"
+#include "records.h"
 
 /* ---- record views ---------------------------------------------------------------------------- */
 
@@ -65,6 +67,29 @@ json_t *bridge__node_view(ferry_store_txn *t, const json_t *rec) {
                      "labels", json_object_get(rec, "labels"), "online", online, "gpu", gpu,
                      "createdAt", bridge__time(bridge__int(rec, "createdAt")), "updatedAt",
                      bridge__time(bridge__int(rec, "updatedAt")));
+}
+
+static ferry_err view_slot(json_t *parent, const char *member, const char *field, void *ctx) {
+    (void)field;
+    (void)ctx;
+    json_t *slot = json_object_get(parent, member);
+    if (!bridge__slot_sealed(slot))
+        return FERRY_EFORMAT;
+    json_t *view = json_pack("{s:O}", "digest", json_object_get(slot, "digest"));
+    return view != NULL && json_object_set_new(parent, member, view) == 0 ? FERRY_OK : FERRY_ENOMEM;
+}
+
+json_t *bridge__config_view(const json_t *rec) {
+    json_t *v = json_deep_copy(json_object_get(rec, "config"));
+    if (v == NULL || bridge__each_slot(v, view_slot, NULL) != FERRY_OK ||
+        json_object_set(v, "namespace", json_object_get(rec, "ns")) != 0 ||
+        json_object_set(v, "version", json_object_get(rec, "version")) != 0 ||
+        json_object_set_new(v, "createdAt", bridge__time(bridge__int(rec, "createdAt"))) != 0 ||
+        json_object_set_new(v, "updatedAt", bridge__time(bridge__int(rec, "updatedAt"))) != 0) {
+        json_decref(v);
+        return NULL;
+    }
+    return v;
 }
 
 /* ---- read operations ------------------------------------------------------------------------- */
@@ -146,13 +171,9 @@ ferry_err ferry_bridge_node_get(ferry_bridge *b, const char *ns, const char *nam
 
 static ferry_err config_get_txn(ferry_store_txn *t, void *ctx) {
     read_op *op = ctx;
-    char key[BRIDGE_KEY_MAX];
-    bridge__key(key, op->ns, op->name, NULL);
-    ferry_err err = ferry_store_get(t, FERRY_DB_CONFIGS, key, &op->rec);
+    ferry_err err = bridge__get_config(t, op->ns, op->name, &op->rec);
     if (err == FERRY_ENOTFOUND)
         return ferry_fail(op->e, FERRY_ENOTFOUND, NULL, "config '%s' not found", op->name);
-    if (err == FERRY_OK && !bridge__config_record_ok(key, op->rec))
-        err = FERRY_EFORMAT;
     if (err == FERRY_OK)
         op->out = bridge__config_view(op->rec);
     return err;

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "api.h"
-#include "bridge_int.h"
 #include "ferry/app.h"
 #include "fuzz_util.h"
+#include "records.h"
 #include "store.h"
 
 #define MAX_URL 4096

@@ -2,6 +2,7 @@
  * node messages, and the outbox publisher (acks, reconnects, failures). */
 #include "bridge_int.h"
 #include "bridge_test.h"
+#include "records.h"
 #include "ferry/patch.h"
 #include "ferry/topics.h"
 

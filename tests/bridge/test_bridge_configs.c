@@ -6,8 +6,8 @@
 #include <openssl/evp.h>
 #include <sys/stat.h>
 
-#include "bridge_int.h"
 #include "bridge_test.h"
+#include "records.h"
 #include "ferry/base64.h"
 #include "ferry/patch.h"
 
