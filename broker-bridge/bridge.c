@@ -97,7 +97,7 @@ void ferry_bridge_close(ferry_bridge *b) {
     ferry_free(b);
 }
 
-/* ---- node.sync ---- */
+/* ---- node.sync ------------------------------------------------------------------------------- */
 
 static ferry_err sync_topic(const char *ns, const char *node, char *buf, size_t len) {
     ferry_topic tp = {.kind = FERRY_TOPIC_NODE_SYNC};

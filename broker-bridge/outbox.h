@@ -45,8 +45,7 @@ bool ferry_outbox__sealed(const unsigned char *payload, size_t len);
 
 /* Open a sealed payload of topic under key: *plain from ferry_malloc of *plen bytes (caller wipes
  * it with ferry_secrets_wipe and frees it). FERRY_EFORMAT when it is shorter than the overhead,
- * FERRY_ENOMEM, errors of ferry_secrets_open_bytes (FERRY_EINVAL: another key, or altered bytes).
- */
+ * FERRY_ENOMEM, errors of ferry_secrets_open_bytes (FERRY_EINVAL: another key, altered bytes). */
 ferry_err ferry_outbox__open(const unsigned char key[FERRY_SECRETS_KEY_LEN], const char *topic,
                              const unsigned char *payload, size_t len, unsigned char **plain,
                              size_t *plen);

@@ -14,7 +14,7 @@
 #include "ferry/labels.h"
 #include "secrets.h"
 
-/* ---- keys, names, times ---- */
+/* ---- keys, names, times ---------------------------------------------------------------------- */
 
 void bridge__key(char *buf, const char *a, const char *b, const char *c) {
     if (c != NULL)
@@ -55,7 +55,7 @@ json_t *bridge__time(int64_t ms) {
     return json_string(buf);
 }
 
-/* ---- secret values of config objects ---- */
+/* ---- secret values of config objects --------------------------------------------------------- */
 
 ferry_err bridge__each_slot(json_t *cfg, bridge_slot_fn fn, void *ctx) {
     const char *kind = json_string_value(json_object_get(cfg, "kind"));
@@ -107,7 +107,7 @@ static ferry_err placeholder_slot(json_t *parent, const char *member, const char
                : FERRY_ENOMEM;
 }
 
-/* ---- record checks ---- */
+/* ---- record checks --------------------------------------------------------------------------- */
 
 /* Record layouts: the fields each record must carry, with their JSON type (JSON_TRUE: any
  * boolean). */
@@ -287,7 +287,7 @@ bool bridge__gpu_ok(const json_t *gpu) {
     return true;
 }
 
-/* ---- checked reads ---- */
+/* ---- checked reads --------------------------------------------------------------------------- */
 
 static ferry_err get_checked(ferry_store_txn *t, ferry_db db, const char *ns, const char *name,
                              bool (*ok)(const char *, const json_t *), json_t **out) {

@@ -13,7 +13,7 @@
 
 #define BRIDGE_KEY_MAX 200 /* "ns/app/node": three DNS labels and two slashes */
 
-/* ---- keys, names, times ---- */
+/* ---- keys, names, times ---------------------------------------------------------------------- */
 
 /* "a/b" or "a/b/c" into buf[BRIDGE_KEY_MAX]; c may be NULL. */
 void bridge__key(char *buf, const char *a, const char *b, const char *c);
@@ -32,7 +32,7 @@ int64_t bridge__int(const json_t *rec, const char *field);
 /* RFC 3339 UTC ("2026-11-26T06:44:48Z") of a time in milliseconds since the epoch. */
 json_t *bridge__time(int64_t ms);
 
-/* ---- secret values of config objects ---- */
+/* ---- secret values of config objects --------------------------------------------------------- */
 
 /* The members of a config object that hold secret values ("slots"): every data value of a secret,
  * a certificate's key, a registry's password. A sealed slot is {"enc": base64(nonce|ciphertext|
@@ -47,7 +47,7 @@ ferry_err bridge__each_slot(json_t *cfg, bridge_slot_fn fn, void *ctx);
 /* true when slot has the shape of a sealed value ({"enc": string, "digest": "sha256:..."}). */
 bool bridge__slot_sealed(const json_t *slot);
 
-/* ---- record checks ---- */
+/* ---- record checks --------------------------------------------------------------------------- */
 
 /* Check a record read from the store (key: where it was found): every field of its layout with
  * its type, names that are DNS labels and those of the key, and what a node would refuse once it
@@ -64,7 +64,7 @@ bool bridge__config_record_ok(const char *key, const json_t *rec);
  * stored and again when read back. */
 bool bridge__gpu_ok(const json_t *gpu);
 
-/* ---- checked reads ---- */
+/* ---- checked reads --------------------------------------------------------------------------- */
 
 /* Read and check an app / node / config record: FERRY_EFORMAT (logged) when the check above
  * fails, besides the errors of ferry_store_get. *out is owned by the caller. */

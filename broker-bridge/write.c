@@ -14,7 +14,7 @@
 #include "outbox.h"
 #include "records.h"
 
-/* ---- the transaction ---- */
+/* ---- the transaction ------------------------------------------------------------------------- */
 
 void bridge__op_reset(bridge_write_op *op) {
     json_decref(op->out);
@@ -61,7 +61,7 @@ ferry_err bridge__run_write(ferry_bridge *b, ferry_store_fn fn, bridge_write_op 
     return err;
 }
 
-/* ---- messages ---- */
+/* ---- messages -------------------------------------------------------------------------------- */
 
 ferry_err bridge__encode(json_t *msg, unsigned char **buf, size_t *len) {
     ferry_err err = msg == NULL ? FERRY_ENOMEM : ferry_proto_encode(msg, buf, len);

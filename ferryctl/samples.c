@@ -85,8 +85,7 @@ static bool is_placeholder(const json_t *v) {
     return json_is_string(v) && json_string_value(v)[0] == '$';
 }
 
-/* The value the placeholder v stands for (a new reference); NULL on ENOMEM or for an unknown one.
- */
+/* What the placeholder v stands for (a new reference); NULL on ENOMEM or for an unknown one. */
 static json_t *placeholder(const json_t *v, const json_t *v1, const json_t *v2) {
     const char *s = json_string_value(v);
     if (strcmp(s, "$v1") == 0)
@@ -137,8 +136,7 @@ json_t *samples_message(size_t i, const char **name) {
     return m;
 }
 
-/* ---- files ------------------------------------------------------------------------------------
- */
+/* ---- files ----------------------------------------------------------------------------------- */
 
 static int write_file(const char *dir, const char *name, const void *data, size_t len) {
     char path[4096];
@@ -164,8 +162,7 @@ static int mkdir_p(const char *dir) {
     return 0;
 }
 
-/* ---- golden files -----------------------------------------------------------------------------
- */
+/* ---- golden files ---------------------------------------------------------------------------- */
 
 typedef struct {
     FILE *manifest;
@@ -497,8 +494,7 @@ int samples_write_golden(const char *dir) {
     return g.rc;
 }
 
-/* ---- fuzz seeds -------------------------------------------------------------------------------
- */
+/* ---- fuzz seeds ------------------------------------------------------------------------------ */
 
 static int seed_bytes(const char *dir, const char *fuzzer, const char *name, const void *data,
                       size_t len) {

@@ -65,8 +65,7 @@ static size_t path_key_len(const char *s) {
     return n;
 }
 
-/* ---- containers -------------------------------------------------------------------------------
- */
+/* ---- containers ------------------------------------------------------------------------------ */
 
 static bool is_alnum(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -498,8 +497,7 @@ static ferry_err check_port_clashes(const json_t *services, bool several_pods, f
     return FERRY_OK;
 }
 
-/* ---- app-level fields -------------------------------------------------------------------------
- */
+/* ---- app-level fields ------------------------------------------------------------------------ */
 
 static ferry_err check_volumes(const json_t *volumes, ferry_detail *d) {
     static const char *const fields[] = {"name",        "hostPath", "config", "secret",
@@ -803,8 +801,7 @@ out:
     return rc;
 }
 
-/* ---- normalization ----------------------------------------------------------------------------
- */
+/* ---- normalization --------------------------------------------------------------------------- */
 
 /* Set obj[key] = v (stealing v); false when v is NULL or on ENOMEM. */
 static bool put(json_t *obj, const char *key, json_t *v) {
@@ -970,8 +967,7 @@ fail:
     return NULL;
 }
 
-/* ---- nodes --------------------------------------------------------------------------------------
- */
+/* ---- nodes ----------------------------------------------------------------------------------- */
 
 ferry_err ferry_node_validate(const json_t *node, ferry_detail *d) {
     static const char *const fields[] = {"name", "labels", NULL};

@@ -12,8 +12,7 @@
 
 #include "internal.h"
 
-/* ---- errors -----------------------------------------------------------------------------------
- */
+/* ---- errors ---------------------------------------------------------------------------------- */
 
 const char *ferry_strerror(ferry_err err) {
     static const char *const msgs[FERRY_ERR_COUNT] = {
@@ -35,8 +34,7 @@ const char *ferry_strerror(ferry_err err) {
     return msgs[err];
 }
 
-/* ---- error details ----------------------------------------------------------------------------
- */
+/* ---- error details --------------------------------------------------------------------------- */
 
 void common__utf8_trim(char *s) {
     size_t n = strlen(s);
@@ -77,8 +75,7 @@ const char *ferry_detail_text(const ferry_detail *d, char *buf, size_t len) {
     return buf;
 }
 
-/* ---- logging ----------------------------------------------------------------------------------
- */
+/* ---- logging --------------------------------------------------------------------------------- */
 
 ferry_log_level ferry_log_threshold = FERRY_LOG_INFO;
 
@@ -142,8 +139,7 @@ void ferry_log_write(ferry_log_level level, const char *file, int line, const ch
     fwrite(buf, 1, end, stderr);
 }
 
-/* ---- allocation -------------------------------------------------------------------------------
- */
+/* ---- allocation ------------------------------------------------------------------------------ */
 
 /* Countdown for ferry_alloc_fail_after(); 0 = disabled. Atomic so the hook is safe to leave in
  * multi-threaded daemons (the fast path is one relaxed load). */
@@ -208,8 +204,7 @@ void ferry_alloc_install_json(void) {
     json_set_alloc_funcs(ferry_malloc, ferry_free);
 }
 
-/* ---- clocks -----------------------------------------------------------------------------------
- */
+/* ---- clocks ---------------------------------------------------------------------------------- */
 
 static int64_t clock_ms(clockid_t id) {
     struct timespec ts;

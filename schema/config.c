@@ -275,8 +275,7 @@ ferry_err ferry_config_validate(const json_t *cfg, ferry_detail *d) {
     return FERRY_OK;
 }
 
-/* ---- files ------------------------------------------------------------------------------------
- */
+/* ---- files ----------------------------------------------------------------------------------- */
 
 /* files[name] = {"data": base64 of bytes, "mode": mode}. */
 static bool add_file(json_t *files, const char *name, const void *bytes, size_t len, int mode) {
@@ -348,8 +347,7 @@ out:
     return rc;
 }
 
-/* ---- resolved ---------------------------------------------------------------------------------
- */
+/* ---- resolved -------------------------------------------------------------------------------- */
 
 /* resolved.configs.NAME = {kind, version, files}. */
 static ferry_err check_resolved_config(const json_t *c, const char *path, ferry_detail *d) {

@@ -1,5 +1,4 @@
-/* Internal interfaces shared between the files of the schema library (not installed, not public).
- */
+/* Internal interfaces between the files of the schema library (not installed, not public). */
 #ifndef FERRY_SCHEMA_INTERNAL_H
 #define FERRY_SCHEMA_INTERNAL_H
 

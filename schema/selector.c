@@ -90,8 +90,7 @@ ferry_err ferry_selector_validate(const json_t *selector, const char *field, fer
     return FERRY_OK;
 }
 
-/* ---- matching ---------------------------------------------------------------------------------
- */
+/* ---- matching -------------------------------------------------------------------------------- */
 
 static bool value_in(const json_t *values, const json_t *have) {
     for (size_t i = 0; i < json_array_size(values); i++)
@@ -175,8 +174,7 @@ bool ferry_selector_topic_label(const json_t *selector, const char **key, const 
     return true;
 }
 
-/* ---- string form ------------------------------------------------------------------------------
- */
+/* ---- string form ----------------------------------------------------------------------------- */
 
 /* A cursor over the selector string; errors name the 1-based character position. */
 typedef struct {

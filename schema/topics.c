@@ -162,8 +162,7 @@ ferry_err ferry_topic_all_filter(const char *ns, char *buf, size_t buflen) {
     return FERRY_OK;
 }
 
-/* ---- parsing ----------------------------------------------------------------------------------
- */
+/* ---- parsing --------------------------------------------------------------------------------- */
 
 typedef struct {
     const char *p;

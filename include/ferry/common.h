@@ -1,5 +1,5 @@
-/* Ferry common definitions: the error enum, logging and allocation wrappers shared by every module.
- */
+/* Ferry common definitions shared by every module: the error enum and error details, logging,
+ * allocation wrappers, clocks. */
 #ifndef FERRY_COMMON_H
 #define FERRY_COMMON_H
 
@@ -48,8 +48,7 @@ ferry_err ferry_fail(ferry_detail *d, ferry_err err, const char *field, const ch
  * message alone when field is "". Returns buf. */
 const char *ferry_detail_text(const ferry_detail *d, char *buf, size_t len);
 
-/* ---- logging ----------------------------------------------------------------------------------
- */
+/* ---- logging --------------------------------------------------------------------------------- */
 
 typedef enum {
     FERRY_LOG_ERROR = 0,
@@ -80,8 +79,7 @@ void ferry_log_write(ferry_log_level level, const char *file, int line, const ch
 #define LOG_INFO(...) FERRY_LOG(FERRY_LOG_INFO, __VA_ARGS__)
 #define LOG_DEBUG(...) FERRY_LOG(FERRY_LOG_DEBUG, __VA_ARGS__)
 
-/* ---- allocation -------------------------------------------------------------------------------
- */
+/* ---- allocation ------------------------------------------------------------------------------ */
 
 /* All allocation in Ferry goes through these. They return NULL on failure (the codec layer turns
  * that into FERRY_ENOMEM; daemons may abort). ferry_calloc checks nmemb*size for overflow.
