@@ -1,8 +1,7 @@
 /* broker-bridge records: what the store holds, as the API and the nodes name it. Keys, the layout
  * of each record and its checks on read (records are files on disk: untrusted input), the members
- * of a config that hold sealed secret values, and store failures as the API reports them. The
- * leaf of the bridge's files: it knows the store and the schema library, nothing else of the
- * bridge. */
+ * of a config that hold sealed secret values, and store failures as the API reports them. It
+ * knows the store and the schema library, nothing else of the bridge. */
 #include "records.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* broker-bridge records: keys, record layouts and their checks, the sealed secret values of config
- * objects, checked reads, and store failures as the API reports them (README.md, "Store"). The
- * leaf of the bridge's own files: records.c calls only the store and the schema library. */
+ * objects, checked reads, and store failures as the API reports them (README.md, "Store").
+ * records.c calls only store.c and the schema library; everything above the store builds on it. */
 #ifndef FERRY_BRIDGE_RECORDS_H
 #define FERRY_BRIDGE_RECORDS_H
 
