@@ -56,20 +56,26 @@ out:
     return ret;
 }
 
-static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *field,
-                                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Queue status with {"error": text, "field": field}; no "field" when it is NULL or "". */
+static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, const char *field,
+                                  const char *text) {
+    json_t *body = json_pack("{s:s}", "error", text);
+    if (body != NULL && field != NULL && field[0] != '\0')
+        json_object_set_new(body, "field", json_string(field));
+    return reply(c, status, body, NULL);
+}
 
-static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *field,
-                                   const char *fmt, ...) {
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *fmt,
+                                   ...) {
     char msg[600];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    json_t *body = json_pack("{s:s}", "error", msg);
-    if (body != NULL && field != NULL && field[0] != '\0')
-        json_object_set_new(body, "field", json_string(field));
-    return reply(c, status, body, NULL);
+    return reply_text(c, status, NULL, msg);
 }
 
 static unsigned http_status(ferry_err err) {
@@ -86,13 +92,27 @@ static unsigned http_status(ferry_err err) {
     }
 }
 
-/* Answer the result of a bridge operation: ok_status with *out, or the error in e. */
+/* Answer the result of a bridge operation: ok_status with *out, or the error in e as
+ * {"error": text, "field": field}. The text is the detail as one line ("services[0].image: must
+ * be ..."), except for a conflict (409): that message is about the object as a whole ("app 'web'
+ * already exists", "version conflict: ...") and field only names the member that identifies it.
+ * A list is asked with query parameters: there field is the parameter the failure is in
+ * ("selector" for "selector.matchLabels"; the text says where inside it). */
 static enum MHD_Result reply_result(struct MHD_Connection *c, ferry_err err, unsigned ok_status,
-                                    json_t *out, const ferry_bridge_error *e) {
+                                    json_t *out, const ferry_detail *e, bool list) {
+    char text[sizeof(e->field) + 2 + sizeof(e->message)];
+    char field[sizeof(e->field)];
+
     if (err == FERRY_OK)
         return reply(c, ok_status, out, NULL);
     json_decref(out);
-    return reply_error(c, http_status(err), e->field, "%s", e->message);
+    if (err == FERRY_EEXIST || err == FERRY_ECONFLICT)
+        snprintf(text, sizeof(text), "%s", e->message);
+    else
+        ferry_detail_text(e, text, sizeof(text));
+    snprintf(field, sizeof(field), "%.*s", list ? (int)strcspn(e->field, ".[") : (int)sizeof(field),
+             e->field);
+    return reply_text(c, http_status(err), field, text);
 }
 
 /* ---- request parsing (api.h, "internal") ----------------------------------------------------- */
@@ -159,7 +179,7 @@ static enum MHD_Result health(ferry_api *a, struct MHD_Connection *c) {
     bool up = false;
     uint64_t rev = 0;
     if (ferry_bridge_health(a->bridge, &up, &rev) != FERRY_OK)
-        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
+        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
                            "storage failure; see the bridge log");
     return reply(c, MHD_HTTP_OK,
                  json_pack("{s:b, s:s, s:I}", "ok", 1, "mqtt", up ? "connected" : "disconnected",
@@ -168,13 +188,12 @@ static enum MHD_Result health(ferry_api *a, struct MHD_Connection *c) {
 }
 
 typedef ferry_err (*list_fn)(ferry_bridge *, const char *, const ferry_bridge_page *, json_t **,
-                             ferry_bridge_error *);
+                             ferry_detail *);
 typedef ferry_err (*create_fn)(ferry_bridge *, const char *, const json_t *, json_t **,
-                               ferry_bridge_error *);
-typedef ferry_err (*item_fn)(ferry_bridge *, const char *, const char *, json_t **,
-                             ferry_bridge_error *);
+                               ferry_detail *);
+typedef ferry_err (*item_fn)(ferry_bridge *, const char *, const char *, json_t **, ferry_detail *);
 typedef ferry_err (*update_fn)(ferry_bridge *, const char *, const char *, const json_t *,
-                               json_t **, ferry_bridge_error *);
+                               json_t **, ferry_detail *);
 
 /* The operations of one collection. */
 typedef struct {
@@ -202,9 +221,9 @@ static json_t *parse_body(struct MHD_Connection *c, const request *r, enum MHD_R
     json_error_t jerr;
     json_t *body = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
     if (body == NULL)
-        *ret = reply_error(c, MHD_HTTP_BAD_REQUEST, NULL,
-                           "invalid JSON at line %d, column %d (byte %d): %s", jerr.line,
-                           jerr.column, jerr.position, jerr.text);
+        *ret =
+            reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid JSON at line %d, column %d (byte %d): %s",
+                        jerr.line, jerr.column, jerr.position, jerr.text);
     return body;
 }
 
@@ -212,7 +231,7 @@ static enum MHD_Result route(ferry_api *a, struct MHD_Connection *c, const char 
                              const char *method, const request *r) {
     ferry_api__route rt;
     json_t *out = NULL, *body = NULL;
-    ferry_bridge_error e = {{0}, {0}};
+    ferry_detail e = {"", ""};
     ferry_err err;
     enum MHD_Result ret;
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
@@ -221,7 +240,7 @@ static enum MHD_Result route(ferry_api *a, struct MHD_Connection *c, const char 
     bool del = strcmp(method, MHD_HTTP_METHOD_DELETE) == 0;
 
     if (!ferry_api__parse_path(url, &rt))
-        return reply_error(c, MHD_HTTP_NOT_FOUND, NULL, "no route for %s %s", method, url);
+        return reply_error(c, MHD_HTTP_NOT_FOUND, "no route for %s %s", method, url);
     if (rt.segs == 1)
         return get ? health(a, c)
                    : reply(c, 405, json_pack("{s:s}", "error", "method not allowed"), "GET");
@@ -242,7 +261,7 @@ static enum MHD_Result route(ferry_api *a, struct MHD_Connection *c, const char 
             return ret;
         err = col->create(a->bridge, ns, body, &out, &e);
         json_decref(body);
-        return reply_result(c, err, MHD_HTTP_CREATED, out, &e);
+        return reply_result(c, err, MHD_HTTP_CREATED, out, &e, false);
     } else if (n == 2) {
         return reply(c, 405, json_pack("{s:s}", "error", "method not allowed"), "GET, POST");
     } else if (n == 3 && get) {
@@ -261,7 +280,7 @@ static enum MHD_Result route(ferry_api *a, struct MHD_Connection *c, const char 
     } else {
         return reply(c, 405, json_pack("{s:s}", "error", "method not allowed"), "GET");
     }
-    return reply_result(c, err, MHD_HTTP_OK, out, &e);
+    return reply_result(c, err, MHD_HTTP_OK, out, &e, n == 2 && get);
 }
 
 /* ---- libmicrohttpd glue ---------------------------------------------------------------------- */
@@ -302,7 +321,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL && strtoull(cl, NULL, 10) > FERRY_API_MAX_BODY) {
             r->too_big = r->answered = true;
-            return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, NULL, "request body over %u bytes",
+            return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body over %u bytes",
                                FERRY_API_MAX_BODY);
         }
         return MHD_YES;
@@ -321,7 +340,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     r->answered = true;
     if (r->too_big)
-        return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, NULL, "request body over %u bytes",
+        return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body over %u bytes",
                            FERRY_API_MAX_BODY);
     enum MHD_Result ret = route(a, c, url, method, r);
     LOG_DEBUG("http: %s %s", method, url);

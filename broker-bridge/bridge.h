@@ -12,13 +12,6 @@
 
 typedef struct ferry_bridge ferry_bridge; /* opaque */
 
-/* An error for the API: message is the whole text of the "error" member ("name: must be a DNS
- * label", "app 'web' already exists"); field is the path it is about, "" when none. */
-typedef struct {
-    char field[192];
-    char message[512];
-} ferry_bridge_error;
-
 /* One outbox message handed to the publisher: its sequence number and the connection generation
  * it was sent in (acknowledgements from an older connection only remove the entry). */
 typedef struct {
@@ -62,10 +55,10 @@ void ferry_bridge_close(ferry_bridge *b);
 
 /* ---- REST operations ---------------------------------------------------------------------------
  * Each returns FERRY_OK with *out a new JSON object (caller owns) in the REST shape of api.h, or an
- * error with *e filled and *out NULL: FERRY_EINVAL (400), FERRY_ENOTFOUND (404), FERRY_EEXIST or
- * FERRY_ECONFLICT (409), anything else (500). A write commits its record, the new rev and the
- * messages it causes to the outbox in one durable transaction before it returns; on any error
- * nothing is stored. */
+ * error with *e (the detail: the field, "" when none, and what is wrong) filled and *out NULL:
+ * FERRY_EINVAL (400), FERRY_ENOTFOUND (404), FERRY_EEXIST or FERRY_ECONFLICT (409), anything else
+ * (500). A write commits its record, the new rev and the messages it causes to the outbox in one
+ * durable transaction before it returns; on any error nothing is stored. */
 
 typedef struct {
     long page;        /* >= 1 */
@@ -79,30 +72,30 @@ typedef struct {
 } ferry_bridge_page;
 
 ferry_err ferry_bridge_app_create(ferry_bridge *b, const char *ns, const json_t *body, json_t **out,
-                                  ferry_bridge_error *e);
+                                  ferry_detail *e);
 ferry_err ferry_bridge_app_update(ferry_bridge *b, const char *ns, const char *name,
-                                  const json_t *body, json_t **out, ferry_bridge_error *e);
+                                  const json_t *body, json_t **out, ferry_detail *e);
 ferry_err ferry_bridge_app_delete(ferry_bridge *b, const char *ns, const char *name, json_t **out,
-                                  ferry_bridge_error *e);
+                                  ferry_detail *e);
 ferry_err ferry_bridge_app_get(ferry_bridge *b, const char *ns, const char *name, json_t **out,
-                               ferry_bridge_error *e);
+                               ferry_detail *e);
 ferry_err ferry_bridge_app_list(ferry_bridge *b, const char *ns, const ferry_bridge_page *pg,
-                                json_t **out, ferry_bridge_error *e);
+                                json_t **out, ferry_detail *e);
 ferry_err ferry_bridge_app_status(ferry_bridge *b, const char *ns, const char *name, json_t **out,
-                                  ferry_bridge_error *e);
+                                  ferry_detail *e);
 
 ferry_err ferry_bridge_node_create(ferry_bridge *b, const char *ns, const json_t *body,
-                                   json_t **out, ferry_bridge_error *e);
+                                   json_t **out, ferry_detail *e);
 ferry_err ferry_bridge_node_update(ferry_bridge *b, const char *ns, const char *name,
-                                   const json_t *body, json_t **out, ferry_bridge_error *e);
+                                   const json_t *body, json_t **out, ferry_detail *e);
 ferry_err ferry_bridge_node_delete(ferry_bridge *b, const char *ns, const char *name, json_t **out,
-                                   ferry_bridge_error *e);
+                                   ferry_detail *e);
 ferry_err ferry_bridge_node_get(ferry_bridge *b, const char *ns, const char *name, json_t **out,
-                                ferry_bridge_error *e);
+                                ferry_detail *e);
 ferry_err ferry_bridge_node_list(ferry_bridge *b, const char *ns, const ferry_bridge_page *pg,
-                                 json_t **out, ferry_bridge_error *e);
+                                 json_t **out, ferry_detail *e);
 ferry_err ferry_bridge_node_apps(ferry_bridge *b, const char *ns, const char *name, json_t **out,
-                                 ferry_bridge_error *e);
+                                 ferry_detail *e);
 
 /* Config objects (docs/apps-complete.md): secret values are stored encrypted and never
  * returned: views show {"digest": "sha256:<hex of the value>"} in their place. Every change takes
@@ -110,15 +103,15 @@ ferry_err ferry_bridge_node_apps(ferry_bridge *b, const char *ns, const char *na
  * config a new version and publishes it with the new files (in the same transaction). Deleting a
  * config that an app references is FERRY_ECONFLICT naming the apps. */
 ferry_err ferry_bridge_config_create(ferry_bridge *b, const char *ns, const json_t *body,
-                                     json_t **out, ferry_bridge_error *e);
+                                     json_t **out, ferry_detail *e);
 ferry_err ferry_bridge_config_update(ferry_bridge *b, const char *ns, const char *name,
-                                     const json_t *body, json_t **out, ferry_bridge_error *e);
+                                     const json_t *body, json_t **out, ferry_detail *e);
 ferry_err ferry_bridge_config_delete(ferry_bridge *b, const char *ns, const char *name,
-                                     json_t **out, ferry_bridge_error *e);
+                                     json_t **out, ferry_detail *e);
 ferry_err ferry_bridge_config_get(ferry_bridge *b, const char *ns, const char *name, json_t **out,
-                                  ferry_bridge_error *e);
+                                  ferry_detail *e);
 ferry_err ferry_bridge_config_list(ferry_bridge *b, const char *ns, const ferry_bridge_page *pg,
-                                   json_t **out, ferry_bridge_error *e);
+                                   json_t **out, ferry_detail *e);
 
 /* The MQTT connection state last reported and the current rev. */
 ferry_err ferry_bridge_health(ferry_bridge *b, bool *mqtt_up, uint64_t *rev);

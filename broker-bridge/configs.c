@@ -1,48 +1,19 @@
 /* broker-bridge configs: config objects (config, secret, certificate, registry) with their secret
  * values sealed at rest, their writes (an update re-publishes every app that uses the config), and
  * the wire documents of apps: the stored spec plus the "resolved" files and credentials. */
-#include "bridge_int.h"
+#include "configs.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "bridge_int.h"
 #include "ferry/app.h"
 #include "ferry/config.h"
+#include "records.h"
+#include "views.h"
+#include "write.h"
 
 /* ---- secret values --------------------------------------------------------------------------- */
-
-/* The members that hold secret values ("slots"): every data value of a secret, a certificate's
- * key, a registry's password. A sealed slot is {"enc": base64(nonce|ciphertext|tag),
- * "digest": "sha256:<hex of the plaintext>"}; in views it becomes {"digest"} alone. */
-typedef ferry_err (*slot_fn)(json_t *parent, const char *member, const char *field, void *ctx);
-
-static ferry_err each_slot(json_t *cfg, slot_fn fn, void *ctx) {
-    const char *kind = json_string_value(json_object_get(cfg, "kind"));
-    char field[300];
-    ferry_err err = FERRY_OK;
-
-    if (kind == NULL)
-        return FERRY_EFORMAT;
-    if (strcmp(kind, "secret") == 0) {
-        json_t *data = json_object_get(cfg, "data");
-        const char *k;
-        json_t *v;
-        json_object_foreach(data, k, v) {
-            snprintf(field, sizeof(field), "data.%s", k);
-            if ((err = fn(data, k, field, ctx)) != FERRY_OK)
-                break;
-        }
-    } else if (strcmp(kind, "certificate") == 0) {
-        json_t *c = json_object_get(cfg, "certificate");
-        if (json_object_get(c, "key") != NULL)
-            err = fn(c, "key", "certificate.key", ctx);
-    } else if (strcmp(kind, "registry") == 0) {
-        json_t *r = json_object_get(cfg, "registry");
-        if (json_object_get(r, "password") != NULL)
-            err = fn(r, "password", "registry.password", ctx);
-    }
-    return err;
-}
 
 /* What a slot callback needs: the key, where the config lives (for the AAD), the log name. */
 typedef struct {
@@ -76,14 +47,6 @@ static ferry_err seal_slot(json_t *parent, const char *member, const char *field
     return slot != NULL && json_object_set_new(parent, member, slot) == 0 ? FERRY_OK : FERRY_ENOMEM;
 }
 
-static bool slot_sealed(const json_t *slot) {
-    const json_t *digest = json_object_get(slot, "digest");
-    return json_is_object(slot) && json_object_size(slot) == 2 &&
-           json_is_string(json_object_get(slot, "enc")) && json_is_string(digest) &&
-           json_string_length(digest) == FERRY_SECRETS_DIGEST_LEN - 1 &&
-           strncmp(json_string_value(digest), "sha256:", 7) == 0;
-}
-
 static ferry_err open_slot(json_t *parent, const char *member, const char *field, void *ctx) {
     slot_ctx *c = ctx;
     const json_t *enc = json_object_get(json_object_get(parent, member), "enc");
@@ -110,87 +73,17 @@ static ferry_err open_slot(json_t *parent, const char *member, const char *field
     return FERRY_OK;
 }
 
-static ferry_err view_slot(json_t *parent, const char *member, const char *field, void *ctx) {
-    (void)field;
-    (void)ctx;
-    json_t *slot = json_object_get(parent, member);
-    if (!slot_sealed(slot))
-        return FERRY_EFORMAT;
-    json_t *view = json_pack("{s:O}", "digest", json_object_get(slot, "digest"));
-    return view != NULL && json_object_set_new(parent, member, view) == 0 ? FERRY_OK : FERRY_ENOMEM;
-}
-
-/* A stand-in that passes ferry_config_validate wherever a secret value may stand (secret data,
- * PEM key, registry password), to check the rest of a stored config without decrypting it. */
-static ferry_err placeholder_slot(json_t *parent, const char *member, const char *field,
-                                  void *ctx) {
-    (void)field;
-    (void)ctx;
-    if (!slot_sealed(json_object_get(parent, member)))
-        return FERRY_EFORMAT;
-    return json_object_set_new(parent, member,
-                               json_string("-----BEGIN SEALED-----\n-----END SEALED-----\n")) == 0
-               ? FERRY_OK
-               : FERRY_ENOMEM;
-}
-
-bool bridge__config_body_ok(const char *key, const json_t *rec) {
-    const json_t *cfg = json_object_get(rec, "config");
-    json_t *copy = NULL;
-    ferry_verr verr;
-    bool ok = false;
-
-    if (!json_equal(json_object_get(cfg, "name"), json_object_get(rec, "name")) ||
-        !json_equal(json_object_get(cfg, "kind"), json_object_get(rec, "kind"))) {
-        LOG_ERROR("store: config record '%s' holds another config's name or kind; it is treated "
-                  "as unreadable",
-                  key);
-        return false;
-    }
-    if ((copy = json_deep_copy(cfg)) == NULL)
-        return false;
-    if (each_slot(copy, placeholder_slot, NULL) != FERRY_OK) {
-        LOG_ERROR("store: config record '%s' holds a secret value that is not sealed; it is "
-                  "treated as unreadable",
-                  key);
-        goto out;
-    }
-    if (ferry_config_validate(copy, &verr) != FERRY_OK) {
-        LOG_ERROR("store: config record '%s' is not a valid config (%s: %s); it is treated as "
-                  "unreadable",
-                  key, verr.field, verr.message);
-        goto out;
-    }
-    ok = true;
-out:
-    json_decref(copy);
-    return ok;
-}
-
-json_t *bridge__config_view(const json_t *rec) {
-    json_t *v = json_deep_copy(json_object_get(rec, "config"));
-    if (v == NULL || each_slot(v, view_slot, NULL) != FERRY_OK ||
-        json_object_set(v, "namespace", json_object_get(rec, "ns")) != 0 ||
-        json_object_set(v, "version", json_object_get(rec, "version")) != 0 ||
-        json_object_set_new(v, "createdAt", bridge__time(bridge__int(rec, "createdAt"))) != 0 ||
-        json_object_set_new(v, "updatedAt", bridge__time(bridge__int(rec, "updatedAt"))) != 0) {
-        json_decref(v);
-        return NULL;
-    }
-    return v;
-}
-
 /* The plaintext config of a checked record (new), validated again after decryption. */
 static ferry_err config_plain(ferry_bridge *b, const json_t *rec, json_t **out) {
     slot_ctx c = {.b = b,
                   .ns = json_string_value(json_object_get(rec, "ns")),
                   .name = json_string_value(json_object_get(rec, "name"))};
     json_t *cfg = json_deep_copy(json_object_get(rec, "config"));
-    ferry_verr verr;
+    ferry_detail verr;
     ferry_err err = FERRY_ENOMEM;
 
     *out = NULL;
-    if (cfg == NULL || (err = each_slot(cfg, open_slot, &c)) != FERRY_OK)
+    if (cfg == NULL || (err = bridge__each_slot(cfg, open_slot, &c)) != FERRY_OK)
         goto out;
     if (ferry_config_validate(cfg, &verr) != FERRY_OK) {
         LOG_ERROR("store: config %s/%s decrypts to an invalid config (%s: %s)", c.ns, c.name,
@@ -233,7 +126,7 @@ static bool probe_each(const char *key, const json_t *rec, void *ctx) {
         op->err = FERRY_ENOMEM;
         return false;
     }
-    bool found = each_slot(copy, first_slot, field) == FERRY_ECONFLICT;
+    bool found = bridge__each_slot(copy, first_slot, field) == FERRY_ECONFLICT;
     json_decref(copy);
     copy = NULL;
     if (!found)
@@ -303,27 +196,19 @@ static void volume_field(const json_t *spec, const char *name, const char *kind,
 /* Read config name for a reference at field, expecting kind: its checked record (*rec, new).
  * FERRY_EINVAL (e filled) when absent or of another kind. */
 static ferry_err get_config(bridge_resolver *r, const char *name, const char *kind,
-                            const char *field, json_t **rec, ferry_bridge_error *e) {
-    char key[BRIDGE_KEY_MAX];
-    bridge__key(key, r->ns, name, NULL);
-    ferry_err err = ferry_store_get(r->t, FERRY_DB_CONFIGS, key, rec);
-    if (err == FERRY_OK && !bridge__config_record_ok(key, *rec)) {
-        json_decref(*rec);
-        *rec = NULL;
-        err = FERRY_EFORMAT;
-    }
+                            const char *field, json_t **rec, ferry_detail *e) {
+    ferry_err err = bridge__get_config(r->t, r->ns, name, rec);
     if (err == FERRY_ENOTFOUND)
-        return bridge__fail(e, FERRY_EINVAL, field, "%s: %s '%s' not found in namespace '%s'",
-                            field, kind, name, r->ns);
+        return ferry_fail(e, FERRY_EINVAL, field, "%s '%s' not found in namespace '%s'", kind, name,
+                          r->ns);
     if (err == FERRY_EFORMAT || err == FERRY_EVERSION)
-        return bridge__fail(e, FERRY_EFORMAT, field,
-                            "%s: config '%s' is unreadable; see the bridge log", field, name);
+        return ferry_fail(e, FERRY_EFORMAT, field, "config '%s' is unreadable; see the bridge log",
+                          name);
     if (err != FERRY_OK)
         return err;
     const char *have = json_string_value(json_object_get(*rec, "kind"));
     if (strcmp(have, kind) != 0) {
-        err = bridge__fail(e, FERRY_EINVAL, field, "%s: config '%s' is a %s, not a %s", field, name,
-                           have, kind);
+        err = ferry_fail(e, FERRY_EINVAL, field, "config '%s' is a %s, not a %s", name, have, kind);
         json_decref(*rec);
         *rec = NULL;
     }
@@ -332,7 +217,7 @@ static ferry_err get_config(bridge_resolver *r, const char *name, const char *ki
 
 /* resolved.configs entry of config name (borrowed from the cache). */
 static ferry_err resolve_config(bridge_resolver *r, const json_t *spec, const char *name,
-                                const char *kind, const json_t **entry, ferry_bridge_error *e) {
+                                const char *kind, const json_t **entry, ferry_detail *e) {
     json_t *rec = NULL, *plain = NULL, *files = NULL, *made = NULL;
     char field[192] = "volumes";
     ferry_err err = FERRY_ENOMEM;
@@ -359,8 +244,7 @@ static ferry_err resolve_config(bridge_resolver *r, const json_t *spec, const ch
     err = FERRY_OK;
 out:
     if (err == FERRY_EFORMAT)
-        bridge__fail(e, FERRY_EFORMAT, field, "%s: config '%s' is unreadable; see the bridge log",
-                     field, name);
+        ferry_fail(e, FERRY_EFORMAT, field, "config '%s' is unreadable; see the bridge log", name);
     json_decref(rec);
     json_decref(plain);
     json_decref(files);
@@ -370,7 +254,7 @@ out:
 
 /* resolved.registries entry of registry name (borrowed from the cache), for registries[k]. */
 static ferry_err resolve_registry(bridge_resolver *r, const char *name, size_t k,
-                                  const json_t **entry, ferry_bridge_error *e) {
+                                  const json_t **entry, ferry_detail *e) {
     json_t *rec = NULL, *plain = NULL, *made = NULL;
     char field[64] = "registries";
     ferry_err err = FERRY_ENOMEM;
@@ -394,8 +278,8 @@ static ferry_err resolve_registry(bridge_resolver *r, const char *name, size_t k
     err = FERRY_OK;
 out:
     if (err == FERRY_EFORMAT)
-        bridge__fail(e, FERRY_EFORMAT, field, "%s: registry '%s' is unreadable; see the bridge log",
-                     field, name);
+        ferry_fail(e, FERRY_EFORMAT, field, "registry '%s' is unreadable; see the bridge log",
+                   name);
     json_decref(rec);
     json_decref(plain);
     json_decref(made);
@@ -403,7 +287,7 @@ out:
 }
 
 ferry_err bridge__wire_spec(bridge_resolver *r, const char *app, const json_t *spec, json_t **wire,
-                            ferry_bridge_error *e) {
+                            ferry_detail *e) {
     json_t *refs = NULL, *resolved = NULL, *out = NULL;
     const json_t *entry;
     const char *name;
@@ -456,7 +340,7 @@ out:
     return err;
 }
 
-bool bridge__app_uses_config(const json_t *spec, const char *name) {
+static bool app_uses_config(const json_t *spec, const char *name) {
     json_t *refs = NULL;
     bool used = false;
     if (ferry_app_config_refs(spec, &refs) != FERRY_OK)
@@ -474,38 +358,37 @@ bool bridge__app_uses_config(const json_t *spec, const char *name) {
 /* Validate a config body (name_path: the name in the URL for PUT, NULL for POST) and turn it into
  * what is stored: read-only members dropped, secret values sealed. *stored is new. */
 static ferry_err config_input(ferry_bridge *b, const char *ns, const json_t *body,
-                              const char *name_path, json_t **stored, ferry_bridge_error *e) {
+                              const char *name_path, json_t **stored, ferry_detail *e) {
     static const char *const read_only[] = {"namespace", "version", "createdAt", "updatedAt",
                                             "digests"};
     json_t *cfg = NULL;
-    ferry_verr verr;
     ferry_err err = FERRY_ENOMEM;
 
     *stored = NULL;
     if (!json_is_object(body))
-        return bridge__fail(e, FERRY_EINVAL, NULL, "the body must be a JSON object");
+        return ferry_fail(e, FERRY_EINVAL, NULL, "the body must be a JSON object");
     if ((cfg = json_deep_copy(body)) == NULL)
         goto fail;
     const json_t *jname = json_object_get(cfg, "name");
     if (name_path != NULL && jname == NULL &&
         json_object_set_new(cfg, "name", json_string(name_path)) != 0) /* PUT may leave it out */
         goto fail;
-    if (ferry_config_validate(cfg, &verr) != FERRY_OK) {
-        err = bridge__fail(e, FERRY_EINVAL, verr.field, "%s: %s", verr.field, verr.message);
+    if (ferry_config_validate(cfg, e) != FERRY_OK) {
+        err = FERRY_EINVAL;
         goto fail;
     }
     const char *name = json_string_value(json_object_get(cfg, "name"));
     if (name_path != NULL && strcmp(name, name_path) != 0) {
-        err = bridge__fail(e, FERRY_EINVAL, "name",
-                           "name: must equal the name in the path ('%s'), renaming is not "
-                           "supported",
-                           name_path);
+        err = ferry_fail(e, FERRY_EINVAL, "name",
+                         "must equal the name in the path ('%s'), renaming is not "
+                         "supported",
+                         name_path);
         goto fail;
     }
     for (size_t i = 0; i < sizeof(read_only) / sizeof(read_only[0]); i++)
         json_object_del(cfg, read_only[i]);
     slot_ctx c = {.b = b, .ns = ns, .name = name};
-    if ((err = each_slot(cfg, seal_slot, &c)) != FERRY_OK) {
+    if ((err = bridge__each_slot(cfg, seal_slot, &c)) != FERRY_OK) {
         err = bridge__store_fail(e, err);
         goto fail;
     }
@@ -520,16 +403,9 @@ fail:
 
 /* Read config ns/name for a write: FERRY_ENOTFOUND with e filled when absent. */
 static ferry_err get_for_write(ferry_store_txn *t, const bridge_write_op *op, json_t **rec) {
-    char key[BRIDGE_KEY_MAX];
-    bridge__key(key, op->ns, op->name, NULL);
-    ferry_err err = ferry_store_get(t, FERRY_DB_CONFIGS, key, rec);
-    if (err == FERRY_OK && !bridge__config_record_ok(key, *rec)) {
-        json_decref(*rec);
-        *rec = NULL;
-        err = FERRY_EFORMAT;
-    }
+    ferry_err err = bridge__get_config(t, op->ns, op->name, rec);
     if (err == FERRY_ENOTFOUND)
-        return bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "config '%s' not found", op->name);
+        return ferry_fail(op->e, FERRY_ENOTFOUND, NULL, "config '%s' not found", op->name);
     return err;
 }
 
@@ -551,7 +427,7 @@ static ferry_err config_create_txn(ferry_store_txn *t, void *ctx) {
     bridge__op_reset(op);
     ferry_err err = get_for_write(t, op, &old);
     if (err == FERRY_OK) {
-        err = bridge__fail(op->e, FERRY_EEXIST, "name", "config '%s' already exists", op->name);
+        err = ferry_fail(op->e, FERRY_EEXIST, "name", "config '%s' already exists", op->name);
         goto out;
     }
     if ((err != FERRY_ENOTFOUND && err != FERRY_OK) ||
@@ -584,7 +460,7 @@ static bool users_each(const char *key, const json_t *rec, void *ctx) {
         return false;
     }
     const json_t *spec = json_object_get(rec, "spec");
-    if (json_is_true(json_object_get(rec, "deleted")) || !bridge__app_uses_config(spec, us->config))
+    if (json_is_true(json_object_get(rec, "deleted")) || !app_uses_config(spec, us->config))
         return true;
     if (us->users != NULL && json_array_append(us->users, json_object_get(rec, "name")) != 0) {
         us->err = FERRY_ENOMEM;
@@ -666,10 +542,10 @@ static ferry_err config_update_txn(ferry_store_txn *t, void *ctx) {
     if ((err = bridge__check_version(op, base)) != FERRY_OK)
         goto out;
     if (!json_equal(json_object_get(old, "kind"), json_object_get(op->input, "kind"))) {
-        err = bridge__fail(op->e, FERRY_EINVAL, "kind",
-                           "kind: cannot change (stored %s); delete the config and create it "
-                           "again",
-                           json_string_value(json_object_get(old, "kind")));
+        err = ferry_fail(op->e, FERRY_EINVAL, "kind",
+                         "cannot change (stored %s); delete the config and create it "
+                         "again",
+                         json_string_value(json_object_get(old, "kind")));
         goto out;
     }
     /* The old wire documents are built before the new config is written. */
@@ -711,8 +587,8 @@ static ferry_err config_delete_txn(ferry_store_txn *t, void *ctx) {
         for (size_t i = 0; i < json_array_size(us.users) && off < sizeof(list); i++)
             off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i > 0 ? ", " : "",
                                     json_string_value(json_array_get(us.users, i)));
-        err = bridge__fail(op->e, FERRY_ECONFLICT, "name", "config '%s' is used by apps: %s",
-                           op->name, list);
+        err = ferry_fail(op->e, FERRY_ECONFLICT, "name", "config '%s' is used by apps: %s",
+                         op->name, list);
         goto out;
     }
     bridge__key(key, op->ns, op->name, NULL);
@@ -729,7 +605,7 @@ out:
 }
 
 ferry_err ferry_bridge_config_create(ferry_bridge *b, const char *ns, const json_t *body,
-                                     json_t **out, ferry_bridge_error *e) {
+                                     json_t **out, ferry_detail *e) {
     json_t *stored = NULL;
     bridge_write_op op = {.ns = ns, .e = e};
     *out = NULL;
@@ -750,7 +626,7 @@ out:
 }
 
 ferry_err ferry_bridge_config_update(ferry_bridge *b, const char *ns, const char *name,
-                                     const json_t *body, json_t **out, ferry_bridge_error *e) {
+                                     const json_t *body, json_t **out, ferry_detail *e) {
     json_t *stored = NULL;
     bridge_write_op op = {.ns = ns, .name = name, .e = e};
     *out = NULL;
@@ -772,7 +648,7 @@ out:
 }
 
 ferry_err ferry_bridge_config_delete(ferry_bridge *b, const char *ns, const char *name,
-                                     json_t **out, ferry_bridge_error *e) {
+                                     json_t **out, ferry_detail *e) {
     bridge_write_op op = {.ns = ns, .name = name, .e = e};
     *out = NULL;
     ferry_err err = bridge__check_names(ns, name, e);

@@ -1,5 +1,5 @@
 /* broker-bridge store: LMDB environment, msgpack records with a format version, the rev counter
- * and the outbox (see store.h). */
+ * and the outbox (see store.h; the bytes of an outbox entry are outbox.c's). */
 #include "store.h"
 
 #include <errno.h>
@@ -9,6 +9,7 @@
 
 #include "ferry/codec.h"
 #include "ferry/topics.h"
+#include "outbox.h"
 
 #define MAX_GROWTHS 16 /* doublings tried for one write before giving up */
 
@@ -126,68 +127,6 @@ ferry_err ferry_store__encode_record(const json_t *rec, unsigned char **buf, siz
 out:
     json_decref(copy);
     return err;
-}
-
-/* An outbox entry: fv (1 byte), topic length (2 bytes, big-endian), topic, payload. Payloads are
- * opaque bytes, which the JSON-based record codec cannot carry; the layout is checked on read. */
-#define OUTBOX_HEAD 3
-
-ferry_err ferry_store__encode_outbox(const char *topic, const unsigned char *payload, size_t len,
-                                     unsigned char **buf, size_t *blen) {
-    size_t tlen = strlen(topic);
-    unsigned char *b = NULL;
-
-    *buf = NULL;
-    *blen = 0;
-    if (tlen == 0 || tlen >= FERRY_TOPIC_MAX || len > FERRY_MAX_PAYLOAD)
-        return FERRY_EINVAL;
-    if ((b = ferry_malloc(OUTBOX_HEAD + tlen + len)) == NULL)
-        return FERRY_ENOMEM;
-    b[0] = FERRY_STORE_FV;
-    b[1] = (unsigned char)(tlen >> 8);
-    b[2] = (unsigned char)(tlen & 0xff);
-    memcpy(b + OUTBOX_HEAD, topic, tlen);
-    if (len > 0)
-        memcpy(b + OUTBOX_HEAD + tlen, payload, len);
-    *buf = b;
-    *blen = OUTBOX_HEAD + tlen + len;
-    return FERRY_OK;
-}
-
-ferry_err ferry_store__decode_outbox(const void *buf, size_t len, uint64_t seq, const char **topic,
-                                     size_t *tlen, const unsigned char **payload, size_t *plen) {
-    const unsigned char *p = buf;
-
-    *topic = NULL;
-    *payload = NULL;
-    *tlen = *plen = 0;
-    if (len < OUTBOX_HEAD) {
-        LOG_ERROR("store: corrupt outbox entry %llu (%zu bytes); skipped", (unsigned long long)seq,
-                  len);
-        return FERRY_EFORMAT;
-    }
-    if (p[0] != FERRY_STORE_FV) {
-        LOG_ERROR("store: outbox entry %llu has format version %u, this build reads only %d; "
-                  "skipped",
-                  (unsigned long long)seq, p[0], FERRY_STORE_FV);
-        return FERRY_EVERSION;
-    }
-    size_t n = ((size_t)p[1] << 8) | p[2];
-    if (n == 0 || n >= FERRY_TOPIC_MAX || n > len - OUTBOX_HEAD ||
-        memchr(p + OUTBOX_HEAD, '\0', n) != NULL) {
-        LOG_ERROR("store: outbox entry %llu has a corrupt topic; skipped", (unsigned long long)seq);
-        return FERRY_EFORMAT;
-    }
-    if (len - OUTBOX_HEAD - n > FERRY_MAX_PAYLOAD) { /* never written so: append caps it */
-        LOG_ERROR("store: outbox entry %llu has a payload of %zu bytes, over the cap; skipped",
-                  (unsigned long long)seq, len - OUTBOX_HEAD - n);
-        return FERRY_EFORMAT;
-    }
-    *topic = (const char *)p + OUTBOX_HEAD;
-    *tlen = n;
-    *payload = p + OUTBOX_HEAD + n;
-    *plen = len - OUTBOX_HEAD - n;
-    return FERRY_OK;
 }
 
 /* ---- environment ----------------------------------------------------------------------------- */
@@ -448,7 +387,7 @@ ferry_err ferry_store_outbox_append(ferry_store_txn *t, const char *topic,
                                     const unsigned char *payload, size_t len, uint64_t *seq) {
     unsigned char kb[8], *buf = NULL;
     size_t blen = 0;
-    ferry_err err = ferry_store__encode_outbox(topic, payload, len, &buf, &blen);
+    ferry_err err = ferry_outbox__encode(topic, payload, len, &buf, &blen);
 
     if (err != FERRY_OK || (err = counter_next(t, "outseq", seq)) != FERRY_OK)
         goto out;
@@ -493,7 +432,7 @@ ferry_err ferry_store_outbox_scan(ferry_store_txn *t, uint64_t from, ferry_store
             continue;
         }
         uint64_t seq = get_be64(k.mv_data);
-        if (ferry_store__decode_outbox(v.mv_data, v.mv_size, seq, &tp, &tlen, &payload, &plen) !=
+        if (ferry_outbox__decode(v.mv_data, v.mv_size, seq, &tp, &tlen, &payload, &plen) !=
             FERRY_OK)
             continue; /* logged */
         memcpy(topic, tp, tlen);

@@ -77,7 +77,8 @@ ferry_err ferry_store_rev(ferry_store_txn *t, uint64_t *rev);
 ferry_err ferry_store_next_rev(ferry_store_txn *t, uint64_t *rev);
 
 /* Outbox. Entries are numbered by a counter kept in meta that never goes back (also when the
- * outbox empties), so a late acknowledgement can never remove a newer entry. */
+ * outbox empties), so a late acknowledgement can never remove a newer entry. Each entry is
+ * framed with ferry_outbox__encode (outbox.h): FERRY_EINVAL for a topic or payload it refuses. */
 ferry_err ferry_store_outbox_append(ferry_store_txn *t, const char *topic,
                                     const unsigned char *payload, size_t len, uint64_t *seq);
 /* Remove entry seq; an absent entry is not an error (acknowledgements can repeat). */
@@ -93,8 +94,9 @@ ferry_err ferry_store_outbox_scan(ferry_store_txn *t, uint64_t from, ferry_store
 ferry_err ferry_store_outbox_count(ferry_store_txn *t, size_t *n);
 
 /* ---- internal, for tests and fuzzing -----------------------------------------------------------
- * The value codecs behind the functions above, free of LMDB so that fuzz/fuzz_bridge_record.c
- * runs exactly the code that reads the files (which are untrusted input). */
+ * The record codecs behind the functions above, free of LMDB so that fuzz/fuzz_bridge_record.c
+ * runs exactly the code that reads the files (which are untrusted input). The outbox entries'
+ * codec is outbox.h's. */
 
 /* Decode a record value: a msgpack map carrying "fv": FERRY_STORE_FV. *out is a new object
  * without "fv". FERRY_EFORMAT (not msgpack, not a map, no integer "fv") or FERRY_EVERSION
@@ -104,16 +106,5 @@ ferry_err ferry_store__decode_record(const void *buf, size_t len, ferry_db db, c
 /* Encode rec (an object; not modified) with "fv" added. *buf from ferry_malloc, caller frees.
  * FERRY_EINVAL when rec is not an object. */
 ferry_err ferry_store__encode_record(const json_t *rec, unsigned char **buf, size_t *len);
-
-/* Encode an outbox entry (fv byte, topic length in 2 bytes big-endian, topic, payload). *buf from
- * ferry_malloc, caller frees. FERRY_EINVAL for an empty topic, one of FERRY_TOPIC_MAX bytes or
- * more, or a payload over FERRY_MAX_PAYLOAD. */
-ferry_err ferry_store__encode_outbox(const char *topic, const unsigned char *payload, size_t len,
-                                     unsigned char **buf, size_t *blen);
-/* Decode an outbox entry: *topic (tlen bytes, 1 to FERRY_TOPIC_MAX - 1, no NUL, not terminated)
- * and *payload point into buf. FERRY_EVERSION or FERRY_EFORMAT, logged with seq (for the log
- * only), for anything ferry_store__encode_outbox would not have written. */
-ferry_err ferry_store__decode_outbox(const void *buf, size_t len, uint64_t seq, const char **topic,
-                                     size_t *tlen, const unsigned char **payload, size_t *plen);
 
 #endif

@@ -1,12 +1,14 @@
 /* broker-bridge views: the read side of the REST API (apps, nodes, configs, deployment status),
  * built from the stored records in one read transaction each. */
-#include "bridge_int.h"
+#include "views.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "ferry/app.h"
+#include "bridge_int.h"
 #include "ferry/quantity.h"
+#include "ferry/selector.h"
+#include "records.h"
 
 /* ---- record views ---------------------------------------------------------------------------- */
 
@@ -67,6 +69,29 @@ json_t *bridge__node_view(ferry_store_txn *t, const json_t *rec) {
                      bridge__time(bridge__int(rec, "updatedAt")));
 }
 
+static ferry_err view_slot(json_t *parent, const char *member, const char *field, void *ctx) {
+    (void)field;
+    (void)ctx;
+    json_t *slot = json_object_get(parent, member);
+    if (!bridge__slot_sealed(slot))
+        return FERRY_EFORMAT;
+    json_t *view = json_pack("{s:O}", "digest", json_object_get(slot, "digest"));
+    return view != NULL && json_object_set_new(parent, member, view) == 0 ? FERRY_OK : FERRY_ENOMEM;
+}
+
+json_t *bridge__config_view(const json_t *rec) {
+    json_t *v = json_deep_copy(json_object_get(rec, "config"));
+    if (v == NULL || bridge__each_slot(v, view_slot, NULL) != FERRY_OK ||
+        json_object_set(v, "namespace", json_object_get(rec, "ns")) != 0 ||
+        json_object_set(v, "version", json_object_get(rec, "version")) != 0 ||
+        json_object_set_new(v, "createdAt", bridge__time(bridge__int(rec, "createdAt"))) != 0 ||
+        json_object_set_new(v, "updatedAt", bridge__time(bridge__int(rec, "updatedAt"))) != 0) {
+        json_decref(v);
+        return NULL;
+    }
+    return v;
+}
+
 /* ---- read operations ------------------------------------------------------------------------- */
 
 /* One API read: inputs, the view being built and the error. */
@@ -75,7 +100,7 @@ typedef struct {
     const char *name;
     const ferry_bridge_page *page;
     json_t *out;
-    ferry_bridge_error *e;
+    ferry_detail *e;
     /* scan state */
     json_t *rec;      /* the app or node the view is about */
     json_t *entries;  /* object: name -> entry */
@@ -112,14 +137,14 @@ static ferry_err app_get_txn(ferry_store_txn *t, void *ctx) {
     ferry_err err = bridge__get_app(t, op->ns, op->name, &op->rec);
     if (err == FERRY_ENOTFOUND ||
         (err == FERRY_OK && json_is_true(json_object_get(op->rec, "deleted"))))
-        return bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
+        return ferry_fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
     if (err == FERRY_OK)
         op->out = bridge__app_view(op->rec, op->now);
     return err;
 }
 
 ferry_err ferry_bridge_app_get(ferry_bridge *b, const char *ns, const char *name, json_t **out,
-                               ferry_bridge_error *e) {
+                               ferry_detail *e) {
     read_op op = {.ns = ns, .name = name, .e = e};
     *out = NULL;
     ferry_err err = bridge__check_names(ns, name, e);
@@ -130,14 +155,14 @@ static ferry_err node_get_txn(ferry_store_txn *t, void *ctx) {
     read_op *op = ctx;
     ferry_err err = bridge__get_node(t, op->ns, op->name, &op->rec);
     if (err == FERRY_ENOTFOUND)
-        return bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "node '%s' not found", op->name);
+        return ferry_fail(op->e, FERRY_ENOTFOUND, NULL, "node '%s' not found", op->name);
     if (err == FERRY_OK)
         op->out = bridge__node_view(t, op->rec);
     return err;
 }
 
 ferry_err ferry_bridge_node_get(ferry_bridge *b, const char *ns, const char *name, json_t **out,
-                                ferry_bridge_error *e) {
+                                ferry_detail *e) {
     read_op op = {.ns = ns, .name = name, .e = e};
     *out = NULL;
     ferry_err err = bridge__check_names(ns, name, e);
@@ -146,20 +171,16 @@ ferry_err ferry_bridge_node_get(ferry_bridge *b, const char *ns, const char *nam
 
 static ferry_err config_get_txn(ferry_store_txn *t, void *ctx) {
     read_op *op = ctx;
-    char key[BRIDGE_KEY_MAX];
-    bridge__key(key, op->ns, op->name, NULL);
-    ferry_err err = ferry_store_get(t, FERRY_DB_CONFIGS, key, &op->rec);
+    ferry_err err = bridge__get_config(t, op->ns, op->name, &op->rec);
     if (err == FERRY_ENOTFOUND)
-        return bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "config '%s' not found", op->name);
-    if (err == FERRY_OK && !bridge__config_record_ok(key, op->rec))
-        err = FERRY_EFORMAT;
+        return ferry_fail(op->e, FERRY_ENOTFOUND, NULL, "config '%s' not found", op->name);
     if (err == FERRY_OK)
         op->out = bridge__config_view(op->rec);
     return err;
 }
 
 ferry_err ferry_bridge_config_get(ferry_bridge *b, const char *ns, const char *name, json_t **out,
-                                  ferry_bridge_error *e) {
+                                  ferry_detail *e) {
     read_op op = {.ns = ns, .name = name, .e = e};
     *out = NULL;
     ferry_err err = bridge__check_names(ns, name, e);
@@ -248,17 +269,16 @@ static ferry_err config_list_txn(ferry_store_txn *t, void *ctx) {
     return list_txn(t, ctx, FERRY_DB_CONFIGS);
 }
 
-static ferry_err check_page(const ferry_bridge_page *pg, ferry_bridge_error *e) {
+static ferry_err check_page(const ferry_bridge_page *pg, ferry_detail *e) {
     if (pg->page < 1)
-        return bridge__fail(e, FERRY_EINVAL, "page", "page: must be an integer >= 1");
+        return ferry_fail(e, FERRY_EINVAL, "page", "must be an integer >= 1");
     if (pg->page_size < 1 || pg->page_size > 1000)
-        return bridge__fail(e, FERRY_EINVAL, "pageSize",
-                            "pageSize: must be an integer between 1 and 1000");
+        return ferry_fail(e, FERRY_EINVAL, "pageSize", "must be an integer between 1 and 1000");
     return FERRY_OK;
 }
 
 ferry_err ferry_bridge_app_list(ferry_bridge *b, const char *ns, const ferry_bridge_page *pg,
-                                json_t **out, ferry_bridge_error *e) {
+                                json_t **out, ferry_detail *e) {
     read_op op = {.ns = ns, .page = pg, .e = e};
     *out = NULL;
     ferry_err err = bridge__check_names(ns, NULL, e);
@@ -269,30 +289,26 @@ ferry_err ferry_bridge_app_list(ferry_bridge *b, const char *ns, const ferry_bri
 
 /* The selector of a node list: the Kubernetes string form, or a JSON object when it starts with
  * '{'. *sel is new (NULL: no selector given). */
-static ferry_err parse_selector(const char *text, json_t **sel, ferry_bridge_error *e) {
-    ferry_verr verr;
+static ferry_err parse_selector(const char *text, json_t **sel, ferry_detail *e) {
     json_error_t jerr;
     *sel = NULL;
     if (text == NULL)
         return FERRY_OK;
-    if (text[0] != '{') {
-        if (ferry_selector_parse_string(text, sel, &verr) != FERRY_OK)
-            return bridge__fail(e, FERRY_EINVAL, "selector", "%s: %s", verr.field, verr.message);
-        return FERRY_OK;
-    }
+    if (text[0] != '{')
+        return ferry_selector_parse_string(text, sel, e) != FERRY_OK ? FERRY_EINVAL : FERRY_OK;
     if ((*sel = json_loads(text, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
-        return bridge__fail(e, FERRY_EINVAL, "selector", "selector: invalid JSON at column %d: %s",
-                            jerr.column, jerr.text);
-    if (ferry_selector_validate(*sel, "selector", &verr) != FERRY_OK) {
+        return ferry_fail(e, FERRY_EINVAL, "selector", "invalid JSON at column %d: %s", jerr.column,
+                          jerr.text);
+    if (ferry_selector_validate(*sel, "selector", e) != FERRY_OK) {
         json_decref(*sel);
         *sel = NULL;
-        return bridge__fail(e, FERRY_EINVAL, "selector", "%s: %s", verr.field, verr.message);
+        return FERRY_EINVAL;
     }
     return FERRY_OK;
 }
 
 ferry_err ferry_bridge_node_list(ferry_bridge *b, const char *ns, const ferry_bridge_page *pg,
-                                 json_t **out, ferry_bridge_error *e) {
+                                 json_t **out, ferry_detail *e) {
     read_op op = {.ns = ns, .page = pg, .e = e};
     *out = NULL;
     ferry_err err = bridge__check_names(ns, NULL, e);
@@ -304,7 +320,7 @@ ferry_err ferry_bridge_node_list(ferry_bridge *b, const char *ns, const ferry_br
 }
 
 ferry_err ferry_bridge_config_list(ferry_bridge *b, const char *ns, const ferry_bridge_page *pg,
-                                   json_t **out, ferry_bridge_error *e) {
+                                   json_t **out, ferry_detail *e) {
     static const char *const kinds[] = {"config", "secret", "certificate", "registry"};
     read_op op = {.ns = ns, .page = pg, .e = e};
     *out = NULL;
@@ -316,8 +332,8 @@ ferry_err ferry_bridge_config_list(ferry_bridge *b, const char *ns, const ferry_
         for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
             known = known || strcmp(pg->kind, kinds[i]) == 0;
         if (!known)
-            err = bridge__fail(e, FERRY_EINVAL, "kind",
-                               "kind: must be config, secret, certificate or registry");
+            err = ferry_fail(e, FERRY_EINVAL, "kind",
+                             "must be config, secret, certificate or registry");
     }
     return err != FERRY_OK ? err : run_read(b, config_list_txn, &op, out);
 }
@@ -421,7 +437,7 @@ static ferry_err app_status_txn(ferry_store_txn *t, void *ctx) {
 
     ferry_err err = bridge__get_app(t, op->ns, op->name, &op->rec);
     if (err == FERRY_ENOTFOUND)
-        return bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
+        return ferry_fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
     if (err != FERRY_OK)
         return err;
     bool deleted = json_is_true(json_object_get(op->rec, "deleted"));
@@ -483,7 +499,7 @@ static ferry_err app_status_txn(ferry_store_txn *t, void *ctx) {
 }
 
 ferry_err ferry_bridge_app_status(ferry_bridge *b, const char *ns, const char *name, json_t **out,
-                                  ferry_bridge_error *e) {
+                                  ferry_detail *e) {
     read_op op = {.ns = ns, .name = name, .e = e};
     *out = NULL;
     ferry_err err = bridge__check_names(ns, name, e);
@@ -552,7 +568,7 @@ static ferry_err node_apps_txn(ferry_store_txn *t, void *ctx) {
         (err = op->err) != FERRY_OK)
         return err;
     if (op->rec == NULL && json_object_size(op->entries) == 0)
-        return bridge__fail(op->e, FERRY_ENOTFOUND, NULL, "node '%s' not found", op->name);
+        return ferry_fail(op->e, FERRY_ENOTFOUND, NULL, "node '%s' not found", op->name);
     json_t *apps = sorted_values(op->entries);
     if (apps == NULL)
         return FERRY_ENOMEM;
@@ -564,7 +580,7 @@ static ferry_err node_apps_txn(ferry_store_txn *t, void *ctx) {
 }
 
 ferry_err ferry_bridge_node_apps(ferry_bridge *b, const char *ns, const char *name, json_t **out,
-                                 ferry_bridge_error *e) {
+                                 ferry_detail *e) {
     read_op op = {.ns = ns, .name = name, .e = e};
     *out = NULL;
     ferry_err err = bridge__check_names(ns, name, e);

@@ -94,7 +94,7 @@ ferry_err ferry_estore__decode_app(const void *buf, size_t len, const char *name
     json_t *version = json_object_get(rec, "version");
     json_t *deleted = json_object_get(rec, "deleted");
     json_t *spec = json_object_get(rec, "spec");
-    ferry_verr verr;
+    ferry_detail verr;
 
     memset(out, 0, sizeof(*out));
     if (err != FERRY_OK)
@@ -140,7 +140,7 @@ ferry_err ferry_estore__decode_node(const void *buf, size_t len, json_t **out) {
     ferry_err err = decode_record(buf, len, NODE_KEY, &rec);
     json_t *rev = json_object_get(rec, "rev");
     json_t *labels = json_object_get(rec, "labels");
-    ferry_verr verr;
+    ferry_detail verr;
 
     *out = NULL;
     if (err != FERRY_OK)

@@ -73,7 +73,7 @@ static ferry_err on_patch(ferry_estore_txn *t, const json_t *node, const json_t 
     long long base = int_field(msg, "base"), version = int_field(msg, "version");
     ferry_estore_app cur;
     json_t *spec = NULL;
-    ferry_verr verr;
+    ferry_detail verr;
     ferry_err err = ferry_estore_get_app(t, name, &cur);
 
     if (err == FERRY_ENOTFOUND || err == FERRY_EFORMAT)

@@ -228,12 +228,13 @@ static int cmd_encode(const char *path) {
 
 static int cmd_validate(const char *path) {
     json_t *v = load_json(path);
-    ferry_verr err;
+    ferry_detail d;
+    char text[sizeof(d.field) + 2 + sizeof(d.message)];
     if (v == NULL)
         return 2;
     int status = 0;
-    if (ferry_app_validate(v, &err) != FERRY_OK) {
-        printf("%s: %s\n", err.field, err.message);
+    if (ferry_app_validate(v, &d) != FERRY_OK) {
+        printf("%s\n", ferry_detail_text(&d, text, sizeof(text)));
         status = 1;
     } else {
         printf("ok\n");
@@ -245,11 +246,12 @@ static int cmd_validate(const char *path) {
 static json_t *load_app(const char *path, int *status) {
     json_t *raw = load_json(path);
     json_t *app = NULL;
-    ferry_verr err;
+    ferry_detail d;
+    char text[sizeof(d.field) + 2 + sizeof(d.message)];
     if (raw == NULL) {
         *status = 2;
-    } else if (ferry_app_validate(raw, &err) != FERRY_OK) {
-        printf("%s: %s: %s\n", path, err.field, err.message);
+    } else if (ferry_app_validate(raw, &d) != FERRY_OK) {
+        printf("%s: %s\n", path, ferry_detail_text(&d, text, sizeof(text)));
         *status = 1;
     } else if ((app = ferry_app_normalize(raw)) == NULL) {
         fprintf(stderr, "ferryctl: out of memory\n");

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "api.h"
-#include "bridge_int.h"
 #include "ferry/app.h"
 #include "fuzz_util.h"
+#include "records.h"
 #include "store.h"
 
 #define MAX_URL 4096
@@ -78,7 +78,7 @@ static void check_record(const char *key, json_t *rec, bool app) {
 static void check_body(const ferry_api__route *rt, const uint8_t *body, size_t len) {
     json_t *doc = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, NULL);
     json_t *spec = NULL;
-    ferry_verr verr;
+    ferry_detail verr;
     char key[BRIDGE_KEY_MAX];
 
     if (doc == NULL || !json_is_object(doc) || rt->segs < 2 || rt->segs > 3 ||

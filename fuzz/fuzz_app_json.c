@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     json_t *refs = NULL;
     unsigned char *buf = NULL;
     size_t len = 0;
-    ferry_verr err;
+    ferry_detail err;
 
     if (app == NULL)
         return 0;

@@ -5,11 +5,14 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "bridge_int.h"
-#include "ferry/app.h"
+#include "ferry/selector.h"
 #include "ferry/topics.h"
 #include "fuzz_util.h"
+#include "outbox.h"
+#include "records.h"
 #include "store.h"
+#include "views.h"
+#include "write.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -48,14 +51,14 @@ static void check_outbox(const uint8_t *data, size_t size) {
     unsigned char *buf = NULL;
     char t[FERRY_TOPIC_MAX];
 
-    if (ferry_store__decode_outbox(data, size, 1, &topic, &tlen, &payload, &plen) != FERRY_OK)
+    if (ferry_outbox__decode(data, size, 1, &topic, &tlen, &payload, &plen) != FERRY_OK)
         return;
     if (tlen == 0 || tlen >= sizeof(t) || memchr(topic, '\0', tlen) != NULL)
         abort();
     memcpy(t, topic, tlen);
     t[tlen] = '\0';
     /* The layout is canonical: what decodes re-encodes to the same bytes. */
-    if (ferry_store__encode_outbox(t, payload, plen, &buf, &len) != FERRY_OK || len != size ||
+    if (ferry_outbox__encode(t, payload, plen, &buf, &len) != FERRY_OK || len != size ||
         memcmp(buf, data, size) != 0)
         abort();
     ferry_free(buf);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../broker-bridge/outbox.h"
 #include "../broker-bridge/store.h"
 #include "../edge-sync/store.h"
 #include "ferry/app.h"
@@ -88,7 +89,7 @@ static void bridge_outbox(const char *name, const ferry_topic *tp, json_t *msg) 
     if (err == FERRY_OK)
         err = ferry_proto_encode(msg, &payload, &plen);
     if (err == FERRY_OK)
-        err = ferry_store__encode_outbox(topic, payload, plen, &buf, &len);
+        err = ferry_outbox__encode(topic, payload, plen, &buf, &len);
     encoded("fuzz_bridge_record", name, FUZZ_BRIDGE_OUTBOX, NULL, err, buf, len);
     ferry_free(payload);
     json_decref(msg);

@@ -1,16 +1,18 @@
-/* Ferry application model: validation of apps, nodes and labels, defaults, config references. */
+/* Ferry application model: validation of apps and node registrations, defaults, config
+ * references. */
 #include "ferry/app.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "ferry/config.h"
+#include "ferry/labels.h"
 #include "ferry/quantity.h"
+#include "ferry/selector.h"
 #include "internal.h"
 
 #define APP_MAX_SERVICES 64
 #define APP_MAX_REPLICAS 64
-#define APP_MAX_LABELS 64
 #define APP_MAX_DESCRIPTION 1024
 #define APP_MAX_IMAGE 512
 #define APP_MAX_ARGV 256
@@ -31,187 +33,6 @@ static const char MSG_PORT[] = "must be an integer between 1 and 65535";
 static const char *const VOLUME_KINDS[] = {"hostPath",    "config",   "secret",
                                            "certificate", "emptyDir", NULL};
 static const char *const WORKLOADS[] = {"deployment", "daemonset", "job", NULL};
-
-/* ---- names and labels -------------------------------------------------------------------------
- */
-
-static bool is_lower_alnum(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-static bool is_alnum(char c) {
-    return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
-}
-
-static bool dns_label(const char *s, size_t n) {
-    if (n == 0 || n > 63 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
-        return false;
-    for (size_t i = 1; i + 1 < n; i++)
-        if (!is_lower_alnum(s[i]) && s[i] != '-')
-            return false;
-    return true;
-}
-
-bool ferry_name_valid(const char *name) {
-    return name != NULL && dns_label(name, strnlen(name, 64));
-}
-
-/* Kubernetes DNS-1123 subdomain: dot-separated parts of [a-z0-9-] that start and end with an
- * alphanumeric, at most 253 characters in all. */
-static bool dns_subdomain(const char *s, size_t n) {
-    if (n == 0 || n > 253)
-        return false;
-    size_t start = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && s[i] != '.') {
-            if (!is_lower_alnum(s[i]) && s[i] != '-')
-                return false;
-            continue;
-        }
-        if (i == start || !is_lower_alnum(s[start]) || !is_lower_alnum(s[i - 1]))
-            return false;
-        start = i + 1;
-    }
-    return true;
-}
-
-/* The "name" part of a label key, and a non-empty label value: 1-63 of [A-Za-z0-9-_.] starting
- * and ending with an alphanumeric. */
-static bool label_word(const char *s, size_t n) {
-    if (n == 0 || n > 63 || !is_alnum(s[0]) || !is_alnum(s[n - 1]))
-        return false;
-    for (size_t i = 1; i + 1 < n; i++)
-        if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
-            return false;
-    return true;
-}
-
-bool app__label_key_valid(const char *key, size_t len) {
-    if (key == NULL)
-        return false;
-    const char *slash = memchr(key, '/', len);
-    if (slash == NULL)
-        return label_word(key, len);
-    size_t plen = (size_t)(slash - key);
-    return dns_subdomain(key, plen) && label_word(slash + 1, len - plen - 1);
-}
-
-bool app__label_value_valid(const char *value, size_t len) {
-    return value != NULL && (len == 0 || label_word(value, len));
-}
-
-/* ---- errors -----------------------------------------------------------------------------------
- */
-
-/* Drop an incomplete UTF-8 sequence that truncation left at the end of s. */
-static void utf8_trim(char *s) {
-    size_t n = strlen(s);
-    size_t i = n;
-    while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
-        i--;
-    if (i == 0) {
-        s[0] = '\0';
-        return;
-    }
-    unsigned char lead = (unsigned char)s[i - 1];
-    size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-    if (n - (i - 1) < want)
-        s[i - 1] = '\0';
-}
-
-ferry_err app__fail(ferry_verr *err, const char *field, const char *fmt, ...) {
-    if (err == NULL)
-        return FERRY_EINVAL;
-    snprintf(err->field, sizeof(err->field), "%s", field != NULL ? field : "");
-    utf8_trim(err->field);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof(err->message), fmt, ap);
-    va_end(ap);
-    utf8_trim(err->message);
-    return FERRY_EINVAL;
-}
-
-/* A short, printable rendering of an untrusted string for error messages. */
-const char *app__quote(const char *s, char *buf, size_t cap) {
-    size_t o = 0;
-    for (; s != NULL && *s != '\0' && o + 4 < cap; s++)
-        buf[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
-    buf[o] = '\0';
-    if (s != NULL && *s != '\0' && o + 4 >= cap) {
-        utf8_trim(buf);
-        strcat(buf, "...");
-    }
-    return buf;
-}
-
-ferry_err ferry_labels_validate(const json_t *labels, const char *field, ferry_verr *err) {
-    const char *key;
-    size_t klen;
-    json_t *val;
-    char q[72];
-
-    if (field == NULL)
-        field = "labels";
-    if (!json_is_object(labels))
-        return app__fail(err, field, "must be an object mapping label keys to string values");
-    if (json_object_size(labels) > APP_MAX_LABELS)
-        return app__fail(err, field, "must hold at most %d labels", APP_MAX_LABELS);
-    json_object_keylen_foreach((json_t *)labels, key, klen, val) {
-        if (strlen(key) != klen || !app__label_key_valid(key, klen))
-            return app__fail(err, field,
-                             "key '%s' must be an optional DNS subdomain prefix and '/', then 1-63 "
-                             "characters [A-Za-z0-9-_.] starting and ending with a letter or digit",
-                             app__quote(key, q, sizeof(q)));
-        if (!json_is_string(val))
-            return app__fail(err, field, "value of '%s' must be a string",
-                             app__quote(key, q, sizeof(q)));
-        const char *s = json_string_value(val);
-        size_t n = json_string_length(val);
-        if (strlen(s) != n || !app__label_value_valid(s, n))
-            return app__fail(err, field,
-                             "value of '%s' must be empty or 1-63 characters [A-Za-z0-9-_.] "
-                             "starting and ending with a letter or digit",
-                             app__quote(key, q, sizeof(q)));
-    }
-    return FERRY_OK;
-}
-
-/* ---- shared checks ----------------------------------------------------------------------------
- */
-
-bool app__key_in(const char *key, const char *const *set) {
-    for (; *set != NULL; set++)
-        if (strcmp(key, *set) == 0)
-            return true;
-    return false;
-}
-
-ferry_err app__check_fields(const json_t *obj, const char *path, const char *const *allowed,
-                            const char *const *ignored, ferry_verr *err) {
-    const char *key;
-    size_t klen;
-    json_t *val;
-    char f[192];
-    char q[72];
-
-    json_object_keylen_foreach((json_t *)obj, key, klen, val) {
-        (void)val;
-        if (strlen(key) == klen &&
-            (app__key_in(key, allowed) || (ignored != NULL && app__key_in(key, ignored))))
-            continue;
-        snprintf(f, sizeof(f), "%s%s%s", path, path[0] != '\0' ? "." : "",
-                 app__quote(key, q, sizeof(q)));
-        return app__fail(err, f, "unknown field");
-    }
-    return FERRY_OK;
-}
-
-const char *app__str(const json_t *v) {
-    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
-        return NULL;
-    return json_string_value(v);
-}
 
 static bool int_in(const json_t *v, json_int_t lo, json_int_t hi) {
     return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
@@ -244,8 +65,11 @@ static size_t path_key_len(const char *s) {
     return n;
 }
 
-/* ---- containers -------------------------------------------------------------------------------
- */
+/* ---- containers ------------------------------------------------------------------------------ */
+
+static bool is_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
 
 static bool env_name_valid(const char *s) {
     size_t n = strlen(s);
@@ -258,53 +82,56 @@ static bool env_name_valid(const char *s) {
     return true;
 }
 
-static ferry_err check_argv(const json_t *v, const char *path, ferry_verr *err) {
+static ferry_err check_argv(const json_t *v, const char *path, ferry_detail *d) {
     char f[192];
     if (!json_is_array(v) || json_array_size(v) > APP_MAX_ARGV)
-        return app__fail(err, path, "must be an array of at most %d strings", APP_MAX_ARGV);
+        return ferry_fail(d, FERRY_EINVAL, path, "must be an array of at most %d strings",
+                          APP_MAX_ARGV);
     for (size_t i = 0; i < json_array_size(v); i++) {
-        if (app__str(json_array_get(v, i)) == NULL) {
+        if (validate__str(json_array_get(v, i)) == NULL) {
             snprintf(f, sizeof(f), "%s[%zu]", path, i);
-            return app__fail(err, f, "must be a string");
+            return ferry_fail(d, FERRY_EINVAL, f, "must be a string");
         }
     }
     return FERRY_OK;
 }
 
-static ferry_err check_env(const json_t *env, const char *path, ferry_verr *err) {
+static ferry_err check_env(const json_t *env, const char *path, ferry_detail *d) {
     static const char *const fields[] = {"name", "value", NULL};
     char f[192];
     char q[72];
     ferry_err rc;
 
     if (!json_is_array(env) || json_array_size(env) > APP_MAX_ENV)
-        return app__fail(err, path, "must be an array of at most %d {name, value} objects",
-                         APP_MAX_ENV);
+        return ferry_fail(d, FERRY_EINVAL, path,
+                          "must be an array of at most %d {name, value} objects", APP_MAX_ENV);
     for (size_t j = 0; j < json_array_size(env); j++) {
         const json_t *e = json_array_get(env, j);
         ferry__path(f, sizeof(f), "%s[%zu]", path, j);
         if (!json_is_object(e))
-            return app__fail(err, f, "must be an object");
-        if ((rc = app__check_fields(e, f, fields, NULL, err)) != FERRY_OK)
+            return ferry_fail(d, FERRY_EINVAL, f, "must be an object");
+        if ((rc = validate__check_fields(e, f, fields, NULL, d)) != FERRY_OK)
             return rc;
         const json_t *name = json_object_get(e, "name");
         const json_t *value = json_object_get(e, "value");
         ferry__path(f, sizeof(f), "%s[%zu].name", path, j);
         if (name == NULL)
-            return app__fail(err, f, "is required");
-        const char *s = app__str(name);
+            return ferry_fail(d, FERRY_EINVAL, f, "is required");
+        const char *s = validate__str(name);
         if (s == NULL || !env_name_valid(s))
-            return app__fail(err, f,
-                             "must be 1-%d characters: a letter or '_', then letters, digits, '_', "
-                             "'.' or '-'",
-                             APP_MAX_ENV_NAME);
+            return ferry_fail(
+                d, FERRY_EINVAL, f,
+                "must be 1-%d characters: a letter or '_', then letters, digits, '_', "
+                "'.' or '-'",
+                APP_MAX_ENV_NAME);
         for (size_t k = 0; k < j; k++) {
             if (strcmp(s, json_string_value(json_object_get(json_array_get(env, k), "name"))) == 0)
-                return app__fail(err, f, "duplicate env name '%s'", app__quote(s, q, sizeof(q)));
+                return ferry_fail(d, FERRY_EINVAL, f, "duplicate env name '%s'",
+                                  validate__quote(s, q, sizeof(q)));
         }
-        if (value != NULL && app__str(value) == NULL) {
+        if (value != NULL && validate__str(value) == NULL) {
             ferry__path(f, sizeof(f), "%s[%zu].value", path, j);
-            return app__fail(err, f, "must be a string");
+            return ferry_fail(d, FERRY_EINVAL, f, "must be a string");
         }
     }
     return FERRY_OK;
@@ -315,35 +142,35 @@ static const char *port_protocol(const json_t *port) {
     return p != NULL ? p : "TCP";
 }
 
-static ferry_err check_ports(const json_t *ports, const char *path, ferry_verr *err) {
+static ferry_err check_ports(const json_t *ports, const char *path, ferry_detail *d) {
     static const char *const fields[] = {"containerPort", "hostPort", "protocol", NULL};
     char f[192];
     ferry_err rc;
 
     if (!json_is_array(ports))
-        return app__fail(err, path, "must be an array of port objects");
+        return ferry_fail(d, FERRY_EINVAL, path, "must be an array of port objects");
     for (size_t j = 0; j < json_array_size(ports); j++) {
         const json_t *p = json_array_get(ports, j);
         ferry__path(f, sizeof(f), "%s[%zu]", path, j);
         if (!json_is_object(p))
-            return app__fail(err, f, "must be an object");
-        if ((rc = app__check_fields(p, f, fields, NULL, err)) != FERRY_OK)
+            return ferry_fail(d, FERRY_EINVAL, f, "must be an object");
+        if ((rc = validate__check_fields(p, f, fields, NULL, d)) != FERRY_OK)
             return rc;
         const json_t *cp = json_object_get(p, "containerPort");
         const json_t *hp = json_object_get(p, "hostPort");
         const json_t *proto = json_object_get(p, "protocol");
         ferry__path(f, sizeof(f), "%s[%zu].containerPort", path, j);
         if (cp == NULL)
-            return app__fail(err, f, "is required");
+            return ferry_fail(d, FERRY_EINVAL, f, "is required");
         if (!int_in(cp, 1, 65535))
-            return app__fail(err, f, MSG_PORT);
+            return ferry_fail(d, FERRY_EINVAL, f, MSG_PORT);
         ferry__path(f, sizeof(f), "%s[%zu].hostPort", path, j);
         if (hp != NULL && !int_in(hp, 1, 65535))
-            return app__fail(err, f, MSG_PORT);
+            return ferry_fail(d, FERRY_EINVAL, f, MSG_PORT);
         ferry__path(f, sizeof(f), "%s[%zu].protocol", path, j);
-        const char *ps = app__str(proto);
+        const char *ps = validate__str(proto);
         if (proto != NULL && (ps == NULL || (strcmp(ps, "TCP") != 0 && strcmp(ps, "UDP") != 0)))
-            return app__fail(err, f, "must be \"TCP\" or \"UDP\"");
+            return ferry_fail(d, FERRY_EINVAL, f, "must be \"TCP\" or \"UDP\"");
     }
     return FERRY_OK;
 }
@@ -381,77 +208,79 @@ static bool config_kind(const char *kind) {
 }
 
 static ferry_err check_mounts(const json_t *mounts, const char *path, const json_t *volumes,
-                              ferry_verr *err) {
+                              ferry_detail *d) {
     static const char *const fields[] = {"name", "mountPath", "readOnly", "subPath", NULL};
     char f[192];
     char q[72];
     ferry_err rc;
 
     if (!json_is_array(mounts) || json_array_size(mounts) > APP_MAX_MOUNTS)
-        return app__fail(err, path, "must be an array of at most %d volume mounts", APP_MAX_MOUNTS);
+        return ferry_fail(d, FERRY_EINVAL, path, "must be an array of at most %d volume mounts",
+                          APP_MAX_MOUNTS);
     for (size_t j = 0; j < json_array_size(mounts); j++) {
         const json_t *m = json_array_get(mounts, j);
         ferry__path(f, sizeof(f), "%s[%zu]", path, j);
         if (!json_is_object(m))
-            return app__fail(err, f, "must be an object {name, mountPath, readOnly, subPath}");
-        if ((rc = app__check_fields(m, f, fields, NULL, err)) != FERRY_OK)
+            return ferry_fail(d, FERRY_EINVAL, f,
+                              "must be an object {name, mountPath, readOnly, subPath}");
+        if ((rc = validate__check_fields(m, f, fields, NULL, d)) != FERRY_OK)
             return rc;
 
         ferry__path(f, sizeof(f), "%s[%zu].name", path, j);
         const json_t *name = json_object_get(m, "name");
         if (name == NULL)
-            return app__fail(err, f, "is required");
-        const char *n = app__str(name);
+            return ferry_fail(d, FERRY_EINVAL, f, "is required");
+        const char *n = validate__str(name);
         const json_t *vol = n != NULL ? find_volume(volumes, n, NULL) : NULL;
         if (vol == NULL)
-            return app__fail(err, f, "must name a volume of the app (volumes[].name)");
+            return ferry_fail(d, FERRY_EINVAL, f, "must name a volume of the app (volumes[].name)");
 
         ferry__path(f, sizeof(f), "%s[%zu].mountPath", path, j);
         const json_t *mp = json_object_get(m, "mountPath");
         if (mp == NULL)
-            return app__fail(err, f, "is required");
-        const char *mps = app__str(mp);
+            return ferry_fail(d, FERRY_EINVAL, f, "is required");
+        const char *mps = validate__str(mp);
         if (mps == NULL || !path_valid(mps, true))
-            return app__fail(err, f,
-                             "must be an absolute path of at most %d characters without a '..' "
-                             "segment or control characters",
-                             APP_MAX_PATH);
+            return ferry_fail(d, FERRY_EINVAL, f,
+                              "must be an absolute path of at most %d characters without a '..' "
+                              "segment or control characters",
+                              APP_MAX_PATH);
         size_t mlen = path_key_len(mps);
         for (size_t k = 0; k < j; k++) {
             const char *other =
                 json_string_value(json_object_get(json_array_get(mounts, k), "mountPath"));
             if (path_key_len(other) == mlen && memcmp(other, mps, mlen) == 0)
-                return app__fail(err, f, "mountPath '%s' is already used by %s[%zu]",
-                                 app__quote(mps, q, sizeof(q)), path, k);
+                return ferry_fail(d, FERRY_EINVAL, f, "mountPath '%s' is already used by %s[%zu]",
+                                  validate__quote(mps, q, sizeof(q)), path, k);
         }
 
         ferry__path(f, sizeof(f), "%s[%zu].readOnly", path, j);
         const json_t *ro = json_object_get(m, "readOnly");
         if (ro != NULL && !json_is_boolean(ro))
-            return app__fail(err, f, "must be true or false");
+            return ferry_fail(d, FERRY_EINVAL, f, "must be true or false");
 
         ferry__path(f, sizeof(f), "%s[%zu].subPath", path, j);
         const json_t *sp = json_object_get(m, "subPath");
         if (sp == NULL)
             continue;
-        const char *sps = app__str(sp);
+        const char *sps = validate__str(sp);
         if (config_kind(volume_kind(vol))) {
             if (sps == NULL || !ferry_config_file_name_valid(sps))
-                return app__fail(err, f,
-                                 "must name one file of the %s volume: 1-253 characters "
-                                 "[A-Za-z0-9._-], not '.' or '..'",
-                                 volume_kind(vol));
+                return ferry_fail(d, FERRY_EINVAL, f,
+                                  "must name one file of the %s volume: 1-253 characters "
+                                  "[A-Za-z0-9._-], not '.' or '..'",
+                                  volume_kind(vol));
         } else if (sps == NULL || !path_valid(sps, false)) {
-            return app__fail(err, f,
-                             "must be a relative path of at most %d characters without a '..' "
-                             "segment or control characters",
-                             APP_MAX_PATH);
+            return ferry_fail(d, FERRY_EINVAL, f,
+                              "must be a relative path of at most %d characters without a '..' "
+                              "segment or control characters",
+                              APP_MAX_PATH);
         }
     }
     return FERRY_OK;
 }
 
-static ferry_err check_resources(const json_t *res, const char *path, ferry_verr *err) {
+static ferry_err check_resources(const json_t *res, const char *path, ferry_detail *d) {
     static const char *const fields[] = {"limits", NULL};
     static const char *const lfields[] = {"cpu", "memory", "gpuMemory", "gpuCompute", NULL};
     char f[192];
@@ -459,48 +288,51 @@ static ferry_err check_resources(const json_t *res, const char *path, ferry_verr
     ferry_err rc;
 
     if (!json_is_object(res))
-        return app__fail(err, path, "must be an object {limits}");
-    if ((rc = app__check_fields(res, path, fields, NULL, err)) != FERRY_OK)
+        return ferry_fail(d, FERRY_EINVAL, path, "must be an object {limits}");
+    if ((rc = validate__check_fields(res, path, fields, NULL, d)) != FERRY_OK)
         return rc;
     const json_t *lim = json_object_get(res, "limits");
     if (lim == NULL)
         return FERRY_OK;
     ferry__path(f, sizeof(f), "%s.limits", path);
     if (!json_is_object(lim))
-        return app__fail(err, f, "must be an object {cpu, memory, gpuMemory, gpuCompute}");
-    if ((rc = app__check_fields(lim, f, lfields, NULL, err)) != FERRY_OK)
+        return ferry_fail(d, FERRY_EINVAL, f,
+                          "must be an object {cpu, memory, gpuMemory, gpuCompute}");
+    if ((rc = validate__check_fields(lim, f, lfields, NULL, d)) != FERRY_OK)
         return rc;
     const json_t *v;
     ferry__path(f, sizeof(f), "%s.limits.cpu", path);
     if ((v = json_object_get(lim, "cpu")) != NULL &&
         (rc = ferry_quantity_parse_cpu(v, &n)) != FERRY_OK)
-        return rc == FERRY_ETOOBIG ? app__fail(err, f, "must be at most %lld cores",
-                                               (long long)(FERRY_CPU_MAX_MILLICORES / 1000))
-                                   : app__fail(err, f,
-                                               "must be a positive number of cores or a "
-                                               "quantity string like \"0.5\", \"2\" or \"500m\" "
-                                               "(whole millicores)");
+        return rc == FERRY_ETOOBIG ? ferry_fail(d, FERRY_EINVAL, f, "must be at most %lld cores",
+                                                (long long)(FERRY_CPU_MAX_MILLICORES / 1000))
+                                   : ferry_fail(d, FERRY_EINVAL, f,
+                                                "must be a positive number of cores or a "
+                                                "quantity string like \"0.5\", \"2\" or \"500m\" "
+                                                "(whole millicores)");
     ferry__path(f, sizeof(f), "%s.limits.memory", path);
     if ((v = json_object_get(lim, "memory")) != NULL) {
         if ((rc = ferry_quantity_parse_memory(v, &n)) != FERRY_OK)
             return rc == FERRY_ETOOBIG
-                       ? app__fail(err, f, "is too large")
-                       : app__fail(err, f,
-                                   "must be a quantity like \"64Mi\", \"1Gi\", \"128M\" or "
-                                   "\"1000\" (bytes), or an integer number of bytes");
+                       ? ferry_fail(d, FERRY_EINVAL, f, "is too large")
+                       : ferry_fail(d, FERRY_EINVAL, f,
+                                    "must be a quantity like \"64Mi\", \"1Gi\", \"128M\" or "
+                                    "\"1000\" (bytes), or an integer number of bytes");
         if (n < APP_MIN_MEMORY)
-            return app__fail(err, f, "must be at least 4Mi (4194304 bytes)");
+            return ferry_fail(d, FERRY_EINVAL, f, "must be at least 4Mi (4194304 bytes)");
     }
     const json_t *gm = json_object_get(lim, "gpuMemory");
     const json_t *gc = json_object_get(lim, "gpuCompute");
     ferry__path(f, sizeof(f), "%s.limits.gpuMemory", path);
     if (gm != NULL && !int_in(gm, 1, 4096))
-        return app__fail(err, f, "must be an integer between 1 and 4096 (units of 256 MB)");
+        return ferry_fail(d, FERRY_EINVAL, f,
+                          "must be an integer between 1 and 4096 (units of 256 MB)");
     ferry__path(f, sizeof(f), "%s.limits.gpuCompute", path);
     if (gc != NULL && !int_in(gc, 1, 100))
-        return app__fail(err, f, "must be an integer between 1 and 100 (percent of the GPU)");
+        return ferry_fail(d, FERRY_EINVAL, f,
+                          "must be an integer between 1 and 100 (percent of the GPU)");
     if (gm != NULL && gc == NULL)
-        return app__fail(err, f, "is required when gpuMemory is set");
+        return ferry_fail(d, FERRY_EINVAL, f, "is required when gpuMemory is set");
     return FERRY_OK;
 }
 
@@ -519,7 +351,7 @@ static bool name_in(const json_t *list, size_t n, const char *name, size_t *at) 
 /* services[i] or initServices[i] (init true). Names are unique across both lists: inits is the
  * (already checked) initServices array when checking services, else NULL. */
 static ferry_err check_container(const json_t *list, size_t i, bool init, const json_t *inits,
-                                 const json_t *volumes, ferry_verr *err) {
+                                 const json_t *volumes, ferry_detail *d) {
     static const char *const fields[] = {"name",       "command", "args",         "env",
                                          "image",      "ports",   "volumeMounts", "resources",
                                          "privileged", NULL};
@@ -533,68 +365,68 @@ static ferry_err check_container(const json_t *list, size_t i, bool init, const 
 
     snprintf(path, sizeof(path), "%s[%zu]", listname, i);
     if (!json_is_object(svc))
-        return app__fail(err, path, "must be an object");
+        return ferry_fail(d, FERRY_EINVAL, path, "must be an object");
     snprintf(f, sizeof(f), "%s.ports", path);
     if (init && json_object_get(svc, "ports") != NULL)
-        return app__fail(err, f, "must not be set: init containers have no ports");
-    if ((rc = app__check_fields(svc, path, fields, NULL, err)) != FERRY_OK)
+        return ferry_fail(d, FERRY_EINVAL, f, "must not be set: init containers have no ports");
+    if ((rc = validate__check_fields(svc, path, fields, NULL, d)) != FERRY_OK)
         return rc;
 
     const json_t *name = json_object_get(svc, "name");
     snprintf(f, sizeof(f), "%s.name", path);
     if (name == NULL)
-        return app__fail(err, f, "is required");
-    const char *s = app__str(name);
+        return ferry_fail(d, FERRY_EINVAL, f, "is required");
+    const char *s = validate__str(name);
     if (s == NULL || !ferry_name_valid(s))
-        return app__fail(err, f, MSG_DNS);
+        return ferry_fail(d, FERRY_EINVAL, f, MSG_DNS);
     if (name_in(list, i, s, &at))
-        return app__fail(err, f, "duplicate %s name '%s'", init ? "init service" : "service",
-                         app__quote(s, q, sizeof(q)));
+        return ferry_fail(d, FERRY_EINVAL, f, "duplicate %s name '%s'",
+                          init ? "init service" : "service", validate__quote(s, q, sizeof(q)));
     if (inits != NULL && name_in(inits, json_array_size(inits), s, &at))
-        return app__fail(err, f,
-                         "name '%s' is already used by initServices[%zu] (names are unique "
-                         "across initServices and services)",
-                         app__quote(s, q, sizeof(q)), at);
+        return ferry_fail(d, FERRY_EINVAL, f,
+                          "name '%s' is already used by initServices[%zu] (names are unique "
+                          "across initServices and services)",
+                          validate__quote(s, q, sizeof(q)), at);
 
     const json_t *image = json_object_get(svc, "image");
     snprintf(f, sizeof(f), "%s.image", path);
     if (image == NULL)
-        return app__fail(err, f, "is required");
-    const char *im = app__str(image);
+        return ferry_fail(d, FERRY_EINVAL, f, "is required");
+    const char *im = validate__str(image);
     size_t imlen = im != NULL ? strlen(im) : 0;
     bool im_ok = imlen > 0 && imlen <= APP_MAX_IMAGE;
     for (size_t k = 0; im_ok && k < imlen; k++)
         im_ok = im[k] > ' ' && im[k] < 0x7f;
     if (!im_ok)
-        return app__fail(err, f,
-                         "must be 1-%d printable ASCII characters without whitespace (an image "
-                         "reference)",
-                         APP_MAX_IMAGE);
+        return ferry_fail(d, FERRY_EINVAL, f,
+                          "must be 1-%d printable ASCII characters without whitespace (an image "
+                          "reference)",
+                          APP_MAX_IMAGE);
 
     const json_t *v;
     snprintf(f, sizeof(f), "%s.command", path);
-    if ((v = json_object_get(svc, "command")) != NULL && (rc = check_argv(v, f, err)) != FERRY_OK)
+    if ((v = json_object_get(svc, "command")) != NULL && (rc = check_argv(v, f, d)) != FERRY_OK)
         return rc;
     snprintf(f, sizeof(f), "%s.args", path);
-    if ((v = json_object_get(svc, "args")) != NULL && (rc = check_argv(v, f, err)) != FERRY_OK)
+    if ((v = json_object_get(svc, "args")) != NULL && (rc = check_argv(v, f, d)) != FERRY_OK)
         return rc;
     snprintf(f, sizeof(f), "%s.env", path);
-    if ((v = json_object_get(svc, "env")) != NULL && (rc = check_env(v, f, err)) != FERRY_OK)
+    if ((v = json_object_get(svc, "env")) != NULL && (rc = check_env(v, f, d)) != FERRY_OK)
         return rc;
     snprintf(f, sizeof(f), "%s.ports", path);
-    if ((v = json_object_get(svc, "ports")) != NULL && (rc = check_ports(v, f, err)) != FERRY_OK)
+    if ((v = json_object_get(svc, "ports")) != NULL && (rc = check_ports(v, f, d)) != FERRY_OK)
         return rc;
     snprintf(f, sizeof(f), "%s.volumeMounts", path);
     if ((v = json_object_get(svc, "volumeMounts")) != NULL &&
-        (rc = check_mounts(v, f, volumes, err)) != FERRY_OK)
+        (rc = check_mounts(v, f, volumes, d)) != FERRY_OK)
         return rc;
     snprintf(f, sizeof(f), "%s.resources", path);
     if ((v = json_object_get(svc, "resources")) != NULL &&
-        (rc = check_resources(v, f, err)) != FERRY_OK)
+        (rc = check_resources(v, f, d)) != FERRY_OK)
         return rc;
     snprintf(f, sizeof(f), "%s.privileged", path);
     if ((v = json_object_get(svc, "privileged")) != NULL && !json_is_boolean(v))
-        return app__fail(err, f, "must be true or false");
+        return ferry_fail(d, FERRY_EINVAL, f, "must be true or false");
     return FERRY_OK;
 }
 
@@ -621,7 +453,7 @@ static const char *port_owner(const json_t *services, size_t si, size_t pj, cons
  * protocol keeps this linear without allocating; the owner is looked up only to word the error.
  * Init containers have no ports. several_pods: more than one pod of the app runs on a node at
  * once (replicas > 1, except for a daemonset), so a host port would clash between them. */
-static ferry_err check_port_clashes(const json_t *services, bool several_pods, ferry_verr *err) {
+static ferry_err check_port_clashes(const json_t *services, bool several_pods, ferry_detail *d) {
     uint8_t cbits[2][65536 / 8];
     uint8_t hbits[2][65536 / 8];
     char f[192];
@@ -639,11 +471,11 @@ static ferry_err check_port_clashes(const json_t *services, bool several_pods, f
             uint8_t mask = (uint8_t)(1u << (cp & 7));
             if (cbits[pi][cp >> 3] & mask) {
                 snprintf(f, sizeof(f), "services[%zu].ports[%zu].containerPort", i, j);
-                return app__fail(err, f,
-                                 "containerPort %lld/%s is already used by service '%s' (the "
-                                 "services of an app share one network namespace)",
-                                 (long long)cp, proto,
-                                 port_owner(services, i, j, "containerPort", cp, proto));
+                return ferry_fail(d, FERRY_EINVAL, f,
+                                  "containerPort %lld/%s is already used by service '%s' (the "
+                                  "services of an app share one network namespace)",
+                                  (long long)cp, proto,
+                                  port_owner(services, i, j, "containerPort", cp, proto));
             }
             cbits[pi][cp >> 3] |= mask;
             if (hpv == NULL)
@@ -651,24 +483,23 @@ static ferry_err check_port_clashes(const json_t *services, bool several_pods, f
             json_int_t hp = json_integer_value(hpv);
             snprintf(f, sizeof(f), "services[%zu].ports[%zu].hostPort", i, j);
             if (several_pods)
-                return app__fail(err, f,
-                                 "must not be set when replicas > 1 (the replicas would clash on "
-                                 "the host port)");
+                return ferry_fail(d, FERRY_EINVAL, f,
+                                  "must not be set when replicas > 1 (the replicas would clash on "
+                                  "the host port)");
             mask = (uint8_t)(1u << (hp & 7));
             if (hbits[pi][hp >> 3] & mask)
-                return app__fail(err, f, "hostPort %lld/%s is already used by service '%s'",
-                                 (long long)hp, proto,
-                                 port_owner(services, i, j, "hostPort", hp, proto));
+                return ferry_fail(d, FERRY_EINVAL, f,
+                                  "hostPort %lld/%s is already used by service '%s'", (long long)hp,
+                                  proto, port_owner(services, i, j, "hostPort", hp, proto));
             hbits[pi][hp >> 3] |= mask;
         }
     }
     return FERRY_OK;
 }
 
-/* ---- app-level fields -------------------------------------------------------------------------
- */
+/* ---- app-level fields ------------------------------------------------------------------------ */
 
-static ferry_err check_volumes(const json_t *volumes, ferry_verr *err) {
+static ferry_err check_volumes(const json_t *volumes, ferry_detail *d) {
     static const char *const fields[] = {"name",        "hostPath", "config", "secret",
                                          "certificate", "emptyDir", NULL};
     static const char *const host_fields[] = {"path", NULL};
@@ -681,57 +512,60 @@ static ferry_err check_volumes(const json_t *volumes, ferry_verr *err) {
     ferry_err rc;
 
     if (!json_is_array(volumes) || json_array_size(volumes) > APP_MAX_VOLUMES)
-        return app__fail(err, "volumes", "must be an array of at most %d volumes", APP_MAX_VOLUMES);
+        return ferry_fail(d, FERRY_EINVAL, "volumes", "must be an array of at most %d volumes",
+                          APP_MAX_VOLUMES);
     for (size_t i = 0; i < json_array_size(volumes); i++) {
         const json_t *vol = json_array_get(volumes, i);
         snprintf(path, sizeof(path), "volumes[%zu]", i);
         if (!json_is_object(vol))
-            return app__fail(err, path, "must be an object");
-        if ((rc = app__check_fields(vol, path, fields, NULL, err)) != FERRY_OK)
+            return ferry_fail(d, FERRY_EINVAL, path, "must be an object");
+        if ((rc = validate__check_fields(vol, path, fields, NULL, d)) != FERRY_OK)
             return rc;
         snprintf(f, sizeof(f), "%s.name", path);
         const json_t *name = json_object_get(vol, "name");
         if (name == NULL)
-            return app__fail(err, f, "is required");
-        const char *s = app__str(name);
+            return ferry_fail(d, FERRY_EINVAL, f, "is required");
+        const char *s = validate__str(name);
         if (s == NULL || !ferry_name_valid(s))
-            return app__fail(err, f, MSG_DNS);
+            return ferry_fail(d, FERRY_EINVAL, f, MSG_DNS);
         if (name_in(volumes, i, s, &at))
-            return app__fail(err, f, "duplicate volume name '%s'", app__quote(s, q, sizeof(q)));
+            return ferry_fail(d, FERRY_EINVAL, f, "duplicate volume name '%s'",
+                              validate__quote(s, q, sizeof(q)));
         const char *kind = volume_kind(vol);
         if (kind == NULL)
-            return app__fail(err, path,
-                             "must have exactly one of hostPath, config, secret, certificate, "
-                             "emptyDir");
+            return ferry_fail(d, FERRY_EINVAL, path,
+                              "must have exactly one of hostPath, config, secret, certificate, "
+                              "emptyDir");
         const json_t *src = json_object_get(vol, kind);
         snprintf(f, sizeof(f), "%s.%s", path, kind);
         if (!json_is_object(src))
-            return app__fail(err, f, "must be an object");
+            return ferry_fail(d, FERRY_EINVAL, f, "must be an object");
         if (strcmp(kind, "emptyDir") == 0) {
-            if ((rc = app__check_fields(src, f, no_fields, NULL, err)) != FERRY_OK)
+            if ((rc = validate__check_fields(src, f, no_fields, NULL, d)) != FERRY_OK)
                 return rc;
         } else if (strcmp(kind, "hostPath") == 0) {
-            if ((rc = app__check_fields(src, f, host_fields, NULL, err)) != FERRY_OK)
+            if ((rc = validate__check_fields(src, f, host_fields, NULL, d)) != FERRY_OK)
                 return rc;
             const json_t *hp = json_object_get(src, "path");
             snprintf(f, sizeof(f), "%s.hostPath.path", path);
             if (hp == NULL)
-                return app__fail(err, f, "is required");
-            if (!path_valid(app__str(hp), true))
-                return app__fail(err, f,
-                                 "must be an absolute path of at most %d characters without a "
-                                 "'..' segment or control characters",
-                                 APP_MAX_PATH);
+                return ferry_fail(d, FERRY_EINVAL, f, "is required");
+            if (!path_valid(validate__str(hp), true))
+                return ferry_fail(d, FERRY_EINVAL, f,
+                                  "must be an absolute path of at most %d characters without a "
+                                  "'..' segment or control characters",
+                                  APP_MAX_PATH);
         } else {
-            if ((rc = app__check_fields(src, f, ref_fields, NULL, err)) != FERRY_OK)
+            if ((rc = validate__check_fields(src, f, ref_fields, NULL, d)) != FERRY_OK)
                 return rc;
             const json_t *ref = json_object_get(src, "name");
             snprintf(f, sizeof(f), "%s.%s.name", path, kind);
             if (ref == NULL)
-                return app__fail(err, f, "is required");
-            const char *rs = app__str(ref);
+                return ferry_fail(d, FERRY_EINVAL, f, "is required");
+            const char *rs = validate__str(ref);
             if (rs == NULL || !ferry_name_valid(rs))
-                return app__fail(err, f, "must be the name of a %s object: %s", kind, MSG_DNS);
+                return ferry_fail(d, FERRY_EINVAL, f, "must be the name of a %s object: %s", kind,
+                                  MSG_DNS);
             /* config objects share one namespace: one name cannot be two kinds */
             for (size_t k = 0; k < i; k++) {
                 const json_t *other = json_array_get(volumes, k);
@@ -741,76 +575,78 @@ static ferry_err check_volumes(const json_t *volumes, ferry_verr *err) {
                 const char *on =
                     json_string_value(json_object_get(json_object_get(other, ok), "name"));
                 if (on != NULL && strcmp(on, rs) == 0)
-                    return app__fail(err, f, "'%s' is used as a %s by volumes[%zu]",
-                                     app__quote(rs, q, sizeof(q)), ok, k);
+                    return ferry_fail(d, FERRY_EINVAL, f, "'%s' is used as a %s by volumes[%zu]",
+                                      validate__quote(rs, q, sizeof(q)), ok, k);
             }
         }
     }
     return FERRY_OK;
 }
 
-static ferry_err check_containers(const json_t *app, ferry_verr *err) {
+static ferry_err check_containers(const json_t *app, ferry_detail *d) {
     const json_t *volumes = json_object_get(app, "volumes");
     const json_t *inits = json_object_get(app, "initServices");
     const json_t *services = json_object_get(app, "services");
     ferry_err rc;
 
     if (inits != NULL && (!json_is_array(inits) || json_array_size(inits) > APP_MAX_SERVICES))
-        return app__fail(err, "initServices", "must be an array of at most %d init services",
-                         APP_MAX_SERVICES);
+        return ferry_fail(d, FERRY_EINVAL, "initServices",
+                          "must be an array of at most %d init services", APP_MAX_SERVICES);
     for (size_t i = 0; i < json_array_size(inits); i++)
-        if ((rc = check_container(inits, i, true, NULL, volumes, err)) != FERRY_OK)
+        if ((rc = check_container(inits, i, true, NULL, volumes, d)) != FERRY_OK)
             return rc;
     if (services == NULL)
-        return app__fail(err, "services", "is required");
+        return ferry_fail(d, FERRY_EINVAL, "services", "is required");
     if (!json_is_array(services) || json_array_size(services) == 0 ||
         json_array_size(services) > APP_MAX_SERVICES)
-        return app__fail(err, "services", "must be a non-empty array of at most %d services",
-                         APP_MAX_SERVICES);
+        return ferry_fail(d, FERRY_EINVAL, "services",
+                          "must be a non-empty array of at most %d services", APP_MAX_SERVICES);
     for (size_t i = 0; i < json_array_size(services); i++)
-        if ((rc = check_container(services, i, false, inits, volumes, err)) != FERRY_OK)
+        if ((rc = check_container(services, i, false, inits, volumes, d)) != FERRY_OK)
             return rc;
     return FERRY_OK;
 }
 
 /* workload, replicas, restartPolicy, backoffLimit; *several_pods for the host port rule. */
-static ferry_err check_workload(const json_t *app, bool *several_pods, ferry_verr *err) {
+static ferry_err check_workload(const json_t *app, bool *several_pods, ferry_detail *d) {
     const json_t *v;
     const char *workload = "deployment";
 
     if ((v = json_object_get(app, "workload")) != NULL) {
-        workload = app__str(v);
-        if (workload == NULL || !app__key_in(workload, WORKLOADS))
-            return app__fail(err, "workload", "must be \"deployment\", \"daemonset\" or \"job\"");
+        workload = validate__str(v);
+        if (workload == NULL || !validate__key_in(workload, WORKLOADS))
+            return ferry_fail(d, FERRY_EINVAL, "workload",
+                              "must be \"deployment\", \"daemonset\" or \"job\"");
     }
     bool job = strcmp(workload, "job") == 0;
     json_int_t replicas = 1;
     if ((v = json_object_get(app, "replicas")) != NULL) {
         if (!int_in(v, 1, APP_MAX_REPLICAS))
-            return app__fail(err, "replicas", "must be an integer between 1 and %d",
-                             APP_MAX_REPLICAS);
+            return ferry_fail(d, FERRY_EINVAL, "replicas", "must be an integer between 1 and %d",
+                              APP_MAX_REPLICAS);
         replicas = json_integer_value(v);
     }
     *several_pods = replicas > 1 && strcmp(workload, "daemonset") != 0;
     if ((v = json_object_get(app, "restartPolicy")) != NULL) {
-        const char *rp = app__str(v);
+        const char *rp = validate__str(v);
         if (job && (rp == NULL || (strcmp(rp, "Never") != 0 && strcmp(rp, "OnFailure") != 0)))
-            return app__fail(err, "restartPolicy",
-                             "must be \"Never\" or \"OnFailure\" for workload job");
+            return ferry_fail(d, FERRY_EINVAL, "restartPolicy",
+                              "must be \"Never\" or \"OnFailure\" for workload job");
         if (!job && (rp == NULL || strcmp(rp, "Always") != 0))
-            return app__fail(err, "restartPolicy", "must be \"Always\" for workload %s", workload);
+            return ferry_fail(d, FERRY_EINVAL, "restartPolicy",
+                              "must be \"Always\" for workload %s", workload);
     }
     if ((v = json_object_get(app, "backoffLimit")) != NULL) {
         if (!job)
-            return app__fail(err, "backoffLimit", "is only allowed for workload job");
+            return ferry_fail(d, FERRY_EINVAL, "backoffLimit", "is only allowed for workload job");
         if (!int_in(v, 0, APP_MAX_BACKOFF))
-            return app__fail(err, "backoffLimit", "must be an integer between 0 and %d",
-                             APP_MAX_BACKOFF);
+            return ferry_fail(d, FERRY_EINVAL, "backoffLimit",
+                              "must be an integer between 0 and %d", APP_MAX_BACKOFF);
     }
     return FERRY_OK;
 }
 
-static ferry_err check_registries(const json_t *app, ferry_verr *err) {
+static ferry_err check_registries(const json_t *app, ferry_detail *d) {
     const json_t *regs = json_object_get(app, "registries");
     const json_t *volumes = json_object_get(app, "volumes");
     char f[192];
@@ -819,53 +655,55 @@ static ferry_err check_registries(const json_t *app, ferry_verr *err) {
     if (regs == NULL)
         return FERRY_OK;
     if (!json_is_array(regs) || json_array_size(regs) > APP_MAX_REGISTRIES)
-        return app__fail(err, "registries",
-                         "must be an array of at most %d registry names (registry config "
-                         "objects)",
-                         APP_MAX_REGISTRIES);
+        return ferry_fail(d, FERRY_EINVAL, "registries",
+                          "must be an array of at most %d registry names (registry config "
+                          "objects)",
+                          APP_MAX_REGISTRIES);
     for (size_t k = 0; k < json_array_size(regs); k++) {
-        const char *s = app__str(json_array_get(regs, k));
+        const char *s = validate__str(json_array_get(regs, k));
         snprintf(f, sizeof(f), "registries[%zu]", k);
         if (s == NULL || !ferry_name_valid(s))
-            return app__fail(err, f, "must be the name of a registry object: %s", MSG_DNS);
+            return ferry_fail(d, FERRY_EINVAL, f, "must be the name of a registry object: %s",
+                              MSG_DNS);
         for (size_t j = 0; j < k; j++)
             if (strcmp(s, json_string_value(json_array_get(regs, j))) == 0)
-                return app__fail(err, f, "duplicate registry '%s'", app__quote(s, q, sizeof(q)));
+                return ferry_fail(d, FERRY_EINVAL, f, "duplicate registry '%s'",
+                                  validate__quote(s, q, sizeof(q)));
         for (size_t i = 0; i < json_array_size(volumes); i++) {
             const json_t *vol = json_array_get(volumes, i);
             const char *kind = volume_kind(vol);
             const char *n = json_string_value(json_object_get(json_object_get(vol, kind), "name"));
             if (config_kind(kind) && n != NULL && strcmp(n, s) == 0)
-                return app__fail(err, f, "'%s' is used as a %s by volumes[%zu]",
-                                 app__quote(s, q, sizeof(q)), kind, i);
+                return ferry_fail(d, FERRY_EINVAL, f, "'%s' is used as a %s by volumes[%zu]",
+                                  validate__quote(s, q, sizeof(q)), kind, i);
         }
     }
     return FERRY_OK;
 }
 
-static ferry_err check_deploy(const json_t *deploy, ferry_verr *err) {
+static ferry_err check_deploy(const json_t *deploy, ferry_detail *d) {
     static const char *const fields[] = {"at", NULL};
     ferry_err rc;
 
     if (!json_is_object(deploy))
-        return app__fail(err, "deploy", "must be an object {at}");
-    if ((rc = app__check_fields(deploy, "deploy", fields, NULL, err)) != FERRY_OK)
+        return ferry_fail(d, FERRY_EINVAL, "deploy", "must be an object {at}");
+    if ((rc = validate__check_fields(deploy, "deploy", fields, NULL, d)) != FERRY_OK)
         return rc;
     const json_t *at = json_object_get(deploy, "at");
     if (at == NULL)
-        return app__fail(err, "deploy.at", "is required");
-    if (ferry_time_parse_rfc3339(app__str(at), NULL) != FERRY_OK)
-        return app__fail(err, "deploy.at",
-                         "must be an RFC 3339 time with a zone, like \"2026-11-26T10:00:00Z\" or "
-                         "\"2026-11-26T11:00:00+01:00\"");
+        return ferry_fail(d, FERRY_EINVAL, "deploy.at", "is required");
+    if (ferry_time_parse_rfc3339(validate__str(at), NULL) != FERRY_OK)
+        return ferry_fail(d, FERRY_EINVAL, "deploy.at",
+                          "must be an RFC 3339 time with a zone, like \"2026-11-26T10:00:00Z\" or "
+                          "\"2026-11-26T11:00:00+01:00\"");
     return FERRY_OK;
 }
 
-ferry_err ferry_app_validate(const json_t *app, ferry_verr *err) {
-    return ferry_app_validate_ex(app, 0, err);
+ferry_err ferry_app_validate(const json_t *app, ferry_detail *d) {
+    return ferry_app_validate_ex(app, 0, d);
 }
 
-ferry_err ferry_app_validate_ex(const json_t *app, unsigned flags, ferry_verr *err) {
+ferry_err ferry_app_validate_ex(const json_t *app, unsigned flags, ferry_detail *d) {
     static const char *const fields[] = {
         "name",        "description",  "labels",        "selector",
         "volumes",     "initServices", "services",      "registries",
@@ -879,45 +717,45 @@ ferry_err ferry_app_validate_ex(const json_t *app, unsigned flags, ferry_verr *e
     const json_t *v;
 
     if (!json_is_object(app))
-        return app__fail(err, "app", "must be a JSON object");
-    if ((rc = app__check_fields(app, "", fields, ignored, err)) != FERRY_OK)
+        return ferry_fail(d, FERRY_EINVAL, "app", "must be a JSON object");
+    if ((rc = validate__check_fields(app, "", fields, ignored, d)) != FERRY_OK)
         return rc;
     const json_t *resolved = json_object_get(app, "resolved");
     if (resolved != NULL && !(flags & FERRY_APP_ALLOW_RESOLVED))
-        return app__fail(err, "resolved", "read-only, filled by the server");
+        return ferry_fail(d, FERRY_EINVAL, "resolved", "read-only, filled by the server");
 
     if ((v = json_object_get(app, "name")) == NULL)
-        return app__fail(err, "name", "is required");
-    if (app__str(v) == NULL || !ferry_name_valid(json_string_value(v)))
-        return app__fail(err, "name", MSG_DNS);
+        return ferry_fail(d, FERRY_EINVAL, "name", "is required");
+    if (validate__str(v) == NULL || !ferry_name_valid(json_string_value(v)))
+        return ferry_fail(d, FERRY_EINVAL, "name", MSG_DNS);
 
     if ((v = json_object_get(app, "description")) != NULL &&
-        (app__str(v) == NULL || codec__utf8_chars(json_string_value(v)) > APP_MAX_DESCRIPTION))
-        return app__fail(err, "description", "must be a string of at most %d characters",
-                         APP_MAX_DESCRIPTION);
+        (validate__str(v) == NULL || codec__utf8_chars(json_string_value(v)) > APP_MAX_DESCRIPTION))
+        return ferry_fail(d, FERRY_EINVAL, "description",
+                          "must be a string of at most %d characters", APP_MAX_DESCRIPTION);
 
     if ((v = json_object_get(app, "labels")) != NULL &&
-        (rc = ferry_labels_validate(v, "labels", err)) != FERRY_OK)
+        (rc = ferry_labels_validate(v, "labels", d)) != FERRY_OK)
         return rc;
     if ((v = json_object_get(app, "selector")) != NULL &&
-        (rc = ferry_selector_validate(v, "selector", err)) != FERRY_OK)
+        (rc = ferry_selector_validate(v, "selector", d)) != FERRY_OK)
         return rc;
-    if ((v = json_object_get(app, "volumes")) != NULL && (rc = check_volumes(v, err)) != FERRY_OK)
+    if ((v = json_object_get(app, "volumes")) != NULL && (rc = check_volumes(v, d)) != FERRY_OK)
         return rc;
-    if ((rc = check_containers(app, err)) != FERRY_OK ||
-        (rc = check_workload(app, &several_pods, err)) != FERRY_OK ||
-        (rc = check_registries(app, err)) != FERRY_OK)
+    if ((rc = check_containers(app, d)) != FERRY_OK ||
+        (rc = check_workload(app, &several_pods, d)) != FERRY_OK ||
+        (rc = check_registries(app, d)) != FERRY_OK)
         return rc;
     if ((v = json_object_get(app, "hostNetwork")) != NULL && !json_is_boolean(v))
-        return app__fail(err, "hostNetwork", "must be true or false");
+        return ferry_fail(d, FERRY_EINVAL, "hostNetwork", "must be true or false");
     if ((v = json_object_get(app, "monitorQps")) != NULL && !json_is_boolean(v))
-        return app__fail(err, "monitorQps", "must be true or false");
-    if ((v = json_object_get(app, "deploy")) != NULL && (rc = check_deploy(v, err)) != FERRY_OK)
+        return ferry_fail(d, FERRY_EINVAL, "monitorQps", "must be true or false");
+    if ((v = json_object_get(app, "deploy")) != NULL && (rc = check_deploy(v, d)) != FERRY_OK)
         return rc;
-    if ((rc = check_port_clashes(json_object_get(app, "services"), several_pods, err)) != FERRY_OK)
+    if ((rc = check_port_clashes(json_object_get(app, "services"), several_pods, d)) != FERRY_OK)
         return rc;
     if (flags & FERRY_APP_ALLOW_RESOLVED)
-        return config__check_resolved(app, resolved, err);
+        return config__check_resolved(app, resolved, d);
     return FERRY_OK;
 }
 
@@ -938,7 +776,7 @@ ferry_err ferry_app_config_refs(const json_t *app, json_t **refs) {
     for (size_t i = 0; i < json_array_size(volumes); i++) {
         const json_t *vol = json_array_get(volumes, i);
         const char *kind = volume_kind(vol);
-        const char *name = app__str(json_object_get(json_object_get(vol, kind), "name"));
+        const char *name = validate__str(json_object_get(json_object_get(vol, kind), "name"));
         if (!config_kind(kind) || name == NULL || json_object_get(configs, name) != NULL)
             continue;
         if (json_object_set_new(configs, name, json_string(kind)) != 0)
@@ -947,7 +785,7 @@ ferry_err ferry_app_config_refs(const json_t *app, json_t **refs) {
     const json_t *names = json_object_get(app, "registries");
     for (size_t k = 0; k < json_array_size(names); k++) {
         const json_t *n = json_array_get(names, k);
-        if (app__str(n) != NULL && json_array_append(regs, (json_t *)n) != 0)
+        if (validate__str(n) != NULL && json_array_append(regs, (json_t *)n) != 0)
             goto out;
     }
     if (json_object_set(out, "configs", configs) != 0 ||
@@ -963,8 +801,7 @@ out:
     return rc;
 }
 
-/* ---- normalization ----------------------------------------------------------------------------
- */
+/* ---- normalization --------------------------------------------------------------------------- */
 
 /* Set obj[key] = v (stealing v); false when v is NULL or on ENOMEM. */
 static bool put(json_t *obj, const char *key, json_t *v) {
@@ -1130,10 +967,9 @@ fail:
     return NULL;
 }
 
-/* ---- nodes --------------------------------------------------------------------------------------
- */
+/* ---- nodes ----------------------------------------------------------------------------------- */
 
-ferry_err ferry_node_validate(const json_t *node, ferry_verr *err) {
+ferry_err ferry_node_validate(const json_t *node, ferry_detail *d) {
     static const char *const fields[] = {"name", "labels", NULL};
     static const char *const ignored[] = {"namespace", "createdAt", "updatedAt",
                                           "online",    "rev",       NULL};
@@ -1141,14 +977,14 @@ ferry_err ferry_node_validate(const json_t *node, ferry_verr *err) {
     const json_t *v;
 
     if (!json_is_object(node))
-        return app__fail(err, "node", "must be a JSON object");
-    if ((rc = app__check_fields(node, "", fields, ignored, err)) != FERRY_OK)
+        return ferry_fail(d, FERRY_EINVAL, "node", "must be a JSON object");
+    if ((rc = validate__check_fields(node, "", fields, ignored, d)) != FERRY_OK)
         return rc;
     if ((v = json_object_get(node, "name")) == NULL)
-        return app__fail(err, "name", "is required");
-    if (app__str(v) == NULL || !ferry_name_valid(json_string_value(v)))
-        return app__fail(err, "name", MSG_DNS);
+        return ferry_fail(d, FERRY_EINVAL, "name", "is required");
+    if (validate__str(v) == NULL || !ferry_name_valid(json_string_value(v)))
+        return ferry_fail(d, FERRY_EINVAL, "name", MSG_DNS);
     if ((v = json_object_get(node, "labels")) != NULL)
-        return ferry_labels_validate(v, "labels", err);
+        return ferry_labels_validate(v, "labels", d);
     return FERRY_OK;
 }

@@ -29,8 +29,7 @@
 #define COST_SLOT 16u  /* per array element */
 #define COST_ENTRY 64u /* per map entry, plus the key's length */
 
-/* ---- text -------------------------------------------------------------------------------------
- */
+/* ---- text ------------------------------------------------------------------------------------ */
 
 bool codec__text_valid(const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;
@@ -80,8 +79,7 @@ size_t codec__utf8_chars(const char *s) {
     return n;
 }
 
-/* ---- encoder ----------------------------------------------------------------------------------
- */
+/* ---- encoder --------------------------------------------------------------------------------- */
 
 typedef struct {
     unsigned char *buf;
@@ -193,8 +191,7 @@ fail:
     return rc;
 }
 
-/* ---- decoder ----------------------------------------------------------------------------------
- */
+/* ---- decoder --------------------------------------------------------------------------------- */
 
 typedef struct {
     const unsigned char *start;

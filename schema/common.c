@@ -10,8 +10,9 @@
 #include <strings.h>
 #include <time.h>
 
-/* ---- errors -----------------------------------------------------------------------------------
- */
+#include "internal.h"
+
+/* ---- errors ---------------------------------------------------------------------------------- */
 
 const char *ferry_strerror(ferry_err err) {
     static const char *const msgs[FERRY_ERR_COUNT] = {
@@ -33,8 +34,48 @@ const char *ferry_strerror(ferry_err err) {
     return msgs[err];
 }
 
-/* ---- logging ----------------------------------------------------------------------------------
- */
+/* ---- error details --------------------------------------------------------------------------- */
+
+void common__utf8_trim(char *s) {
+    size_t n = strlen(s);
+    size_t i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+        i--;
+    if (i == 0) {
+        s[0] = '\0';
+        return;
+    }
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+    if (n - (i - 1) < want)
+        s[i - 1] = '\0';
+}
+
+ferry_err ferry_fail(ferry_detail *d, ferry_err err, const char *field, const char *fmt, ...) {
+    if (d == NULL)
+        return err;
+    snprintf(d->field, sizeof(d->field), "%s", field != NULL ? field : "");
+    common__utf8_trim(d->field);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->message, sizeof(d->message), fmt, ap);
+    va_end(ap);
+    common__utf8_trim(d->message);
+    return err;
+}
+
+const char *ferry_detail_text(const ferry_detail *d, char *buf, size_t len) {
+    if (len == 0)
+        return buf;
+    if (d->field[0] != '\0')
+        snprintf(buf, len, "%s: %s", d->field, d->message);
+    else
+        snprintf(buf, len, "%s", d->message);
+    common__utf8_trim(buf);
+    return buf;
+}
+
+/* ---- logging --------------------------------------------------------------------------------- */
 
 ferry_log_level ferry_log_threshold = FERRY_LOG_INFO;
 
@@ -98,8 +139,7 @@ void ferry_log_write(ferry_log_level level, const char *file, int line, const ch
     fwrite(buf, 1, end, stderr);
 }
 
-/* ---- allocation -------------------------------------------------------------------------------
- */
+/* ---- allocation ------------------------------------------------------------------------------ */
 
 /* Countdown for ferry_alloc_fail_after(); 0 = disabled. Atomic so the hook is safe to leave in
  * multi-threaded daemons (the fast path is one relaxed load). */
@@ -164,8 +204,7 @@ void ferry_alloc_install_json(void) {
     json_set_alloc_funcs(ferry_malloc, ferry_free);
 }
 
-/* ---- clocks -----------------------------------------------------------------------------------
- */
+/* ---- clocks ---------------------------------------------------------------------------------- */
 
 static int64_t clock_ms(clockid_t id) {
     struct timespec ts;

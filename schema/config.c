@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ferry/base64.h"
+#include "ferry/labels.h"
 #include "internal.h"
 
 static const char *const CONFIG_KINDS[] = {"config", "secret", "certificate", "registry", NULL};
@@ -88,7 +89,7 @@ static bool pem_like(const char *s) {
  * names must not repeat. */
 static ferry_err check_file_map(const json_t *map, const char *field, bool binary,
                                 const json_t *other, size_t *total, size_t *count,
-                                ferry_verr *err) {
+                                ferry_detail *d) {
     const char *key;
     size_t klen;
     json_t *val;
@@ -96,118 +97,121 @@ static ferry_err check_file_map(const json_t *map, const char *field, bool binar
     char q[72];
 
     if (!json_is_object(map))
-        return app__fail(err, field, "must be an object mapping file names to %s",
-                         binary ? "base64 strings" : "text");
+        return ferry_fail(d, FERRY_EINVAL, field, "must be an object mapping file names to %s",
+                          binary ? "base64 strings" : "text");
     json_object_keylen_foreach((json_t *)map, key, klen, val) {
         if (strlen(key) != klen || !ferry_config_file_name_valid(key))
-            return app__fail(err, field, "file name '%s' %s", app__quote(key, q, sizeof(q)),
-                             MSG_FILE);
+            return ferry_fail(d, FERRY_EINVAL, field, "file name '%s' %s",
+                              validate__quote(key, q, sizeof(q)), MSG_FILE);
         snprintf(f, sizeof(f), "%s.%s", field, key);
         if (other != NULL && json_object_get(other, key) != NULL)
-            return app__fail(err, f,
-                             "file '%s' is also in data (names are unique across data "
-                             "and binaryData)",
-                             key);
+            return ferry_fail(d, FERRY_EINVAL, f,
+                              "file '%s' is also in data (names are unique across data "
+                              "and binaryData)",
+                              key);
         size_t len = 0;
         if (binary) {
             if (!json_is_string(val) ||
                 !ferry_base64_valid(json_string_value(val), json_string_length(val), &len))
-                return app__fail(err, f, "must be a base64 string (standard alphabet, padded)");
+                return ferry_fail(d, FERRY_EINVAL, f,
+                                  "must be a base64 string (standard alphabet, padded)");
         } else {
-            if (app__str(val) == NULL)
-                return app__fail(err, f,
-                                 "must be a string without NUL characters (use binaryData for "
-                                 "binary files)");
+            if (validate__str(val) == NULL)
+                return ferry_fail(d, FERRY_EINVAL, f,
+                                  "must be a string without NUL characters (use binaryData for "
+                                  "binary files)");
             len = json_string_length(val);
         }
         *total += len;
         if (++*count > FERRY_CONFIG_MAX_FILES)
-            return app__fail(err, field, "a config object holds at most %d files",
-                             FERRY_CONFIG_MAX_FILES);
+            return ferry_fail(d, FERRY_EINVAL, field, "a config object holds at most %d files",
+                              FERRY_CONFIG_MAX_FILES);
         if (*total > FERRY_CONFIG_MAX_DATA)
-            return app__fail(err, f, "a config object holds at most %u bytes (1 MiB) of data",
-                             FERRY_CONFIG_MAX_DATA);
+            return ferry_fail(d, FERRY_EINVAL, f,
+                              "a config object holds at most %u bytes (1 MiB) of data",
+                              FERRY_CONFIG_MAX_DATA);
     }
     return FERRY_OK;
 }
 
-static ferry_err check_certificate(const json_t *c, ferry_verr *err) {
+static ferry_err check_certificate(const json_t *c, ferry_detail *d) {
     static const char *const fields[] = {"cert", "key", "ca", NULL};
     char f[64];
     size_t total = 0;
     ferry_err rc;
 
     if (!json_is_object(c))
-        return app__fail(err, "certificate", "must be an object {cert, key, ca}");
-    if ((rc = app__check_fields(c, "certificate", fields, NULL, err)) != FERRY_OK)
+        return ferry_fail(d, FERRY_EINVAL, "certificate", "must be an object {cert, key, ca}");
+    if ((rc = validate__check_fields(c, "certificate", fields, NULL, d)) != FERRY_OK)
         return rc;
     for (size_t i = 0; fields[i] != NULL; i++) {
         const json_t *v = json_object_get(c, fields[i]);
         snprintf(f, sizeof(f), "certificate.%s", fields[i]);
         if (v == NULL && i < 2)
-            return app__fail(err, f, "is required");
+            return ferry_fail(d, FERRY_EINVAL, f, "is required");
         if (v == NULL)
             continue;
-        if (!pem_like(app__str(v)))
-            return app__fail(err, f,
-                             "must be PEM text (a \"-----BEGIN ...-----\" to \"-----END "
-                             "...-----\" block)");
+        if (!pem_like(validate__str(v)))
+            return ferry_fail(d, FERRY_EINVAL, f,
+                              "must be PEM text (a \"-----BEGIN ...-----\" to \"-----END "
+                              "...-----\" block)");
         total += json_string_length(v);
     }
     if (total > FERRY_CONFIG_MAX_DATA)
-        return app__fail(err, "certificate", "must hold at most %u bytes (1 MiB) of PEM text",
-                         FERRY_CONFIG_MAX_DATA);
+        return ferry_fail(d, FERRY_EINVAL, "certificate",
+                          "must hold at most %u bytes (1 MiB) of PEM text", FERRY_CONFIG_MAX_DATA);
     return FERRY_OK;
 }
 
 /* username and password: non-empty strings of at most FERRY_CONFIG_MAX_CREDENTIAL characters. */
 static ferry_err check_credential(const json_t *obj, const char *path, const char *key,
-                                  ferry_verr *err) {
+                                  ferry_detail *d) {
     char f[192];
     const json_t *v = json_object_get(obj, key);
     snprintf(f, sizeof(f), "%s.%s", path, key);
     if (v == NULL)
-        return app__fail(err, f, "is required");
-    const char *s = app__str(v);
+        return ferry_fail(d, FERRY_EINVAL, f, "is required");
+    const char *s = validate__str(v);
     if (s == NULL || s[0] == '\0' || codec__utf8_chars(s) > FERRY_CONFIG_MAX_CREDENTIAL)
-        return app__fail(err, f, "must be a non-empty string of at most %d characters",
-                         FERRY_CONFIG_MAX_CREDENTIAL);
+        return ferry_fail(d, FERRY_EINVAL, f, "must be a non-empty string of at most %d characters",
+                          FERRY_CONFIG_MAX_CREDENTIAL);
     return FERRY_OK;
 }
 
 /* {server, username, password} (plus "name" when in_resolved) at path. */
 static ferry_err check_registry(const json_t *r, const char *path, bool in_resolved,
-                                ferry_verr *err) {
+                                ferry_detail *d) {
     static const char *const fields[] = {"server", "username", "password", NULL};
     static const char *const rfields[] = {"name", "server", "username", "password", NULL};
     char f[192];
     ferry_err rc;
 
     if (!json_is_object(r))
-        return app__fail(err, path, "must be an object {%sserver, username, password}",
-                         in_resolved ? "name, " : "");
-    if ((rc = app__check_fields(r, path, in_resolved ? rfields : fields, NULL, err)) != FERRY_OK)
+        return ferry_fail(d, FERRY_EINVAL, path, "must be an object {%sserver, username, password}",
+                          in_resolved ? "name, " : "");
+    if ((rc = validate__check_fields(r, path, in_resolved ? rfields : fields, NULL, d)) != FERRY_OK)
         return rc;
     if (in_resolved) {
         snprintf(f, sizeof(f), "%s.name", path);
         const json_t *n = json_object_get(r, "name");
         if (n == NULL)
-            return app__fail(err, f, "is required");
-        if (app__str(n) == NULL || !ferry_name_valid(json_string_value(n)))
-            return app__fail(err, f, "must be the name of a registry object (a DNS label)");
+            return ferry_fail(d, FERRY_EINVAL, f, "is required");
+        if (validate__str(n) == NULL || !ferry_name_valid(json_string_value(n)))
+            return ferry_fail(d, FERRY_EINVAL, f,
+                              "must be the name of a registry object (a DNS label)");
     }
     snprintf(f, sizeof(f), "%s.server", path);
     const json_t *server = json_object_get(r, "server");
     if (server == NULL)
-        return app__fail(err, f, "is required");
-    if (!server_valid(app__str(server)))
-        return app__fail(err, f, "%s", MSG_SERVER);
-    if ((rc = check_credential(r, path, "username", err)) != FERRY_OK)
+        return ferry_fail(d, FERRY_EINVAL, f, "is required");
+    if (!server_valid(validate__str(server)))
+        return ferry_fail(d, FERRY_EINVAL, f, "%s", MSG_SERVER);
+    if ((rc = check_credential(r, path, "username", d)) != FERRY_OK)
         return rc;
-    return check_credential(r, path, "password", err);
+    return check_credential(r, path, "password", d);
 }
 
-ferry_err ferry_config_validate(const json_t *cfg, ferry_verr *err) {
+ferry_err ferry_config_validate(const json_t *cfg, ferry_detail *d) {
     static const char *const fields[] = {"name",        "kind",     "data", "binaryData",
                                          "certificate", "registry", NULL};
     static const char *const ignored[] = {"namespace", "version", "createdAt",
@@ -226,21 +230,21 @@ ferry_err ferry_config_validate(const json_t *cfg, ferry_verr *err) {
     const json_t *v;
 
     if (!json_is_object(cfg))
-        return app__fail(err, "config", "must be a JSON object");
-    if ((rc = app__check_fields(cfg, "", fields, ignored, err)) != FERRY_OK)
+        return ferry_fail(d, FERRY_EINVAL, "config", "must be a JSON object");
+    if ((rc = validate__check_fields(cfg, "", fields, ignored, d)) != FERRY_OK)
         return rc;
     if ((v = json_object_get(cfg, "name")) == NULL)
-        return app__fail(err, "name", "is required");
-    if (app__str(v) == NULL || !ferry_name_valid(json_string_value(v)))
-        return app__fail(err, "name",
-                         "must be a DNS label: 1-63 lowercase letters, digits or '-', starting "
-                         "and ending with a letter or digit");
+        return ferry_fail(d, FERRY_EINVAL, "name", "is required");
+    if (validate__str(v) == NULL || !ferry_name_valid(json_string_value(v)))
+        return ferry_fail(d, FERRY_EINVAL, "name",
+                          "must be a DNS label: 1-63 lowercase letters, digits or '-', starting "
+                          "and ending with a letter or digit");
     if ((v = json_object_get(cfg, "kind")) == NULL)
-        return app__fail(err, "kind", "is required");
-    const char *kind = app__str(v);
-    if (kind == NULL || !app__key_in(kind, CONFIG_KINDS))
-        return app__fail(err, "kind",
-                         "must be \"config\", \"secret\", \"certificate\" or \"registry\"");
+        return ferry_fail(d, FERRY_EINVAL, "kind", "is required");
+    const char *kind = validate__str(v);
+    if (kind == NULL || !validate__key_in(kind, CONFIG_KINDS))
+        return ferry_fail(d, FERRY_EINVAL, "kind",
+                          "must be \"config\", \"secret\", \"certificate\" or \"registry\"");
     for (size_t i = 0; i < sizeof(owners) / sizeof(owners[0]); i++) {
         if (json_object_get(cfg, owners[i].member) == NULL)
             continue;
@@ -248,30 +252,30 @@ ferry_err ferry_config_validate(const json_t *cfg, ferry_verr *err) {
         for (size_t k = 0; k < 3 && owners[i].kinds[k] != NULL; k++)
             ok = ok || strcmp(owners[i].kinds[k], kind) == 0;
         if (!ok)
-            return app__fail(err, owners[i].member, "is not allowed for kind %s", kind);
+            return ferry_fail(d, FERRY_EINVAL, owners[i].member, "is not allowed for kind %s",
+                              kind);
     }
     if ((v = json_object_get(cfg, "data")) != NULL &&
-        (rc = check_file_map(v, "data", false, NULL, &total, &count, err)) != FERRY_OK)
+        (rc = check_file_map(v, "data", false, NULL, &total, &count, d)) != FERRY_OK)
         return rc;
     if ((v = json_object_get(cfg, "binaryData")) != NULL &&
         (rc = check_file_map(v, "binaryData", true, json_object_get(cfg, "data"), &total, &count,
-                             err)) != FERRY_OK)
+                             d)) != FERRY_OK)
         return rc;
     if (strcmp(kind, "certificate") == 0) {
         if ((v = json_object_get(cfg, "certificate")) == NULL)
-            return app__fail(err, "certificate", "is required for kind certificate");
-        return check_certificate(v, err);
+            return ferry_fail(d, FERRY_EINVAL, "certificate", "is required for kind certificate");
+        return check_certificate(v, d);
     }
     if (strcmp(kind, "registry") == 0) {
         if ((v = json_object_get(cfg, "registry")) == NULL)
-            return app__fail(err, "registry", "is required for kind registry");
-        return check_registry(v, "registry", false, err);
+            return ferry_fail(d, FERRY_EINVAL, "registry", "is required for kind registry");
+        return check_registry(v, "registry", false, d);
     }
     return FERRY_OK;
 }
 
-/* ---- files ------------------------------------------------------------------------------------
- */
+/* ---- files ----------------------------------------------------------------------------------- */
 
 /* files[name] = {"data": base64 of bytes, "mode": mode}. */
 static bool add_file(json_t *files, const char *name, const void *bytes, size_t len, int mode) {
@@ -292,7 +296,7 @@ ferry_err ferry_config_files(const json_t *cfg, json_t **files) {
         *files = NULL;
     const char *kind = json_string_value(json_object_get(cfg, "kind"));
     if (files == NULL || kind == NULL || strcmp(kind, "registry") == 0 ||
-        !app__key_in(kind, CONFIG_KINDS))
+        !validate__key_in(kind, CONFIG_KINDS))
         return FERRY_EINVAL;
     if ((out = json_object()) == NULL)
         goto out;
@@ -343,11 +347,10 @@ out:
     return rc;
 }
 
-/* ---- resolved ---------------------------------------------------------------------------------
- */
+/* ---- resolved -------------------------------------------------------------------------------- */
 
 /* resolved.configs.NAME = {kind, version, files}. */
-static ferry_err check_resolved_config(const json_t *c, const char *path, ferry_verr *err) {
+static ferry_err check_resolved_config(const json_t *c, const char *path, ferry_detail *d) {
     static const char *const fields[] = {"kind", "version", "files", NULL};
     static const char *const ffields[] = {"data", "mode", NULL};
     const char *key;
@@ -359,54 +362,59 @@ static ferry_err check_resolved_config(const json_t *c, const char *path, ferry_
     ferry_err rc;
 
     if (!json_is_object(c))
-        return app__fail(err, path, "must be an object {kind, version, files}");
-    if ((rc = app__check_fields(c, path, fields, NULL, err)) != FERRY_OK)
+        return ferry_fail(d, FERRY_EINVAL, path, "must be an object {kind, version, files}");
+    if ((rc = validate__check_fields(c, path, fields, NULL, d)) != FERRY_OK)
         return rc;
     const json_t *kind = json_object_get(c, "kind");
     const json_t *version = json_object_get(c, "version");
     const json_t *files = json_object_get(c, "files");
     ferry__path(f, sizeof(f), "%s.kind", path);
     if (kind == NULL)
-        return app__fail(err, f, "is required");
-    if (app__str(kind) == NULL || !app__key_in(json_string_value(kind), VOLUME_CONFIG_KINDS))
-        return app__fail(err, f, "must be \"config\", \"secret\" or \"certificate\"");
+        return ferry_fail(d, FERRY_EINVAL, f, "is required");
+    if (validate__str(kind) == NULL ||
+        !validate__key_in(json_string_value(kind), VOLUME_CONFIG_KINDS))
+        return ferry_fail(d, FERRY_EINVAL, f, "must be \"config\", \"secret\" or \"certificate\"");
     ferry__path(f, sizeof(f), "%s.version", path);
     if (version == NULL)
-        return app__fail(err, f, "is required");
+        return ferry_fail(d, FERRY_EINVAL, f, "is required");
     if (!json_is_integer(version) || json_integer_value(version) < 1)
-        return app__fail(err, f, "must be a positive integer");
+        return ferry_fail(d, FERRY_EINVAL, f, "must be a positive integer");
     ferry__path(f, sizeof(f), "%s.files", path);
     if (files == NULL)
-        return app__fail(err, f, "is required");
+        return ferry_fail(d, FERRY_EINVAL, f, "is required");
     if (!json_is_object(files) || json_object_size(files) > FERRY_CONFIG_MAX_FILES)
-        return app__fail(err, f, "must be an object of at most %d files", FERRY_CONFIG_MAX_FILES);
+        return ferry_fail(d, FERRY_EINVAL, f, "must be an object of at most %d files",
+                          FERRY_CONFIG_MAX_FILES);
     json_object_keylen_foreach((json_t *)files, key, klen, val) {
         ferry__path(f, sizeof(f), "%s.files", path);
         if (strlen(key) != klen || !ferry_config_file_name_valid(key))
-            return app__fail(err, f, "file name '%s' %s", app__quote(key, q, sizeof(q)), MSG_FILE);
+            return ferry_fail(d, FERRY_EINVAL, f, "file name '%s' %s",
+                              validate__quote(key, q, sizeof(q)), MSG_FILE);
         ferry__path(f, sizeof(f), "%s.files.%s", path, key);
         if (!json_is_object(val))
-            return app__fail(err, f, "must be an object {data, mode}");
-        if ((rc = app__check_fields(val, f, ffields, NULL, err)) != FERRY_OK)
+            return ferry_fail(d, FERRY_EINVAL, f, "must be an object {data, mode}");
+        if ((rc = validate__check_fields(val, f, ffields, NULL, d)) != FERRY_OK)
             return rc;
         const json_t *data = json_object_get(val, "data");
         const json_t *mode = json_object_get(val, "mode");
         size_t len = 0;
         ferry__path(f, sizeof(f), "%s.files.%s.data", path, key);
         if (data == NULL)
-            return app__fail(err, f, "is required");
+            return ferry_fail(d, FERRY_EINVAL, f, "is required");
         if (!json_is_string(data) ||
             !ferry_base64_valid(json_string_value(data), json_string_length(data), &len))
-            return app__fail(err, f, "must be a base64 string (standard alphabet, padded)");
+            return ferry_fail(d, FERRY_EINVAL, f,
+                              "must be a base64 string (standard alphabet, padded)");
         if ((total += len) > FERRY_CONFIG_MAX_DATA)
-            return app__fail(err, f, "a config holds at most %u bytes (1 MiB) of data",
-                             FERRY_CONFIG_MAX_DATA);
+            return ferry_fail(d, FERRY_EINVAL, f, "a config holds at most %u bytes (1 MiB) of data",
+                              FERRY_CONFIG_MAX_DATA);
         ferry__path(f, sizeof(f), "%s.files.%s.mode", path, key);
         if (mode == NULL)
-            return app__fail(err, f, "is required");
+            return ferry_fail(d, FERRY_EINVAL, f, "is required");
         if (!json_is_integer(mode) || json_integer_value(mode) < 0 ||
             json_integer_value(mode) > 0777)
-            return app__fail(err, f, "must be an integer file mode between 0 and 0777 (511)");
+            return ferry_fail(d, FERRY_EINVAL, f,
+                              "must be an integer file mode between 0 and 0777 (511)");
     }
     return FERRY_OK;
 }
@@ -449,7 +457,7 @@ static long registry_entry(const json_t *regs, const char *name, size_t before) 
 }
 
 /* Allocates nothing, so that a validation never fails for lack of memory. */
-ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferry_verr *err) {
+ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferry_detail *d) {
     static const char *const fields[] = {"configs", "registries", NULL};
     const char *key;
     size_t klen;
@@ -459,33 +467,34 @@ ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferr
     ferry_err rc;
 
     if (resolved != NULL && !json_is_object(resolved))
-        return app__fail(err, "resolved", "must be an object {configs, registries}");
+        return ferry_fail(d, FERRY_EINVAL, "resolved", "must be an object {configs, registries}");
     if (resolved != NULL &&
-        (rc = app__check_fields(resolved, "resolved", fields, NULL, err)) != FERRY_OK)
+        (rc = validate__check_fields(resolved, "resolved", fields, NULL, d)) != FERRY_OK)
         return rc;
     const json_t *configs = json_object_get(resolved, "configs");
     const json_t *regs = json_object_get(resolved, "registries");
     if (configs != NULL && !json_is_object(configs))
-        return app__fail(err, "resolved.configs",
-                         "must be an object mapping config names to {kind, version, files}");
+        return ferry_fail(d, FERRY_EINVAL, "resolved.configs",
+                          "must be an object mapping config names to {kind, version, files}");
     if (regs != NULL && !json_is_array(regs))
-        return app__fail(err, "resolved.registries",
-                         "must be an array of {name, server, username, password}");
+        return ferry_fail(d, FERRY_EINVAL, "resolved.registries",
+                          "must be an array of {name, server, username, password}");
 
     json_object_keylen_foreach((json_t *)configs, key, klen, val) {
         if (strlen(key) != klen || !ferry_name_valid(key))
-            return app__fail(err, "resolved.configs",
-                             "key '%s' must be a config name (a DNS label)",
-                             app__quote(key, q, sizeof(q)));
+            return ferry_fail(d, FERRY_EINVAL, "resolved.configs",
+                              "key '%s' must be a config name (a DNS label)",
+                              validate__quote(key, q, sizeof(q)));
         snprintf(f, sizeof(f), "resolved.configs.%s", key);
-        if ((rc = check_resolved_config(val, f, err)) != FERRY_OK)
+        if ((rc = check_resolved_config(val, f, d)) != FERRY_OK)
             return rc;
         const char *want = referenced_kind(app, key);
         if (want == NULL)
-            return app__fail(err, f, "is not referenced by a volume of the app");
+            return ferry_fail(d, FERRY_EINVAL, f, "is not referenced by a volume of the app");
         if (strcmp(json_string_value(json_object_get(val, "kind")), want) != 0) {
             snprintf(f, sizeof(f), "resolved.configs.%s.kind", key);
-            return app__fail(err, f, "must be \"%s\" (the kind of the app's volume)", want);
+            return ferry_fail(d, FERRY_EINVAL, f, "must be \"%s\" (the kind of the app's volume)",
+                              want);
         }
     }
     const json_t *volumes = json_object_get(app, "volumes");
@@ -493,15 +502,15 @@ ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferr
         const char *kind = NULL;
         const char *n = volume_ref(json_array_get(volumes, i), &kind);
         if (n != NULL && json_object_get(configs, n) == NULL)
-            return app__fail(err, "resolved.configs",
-                             "must hold the %s '%s' that volumes[%zu] references", kind, n, i);
+            return ferry_fail(d, FERRY_EINVAL, "resolved.configs",
+                              "must hold the %s '%s' that volumes[%zu] references", kind, n, i);
     }
 
     const json_t *names = json_object_get(app, "registries");
     for (size_t i = 0; i < json_array_size(regs); i++) {
         const json_t *r = json_array_get(regs, i);
         snprintf(f, sizeof(f), "resolved.registries[%zu]", i);
-        if ((rc = check_registry(r, f, true, err)) != FERRY_OK)
+        if ((rc = check_registry(r, f, true, d)) != FERRY_OK)
             return rc;
         const char *n = json_string_value(json_object_get(r, "name"));
         snprintf(f, sizeof(f), "resolved.registries[%zu].name", i);
@@ -509,15 +518,15 @@ ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferr
         for (size_t k = 0; k < json_array_size(names); k++)
             listed = listed || strcmp(json_string_value(json_array_get(names, k)), n) == 0;
         if (!listed)
-            return app__fail(err, f, "'%s' is not in the app's registries", n);
+            return ferry_fail(d, FERRY_EINVAL, f, "'%s' is not in the app's registries", n);
         if (registry_entry(regs, n, i) >= 0)
-            return app__fail(err, f, "duplicate registry '%s'", n);
+            return ferry_fail(d, FERRY_EINVAL, f, "duplicate registry '%s'", n);
     }
     for (size_t k = 0; k < json_array_size(names); k++) {
         const char *n = json_string_value(json_array_get(names, k));
         if (registry_entry(regs, n, json_array_size(regs)) < 0)
-            return app__fail(err, "resolved.registries",
-                             "must hold an entry for registry '%s' (registries[%zu])", n, k);
+            return ferry_fail(d, FERRY_EINVAL, "resolved.registries",
+                              "must hold an entry for registry '%s' (registries[%zu])", n, k);
     }
     return FERRY_OK;
 }

@@ -1,5 +1,4 @@
-/* Internal interfaces shared between the files of the schema library (not installed, not public).
- */
+/* Internal interfaces between the files of the schema library (not installed, not public). */
 #ifndef FERRY_SCHEMA_INTERNAL_H
 #define FERRY_SCHEMA_INTERNAL_H
 
@@ -10,8 +9,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "ferry/app.h"
 #include "ferry/common.h"
+
+/* common.c: drop an incomplete UTF-8 sequence that truncation left at the end of s. */
+void common__utf8_trim(char *s);
 
 /* codec.c: true when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code points past
  * U+10FFFF) without NUL bytes. C consumers read our strings NUL-terminated, so an embedded NUL
@@ -21,28 +22,25 @@ bool codec__text_valid(const char *s, size_t n);
 /* codec.c: number of code points in the valid UTF-8 string s (JSON Schema's maxLength unit). */
 size_t codec__utf8_chars(const char *s);
 
-/* app.c: label key and value rules (see ferry_labels_validate). */
-bool app__label_key_valid(const char *key, size_t len);
-bool app__label_value_valid(const char *value, size_t len);
+/* labels.c: label key and value rules (see ferry_labels_validate). */
+bool labels__key_valid(const char *key, size_t len);
+bool labels__value_valid(const char *value, size_t len);
 
-/* app.c: set *err (if not NULL) to field + printf-formatted message; returns FERRY_EINVAL. */
-ferry_err app__fail(ferry_verr *err, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* app.c: shared checks of the validators (app.c, selector.c, config.c). */
+/* validate.c: checks shared by the validators (labels.c, selector.c, config.c, app.c). */
 /* Reject members of obj not in allowed (nor in ignored, which may be NULL); path is the object's
  * field path ("" for the top level). */
-ferry_err app__check_fields(const json_t *obj, const char *path, const char *const *allowed,
-                            const char *const *ignored, ferry_verr *err);
+ferry_err validate__check_fields(const json_t *obj, const char *path, const char *const *allowed,
+                                 const char *const *ignored, ferry_detail *d);
 /* The string of v when it is a JSON string without NUL bytes, else NULL. */
-const char *app__str(const json_t *v);
+const char *validate__str(const json_t *v);
 /* true when key is in the NULL-terminated set. */
-bool app__key_in(const char *key, const char *const *set);
+bool validate__key_in(const char *key, const char *const *set);
 /* A short, printable rendering of an untrusted string for error messages, in buf. */
-const char *app__quote(const char *s, char *buf, size_t cap);
+const char *validate__quote(const char *s, char *buf, size_t cap);
 
-/* config.c: check the "resolved" member of an app that passed every other rule. */
-ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferry_verr *err);
+/* config.c: check the "resolved" member of an app that passed every other rule (app.c calls it
+ * last). */
+ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferry_detail *d);
 
 /* patch.c: structural check of an untrusted patch without a document. FERRY_EFORMAT (why says
  * what is wrong) or FERRY_ETOOBIG past FERRY_MAX_DEPTH. */

@@ -27,8 +27,7 @@ static const char *cstr(const json_t *v) {
     return json_string_value(v);
 }
 
-/* ---- structural check -------------------------------------------------------------------------
- */
+/* ---- structural check ------------------------------------------------------------------------ */
 
 /* Check that list is an array of distinct strings, none of them a member of `exclude` (may be
  * NULL). Uses a set built in a jansson object: lists may hold 65536 names. */
@@ -136,8 +135,7 @@ ferry_err patch__check(const json_t *patch, char *why, size_t whylen) {
     return check(patch, 0, why, whylen);
 }
 
-/* ---- apply ------------------------------------------------------------------------------------
- */
+/* ---- apply ----------------------------------------------------------------------------------- */
 
 /* Deep copy of v placed at nesting level `depth` of the result, refusing results nested deeper
  * than FERRY_MAX_DEPTH (they could not be encoded or decoded). */
@@ -414,8 +412,7 @@ ferry_err ferry_patch_apply(const json_t *doc, const json_t *patch, json_t **out
     return apply(doc, patch, 0, out);
 }
 
-/* ---- diff -------------------------------------------------------------------------------------
- */
+/* ---- diff ------------------------------------------------------------------------------------ */
 
 static json_t *diff(const json_t *from, const json_t *to);
 

@@ -7,6 +7,7 @@
 
 #include "ferry/app.h"
 #include "ferry/codec.h"
+#include "ferry/labels.h"
 #include "internal.h"
 
 #define PROTO_MAX_TEXT 4096     /* message / error strings, in characters */
@@ -128,7 +129,7 @@ static ferry_err req_enum(const pctx *c, const json_t *obj, const char *key,
  * and named like the message's app. */
 static ferry_err check_spec(const pctx *c, const json_t *spec, const char *prefix,
                             const char *app) {
-    ferry_verr verr;
+    ferry_detail verr;
     char f[80]; /* prefix is at most "apps[65535]" */
     path(f, sizeof(f), prefix, "spec");
     if (!json_is_object(spec))
@@ -147,7 +148,7 @@ static ferry_err check_spec(const pctx *c, const json_t *spec, const char *prefi
 }
 
 static ferry_err check_labels(const pctx *c, const json_t *labels, const char *field) {
-    ferry_verr verr;
+    ferry_detail verr;
     if (ferry_labels_validate(labels, field, &verr) != FERRY_OK)
         return bad(c, verr.field, FERRY_EINVAL, "%s", verr.message);
     return FERRY_OK;

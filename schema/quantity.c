@@ -180,8 +180,7 @@ ferry_err ferry_quantity_parse_memory(const json_t *v, int64_t *bytes) {
     return FERRY_OK;
 }
 
-/* ---- RFC 3339 ---------------------------------------------------------------------------------
- */
+/* ---- RFC 3339 -------------------------------------------------------------------------------- */
 
 /* n digits at s as a number, or -1. */
 static int digits(const char *s, int n) {

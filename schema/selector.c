@@ -1,9 +1,11 @@
 /* Ferry label selectors: validation, matching with Kubernetes semantics (matchLabels and
  * matchExpressions), the topic an app goes on, and the Kubernetes string form. */
+#include "ferry/selector.h"
+
 #include <stdio.h>
 #include <string.h>
 
-#include "ferry/app.h"
+#include "ferry/labels.h"
 #include "internal.h"
 
 #define SEL_MAX_EXPRESSIONS 64
@@ -12,53 +14,55 @@
 
 static const char *const SEL_OPERATORS[] = {"In", "NotIn", "Exists", "DoesNotExist", NULL};
 
-static ferry_err check_expression(const json_t *e, const char *path, ferry_verr *err) {
+static ferry_err check_expression(const json_t *e, const char *path, ferry_detail *d) {
     static const char *const fields[] = {"key", "operator", "values", NULL};
     char f[192];
     ferry_err rc;
 
     if (!json_is_object(e))
-        return app__fail(err, path, "must be an object {key, operator, values}");
-    if ((rc = app__check_fields(e, path, fields, NULL, err)) != FERRY_OK)
+        return ferry_fail(d, FERRY_EINVAL, path, "must be an object {key, operator, values}");
+    if ((rc = validate__check_fields(e, path, fields, NULL, d)) != FERRY_OK)
         return rc;
     const json_t *key = json_object_get(e, "key");
     const json_t *op = json_object_get(e, "operator");
     const json_t *values = json_object_get(e, "values");
     ferry__path(f, sizeof(f), "%s.key", path);
     if (key == NULL)
-        return app__fail(err, f, "is required");
-    const char *k = app__str(key);
-    if (k == NULL || !app__label_key_valid(k, strlen(k)))
-        return app__fail(err, f,
-                         "must be a label key: an optional DNS subdomain prefix and '/', then "
-                         "1-63 characters [A-Za-z0-9-_.] starting and ending with a letter or "
-                         "digit");
+        return ferry_fail(d, FERRY_EINVAL, f, "is required");
+    const char *k = validate__str(key);
+    if (k == NULL || !labels__key_valid(k, strlen(k)))
+        return ferry_fail(d, FERRY_EINVAL, f,
+                          "must be a label key: an optional DNS subdomain prefix and '/', then "
+                          "1-63 characters [A-Za-z0-9-_.] starting and ending with a letter or "
+                          "digit");
     ferry__path(f, sizeof(f), "%s.operator", path);
     if (op == NULL)
-        return app__fail(err, f, "is required");
-    const char *o = app__str(op);
-    if (o == NULL || !app__key_in(o, SEL_OPERATORS))
-        return app__fail(err, f, "must be one of In, NotIn, Exists, DoesNotExist");
+        return ferry_fail(d, FERRY_EINVAL, f, "is required");
+    const char *o = validate__str(op);
+    if (o == NULL || !validate__key_in(o, SEL_OPERATORS))
+        return ferry_fail(d, FERRY_EINVAL, f, "must be one of In, NotIn, Exists, DoesNotExist");
     bool need = o[0] == 'I' || o[0] == 'N'; /* In, NotIn */
     ferry__path(f, sizeof(f), "%s.values", path);
     if (values != NULL && (!json_is_array(values) || json_array_size(values) > SEL_MAX_VALUES))
-        return app__fail(err, f, "must be an array of at most %d label values", SEL_MAX_VALUES);
+        return ferry_fail(d, FERRY_EINVAL, f, "must be an array of at most %d label values",
+                          SEL_MAX_VALUES);
     if (need && json_array_size(values) == 0)
-        return app__fail(err, f, "must be a non-empty array of label values for operator %s", o);
+        return ferry_fail(d, FERRY_EINVAL, f,
+                          "must be a non-empty array of label values for operator %s", o);
     if (!need && json_array_size(values) > 0)
-        return app__fail(err, f, "must be absent or empty for operator %s", o);
+        return ferry_fail(d, FERRY_EINVAL, f, "must be absent or empty for operator %s", o);
     for (size_t i = 0; i < json_array_size(values); i++) {
-        const char *s = app__str(json_array_get(values, i));
+        const char *s = validate__str(json_array_get(values, i));
         ferry__path(f, sizeof(f), "%s.values[%zu]", path, i);
-        if (s == NULL || !app__label_value_valid(s, strlen(s)))
-            return app__fail(err, f,
-                             "must be a label value: empty or 1-63 characters [A-Za-z0-9-_.] "
-                             "starting and ending with a letter or digit");
+        if (s == NULL || !labels__value_valid(s, strlen(s)))
+            return ferry_fail(d, FERRY_EINVAL, f,
+                              "must be a label value: empty or 1-63 characters [A-Za-z0-9-_.] "
+                              "starting and ending with a letter or digit");
     }
     return FERRY_OK;
 }
 
-ferry_err ferry_selector_validate(const json_t *selector, const char *field, ferry_verr *err) {
+ferry_err ferry_selector_validate(const json_t *selector, const char *field, ferry_detail *d) {
     static const char *const fields[] = {"matchLabels", "matchExpressions", NULL};
     char f[192];
     ferry_err rc;
@@ -66,27 +70,27 @@ ferry_err ferry_selector_validate(const json_t *selector, const char *field, fer
     if (field == NULL)
         field = "selector";
     if (!json_is_object(selector))
-        return app__fail(err, field, "must be an object");
-    if ((rc = app__check_fields(selector, field, fields, NULL, err)) != FERRY_OK)
+        return ferry_fail(d, FERRY_EINVAL, field, "must be an object");
+    if ((rc = validate__check_fields(selector, field, fields, NULL, d)) != FERRY_OK)
         return rc;
     const json_t *ml = json_object_get(selector, "matchLabels");
     snprintf(f, sizeof(f), "%s.matchLabels", field);
-    if (ml != NULL && (rc = ferry_labels_validate(ml, f, err)) != FERRY_OK)
+    if (ml != NULL && (rc = ferry_labels_validate(ml, f, d)) != FERRY_OK)
         return rc;
     const json_t *me = json_object_get(selector, "matchExpressions");
     snprintf(f, sizeof(f), "%s.matchExpressions", field);
     if (me != NULL && (!json_is_array(me) || json_array_size(me) > SEL_MAX_EXPRESSIONS))
-        return app__fail(err, f, "must be an array of at most %d expressions", SEL_MAX_EXPRESSIONS);
+        return ferry_fail(d, FERRY_EINVAL, f, "must be an array of at most %d expressions",
+                          SEL_MAX_EXPRESSIONS);
     for (size_t i = 0; i < json_array_size(me); i++) {
         snprintf(f, sizeof(f), "%s.matchExpressions[%zu]", field, i);
-        if ((rc = check_expression(json_array_get(me, i), f, err)) != FERRY_OK)
+        if ((rc = check_expression(json_array_get(me, i), f, d)) != FERRY_OK)
             return rc;
     }
     return FERRY_OK;
 }
 
-/* ---- matching ---------------------------------------------------------------------------------
- */
+/* ---- matching -------------------------------------------------------------------------------- */
 
 static bool value_in(const json_t *values, const json_t *have) {
     for (size_t i = 0; i < json_array_size(values); i++)
@@ -170,14 +174,13 @@ bool ferry_selector_topic_label(const json_t *selector, const char **key, const 
     return true;
 }
 
-/* ---- string form ------------------------------------------------------------------------------
- */
+/* ---- string form ----------------------------------------------------------------------------- */
 
 /* A cursor over the selector string; errors name the 1-based character position. */
 typedef struct {
     const char *s;
     size_t pos;
-    ferry_verr *err;
+    ferry_detail *d;
     const char *field;
 } sel_parser;
 
@@ -188,7 +191,7 @@ __attribute__((format(printf, 2, 3))) static ferry_err sp_fail(sel_parser *p, co
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return app__fail(p->err, p->field, "at character %zu: %s", p->pos + 1, msg);
+    return ferry_fail(p->d, FERRY_EINVAL, p->field, "at character %zu: %s", p->pos + 1, msg);
 }
 
 static void sp_space(sel_parser *p) {
@@ -313,22 +316,23 @@ out:
     return rc;
 }
 
-ferry_err ferry_selector_parse_string(const char *s, json_t **selector, ferry_verr *err) {
-    sel_parser p = {s, 0, err, "selector"};
+ferry_err ferry_selector_parse_string(const char *s, json_t **selector, ferry_detail *d) {
+    sel_parser p = {s, 0, d, "selector"};
     json_t *sel = NULL;
     json_t *ml = NULL;
     json_t *exprs = NULL;
     ferry_err rc = FERRY_ENOMEM;
 
     if (selector == NULL)
-        return app__fail(err, "selector", "no output");
+        return ferry_fail(d, FERRY_EINVAL, "selector", "no output");
     *selector = NULL;
     if (s == NULL)
-        return app__fail(err, "selector", "is required");
+        return ferry_fail(d, FERRY_EINVAL, "selector", "is required");
     if (strlen(s) > SEL_MAX_STRING)
-        return app__fail(err, "selector", "must be at most %d characters", SEL_MAX_STRING);
+        return ferry_fail(d, FERRY_EINVAL, "selector", "must be at most %d characters",
+                          SEL_MAX_STRING);
     if (!codec__text_valid(s, strlen(s)))
-        return app__fail(err, "selector", "must be valid UTF-8");
+        return ferry_fail(d, FERRY_EINVAL, "selector", "must be valid UTF-8");
     if ((sel = json_object()) == NULL || (ml = json_object()) == NULL ||
         (exprs = json_array()) == NULL)
         goto out;
@@ -354,13 +358,13 @@ ferry_err ferry_selector_parse_string(const char *s, json_t **selector, ferry_ve
     if ((json_object_size(ml) > 0 && json_object_set(sel, "matchLabels", ml) != 0) ||
         (json_array_size(exprs) > 0 && json_object_set(sel, "matchExpressions", exprs) != 0))
         goto out;
-    if ((rc = ferry_selector_validate(sel, "selector", err)) != FERRY_OK)
+    if ((rc = ferry_selector_validate(sel, "selector", d)) != FERRY_OK)
         goto out;
     *selector = sel;
     sel = NULL;
 out:
     if (rc == FERRY_ENOMEM)
-        app__fail(err, "selector", "out of memory");
+        ferry_fail(d, FERRY_EINVAL, "selector", "out of memory");
     json_decref(sel);
     json_decref(ml);
     json_decref(exprs);

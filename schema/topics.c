@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ferry/app.h"
+#include "ferry/labels.h"
 #include "internal.h"
 
 /* Bytes that stand for themselves in a label segment; everything else is %XX (upper-case hex).
@@ -55,8 +55,8 @@ static bool label_ok(const char *key, const char *value) {
     if (key == NULL || value == NULL)
         return false;
     size_t kl = strnlen(key, FERRY_LABEL_KEY_MAX), vl = strnlen(value, FERRY_LABEL_VALUE_MAX);
-    return kl < FERRY_LABEL_KEY_MAX && vl < FERRY_LABEL_VALUE_MAX &&
-           app__label_key_valid(key, kl) && app__label_value_valid(value, vl);
+    return kl < FERRY_LABEL_KEY_MAX && vl < FERRY_LABEL_VALUE_MAX && labels__key_valid(key, kl) &&
+           labels__value_valid(value, vl);
 }
 
 static void tb_label_prefix(tbuf *b, const char *ns, const char *key, const char *value) {
@@ -162,8 +162,7 @@ ferry_err ferry_topic_all_filter(const char *ns, char *buf, size_t buflen) {
     return FERRY_OK;
 }
 
-/* ---- parsing ----------------------------------------------------------------------------------
- */
+/* ---- parsing --------------------------------------------------------------------------------- */
 
 typedef struct {
     const char *p;
@@ -259,8 +258,8 @@ ferry_err ferry_topic_parse(const char *topic, size_t len, ferry_topic *out) {
         t.kind = FERRY_TOPIC_APP_LABEL;
         if (k.n == 0 || !parse_encoded(k, t.label_key, sizeof(t.label_key)) ||
             !parse_encoded(v, t.label_value, sizeof(t.label_value)) ||
-            !app__label_key_valid(t.label_key, strlen(t.label_key)) ||
-            !app__label_value_valid(t.label_value, strlen(t.label_value)) ||
+            !labels__key_valid(t.label_key, strlen(t.label_key)) ||
+            !labels__value_valid(t.label_value, strlen(t.label_value)) ||
             !parse_name(segs[5], t.app))
             return FERRY_EFORMAT;
     } else if ((nseg == 5 || nseg == 6) && seg_is(segs[2], "nodes")) {

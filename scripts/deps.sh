@@ -33,7 +33,7 @@ log "missing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # The packages' postinst may start system services (docker, mosquitto); the scripts never use them.
 apt-get update -q
-# With Recommends, as on the machines PLATFORM.md describes (Podman's netavark, docker's tini).
+# With Recommends: Podman needs some of them (netavark, an init): docs/platform.md.
 apt-get install -y -q -o Dpkg::Options::=--force-confdef \
     -o Dpkg::Options::=--force-confold "${missing[@]}"
 log "installed: ${missing[*]}"

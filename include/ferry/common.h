@@ -1,5 +1,5 @@
-/* Ferry common definitions: the error enum, logging and allocation wrappers shared by every module.
- */
+/* Ferry common definitions shared by every module: the error enum and error details, logging,
+ * allocation wrappers, clocks. */
 #ifndef FERRY_COMMON_H
 #define FERRY_COMMON_H
 
@@ -28,8 +28,27 @@ typedef enum {
 /* A static, human readable description of err. Never NULL. */
 const char *ferry_strerror(ferry_err err);
 
-/* ---- logging ----------------------------------------------------------------------------------
- */
+/* What a failure is about, for a person: the one shape of error details in Ferry (the validators
+ * of the schema library and the bridge's operations fill it; the REST API answers with it).
+ * field: the path the failure is about ("services[1].ports[0].hostPort"), "" when none.
+ * message: what is wrong, without the field ("must be an integer between 1 and 65535", "app 'web'
+ * already exists"). Both are valid UTF-8 (cut at a character boundary when too long). */
+typedef struct {
+    char field[192];
+    char message[512];
+} ferry_detail;
+
+/* Fill *d, when d is not NULL, with field (NULL counts as "") and the printf-formatted message;
+ * return err. For the one-line error returns of validators and operations:
+ *   return ferry_fail(d, FERRY_EINVAL, "replicas", "must be an integer between 1 and %d", 64); */
+ferry_err ferry_fail(ferry_detail *d, ferry_err err, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* d as one line in buf (len bytes, cut at a character boundary): "field: message", or the
+ * message alone when field is "". Returns buf. */
+const char *ferry_detail_text(const ferry_detail *d, char *buf, size_t len);
+
+/* ---- logging --------------------------------------------------------------------------------- */
 
 typedef enum {
     FERRY_LOG_ERROR = 0,
@@ -60,8 +79,7 @@ void ferry_log_write(ferry_log_level level, const char *file, int line, const ch
 #define LOG_INFO(...) FERRY_LOG(FERRY_LOG_INFO, __VA_ARGS__)
 #define LOG_DEBUG(...) FERRY_LOG(FERRY_LOG_DEBUG, __VA_ARGS__)
 
-/* ---- allocation -------------------------------------------------------------------------------
- */
+/* ---- allocation ------------------------------------------------------------------------------ */
 
 /* All allocation in Ferry goes through these. They return NULL on failure (the codec layer turns
  * that into FERRY_ENOMEM; daemons may abort). ferry_calloc checks nmemb*size for overflow.

@@ -5,7 +5,6 @@
 
 #include <jansson.h>
 
-#include "ferry/app.h"
 #include "ferry/common.h"
 
 #define FERRY_CONFIG_MAX_DATA (1024u * 1024u) /* bytes of file content in one config object */
@@ -31,8 +30,8 @@ bool ferry_config_file_name_valid(const char *name);
  * non-empty. Caps: FERRY_CONFIG_MAX_FILES files and FERRY_CONFIG_MAX_DATA bytes of content
  * (decoded) per object. Read-only server fields ("namespace", "version", "createdAt",
  * "updatedAt", "digests") are accepted and ignored; members of another kind and unknown fields
- * are errors. FERRY_OK or FERRY_EINVAL with *err filled ("data.app.conf", "registry.server"). */
-ferry_err ferry_config_validate(const json_t *cfg, ferry_verr *err);
+ * are errors. FERRY_OK or FERRY_EINVAL with *d filled ("data.app.conf", "registry.server"). */
+ferry_err ferry_config_validate(const json_t *cfg, ferry_detail *d);
 
 /* The files a node writes for a valid config object, as the "files" member of an entry of an
  * app's resolved.configs: *files becomes a new object (caller owns) {filename: {"data": base64,

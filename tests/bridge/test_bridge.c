@@ -2,6 +2,7 @@
  * node messages, and the outbox publisher (acks, reconnects, failures). */
 #include "bridge_int.h"
 #include "bridge_test.h"
+#include "records.h"
 #include "ferry/patch.h"
 #include "ferry/topics.h"
 
@@ -21,7 +22,7 @@ static void view_to_spec(json_t *view) {
 
 static json_int_t create_app(fixture *f, json_t *app) {
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     ferry_err err = ferry_bridge_app_create(f->b, "default", app, &out, &e);
     if (err != FERRY_OK)
         fail_msg("create failed: %s (%s)", e.message, e.field);
@@ -33,7 +34,7 @@ static json_int_t create_app(fixture *f, json_t *app) {
 
 static json_int_t update_app(fixture *f, json_t *app) {
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     const char *name = json_string_value(json_object_get(app, "name"));
     ferry_err err = ferry_bridge_app_update(f->b, "default", name, app, &out, &e);
     if (err != FERRY_OK)
@@ -46,7 +47,7 @@ static json_int_t update_app(fixture *f, json_t *app) {
 
 static void node_op(fixture *f, const char *op, const char *name, const char *labels_json) {
     json_t *out = NULL, *body = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     ferry_err err;
     if (labels_json != NULL)
         body = json_pack("{s:s, s:o}", "name", name, "labels", J(labels_json));
@@ -67,7 +68,7 @@ static void node_op(fixture *f, const char *op, const char *name, const char *la
 static void test_create_publishes_put(void **state) {
     fixture *f = *state;
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
 
     json_t *app = sample_app("web", 1, 1, NULL, NULL);
     assert_int_equal(ferry_bridge_app_create(f->b, "default", app, &out, &e), FERRY_OK);
@@ -105,7 +106,7 @@ static void test_create_publishes_put(void **state) {
 static void test_rev_monotonic(void **state) {
     fixture *f = *state;
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
 
     json_int_t v1 = create_app(f, sample_app("web", 1, 1, NULL, NULL));
     json_int_t v2 = create_app(f, sample_app("api", 1, 1, NULL, NULL));
@@ -154,7 +155,7 @@ static void test_update_sends_small_patch(void **state) {
 
     /* Applying it to the old spec gives the new one. */
     json_t *patched = NULL, *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     assert_int_equal(ferry_patch_apply(old_spec, json_object_get(p->msg, "patch"), &patched),
                      FERRY_OK);
     assert_int_equal(ferry_bridge_app_get(f->b, "default", "web", &out, &e), FERRY_OK);
@@ -187,7 +188,7 @@ static size_t encoded_len(json_t *msg) {
 static void test_update_small_app_sends_put(void **state) {
     fixture *f = *state;
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     json_t *from = J("{\"name\":\"tiny\",\"services\":[{\"name\":\"a\",\"image\":\"x:1\"}]}");
     /* Nearly every member changes: the patch costs more than the whole (normalized) app. */
     json_t *to = J("{\"name\":\"t\",\"description\":\"d\",\"labels\":{\"k\":\"v\"},"
@@ -223,7 +224,7 @@ static void test_update_small_app_sends_put(void **state) {
 static void test_delete_publishes_delete(void **state) {
     fixture *f = *state;
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     create_app(f, sample_app("db", 1, 1, "zone", "eu-1"));
     settle(f);
     assert_int_equal(ferry_bridge_app_delete(f->b, "default", "db", &out, &e), FERRY_OK);
@@ -268,7 +269,8 @@ static void test_selector_change_publishes_on_both_topics(void **state) {
 static void test_validation_errors_change_nothing(void **state) {
     fixture *f = *state;
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
+    char text[sizeof(e.field) + 2 + sizeof(e.message)];
 
     create_app(f, sample_app("web", 1, 1, NULL, NULL));
     settle(f);
@@ -279,7 +281,7 @@ static void test_validation_errors_change_nothing(void **state) {
     json_object_set_new(bad, "replicas", json_integer(-3));
     assert_int_equal(ferry_bridge_app_create(f->b, "default", bad, &out, &e), FERRY_EINVAL);
     assert_string_equal(e.field, "replicas");
-    assert_non_null(strstr(e.message, "replicas: "));
+    assert_non_null(strstr(ferry_detail_text(&e, text, sizeof(text)), "replicas: "));
     assert_null(out);
     json_decref(bad);
     /* Bad namespace. */
@@ -356,7 +358,7 @@ static void test_node_sync_on_register_relabel_delete(void **state) {
     json_t *gone = sample_app("gone", 1, 1, NULL, NULL);
     create_app(f, gone); /* v4 */
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     assert_int_equal(ferry_bridge_app_delete(f->b, "default", "gone", &out, &e), FERRY_OK); /* v5 */
     json_decref(out);
     settle(f);
@@ -463,7 +465,7 @@ static json_t *status_msg(const char *node, const char *app, int version, const 
 static void test_status_and_online(void **state) {
     fixture *f = *state;
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     create_app(f, sample_app("web", 1, 1, "zone", "eu-1")); /* v1 */
     node_op(f, "create", "n1", "{\"zone\":\"eu-1\"}");
     node_op(f, "create", "n2", "{\"zone\":\"eu-1\"}");
@@ -544,7 +546,7 @@ static ferry_err put_web_txn(ferry_store_txn *t, void *ctx) {
 static void test_unusable_records_rejected(void **state) {
     fixture *f = *state;
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     json_t *spec = sample_app("web", 1, 1, "zone", "eu-1");
     json_t *rec =
         json_pack("{s:s, s:s, s:i, s:b, s:O, s:i, s:i}", "ns", "default", "name", "web", "version",

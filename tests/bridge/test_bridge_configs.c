@@ -6,8 +6,8 @@
 #include <openssl/evp.h>
 #include <sys/stat.h>
 
-#include "bridge_int.h"
 #include "bridge_test.h"
+#include "records.h"
 #include "ferry/base64.h"
 #include "ferry/patch.h"
 
@@ -18,7 +18,7 @@ typedef bridge_fixture fixture;
 /* Create config body (stolen, JSON text) and return its version. */
 static json_int_t create_cfg(fixture *f, const char *text) {
     json_t *body = J(text), *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     if (ferry_bridge_config_create(f->b, "default", body, &out, &e) != FERRY_OK)
         fail_msg("config create failed: %s (%s)", e.message, e.field);
     json_int_t v = json_integer_value(json_object_get(out, "version"));
@@ -29,7 +29,7 @@ static json_int_t create_cfg(fixture *f, const char *text) {
 
 static json_int_t update_cfg(fixture *f, const char *name, const char *text) {
     json_t *body = J(text), *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     if (ferry_bridge_config_update(f->b, "default", name, body, &out, &e) != FERRY_OK)
         fail_msg("config update failed: %s (%s)", e.message, e.field);
     json_int_t v = json_integer_value(json_object_get(out, "version"));
@@ -40,7 +40,7 @@ static json_int_t update_cfg(fixture *f, const char *name, const char *text) {
 
 static json_int_t create_app(fixture *f, const char *text) {
     json_t *body = J(text), *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     if (ferry_bridge_app_create(f->b, "default", body, &out, &e) != FERRY_OK)
         fail_msg("app create failed: %s (%s)", e.message, e.field);
     json_int_t v = json_integer_value(json_object_get(out, "version"));
@@ -51,7 +51,7 @@ static json_int_t create_app(fixture *f, const char *text) {
 
 static json_int_t app_version(fixture *f, const char *name) {
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     assert_int_equal(ferry_bridge_app_get(f->b, "default", name, &out, &e), FERRY_OK);
     json_int_t v = json_integer_value(json_object_get(out, "version"));
     json_decref(out);
@@ -60,7 +60,7 @@ static json_int_t app_version(fixture *f, const char *name) {
 
 static void node_create(fixture *f, const char *name, const char *labels) {
     json_t *body = json_pack("{s:s, s:o}", "name", name, "labels", J(labels)), *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     if (ferry_bridge_node_create(f->b, "default", body, &out, &e) != FERRY_OK)
         fail_msg("node create failed: %s (%s)", e.message, e.field);
     json_decref(out);
@@ -283,7 +283,7 @@ static void test_key_file(void **state) {
 static void test_config_crud(void **state) {
     fixture *f = *state;
     json_t *out = NULL, *body = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     ferry_bridge_page pg = {.page = 1, .page_size = 20};
 
     create_all_configs(f);
@@ -400,7 +400,7 @@ static void test_config_crud(void **state) {
 static void test_secrets_never_returned_nor_stored(void **state) {
     fixture *f = *state;
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     char d_secret[80], d_key[80], d_pass[80], path[700];
 
     create_all_configs(f);
@@ -475,7 +475,7 @@ static void test_secrets_never_returned_nor_stored(void **state) {
 static void test_wire_doc(void **state) {
     fixture *f = *state;
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
 
     create_all_configs(f);
     node_create(f, "n1", "{\"region\":\"east\"}");
@@ -552,7 +552,7 @@ static void test_wire_doc(void **state) {
 static void test_config_change_republishes(void **state) {
     fixture *f = *state;
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
 
     create_all_configs(f);
     create_app(f, full_app("web"));
@@ -645,7 +645,7 @@ static void test_config_change_republishes(void **state) {
 static void test_delete_in_use_conflict(void **state) {
     fixture *f = *state;
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
 
     create_all_configs(f);
     create_app(f, full_app("web"));
@@ -676,7 +676,7 @@ static void test_delete_in_use_conflict(void **state) {
 static void test_missing_reference_refused(void **state) {
     fixture *f = *state;
     json_t *out = NULL, *body = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
 
     /* Nothing exists yet: the first reference that fails is named; nothing is stored. */
     body = J(full_app("web"));
@@ -727,7 +727,7 @@ static void test_missing_reference_refused(void **state) {
 static void test_selector_preview(void **state) {
     fixture *f = *state;
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     node_create(f, "n1", "{\"region\":\"east\",\"tier\":\"gw\"}");
     node_create(f, "n2", "{\"region\":\"east\",\"tier\":\"edge\",\"gpu\":\"yes\"}");
     node_create(f, "n3", "{\"region\":\"west\",\"tier\":\"gw\"}");
@@ -778,7 +778,7 @@ static void test_selector_preview(void **state) {
         pg = (ferry_bridge_page){.page = 1, .page_size = 20, .selector = bad[i]};
         if (ferry_bridge_node_list(f->b, "default", &pg, &out, &e) != FERRY_EINVAL)
             fail_msg("selector '%s' was accepted", bad[i]);
-        assert_string_equal(e.field, "selector");
+        assert_true(strncmp(e.field, "selector", 8) == 0); /* "selector" or a path inside it */
     }
 }
 
@@ -802,7 +802,7 @@ static json_t *online_msg(const char *node, bool online, const char *gpu) {
 static void test_scheduled_and_summary(void **state) {
     fixture *f = *state;
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
 
     node_create(f, "n1", "{\"region\":\"east\"}");
     node_create(f, "n2", "{\"region\":\"east\"}");
@@ -878,7 +878,7 @@ static void test_scheduled_and_summary(void **state) {
 static void test_node_gpu(void **state) {
     fixture *f = *state;
     json_t *out = NULL;
-    ferry_bridge_error e;
+    ferry_detail e;
     static const char gpu[] = "{\"sharing\":true,\"devices\":[{\"index\":0,\"model\":\"NVIDIA "
                               "H100 80GB HBM3\",\"memoryMiB\":81559}]}";
 

@@ -77,7 +77,7 @@ static ferry_err put_app_txn(ferry_estore_txn *t, void *ctx) {
 /* Store spec (stolen; normalised like the bridge does) as app name at version. */
 static void store_app(fixture *f, const char *name, long long version, json_t *spec) {
     json_t *norm = spec != NULL ? ferry_app_normalize(spec) : NULL;
-    ferry_verr verr;
+    ferry_detail verr;
     if (norm != NULL && ferry_app_validate_ex(norm, FERRY_APP_ALLOW_RESOLVED, &verr) != FERRY_OK)
         fail_msg("invalid test spec: %s: %s", verr.field, verr.message);
     put_ctx p = {name, {version, norm == NULL, norm}};

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 
 #include "ferry/app.h"
+#include "ferry/labels.h"
+#include "ferry/selector.h"
 
 #ifndef FERRY_APP_CASES
 #error "FERRY_APP_CASES must name tests/unit/app_cases.json"
@@ -156,7 +158,7 @@ static void test_invalid_apps(void **state) {
     (void)state;
     for (size_t i = 0; i < sizeof(bad_apps) / sizeof(bad_apps[0]); i++) {
         json_t *app = J(bad_apps[i].json);
-        ferry_verr err;
+        ferry_detail err;
         memset(&err, 0, sizeof(err));
         if (ferry_app_validate(app, &err) != FERRY_EINVAL)
             fail_msg("case %zu accepted: %s", i, bad_apps[i].json);
@@ -173,7 +175,7 @@ static void test_valid_apps(void **state) {
     (void)state;
     for (size_t i = 0; i < sizeof(good_apps) / sizeof(good_apps[0]); i++) {
         json_t *app = J(good_apps[i]);
-        ferry_verr err;
+        ferry_detail err;
         if (ferry_app_validate(app, &err) != FERRY_OK)
             fail_msg("case %zu refused: %s: %s", i, err.field, err.message);
         json_t *norm = ferry_app_normalize(app);
@@ -203,7 +205,7 @@ static json_t *repeat_string(char c, size_t n, const char *unit) {
 }
 
 static ferry_err validate_with(const char *base, const char *path_key, json_t *value,
-                               ferry_verr *err) {
+                               ferry_detail *err) {
     json_t *app = J(base);
     json_t *target = app;
     if (strncmp(path_key, "svc.", 4) == 0) {
@@ -219,7 +221,7 @@ static ferry_err validate_with(const char *base, const char *path_key, json_t *v
 /* Limits: exactly at the limit passes, one over fails. Lengths count characters, not bytes. */
 static void test_limits(void **state) {
     (void)state;
-    ferry_verr err;
+    ferry_detail err;
     assert_int_equal(validate_with(APP(""), "description", repeat_string('x', 1024, NULL), &err),
                      FERRY_OK);
     assert_int_equal(
@@ -313,7 +315,7 @@ static void test_limits(void **state) {
 /* Strings holding NUL (possible through jansson's length-aware API) never pass for names. */
 static void test_embedded_nul(void **state) {
     (void)state;
-    ferry_verr err;
+    ferry_detail err;
     json_t *app = J(APP(""));
     json_object_set_new(app, "name", json_stringn("web\0x", 5));
     assert_int_equal(ferry_app_validate(app, &err), FERRY_EINVAL);
@@ -374,7 +376,7 @@ static void test_case_file(void **state) {
         const json_t *c = json_array_get(bad, i);
         const char *field = json_string_value(json_object_get(c, "field"));
         const char *message = json_string_value(json_object_get(c, "message"));
-        ferry_verr err;
+        ferry_detail err;
         memset(&err, 0, sizeof(err));
         if (ferry_app_validate(json_object_get(c, "app"), &err) != FERRY_EINVAL)
             fail_msg("invalid[%zu] (%s) accepted", i, field);
@@ -384,7 +386,7 @@ static void test_case_file(void **state) {
     }
     for (size_t i = 0; i < json_array_size(good); i++) {
         const json_t *app = json_array_get(good, i);
-        ferry_verr err;
+        ferry_detail err;
         if (ferry_app_validate(app, &err) != FERRY_OK)
             fail_msg("valid[%zu] refused: %s: %s", i, err.field, err.message);
         json_t *norm = ferry_app_normalize(app);
@@ -413,7 +415,7 @@ static void test_case_file(void **state) {
 
 /* An app with n items built by make(i) as member key of the app (or of its first service). */
 static ferry_err validate_many(const char *key, bool in_service, size_t n,
-                               json_t *(*make)(size_t i), ferry_verr *err) {
+                               json_t *(*make)(size_t i), ferry_detail *err) {
     json_t *app = J("{\"name\":\"web\",\"volumes\":[{\"name\":\"v\",\"emptyDir\":{}}],"
                     "\"services\":[{\"name\":\"a\",\"image\":\"i\"}]}");
     json_t *arr = json_array();
@@ -465,7 +467,7 @@ static json_t *make_value(size_t i) {
 /* Count limits of the new arrays, and path lengths: at the limit passes, one over fails. */
 static void test_new_limits(void **state) {
     (void)state;
-    ferry_verr err;
+    ferry_detail err;
     assert_int_equal(validate_many("volumes", false, 64, make_volume, &err), FERRY_OK);
     assert_int_equal(validate_many("volumes", false, 65, make_volume, &err), FERRY_EINVAL);
     assert_string_equal(err.field, "volumes");
@@ -572,7 +574,7 @@ static void test_normalize_new_fields(void **state) {
 /* ferry_app_validate refuses "resolved"; with the flag it is checked (test_config has the rest). */
 static void test_resolved_flag(void **state) {
     (void)state;
-    ferry_verr err;
+    ferry_detail err;
     json_t *app = J(APP(",\"resolved\":{}"));
     assert_int_equal(ferry_app_validate(app, &err), FERRY_EINVAL);
     assert_string_equal(err.field, "resolved");
@@ -643,7 +645,7 @@ static void test_nodes(void **state) {
         {"{\"name\":\"edge\",\"addr\":\"x\"}", "addr", "unknown field"},
         {"[]", "node", "must be a JSON object"},
     };
-    ferry_verr err;
+    ferry_detail err;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         json_t *node = J(bad[i].json);
         assert_int_equal(ferry_node_validate(node, &err), FERRY_EINVAL);

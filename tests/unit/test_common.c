@@ -1,5 +1,5 @@
-/* Unit tests of the common runtime (schema/common.c): error strings, allocation wrappers and the
- * failing-allocator hook, the logger's line format, clocks. */
+/* Unit tests of the common runtime (schema/common.c): error strings and details, allocation
+ * wrappers and the failing-allocator hook, the logger's line format, clocks. */
 #include "unit.h"
 
 #include <stdio.h>
@@ -16,6 +16,27 @@ static void test_strerror(void **state) {
     }
     assert_string_equal(ferry_strerror(FERRY_ERR_COUNT), "unknown error");
     assert_string_equal(ferry_strerror((ferry_err)-1), "unknown error");
+}
+
+static void test_detail(void **state) {
+    (void)state;
+    ferry_detail d;
+    char text[sizeof(d.field) + 2 + sizeof(d.message)];
+
+    assert_int_equal(ferry_fail(NULL, FERRY_EEXIST, "name", "x"), FERRY_EEXIST);
+    assert_int_equal(ferry_fail(&d, FERRY_EINVAL, "replicas", "must be at most %d", 64),
+                     FERRY_EINVAL);
+    assert_string_equal(d.field, "replicas");
+    assert_string_equal(d.message, "must be at most 64");
+    assert_string_equal(ferry_detail_text(&d, text, sizeof(text)), "replicas: must be at most 64");
+    ferry_fail(&d, FERRY_EEXIST, NULL, "app '%s' already exists", "web");
+    assert_string_equal(d.field, "");
+    assert_string_equal(ferry_detail_text(&d, text, sizeof(text)), "app 'web' already exists");
+    /* Cut at a character boundary: "\xc3\xa9" is one character of two bytes. */
+    ferry_fail(&d, FERRY_EINVAL, "f", "%510s\xc3\xa9", "");
+    assert_int_equal(strlen(d.message), 510);
+    ferry_fail(&d, FERRY_EINVAL, "f", "ab\xc3\xa9");
+    assert_string_equal(ferry_detail_text(&d, text, 7), "f: ab");
 }
 
 static void scrub_case(const char *in, const char *want) {
@@ -117,9 +138,9 @@ static void test_clocks(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strerror),   cmocka_unit_test(test_alloc),
-        cmocka_unit_test(test_text_scrub), cmocka_unit_test(test_log_format),
-        cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_strerror),   cmocka_unit_test(test_detail),
+        cmocka_unit_test(test_alloc),      cmocka_unit_test(test_text_scrub),
+        cmocka_unit_test(test_log_format), cmocka_unit_test(test_clocks),
     };
     return FERRY_RUN_TESTS(tests, argc, argv);
 }

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "ferry/app.h"
 #include "ferry/base64.h"
 #include "ferry/config.h"
 
@@ -30,7 +31,7 @@ static int free_cases(void **state) {
 
 /* Run the invalid list key (objects {field, message, member}) and the valid list through check. */
 static void run(const char *bad_key, const char *good_key, const char *member,
-                ferry_err (*check)(const json_t *, ferry_verr *)) {
+                ferry_err (*check)(const json_t *, ferry_detail *)) {
     const json_t *bad = json_object_get(cases, bad_key);
     const json_t *good = json_object_get(cases, good_key);
     assert_true(json_array_size(bad) > 10 && json_array_size(good) > 3);
@@ -38,7 +39,7 @@ static void run(const char *bad_key, const char *good_key, const char *member,
         const json_t *c = json_array_get(bad, i);
         const char *field = json_string_value(json_object_get(c, "field"));
         const char *message = json_string_value(json_object_get(c, "message"));
-        ferry_verr err;
+        ferry_detail err;
         memset(&err, 0, sizeof(err));
         if (check(json_object_get(c, member), &err) != FERRY_EINVAL)
             fail_msg("%s[%zu] (%s) accepted", bad_key, i, field);
@@ -48,13 +49,13 @@ static void run(const char *bad_key, const char *good_key, const char *member,
         assert_int_equal(check(json_object_get(c, member), NULL), FERRY_EINVAL);
     }
     for (size_t i = 0; i < json_array_size(good); i++) {
-        ferry_verr err;
+        ferry_detail err;
         if (check(json_array_get(good, i), &err) != FERRY_OK)
             fail_msg("%s[%zu] refused: %s: %s", good_key, i, err.field, err.message);
     }
 }
 
-static ferry_err check_resolved(const json_t *app, ferry_verr *err) {
+static ferry_err check_resolved(const json_t *app, ferry_detail *err) {
     return ferry_app_validate_ex(app, FERRY_APP_ALLOW_RESOLVED, err);
 }
 
@@ -70,7 +71,7 @@ static void test_resolved_cases(void **state) {
     const json_t *good = json_object_get(cases, "resolved_valid");
     for (size_t i = 0; i < json_array_size(good); i++) {
         const json_t *app = json_array_get(good, i);
-        ferry_verr err;
+        ferry_detail err;
         ferry_err rc = ferry_app_validate(app, &err);
         if (json_object_get(app, "resolved") == NULL)
             continue;
@@ -91,7 +92,7 @@ static json_t *big_string(size_t n) {
 /* 1 MiB of content per config, counted across data and decoded binaryData. */
 static void test_size_caps(void **state) {
     (void)state;
-    ferry_verr err;
+    ferry_detail err;
     json_t *cfg = J("{\"name\":\"c\",\"kind\":\"config\",\"data\":{}}");
     json_t *data = json_object_get(cfg, "data");
     json_object_set_new(data, "a", big_string(FERRY_CONFIG_MAX_DATA - 1));
@@ -211,7 +212,7 @@ static void test_files(void **state) {
     json_object_set_new(app, "resolved",
                         json_pack("{s:{s:{s:s, s:i, s:O}}}", "configs", "app-config", "kind",
                                   "config", "version", 5, "files", files));
-    ferry_verr err;
+    ferry_detail err;
     assert_int_equal(ferry_app_validate_ex(app, FERRY_APP_ALLOW_RESOLVED, &err), FERRY_OK);
     json_decref(app);
     json_decref(files);
@@ -251,7 +252,7 @@ static void test_validate_allocates_nothing(void **state) {
     (void)state;
     const json_t *good = json_object_get(cases, "resolved_valid");
     for (size_t i = 0; i < json_array_size(good); i++) {
-        ferry_verr err;
+        ferry_detail err;
         ferry_alloc_fail_after(1);
         ferry_err rc =
             ferry_app_validate_ex(json_array_get(good, i), FERRY_APP_ALLOW_RESOLVED, &err);
@@ -260,7 +261,7 @@ static void test_validate_allocates_nothing(void **state) {
     }
     const json_t *configs = json_object_get(cases, "valid");
     for (size_t i = 0; i < json_array_size(configs); i++) {
-        ferry_verr err;
+        ferry_detail err;
         ferry_alloc_fail_after(1);
         ferry_err rc = ferry_config_validate(json_array_get(configs, i), &err);
         ferry_alloc_fail_after(0);

@@ -4,7 +4,7 @@
 
 #include <stdio.h>
 
-#include "ferry/app.h"
+#include "ferry/selector.h"
 
 static void test_expressions_match(void **state) {
     (void)state;
@@ -96,7 +96,7 @@ static void test_topic_with_expressions(void **state) {
 
 static void test_validate(void **state) {
     (void)state;
-    ferry_verr err;
+    ferry_detail err;
     json_t *sel = J("{\"matchLabels\":{\"a\":\"b\"},\"matchExpressions\":[{\"key\":\"k\","
                     "\"operator\":\"In\",\"values\":[\"x\",\"\"]}]}");
     assert_int_equal(ferry_selector_validate(sel, NULL, &err), FERRY_OK);
@@ -183,7 +183,7 @@ static void test_parse_string(void **state) {
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *sel = (json_t *)1;
-        ferry_verr err;
+        ferry_detail err;
         memset(&err, 0, sizeof(err));
         ferry_err rc = ferry_selector_parse_string(cases[i].s, &sel, &err);
         if (cases[i].want != NULL) {
@@ -215,7 +215,7 @@ static void test_parse_string(void **state) {
     json_decref(sel);
     json_decref(labels);
 
-    ferry_verr err;
+    ferry_detail err;
     assert_int_equal(ferry_selector_parse_string(NULL, &sel, &err), FERRY_EINVAL);
     assert_int_equal(ferry_selector_parse_string("a", NULL, &err), FERRY_EINVAL);
     char *longs = malloc(5000);

@@ -9,7 +9,8 @@
 
 int main(int argc, char **argv) {
     json_error_t jerr;
-    ferry_verr err;
+    ferry_detail d;
+    char text[sizeof(d.field) + 2 + sizeof(d.message)];
     ferry_err rc;
 
     if (argc != 3) {
@@ -24,11 +25,11 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (strcmp(argv[1], "app") == 0) {
-        rc = ferry_app_validate(v, &err);
+        rc = ferry_app_validate(v, &d);
     } else if (strcmp(argv[1], "app-resolved") == 0) {
-        rc = ferry_app_validate_ex(v, FERRY_APP_ALLOW_RESOLVED, &err);
+        rc = ferry_app_validate_ex(v, FERRY_APP_ALLOW_RESOLVED, &d);
     } else if (strcmp(argv[1], "config") == 0) {
-        rc = ferry_config_validate(v, &err);
+        rc = ferry_config_validate(v, &d);
     } else {
         fprintf(stderr, "validate_example: unknown kind '%s'\n", argv[1]);
         json_decref(v);
@@ -37,7 +38,7 @@ int main(int argc, char **argv) {
     if (rc == FERRY_OK)
         printf("ok\n");
     else
-        printf("%s: %s\n", err.field, err.message);
+        printf("%s\n", ferry_detail_text(&d, text, sizeof(text)));
     json_decref(v);
     return rc == FERRY_OK ? 0 : 1;
 }
