@@ -173,9 +173,9 @@ static bool visit(const ferry_cleanup_item *item, const json_t *apps, const json
 }
 
 /* The folders below {data}/{top}/{ns}: each app's, then, for kept apps, their members. */
-static void sweep(const ferry_cleanup_cfg *cfg, const char *top, ferry_cleanup_kind app_kind,
-                  ferry_cleanup_kind member_kind, const json_t *apps, const json_t *live,
-                  int *deleted) {
+void ferry_cleanup__sweep(const ferry_cleanup_cfg *cfg, const char *top,
+                          ferry_cleanup_kind app_kind, ferry_cleanup_kind member_kind,
+                          const json_t *apps, const json_t *live, int *deleted) {
     char base[PATH_MAX], app_path[PATH_MAX], member_path[PATH_MAX];
     DIR *d, *md;
     struct dirent *de, *me;
@@ -217,9 +217,10 @@ ferry_err ferry_cleanup_run(const ferry_cleanup_cfg *cfg, const json_t *apps, in
         return FERRY_EINVAL;
     if (!(live = live_mounts(cfg->engine)))
         return FERRY_EIO;
-    sweep(cfg, FERRY_VOLUMES_DIR, FERRY_CLEANUP_APP_VOLUMES, FERRY_CLEANUP_VOLUME, apps, live,
-          &count);
-    sweep(cfg, FERRY_PODS_DIR, FERRY_CLEANUP_APP_PODS, FERRY_CLEANUP_POD, apps, live, &count);
+    ferry_cleanup__sweep(cfg, FERRY_VOLUMES_DIR, FERRY_CLEANUP_APP_VOLUMES, FERRY_CLEANUP_VOLUME,
+                         apps, live, &count);
+    ferry_cleanup__sweep(cfg, FERRY_PODS_DIR, FERRY_CLEANUP_APP_PODS, FERRY_CLEANUP_POD, apps, live,
+                         &count);
     json_decref(live);
     LOG_DEBUG("cleanup: %d folder(s) removed under %s", count, cfg->data_dir);
     if (deleted)

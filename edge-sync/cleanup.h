@@ -61,4 +61,18 @@ typedef struct {
  * be NULL) counts them. FERRY_EIO when the engine could not be asked: then nothing is deleted. */
 ferry_err ferry_cleanup_run(const ferry_cleanup_cfg *cfg, const json_t *apps, int *deleted);
 
+/* ---- internal, for tests ----------------------------------------------------------------------
+ * The folder sweep behind ferry_cleanup_run, with the engine's answer given, so that
+ * tests/edge/test_volumes.c runs it on real folders without an engine. */
+
+/* Look at the folders below {cfg->data_dir}/{top}/{cfg->ns}: each app's (app_kind, a folder
+ * named like an app), then, in the app folders kept, their members (member_kind: a folder named
+ * like a volume for FERRY_CLEANUP_VOLUME, a replica number for FERRY_CLEANUP_POD). Delete each
+ * that ferry_cleanup_decide allows with apps and live (the live mounts, as there), log it and
+ * count it in *deleted. Anything else, and a folder that cannot be read or removed, is left as it
+ * is. cfg->engine is not used. */
+void ferry_cleanup__sweep(const ferry_cleanup_cfg *cfg, const char *top,
+                          ferry_cleanup_kind app_kind, ferry_cleanup_kind member_kind,
+                          const json_t *apps, const json_t *live, int *deleted);
+
 #endif

@@ -1,5 +1,8 @@
 /* edge-sync engine: a blocking client of the Docker Engine API v1.41 over a unix socket with
  * libcurl, speaking to Docker 20.10 and to Podman 4.3's Docker-compatible API alike (engine.h).
+ * This file holds the transport and the public API; what needs no engine (response and stream
+ * parsing, error messages, request paths, image references, the pause image's tar) is in
+ * engine_wire.c.
  *
  * Docker and Podman differ in a few places; each is handled where it bites and marked "Podman:"
  * below. In short (all seen on Docker 20.10.24 and Podman 4.3.1):
@@ -33,11 +36,12 @@
  *    daemon.json (Docker).
  */
 #include "engine.h"
+#include "engine_wire.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,8 +51,6 @@
 
 #define ENGINE_API "http://localhost/v1.41"
 #define ENGINE_LIBPOD_API "http://localhost/v4.0.0/libpod" /* Podman's own API, same socket */
-#define ENGINE_BODY_CAP ((size_t)16 << 20)                 /* any response body */
-#define ENGINE_LINE_CAP ((size_t)1 << 20)                  /* one line of a progress stream */
 #define ENGINE_PAUSE_CAP ((size_t)64 << 20)                /* the pause binary */
 #define ENGINE_TIMEOUT_S 60L                               /* an ordinary request */
 #define ENGINE_STREAM_TIMEOUT_S 1800L                      /* a pull or an import */
@@ -69,17 +71,6 @@ struct ferry_engine {
 
 /* ---- HTTP ------------------------------------------------------------------------------------ */
 
-/* A response body. Whole mode: data holds the body (NUL-terminated), up to ENGINE_BODY_CAP.
- * Line mode (on_line set): the body is cut at '\n' and each line handed to on_line; data holds
- * only the line being received, up to ENGINE_LINE_CAP. */
-typedef struct {
-    char *data;
-    size_t len, alloc;
-    bool overflow, nomem;
-    void (*on_line)(void *ctx, const char *line, size_t len);
-    void *ctx;
-} resp_buf;
-
 typedef struct {
     const char *method; /* "GET", "POST" or "DELETE" */
     const char *path;   /* below /v1.41, query included, already escaped */
@@ -90,58 +81,6 @@ typedef struct {
     long timeout_s;
     bool libpod; /* path is below Podman's libpod API instead of the Docker API */
 } http_req;
-
-static void resp_free(resp_buf *b) {
-    ferry_free(b->data);
-    b->data = NULL;
-    b->len = b->alloc = 0;
-    b->overflow = b->nomem = false;
-}
-
-static bool resp_append(resp_buf *b, const char *p, size_t n, size_t cap) {
-    if (n > cap - b->len) {
-        b->overflow = true;
-        return false;
-    }
-    if (b->len + n + 1 > b->alloc) {
-        size_t want = b->alloc ? b->alloc : 4096;
-        while (want < b->len + n + 1)
-            want *= 2;
-        if (want > cap + 1)
-            want = cap + 1;
-        char *d = ferry_realloc(b->data, want);
-        if (!d) {
-            b->nomem = true;
-            return false;
-        }
-        b->data = d;
-        b->alloc = want;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return true;
-}
-
-static size_t on_write(char *p, size_t size, size_t nmemb, void *ud) {
-    resp_buf *b = ud;
-    size_t n = size * nmemb;
-    if (!b->on_line)
-        return resp_append(b, p, n, ENGINE_BODY_CAP) ? n : 0;
-    for (size_t i = 0; i < n;) {
-        const char *nl = memchr(p + i, '\n', n - i);
-        size_t take = nl ? (size_t)(nl - (p + i)) : n - i;
-        if (!resp_append(b, p + i, take, ENGINE_LINE_CAP))
-            return 0;
-        i += take;
-        if (nl) {
-            b->on_line(b->ctx, b->data ? b->data : "", b->len);
-            b->len = 0;
-            i++;
-        }
-    }
-    return n;
-}
 
 /* Append a header line to *hdrs; on failure the whole list is freed and *hdrs is NULL. */
 static void add_header(struct curl_slist **hdrs, const char *line) {
@@ -173,7 +112,7 @@ static void give_handle(ferry_engine *e, CURL *c) {
 
 /* One request. *status is the HTTP status; the body lands in *resp. FERRY_EIO when the engine
  * could not be reached or the exchange broke, FERRY_ETOOBIG when a body exceeded its cap. */
-static ferry_err http(ferry_engine *e, const http_req *r, long *status, resp_buf *resp) {
+static ferry_err http(ferry_engine *e, const http_req *r, long *status, ferry_engine__resp *resp) {
     char url[sizeof(ENGINE_LIBPOD_API) + ENGINE_PATH_MAX];
     char curl_err[CURL_ERROR_SIZE] = "";
     char auth_hdr[8192];
@@ -211,7 +150,7 @@ static ferry_err http(ferry_engine *e, const http_req *r, long *status, resp_buf
     curl_easy_setopt(c, CURLOPT_TIMEOUT, r->timeout_s);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ferry_engine__resp_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
     if (strcmp(r->method, "POST") == 0) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
@@ -247,99 +186,14 @@ out:
     return rc;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* The engine's explanation of a failed request: "message" of a JSON body (both engines), else
- * the body itself, else the status. */
-static void engine_message(const resp_buf *b, long status, char *out, size_t outlen) {
-    json_t *j = NULL;
-    if (b->data && b->len > 0)
-        j = json_loadb(b->data, b->len, 0, NULL);
-    const char *msg = json_string_value(json_object_get(j, "message"));
-    if (msg)
-        set_err(out, outlen, "%s", msg);
-    else if (b->data && b->len > 0)
-        set_err(out, outlen, "%.*s", (int)(b->len > 512 ? 512 : b->len), b->data);
-    else
-        set_err(out, outlen, "engine answered HTTP %ld", status);
-    json_decref(j);
-    /* the engines end messages with '\n' at times */
-    if (out && outlen > 0) {
-        size_t n = strlen(out);
-        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
-            out[--n] = '\0';
-    }
-}
-
-static ferry_err status_err(long status) {
-    switch (status) {
-    case 400:
-        return FERRY_EINVAL;
-    case 404:
-        return FERRY_ENOTFOUND;
-    case 409:
-        return FERRY_ECONFLICT;
-    default:
-        return FERRY_EENGINE;
-    }
-}
-
-/* Percent-encode s into a path or query component. */
-static ferry_err append_escaped(ferry_engine *e, char *path, size_t len, const char *s) {
-    (void)e;
-    char *x = curl_easy_escape(NULL, s, 0); /* the handle is unused since curl 7.82 */
-    if (!x)
-        return FERRY_ENOMEM;
-    size_t used = strlen(path);
-    int n = snprintf(path + used, len - used, "%s", x);
-    curl_free(x);
-    return n < 0 || (size_t)n >= len - used ? FERRY_ETOOBIG : FERRY_OK;
-}
-
-/* Build a request path from a format where every "%s" is an argument to percent-encode and the
- * rest is copied as is. */
-static ferry_err vbuild_path(ferry_engine *e, char *path, size_t len, const char *fmt, va_list ap) {
-    ferry_err rc = FERRY_OK;
-    path[0] = '\0';
-    for (const char *p = fmt; *p && rc == FERRY_OK; p++) {
-        if (p[0] == '%' && p[1] == 's') {
-            rc = append_escaped(e, path, len, va_arg(ap, const char *));
-            p++;
-            continue;
-        }
-        size_t used = strlen(path);
-        if (used + 1 >= len)
-            return FERRY_ETOOBIG;
-        path[used] = *p;
-        path[used + 1] = '\0';
-    }
-    return rc;
-}
-
-static ferry_err build_path(ferry_engine *e, char *path, size_t len, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    ferry_err rc = vbuild_path(e, path, len, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-/* A request without a body to the path that fmt and its arguments build (see vbuild_path). */
+/* A request without a body to the path that fmt and its arguments build (see
+ * ferry_engine__build_path). */
 static ferry_err call(ferry_engine *e, const char *method, long timeout_s, long *status,
-                      resp_buf *resp, const char *fmt, ...) {
+                      ferry_engine__resp *resp, const char *fmt, ...) {
     char path[ENGINE_PATH_MAX];
     va_list ap;
     va_start(ap, fmt);
-    ferry_err rc = vbuild_path(e, path, sizeof(path), fmt, ap);
+    ferry_err rc = ferry_engine__vbuild_path(path, sizeof(path), fmt, ap);
     va_end(ap);
     if (rc != FERRY_OK)
         return rc;
@@ -349,43 +203,18 @@ static ferry_err call(ferry_engine *e, const char *method, long timeout_s, long 
 
 /* Log the engine's explanation of a failed request ("engine: <what> failed: <message>") and map
  * its status. */
-static ferry_err request_failed(const resp_buf *b, long status, const char *what) {
+static ferry_err request_failed(const ferry_engine__resp *b, long status, const char *what) {
     char msg[512];
-    engine_message(b, status, msg, sizeof(msg));
+    ferry_engine__message(b, status, msg, sizeof(msg));
     LOG_WARN("engine: %s failed: %s", what, msg);
-    return status_err(status);
-}
-
-/* json_dumps into a ferry_malloc'd buffer (jansson's own allocator may differ). */
-static char *dump_json(const json_t *v, size_t *len) {
-    size_t flags = JSON_COMPACT;
-    size_t n = json_dumpb(v, NULL, 0, flags);
-    char *buf = n ? ferry_malloc(n + 1) : NULL;
-    if (!buf || json_dumpb(v, buf, n, flags) != n) {
-        ferry_free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
-static ferry_err parse_body(const resp_buf *b, json_t **out) {
-    json_error_t jerr;
-    *out = b->data ? json_loadb(b->data, b->len, 0, &jerr) : NULL;
-    if (!*out) {
-        LOG_WARN("engine answered a body that is not JSON (%s)",
-                 b->data ? jerr.text : "empty body");
-        return FERRY_EFORMAT;
-    }
-    return FERRY_OK;
+    return ferry_engine__status_err(status);
 }
 
 /* ---- open / close ---------------------------------------------------------------------------- */
 
 ferry_err ferry_engine_open(const char *socket_path, ferry_engine **out) {
     ferry_engine *e = NULL;
-    resp_buf b = {0};
+    ferry_engine__resp b = {0};
     json_t *ver = NULL;
     long status;
     ferry_err rc;
@@ -410,11 +239,11 @@ ferry_err ferry_engine_open(const char *socket_path, ferry_engine **out) {
     }
     if (rc != FERRY_OK)
         goto fail;
-    resp_free(&b);
+    ferry_engine__resp_free(&b);
     rc = call(e, "GET", ENGINE_TIMEOUT_S, &status, &b, "/version");
     if (rc == FERRY_OK && status != 200)
         rc = FERRY_EIO;
-    if (rc == FERRY_OK && parse_body(&b, &ver) != FERRY_OK)
+    if (rc == FERRY_OK && ferry_engine__parse_body(&b, &ver) != FERRY_OK)
         rc = FERRY_EIO;
     if (rc != FERRY_OK) {
         LOG_ERROR("engine %s: GET /version failed (HTTP %ld)", socket_path, status);
@@ -437,7 +266,7 @@ ferry_err ferry_engine_open(const char *socket_path, ferry_engine **out) {
     e = NULL;
 fail:
     json_decref(ver);
-    resp_free(&b);
+    ferry_engine__resp_free(&b);
     ferry_engine_close(e);
     return rc;
 }
@@ -487,7 +316,7 @@ static const char *image_display(const ferry_engine *e, const char *image) {
 ferry_err ferry_engine_list(ferry_engine *e, const char *const *filters, ferry_container **out,
                             size_t *n) {
     char filter[1024], what[1200];
-    resp_buf b = {0};
+    ferry_engine__resp b = {0};
     json_t *arr = NULL, *f = NULL, *list = NULL;
     ferry_container *c = NULL;
     size_t count = 0;
@@ -520,7 +349,7 @@ ferry_err ferry_engine_list(ferry_engine *e, const char *const *filters, ferry_c
         rc = request_failed(&b, status, what);
         goto out;
     }
-    if ((rc = parse_body(&b, &arr)) != FERRY_OK)
+    if ((rc = ferry_engine__parse_body(&b, &arr)) != FERRY_OK)
         goto out;
     if (!json_is_array(arr)) {
         rc = FERRY_EFORMAT;
@@ -563,13 +392,13 @@ out:
     ferry_containers_free(c, count);
     json_decref(arr);
     json_decref(f);
-    resp_free(&b);
+    ferry_engine__resp_free(&b);
     return rc;
 }
 
 ferry_err ferry_engine_inspect(ferry_engine *e, const char *id, json_t **out) {
     char what[128];
-    resp_buf b = {0};
+    ferry_engine__resp b = {0};
     long status;
     ferry_err rc;
 
@@ -578,15 +407,15 @@ ferry_err ferry_engine_inspect(ferry_engine *e, const char *id, json_t **out) {
         return FERRY_EINVAL;
     rc = call(e, "GET", ENGINE_TIMEOUT_S, &status, &b, "/containers/%s/json", id);
     if (rc == FERRY_OK && status == 200) {
-        rc = parse_body(&b, out);
+        rc = ferry_engine__parse_body(&b, out);
     } else if (rc == FERRY_OK) {
-        rc = status_err(status);
+        rc = ferry_engine__status_err(status);
         if (rc != FERRY_ENOTFOUND) {
             snprintf(what, sizeof(what), "inspecting container %.80s", id);
             rc = request_failed(&b, status, what);
         }
     }
-    resp_free(&b);
+    ferry_engine__resp_free(&b);
     return rc;
 }
 
@@ -613,7 +442,7 @@ ferry_err ferry_engine_state(ferry_engine *e, const char *id, ferry_cstate *out)
 ferry_err ferry_engine_create(ferry_engine *e, const char *name, const json_t *body, char **id,
                               char *err, size_t errlen) {
     char path[ENGINE_PATH_MAX];
-    resp_buf b = {0};
+    ferry_engine__resp b = {0};
     json_t *res = NULL;
     char *json = NULL;
     size_t json_len = 0;
@@ -621,14 +450,14 @@ ferry_err ferry_engine_create(ferry_engine *e, const char *name, const json_t *b
     ferry_err rc;
 
     *id = NULL;
-    set_err(err, errlen, "%s", "");
+    ferry_engine__set_err(err, errlen, "%s", "");
     if (!name || !body)
         return FERRY_EINVAL;
-    if (!(json = dump_json(body, &json_len))) {
+    if (!(json = ferry_engine__dump_json(body, &json_len))) {
         rc = FERRY_ENOMEM;
         goto out;
     }
-    rc = build_path(e, path, sizeof(path), "/containers/create?name=%s", name);
+    rc = ferry_engine__build_path(path, sizeof(path), "/containers/create?name=%s", name);
     if (rc != FERRY_OK)
         goto out;
     http_req r = {.method = "POST",
@@ -638,23 +467,23 @@ ferry_err ferry_engine_create(ferry_engine *e, const char *name, const json_t *b
                   .body_len = json_len,
                   .timeout_s = ENGINE_TIMEOUT_S};
     if ((rc = http(e, &r, &status, &b)) != FERRY_OK) {
-        set_err(err, errlen, "cannot reach the engine: %s", ferry_strerror(rc));
+        ferry_engine__set_err(err, errlen, "cannot reach the engine: %s", ferry_strerror(rc));
         goto out;
     }
     if (status != 201) {
-        engine_message(&b, status, err, errlen);
-        rc = status_err(status);
+        ferry_engine__message(&b, status, err, errlen);
+        rc = ferry_engine__status_err(status);
         /* Podman: a name clash is 500 "... is already in use ..." (Docker: 409). */
         if (rc == FERRY_ECONFLICT ||
             (e->podman && status == 500 && b.data && strstr(b.data, "already in use")))
             rc = FERRY_EEXIST;
         goto out;
     }
-    if ((rc = parse_body(&b, &res)) != FERRY_OK)
+    if ((rc = ferry_engine__parse_body(&b, &res)) != FERRY_OK)
         goto out;
     const char *cid = json_string_value(json_object_get(res, "Id"));
     if (!cid) {
-        set_err(err, errlen, "engine answered create without an Id");
+        ferry_engine__set_err(err, errlen, "engine answered create without an Id");
         rc = FERRY_EFORMAT;
         goto out;
     }
@@ -663,32 +492,32 @@ ferry_err ferry_engine_create(ferry_engine *e, const char *name, const json_t *b
 out:
     json_decref(res);
     ferry_free(json);
-    resp_free(&b);
+    ferry_engine__resp_free(&b);
     return rc;
 }
 
 ferry_err ferry_engine_start(ferry_engine *e, const char *id, char *err, size_t errlen) {
-    resp_buf b = {0};
+    ferry_engine__resp b = {0};
     long status;
     ferry_err rc;
 
-    set_err(err, errlen, "%s", "");
+    ferry_engine__set_err(err, errlen, "%s", "");
     if (!id)
         return FERRY_EINVAL;
     rc = call(e, "POST", ENGINE_TIMEOUT_S, &status, &b, "/containers/%s/start", id);
     if (rc != FERRY_OK) {
-        set_err(err, errlen, "cannot reach the engine: %s", ferry_strerror(rc));
+        ferry_engine__set_err(err, errlen, "cannot reach the engine: %s", ferry_strerror(rc));
     } else if (status != 204 && status != 304) { /* 304: already running */
-        engine_message(&b, status, err, errlen);
-        rc = status_err(status);
+        ferry_engine__message(&b, status, err, errlen);
+        rc = ferry_engine__status_err(status);
     }
-    resp_free(&b);
+    ferry_engine__resp_free(&b);
     return rc;
 }
 
 ferry_err ferry_engine_stop(ferry_engine *e, const char *id, int timeout_s) {
     char t[16], what[128];
-    resp_buf b = {0};
+    ferry_engine__resp b = {0};
     long status;
     ferry_err rc;
 
@@ -704,13 +533,13 @@ ferry_err ferry_engine_stop(ferry_engine *e, const char *id, int timeout_s) {
         snprintf(what, sizeof(what), "stopping container %.80s", id);
         rc = request_failed(&b, status, what);
     }
-    resp_free(&b);
+    ferry_engine__resp_free(&b);
     return rc;
 }
 
 ferry_err ferry_engine_remove(ferry_engine *e, const char *id) {
     char what[128];
-    resp_buf b = {0};
+    ferry_engine__resp b = {0};
     long status;
     ferry_err rc;
 
@@ -724,36 +553,13 @@ ferry_err ferry_engine_remove(ferry_engine *e, const char *id) {
         if (e->podman && b.data && strstr(b.data, "dependent containers"))
             rc = FERRY_ECONFLICT;
     }
-    resp_free(&b);
+    ferry_engine__resp_free(&b);
     return rc;
-}
-
-/* Concatenate the payloads of Docker's multiplexed log stream: frames of an 8-byte header
- * (stream 0/1/2, three zero bytes, big-endian payload length) and the payload. out has room
- * for len + 1 bytes. A truncated last frame is kept as far as it goes. */
-static size_t demux_logs(const unsigned char *in, size_t len, char *out) {
-    size_t pos = 0, n = 0;
-    while (pos < len) {
-        if (len - pos < 8 || in[pos] > 2 || in[pos + 1] || in[pos + 2] || in[pos + 3])
-            break;
-        size_t flen = (size_t)in[pos + 4] << 24 | (size_t)in[pos + 5] << 16 |
-                      (size_t)in[pos + 6] << 8 | (size_t)in[pos + 7];
-        pos += 8;
-        if (flen > len - pos)
-            flen = len - pos;
-        memcpy(out + n, in + pos, flen);
-        n += flen;
-        pos += flen;
-    }
-    if (pos < len)
-        LOG_DEBUG("engine: %zu bytes of logs are not in frames; dropped", len - pos);
-    out[n] = '\0';
-    return n;
 }
 
 ferry_err ferry_engine_logs_tail(ferry_engine *e, const char *id, int lines, char **out) {
     char tail[16], what[128];
-    resp_buf b = {0};
+    ferry_engine__resp b = {0};
     json_t *info = NULL;
     long status;
     ferry_err rc;
@@ -784,11 +590,11 @@ ferry_err ferry_engine_logs_tail(ferry_engine *e, const char *id, int lines, cha
             memcpy(*out, b.data, b.len);
         (*out)[b.len] = '\0';
     } else {
-        demux_logs((const unsigned char *)(b.data ? b.data : ""), b.len, *out);
+        ferry_engine__demux_logs((const unsigned char *)(b.data ? b.data : ""), b.len, *out);
     }
 out:
     json_decref(info);
-    resp_free(&b);
+    ferry_engine__resp_free(&b);
     return rc;
 }
 
@@ -796,7 +602,7 @@ out:
 
 ferry_err ferry_engine_image_present(ferry_engine *e, const char *image, bool *present) {
     char what[600];
-    resp_buf b = {0};
+    ferry_engine__resp b = {0};
     long status;
     ferry_err rc;
 
@@ -810,142 +616,38 @@ ferry_err ferry_engine_image_present(ferry_engine *e, const char *image, bool *p
         snprintf(what, sizeof(what), "looking up image %.500s", image);
         rc = request_failed(&b, status, what);
     }
-    resp_free(&b);
+    ferry_engine__resp_free(&b);
     return rc;
-}
-
-/* Split an image reference into what POST /images/create wants: fromImage (everything before
- * the tag or digest) and tag (the tag, or the digest "sha256:..", or "latest"). A ':' counts as
- * the tag separator only after the last '/', so "127.0.0.1:5000/a/b" has no tag. With a digest,
- * a tag in front of it ("a:1@sha256:..") is dropped: the digest decides. */
-static ferry_err split_image_ref(const char *image, char *repo, size_t repolen, char *tag,
-                                 size_t taglen) {
-    const char *at = strchr(image, '@');
-    size_t rlen = at ? (size_t)(at - image) : strlen(image);
-    size_t last = 0; /* start of the last path component */
-    const char *colon = NULL, *t = "latest";
-    size_t tlen = 6;
-
-    for (size_t i = 0; i < rlen; i++)
-        if (image[i] == '/')
-            last = i + 1;
-    for (size_t i = last; i < rlen; i++)
-        if (image[i] == ':')
-            colon = image + i;
-    if (at) {
-        t = at + 1;
-        tlen = strlen(t);
-    } else if (colon) {
-        t = colon + 1;
-        tlen = rlen - (size_t)(t - image);
-    }
-    if (colon)
-        rlen = (size_t)(colon - image);
-    if (rlen == 0 || tlen == 0 || last == rlen)
-        return FERRY_EINVAL;
-    if (rlen >= repolen || tlen >= taglen)
-        return FERRY_ETOOBIG;
-    memcpy(repo, image, rlen);
-    repo[rlen] = '\0';
-    memcpy(tag, t, tlen);
-    tag[tlen] = '\0';
-    return FERRY_OK;
-}
-
-/* true when the first component of repo names a registry ("127.0.0.1:5000/a", "quay.io/a",
- * "localhost/a"), the rule both engines apply. */
-static bool has_registry_host(const char *repo) {
-    const char *slash = strchr(repo, '/');
-    if (!slash)
-        return false;
-    size_t n = (size_t)(slash - repo);
-    return memchr(repo, '.', n) || memchr(repo, ':', n) ||
-           (n == 9 && strncmp(repo, "localhost", 9) == 0);
-}
-
-/* true when repo's registry is on this host: "localhost" or an address in 127.0.0.0/8, with or
- * without a port (Docker's default insecure range). */
-static bool loopback_registry(const char *repo) {
-    if (!has_registry_host(repo))
-        return false;
-    size_t n = strcspn(repo, ":/");
-    if (n == 9 && strncmp(repo, "localhost", 9) == 0)
-        return true;
-    if (strncmp(repo, "127.", 4) != 0)
-        return false;
-    return strspn(repo, "0123456789.") == n;
-}
-
-/* base64url (with padding, as both engines decode X-Registry-Auth) of n bytes; caller frees. */
-static char *base64url(const void *data, size_t n) {
-    if (n > (size_t)1 << 20)
-        return NULL;
-    char *out = ferry_malloc(4 * ((n + 2) / 3) + 1);
-    if (!out)
-        return NULL;
-    EVP_EncodeBlock((unsigned char *)out, data, (int)n);
-    for (char *p = out; *p; p++) {
-        if (*p == '+')
-            *p = '-';
-        else if (*p == '/')
-            *p = '_';
-    }
-    return out;
-}
-
-/* What a progress stream (pull, import) said went wrong: the first "error" or
- * "errorDetail.message" of its lines, and a "message" (the shape of an answer that failed before
- * the stream began). */
-typedef struct {
-    char error[512];
-    char message[512];
-    size_t lines;
-} stream_state;
-
-static void on_stream_line(void *ctx, const char *line, size_t len) {
-    stream_state *s = ctx;
-    json_t *j = json_loadb(line, len, 0, NULL);
-    s->lines++;
-    if (!j)
-        return; /* blank or not JSON: progress text carries no verdict */
-    const char *error = json_string_value(json_object_get(j, "error"));
-    if (!error)
-        error = json_string_value(json_object_get(json_object_get(j, "errorDetail"), "message"));
-    const char *message = json_string_value(json_object_get(j, "message"));
-    if (error && !s->error[0])
-        snprintf(s->error, sizeof(s->error), "%s", error);
-    if (message && !s->message[0])
-        snprintf(s->message, sizeof(s->message), "%s", message);
-    json_decref(j);
 }
 
 /* Run a pull or an import and judge the stream. */
 static ferry_err stream_request(ferry_engine *e, const http_req *r, const char *what, char *err,
                                 size_t errlen) {
-    stream_state s = {{0}, {0}, 0};
-    resp_buf b = {.on_line = on_stream_line, .ctx = &s};
+    ferry_engine__stream s = {{0}, {0}, 0};
+    ferry_engine__resp b = {.on_line = ferry_engine__stream_line, .ctx = &s};
     long status;
     ferry_err rc = http(e, r, &status, &b);
 
     if (rc != FERRY_OK) {
-        set_err(err, errlen, "%s: cannot reach the engine: %s", what, ferry_strerror(rc));
+        ferry_engine__set_err(err, errlen, "%s: cannot reach the engine: %s", what,
+                              ferry_strerror(rc));
     } else if (status != 200) {
         if (s.message[0] || s.error[0])
-            set_err(err, errlen, "%s", s.message[0] ? s.message : s.error);
+            ferry_engine__set_err(err, errlen, "%s", s.message[0] ? s.message : s.error);
         else
-            set_err(err, errlen, "%s: engine answered HTTP %ld", what, status);
-        rc = status_err(status);
+            ferry_engine__set_err(err, errlen, "%s: engine answered HTTP %ld", what, status);
+        rc = ferry_engine__status_err(status);
         if (rc != FERRY_ENOTFOUND)
             rc = FERRY_EENGINE;
     } else if (s.error[0]) {
-        set_err(err, errlen, "%s", s.error);
+        ferry_engine__set_err(err, errlen, "%s", s.error);
         /* Podman reports every failure in the stream with 200. */
         rc = strstr(s.error, "not found") || strstr(s.error, "manifest unknown") ||
                      strstr(s.error, "does not exist")
                  ? FERRY_ENOTFOUND
                  : FERRY_EENGINE;
     }
-    resp_free(&b);
+    ferry_engine__resp_free(&b);
     return rc;
 }
 
@@ -956,25 +658,28 @@ ferry_err ferry_engine_pull(ferry_engine *e, const char *image, const json_t *au
     size_t auth_len = 0;
     ferry_err rc;
 
-    set_err(err, errlen, "%s", "");
-    if (!image || (rc = split_image_ref(image, repo, sizeof(repo), tag, sizeof(tag))) != FERRY_OK) {
-        set_err(err, errlen, "invalid image reference \"%s\"", image ? image : "");
+    ferry_engine__set_err(err, errlen, "%s", "");
+    if (!image || (rc = ferry_engine__split_image_ref(image, repo, sizeof(repo), tag,
+                                                      sizeof(tag))) != FERRY_OK) {
+        ferry_engine__set_err(err, errlen, "invalid image reference \"%s\"", image ? image : "");
         return image ? rc : FERRY_EINVAL;
     }
     if (auth_json) {
-        auth_raw = dump_json(auth_json, &auth_len);
-        auth = auth_raw ? base64url(auth_raw, auth_len) : NULL;
+        auth_raw = ferry_engine__dump_json(auth_json, &auth_len);
+        auth = auth_raw ? ferry_engine__base64url(auth_raw, auth_len) : NULL;
         if (!auth) {
             rc = FERRY_ENOMEM;
             goto out;
         }
     }
     /* Podman: see the top for why a loopback registry goes through libpod. */
-    bool libpod = e->podman && loopback_registry(repo);
+    bool libpod = e->podman && ferry_engine__loopback_registry(repo);
     if (libpod)
-        rc = build_path(e, path, sizeof(path), "/images/pull?reference=%s&tlsVerify=false", image);
+        rc = ferry_engine__build_path(path, sizeof(path),
+                                      "/images/pull?reference=%s&tlsVerify=false", image);
     else
-        rc = build_path(e, path, sizeof(path), "/images/create?fromImage=%s&tag=%s", repo, tag);
+        rc = ferry_engine__build_path(path, sizeof(path), "/images/create?fromImage=%s&tag=%s",
+                                      repo, tag);
     if (rc != FERRY_OK)
         goto out;
     LOG_INFO("engine: pulling %s", image);
@@ -999,45 +704,6 @@ out:
 }
 
 /* ---- the pause image ------------------------------------------------------------------------- */
-
-#define TAR_BLOCK 512
-
-static void tar_octal(char *field, size_t width, unsigned long long v) {
-    snprintf(field, width, "%0*llo", (int)(width - 1), v); /* width-1 digits and a NUL */
-}
-
-/* A ustar archive holding one regular file `name` (mode 0755, root-owned, mtime 0 so that the
- * same binary always gives the same layer). Caller frees. */
-static char *tar_one_file(const char *name, const void *data, size_t len, size_t *tar_len) {
-    size_t padded = (len + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
-    size_t total = TAR_BLOCK + padded + 2 * TAR_BLOCK; /* header, data, end of archive */
-    char *tar = ferry_calloc(1, total);
-    if (!tar || strlen(name) >= 100) {
-        ferry_free(tar);
-        return NULL;
-    }
-    char *h = tar;
-    memcpy(h, name, strlen(name));
-    tar_octal(h + 100, 8, 0755);
-    tar_octal(h + 108, 8, 0);
-    tar_octal(h + 116, 8, 0);
-    tar_octal(h + 124, 12, len);
-    tar_octal(h + 136, 12, 0);
-    h[156] = '0';
-    memcpy(h + 257, "ustar", 6);
-    memcpy(h + 263, "00", 2);
-    memcpy(h + 265, "root", 4);
-    memcpy(h + 297, "root", 4);
-    memset(h + 148, ' ', 8); /* the checksum counts its own field as spaces */
-    unsigned long sum = 0;
-    for (size_t i = 0; i < TAR_BLOCK; i++)
-        sum += (unsigned char)h[i];
-    snprintf(h + 148, 8, "%06lo", sum);
-    h[155] = ' ';
-    memcpy(tar + TAR_BLOCK, data, len);
-    *tar_len = total;
-    return tar;
-}
 
 static ferry_err read_file(const char *path, char **out, size_t *len) {
     struct stat st;
@@ -1100,21 +766,22 @@ ferry_err ferry_engine_ensure_pause_image(ferry_engine *e, const char *pause_bin
     /* Tag in repo: Podman ignores the tag parameter of an import (see the top). A digest cannot
      * name an import. */
     if (strchr(image_ref, '@') ||
-        (rc = split_image_ref(image_ref, repo, sizeof(repo), tag, sizeof(tag))) != FERRY_OK) {
+        (rc = ferry_engine__split_image_ref(image_ref, repo, sizeof(repo), tag, sizeof(tag))) !=
+            FERRY_OK) {
         LOG_ERROR("pause image reference \"%s\" must be NAME[:TAG]", image_ref);
         return FERRY_EINVAL;
     }
     if ((rc = read_file(pause_binary, &bin, &bin_len)) != FERRY_OK)
         goto out;
-    if (!(tar = tar_one_file("pause", bin, bin_len, &tar_len))) {
+    if (!(tar = ferry_engine__tar_one_file("pause", bin, bin_len, &tar_len))) {
         rc = FERRY_ENOMEM;
         goto out;
     }
     char named[sizeof("localhost/") + sizeof(repo) + sizeof(tag)];
     snprintf(named, sizeof(named), "%s%s:%s",
-             e->podman && !has_registry_host(repo) ? "localhost/" : "", repo, tag);
-    if ((rc = build_path(e, path, sizeof(path), "/images/create?fromSrc=-&repo=%s", named)) !=
-        FERRY_OK)
+             e->podman && !ferry_engine__has_registry_host(repo) ? "localhost/" : "", repo, tag);
+    if ((rc = ferry_engine__build_path(path, sizeof(path), "/images/create?fromSrc=-&repo=%s",
+                                       named)) != FERRY_OK)
         goto out;
     http_req r = {.method = "POST",
                   .path = path,

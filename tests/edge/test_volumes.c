@@ -1,6 +1,6 @@
 /* Unit tests of edge-sync/volumes.c (config files, emptyDir folders, binds, path safety) and of
- * the file cleanup's decisions (cleanup.c), on real files in a temp folder. cleanup.c is included
- * to reach its folder sweep without an engine. */
+ * the file cleanup's decisions (cleanup.c), on real files in a temp folder. The folder sweep is
+ * reached without an engine through cleanup.h's internal section (ferry_cleanup__sweep). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../edge-sync/cleanup.c"
+#include "cleanup.h"
 #include "ferry/base64.h"
 #include "volumes.h"
 
@@ -541,9 +541,10 @@ static void test_cleanup_sweep(void **state) {
     path_of(f, p, sizeof(p), "volumes/prod/gone/cfg");
     json_array_append_new(live, json_string(p));
 
-    sweep(&cfg, FERRY_VOLUMES_DIR, FERRY_CLEANUP_APP_VOLUMES, FERRY_CLEANUP_VOLUME, apps, live,
-          &deleted);
-    sweep(&cfg, FERRY_PODS_DIR, FERRY_CLEANUP_APP_PODS, FERRY_CLEANUP_POD, apps, live, &deleted);
+    ferry_cleanup__sweep(&cfg, FERRY_VOLUMES_DIR, FERRY_CLEANUP_APP_VOLUMES, FERRY_CLEANUP_VOLUME,
+                         apps, live, &deleted);
+    ferry_cleanup__sweep(&cfg, FERRY_PODS_DIR, FERRY_CLEANUP_APP_PODS, FERRY_CLEANUP_POD, apps,
+                         live, &deleted);
     assert_int_equal(deleted, 4);
     static const char *const kept[] = {"volumes/prod/web/cfg", "volumes/prod/gone/cfg",
                                        "volumes/prod/Not_Ours", "volumes/other/gone",
