@@ -31,7 +31,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *
     enum MHD_Result ret = MHD_NO;
     struct MHD_Response *resp = NULL;
     char *text = NULL;
-    size_t len = body ? json_dumpb(body, NULL, 0, JSON_COMPACT) : 0;
+    size_t len = body != NULL ? json_dumpb(body, NULL, 0, JSON_COMPACT) : 0;
 
     if (len == 0 || (text = ferry_malloc(len + 1)) == NULL) {
         static const char oom[] = "{\"error\":\"out of memory\"}";
@@ -219,7 +219,8 @@ static const collection collections[FERRY_API_COLLECTIONS] = {
 /* The request body as JSON: NULL after answering 400 with the parse position (*ret). */
 static json_t *parse_body(struct MHD_Connection *c, const request *r, enum MHD_Result *ret) {
     json_error_t jerr;
-    json_t *body = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *body =
+        json_loadb(r->body != NULL ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
     if (body == NULL)
         *ret =
             reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid JSON at line %d, column %d (byte %d): %s",
@@ -373,7 +374,7 @@ static ferry_err resolve(const char *listen, struct sockaddr_storage *ss) {
     char host[256];
     const char *colon = strrchr(listen, ':');
     const char *h = listen;
-    size_t hlen = colon ? (size_t)(colon - listen) : 0;
+    size_t hlen = colon != NULL ? (size_t)(colon - listen) : 0;
     struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM},
                     *res = NULL;
 
@@ -426,7 +427,7 @@ ferry_err ferry_api_start(const char *listen, ferry_bridge *bridge, ferry_api **
         return FERRY_EIO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    a->port = info ? info->port : 0;
+    a->port = info != NULL ? info->port : 0;
     LOG_INFO("http: serving the API on %s (port %u)", listen, a->port);
     *out = a;
     return FERRY_OK;

@@ -126,7 +126,7 @@ static bool sync_each(const char *key, const json_t *rec, void *ctx) {
         return true;
     const char *name = json_string_value(json_object_get(rec, "name"));
     json_int_t version = json_integer_value(json_object_get(rec, "version"));
-    json_t *held = sc->held ? json_object_get(sc->held, name) : NULL;
+    json_t *held = sc->held != NULL ? json_object_get(sc->held, name) : NULL;
     json_t *wire = NULL;
     if (!(json_is_integer(held) && json_integer_value(held) == version) &&
         (sc->err = bridge__wire_spec(sc->res, name, spec, &wire, NULL)) != FERRY_OK)
@@ -150,7 +150,7 @@ static ferry_err build_sync(ferry_bridge *b, ferry_store_txn *t, const char *ns,
                             json_t **msg) {
     bridge_resolver res;
     struct sync_scan sc = {.held = held, .res = &res, .apps = json_array(), .err = FERRY_OK};
-    json_t *labels = node_rec ? json_object_get(node_rec, "labels") : NULL;
+    json_t *labels = node_rec != NULL ? json_object_get(node_rec, "labels") : NULL;
     ferry_err err = FERRY_ENOMEM;
     char prefix[BRIDGE_KEY_MAX];
 
@@ -429,7 +429,7 @@ static ferry_err node_write_txn(ferry_store_txn *t, void *ctx, bool create) {
             goto out;
         op->out = json_pack("{s:s, s:s, s:b}", "name", op->name, "namespace", op->ns, "deleted", 1);
     } else {
-        int64_t created = old ? bridge__int(old, "createdAt") : op->now;
+        int64_t created = old != NULL ? bridge__int(old, "createdAt") : op->now;
         err = FERRY_ENOMEM;
         rec = json_pack("{s:s, s:s, s:O, s:I, s:I}", "ns", op->ns, "name", op->name, "labels",
                         op->input, "createdAt", (json_int_t)created, "updatedAt",
@@ -465,7 +465,8 @@ static ferry_err node_input(const json_t *body, const char *name_path, const cha
     if (!json_is_object(body))
         return ferry_fail(e, FERRY_EINVAL, NULL, "the body must be a JSON object");
     json_t *jname = json_object_get(body, "name");
-    if (name_path != NULL && json_is_string(jname) && strcmp(json_string_value(jname), name_path)) {
+    if (name_path != NULL && json_is_string(jname) &&
+        strcmp(json_string_value(jname), name_path) != 0) {
         return ferry_fail(e, FERRY_EINVAL, "name",
                           "must equal the name in the path ('%s'), renaming is not "
                           "supported",
@@ -481,10 +482,10 @@ static ferry_err node_input(const json_t *body, const char *name_path, const cha
     }
     if (ferry_node_validate(body, e) != FERRY_OK)
         goto out; /* err is FERRY_EINVAL */
-    *name = name_path ? name_path : json_string_value(json_object_get(body, "name"));
+    *name = name_path != NULL ? name_path : json_string_value(json_object_get(body, "name"));
     json_t *l = json_object_get(body, "labels");
-    *labels = l ? json_deep_copy(l) : json_object();
-    err = *labels ? FERRY_OK : bridge__store_fail(e, FERRY_ENOMEM);
+    *labels = l != NULL ? json_deep_copy(l) : json_object();
+    err = *labels != NULL ? FERRY_OK : bridge__store_fail(e, FERRY_ENOMEM);
 out:
     json_decref(copy);
     return err;
@@ -504,9 +505,9 @@ static ferry_err node_write(ferry_bridge *b, const char *ns, const char *name, c
     err = bridge__run_write(b, create ? node_create_txn : node_change_txn, &op, out);
     if (err == FERRY_OK)
         LOG_INFO("node %s/%s %s", ns, op.name,
-                 create ? "registered"
-                 : body ? "relabelled"
-                        : "deleted");
+                 create         ? "registered"
+                 : body != NULL ? "relabelled"
+                                : "deleted");
 out:
     json_decref(labels);
     return err;
@@ -594,15 +595,15 @@ static json_t *check_msg(const ferry_bridge_msg *m, ferry_topic *tp) {
     const char *node = json_string_value(json_object_get(msg, "node"));
     const char *app = json_string_value(json_object_get(msg, "app"));
     if (type == NULL || strcmp(type, want) != 0) {
-        LOG_WARN("mqtt: '%s' message on '%.*s' (expected %s) dropped", type ? type : "?",
+        LOG_WARN("mqtt: '%s' message on '%.*s' (expected %s) dropped", type != NULL ? type : "?",
                  (int)m->topic_len, m->topic, want);
         goto reject;
     }
     if (ns == NULL || node == NULL || strcmp(ns, tp->ns) != 0 || strcmp(node, tp->node) != 0 ||
         (tp->kind == FERRY_TOPIC_NODE_STATUS && (app == NULL || strcmp(app, tp->app) != 0))) {
         LOG_WARN("mqtt: %s on '%.*s' names another node or app (ns %s, node %s, app %s); dropped",
-                 type, (int)m->topic_len, m->topic, ns ? ns : "?", node ? node : "?",
-                 app ? app : "-");
+                 type, (int)m->topic_len, m->topic, ns != NULL ? ns : "?",
+                 node != NULL ? node : "?", app != NULL ? app : "-");
         goto reject;
     }
     return msg;
@@ -627,7 +628,7 @@ static ferry_err handle_hello(ferry_bridge *b, ferry_store_txn *t, const node_ms
         err = FERRY_ENOMEM;
     LOG_DEBUG("hello from %s/%s (%s): answering with rev %llu, %s", m->topic.ns, m->topic.node,
               json_string_value(json_object_get(m->msg, "reason")), (unsigned long long)rev,
-              node ? "registered" : "not registered");
+              node != NULL ? "registered" : "not registered");
     json_decref(node);
     json_decref(sync);
     return err;
@@ -680,7 +681,7 @@ static ferry_err handle_online(ferry_store_txn *t, const node_msg *m) {
         gpu = json_object_get(old, "gpu");
     json_t *rec = json_pack("{s:s, s:s, s:b, s:I, s:O*}", "ns", m->topic.ns, "node", m->topic.node,
                             "online", online, "ts", (json_int_t)m->received_ms, "gpu", gpu);
-    ferry_err err = rec ? ferry_store_put(t, FERRY_DB_NODESTATE, key, rec) : FERRY_ENOMEM;
+    ferry_err err = rec != NULL ? ferry_store_put(t, FERRY_DB_NODESTATE, key, rec) : FERRY_ENOMEM;
     json_decref(rec);
     json_decref(old);
     return err;

@@ -154,7 +154,8 @@ static void on_connected(void *context, char *cause) {
 
 static void on_connection_lost(void *context, char *cause) {
     ferry_mqtt *m = context;
-    LOG_WARN("mqtt: connection to %s lost (%s); reconnecting", m->uri, cause ? cause : "no cause");
+    LOG_WARN("mqtt: connection to %s lost (%s); reconnecting", m->uri,
+             cause != NULL ? cause : "no cause");
     push_state(m, EV_DOWN, cause != NULL ? cause : "connection lost");
 }
 

@@ -21,7 +21,7 @@ static bool name_in(const json_t *names, const char *name) {
     json_t *v;
     json_array_foreach(names, i, v) {
         const char *s = json_string_value(v);
-        if (s && name && !strcmp(s, name))
+        if (s != NULL && name != NULL && strcmp(s, name) == 0)
             return true;
     }
     return false;
@@ -30,7 +30,7 @@ static bool name_in(const json_t *names, const char *name) {
 /* A replica folder name: decimal digits, no sign, no leading zero, at most 6 digits. -1 else. */
 static int replica_number(const char *s) {
     int r = 0;
-    size_t n = s ? strlen(s) : 0;
+    size_t n = s != NULL ? strlen(s) : 0;
     if (n == 0 || n > 6 || (n > 1 && s[0] == '0'))
         return -1;
     for (size_t i = 0; i < n; i++) {
@@ -46,7 +46,7 @@ static bool needed(const ferry_cleanup_item *item, const json_t *apps) {
     const json_t *facts = json_object_get(apps, item->app);
     int r;
 
-    if (!facts || !json_is_true(json_object_get(facts, "desired")) ||
+    if (facts == NULL || !json_is_true(json_object_get(facts, "desired")) ||
         json_is_true(json_object_get(facts, "finished")))
         return false;
     switch (item->kind) {
@@ -68,7 +68,8 @@ static bool in_use(const char *path, const json_t *live_mounts) {
     json_t *v;
     json_array_foreach(live_mounts, i, v) {
         const char *src = json_string_value(v);
-        if (src && (ferry_volumes__path_inside(src, path) || ferry_volumes__path_inside(path, src)))
+        if (src != NULL &&
+            (ferry_volumes__path_inside(src, path) || ferry_volumes__path_inside(path, src)))
             return true;
     }
     return false;
@@ -76,8 +77,9 @@ static bool in_use(const char *path, const json_t *live_mounts) {
 
 bool ferry_cleanup_decide(const ferry_cleanup_item *item, const json_t *apps,
                           const json_t *live_mounts) {
-    if (!item || !item->path || item->path[0] != '/' || !item->app ||
-        ((item->kind == FERRY_CLEANUP_VOLUME || item->kind == FERRY_CLEANUP_POD) && !item->member))
+    if (item == NULL || item->path == NULL || item->path[0] != '/' || item->app == NULL ||
+        ((item->kind == FERRY_CLEANUP_VOLUME || item->kind == FERRY_CLEANUP_POD) &&
+         item->member == NULL))
         return false;
     return !needed(item, apps) && !in_use(item->path, live_mounts);
 }
@@ -86,8 +88,8 @@ bool ferry_cleanup_decide(const ferry_cleanup_item *item, const json_t *apps,
  */
 
 static bool exited(const char *state) {
-    return state &&
-           (!strcmp(state, "exited") || !strcmp(state, "dead") || !strcmp(state, "stopped"));
+    return state != NULL && (strcmp(state, "exited") == 0 || strcmp(state, "dead") == 0 ||
+                             strcmp(state, "stopped") == 0);
 }
 
 /* Append the host side of every bind of an inspected container: Mounts[].Source and the part of
@@ -97,13 +99,13 @@ static void add_mounts(const json_t *info, json_t *out) {
     json_t *v;
     json_array_foreach(json_object_get(info, "Mounts"), i, v) {
         const char *src = json_string_value(json_object_get(v, "Source"));
-        if (src && src[0])
+        if (src != NULL && src[0])
             json_array_append_new(out, json_string(src));
     }
     json_array_foreach(json_object_get(json_object_get(info, "HostConfig"), "Binds"), i, v) {
         const char *b = json_string_value(v);
-        const char *colon = b ? strchr(b, ':') : NULL;
-        if (colon && colon > b)
+        const char *colon = b != NULL ? strchr(b, ':') : NULL;
+        if (colon != NULL && colon > b)
             json_array_append_new(out, json_stringn(b, (size_t)(colon - b)));
     }
 }
@@ -122,7 +124,7 @@ static json_t *live_mounts(ferry_engine *engine) {
                  ferry_strerror(e));
         return NULL;
     }
-    if (!(out = json_array()))
+    if ((out = json_array()) == NULL)
         goto out;
     for (size_t i = 0; i < n; i++) {
         json_t *info = NULL;
@@ -149,7 +151,7 @@ out:
 /* Why a folder goes, for the log. */
 static const char *reason(const ferry_cleanup_item *item, const json_t *apps) {
     const json_t *facts = json_object_get(apps, item->app);
-    if (!facts || !json_is_true(json_object_get(facts, "desired")))
+    if (facts == NULL || !json_is_true(json_object_get(facts, "desired")))
         return "the app no longer runs on this node";
     if (json_is_true(json_object_get(facts, "finished")))
         return "the job finished";
@@ -181,7 +183,7 @@ void ferry_cleanup__sweep(const ferry_cleanup_cfg *cfg, const char *top,
     struct dirent *de, *me;
     int n = snprintf(base, sizeof(base), "%s/%s/%s", cfg->data_dir, top, cfg->ns);
 
-    if (n < 0 || (size_t)n >= sizeof(base) || !(d = opendir(base)))
+    if (n < 0 || (size_t)n >= sizeof(base) || (d = opendir(base)) == NULL)
         return; /* nothing there yet */
     while ((de = readdir(d)) != NULL) {
         ferry_cleanup_item item = {app_kind, app_path, de->d_name, NULL};
@@ -190,7 +192,7 @@ void ferry_cleanup__sweep(const ferry_cleanup_cfg *cfg, const char *top,
         n = snprintf(app_path, sizeof(app_path), "%s/%s", base, de->d_name);
         if (n < 0 || (size_t)n >= sizeof(app_path) || !visit(&item, apps, live, deleted))
             continue;
-        if (!(md = opendir(app_path)))
+        if ((md = opendir(app_path)) == NULL)
             continue;
         while ((me = readdir(md)) != NULL) {
             ferry_cleanup_item mitem = {member_kind, member_path, de->d_name, me->d_name};
@@ -211,11 +213,12 @@ ferry_err ferry_cleanup_run(const ferry_cleanup_cfg *cfg, const json_t *apps, in
     int count = 0;
     json_t *live;
 
-    if (deleted)
+    if (deleted != NULL)
         *deleted = 0;
-    if (!cfg || !cfg->data_dir || cfg->data_dir[0] != '/' || !cfg->ns || !cfg->engine)
+    if (cfg == NULL || cfg->data_dir == NULL || cfg->data_dir[0] != '/' || cfg->ns == NULL ||
+        cfg->engine == NULL)
         return FERRY_EINVAL;
-    if (!(live = live_mounts(cfg->engine)))
+    if ((live = live_mounts(cfg->engine)) == NULL)
         return FERRY_EIO;
     ferry_cleanup__sweep(cfg, FERRY_VOLUMES_DIR, FERRY_CLEANUP_APP_VOLUMES, FERRY_CLEANUP_VOLUME,
                          apps, live, &count);
@@ -223,7 +226,7 @@ ferry_err ferry_cleanup_run(const ferry_cleanup_cfg *cfg, const json_t *apps, in
                          &count);
     json_decref(live);
     LOG_DEBUG("cleanup: %d folder(s) removed under %s", count, cfg->data_dir);
-    if (deleted)
+    if (deleted != NULL)
         *deleted = count;
     return FERRY_OK;
 }

@@ -84,8 +84,8 @@ typedef struct {
 
 /* Append a header line to *hdrs; on failure the whole list is freed and *hdrs is NULL. */
 static void add_header(struct curl_slist **hdrs, const char *line) {
-    struct curl_slist *h = *hdrs ? curl_slist_append(*hdrs, line) : NULL;
-    if (!h)
+    struct curl_slist *h = *hdrs != NULL ? curl_slist_append(*hdrs, line) : NULL;
+    if (h == NULL)
         curl_slist_free_all(*hdrs);
     *hdrs = h;
 }
@@ -126,12 +126,12 @@ static ferry_err http(ferry_engine *e, const http_req *r, long *status, ferry_en
     snprintf(url, sizeof(url), "%s%s", r->libpod ? ENGINE_LIBPOD_API : ENGINE_API, r->path);
     curl_easy_reset(c);                        /* keeps the open connection */
     hdrs = curl_slist_append(NULL, "Expect:"); /* no 100-continue round trip on big bodies */
-    if (r->ctype) {
+    if (r->ctype != NULL) {
         char ct[128];
         snprintf(ct, sizeof(ct), "Content-Type: %s", r->ctype);
         add_header(&hdrs, ct);
     }
-    if (r->auth) {
+    if (r->auth != NULL) {
         int n = snprintf(auth_hdr, sizeof(auth_hdr), "X-Registry-Auth: %s", r->auth);
         if (n < 0 || (size_t)n >= sizeof(auth_hdr)) {
             rc = FERRY_ETOOBIG;
@@ -139,7 +139,7 @@ static ferry_err http(ferry_engine *e, const http_req *r, long *status, ferry_en
         }
         add_header(&hdrs, auth_hdr);
     }
-    if (!hdrs) {
+    if (hdrs == NULL) {
         rc = FERRY_ENOMEM;
         goto out;
     }
@@ -154,14 +154,14 @@ static ferry_err http(ferry_engine *e, const http_req *r, long *status, ferry_en
     curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
     if (strcmp(r->method, "POST") == 0) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body ? r->body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body != NULL ? r->body : "");
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
     } else if (strcmp(r->method, "GET") != 0) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
     }
     CURLcode cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    if (resp->on_line && cc == CURLE_OK && resp->len > 0) {
+    if (resp->on_line != NULL && cc == CURLE_OK && resp->len > 0) {
         resp->on_line(resp->ctx, resp->data, resp->len); /* last line without '\n' */
         resp->len = 0;
     }
@@ -177,7 +177,7 @@ static ferry_err http(ferry_engine *e, const http_req *r, long *status, ferry_en
         rc = FERRY_EIO;
     }
 out:
-    if (r->auth)
+    if (r->auth != NULL)
         OPENSSL_cleanse(auth_hdr, sizeof(auth_hdr)); /* credentials */
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
@@ -220,19 +220,19 @@ ferry_err ferry_engine_open(const char *socket_path, ferry_engine **out) {
     ferry_err rc;
 
     *out = NULL;
-    if (!socket_path)
+    if (socket_path == NULL)
         return FERRY_EINVAL;
     e = ferry_calloc(1, sizeof(*e));
-    if (!e || pthread_mutex_init(&e->lock, NULL) != 0) {
+    if (e == NULL || pthread_mutex_init(&e->lock, NULL) != 0) {
         ferry_free(e);
         return FERRY_ENOMEM;
     }
-    if (!(e->socket_path = ferry_strdup(socket_path))) {
+    if ((e->socket_path = ferry_strdup(socket_path)) == NULL) {
         rc = FERRY_ENOMEM;
         goto fail;
     }
     rc = call(e, "GET", ENGINE_TIMEOUT_S, &status, &b, "/_ping");
-    if (rc == FERRY_OK && (status != 200 || !b.data || strncmp(b.data, "OK", 2) != 0)) {
+    if (rc == FERRY_OK && (status != 200 || b.data == NULL || strncmp(b.data, "OK", 2) != 0)) {
         LOG_ERROR("engine %s: GET /_ping answered HTTP %ld; is it a Docker or Podman socket?",
                   socket_path, status);
         rc = FERRY_EIO;
@@ -254,14 +254,14 @@ ferry_err ferry_engine_open(const char *socket_path, ferry_engine **out) {
     json_t *comp;
     json_array_foreach(json_object_get(ver, "Components"), i, comp) {
         const char *name = json_string_value(json_object_get(comp, "Name"));
-        if (name && strstr(name, "Podman"))
+        if (name != NULL && strstr(name, "Podman") != NULL)
             e->podman = true;
     }
     const char *version = json_string_value(json_object_get(ver, "Version"));
     snprintf(e->describe, sizeof(e->describe), "%s %s", e->podman ? "podman" : "docker",
-             version ? version : "(unknown version)");
+             version != NULL ? version : "(unknown version)");
     const char *api = json_string_value(json_object_get(ver, "ApiVersion"));
-    LOG_INFO("engine %s: %s, API %s", socket_path, e->describe, api ? api : "?");
+    LOG_INFO("engine %s: %s, API %s", socket_path, e->describe, api != NULL ? api : "?");
     *out = e;
     e = NULL;
 fail:
@@ -272,7 +272,7 @@ fail:
 }
 
 void ferry_engine_close(ferry_engine *e) {
-    if (!e)
+    if (e == NULL)
         return;
     while (e->nidle > 0)
         curl_easy_cleanup(e->idle[--e->nidle]);
@@ -292,7 +292,7 @@ bool ferry_engine_is_podman(const ferry_engine *e) {
 /* ---- containers ------------------------------------------------------------------------------ */
 
 void ferry_containers_free(ferry_container *c, size_t n) {
-    if (!c)
+    if (c == NULL)
         return;
     for (size_t i = 0; i < n; i++) {
         ferry_free(c[i].id);
@@ -335,9 +335,9 @@ ferry_err ferry_engine_list(ferry_engine *e, const char *const *filters, ferry_c
             json_decref(f);
             f = NULL;
         }
-    size_t flen = f ? json_dumpb(f, filter, sizeof(filter) - 1, JSON_COMPACT) : 0;
-    if (!f || flen == 0 || flen >= sizeof(filter)) {
-        rc = f ? FERRY_ETOOBIG : FERRY_ENOMEM;
+    size_t flen = f != NULL ? json_dumpb(f, filter, sizeof(filter) - 1, JSON_COMPACT) : 0;
+    if (f == NULL || flen == 0 || flen >= sizeof(filter)) {
+        rc = f != NULL ? FERRY_ETOOBIG : FERRY_ENOMEM;
         goto out;
     }
     filter[flen] = '\0';
@@ -356,7 +356,7 @@ ferry_err ferry_engine_list(ferry_engine *e, const char *const *filters, ferry_c
         goto out;
     }
     c = ferry_calloc(json_array_size(arr) + 1, sizeof(*c));
-    if (!c) {
+    if (c == NULL) {
         rc = FERRY_ENOMEM;
         goto out;
     }
@@ -368,19 +368,20 @@ ferry_err ferry_engine_list(ferry_engine *e, const char *const *filters, ferry_c
         const char *image = json_string_value(json_object_get(it, "Image"));
         const char *state = json_string_value(json_object_get(it, "State"));
         json_t *labels = json_object_get(it, "Labels");
-        if (!id) {
+        if (id == NULL) {
             LOG_WARN("engine: a listed container has no Id; skipping it");
             continue;
         }
-        if (name && name[0] == '/')
+        if (name != NULL && name[0] == '/')
             name++;
         ferry_container *x = &c[count++];
         x->id = ferry_strdup(id);
-        x->name = ferry_strdup(name ? name : "");
-        x->image = ferry_strdup(image ? image_display(e, image) : "");
-        x->state = ferry_strdup(state ? state : "");
+        x->name = ferry_strdup(name != NULL ? name : "");
+        x->image = ferry_strdup(image != NULL ? image_display(e, image) : "");
+        x->state = ferry_strdup(state != NULL ? state : "");
         x->labels = json_is_object(labels) ? json_deep_copy(labels) : json_object();
-        if (!x->id || !x->name || !x->image || !x->state || !x->labels) {
+        if (x->id == NULL || x->name == NULL || x->image == NULL || x->state == NULL ||
+            x->labels == NULL) {
             rc = FERRY_ENOMEM;
             goto out;
         }
@@ -403,7 +404,7 @@ ferry_err ferry_engine_inspect(ferry_engine *e, const char *id, json_t **out) {
     ferry_err rc;
 
     *out = NULL;
-    if (!id)
+    if (id == NULL)
         return FERRY_EINVAL;
     rc = call(e, "GET", ENGINE_TIMEOUT_S, &status, &b, "/containers/%s/json", id);
     if (rc == FERRY_OK && status == 200) {
@@ -431,8 +432,8 @@ ferry_err ferry_engine_state(ferry_engine *e, const char *id, ferry_cstate *out)
     state = json_object_get(info, "State");
     s = json_string_value(json_object_get(state, "Status"));
     err = json_string_value(json_object_get(state, "Error"));
-    snprintf(out->status, sizeof(out->status), "%s", s ? s : "unknown");
-    snprintf(out->error, sizeof(out->error), "%s", err ? err : "");
+    snprintf(out->status, sizeof(out->status), "%s", s != NULL ? s : "unknown");
+    snprintf(out->error, sizeof(out->error), "%s", err != NULL ? err : "");
     out->exit_code = (long long)json_integer_value(json_object_get(state, "ExitCode"));
     out->restarts = (long long)json_integer_value(json_object_get(info, "RestartCount"));
     json_decref(info);
@@ -451,9 +452,9 @@ ferry_err ferry_engine_create(ferry_engine *e, const char *name, const json_t *b
 
     *id = NULL;
     ferry_engine__set_err(err, errlen, "%s", "");
-    if (!name || !body)
+    if (name == NULL || body == NULL)
         return FERRY_EINVAL;
-    if (!(json = ferry_engine__dump_json(body, &json_len))) {
+    if ((json = ferry_engine__dump_json(body, &json_len)) == NULL) {
         rc = FERRY_ENOMEM;
         goto out;
     }
@@ -474,20 +475,20 @@ ferry_err ferry_engine_create(ferry_engine *e, const char *name, const json_t *b
         ferry_engine__message(&b, status, err, errlen);
         rc = ferry_engine__status_err(status);
         /* Podman: a name clash is 500 "... is already in use ..." (Docker: 409). */
-        if (rc == FERRY_ECONFLICT ||
-            (e->podman && status == 500 && b.data && strstr(b.data, "already in use")))
+        if (rc == FERRY_ECONFLICT || (e->podman && status == 500 && b.data != NULL &&
+                                      strstr(b.data, "already in use") != NULL))
             rc = FERRY_EEXIST;
         goto out;
     }
     if ((rc = ferry_engine__parse_body(&b, &res)) != FERRY_OK)
         goto out;
     const char *cid = json_string_value(json_object_get(res, "Id"));
-    if (!cid) {
+    if (cid == NULL) {
         ferry_engine__set_err(err, errlen, "engine answered create without an Id");
         rc = FERRY_EFORMAT;
         goto out;
     }
-    if (!(*id = ferry_strdup(cid)))
+    if ((*id = ferry_strdup(cid)) == NULL)
         rc = FERRY_ENOMEM;
 out:
     json_decref(res);
@@ -502,7 +503,7 @@ ferry_err ferry_engine_start(ferry_engine *e, const char *id, char *err, size_t 
     ferry_err rc;
 
     ferry_engine__set_err(err, errlen, "%s", "");
-    if (!id)
+    if (id == NULL)
         return FERRY_EINVAL;
     rc = call(e, "POST", ENGINE_TIMEOUT_S, &status, &b, "/containers/%s/start", id);
     if (rc != FERRY_OK) {
@@ -521,7 +522,7 @@ ferry_err ferry_engine_stop(ferry_engine *e, const char *id, int timeout_s) {
     long status;
     ferry_err rc;
 
-    if (!id)
+    if (id == NULL)
         return FERRY_EINVAL;
     if (timeout_s < 0)
         timeout_s = 0;
@@ -543,14 +544,14 @@ ferry_err ferry_engine_remove(ferry_engine *e, const char *id) {
     long status;
     ferry_err rc;
 
-    if (!id)
+    if (id == NULL)
         return FERRY_EINVAL;
     rc = call(e, "DELETE", ENGINE_TIMEOUT_S, &status, &b, "/containers/%s?force=1&v=1", id);
     if (rc == FERRY_OK && status != 204 && status != 404) {
         snprintf(what, sizeof(what), "removing container %.80s", id);
         rc = request_failed(&b, status, what);
         /* Podman: refuses while containers join this one's namespaces (see the top). */
-        if (e->podman && b.data && strstr(b.data, "dependent containers"))
+        if (e->podman && b.data != NULL && strstr(b.data, "dependent containers") != NULL)
             rc = FERRY_ECONFLICT;
     }
     ferry_engine__resp_free(&b);
@@ -565,7 +566,7 @@ ferry_err ferry_engine_logs_tail(ferry_engine *e, const char *id, int lines, cha
     ferry_err rc;
 
     *out = NULL;
-    if (!id || lines <= 0)
+    if (id == NULL || lines <= 0)
         return FERRY_EINVAL;
     /* Only a container without a TTY has its output multiplexed. */
     if ((rc = ferry_engine_inspect(e, id, &info)) != FERRY_OK)
@@ -581,7 +582,7 @@ ferry_err ferry_engine_logs_tail(ferry_engine *e, const char *id, int lines, cha
         rc = request_failed(&b, status, what);
         goto out;
     }
-    if (!(*out = ferry_malloc(b.len + 1))) {
+    if ((*out = ferry_malloc(b.len + 1)) == NULL) {
         rc = FERRY_ENOMEM;
         goto out;
     }
@@ -590,7 +591,8 @@ ferry_err ferry_engine_logs_tail(ferry_engine *e, const char *id, int lines, cha
             memcpy(*out, b.data, b.len);
         (*out)[b.len] = '\0';
     } else {
-        ferry_engine__demux_logs((const unsigned char *)(b.data ? b.data : ""), b.len, *out);
+        ferry_engine__demux_logs((const unsigned char *)(b.data != NULL ? b.data : ""), b.len,
+                                 *out);
     }
 out:
     json_decref(info);
@@ -607,7 +609,7 @@ ferry_err ferry_engine_image_present(ferry_engine *e, const char *image, bool *p
     ferry_err rc;
 
     *present = false;
-    if (!image || !image[0])
+    if (image == NULL || !image[0])
         return FERRY_EINVAL;
     rc = call(e, "GET", ENGINE_TIMEOUT_S, &status, &b, "/images/%s/json", image);
     if (rc == FERRY_OK && status == 200) {
@@ -642,8 +644,8 @@ static ferry_err stream_request(ferry_engine *e, const http_req *r, const char *
     } else if (s.error[0]) {
         ferry_engine__set_err(err, errlen, "%s", s.error);
         /* Podman reports every failure in the stream with 200. */
-        rc = strstr(s.error, "not found") || strstr(s.error, "manifest unknown") ||
-                     strstr(s.error, "does not exist")
+        rc = strstr(s.error, "not found") != NULL || strstr(s.error, "manifest unknown") != NULL ||
+                     strstr(s.error, "does not exist") != NULL
                  ? FERRY_ENOTFOUND
                  : FERRY_EENGINE;
     }
@@ -659,15 +661,16 @@ ferry_err ferry_engine_pull(ferry_engine *e, const char *image, const json_t *au
     ferry_err rc;
 
     ferry_engine__set_err(err, errlen, "%s", "");
-    if (!image || (rc = ferry_engine__split_image_ref(image, repo, sizeof(repo), tag,
-                                                      sizeof(tag))) != FERRY_OK) {
-        ferry_engine__set_err(err, errlen, "invalid image reference \"%s\"", image ? image : "");
-        return image ? rc : FERRY_EINVAL;
+    if (image == NULL || (rc = ferry_engine__split_image_ref(image, repo, sizeof(repo), tag,
+                                                             sizeof(tag))) != FERRY_OK) {
+        ferry_engine__set_err(err, errlen, "invalid image reference \"%s\"",
+                              image != NULL ? image : "");
+        return image != NULL ? rc : FERRY_EINVAL;
     }
-    if (auth_json) {
+    if (auth_json != NULL) {
         auth_raw = ferry_engine__dump_json(auth_json, &auth_len);
-        auth = auth_raw ? ferry_engine__base64url(auth_raw, auth_len) : NULL;
-        if (!auth) {
+        auth = auth_raw != NULL ? ferry_engine__base64url(auth_raw, auth_len) : NULL;
+        if (auth == NULL) {
             rc = FERRY_ENOMEM;
             goto out;
         }
@@ -690,13 +693,13 @@ ferry_err ferry_engine_pull(ferry_engine *e, const char *image, const json_t *au
                   .libpod = libpod};
     rc = stream_request(e, &r, "pull", err, errlen);
     if (rc != FERRY_OK)
-        LOG_WARN("engine: pulling %s failed: %s", image, err ? err : ferry_strerror(rc));
+        LOG_WARN("engine: pulling %s failed: %s", image, err != NULL ? err : ferry_strerror(rc));
 out:
-    if (auth_raw) {
+    if (auth_raw != NULL) {
         OPENSSL_cleanse(auth_raw, auth_len);
         ferry_free(auth_raw);
     }
-    if (auth) {
+    if (auth != NULL) {
         OPENSSL_cleanse(auth, strlen(auth));
         ferry_free(auth);
     }
@@ -725,7 +728,7 @@ static ferry_err read_file(const char *path, char **out, size_t *len) {
         rc = FERRY_ETOOBIG;
         goto out;
     }
-    if (!(buf = ferry_malloc((size_t)st.st_size))) {
+    if ((buf = ferry_malloc((size_t)st.st_size)) == NULL) {
         rc = FERRY_ENOMEM;
         goto out;
     }
@@ -759,13 +762,13 @@ ferry_err ferry_engine_ensure_pause_image(ferry_engine *e, const char *pause_bin
     bool present = false;
     ferry_err rc;
 
-    if (!pause_binary || !image_ref)
+    if (pause_binary == NULL || image_ref == NULL)
         return FERRY_EINVAL;
     if ((rc = ferry_engine_image_present(e, image_ref, &present)) != FERRY_OK || present)
         return rc;
     /* Tag in repo: Podman ignores the tag parameter of an import (see the top). A digest cannot
      * name an import. */
-    if (strchr(image_ref, '@') ||
+    if (strchr(image_ref, '@') != NULL ||
         (rc = ferry_engine__split_image_ref(image_ref, repo, sizeof(repo), tag, sizeof(tag))) !=
             FERRY_OK) {
         LOG_ERROR("pause image reference \"%s\" must be NAME[:TAG]", image_ref);
@@ -773,7 +776,7 @@ ferry_err ferry_engine_ensure_pause_image(ferry_engine *e, const char *pause_bin
     }
     if ((rc = read_file(pause_binary, &bin, &bin_len)) != FERRY_OK)
         goto out;
-    if (!(tar = ferry_engine__tar_one_file("pause", bin, bin_len, &tar_len))) {
+    if ((tar = ferry_engine__tar_one_file("pause", bin, bin_len, &tar_len)) == NULL) {
         rc = FERRY_ENOMEM;
         goto out;
     }

@@ -27,7 +27,7 @@ bool ferry_engine__resp_append(ferry_engine__resp *b, const char *p, size_t n, s
         if (want > cap + 1)
             want = cap + 1;
         char *d = ferry_realloc(b->data, want);
-        if (!d) {
+        if (d == NULL) {
             b->nomem = true;
             return false;
         }
@@ -43,16 +43,16 @@ bool ferry_engine__resp_append(ferry_engine__resp *b, const char *p, size_t n, s
 size_t ferry_engine__resp_write(char *p, size_t size, size_t nmemb, void *ud) {
     ferry_engine__resp *b = ud;
     size_t n = size * nmemb;
-    if (!b->on_line)
+    if (b->on_line == NULL)
         return ferry_engine__resp_append(b, p, n, FERRY_ENGINE_BODY_CAP) ? n : 0;
     for (size_t i = 0; i < n;) {
         const char *nl = memchr(p + i, '\n', n - i);
-        size_t take = nl ? (size_t)(nl - (p + i)) : n - i;
+        size_t take = nl != NULL ? (size_t)(nl - (p + i)) : n - i;
         if (!ferry_engine__resp_append(b, p + i, take, FERRY_ENGINE_LINE_CAP))
             return 0;
         i += take;
-        if (nl) {
-            b->on_line(b->ctx, b->data ? b->data : "", b->len);
+        if (nl != NULL) {
+            b->on_line(b->ctx, b->data != NULL ? b->data : "", b->len);
             b->len = 0;
             i++;
         }
@@ -67,15 +67,15 @@ void ferry_engine__stream_line(void *ctx, const char *line, size_t len) {
     ferry_engine__stream *s = ctx;
     json_t *j = json_loadb(line, len, 0, NULL);
     s->lines++;
-    if (!j)
+    if (j == NULL)
         return; /* blank or not JSON: progress text carries no verdict */
     const char *error = json_string_value(json_object_get(j, "error"));
-    if (!error)
+    if (error == NULL)
         error = json_string_value(json_object_get(json_object_get(j, "errorDetail"), "message"));
     const char *message = json_string_value(json_object_get(j, "message"));
-    if (error && !s->error[0])
+    if (error != NULL && !s->error[0])
         snprintf(s->error, sizeof(s->error), "%s", error);
-    if (message && !s->message[0])
+    if (message != NULL && !s->message[0])
         snprintf(s->message, sizeof(s->message), "%s", message);
     json_decref(j);
 }
@@ -83,7 +83,7 @@ void ferry_engine__stream_line(void *ctx, const char *line, size_t len) {
 /* ---- errors ---------------------------------------------------------------------------------- */
 
 void ferry_engine__set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0)
+    if (err == NULL || errlen == 0)
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -93,18 +93,18 @@ void ferry_engine__set_err(char *err, size_t errlen, const char *fmt, ...) {
 
 void ferry_engine__message(const ferry_engine__resp *b, long status, char *out, size_t outlen) {
     json_t *j = NULL;
-    if (b->data && b->len > 0)
+    if (b->data != NULL && b->len > 0)
         j = json_loadb(b->data, b->len, 0, NULL);
     const char *msg = json_string_value(json_object_get(j, "message"));
-    if (msg)
+    if (msg != NULL)
         ferry_engine__set_err(out, outlen, "%s", msg);
-    else if (b->data && b->len > 0)
+    else if (b->data != NULL && b->len > 0)
         ferry_engine__set_err(out, outlen, "%.*s", (int)(b->len > 512 ? 512 : b->len), b->data);
     else
         ferry_engine__set_err(out, outlen, "engine answered HTTP %ld", status);
     json_decref(j);
     /* the engines end messages with '\n' at times */
-    if (out && outlen > 0) {
+    if (out != NULL && outlen > 0) {
         size_t n = strlen(out);
         while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
             out[--n] = '\0';
@@ -130,7 +130,7 @@ ferry_err ferry_engine__status_err(long status) {
 /* Percent-encode s onto the end of path. */
 static ferry_err append_escaped(char *path, size_t len, const char *s) {
     char *x = curl_easy_escape(NULL, s, 0); /* the handle is unused since curl 7.82 */
-    if (!x)
+    if (x == NULL)
         return FERRY_ENOMEM;
     size_t used = strlen(path);
     int n = snprintf(path + used, len - used, "%s", x);
@@ -168,7 +168,7 @@ char *ferry_engine__dump_json(const json_t *v, size_t *len) {
     size_t flags = JSON_COMPACT;
     size_t n = json_dumpb(v, NULL, 0, flags);
     char *buf = n ? ferry_malloc(n + 1) : NULL;
-    if (!buf || json_dumpb(v, buf, n, flags) != n) {
+    if (buf == NULL || json_dumpb(v, buf, n, flags) != n) {
         ferry_free(buf);
         return NULL;
     }
@@ -179,10 +179,10 @@ char *ferry_engine__dump_json(const json_t *v, size_t *len) {
 
 ferry_err ferry_engine__parse_body(const ferry_engine__resp *b, json_t **out) {
     json_error_t jerr;
-    *out = b->data ? json_loadb(b->data, b->len, 0, &jerr) : NULL;
-    if (!*out) {
+    *out = b->data != NULL ? json_loadb(b->data, b->len, 0, &jerr) : NULL;
+    if (*out == NULL) {
         LOG_WARN("engine answered a body that is not JSON (%s)",
-                 b->data ? jerr.text : "empty body");
+                 b->data != NULL ? jerr.text : "empty body");
         return FERRY_EFORMAT;
     }
     return FERRY_OK;
@@ -193,7 +193,7 @@ ferry_err ferry_engine__parse_body(const ferry_engine__resp *b, json_t **out) {
 ferry_err ferry_engine__split_image_ref(const char *image, char *repo, size_t repolen, char *tag,
                                         size_t taglen) {
     const char *at = strchr(image, '@');
-    size_t rlen = at ? (size_t)(at - image) : strlen(image);
+    size_t rlen = at != NULL ? (size_t)(at - image) : strlen(image);
     size_t last = 0; /* start of the last path component */
     const char *colon = NULL, *t = "latest";
     size_t tlen = 6;
@@ -204,14 +204,14 @@ ferry_err ferry_engine__split_image_ref(const char *image, char *repo, size_t re
     for (size_t i = last; i < rlen; i++)
         if (image[i] == ':')
             colon = image + i;
-    if (at) {
+    if (at != NULL) {
         t = at + 1;
         tlen = strlen(t);
-    } else if (colon) {
+    } else if (colon != NULL) {
         t = colon + 1;
         tlen = rlen - (size_t)(t - image);
     }
-    if (colon)
+    if (colon != NULL)
         rlen = (size_t)(colon - image);
     if (rlen == 0 || tlen == 0 || last == rlen)
         return FERRY_EINVAL;
@@ -226,10 +226,10 @@ ferry_err ferry_engine__split_image_ref(const char *image, char *repo, size_t re
 
 bool ferry_engine__has_registry_host(const char *repo) {
     const char *slash = strchr(repo, '/');
-    if (!slash)
+    if (slash == NULL)
         return false;
     size_t n = (size_t)(slash - repo);
-    return memchr(repo, '.', n) || memchr(repo, ':', n) ||
+    return memchr(repo, '.', n) != NULL || memchr(repo, ':', n) != NULL ||
            (n == 9 && strncmp(repo, "localhost", 9) == 0);
 }
 
@@ -248,7 +248,7 @@ char *ferry_engine__base64url(const void *data, size_t n) {
     if (n > (size_t)1 << 20)
         return NULL;
     char *out = ferry_malloc(4 * ((n + 2) / 3) + 1);
-    if (!out)
+    if (out == NULL)
         return NULL;
     EVP_EncodeBlock((unsigned char *)out, data, (int)n);
     for (char *p = out; *p; p++) {
@@ -272,7 +272,7 @@ char *ferry_engine__tar_one_file(const char *name, const void *data, size_t len,
     size_t padded = (len + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
     size_t total = TAR_BLOCK + padded + 2 * TAR_BLOCK; /* header, data, end of archive */
     char *tar = ferry_calloc(1, total);
-    if (!tar || strlen(name) >= 100) {
+    if (tar == NULL || strlen(name) >= 100) {
         ferry_free(tar);
         return NULL;
     }

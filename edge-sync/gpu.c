@@ -28,8 +28,8 @@ typedef struct {
 
 /* NVML's text for rc, or its number when the library has no nvmlErrorString. */
 static const char *nvml_error(const nvml_api *api, nvml_return rc, char *buf, size_t len) {
-    const char *s = api->error_string ? api->error_string(rc) : NULL;
-    if (s)
+    const char *s = api->error_string != NULL ? api->error_string(rc) : NULL;
+    if (s != NULL)
         return s;
     snprintf(buf, len, "NVML error %d", rc);
     return buf;
@@ -39,7 +39,7 @@ static const char *nvml_error(const nvml_api *api, nvml_return rc, char *buf, si
  * functions; the memcpy keeps ISO C's object/function pointer rule out of the way. */
 static bool load_symbol(void *lib, const char *name, void *fn, size_t fn_size) {
     void *sym = dlsym(lib, name);
-    if (!sym)
+    if (sym == NULL)
         return false;
     memcpy(fn, &sym, fn_size);
     return true;
@@ -78,7 +78,7 @@ static bool probe_devices(const char *lib_path, json_t *devices) {
     char ebuf[32];
     nvml_return rc;
 
-    if (!lib) {
+    if (lib == NULL) {
         LOG_DEBUG("gpu: %s not loaded (%s): no GPUs", lib_path, dlerror());
         return true;
     }
@@ -119,13 +119,13 @@ out:
 ferry_err ferry_gpu_probe(const char *lib_path, bool sharing, json_t **out) {
     json_t *devices = NULL, *report = NULL;
 
-    if (!out)
+    if (out == NULL)
         return FERRY_EINVAL;
     *out = NULL;
-    if (!(devices = json_array()) ||
-        !probe_devices(lib_path ? lib_path : FERRY_GPU_NVML_LIB, devices))
+    if ((devices = json_array()) == NULL ||
+        !probe_devices(lib_path != NULL ? lib_path : FERRY_GPU_NVML_LIB, devices))
         goto fail;
-    if (!(report = json_pack("{s:b, s:O}", "sharing", sharing, "devices", devices)))
+    if ((report = json_pack("{s:b, s:O}", "sharing", sharing, "devices", devices)) == NULL)
         goto fail;
     json_decref(devices);
     *out = report;

@@ -515,7 +515,9 @@ static void plan_pod(app_run *run, int r) {
         report_waiting_services(run, r, NULL);
         return;
     }
-    const char *pod_error = pod->error[0] != '\0' ? pod->error : fail ? fail->message : NULL;
+    const char *pod_error = pod->error[0] != '\0' ? pod->error
+                            : fail != NULL        ? fail->message
+                                                  : NULL;
     if (pod_error != NULL) {
         run->failed = true;
         set_msg(run->p, "%s", pod_error);

@@ -32,9 +32,10 @@
 static ferry_err pod_name(const ferry_pod_ref *ref, const char *prefix, const char *member,
                           char *buf, size_t len) {
     int n;
-    if (!ref || !ref->node || !ref->ns || !ref->app || !buf || len == 0)
+    if (ref == NULL || ref->node == NULL || ref->ns == NULL || ref->app == NULL || buf == NULL ||
+        len == 0)
         return FERRY_EINVAL;
-    if (member)
+    if (member != NULL)
         n = snprintf(buf, len, "ferry.%s.%s.%s.%d.%s%s", ref->node, ref->ns, ref->app, ref->replica,
                      prefix, member);
     else
@@ -52,13 +53,13 @@ ferry_err ferry_pod_infra_name(const ferry_pod_ref *ref, char *buf, size_t len) 
 
 ferry_err ferry_pod_service_name(const ferry_pod_ref *ref, const char *service, char *buf,
                                  size_t len) {
-    if (!service)
+    if (service == NULL)
         return FERRY_EINVAL;
     return pod_name(ref, "", service, buf, len);
 }
 
 ferry_err ferry_pod_init_name(const ferry_pod_ref *ref, const char *init, char *buf, size_t len) {
-    if (!init)
+    if (init == NULL)
         return FERRY_EINVAL;
     return pod_name(ref, "init-", init, buf, len);
 }
@@ -81,7 +82,7 @@ static void hash_json(const json_t *v, char out[65]) {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
     out[0] = '\0';
-    if (!ctx || !v || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+    if (ctx == NULL || v == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
         EVP_DigestUpdate(ctx, POD_HASH_DOMAIN, strlen(POD_HASH_DOMAIN)) != 1 ||
         json_dump_callback(v, hash_chunk, ctx, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY) !=
             0 ||
@@ -98,7 +99,7 @@ out:
 
 /* json_object_set_new that reports failure, for chains of || in the builders below. */
 static bool set_new(json_t *obj, const char *key, json_t *v) {
-    return !v || json_object_set_new(obj, key, v) != 0;
+    return v == NULL || json_object_set_new(obj, key, v) != 0;
 }
 
 /* ---- app-level settings -----------------------------------------------------------------------
@@ -106,7 +107,7 @@ static bool set_new(json_t *obj, const char *key, json_t *v) {
 
 const char *ferry_pod_workload(const json_t *spec) {
     const char *w = json_string_value(json_object_get(spec, "workload"));
-    if (w && (!strcmp(w, "daemonset") || !strcmp(w, "job")))
+    if (w != NULL && (strcmp(w, "daemonset") == 0 || strcmp(w, "job") == 0))
         return w;
     return "deployment";
 }
@@ -120,9 +121,10 @@ static json_t *restart_policy(const json_t *spec, bool init) {
     const json_t *limit = json_object_get(spec, "backoffLimit");
     json_int_t retries = json_is_integer(limit) ? json_integer_value(limit) : 6;
 
-    if (init || (!strcmp(workload, "job") && (!policy || strcmp(policy, "OnFailure") != 0)))
+    if (init ||
+        (strcmp(workload, "job") == 0 && (policy == NULL || strcmp(policy, "OnFailure") != 0)))
         return json_pack("{s:s}", "Name", "no");
-    if (!strcmp(workload, "job"))
+    if (strcmp(workload, "job") == 0)
         return retries > 0
                    ? json_pack("{s:s, s:I}", "Name", "on-failure", "MaximumRetryCount", retries)
                    : json_pack("{s:s}", "Name", "no");
@@ -144,7 +146,7 @@ static bool port_key(const json_t *port, char *buf, size_t len, json_int_t *host
     *host_port = json_integer_value(json_object_get(port, "hostPort"));
     if (cport < 1 || cport > 65535 || *host_port < 0 || *host_port > 65535)
         return false;
-    bool udp = proto && (strcmp(proto, "UDP") == 0 || strcmp(proto, "udp") == 0);
+    bool udp = proto != NULL && (strcmp(proto, "UDP") == 0 || strcmp(proto, "udp") == 0);
     snprintf(buf, len, "%lld/%s", (long long)cport, udp ? "udp" : "tcp");
     return true;
 }
@@ -165,7 +167,7 @@ static bool collect_ports(const json_t *spec, json_t *exposed, json_t *bindings)
             if (hport == 0)
                 continue;
             json_t *list = json_object_get(bindings, key);
-            if (!list) {
+            if (list == NULL) {
                 if (set_new(bindings, key, json_array()))
                     return false;
                 list = json_object_get(bindings, key);
@@ -186,7 +188,7 @@ static json_t *infra_core(const json_t *spec, const char *pause_image) {
     json_t *core = json_object();
     json_t *host = json_object();
     json_t *exposed = NULL, *bindings = NULL;
-    bool fail = !core || !host || !pause_image;
+    bool fail = core == NULL || host == NULL || pause_image == NULL;
 
     if (fail)
         goto out;
@@ -196,7 +198,7 @@ static json_t *infra_core(const json_t *spec, const char *pause_image) {
     } else {
         exposed = json_object();
         bindings = json_object();
-        fail = !exposed || !bindings || !collect_ports(spec, exposed, bindings) ||
+        fail = exposed == NULL || bindings == NULL || !collect_ports(spec, exposed, bindings) ||
                set_new(host, "PortBindings", json_incref(bindings)) ||
                set_new(core, "ExposedPorts", json_incref(exposed));
     }
@@ -218,7 +220,7 @@ out:
 void ferry_pod_infra_hash(const json_t *spec, const char *pause_image, char out[65]) {
     json_t *core = infra_core(spec, pause_image);
     out[0] = '\0';
-    if (core)
+    if (core != NULL)
         hash_json(core, out);
     json_decref(core);
 }
@@ -230,7 +232,7 @@ static json_t *pod_labels(const ferry_pod_ref *ref, const json_t *spec, const ch
     snprintf(version, sizeof(version), "%lld", ref->version);
     snprintf(replica, sizeof(replica), "%d", ref->replica);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", FERRY_LBL_MANAGED, "1",
-                     FERRY_LBL_NODE, ref->node ? ref->node : "", FERRY_LBL_NS, ref->ns,
+                     FERRY_LBL_NODE, ref->node != NULL ? ref->node : "", FERRY_LBL_NS, ref->ns,
                      FERRY_LBL_APP, ref->app, FERRY_LBL_VERSION, version, FERRY_LBL_REPLICA,
                      replica, FERRY_LBL_ROLE, role, FERRY_LBL_WORKLOAD, ferry_pod_workload(spec),
                      FERRY_LBL_HASH, hash);
@@ -241,10 +243,10 @@ json_t *ferry_pod_infra_body(const ferry_pod_ref *ref, const json_t *spec,
     char hash[65];
     json_t *body = NULL;
 
-    if (!ref || !ref->ns || !ref->app || !spec || !pause_image)
+    if (ref == NULL || ref->ns == NULL || ref->app == NULL || spec == NULL || pause_image == NULL)
         return NULL;
     body = infra_core(spec, pause_image);
-    if (!body)
+    if (body == NULL)
         return NULL;
     hash_json(body, hash);
     if (!hash[0] || (!host_network(spec) && set_new(body, "Hostname", json_string(ref->app))) ||
@@ -266,7 +268,7 @@ static const json_t *volume_files(const json_t *spec, const json_t *volume) {
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         const char *cname =
             json_string_value(json_object_get(json_object_get(volume, kinds[i]), "name"));
-        if (cname)
+        if (cname != NULL)
             return json_object_get(json_object_get(configs, cname), "files");
     }
     return NULL;
@@ -279,13 +281,13 @@ static json_t *mounted_volumes(const json_t *spec, const json_t *service) {
     size_t i;
     json_t *m;
 
-    if (!out)
+    if (out == NULL)
         return NULL;
     json_array_foreach(json_object_get(service, "volumeMounts"), i, m) {
         const char *name = json_string_value(json_object_get(m, "name"));
         const json_t *vol = ferry_volumes_find(spec, name);
-        const json_t *files = vol ? volume_files(spec, vol) : NULL;
-        if (!name || json_object_get(out, name))
+        const json_t *files = vol != NULL ? volume_files(spec, vol) : NULL;
+        if (name == NULL || json_object_get(out, name) != NULL)
             continue;
         if (set_new(out, name, json_pack("{s:O?, s:O?}", "volume", vol, "files", files))) {
             json_decref(out);
@@ -308,10 +310,10 @@ static void member_hash(const json_t *spec, const json_t *service, const json_t 
     json_t *core = NULL;
 
     out[0] = '\0';
-    if (!service || !volumes || !restart)
+    if (service == NULL || volumes == NULL || restart == NULL)
         goto out;
     if (!init && json_object_size(volumes) == 0 && json_array_size(binds) == 0 &&
-        !strcmp(workload, "deployment")) {
+        strcmp(workload, "deployment") == 0) {
         hash_json(service, out);
         goto out;
     }
@@ -340,7 +342,7 @@ static json_t *string_array(const json_t *a) {
     json_t *out = json_array();
     size_t i;
     json_t *v;
-    if (!out)
+    if (out == NULL)
         return NULL;
     json_array_foreach(a, i, v) {
         if (json_is_string(v) && json_array_append(out, v) != 0) {
@@ -358,14 +360,14 @@ static bool gpu_limits(const json_t *limits, json_int_t *memory, json_int_t *com
     const json_t *c = json_object_get(limits, "gpuCompute");
     *memory = json_integer_value(m);
     *compute = json_integer_value(c);
-    if ((m && (!json_is_integer(m) || *memory < 1 || *memory > POD_GPU_MEMORY_MAX)) ||
-        (c && (!json_is_integer(c) || *compute < 1 || *compute > POD_GPU_COMPUTE_MAX)))
+    if ((m != NULL && (!json_is_integer(m) || *memory < 1 || *memory > POD_GPU_MEMORY_MAX)) ||
+        (c != NULL && (!json_is_integer(c) || *compute < 1 || *compute > POD_GPU_COMPUTE_MAX)))
         return false;
     return true;
 }
 
 static bool is_gpu_env(const char *name) {
-    return !strcmp(name, POD_ENV_GPU_MEMORY) || !strcmp(name, POD_ENV_GPU_SM);
+    return strcmp(name, POD_ENV_GPU_MEMORY) == 0 || strcmp(name, POD_ENV_GPU_SM) == 0;
 }
 
 /* Env as ["NAME=value", ...] from [{"name": .., "value": ..}, ...], then the GPU share's
@@ -375,14 +377,14 @@ static json_t *env_list(const json_t *env, json_int_t gpu_memory, json_int_t gpu
     bool gpu = gpu_memory > 0 || gpu_compute > 0;
     size_t i;
     json_t *e;
-    if (!out)
+    if (out == NULL)
         return NULL;
     json_array_foreach(env, i, e) {
         const char *name = json_string_value(json_object_get(e, "name"));
         const char *value = json_string_value(json_object_get(e, "value"));
-        if (!name || (gpu && is_gpu_env(name)))
+        if (name == NULL || (gpu && is_gpu_env(name)))
             continue;
-        if (json_array_append_new(out, json_sprintf("%s=%s", name, value ? value : "")))
+        if (json_array_append_new(out, json_sprintf("%s=%s", name, value != NULL ? value : "")))
             goto fail;
     }
     if (gpu_memory > 0 && json_array_append_new(out, json_sprintf("%s=%lldm", POD_ENV_GPU_MEMORY,
@@ -405,7 +407,7 @@ static ferry_err host_resources(const json_t *service, const json_t *limits, jso
     int64_t millicores = 0, bytes = 0;
     ferry_err rc;
 
-    if (cpu) {
+    if (cpu != NULL) {
         if ((rc = ferry_quantity_parse_cpu(cpu, &millicores)) != FERRY_OK)
             return rc;
         if (millicores < 1 || millicores > INT64_MAX / 1000000)
@@ -413,7 +415,7 @@ static ferry_err host_resources(const json_t *service, const json_t *limits, jso
         if (set_new(host, "NanoCpus", json_integer((json_int_t)(millicores * 1000000))))
             return FERRY_ENOMEM;
     }
-    if (memory) {
+    if (memory != NULL) {
         if ((rc = ferry_quantity_parse_memory(memory, &bytes)) != FERRY_OK)
             return rc;
         if (bytes < 1)
@@ -442,8 +444,8 @@ static json_t *member_body(const ferry_pod_ref *ref, const json_t *spec, const j
     char hash[65];
     ferry_err rc;
 
-    if (!ref || !ref->ns || !ref->app || !service || !infra_id || !image || !name ||
-        (binds && !json_is_array(binds)))
+    if (ref == NULL || ref->ns == NULL || ref->app == NULL || service == NULL || infra_id == NULL ||
+        image == NULL || name == NULL || (binds != NULL && !json_is_array(binds)))
         return NULL;
     if (!gpu_limits(limits, &gpu_memory, &gpu_compute)) {
         LOG_ERROR("app %s/%s: %s %s: GPU limits out of range; not creating it", ref->ns, ref->app,
@@ -451,7 +453,7 @@ static json_t *member_body(const ferry_pod_ref *ref, const json_t *spec, const j
         return NULL;
     }
     member_hash(spec, service, binds, init, hash);
-    if (!hash[0] || !(body = json_object()) || !(host = json_object()))
+    if (!hash[0] || (body = json_object()) == NULL || (host = json_object()) == NULL)
         goto fail;
     if ((rc = host_resources(service, limits, host)) != FERRY_OK) {
         if (rc != FERRY_ENOMEM)
@@ -468,7 +470,7 @@ static json_t *member_body(const ferry_pod_ref *ref, const json_t *spec, const j
                            "gpu"))))
         goto fail;
     labels = pod_labels(ref, spec, role, hash);
-    if (!labels || set_new(labels, FERRY_LBL_SERVICE, json_string(name)) ||
+    if (labels == NULL || set_new(labels, FERRY_LBL_SERVICE, json_string(name)) ||
         set_new(body, "Image", json_string(image)) ||
         (json_array_size(command) > 0 && set_new(body, "Entrypoint", string_array(command))) ||
         (json_array_size(args) > 0 && set_new(body, "Cmd", string_array(args))) ||

@@ -186,7 +186,8 @@ static json_t *app_facts(const ferry_survey_item *item, int pods, bool finished)
             json_array_append(vols, json_object_get(v, "name"));
     }
     return json_pack("{s:b, s:b, s:I, s:o}", "desired", desired, "finished", finished, "replicas",
-                     (json_int_t)(desired ? pods : 0), "volumes", vols ? vols : json_array());
+                     (json_int_t)(desired ? pods : 0), "volumes",
+                     vols != NULL ? vols : json_array());
 }
 
 void ferry_app_result_clear(ferry_app_result *r) {

@@ -78,7 +78,7 @@ static void publish_msg(ferry_session *s, const char *topic, const json_t *msg, 
         s->cfg.io.publish(s->cfg.io.ctx, topic, buf, len, retain);
     else
         LOG_ERROR("cannot encode a %s message",
-                  msg ? json_string_value(json_object_get(msg, "type")) : "?");
+                  msg != NULL ? json_string_value(json_object_get(msg, "type")) : "?");
     ferry_free(buf);
 }
 

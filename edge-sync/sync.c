@@ -14,7 +14,7 @@ static long long int_field(const json_t *msg, const char *key) {
 
 static const char *str_field(const json_t *msg, const char *key) {
     const char *s = json_string_value(json_object_get(msg, key));
-    return s ? s : "";
+    return s != NULL ? s : "";
 }
 
 /* Does the app (spec) belong on this node now? */
@@ -134,7 +134,7 @@ static ferry_err sync_entry(ferry_estore_txn *t, const json_t *node, const json_
     if (err != FERRY_OK && err != FERRY_ENOTFOUND && err != FERRY_EFORMAT)
         return err;
     err = FERRY_OK;
-    if (!spec) {
+    if (spec == NULL) {
         if (!found || cur.deleted || cur.version != version) {
             LOG_INFO("sync: app %s v%lld was not sent and is not held; asking again", name,
                      version);
@@ -210,13 +210,13 @@ static bool addressed_to_us(const ferry_sync_self *self, const ferry_topic *t, c
 
     if (strcmp(str_field(msg, "ns"), self->ns) != 0)
         return false;
-    if (!strcmp(type, FERRY_MSG_NODE_SYNC))
-        return t->kind == FERRY_TOPIC_NODE_SYNC && !strcmp(t->node, self->node) &&
-               !strcmp(str_field(msg, "node"), self->node);
-    if (!strcmp(type, FERRY_MSG_APP_PUT) || !strcmp(type, FERRY_MSG_APP_PATCH) ||
-        !strcmp(type, FERRY_MSG_APP_DELETE))
+    if (strcmp(type, FERRY_MSG_NODE_SYNC) == 0)
+        return t->kind == FERRY_TOPIC_NODE_SYNC && strcmp(t->node, self->node) == 0 &&
+               strcmp(str_field(msg, "node"), self->node) == 0;
+    if (strcmp(type, FERRY_MSG_APP_PUT) == 0 || strcmp(type, FERRY_MSG_APP_PATCH) == 0 ||
+        strcmp(type, FERRY_MSG_APP_DELETE) == 0)
         return (t->kind == FERRY_TOPIC_APP_LABEL || t->kind == FERRY_TOPIC_APP_ALL) &&
-               !strcmp(t->app, str_field(msg, "app"));
+               strcmp(t->app, str_field(msg, "app")) == 0;
     return false;
 }
 

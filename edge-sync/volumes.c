@@ -38,7 +38,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...) {
     va_list ap;
-    if (!err || errlen == 0)
+    if (err == NULL || errlen == 0)
         return;
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
@@ -62,8 +62,8 @@ static ferry_err path_fmt(char *buf, size_t len, const char *fmt, ...) {
 }
 
 static bool ref_ok(const ferry_volumes_ref *ref) {
-    return ref && ref->data_dir && ref->data_dir[0] && ref->ns && ref->app &&
-           ferry_name_valid(ref->ns) && ferry_name_valid(ref->app);
+    return ref != NULL && ref->data_dir != NULL && ref->data_dir[0] && ref->ns != NULL &&
+           ref->app != NULL && ferry_name_valid(ref->ns) && ferry_name_valid(ref->app);
 }
 
 const char *ferry_volumes_kind(const json_t *volume) {
@@ -74,18 +74,18 @@ const char *ferry_volumes_kind(const json_t *volume) {
 }
 
 bool ferry_volumes_kind_has_files(const char *kind) {
-    return kind &&
-           (!strcmp(kind, "config") || !strcmp(kind, "secret") || !strcmp(kind, "certificate"));
+    return kind != NULL && (strcmp(kind, "config") == 0 || strcmp(kind, "secret") == 0 ||
+                            strcmp(kind, "certificate") == 0);
 }
 
 /* A subPath: relative, not empty, no ".." segment. */
 static bool sub_path_ok(const char *sub) {
     const char *p = sub;
-    if (!sub || !sub[0] || sub[0] == '/')
+    if (sub == NULL || !sub[0] || sub[0] == '/')
         return false;
     while (*p) {
         const char *end = strchr(p, '/');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
         if (n == 2 && p[0] == '.' && p[1] == '.')
             return false;
         p += n;
@@ -144,16 +144,16 @@ static ferry_err ensure_app_dir(const ferry_volumes_ref *ref, const char *top, c
 
 ferry_err ferry_volumes_path(const ferry_volumes_ref *ref, const char *volume, char *buf,
                              size_t len) {
-    if (!ref_ok(ref) || !buf || (volume && !ferry_name_valid(volume)))
+    if (!ref_ok(ref) || buf == NULL || (volume != NULL && !ferry_name_valid(volume)))
         return FERRY_EINVAL;
-    if (volume)
+    if (volume != NULL)
         return path_fmt(buf, len, "%s/%s/%s/%s/%s", ref->data_dir, FERRY_VOLUMES_DIR, ref->ns,
                         ref->app, volume);
     return path_fmt(buf, len, "%s/%s/%s/%s", ref->data_dir, FERRY_VOLUMES_DIR, ref->ns, ref->app);
 }
 
 ferry_err ferry_volumes_pod_path(const ferry_volumes_ref *ref, int replica, char *buf, size_t len) {
-    if (!ref_ok(ref) || !buf)
+    if (!ref_ok(ref) || buf == NULL)
         return FERRY_EINVAL;
     if (replica >= 0)
         return path_fmt(buf, len, "%s/%s/%s/%s/%d", ref->data_dir, FERRY_PODS_DIR, ref->ns,
@@ -180,7 +180,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 ferry_err ferry_volumes__remove_tree(const char *path) {
     struct stat st;
 
-    if (!path || !path[0] || !strcmp(path, "/"))
+    if (path == NULL || !path[0] || strcmp(path, "/") == 0)
         return FERRY_EINVAL;
     if (lstat(path, &st) != 0)
         return errno == ENOENT ? FERRY_OK : FERRY_EIO;
@@ -310,16 +310,16 @@ static ferry_err sweep_dir(int dirfd, const char *dir, const json_t *files, bool
     struct dirent *de;
     ferry_err rc = FERRY_OK;
 
-    if (!d) {
+    if (d == NULL) {
         if (fd >= 0)
             close(fd);
         return FERRY_EIO;
     }
     while ((de = readdir(d)) != NULL) {
         char path[PATH_MAX];
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        if (json_object_get(files, de->d_name) && ferry_config_file_name_valid(de->d_name))
+        if (json_object_get(files, de->d_name) != NULL && ferry_config_file_name_valid(de->d_name))
             continue;
         if (path_fmt(path, sizeof(path), "%s/%s", dir, de->d_name) != FERRY_OK ||
             ferry_volumes__remove_tree(path) != FERRY_OK)
@@ -333,7 +333,8 @@ static ferry_err sweep_dir(int dirfd, const char *dir, const json_t *files, bool
 
 /* The default mode of a file when the bridge gave none. */
 static mode_t default_mode(const char *kind, const char *file) {
-    if (!strcmp(kind, "secret") || (!strcmp(kind, "certificate") && !strcmp(file, "tls.key")))
+    if (strcmp(kind, "secret") == 0 ||
+        (strcmp(kind, "certificate") == 0 && strcmp(file, "tls.key") == 0))
         return MODE_SECRET;
     return MODE_FILE;
 }
@@ -361,7 +362,7 @@ static ferry_err sync_files(const char *dir, const char *volume, const char *kin
         unsigned char *data = NULL;
         size_t len = 0;
 
-        if (!ferry_config_file_name_valid(fname) || !b64) {
+        if (!ferry_config_file_name_valid(fname) || b64 == NULL) {
             set_err(err, errlen, "volume %s: file %s of its %s is not usable", volume, fname, kind);
             rc = FERRY_EINVAL;
             break;
@@ -410,11 +411,11 @@ static const json_t *resolved_files(const json_t *spec, const json_t *vol, const
     const json_t *files = json_object_get(cfg, "files");
     const char *ckind = json_string_value(json_object_get(cfg, "kind"));
 
-    if (!cname || !json_is_object(files) || (ckind && strcmp(ckind, kind) != 0)) {
+    if (cname == NULL || !json_is_object(files) || (ckind != NULL && strcmp(ckind, kind) != 0)) {
         set_err(err, errlen,
                 "volume %s: %s %s is not among the configs the cloud resolved for this app "
                 "(create it, or update the bridge)",
-                vname ? vname : "?", kind, cname ? cname : "?");
+                vname != NULL ? vname : "?", kind, cname != NULL ? cname : "?");
         return NULL;
     }
     return files;
@@ -435,14 +436,14 @@ ferry_err ferry_volumes_sync(const ferry_volumes_ref *ref, const json_t *spec, c
         const char *kind = ferry_volumes_kind(vol);
         struct stat st;
 
-        if (!vname || !kind || !ferry_name_valid(vname)) {
+        if (vname == NULL || kind == NULL || !ferry_name_valid(vname)) {
             set_err(err, errlen, "volumes[%zu] is not usable (name or kind missing)", i);
             return FERRY_EINVAL;
         }
-        if (!strcmp(kind, "hostPath")) {
+        if (strcmp(kind, "hostPath") == 0) {
             const char *hp =
                 json_string_value(json_object_get(json_object_get(vol, "hostPath"), "path"));
-            if (!hp || hp[0] != '/' || strchr(hp, ':')) {
+            if (hp == NULL || hp[0] != '/' || strchr(hp, ':') != NULL) {
                 set_err(err, errlen,
                         "volume %s: hostPath.path must be an absolute path without ':'", vname);
                 return FERRY_EINVAL;
@@ -459,7 +460,7 @@ ferry_err ferry_volumes_sync(const ferry_volumes_ref *ref, const json_t *spec, c
         if (!ferry_volumes_kind_has_files(kind))
             continue; /* emptyDir: per pod */
         const json_t *files = resolved_files(spec, vol, kind, err, errlen);
-        if (!files)
+        if (files == NULL)
             return FERRY_ENOTFOUND;
         if (!app_dir) {
             if ((rc = ensure_app_dir(ref, FERRY_VOLUMES_DIR, path, sizeof(path), err, errlen)))
@@ -496,9 +497,9 @@ ferry_err ferry_volumes_pod_prepare(const ferry_volumes_ref *ref, int replica, c
     json_array_foreach(json_object_get(spec, "volumes"), i, vol) {
         const char *vname = json_string_value(json_object_get(vol, "name"));
         const char *kind = ferry_volumes_kind(vol);
-        if (!kind || strcmp(kind, "emptyDir") != 0)
+        if (kind == NULL || strcmp(kind, "emptyDir") != 0)
             continue;
-        if (!vname || !ferry_name_valid(vname)) {
+        if (vname == NULL || !ferry_name_valid(vname)) {
             set_err(err, errlen, "volumes[%zu]: name is not a DNS label", i);
             return FERRY_EINVAL;
         }
@@ -540,7 +541,7 @@ const json_t *ferry_volumes_find(const json_t *spec, const char *name) {
     json_t *v;
     json_array_foreach(json_object_get(spec, "volumes"), i, v) {
         const char *n = json_string_value(json_object_get(v, "name"));
-        if (n && name && !strcmp(n, name))
+        if (n != NULL && name != NULL && strcmp(n, name) == 0)
             return v;
     }
     return NULL;
@@ -557,10 +558,11 @@ static ferry_err resolve_sub_path(const char *root, const char *sub, bool create
     const char *p = sub;
 
     if (!sub_path_ok(sub)) {
-        set_err(why, whylen, "subPath %s must be a relative path without '..'", sub ? sub : "");
+        set_err(why, whylen, "subPath %s must be a relative path without '..'",
+                sub != NULL ? sub : "");
         return FERRY_EINVAL;
     }
-    if (!realpath(root, real_root)) {
+    if (realpath(root, real_root) == NULL) {
         set_err(why, whylen, "cannot resolve %s: %s", root, strerror(errno));
         return FERRY_EIO;
     }
@@ -568,7 +570,7 @@ static ferry_err resolve_sub_path(const char *root, const char *sub, bool create
         return FERRY_ETOOBIG;
     while (*p) {
         const char *end = strchr(p, '/');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
         base = strlen(path);
         if (!(n == 1 && p[0] == '.')) {
             if (base + 1 + n >= sizeof(path)) {
@@ -578,7 +580,7 @@ static ferry_err resolve_sub_path(const char *root, const char *sub, bool create
             path[base] = '/';
             memcpy(path + base + 1, p, n);
             path[base + 1 + n] = '\0';
-            if (!realpath(path, real)) {
+            if (realpath(path, real) == NULL) {
                 if (errno != ENOENT || !create) {
                     set_err(why, whylen, "subPath %s does not exist in the volume", sub);
                     return FERRY_ENOTFOUND;
@@ -590,7 +592,7 @@ static ferry_err resolve_sub_path(const char *root, const char *sub, bool create
                             strerror(errno));
                     return FERRY_EIO;
                 }
-                if (!realpath(path, real)) {
+                if (realpath(path, real) == NULL) {
                     set_err(why, whylen, "cannot resolve %s: %s", path, strerror(errno));
                     return FERRY_EIO;
                 }
@@ -622,11 +624,11 @@ static ferry_err mount_root(const ferry_volumes_ref *ref, int replica, const jso
     const char *vname = json_string_value(json_object_get(vol, "name"));
     ferry_err rc;
 
-    if (!strcmp(kind, "hostPath"))
+    if (strcmp(kind, "hostPath") == 0)
         return path_fmt(
             root, len, "%s",
             json_string_value(json_object_get(json_object_get(vol, "hostPath"), "path")));
-    if (!strcmp(kind, "emptyDir")) {
+    if (strcmp(kind, "emptyDir") == 0) {
         if ((rc = ferry_volumes_pod_path(ref, replica, root, len)) != FERRY_OK)
             return rc;
         return path_fmt(root + strlen(root), len - strlen(root), "/%s", vname);
@@ -647,7 +649,7 @@ static ferry_err one_bind(const ferry_volumes_ref *ref, int replica, const json_
     char root[PATH_MAX], host[PATH_MAX], why[512] = "";
     ferry_err rc;
 
-    if (!vol || !kind || !mpath || mpath[0] != '/') {
+    if (vol == NULL || kind == NULL || mpath == NULL || mpath[0] != '/') {
         set_err(err, errlen, "%s: volumeMounts[%zu] names no volume of the app or no mountPath",
                 cname, i);
         return FERRY_EINVAL;
@@ -659,15 +661,15 @@ static ferry_err one_bind(const ferry_volumes_ref *ref, int replica, const json_
     if (ferry_volumes_kind_has_files(kind)) {
         const json_t *files = resolved_files(spec, vol, kind, err, errlen);
         ro = true; /* edge-sync's copy of the config; changes come from the cloud */
-        if (!files)
+        if (files == NULL)
             return FERRY_ENOTFOUND;
-        if (sub && !json_object_get(files, sub)) {
+        if (sub != NULL && json_object_get(files, sub) == NULL) {
             set_err(err, errlen, "%s: subPath %s is not a file of %s volume %s", cname, sub, kind,
                     vname);
             return FERRY_ENOTFOUND;
         }
     }
-    if (sub && sub[0]) {
+    if (sub != NULL && sub[0]) {
         bool create = !ferry_volumes_kind_has_files(kind);
         if ((rc = resolve_sub_path(root, sub, create, host, sizeof(host), why, sizeof(why)))) {
             set_err(err, errlen, "%s: volume %s: %s", cname, vname, why);
@@ -677,9 +679,9 @@ static ferry_err one_bind(const ferry_volumes_ref *ref, int replica, const json_
         return FERRY_ETOOBIG;
     }
     /* Docker's bind syntax is "HOST:CONTAINER[:OPTIONS]": a ':' in either path breaks it. */
-    if (strchr(host, ':') || strchr(mpath, ':')) {
+    if (strchr(host, ':') != NULL || strchr(mpath, ':') != NULL) {
         set_err(err, errlen, "%s: %s contains ':', which engines cannot bind", cname,
-                strchr(mpath, ':') ? mpath : host);
+                strchr(mpath, ':') != NULL ? mpath : host);
         return FERRY_EINVAL;
     }
     if (path_fmt(buf, len, "%s:%s%s", host, mpath, ro ? ":ro" : "") != FERRY_OK)
@@ -695,12 +697,12 @@ ferry_err ferry_volumes_binds(const ferry_volumes_ref *ref, int replica, const j
     size_t i;
     ferry_err rc;
 
-    if (!binds)
+    if (binds == NULL)
         return FERRY_EINVAL;
     *binds = NULL;
-    if (!ref_ok(ref) || replica < 0 || !cname)
+    if (!ref_ok(ref) || replica < 0 || cname == NULL)
         return FERRY_EINVAL;
-    if (!(out = json_array()))
+    if ((out = json_array()) == NULL)
         return FERRY_ENOMEM;
     json_array_foreach(json_object_get(container, "volumeMounts"), i, m) {
         rc = one_bind(ref, replica, spec, cname, i, m, bind, sizeof(bind), err, errlen);

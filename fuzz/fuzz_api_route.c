@@ -30,8 +30,8 @@ static void check_path(const char *url, const ferry_api__route *rt) {
         (rt->name != NULL && (rt->name[0] == '\0' || strchr(rt->name, '/') != NULL)))
         abort();
     snprintf(again, sizeof(again), "/v1/namespaces/%s/%s%s%s%s%s", rt->ns, colls[rt->coll],
-             rt->name ? "/" : "", rt->name ? rt->name : "", rt->segs == 4 ? "/" : "",
-             rt->segs == 4 ? subs[rt->coll] : "");
+             rt->name != NULL ? "/" : "", rt->name != NULL ? rt->name : "",
+             rt->segs == 4 ? "/" : "", rt->segs == 4 ? subs[rt->coll] : "");
     if (strcmp(again, url) != 0)
         abort();
     bridge__check_names(rt->ns, rt->name, NULL);

@@ -224,7 +224,7 @@ int64_t ferry_mono_ms(void) {
 void ferry_text_scrub(char *s) {
     unsigned char *p = (unsigned char *)s;
 
-    while (p && *p) {
+    while (p != NULL && *p) {
         unsigned char c = *p;
         size_t n = c < 0x80             ? 1
                    : (c & 0xE0) == 0xC0 ? 2

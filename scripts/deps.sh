@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PACKAGES=(
     # build
-    build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
+    build-essential cmake pkg-config clang libclang-rt-14-dev clang-format clang-tidy clang-tools-14
     # libraries
     libpaho-mqtt-dev libmsgpack-dev liblmdb-dev lmdb-utils libuv1-dev libcmocka-dev
     libcurl4-openssl-dev libjansson-dev libssl-dev libmicrohttpd-dev

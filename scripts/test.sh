@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # THE test command (README, .ci/run). On a fresh Debian 12 machine, as root: installs what is
-# missing, builds three ways (warnings are errors), checks formatting, starts private services,
-# runs unit tests under ASan/UBSan, integration and end-to-end tests against Docker and Podman,
-# and the fuzzers for a few seconds each; then stops everything it started. Ends with
+# missing, builds three ways (warnings are errors), checks formatting and the C dialect, starts
+# private services, runs unit tests under ASan/UBSan, integration and end-to-end tests against
+# Docker and Podman, and the fuzzers for a few seconds each; then stops everything it started. Ends with
 # "N passed, M failed" (suites) and exits non-zero when anything failed.
 #
 # FERRY_BUILD_PREFIX (default "build") renames the build folders; FERRY_FUZZ_SECONDS (default 15).
@@ -103,6 +103,11 @@ suite build scripts/build.sh
 suite build-asan scripts/build.sh --only --asan
 suite build-fuzz scripts/build.sh --only --fuzz
 suite format format_check
+if [[ -n ${OK[build]:-} && -n ${OK[build-fuzz]:-} ]]; then
+    suite dialect scripts/dialect.sh "$PREFIX" "$PREFIX-fuzz"
+else
+    not_run dialect "a build failed"
+fi
 suite services start_services
 if [[ -n ${OK[services]:-} ]]; then
     suite images scripts/images.sh --push "$FERRY_TEST_REGISTRY" "$FERRY_TEST_DOCKER_SOCK" \

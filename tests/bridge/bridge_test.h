@@ -16,7 +16,8 @@
 static inline char *tmp_dir(void) {
     const char *base = getenv("TMPDIR");
     char path[512];
-    snprintf(path, sizeof(path), "%s/ferry-bridge-test-XXXXXX", base && *base ? base : "/tmp");
+    snprintf(path, sizeof(path), "%s/ferry-bridge-test-XXXXXX",
+             base != NULL && *base ? base : "/tmp");
     if (mkdtemp(path) == NULL)
         fail_msg("mkdtemp %s failed", path);
     return strdup(path);

@@ -71,7 +71,7 @@ static long request(fixture *f, const char *method, const char *path, const char
     CURL *c = curl_easy_init();
     char url[512];
     buffer resp = {0};
-    source src = {.data = body, .len = body ? (len ? len : strlen(body)) : 0};
+    source src = {.data = body, .len = body != NULL ? (len ? len : strlen(body)) : 0};
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     long status = 0;
     char *ctype = NULL;
@@ -99,11 +99,11 @@ static long request(fixture *f, const char *method, const char *path, const char
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
     if (ctype == NULL || strcmp(ctype, "application/json") != 0)
-        fail_msg("%s %s: content type %s", method, path, ctype ? ctype : "(none)");
+        fail_msg("%s %s: content type %s", method, path, ctype != NULL ? ctype : "(none)");
     json_error_t e;
-    *out = json_loadb(resp.data ? resp.data : "", resp.len, 0, &e);
+    *out = json_loadb(resp.data != NULL ? resp.data : "", resp.len, 0, &e);
     if (*out == NULL)
-        fail_msg("%s %s: answer is not JSON: %s", method, path, resp.data ? resp.data : "");
+        fail_msg("%s %s: answer is not JSON: %s", method, path, resp.data != NULL ? resp.data : "");
     free(resp.data);
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
@@ -116,7 +116,7 @@ static long req(fixture *f, const char *method, const char *path, const char *bo
 
 static const char *str(const json_t *o, const char *k) {
     const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "(none)";
+    return s != NULL ? s : "(none)";
 }
 
 static const char WEB[] = "{\"name\":\"web\",\"selector\":{\"matchLabels\":{\"zone\":\"eu-1\"}},"

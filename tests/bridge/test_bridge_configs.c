@@ -91,7 +91,8 @@ static published *find_msg(fixture *f, const char *type, const char *topic) {
             found = &f->rec.items[i];
     }
     if (found == NULL)
-        fail_msg("no %s on %s among %zu messages", type, topic ? topic : "any topic", f->rec.n);
+        fail_msg("no %s on %s among %zu messages", type, topic != NULL ? topic : "any topic",
+                 f->rec.n);
     return found;
 }
 
@@ -771,8 +772,11 @@ static void test_selector_preview(void **state) {
     json_decref(out);
 
     /* Errors name the selector. */
-    static const char *const bad[] = {"region in (", "Bad Key=1", "{", "{\"matchLabels\":1}",
-                                      "{\"matchExpressions\":[{\"key\":\"a\",\"operator\":"
+    static const char *const bad[] = {"region in (",
+                                      "Bad Key=1",
+                                      "{",
+                                      "{\"matchLabels\":1}",
+                                      "{\"matchExpressions\":[{\"key\":\"a\",\"operator\":",
                                       "\"In\"}]}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         pg = (ferry_bridge_page){.page = 1, .page_size = 20, .selector = bad[i]};

@@ -161,7 +161,7 @@ static ferry_err op_create(void *e, const char *name, const json_t *body, char *
         snprintf(err, len, "Conflict. The container name \"/%s\" is already in use", name);
         rc = FERRY_EEXIST;
     } else if (image == NULL || json_object_get(f->images, image) == NULL) {
-        snprintf(err, len, "No such image: %s", image ? image : "?");
+        snprintf(err, len, "No such image: %s", image != NULL ? image : "?");
         rc = FERRY_ENOTFOUND;
     } else {
         if (f->n == f->cap) {

@@ -32,7 +32,7 @@ static fake_device devices[1000];
 
 static int mode_is(const char *m) {
     const char *mode = getenv("FAKE_NVML_MODE");
-    return mode && strcmp(mode, m) == 0;
+    return mode != NULL && strcmp(mode, m) == 0;
 }
 
 int nvmlInit_v2(void) {

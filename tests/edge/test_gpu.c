@@ -20,17 +20,17 @@ static int *inits, *shutdowns;
 static int setup(void **state) {
     (void)state;
     fake = dlopen(FAKE_NVML_PATH, RTLD_NOW | RTLD_LOCAL);
-    if (!fake)
+    if (fake == NULL)
         return -1;
     inits = dlsym(fake, "fake_nvml_inits");
     shutdowns = dlsym(fake, "fake_nvml_shutdowns");
-    return inits && shutdowns ? 0 : -1;
+    return inits != NULL && shutdowns != NULL ? 0 : -1;
 }
 
 static int teardown(void **state) {
     (void)state;
     unsetenv("FAKE_NVML_MODE");
-    if (fake)
+    if (fake != NULL)
         dlclose(fake);
     return 0;
 }

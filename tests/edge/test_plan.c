@@ -42,12 +42,12 @@ static ferry_observed *obs_add(obs_t *b, ferry_role role, int replica, const cha
     ferry_observed *c = &b->items[b->o.n++];
     memset(c, 0, sizeof(*c));
     snprintf(c->id, sizeof(c->id), "id-%zu", b->o.n);
-    snprintf(c->name, sizeof(c->name), "ferry.n1.ns.app.%d%s%s", replica, member ? "." : "",
-             member ? member : "");
+    snprintf(c->name, sizeof(c->name), "ferry.n1.ns.app.%d%s%s", replica, member != NULL ? "." : "",
+             member != NULL ? member : "");
     snprintf(c->image, sizeof(c->image), "img:1");
     c->role = role;
     c->replica = replica;
-    snprintf(c->member, sizeof(c->member), "%s", member ? member : "");
+    snprintf(c->member, sizeof(c->member), "%s", member != NULL ? member : "");
     snprintf(c->hash, sizeof(c->hash), "%s", hash);
     c->version = version;
     set_status(c, status, exit_code);

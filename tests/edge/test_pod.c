@@ -305,7 +305,7 @@ static void test_bodies_under_failing_allocator(void **state) {
         ferry_alloc_fail_after(n);
         json_t *infra = ferry_pod_infra_body(&ref, spec, PAUSE);
         ferry_alloc_fail_after(0);
-        if (infra)
+        if (infra != NULL)
             assert_true(json_equal(infra, want_infra));
         else
             nulls++;
@@ -314,7 +314,7 @@ static void test_bodies_under_failing_allocator(void **state) {
         ferry_alloc_fail_after(n);
         json_t *svc = ferry_pod_service_body(&ref, spec, service(spec, 0), "abc123", NULL);
         ferry_alloc_fail_after(0);
-        if (svc)
+        if (svc != NULL)
             assert_true(json_equal(svc, want_svc));
         else
             nulls++;
@@ -377,7 +377,7 @@ static json_t *host_config(const json_t *body) {
 /* "Name" and "MaximumRetryCount" of the body's restart policy. */
 static const char *restart_name(const json_t *body, json_int_t *retries) {
     json_t *rp = json_object_get(host_config(body), "RestartPolicy");
-    if (retries)
+    if (retries != NULL)
         *retries = json_integer_value(json_object_get(rp, "MaximumRetryCount"));
     return json_string_value(json_object_get(rp, "Name"));
 }
@@ -407,13 +407,13 @@ static void full_hashes(const json_t *spec, pod_hashes *h) {
 static const char *changed(const pod_hashes *a, const pod_hashes *b) {
     static char out[5];
     size_t n = 0;
-    if (strcmp(a->infra, b->infra))
+    if (strcmp(a->infra, b->infra) != 0)
         out[n++] = 'i';
-    if (strcmp(a->httpd, b->httpd))
+    if (strcmp(a->httpd, b->httpd) != 0)
         out[n++] = 'h';
-    if (strcmp(a->worker, b->worker))
+    if (strcmp(a->worker, b->worker) != 0)
         out[n++] = 'w';
-    if (strcmp(a->migrate, b->migrate))
+    if (strcmp(a->migrate, b->migrate) != 0)
         out[n++] = 'm';
     out[n] = '\0';
     return out;
@@ -888,11 +888,11 @@ static void test_full_bodies_under_failing_allocator(void **state) {
         ferry_alloc_fail_after(n);
         got[2] = ferry_pod_init_body(&ref, spec, init_service(spec), "abc123", binds);
         ferry_alloc_fail_after(0);
-        assert_true(!got[0] || json_equal(got[0], want_infra));
-        assert_true(!got[1] || json_equal(got[1], want_svc));
-        assert_true(!got[2] || json_equal(got[2], want_init));
+        assert_true(got[0] == NULL || json_equal(got[0], want_infra));
+        assert_true(got[1] == NULL || json_equal(got[1], want_svc));
+        assert_true(got[2] == NULL || json_equal(got[2], want_init));
         for (int k = 0; k < 3; k++) {
-            nulls += !got[k];
+            nulls += got[k] == NULL;
             json_decref(got[k]);
         }
     }

@@ -104,9 +104,9 @@ static long long held(fixture *f, const char *app, bool *deleted, json_t **spec_
     if (err == FERRY_ENOTFOUND)
         return -1;
     assert_int_equal(err, FERRY_OK);
-    if (deleted)
+    if (deleted != NULL)
         *deleted = a.deleted;
-    if (spec_out)
+    if (spec_out != NULL)
         *spec_out = json_incref(a.spec);
     ferry_estore_app_clear(&a);
     return a.version;

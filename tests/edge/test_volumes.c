@@ -85,7 +85,7 @@ static json_t *mounts(json_t *spec) {
 
 static void add_mount(json_t *spec, const char *vol, const char *path, bool ro, const char *sub) {
     json_t *m = json_pack("{s:s, s:s, s:b}", "name", vol, "mountPath", path, "readOnly", ro);
-    if (sub)
+    if (sub != NULL)
         json_object_set_new(m, "subPath", json_string(sub));
     json_array_append_new(mounts(spec), m);
 }
@@ -122,7 +122,7 @@ static size_t count_entries(const char *dir) {
     size_t n = 0;
     assert_non_null(d);
     while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
             n++;
     closedir(d);
     return n;

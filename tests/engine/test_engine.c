@@ -133,7 +133,7 @@ static void print_container(const char *id) {
     char *logs = NULL;
     if (ferry_engine_inspect(fx.e, id, &info) == FERRY_OK) {
         char *state = json_dumps(json_object_get(info, "State"), JSON_COMPACT);
-        print_message("container %s state: %s\n", id, state ? state : "?");
+        print_message("container %s state: %s\n", id, state != NULL ? state : "?");
         free(state);
     }
     if (ferry_engine_logs_tail(fx.e, id, 20, &logs) == FERRY_OK)
@@ -152,7 +152,7 @@ static void remove_run_containers(void) {
             return;
         for (size_t i = 0; i < n; i++) {
             const char *role = json_string_value(json_object_get(c[i].labels, FERRY_LBL_ROLE));
-            bool infra = role && strcmp(role, "infra") == 0;
+            bool infra = role != NULL && strcmp(role, "infra") == 0;
             if (pass == 1 || !infra)
                 ferry_engine_remove(fx.e, c[i].id);
         }
@@ -213,7 +213,7 @@ static void wait_http(int port, const char *want, const char *svc_id) {
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
     for (;;) {
         status = raw_http("GET", url, false, &b, err);
-        if (status == 200 && strstr(b.data, want))
+        if (status == 200 && strstr(b.data, want) != NULL)
             return;
         if (ferry_mono_ms() > deadline)
             break;
@@ -416,7 +416,7 @@ static void test_registry_pull(void **state) {
     const char *pass = getenv("FERRY_TEST_REGISTRY_PASS");
     char image[256], err[512];
     bool present = false;
-    if (!reg || !reg[0] || !user || !pass) {
+    if (reg == NULL || !reg[0] || user == NULL || pass == NULL) {
         print_message("FERRY_TEST_REGISTRY(_USER/_PASS) unset: no registry test\n");
         skip();
     }
@@ -491,7 +491,7 @@ int main(int argc, char **argv) {
     }
     fx.socket_path = getenv(argv[1]);
     fx.pause_binary = argv[2];
-    if (!fx.socket_path || !fx.socket_path[0]) {
+    if (fx.socket_path == NULL || !fx.socket_path[0]) {
         fprintf(stderr, "%s is unset: skipping the engine test\n", argv[1]);
         return 77;
     }
