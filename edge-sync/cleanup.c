@@ -13,8 +13,7 @@
 #include "pod.h"
 #include "volumes.h"
 
-/* ---- the decision -----------------------------------------------------------------------------
- */
+/* ---- the decision ---- */
 
 static bool name_in(const json_t *names, const char *name) {
     size_t i;
@@ -84,8 +83,7 @@ bool ferry_cleanup_decide(const ferry_cleanup_item *item, const json_t *apps,
     return !needed(item, apps) && !in_use(item->path, live_mounts);
 }
 
-/* ---- I/O --------------------------------------------------------------------------------------
- */
+/* ---- I/O ---- */
 
 static bool exited(const char *state) {
     return state != NULL && (strcmp(state, "exited") == 0 || strcmp(state, "dead") == 0 ||

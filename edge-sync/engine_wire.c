@@ -60,8 +60,7 @@ size_t ferry_engine__resp_write(char *p, size_t size, size_t nmemb, void *ud) {
     return n;
 }
 
-/* ---- the progress stream of a pull or an import ------------------------------------------------
- */
+/* ---- the progress stream of a pull or an import ---- */
 
 void ferry_engine__stream_line(void *ctx, const char *line, size_t len) {
     ferry_engine__stream *s = ctx;
@@ -124,8 +123,7 @@ ferry_err ferry_engine__status_err(long status) {
     }
 }
 
-/* ---- requests and bodies ----------------------------------------------------------------------
- */
+/* ---- requests and bodies ---- */
 
 /* Percent-encode s onto the end of path. */
 static ferry_err append_escaped(char *path, size_t len, const char *s) {

@@ -43,8 +43,7 @@ bool ferry_engine__resp_append(ferry_engine__resp *b, const char *p, size_t n, s
  * for the caller to hand on. */
 size_t ferry_engine__resp_write(char *p, size_t size, size_t nmemb, void *ud);
 
-/* ---- the progress stream of a pull or an import ------------------------------------------------
- */
+/* ---- the progress stream of a pull or an import ---- */
 
 /* What a progress stream (pull, import) said went wrong: the first "error" or
  * "errorDetail.message" of its lines, and a "message" (the shape of an answer that failed before
@@ -74,8 +73,7 @@ void ferry_engine__message(const ferry_engine__resp *b, long status, char *out, 
  * other FERRY_EENGINE. */
 ferry_err ferry_engine__status_err(long status);
 
-/* ---- requests and bodies ----------------------------------------------------------------------
- */
+/* ---- requests and bodies ---- */
 
 /* Build a request path into path (len bytes) from a format where every "%s" is an argument to
  * percent-encode and the rest is copied as is. FERRY_ETOOBIG when it does not fit, FERRY_ENOMEM;

@@ -25,8 +25,7 @@
 #define POD_GPU_MEMORY_MAX 4096
 #define POD_GPU_COMPUTE_MAX 100
 
-/* ---- names ------------------------------------------------------------------------------------
- */
+/* ---- names ---- */
 
 /* "ferry.{node}.{ns}.{app}.{replica}" followed by ".{prefix}{member}" when member is given. */
 static ferry_err pod_name(const ferry_pod_ref *ref, const char *prefix, const char *member,
@@ -64,8 +63,7 @@ ferry_err ferry_pod_init_name(const ferry_pod_ref *ref, const char *init, char *
     return pod_name(ref, "init-", init, buf, len);
 }
 
-/* ---- hashing ----------------------------------------------------------------------------------
- */
+/* ---- hashing ---- */
 
 static int hash_chunk(const char *buf, size_t size, void *data) {
     return EVP_DigestUpdate((EVP_MD_CTX *)data, buf, size) == 1 ? 0 : -1;
@@ -102,8 +100,7 @@ static bool set_new(json_t *obj, const char *key, json_t *v) {
     return v == NULL || json_object_set_new(obj, key, v) != 0;
 }
 
-/* ---- app-level settings -----------------------------------------------------------------------
- */
+/* ---- app-level settings ---- */
 
 const char *ferry_pod_workload(const json_t *spec) {
     const char *w = json_string_value(json_object_get(spec, "workload"));
@@ -135,8 +132,7 @@ static bool host_network(const json_t *spec) {
     return json_is_true(json_object_get(spec, "hostNetwork"));
 }
 
-/* ---- infra ------------------------------------------------------------------------------------
- */
+/* ---- infra ---- */
 
 /* "8080/tcp" for {"containerPort": 8080, "protocol": "TCP"}; false if the port is unusable
  * (the validator rejects such specs; skipping keeps a bad spec from producing a bad body). */
@@ -257,8 +253,7 @@ json_t *ferry_pod_infra_body(const ferry_pod_ref *ref, const json_t *spec,
     return body;
 }
 
-/* ---- service and init containers --------------------------------------------------------------
- */
+/* ---- service and init containers ---- */
 
 /* The files the bridge resolved for a config/secret/certificate volume, or NULL for other kinds
  * (and for a config the spec does not carry: the reconciler refuses such a spec). */

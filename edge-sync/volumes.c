@@ -31,8 +31,7 @@
 
 static const char *const KINDS[] = {"hostPath", "emptyDir", "config", "secret", "certificate"};
 
-/* ---- small helpers ----------------------------------------------------------------------------
- */
+/* ---- small helpers ---- */
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -161,8 +160,7 @@ ferry_err ferry_volumes_pod_path(const ferry_volumes_ref *ref, int replica, char
     return path_fmt(buf, len, "%s/%s/%s/%s", ref->data_dir, FERRY_PODS_DIR, ref->ns, ref->app);
 }
 
-/* ---- removal ----------------------------------------------------------------------------------
- */
+/* ---- removal ---- */
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st;
@@ -211,8 +209,7 @@ ferry_err ferry_volumes_app_remove(const ferry_volumes_ref *ref) {
     return e ? e : ferry_volumes__remove_tree(path);
 }
 
-/* ---- config files -----------------------------------------------------------------------------
- */
+/* ---- config files ---- */
 
 /* true when the open file fd holds exactly data[0..len). */
 static bool same_content(int fd, const unsigned char *data, size_t len) {
@@ -477,8 +474,7 @@ ferry_err ferry_volumes_sync(const ferry_volumes_ref *ref, const json_t *spec, c
     return FERRY_OK;
 }
 
-/* ---- emptyDir ---------------------------------------------------------------------------------
- */
+/* ---- emptyDir ---- */
 
 ferry_err ferry_volumes_pod_prepare(const ferry_volumes_ref *ref, int replica, const json_t *spec,
                                     bool fresh, char *err, size_t errlen) {
@@ -533,8 +529,7 @@ ferry_err ferry_volumes_pod_prepare(const ferry_volumes_ref *ref, int replica, c
     return FERRY_OK;
 }
 
-/* ---- binds ------------------------------------------------------------------------------------
- */
+/* ---- binds ---- */
 
 const json_t *ferry_volumes_find(const json_t *spec, const char *name) {
     size_t i;
