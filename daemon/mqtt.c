@@ -25,6 +25,8 @@ typedef struct event {
     size_t topic_len;
     unsigned char *payload;
     size_t len;
+    char *props[FERRY_MQTT_MAX_PROPS][2]; /* user properties: name, value */
+    size_t nprops;
     int64_t received_ms;
     ferry_mqtt_done done; /* EV_DONE; EV_SUBSCRIBED uses tag and ok */
     char cause[160];      /* EV_DOWN, EV_CONNECT_FAILED */
@@ -36,6 +38,7 @@ typedef struct request {
     struct request *prev, *next;
     ferry_mqtt *m;
     bool subscribe;
+    size_t filters; /* a subscribe: how many */
     ferry_mqtt_done done;
 } request;
 
@@ -76,6 +79,10 @@ static void push(ferry_mqtt *m, event *ev) {
 static void free_event(event *ev) {
     if (ev == NULL)
         return;
+    for (size_t i = 0; i < ev->nprops; i++) {
+        ferry_free(ev->props[i][0]);
+        ferry_free(ev->props[i][1]);
+    }
     ferry_free(ev->topic);
     ferry_free(ev->payload);
     ferry_free(ev);
@@ -103,6 +110,22 @@ static void count_dropped(ferry_mqtt *m) {
         m->opts.wake(m->opts.wake_ctx);
 }
 
+/* Copy the user properties of msg into ev (the first FERRY_MQTT_MAX_PROPS); false on ENOMEM. */
+static bool copy_props(event *ev, const MQTTAsync_message *msg) {
+    for (int i = 0; i < msg->properties.count && ev->nprops < FERRY_MQTT_MAX_PROPS; i++) {
+        const MQTTProperty *p = &msg->properties.array[i];
+        if (p->identifier != MQTTPROPERTY_CODE_USER_PROPERTY)
+            continue;
+        char **kv = ev->props[ev->nprops];
+        kv[0] = ferry_strndup(p->value.data.data, (size_t)p->value.data.len);
+        kv[1] = ferry_strndup(p->value.value.data, (size_t)p->value.value.len);
+        ev->nprops++;
+        if (kv[0] == NULL || kv[1] == NULL)
+            return false;
+    }
+    return true;
+}
+
 /* Copy the message and return 1: never 0, or Paho delivers it again at once, forever. */
 static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *msg) {
     ferry_mqtt *m = context;
@@ -124,7 +147,7 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
             ev->payload = ferry_malloc(plen);
         }
     }
-    if (ev == NULL || ev->topic == NULL || ev->payload == NULL) {
+    if (ev == NULL || ev->topic == NULL || ev->payload == NULL || !copy_props(ev, msg)) {
         free_event(ev);
         if (!full) {
             pthread_mutex_lock(&m->qlock);
@@ -219,11 +242,18 @@ static void on_pub_fail(void *context, MQTTAsync_failureData5 *r) {
 }
 
 static void on_sub_ok(void *context, MQTTAsync_successData5 *r) {
-    bool ok = r != NULL &&
-              (r->alt.sub.reasonCodeCount > 0 || r->reasonCode < MQTTREASONCODE_UNSPECIFIED_ERROR);
-    for (int i = 0; r != NULL && i < r->alt.sub.reasonCodeCount; i++)
-        ok = ok && r->alt.sub.reasonCodes[i] < MQTTREASONCODE_UNSPECIFIED_ERROR;
-    request_done(context, ok);
+    request *rq = context;
+    bool ok = r != NULL;
+    /* One granted QoS per filter. Paho fills the array only when more than one filter was asked
+     * for (the rest of the union is left as it was); for one, the code is in reasonCode. */
+    if (ok && rq->filters > 1) {
+        ok = r->alt.sub.reasonCodeCount == (int)rq->filters && r->alt.sub.reasonCodes != NULL;
+        for (int i = 0; ok && i < r->alt.sub.reasonCodeCount; i++)
+            ok = r->alt.sub.reasonCodes[i] < MQTTREASONCODE_UNSPECIFIED_ERROR;
+    } else if (ok) {
+        ok = r->reasonCode < MQTTREASONCODE_UNSPECIFIED_ERROR;
+    }
+    request_done(rq, ok);
 }
 
 static void on_sub_fail(void *context, MQTTAsync_failureData5 *r) {
@@ -450,11 +480,15 @@ void ferry_mqtt_drain(ferry_mqtt *m) {
         if (ev->kind == EV_MESSAGE) {
             if (r.ndones > 0)
                 flush_runs(m, &r);
-            r.msgs[r.nmsgs++] = (ferry_mqtt_msg){.topic = ev->topic,
-                                                 .topic_len = ev->topic_len,
-                                                 .payload = ev->payload,
-                                                 .len = ev->len,
-                                                 .received_ms = ev->received_ms};
+            ferry_mqtt_msg *mm = &r.msgs[r.nmsgs++];
+            *mm = (ferry_mqtt_msg){.topic = ev->topic,
+                                   .topic_len = ev->topic_len,
+                                   .payload = ev->payload,
+                                   .len = ev->len,
+                                   .received_ms = ev->received_ms,
+                                   .nprops = ev->nprops};
+            for (size_t k = 0; k < ev->nprops; k++)
+                mm->props[k] = (ferry_mqtt_prop){ev->props[k][0], ev->props[k][1]};
         } else if (ev->kind == EV_DONE) {
             if (r.nmsgs > 0)
                 flush_runs(m, &r);
@@ -513,7 +547,23 @@ ferry_err ferry_mqtt_publish(ferry_mqtt *m, const char *topic, const void *paylo
     msg.payloadlen = (int)len;
     msg.qos = 1;
     msg.retained = pub != NULL && pub->retain;
+    for (size_t i = 0; pub != NULL && i < pub->nprops && i < FERRY_MQTT_MAX_PROPS; i++) {
+        MQTTProperty p = {.identifier = MQTTPROPERTY_CODE_USER_PROPERTY};
+        p.value.data.data = (char *)pub->props[i].name;
+        p.value.data.len = (int)strlen(pub->props[i].name);
+        p.value.value.data = (char *)pub->props[i].value;
+        p.value.value.len = (int)strlen(pub->props[i].value);
+        if (MQTTProperties_add(&msg.properties, &p) != 0) { /* copies name and value */
+            MQTTProperties_free(&msg.properties);
+            if (rq != NULL) {
+                unlink_request(rq);
+                ferry_free(rq);
+            }
+            return FERRY_ENOMEM;
+        }
+    }
     rc = MQTTAsync_sendMessage(m->client, topic, &msg, &ro);
+    MQTTProperties_free(&msg.properties);
     if (rc != MQTTASYNC_SUCCESS) {
         if (rq != NULL) {
             unlink_request(rq);
@@ -536,6 +586,7 @@ ferry_err ferry_mqtt_subscribe(ferry_mqtt *m, const char *const *filters, size_t
         return FERRY_EINVAL;
     if ((rq = request_new(m, true, tag, 0)) == NULL)
         return FERRY_ENOMEM;
+    rq->filters = n;
     for (size_t i = 0; i < n; i++)
         qos[i] = 1;
     ro.onSuccess5 = on_sub_ok;
@@ -561,6 +612,13 @@ ferry_err ferry_mqtt_unsubscribe(ferry_mqtt *m, const char *const *filters, size
         return FERRY_EIO;
     }
     return FERRY_OK;
+}
+
+const char *ferry_mqtt_msg_prop(const ferry_mqtt_msg *msg, const char *name) {
+    for (size_t i = 0; i < msg->nprops; i++)
+        if (strcmp(msg->props[i].name, name) == 0)
+            return msg->props[i].value;
+    return NULL;
 }
 
 bool ferry_mqtt_is_connected(ferry_mqtt *m) {

@@ -30,14 +30,27 @@ typedef struct {
     const char *key_file;  /* PEM private key of cert_file, or NULL when cert_file holds it */
 } ferry_mqtt_tls;
 
+#define FERRY_MQTT_MAX_PROPS 4 /* user properties kept per message (the first ones) */
+
+/* An MQTT 5 user property (name and value are UTF-8 strings). */
+typedef struct {
+    const char *name;
+    const char *value;
+} ferry_mqtt_prop;
+
 /* A received message, borrowed for the handler call. */
 typedef struct {
     const char *topic; /* topic_len bytes, also NUL-terminated */
     size_t topic_len;
     const unsigned char *payload;
     size_t len;
-    int64_t received_ms; /* wall clock when Paho handed it over */
+    int64_t received_ms;                         /* wall clock when Paho handed it over */
+    ferry_mqtt_prop props[FERRY_MQTT_MAX_PROPS]; /* its user properties, nprops of them */
+    size_t nprops;
 } ferry_mqtt_msg;
+
+/* The value of the user property name of msg, or NULL. */
+const char *ferry_mqtt_msg_prop(const ferry_mqtt_msg *msg, const char *name);
 
 /* How a publish asked to be told about ended: the broker's PUBACK (ok) or a failure. */
 typedef struct {
@@ -100,12 +113,15 @@ void ferry_mqtt_drain(ferry_mqtt *m);
 /* About once a second: retries a first connection that failed, when its time has come. */
 void ferry_mqtt_tick(ferry_mqtt *m);
 
-/* How to publish. tracked: the outcome comes back through on_published with tag and epoch. */
+/* How to publish. tracked: the outcome comes back through on_published with tag and epoch.
+ * props: user properties sent with the message (at most FERRY_MQTT_MAX_PROPS; copied). */
 typedef struct {
     bool retain;
     bool tracked;
     uint64_t tag;
     uint32_t epoch;
+    const ferry_mqtt_prop *props;
+    size_t nprops;
 } ferry_mqtt_pub;
 
 /* Publish at QoS 1 (pub NULL: not retained, not tracked). Paho copies the payload; while
