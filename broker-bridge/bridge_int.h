@@ -6,7 +6,7 @@
 #include <pthread.h>
 
 #include "bridge.h"
-#include "secrets.h"
+#include "ferry/secrets.h"
 #include "store.h"
 
 struct ferry_bridge {

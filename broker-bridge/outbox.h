@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "ferry/common.h"
-#include "secrets.h"
+#include "ferry/secrets.h"
 
 /* The first byte of a sealed payload: never the first byte of a msgpack payload (0xc1 is unused in
  * msgpack). A payload that does not start with it was written by an older bridge, unsealed. */

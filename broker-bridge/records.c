@@ -11,7 +11,7 @@
 #include "ferry/app.h"
 #include "ferry/config.h"
 #include "ferry/labels.h"
-#include "secrets.h"
+#include "ferry/secrets.h"
 
 /* ---- keys, names, times ---------------------------------------------------------------------- */
 

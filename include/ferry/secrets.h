@@ -1,7 +1,8 @@
-/* broker-bridge secrets: the key file and the AES-256-GCM encryption of secret config values
- * (secret data, certificate keys, registry passwords) before they enter LMDB. */
-#ifndef FERRY_BRIDGE_SECRETS_H
-#define FERRY_BRIDGE_SECRETS_H
+/* Secrets: key files (32 random bytes, mode 0600) and the AES-256-GCM encryption of secret values
+ * (secret data, certificate keys, registry passwords) before they rest on disk, in the bridge's
+ * LMDB and in a node's. The identity keys of ferry/sign.h live in key files of the same kind. */
+#ifndef FERRY_SECRETS_H
+#define FERRY_SECRETS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,5 @@
-/* broker-bridge secrets: key file handling and AES-256-GCM sealing of secret values (see
- * secrets.h). */
-#include "secrets.h"
+/* Secrets: key files and AES-256-GCM sealing of secret values (see ferry/secrets.h). */
+#include "ferry/secrets.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,7 +40,8 @@ static ferry_err key_read(const char *path, unsigned char key[FERRY_SECRETS_KEY_
     }
     if ((st.st_mode & 077) != 0) {
         LOG_ERROR("secrets: the key file %s has mode %04o: group or others may access it, and it "
-                  "decrypts every stored secret; refusing to start (chmod 600 it)",
+                  "protects stored secrets or this daemon's identity; refusing to start (chmod "
+                  "600 it)",
                   path, (unsigned)(st.st_mode & 07777));
         goto out;
     }
