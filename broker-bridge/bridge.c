@@ -20,6 +20,17 @@
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 
+/* The path of a key file beside the data folder ("<data_dir><suffix>") unless given. */
+static ferry_err key_path(const char *given, const char *data_dir, const char *suffix, char *buf,
+                          size_t len) {
+    size_t n = strlen(data_dir);
+    while (n > 1 && data_dir[n - 1] == '/')
+        n--;
+    int w = given != NULL ? snprintf(buf, len, "%s", given)
+                          : snprintf(buf, len, "%.*s%s", (int)n, data_dir, suffix);
+    return w < 0 || (size_t)w >= len ? FERRY_EINVAL : FERRY_OK;
+}
+
 /* Load the key file (created when missing, unless the store already holds sealed values, which
  * a new key could not decrypt) and check that it decrypts what the store holds. */
 static ferry_err load_key(ferry_bridge *b, const ferry_bridge_config *cfg) {
@@ -28,16 +39,8 @@ static ferry_err load_key(ferry_bridge *b, const ferry_bridge_config *cfg) {
     bool created = false;
     char *probe = NULL;
 
-    if (cfg->key_file != NULL) {
-        if ((size_t)snprintf(path, sizeof(path), "%s", cfg->key_file) >= sizeof(path))
-            return FERRY_EINVAL;
-    } else {
-        size_t n = strlen(cfg->data_dir);
-        while (n > 1 && cfg->data_dir[n - 1] == '/')
-            n--;
-        if ((size_t)snprintf(path, sizeof(path), "%.*s.key", (int)n, cfg->data_dir) >= sizeof(path))
-            return FERRY_EINVAL;
-    }
+    if ((err = key_path(cfg->key_file, cfg->data_dir, ".key", path, sizeof(path))) != FERRY_OK)
+        return err;
     if ((err = bridge__probe_sealed(b, false, &probe)) != FERRY_OK)
         return err;
     err = ferry_secrets_key_load(path, probe == NULL, b->key, &created);
@@ -63,6 +66,22 @@ static ferry_err load_key(ferry_bridge *b, const ferry_bridge_config *cfg) {
     return err;
 }
 
+/* Load (or create at first start) the bridge's signing key. */
+static ferry_err load_sign_key(ferry_bridge *b, const ferry_bridge_config *cfg) {
+    char path[4096];
+    ferry_err err = key_path(cfg->sign_key_file, cfg->data_dir, ".sign", path, sizeof(path));
+    if (err == FERRY_OK)
+        err = ferry_secrets_key_load(path, true, b->sign.seed, NULL);
+    if (err == FERRY_OK)
+        err = ferry_sign_keypair(&b->sign);
+    if (err == FERRY_OK) {
+        char pub[FERRY_SIGN_PUB_B64];
+        ferry_sign_pub_encode(b->sign.pub, pub);
+        LOG_INFO("identity: signing key %s loaded (public key %s)", path, pub);
+    }
+    return err;
+}
+
 ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) {
     ferry_err err = FERRY_ENOMEM;
     ferry_bridge *b = ferry_calloc(1, sizeof(*b));
@@ -72,6 +91,7 @@ ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) 
     b->cfg = *cfg;
     b->cfg.data_dir = NULL; /* not kept */
     b->cfg.key_file = NULL;
+    b->cfg.sign_key_file = NULL;
     if (b->cfg.window == 0)
         b->cfg.window = DEFAULT_WINDOW;
     b->retry_from = UINT64_MAX;
@@ -80,7 +100,7 @@ ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) 
         return FERRY_ENOMEM;
     }
     if ((err = ferry_store_open(cfg->data_dir, cfg->mapsize, &b->store)) != FERRY_OK ||
-        (err = load_key(b, cfg)) != FERRY_OK) {
+        (err = load_key(b, cfg)) != FERRY_OK || (err = load_sign_key(b, cfg)) != FERRY_OK) {
         ferry_bridge_close(b);
         return err;
     }
@@ -88,11 +108,16 @@ ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) 
     return FERRY_OK;
 }
 
+void ferry_bridge_public_key(const ferry_bridge *b, unsigned char pub[32]) {
+    memcpy(pub, b->sign.pub, sizeof(b->sign.pub));
+}
+
 void ferry_bridge_close(ferry_bridge *b) {
     if (b == NULL)
         return;
     ferry_store_close(b->store);
     ferry_secrets_wipe(b->key, sizeof(b->key));
+    ferry_secrets_wipe(&b->sign, sizeof(b->sign));
     pthread_mutex_destroy(&b->lock);
     ferry_free(b);
 }
@@ -549,7 +574,7 @@ ferry_err ferry_bridge_health(ferry_bridge *b, bool *mqtt_up, uint64_t *rev) {
 typedef struct {
     json_t *msg; /* decoded payload, or NULL when rejected */
     ferry_topic topic;
-    int64_t received_ms;
+    const ferry_bridge_msg *raw; /* as received: the signature covers these bytes */
 } node_msg;
 
 typedef struct {
@@ -655,7 +680,7 @@ static ferry_err handle_status(ferry_store_txn *t, const node_msg *m) {
         goto out;
     json_object_del(rec, "v");
     json_object_del(rec, "type");
-    if (json_object_set_new(rec, "updatedAt", json_integer(m->received_ms)) != 0)
+    if (json_object_set_new(rec, "updatedAt", json_integer(m->raw->received_ms)) != 0)
         goto out;
     err = ferry_store_put(t, FERRY_DB_STATUS, key, rec);
 out:
@@ -680,10 +705,62 @@ static ferry_err handle_online(ferry_store_txn *t, const node_msg *m) {
     if (!online && ferry_store_get(t, FERRY_DB_NODESTATE, key, &old) == FERRY_OK)
         gpu = json_object_get(old, "gpu");
     json_t *rec = json_pack("{s:s, s:s, s:b, s:I, s:O*}", "ns", m->topic.ns, "node", m->topic.node,
-                            "online", online, "ts", (json_int_t)m->received_ms, "gpu", gpu);
+                            "online", online, "ts", (json_int_t)m->raw->received_ms, "gpu", gpu);
     ferry_err err = rec != NULL ? ferry_store_put(t, FERRY_DB_NODESTATE, key, rec) : FERRY_ENOMEM;
     json_decref(rec);
     json_decref(old);
+    return err;
+}
+
+/* Whether the bridge believes m (see bridge.h, ferry_bridge_handle_messages): FERRY_OK and
+ * *ok. Each refusal is one log line. */
+static ferry_err trusted(const ferry_bridge *b, ferry_store_txn *t, const node_msg *m, bool *ok) {
+    const ferry_topic *tp = &m->topic;
+    unsigned char pub[FERRY_SIGN_KEY_LEN];
+    json_t *node = NULL, *app = NULL;
+    ferry_err err = bridge__get_node(t, tp->ns, tp->node, &node);
+
+    *ok = false;
+    if (err == FERRY_ENOTFOUND || err == FERRY_EFORMAT) {
+        LOG_WARN("mqtt: refused a message on '%.*s': node %s/%s is not registered",
+                 (int)m->raw->topic_len, m->raw->topic, tp->ns, tp->node);
+        err = FERRY_OK;
+        goto out;
+    }
+    if (err != FERRY_OK)
+        goto out;
+    if (bridge__node_key(node, "sign", pub)) {
+        if (!ferry_sign_verify(pub, m->raw->topic, m->raw->topic_len, m->raw->payload, m->raw->len,
+                               m->raw->sig)) {
+            LOG_WARN("mqtt: refused a message on '%.*s': %s", (int)m->raw->topic_len,
+                     m->raw->topic,
+                     m->raw->sig == NULL ? "it is not signed"
+                                         : "its signature is not node's enrolled key's");
+            goto out;
+        }
+    } else if (!b->cfg.insecure_nodes) {
+        LOG_WARN("mqtt: refused a message on '%.*s': node %s/%s has not enrolled",
+                 (int)m->raw->topic_len, m->raw->topic, tp->ns, tp->node);
+        goto out;
+    }
+    if (tp->kind == FERRY_TOPIC_NODE_STATUS) {
+        json_int_t version = json_integer_value(json_object_get(m->msg, "version"));
+        err = bridge__get_app(t, tp->ns, tp->app, &app);
+        if (err == FERRY_ENOTFOUND || err == FERRY_EFORMAT ||
+            (err == FERRY_OK && bridge__int(app, "version") < version)) {
+            LOG_WARN("mqtt: refused a status of app %s/%s v%lld from %s: %s", tp->ns, tp->app,
+                     (long long)version, tp->node,
+                     err == FERRY_OK ? "the app has no such version" : "no such app");
+            err = FERRY_OK;
+            goto out;
+        }
+        if (err != FERRY_OK)
+            goto out;
+    }
+    *ok = true;
+out:
+    json_decref(node);
+    json_decref(app);
     return err;
 }
 
@@ -695,7 +772,10 @@ static ferry_err batch_txn(ferry_store_txn *t, void *ctx) {
     json_array_clear(op->replies);
     for (size_t i = 0; i < op->n && err == FERRY_OK; i++) {
         const node_msg *m = &op->msgs[i];
+        bool ok = false;
         if (m->msg == NULL)
+            continue;
+        if ((err = trusted(op->b, t, m, &ok)) != FERRY_OK || !ok)
             continue;
         switch (m->topic.kind) {
         case FERRY_TOPIC_NODE_HELLO:
@@ -723,7 +803,7 @@ static ferry_err handle_batch(ferry_bridge *b, const ferry_bridge_msg *msgs, siz
         goto out;
     for (size_t i = 0; i < n; i++) {
         op.msgs[i].msg = check_msg(&msgs[i], &op.msgs[i].topic);
-        op.msgs[i].received_ms = msgs[i].received_ms;
+        op.msgs[i].raw = &msgs[i];
     }
     pthread_mutex_lock(&b->lock);
     err = ferry_store_write(b->store, batch_txn, &op);
@@ -736,7 +816,7 @@ static ferry_err handle_batch(ferry_bridge *b, const ferry_bridge_msg *msgs, siz
         if (err != FERRY_OK)
             break;
         if (bridge__encode(json_incref(json_array_get(reply, 1)), &buf, &len) != FERRY_OK ||
-            b->cfg.publish(b->cfg.publish_ctx, topic, buf, len, NULL) != FERRY_OK)
+            bridge__publish(b, topic, buf, len, NULL) != FERRY_OK)
             LOG_WARN("could not send the sync on %s; the node asks again in 30 s", topic);
         ferry_free(buf);
     }

@@ -19,14 +19,15 @@ typedef struct {
     uint32_t gen;
 } ferry_outbox_ref;
 
-/* Publish payload on topic at QoS 1. ref is NULL for a direct message (a sync answering a hello)
- * and otherwise must come back through ferry_bridge_outbox_acked/_failed once the broker answered.
- * Called with the bridge lock held, on the thread that called ferry_bridge_pump or
- * ferry_bridge_handle_messages: it must not call into the bridge. Returns FERRY_OK when the message
- * was handed over; anything else stops this round of publishing. */
+/* Publish payload on topic at QoS 1, with sig (the bridge's signature of topic and payload,
+ * ferry/sign.h) as the MQTT 5 user property "sig". ref is NULL for a direct message (a sync
+ * answering a hello) and otherwise must come back through ferry_bridge_outbox_acked/_failed once
+ * the broker answered. Called with the bridge lock held, on the thread that called
+ * ferry_bridge_pump or ferry_bridge_handle_messages: it must not call into the bridge. Returns
+ * FERRY_OK when the message was handed over; anything else stops this round of publishing. */
 typedef ferry_err (*ferry_bridge_publish_fn)(void *ctx, const char *topic,
                                              const unsigned char *payload, size_t len,
-                                             const ferry_outbox_ref *ref);
+                                             const char *sig, const ferry_outbox_ref *ref);
 
 /* Asks the owner to call ferry_bridge_pump soon (from the thread that publishes). Called after
  * every commit that added outbox entries, from whichever thread made it, without the lock. */
@@ -38,6 +39,16 @@ typedef struct {
      * data folder. Created at first start; never inside data_dir, so that a copy of the database
      * alone reveals no secret. */
     const char *key_file;
+    /* The bridge's Ed25519 signing key (ferry/sign.h): NULL: "<data_dir>.sign". Created at first
+     * start; nodes pin its public half when they enroll, so keep it with the data. */
+    const char *sign_key_file;
+    /* What an enrolling node is told (schema/PROTOCOL.md, "Trust"): the broker URI as nodes reach
+     * it, and the PEM of the CA that signs the broker's certificate (NULL: none, a plain tcp://
+     * broker). Borrowed for the bridge's life. */
+    const char *node_mqtt_uri;
+    const char *node_mqtt_ca;
+    /* Believe unsigned messages from nodes that never enrolled (--insecure-nodes). */
+    bool insecure_nodes;
     size_t mapsize; /* initial LMDB map size; 0: default (1 GiB) */
     size_t window;  /* most outbox messages in flight at once; 0: default (1000) */
     ferry_bridge_publish_fn publish;
@@ -52,6 +63,9 @@ typedef struct {
  * while the store holds encrypted values, or not the key those values were encrypted with. */
 ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out);
 void ferry_bridge_close(ferry_bridge *b);
+
+/* The bridge's public signing key (what nodes pin when they enroll). */
+void ferry_bridge_public_key(const ferry_bridge *b, unsigned char pub[32]);
 
 /* ---- REST operations ---------------------------------------------------------------------------
  * Each returns FERRY_OK with *out a new JSON object (caller owns) in the REST shape of api.h, or an
@@ -125,11 +139,16 @@ typedef struct {
     const unsigned char *payload;
     size_t len;
     int64_t received_ms; /* wall clock at reception */
+    const char *sig; /* the MQTT user property "sig", or NULL (ferry/sign.h) */
 } ferry_bridge_msg;
 
-/* Handle a batch of node messages (hello, status, online) in one write transaction. Invalid
- * messages are logged and dropped; hellos are answered with a node.sync after the commit. Returns
- * an error only when the store failed (then nothing of the batch was stored). */
+/* Handle a batch of node messages (hello, status, online) in one write transaction. Each is
+ * believed only when it is valid for its topic, the node its topic names is registered, its
+ * signature checks against that node's enrolled key (or the node never enrolled and the bridge
+ * runs with insecure_nodes) and, for a status, the app exists with a version at least the
+ * status's (schema/PROTOCOL.md, "Trust"); anything else is logged and dropped. Hellos are
+ * answered with a node.sync after the commit. Returns an error only when the store failed (then
+ * nothing of the batch was stored). */
 ferry_err ferry_bridge_handle_messages(ferry_bridge *b, const ferry_bridge_msg *msgs, size_t n);
 
 /* The connection came up (a new generation: the whole outbox is published again, in order) or

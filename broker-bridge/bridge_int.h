@@ -7,6 +7,7 @@
 
 #include "bridge.h"
 #include "ferry/secrets.h"
+#include "ferry/sign.h"
 #include "store.h"
 
 struct ferry_bridge {
@@ -14,6 +15,7 @@ struct ferry_bridge {
     ferry_store *store;
     ferry_bridge_config cfg;
     unsigned char key[FERRY_SECRETS_KEY_LEN]; /* encrypts secret config values; read-only */
+    ferry_keypair sign;                       /* signs every message to nodes; read-only */
     /* Publisher state (under lock; publisher.c). */
     bool mqtt_up;
     uint32_t gen;             /* connection generation, bumped on every (re)connect */
@@ -22,5 +24,9 @@ struct ferry_bridge {
     uint64_t retry_from;      /* lowest failed seq to resend on the next tick; UINT64_MAX: none */
     int64_t last_progress_ms; /* monotonic time of the last ack, or of the first send after idle */
 };
+
+/* Sign (topic, payload) with the bridge's key and hand it to cfg.publish (publisher.c). Lock held. */
+ferry_err bridge__publish(ferry_bridge *b, const char *topic, const unsigned char *payload,
+                          size_t len, const ferry_outbox_ref *ref);
 
 #endif

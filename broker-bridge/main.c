@@ -10,6 +10,7 @@
 #include "api.h"
 #include "bridge.h"
 #include "daemon.h"
+#include "ferry/sign.h"
 #include "mqtt.h"
 
 #define MAX_BUFFERED 100000 /* publishes Paho may hold while the broker is away */
@@ -32,9 +33,10 @@ typedef struct {
 
 /* A ferry_bridge_publish_fn: outbox messages are tracked (their PUBACK removes them). */
 static ferry_err publish(void *ctx, const char *topic, const unsigned char *payload, size_t len,
-                         const ferry_outbox_ref *ref) {
+                         const char *sig, const ferry_outbox_ref *ref) {
     bridge_daemon *bd = ctx;
-    ferry_mqtt_pub pub = {.tracked = ref != NULL};
+    ferry_mqtt_prop props[] = {{FERRY_SIGN_PROP, sig}};
+    ferry_mqtt_pub pub = {.tracked = ref != NULL, .props = props, .nprops = 1};
     if (ref != NULL) {
         pub.tag = ref->seq;
         pub.epoch = ref->gen;
@@ -85,7 +87,8 @@ static void on_messages(void *ud, const ferry_mqtt_msg *msgs, size_t n) {
                                       .topic_len = msgs[i].topic_len,
                                       .payload = msgs[i].payload,
                                       .len = msgs[i].len,
-                                      .received_ms = msgs[i].received_ms};
+                                      .received_ms = msgs[i].received_ms,
+                                      .sig = ferry_mqtt_msg_prop(&msgs[i], FERRY_SIGN_PROP)};
     ferry_bridge_handle_messages(bd->bridge, batch, n);
     ferry_free(batch);
 }

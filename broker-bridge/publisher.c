@@ -26,6 +26,15 @@ void ferry_bridge_mqtt_down(ferry_bridge *b) {
     pthread_mutex_unlock(&b->lock);
 }
 
+ferry_err bridge__publish(ferry_bridge *b, const char *topic, const unsigned char *payload,
+                          size_t len, const ferry_outbox_ref *ref) {
+    char sig[FERRY_SIGN_SIG_B64];
+    ferry_err err = ferry_sign_message(&b->sign, topic, payload, len, sig);
+    if (err != FERRY_OK)
+        return err;
+    return b->cfg.publish(b->cfg.publish_ctx, topic, payload, len, sig, ref);
+}
+
 static bool pump_each(uint64_t seq, const char *topic, const unsigned char *payload, size_t len,
                       void *ctx) {
     ferry_bridge *b = ctx;
@@ -48,7 +57,7 @@ static bool pump_each(uint64_t seq, const char *topic, const unsigned char *payl
         len = plen;
         payload = plain;
     }
-    ferry_err perr = b->cfg.publish(b->cfg.publish_ctx, topic, payload, len, &ref);
+    ferry_err perr = bridge__publish(b, topic, payload, len, &ref);
     if (plain != NULL) {
         ferry_secrets_wipe(plain, len);
         ferry_free(plain);

@@ -12,6 +12,7 @@
 #include "ferry/config.h"
 #include "ferry/labels.h"
 #include "ferry/secrets.h"
+#include "ferry/sign.h"
 
 /* ---- keys, names, times ---------------------------------------------------------------------- */
 
@@ -209,7 +210,25 @@ bool bridge__node_record_ok(const char *key, const json_t *rec) {
                   verr.field, verr.message);
         return false;
     }
+    /* An enrolled node's public keys (schema/PROTOCOL.md, "Trust"). */
+    const json_t *keys = json_object_get(rec, "keys");
+    unsigned char pub[FERRY_SIGN_KEY_LEN];
+    if (keys != NULL &&
+        (!json_is_object(keys) ||
+         ferry_sign_pub_decode(json_string_value(json_object_get(keys, "sign")), pub) !=
+             FERRY_OK ||
+         ferry_sign_pub_decode(json_string_value(json_object_get(keys, "box")), pub) != FERRY_OK ||
+         !json_is_integer(json_object_get(keys, "at")))) {
+        LOG_ERROR("store: node record '%s' has malformed 'keys'; it is treated as unreadable", key);
+        return false;
+    }
     return true;
+}
+
+bool bridge__node_key(const json_t *rec, const char *which, unsigned char pub[FERRY_SIGN_KEY_LEN]) {
+    return ferry_sign_pub_decode(
+               json_string_value(json_object_get(json_object_get(rec, "keys"), which)), pub) ==
+           FERRY_OK;
 }
 
 bool bridge__status_record_ok(const char *key, const json_t *rec) {

@@ -56,6 +56,10 @@ bool bridge__slot_sealed(const json_t *slot);
  * sealed. Logged naming the record. */
 bool bridge__app_record_ok(const char *key, const json_t *rec);
 bool bridge__node_record_ok(const char *key, const json_t *rec);
+
+/* The public key `which` ("sign" or "box") of an enrolled node's record into pub; false when the
+ * node never enrolled. Records are checked on read, so a present key is well-formed. */
+bool bridge__node_key(const json_t *rec, const char *which, unsigned char pub[32]);
 bool bridge__status_record_ok(const char *key, const json_t *rec);
 bool bridge__config_record_ok(const char *key, const json_t *rec);
 

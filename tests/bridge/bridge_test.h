@@ -10,6 +10,7 @@
 
 #include "bridge.h"
 #include "ferry/proto.h"
+#include "ferry/sign.h"
 #include "unit.h"
 
 /* A fresh directory under $TMPDIR (or /tmp); the caller frees the string. */
@@ -32,6 +33,8 @@ static inline void rm_dir(char *dir) {
     struct dirent *de;
     char path[1024];
     snprintf(path, sizeof(path), "%s.key", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s.sign", dir);
     unlink(path);
     while (d != NULL && (de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -77,6 +80,8 @@ typedef struct {
     size_t len;
     ferry_outbox_ref ref;
     bool outbox;
+    char sig[FERRY_SIGN_SIG_B64];
+    bool signed_ok; /* sig is the bridge's signature of topic and payload */
 } published;
 
 /* Records every publish; fail_next makes the next publishes fail. */
@@ -85,10 +90,12 @@ typedef struct {
     size_t n;
     int fail_next;
     int kicks;
+    unsigned char bridge_pub[FERRY_SIGN_KEY_LEN]; /* to check signatures, once known */
+    bool bridge_pub_set;
 } recorder;
 
 static inline ferry_err record_publish(void *ctx, const char *topic, const unsigned char *payload,
-                                       size_t len, const ferry_outbox_ref *ref) {
+                                       size_t len, const char *sig, const ferry_outbox_ref *ref) {
     recorder *r = ctx;
     char why[256] = "";
     if (r->fail_next > 0) {
@@ -99,6 +106,9 @@ static inline ferry_err record_publish(void *ctx, const char *topic, const unsig
         fail_msg("recorder full");
     published *p = &r->items[r->n++];
     snprintf(p->topic, sizeof(p->topic), "%s", topic);
+    snprintf(p->sig, sizeof(p->sig), "%s", sig != NULL ? sig : "");
+    p->signed_ok = r->bridge_pub_set && sig != NULL &&
+                   ferry_sign_verify(r->bridge_pub, topic, strlen(topic), payload, len, sig);
     p->len = len;
     p->outbox = ref != NULL;
     if (ref != NULL)
@@ -158,8 +168,14 @@ static inline ferry_err bridge_fixture_open(bridge_fixture *f) {
                                .publish = record_publish,
                                .publish_ctx = &f->rec,
                                .kick = record_kick,
-                               .kick_ctx = &f->rec};
-    return ferry_bridge_open(&cfg, &f->b);
+                               .kick_ctx = &f->rec,
+                               .insecure_nodes = true};
+    ferry_err err = ferry_bridge_open(&cfg, &f->b);
+    if (err == FERRY_OK) {
+        ferry_bridge_public_key(f->b, f->rec.bridge_pub);
+        f->rec.bridge_pub_set = true;
+    }
+    return err;
 }
 
 /* Close and open the bridge again on the same folder, as after a restart. */
