@@ -205,8 +205,8 @@ out:
 }
 
 /* Queue the node.sync of a node whose registration changed at rev. */
-static ferry_err queue_sync(ferry_bridge *b, ferry_store_txn *t, const char *ns, const char *node,
-                            const json_t *node_rec, uint64_t rev, size_t *queued) {
+ferry_err bridge__queue_sync(ferry_bridge *b, ferry_store_txn *t, const char *ns, const char *node,
+                             const json_t *node_rec, uint64_t rev, size_t *queued) {
     char topic[FERRY_TOPIC_MAX];
     json_t *msg = NULL;
     ferry_err err = sync_topic(ns, node, topic, sizeof(topic));
@@ -450,7 +450,8 @@ static ferry_err node_write_txn(ferry_store_txn *t, void *ctx, bool create) {
     bridge__key(key, op->ns, op->name, NULL);
     if (op->input == NULL) { /* delete */
         if ((err = ferry_store_del(t, FERRY_DB_NODES, key)) != FERRY_OK ||
-            (err = queue_sync(op->b, t, op->ns, op->name, NULL, rev, &op->queued)) != FERRY_OK)
+            (err = bridge__queue_sync(op->b, t, op->ns, op->name, NULL, rev, &op->queued)) !=
+                FERRY_OK)
             goto out;
         op->out = json_pack("{s:s, s:s, s:b}", "name", op->name, "namespace", op->ns, "deleted", 1);
     } else {
@@ -461,8 +462,13 @@ static ferry_err node_write_txn(ferry_store_txn *t, void *ctx, bool create) {
                         (json_int_t)op->now);
         if (rec == NULL)
             goto out;
+        /* A relabel keeps the node's enrolled keys. */
+        json_t *keys = json_object_get(old, "keys");
+        if (keys != NULL && json_object_set(rec, "keys", keys) != 0)
+            goto out;
         if ((err = ferry_store_put(t, FERRY_DB_NODES, key, rec)) != FERRY_OK ||
-            (err = queue_sync(op->b, t, op->ns, op->name, rec, rev, &op->queued)) != FERRY_OK)
+            (err = bridge__queue_sync(op->b, t, op->ns, op->name, rec, rev, &op->queued)) !=
+                FERRY_OK)
             goto out;
         op->out = bridge__node_view(t, rec);
     }
@@ -732,8 +738,7 @@ static ferry_err trusted(const ferry_bridge *b, ferry_store_txn *t, const node_m
     if (bridge__node_key(node, "sign", pub)) {
         if (!ferry_sign_verify(pub, m->raw->topic, m->raw->topic_len, m->raw->payload, m->raw->len,
                                m->raw->sig)) {
-            LOG_WARN("mqtt: refused a message on '%.*s': %s", (int)m->raw->topic_len,
-                     m->raw->topic,
+            LOG_WARN("mqtt: refused a message on '%.*s': %s", (int)m->raw->topic_len, m->raw->topic,
                      m->raw->sig == NULL ? "it is not signed"
                                          : "its signature is not node's enrolled key's");
             goto out;

@@ -111,6 +111,19 @@ ferry_err ferry_bridge_node_list(ferry_bridge *b, const char *ns, const ferry_br
 ferry_err ferry_bridge_node_apps(ferry_bridge *b, const char *ns, const char *name, json_t **out,
                                  ferry_detail *e);
 
+/* Enrollment (schema/PROTOCOL.md, "Trust"). A one-time token for the registered node name,
+ * valid for an hour: {"namespace", "node", "token", "expiresAt"}; only its SHA-256 is stored.
+ * FERRY_ENOTFOUND for a node that is not registered. */
+ferry_err ferry_bridge_node_enroll_token(ferry_bridge *b, const char *ns, const char *name,
+                                         json_t **out, ferry_detail *e);
+
+/* A node enrolls: body {"token", "signKey", "boxKey"} (its public keys, base64). The token is
+ * spent, the keys are stored with the node (replacing earlier ones) and a node.sync is queued.
+ * *out: {"namespace", "node", "bridgeKey", "mqtt": {"uri", "clientId", "ca"?}}. FERRY_EINVAL
+ * for a malformed body, FERRY_ENOTFOUND (field "token") for a token that is unknown, spent or
+ * expired, all alike. */
+ferry_err ferry_bridge_enroll(ferry_bridge *b, const json_t *body, json_t **out, ferry_detail *e);
+
 /* Config objects (docs/apps-complete.md): secret values are stored encrypted and never
  * returned: views show {"digest": "sha256:<hex of the value>"} in their place. Every change takes
  * a new rev as its version; an update also gives every app of the namespace that references the
@@ -139,7 +152,7 @@ typedef struct {
     const unsigned char *payload;
     size_t len;
     int64_t received_ms; /* wall clock at reception */
-    const char *sig; /* the MQTT user property "sig", or NULL (ferry/sign.h) */
+    const char *sig;     /* the MQTT user property "sig", or NULL (ferry/sign.h) */
 } ferry_bridge_msg;
 
 /* Handle a batch of node messages (hello, status, online) in one write transaction. Each is

@@ -5,6 +5,8 @@
 
 #include <pthread.h>
 
+#include <jansson.h>
+
 #include "bridge.h"
 #include "ferry/secrets.h"
 #include "ferry/sign.h"
@@ -25,7 +27,12 @@ struct ferry_bridge {
     int64_t last_progress_ms; /* monotonic time of the last ack, or of the first send after idle */
 };
 
-/* Sign (topic, payload) with the bridge's key and hand it to cfg.publish (publisher.c). Lock held. */
+/* Queue the node.sync of node (its record node_rec, NULL once deleted) at rev (bridge.c). */
+ferry_err bridge__queue_sync(ferry_bridge *b, ferry_store_txn *t, const char *ns, const char *node,
+                             const json_t *node_rec, uint64_t rev, size_t *queued);
+
+/* Sign (topic, payload) with the bridge's key and hand it to cfg.publish (publisher.c). Lock held.
+ */
 ferry_err bridge__publish(ferry_bridge *b, const char *topic, const unsigned char *payload,
                           size_t len, const ferry_outbox_ref *ref);
 

@@ -215,8 +215,7 @@ bool bridge__node_record_ok(const char *key, const json_t *rec) {
     unsigned char pub[FERRY_SIGN_KEY_LEN];
     if (keys != NULL &&
         (!json_is_object(keys) ||
-         ferry_sign_pub_decode(json_string_value(json_object_get(keys, "sign")), pub) !=
-             FERRY_OK ||
+         ferry_sign_pub_decode(json_string_value(json_object_get(keys, "sign")), pub) != FERRY_OK ||
          ferry_sign_pub_decode(json_string_value(json_object_get(keys, "box")), pub) != FERRY_OK ||
          !json_is_integer(json_object_get(keys, "at")))) {
         LOG_ERROR("store: node record '%s' has malformed 'keys'; it is treated as unreadable", key);

@@ -18,7 +18,8 @@
 #define FERRY_STORE_MAPSIZE ((size_t)1 << 30)
 
 /* Named databases. Keys are "ns/name" (apps, nodes, configs), "ns/app/node" (status), "ns/node"
- * (nodestate), a big-endian uint64 sequence number (outbox) and plain names (meta). */
+ * (nodestate), a big-endian uint64 sequence number (outbox), plain names (meta) and the hex SHA-256
+ * of an enrollment token (enroll). */
 typedef enum {
     FERRY_DB_META,
     FERRY_DB_APPS,
@@ -27,6 +28,7 @@ typedef enum {
     FERRY_DB_NODESTATE,
     FERRY_DB_OUTBOX,
     FERRY_DB_CONFIGS,
+    FERRY_DB_ENROLL,
     FERRY_DB_COUNT
 } ferry_db;
 

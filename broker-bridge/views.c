@@ -63,9 +63,12 @@ json_t *bridge__node_view(ferry_store_txn *t, const json_t *rec) {
     const char *name = json_string_value(json_object_get(rec, "name"));
     json_t *gpu = NULL;
     bool online = node_state(t, ns, name, &gpu);
-    return json_pack("{s:s, s:s, s:O, s:b, s:o*, s:o, s:o}", "name", name, "namespace", ns,
-                     "labels", json_object_get(rec, "labels"), "online", online, "gpu", gpu,
-                     "createdAt", bridge__time(bridge__int(rec, "createdAt")), "updatedAt",
+    const json_t *keys = json_object_get(rec, "keys");
+    return json_pack("{s:s, s:s, s:O, s:b, s:o*, s:b, s:o*, s:o, s:o}", "name", name, "namespace",
+                     ns, "labels", json_object_get(rec, "labels"), "online", online, "gpu", gpu,
+                     "enrolled", keys != NULL, "enrolledAt",
+                     keys != NULL ? bridge__time(bridge__int(keys, "at")) : NULL, "createdAt",
+                     bridge__time(bridge__int(rec, "createdAt")), "updatedAt",
                      bridge__time(bridge__int(rec, "updatedAt")));
 }
 

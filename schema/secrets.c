@@ -287,3 +287,33 @@ void ferry_secrets_digest(const void *data, size_t len, char out[FERRY_SECRETS_D
     }
     out[7 + 2 * mdlen] = '\0';
 }
+
+char *ferry_secrets_token(const char *prefix) {
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char raw[32];
+    size_t plen = strlen(prefix), o = plen;
+    char *out = ferry_malloc(plen + 44);
+
+    if (out == NULL)
+        return NULL;
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        LOG_ERROR("secrets: no random bytes for a token (OpenSSL error %lu)", ERR_get_error());
+        ferry_free(out);
+        return NULL;
+    }
+    memcpy(out, prefix, plen);
+    /* 32 bytes: ten groups of three, then two bytes (three characters, no padding). */
+    for (size_t i = 0; i < 30; i += 3) {
+        uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+        for (int k = 3; k >= 0; k--)
+            out[o++] = alphabet[(v >> (6 * k)) & 63];
+    }
+    uint32_t v = (uint32_t)raw[30] << 16 | (uint32_t)raw[31] << 8;
+    out[o++] = alphabet[(v >> 18) & 63];
+    out[o++] = alphabet[(v >> 12) & 63];
+    out[o++] = alphabet[(v >> 6) & 63];
+    out[o] = '\0';
+    ferry_secrets_wipe(raw, sizeof(raw));
+    return out;
+}

@@ -59,6 +59,10 @@ ferry_err ferry_secrets_open(const unsigned char key[FERRY_SECRETS_KEY_LEN], con
 /* out = "sha256:" + lowercase hex of SHA-256(data). */
 void ferry_secrets_digest(const void *data, size_t len, char out[FERRY_SECRETS_DIGEST_LEN]);
 
+/* A new random token: prefix followed by base64url (no padding) of 32 random bytes. From
+ * ferry_malloc (caller frees); NULL on ENOMEM or when no random bytes could be had (logged). */
+char *ferry_secrets_token(const char *prefix);
+
 /* Overwrite len bytes at p with zeros in a way the compiler keeps (OPENSSL_cleanse). */
 void ferry_secrets_wipe(void *p, size_t len);
 
