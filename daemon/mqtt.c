@@ -46,7 +46,8 @@ struct ferry_mqtt {
     MQTTAsync client;
     ferry_mqtt_opts opts;
     /* Copies of the strings of opts, alive as long as the client (Paho keeps pointers). */
-    char *uri, *client_id, *username, *password, *will_topic, *ca_file, *cert_file, *key_file;
+    char *uri, *client_id, *username, *password, *will_topic, *will_sig, *ca_file, *cert_file,
+        *key_file;
     void *will_payload;
     /* Shared with Paho's threads, under qlock. qlock is never held while calling Paho: its
      * callbacks run under Paho's lock and take qlock, so the other order would deadlock. */
@@ -298,7 +299,7 @@ ferry_err ferry_mqtt_create(const ferry_mqtt_opts *opts, ferry_mqtt **out) {
     pthread_mutex_init(&m->qlock, NULL);
     if (!copy_str(&m->uri, opts->uri) || !copy_str(&m->client_id, opts->client_id) ||
         !copy_str(&m->username, opts->username) || !copy_str(&m->password, opts->password) ||
-        !copy_str(&m->will_topic, opts->will_topic) ||
+        !copy_str(&m->will_topic, opts->will_topic) || !copy_str(&m->will_sig, opts->will_sig) ||
         (tls != NULL &&
          (!copy_str(&m->ca_file, tls->ca_file) || !copy_str(&m->cert_file, tls->cert_file) ||
           !copy_str(&m->key_file, tls->key_file))) ||
@@ -347,7 +348,7 @@ ferry_err ferry_mqtt_connect(ferry_mqtt *m) {
     MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer5;
     MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
     MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
-    MQTTProperties props = MQTTProperties_initializer;
+    MQTTProperties props = MQTTProperties_initializer, will_props = MQTTProperties_initializer;
     MQTTProperty expiry = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
     int rc;
 
@@ -377,6 +378,18 @@ ferry_err ferry_mqtt_connect(ferry_mqtt *m) {
         will.retained = m->opts.will_retain;
         will.qos = 1;
         co.will = &will;
+        if (m->will_sig != NULL) {
+            MQTTProperty p = {.identifier = MQTTPROPERTY_CODE_USER_PROPERTY};
+            p.value.data.data = "sig";
+            p.value.data.len = 3;
+            p.value.value.data = m->will_sig;
+            p.value.value.len = (int)strlen(m->will_sig);
+            if (MQTTProperties_add(&will_props, &p) != 0) {
+                MQTTProperties_free(&props);
+                return FERRY_ENOMEM;
+            }
+            co.willProperties = &will_props;
+        }
     }
     if (m->opts.tls != NULL) {
         ssl.trustStore = m->ca_file;
@@ -388,6 +401,7 @@ ferry_err ferry_mqtt_connect(ferry_mqtt *m) {
     }
     rc = MQTTAsync_connect(m->client, &co);
     MQTTProperties_free(&props);
+    MQTTProperties_free(&will_props);
     if (rc != MQTTASYNC_SUCCESS) {
         LOG_WARN("mqtt: cannot start connecting to %s: %s", m->uri, MQTTAsync_strerror(rc));
         schedule_retry(m);
@@ -662,6 +676,7 @@ void ferry_mqtt_destroy(ferry_mqtt *m) {
     ferry_free(m->username);
     ferry_free(m->password);
     ferry_free(m->will_topic);
+    ferry_free(m->will_sig);
     ferry_free(m->ca_file);
     ferry_free(m->cert_file);
     ferry_free(m->key_file);

@@ -84,6 +84,7 @@ typedef struct {
     const void *will_payload;
     size_t will_len;
     bool will_retain;
+    const char *will_sig;      /* sent as the will's user property "sig" (ferry/sign.h), or NULL */
     bool will_on_destroy;      /* ferry_mqtt_destroy asks the broker to publish the will */
     uint32_t session_expiry_s; /* 0: 7 days */
     int keepalive_s;           /* 0: 30 */

@@ -2,6 +2,7 @@
  * container engine against LMDB one app at a time on worker threads (reconcile.h, jobs.h), and
  * publishes deployment state. This file is the wiring: options, the libuv loop, the MQTT core and
  * the worker threads; the decisions live in the modules it connects. */
+#include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "engine.h"
 #include "ferry/app.h"
 #include "gpu.h"
+#include "identity.h"
 #include "jobs.h"
 #include "mqtt.h"
 #include "reconcile.h"
@@ -24,8 +26,10 @@
 typedef struct {
     /* Options. */
     const char *node, *ns, *mqtt_uri, *data_dir, *engine_sock, *pause_binary_opt;
+    const char *enroll_url, *enroll_token, *enroll_ca;
     int reconcile_interval_s, session_expiry_s, cleanup_interval_s, parallel;
-    bool gpu_sharing, probe_gpu;
+    bool gpu_sharing, probe_gpu, insecure;
+    ferry_identity id; /* when enrolled (!insecure) */
 
     char pause_binary[PATH_MAX];
     char data_abs[PATH_MAX]; /* data_dir made absolute: engines bind-mount files below it */
@@ -63,9 +67,10 @@ static void pump(edge_t *e);
 /* ---- the MQTT core as the session sees it ---- */
 
 static ferry_err io_publish(void *ctx, const char *topic, const void *payload, size_t len,
-                            bool retain) {
+                            bool retain, const char *sig) {
     edge_t *e = ctx;
-    ferry_mqtt_pub pub = {.retain = retain};
+    ferry_mqtt_prop props[] = {{FERRY_SIGN_PROP, sig}};
+    ferry_mqtt_pub pub = {.retain = retain, .props = props, .nprops = sig != NULL ? 1 : 0};
     return e->mqtt != NULL ? ferry_mqtt_publish(e->mqtt, topic, payload, len, &pub) : FERRY_EIO;
 }
 
@@ -96,7 +101,8 @@ static void on_messages(void *ud, const ferry_mqtt_msg *msgs, size_t n) {
     edge_t *e = ud;
     for (size_t i = 0; i < n; i++)
         ferry_session_message(e->session, msgs[i].topic, msgs[i].topic_len, msgs[i].payload,
-                              msgs[i].len, ferry_mono_ms());
+                              msgs[i].len, ferry_mqtt_msg_prop(&msgs[i], FERRY_SIGN_PROP),
+                              ferry_mono_ms());
 }
 
 static void on_subscribed(void *ud, uint64_t tag, bool ok) {
@@ -250,6 +256,61 @@ static int probe_gpu_and_print(bool sharing) {
     return rc;
 }
 
+/* --enroll: the exit status. */
+static int enroll(edge_t *e) {
+    char msg[1024];
+    if (e->enroll_token == NULL) {
+        fprintf(stderr, "edge-sync: --enroll URL needs --token TOKEN\n");
+        return 2;
+    }
+    ferry_err err = ferry_identity_enroll(e->data_dir, e->enroll_url, e->enroll_token, e->enroll_ca,
+                                          msg, sizeof(msg));
+    fprintf(err == FERRY_OK ? stdout : stderr, "edge-sync: %s\n", msg);
+    return err == FERRY_OK ? 0 : 1;
+}
+
+/* Who this node is: its enrollment, or --node/--namespace with --insecure. -1 to go on, else the
+ * exit status. */
+static int identify(edge_t *e) {
+    if (e->insecure) {
+        LOG_WARN("running with --insecure: messages are neither signed nor checked; anyone who "
+                 "reaches the broker can make this node run anything");
+        if (e->ns == NULL)
+            e->ns = "default";
+        if (e->mqtt_uri == NULL)
+            e->mqtt_uri = "tcp://127.0.0.1:1883";
+    } else {
+        ferry_err err = ferry_identity_load(e->data_dir, &e->id);
+        if (err == FERRY_ENOTFOUND) {
+            fprintf(stderr,
+                    "edge-sync: this node has not enrolled (no %s/identity): run edge-sync --data "
+                    "%s --enroll URL --token TOKEN first (ask an operator for the token: POST "
+                    "/v1/namespaces/NS/nodes/NAME/enroll), or start with --insecure\n",
+                    e->data_dir, e->data_dir);
+            return 2;
+        }
+        if (err != FERRY_OK)
+            return 1;
+        if ((e->node != NULL && strcmp(e->node, e->id.node) != 0) ||
+            (e->ns != NULL && strcmp(e->ns, e->id.ns) != 0)) {
+            fprintf(stderr, "edge-sync: this data folder is enrolled as node %s/%s, not %s/%s\n",
+                    e->id.ns, e->id.node, e->ns != NULL ? e->ns : e->id.ns,
+                    e->node != NULL ? e->node : e->id.node);
+            return 2;
+        }
+        e->node = e->id.node;
+        e->ns = e->id.ns;
+        if (e->mqtt_uri == NULL)
+            e->mqtt_uri = e->id.mqtt_uri;
+    }
+    if (e->node == NULL || !ferry_name_valid(e->node) || !ferry_name_valid(e->ns)) {
+        fprintf(stderr,
+                "edge-sync: --node NAME is required; node and namespace must be DNS labels\n");
+        return 2;
+    }
+    return -1;
+}
+
 /* 0 to go on, else the exit status. */
 static int parse_args(edge_t *e, int argc, char **argv) {
     const ferry_opt opts[] = {
@@ -278,9 +339,8 @@ static int parse_args(edge_t *e, int argc, char **argv) {
         {"log-level", FERRY_OPT_LOG_LEVEL, NULL, 0, 0, "LEVEL",
          "error|warn|info|debug (info, or FERRY_LOG_LEVEL)"},
         {NULL, 0, NULL, 0, 0, NULL, NULL}};
+    int rc;
 
-    e->ns = "default";
-    e->mqtt_uri = "tcp://127.0.0.1:1883";
     e->data_dir = "/var/lib/ferry/edge";
     e->engine_sock = "/var/run/docker.sock";
     e->reconcile_interval_s = 5;
@@ -297,11 +357,10 @@ static int parse_args(edge_t *e, int argc, char **argv) {
     }
     if (e->probe_gpu)
         return probe_gpu_and_print(e->gpu_sharing);
-    if (e->node == NULL || !ferry_name_valid(e->node) || !ferry_name_valid(e->ns)) {
-        fprintf(stderr,
-                "edge-sync: --node NAME is required; node and namespace must be DNS labels\n");
-        return 2;
-    }
+    if (e->enroll_url != NULL)
+        return enroll(e);
+    if ((rc = identify(e)) >= 0)
+        return rc;
     if (e->pause_binary_opt != NULL) {
         snprintf(e->pause_binary, sizeof(e->pause_binary), "%s", e->pause_binary_opt);
     } else {
@@ -334,10 +393,11 @@ static ferry_err open_engine(edge_t *e) {
 
 /* Session, jobs and the MQTT client, wired together. */
 static ferry_err start_session(edge_t *e) {
-    char client_id[160];
+    char client_id[160], will_sig[FERRY_SIGN_SIG_B64];
     const char *will_topic = NULL;
     unsigned char *will = NULL;
     size_t will_len = 0;
+    ferry_mqtt_tls tls = {.ca_file = e->id.ca_file};
     ferry_err err;
 
     ferry_session_cfg sc = {.ns = e->ns,
@@ -345,21 +405,30 @@ static ferry_err start_session(edge_t *e) {
                             .store = e->store,
                             .io = {io_publish, io_subscribe, io_unsubscribe, e},
                             .gpu = e->gpu,
-                            .reconcile_interval_s = e->reconcile_interval_s};
+                            .reconcile_interval_s = e->reconcile_interval_s,
+                            .sign = e->insecure ? NULL : &e->id.sign,
+                            .bridge_pub = e->insecure ? NULL : e->id.bridge_pub};
     if ((err = ferry_session_new(&sc, &e->session)) != FERRY_OK ||
-        (err = ferry_session_will(e->session, &will_topic, &will, &will_len)) != FERRY_OK)
+        (err = ferry_session_will(e->session, &will_topic, &will, &will_len, will_sig)) != FERRY_OK)
         goto out;
     if ((e->jobs = ferry_jobs_new(e->parallel)) == NULL) {
         err = FERRY_ENOMEM;
         goto out;
     }
-    snprintf(client_id, sizeof(client_id), "ferry-edge-%s-%s", e->ns, e->node);
+    /* node.{ns}.{node}: DNS labels hold no dots, so ids of different nodes cannot collide. */
+    snprintf(client_id, sizeof(client_id), "node.%s.%s", e->ns, e->node);
+    bool use_tls =
+        strncmp(e->mqtt_uri, "ssl://", 6) == 0 || strncmp(e->mqtt_uri, "mqtts://", 8) == 0;
     ferry_mqtt_opts mo = {.uri = e->mqtt_uri,
                           .client_id = client_id,
                           .will_topic = will_topic,
                           .will_payload = will,
                           .will_len = will_len,
                           .will_retain = true,
+                          .will_sig = will_sig[0] != '\0' ? will_sig : NULL,
+                          .username = e->id.username[0] != '\0' ? e->id.username : NULL,
+                          .password = e->id.password[0] != '\0' ? e->id.password : NULL,
+                          .tls = use_tls ? &tls : NULL,
                           .will_on_destroy = true, /* a stopped node is offline */
                           .session_expiry_s = (uint32_t)e->session_expiry_s,
                           .keepalive_s = 15,
@@ -386,6 +455,7 @@ int main(int argc, char **argv) {
     int rc;
 
     ferry_log_init("edge-sync");
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     if ((rc = parse_args(&e, argc, argv)) >= 0)
         return rc;
     rc = 1;
@@ -443,5 +513,6 @@ out:
     ferry_estore_close(e.store);
     json_decref(e.facts);
     json_decref(e.gpu);
+    ferry_identity_clear(&e.id);
     return rc;
 }

@@ -69,15 +69,25 @@ void ferry_session_free(ferry_session *s) {
     ferry_free(s);
 }
 
-/* Encode msg (borrowed) and publish it. */
+/* The node's signature of (topic, buf) into sig; "" in insecure mode. */
+static ferry_err sign(const ferry_session *s, const char *topic, const unsigned char *buf,
+                      size_t len, char sig[FERRY_SIGN_SIG_B64]) {
+    sig[0] = '\0';
+    return s->cfg.sign != NULL ? ferry_sign_message(s->cfg.sign, topic, buf, len, sig) : FERRY_OK;
+}
+
+/* Encode msg (borrowed), sign it and publish it. */
 static void publish_msg(ferry_session *s, const char *topic, const json_t *msg, bool retain) {
     unsigned char *buf = NULL;
     size_t len = 0;
+    char sig[FERRY_SIGN_SIG_B64];
 
-    if (msg != NULL && ferry_proto_encode(msg, &buf, &len) == FERRY_OK)
-        s->cfg.io.publish(s->cfg.io.ctx, topic, buf, len, retain);
+    if (msg != NULL && ferry_proto_encode(msg, &buf, &len) == FERRY_OK &&
+        sign(s, topic, buf, len, sig) == FERRY_OK)
+        s->cfg.io.publish(s->cfg.io.ctx, topic, buf, len, retain,
+                          s->cfg.sign != NULL ? sig : NULL);
     else
-        LOG_ERROR("cannot encode a %s message",
+        LOG_ERROR("cannot encode or sign a %s message",
                   msg != NULL ? json_string_value(json_object_get(msg, "type")) : "?");
     ferry_free(buf);
 }
@@ -93,12 +103,14 @@ static json_t *online_msg(const ferry_session *s, bool online) {
     return msg;
 }
 
-ferry_err ferry_session_will(ferry_session *s, const char **topic, unsigned char **buf,
-                             size_t *len) {
+ferry_err ferry_session_will(ferry_session *s, const char **topic, unsigned char **buf, size_t *len,
+                             char *sig) {
     json_t *msg = online_msg(s, false);
     ferry_err err = msg != NULL ? ferry_proto_encode(msg, buf, len) : FERRY_ENOMEM;
     json_decref(msg);
     *topic = s->online_topic;
+    if (err == FERRY_OK)
+        err = sign(s, s->online_topic, *buf, *len, sig);
     return err;
 }
 
@@ -195,9 +207,15 @@ void ferry_session_subscribed(ferry_session *s, uint64_t tag, bool ok, int64_t n
 }
 
 void ferry_session_message(ferry_session *s, const char *topic, size_t tlen, const void *payload,
-                           size_t len, int64_t now) {
+                           size_t len, const char *sig, int64_t now) {
     ferry_sync_actions act;
 
+    if (s->cfg.bridge_pub != NULL &&
+        !ferry_sign_verify(s->cfg.bridge_pub, topic, tlen, payload, len, sig)) {
+        LOG_WARN("refused a message on '%.*s': %s", (int)(tlen > 200 ? 200 : tlen), topic,
+                 sig == NULL ? "it is not signed" : "its signature is not the bridge's");
+        return;
+    }
     ferry_sync_handle(s->cfg.store, &s->self, topic, tlen, payload, len, &act);
     if (act.reconcile)
         s->reconcile_wanted = true;

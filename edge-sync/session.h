@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "ferry/common.h"
+#include "ferry/sign.h"
 #include "ferry/topics.h"
 #include "store.h"
 
@@ -23,8 +24,10 @@
 /* The MQTT side as the session sees it (QoS 1). A failed call is logged by the callee; the
  * session retries where the protocol needs it. */
 typedef struct {
-    ferry_err (*publish)(void *ctx, const char *topic, const void *payload, size_t len,
-                         bool retain);
+    /* sig: the node's signature of topic and payload (ferry/sign.h), to send as the MQTT user
+     * property "sig"; NULL in insecure mode. */
+    ferry_err (*publish)(void *ctx, const char *topic, const void *payload, size_t len, bool retain,
+                         const char *sig);
     ferry_err (*subscribe)(void *ctx, const char *const *filters, size_t n, uint64_t tag);
     ferry_err (*unsubscribe)(void *ctx, const char *const *filters, size_t n);
     void *ctx;
@@ -37,6 +40,11 @@ typedef struct {
     ferry_session_io io;
     const json_t *gpu;        /* the GPU report sent in node.online (borrowed), or NULL */
     int reconcile_interval_s; /* periodic reconciliation (>= 1) */
+    /* Trust (schema/PROTOCOL.md): the node's signing key, and the bridge's public key that every
+     * message from the cloud must be signed with. Both NULL only in insecure mode (--insecure):
+     * then nothing is signed and nothing is checked. Borrowed. */
+    const ferry_keypair *sign;
+    const unsigned char *bridge_pub;
 } ferry_session_cfg;
 
 typedef struct ferry_session ferry_session; /* opaque */
@@ -47,9 +55,10 @@ ferry_err ferry_session_new(const ferry_session_cfg *cfg, ferry_session **out);
 void ferry_session_free(ferry_session *s);
 
 /* The last will to register with the broker: node.online with online false, retained, on
- * *topic (static inside the session). *buf from ferry_malloc. */
-ferry_err ferry_session_will(ferry_session *s, const char **topic, unsigned char **buf,
-                             size_t *len);
+ * *topic (static inside the session). *buf from ferry_malloc; sig (FERRY_SIGN_SIG_B64 bytes)
+ * receives its signature, "" in insecure mode. */
+ferry_err ferry_session_will(ferry_session *s, const char **topic, unsigned char **buf, size_t *len,
+                             char *sig);
 
 /* The connection came up: announce the node online (with its GPUs), subscribe to its sync
  * topic, the namespace's "all" topic and one topic per label, and say hello once the broker
@@ -60,11 +69,12 @@ void ferry_session_disconnected(ferry_session *s, int64_t now);
 /* The broker answered subscription tag. Refused: subscribe again. */
 void ferry_session_subscribed(ferry_session *s, uint64_t tag, bool ok, int64_t now);
 
-/* A message from the cloud (untrusted): applied to the store (sync.h); a changed desired state
- * makes a reconciliation due, changed labels move the subscriptions (then hello), a gap or a
- * store failure says hello. */
+/* A message from the cloud (untrusted). Unless insecure, it must carry sig, the bridge's
+ * signature of topic and payload: otherwise it is refused with one log line and changes nothing.
+ * Then it is applied to the store (sync.h); a changed desired state makes a reconciliation due,
+ * changed labels move the subscriptions (then hello), a gap or a store failure says hello. */
 void ferry_session_message(ferry_session *s, const char *topic, size_t tlen, const void *payload,
-                           size_t len, int64_t now);
+                           size_t len, const char *sig, int64_t now);
 
 /* Received messages were dropped before they reached the session: ask for a resync. */
 void ferry_session_overflow(ferry_session *s, int64_t now);

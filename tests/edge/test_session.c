@@ -18,14 +18,18 @@ typedef struct {
     char dir[64];
     ferry_estore *store;
     ferry_session *s;
+    ferry_keypair node_key, bridge_key; /* the secure fixture's */
+    int bad_sigs;                       /* publishes whose signature did not check */
     json_t *out;  /* ["pub TOPIC TYPE [retained]" | "sub F1 F2 .. #TAG" | "unsub F .."] */
     json_t *msgs; /* decoded payloads of the publishes, in order */
     uint64_t last_tag;
 } fixture;
 
 static ferry_err rec_publish(void *ctx, const char *topic, const void *payload, size_t len,
-                             bool retain) {
+                             bool retain, const char *sig) {
     fixture *f = ctx;
+    if (sig != NULL && !ferry_sign_verify(f->node_key.pub, topic, strlen(topic), payload, len, sig))
+        f->bad_sigs++;
     json_t *msg = NULL;
     char why[128], line[256];
     assert_int_equal(ferry_proto_decode(payload, len, &msg, why, sizeof(why)), FERRY_OK);
@@ -56,8 +60,12 @@ static ferry_err rec_unsubscribe(void *ctx, const char *const *filters, size_t n
     return FERRY_OK;
 }
 
-static int setup(void **state) {
+static int open_fixture(void **state, bool secure) {
     fixture *f = calloc(1, sizeof(*f));
+    memset(f->node_key.seed, 1, 32);
+    memset(f->bridge_key.seed, 2, 32);
+    assert_int_equal(ferry_sign_keypair(&f->node_key), FERRY_OK);
+    assert_int_equal(ferry_sign_keypair(&f->bridge_key), FERRY_OK);
     snprintf(f->dir, sizeof(f->dir), "/tmp/ferry-test-session-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     assert_int_equal(ferry_estore_open(f->dir, &f->store), FERRY_OK);
@@ -67,10 +75,20 @@ static int setup(void **state) {
                              .node = "n1",
                              .store = f->store,
                              .io = {rec_publish, rec_subscribe, rec_unsubscribe, f},
-                             .reconcile_interval_s = 5};
+                             .reconcile_interval_s = 5,
+                             .sign = secure ? &f->node_key : NULL,
+                             .bridge_pub = secure ? f->bridge_key.pub : NULL};
     assert_int_equal(ferry_session_new(&cfg, &f->s), FERRY_OK);
     *state = f;
     return 0;
+}
+
+static int setup(void **state) {
+    return open_fixture(state, false);
+}
+
+static int setup_secure(void **state) {
+    return open_fixture(state, true);
 }
 
 static int teardown(void **state) {
@@ -105,11 +123,25 @@ static json_t *last_msg(fixture *f) {
     return json_array_get(f->msgs, json_array_size(f->msgs) - 1);
 }
 
+/* Deliver msg (stolen) on topic, signed for sig_topic by key (key NULL: unsigned). */
+static void deliver_signed(fixture *f, const char *topic, json_t *msg, const ferry_keypair *key,
+                           const char *sig_topic, int64_t now) {
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    char sig[FERRY_SIGN_SIG_B64];
+    assert_int_equal(ferry_proto_encode(msg, &buf, &len), FERRY_OK);
+    if (key != NULL)
+        assert_int_equal(ferry_sign_message(key, sig_topic, buf, len, sig), FERRY_OK);
+    ferry_session_message(f->s, topic, strlen(topic), buf, len, key != NULL ? sig : NULL, now);
+    ferry_free(buf);
+    json_decref(msg);
+}
+
 static void deliver(fixture *f, const char *topic, json_t *msg, int64_t now) {
     unsigned char *buf = NULL;
     size_t len = 0;
     assert_int_equal(ferry_proto_encode(msg, &buf, &len), FERRY_OK);
-    ferry_session_message(f->s, topic, strlen(topic), buf, len, now);
+    ferry_session_message(f->s, topic, strlen(topic), buf, len, NULL, now);
     ferry_free(buf);
     json_decref(msg);
 }
@@ -261,12 +293,48 @@ static void test_will(void **state) {
     size_t len = 0;
     json_t *msg = NULL;
     char why[64];
-    assert_int_equal(ferry_session_will(f->s, &topic, &buf, &len), FERRY_OK);
+    char sig[FERRY_SIGN_SIG_B64];
+    assert_int_equal(ferry_session_will(f->s, &topic, &buf, &len, sig), FERRY_OK);
+    assert_string_equal(sig, ""); /* insecure here */
     assert_string_equal(topic, "ferry/default/nodes/n1/online");
     assert_int_equal(ferry_proto_decode(buf, len, &msg, why, sizeof(why)), FERRY_OK);
     assert_true(json_is_false(json_object_get(msg, "online")));
     json_decref(msg);
     ferry_free(buf);
+}
+
+static void test_trust(void **state) {
+    fixture *f = *state;
+    ferry_keypair stranger;
+    memset(stranger.seed, 9, 32);
+    assert_int_equal(ferry_sign_keypair(&stranger), FERRY_OK);
+    /* What the node says is signed with its key. */
+    ferry_session_connected(f->s, 1000);
+    ferry_session_subscribed(f->s, 1, true, 1000);
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/online node.online retained | sub " SYNC
+                                " " ALL " #1 | pub ferry/default/nodes/n1/hello node.hello");
+    assert_int_equal(f->bad_sigs, 0);
+    char sig[FERRY_SIGN_SIG_B64];
+    const char *topic;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(ferry_session_will(f->s, &topic, &buf, &len, sig), FERRY_OK);
+    assert_true(ferry_sign_verify(f->node_key.pub, topic, strlen(topic), buf, len, sig));
+    ferry_free(buf);
+    /* From the cloud: unsigned, signed by a stranger, or signed for another node's topic, a sync
+     * changes nothing (no labels, no subscriptions, the hello still unanswered). */
+    deliver_signed(f, SYNC, sync_msg(3, json_pack("{s:s}", "region", "east")), NULL, NULL, 2000);
+    deliver_signed(f, SYNC, sync_msg(3, json_pack("{s:s}", "region", "east")), &stranger, SYNC,
+                   2000);
+    deliver_signed(f, SYNC, sync_msg(3, json_pack("{s:s}", "region", "east")), &f->bridge_key,
+                   "ferry/default/nodes/n2/sync", 2000);
+    assert_string_equal(did(f), "");
+    assert_true(ferry_session_hello_outstanding(f->s));
+    /* Signed by the bridge for this topic: applied. */
+    deliver_signed(f, SYNC, sync_msg(3, json_pack("{s:s}", "region", "east")), &f->bridge_key,
+                   SYNC, 2000);
+    assert_false(ferry_session_hello_outstanding(f->s));
+    assert_string_equal(did(f), "sub " SYNC " " ALL " ferry/default/labels/region=east/apps/+ #2");
 }
 
 int main(void) {
@@ -278,6 +346,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_reconcile_timing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_published_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_will, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trust, setup_secure, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
