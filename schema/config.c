@@ -178,11 +178,25 @@ static ferry_err check_credential(const json_t *obj, const char *path, const cha
     return FERRY_OK;
 }
 
+/* true when v is "sha256:" and 64 lowercase hex digits (ferry_secrets_digest's form). */
+static bool digest_valid(const json_t *v) {
+    const char *s = validate__str(v);
+    if (s == NULL || strlen(s) != 71 || strncmp(s, "sha256:", 7) != 0)
+        return false;
+    for (size_t i = 7; i < 71; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+#define MSG_DIGEST "must be \"sha256:\" and 64 lowercase hex digits"
+
 /* {server, username, password} (plus "name" when in_resolved) at path. */
 static ferry_err check_registry(const json_t *r, const char *path, bool in_resolved,
                                 ferry_detail *d) {
     static const char *const fields[] = {"server", "username", "password", NULL};
-    static const char *const rfields[] = {"name", "server", "username", "password", NULL};
+    static const char *const rfields[] = {"name",     "server",         "username",
+                                          "password", "passwordDigest", NULL};
     char f[192];
     ferry_err rc;
 
@@ -208,6 +222,15 @@ static ferry_err check_registry(const json_t *r, const char *path, bool in_resol
         return ferry_fail(d, FERRY_EINVAL, f, "%s", MSG_SERVER);
     if ((rc = check_credential(r, path, "username", d)) != FERRY_OK)
         return rc;
+    /* On the wire (schema/PROTOCOL.md, "Trust") the password may stand as its digest; the
+     * password itself then travels sealed to each node. */
+    const json_t *pd = json_object_get(r, "passwordDigest");
+    if (in_resolved && pd != NULL) {
+        snprintf(f, sizeof(f), "%s.passwordDigest", path);
+        if (json_object_get(r, "password") != NULL)
+            return ferry_fail(d, FERRY_EINVAL, f, "must not come with \"password\"");
+        return digest_valid(pd) ? FERRY_OK : ferry_fail(d, FERRY_EINVAL, f, MSG_DIGEST);
+    }
     return check_credential(r, path, "password", d);
 }
 
@@ -352,7 +375,7 @@ out:
 /* resolved.configs.NAME = {kind, version, files}. */
 static ferry_err check_resolved_config(const json_t *c, const char *path, ferry_detail *d) {
     static const char *const fields[] = {"kind", "version", "files", NULL};
-    static const char *const ffields[] = {"data", "mode", NULL};
+    static const char *const ffields[] = {"data", "mode", "digest", NULL};
     const char *key;
     size_t klen;
     json_t *val;
@@ -397,11 +420,21 @@ static ferry_err check_resolved_config(const json_t *c, const char *path, ferry_
             return rc;
         const json_t *data = json_object_get(val, "data");
         const json_t *mode = json_object_get(val, "mode");
+        const json_t *digest = json_object_get(val, "digest");
         size_t len = 0;
+        /* On the wire a secret file may stand as its digest (schema/PROTOCOL.md, "Trust"). */
+        ferry__path(f, sizeof(f), "%s.files.%s.digest", path, key);
+        if (digest != NULL && data != NULL)
+            return ferry_fail(d, FERRY_EINVAL, f, "must not come with \"data\"");
+        if (digest != NULL && !digest_valid(digest))
+            return ferry_fail(d, FERRY_EINVAL, f, MSG_DIGEST);
         ferry__path(f, sizeof(f), "%s.files.%s.data", path, key);
-        if (data == NULL)
+        if (data == NULL && digest == NULL)
             return ferry_fail(d, FERRY_EINVAL, f, "is required");
-        if (!json_is_string(data) ||
+        if (data != NULL && !json_is_string(data))
+            return ferry_fail(d, FERRY_EINVAL, f,
+                              "must be a base64 string (standard alphabet, padded)");
+        if (data != NULL &&
             !ferry_base64_valid(json_string_value(data), json_string_length(data), &len))
             return ferry_fail(d, FERRY_EINVAL, f,
                               "must be a base64 string (standard alphabet, padded)");
@@ -458,7 +491,7 @@ static long registry_entry(const json_t *regs, const char *name, size_t before) 
 
 /* Allocates nothing, so that a validation never fails for lack of memory. */
 ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferry_detail *d) {
-    static const char *const fields[] = {"configs", "registries", NULL};
+    static const char *const fields[] = {"configs", "registries", "secrets", NULL};
     const char *key;
     size_t klen;
     json_t *val;
@@ -479,6 +512,9 @@ ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferr
     if (regs != NULL && !json_is_array(regs))
         return ferry_fail(d, FERRY_EINVAL, "resolved.registries",
                           "must be an array of {name, server, username, password}");
+    const json_t *secrets = json_object_get(resolved, "secrets");
+    if (secrets != NULL && !digest_valid(secrets))
+        return ferry_fail(d, FERRY_EINVAL, "resolved.secrets", MSG_DIGEST);
 
     json_object_keylen_foreach((json_t *)configs, key, klen, val) {
         if (strlen(key) != klen || !ferry_name_valid(key))
