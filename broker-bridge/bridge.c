@@ -11,6 +11,7 @@
 #include "ferry/proto.h"
 #include "ferry/selector.h"
 #include "ferry/topics.h"
+#include "bundles.h"
 #include "records.h"
 #include "views.h"
 #include "write.h"
@@ -132,12 +133,28 @@ static ferry_err sync_topic(const char *ns, const char *node, char *buf, size_t 
 }
 
 struct sync_scan {
-    const json_t *labels; /* the node's labels */
-    const json_t *held;   /* hello's apps map, or NULL: every spec is included */
-    bridge_resolver *res; /* wire documents of the specs sent */
+    const json_t *node_rec;     /* the node's record (its labels, its keys) */
+    const json_t *held;         /* hello's apps map, or NULL: every spec is included */
+    const json_t *held_secrets; /* hello's secrets map, or NULL: every bundle is included */
+    bridge_resolver *res;       /* wire documents of the specs sent */
     json_t *apps;
+    json_t *secrets; /* the sealed bundles the node lacks */
     ferry_err err;
 };
+
+/* Whether an app may carry secret material: it mounts a secret or certificate, or pulls from a
+ * registry. */
+static bool may_have_secrets(const json_t *spec) {
+    size_t i;
+    json_t *v;
+    if (json_array_size(json_object_get(spec, "registries")) > 0)
+        return true;
+    json_array_foreach(json_object_get(spec, "volumes"), i, v) {
+        if (json_object_get(v, "secret") != NULL || json_object_get(v, "certificate") != NULL)
+            return true;
+    }
+    return false;
+}
 
 static bool sync_each(const char *key, const json_t *rec, void *ctx) {
     struct sync_scan *sc = ctx;
@@ -147,44 +164,67 @@ static bool sync_each(const char *key, const json_t *rec, void *ctx) {
     }
     const json_t *spec = json_object_get(rec, "spec");
     if (json_is_true(json_object_get(rec, "deleted")) ||
-        !ferry_selector_matches(json_object_get(spec, "selector"), sc->labels))
+        !ferry_selector_matches(json_object_get(spec, "selector"),
+                                json_object_get(sc->node_rec, "labels")))
         return true;
     const char *name = json_string_value(json_object_get(rec, "name"));
     json_int_t version = json_integer_value(json_object_get(rec, "version"));
     json_t *held = sc->held != NULL ? json_object_get(sc->held, name) : NULL;
-    json_t *wire = NULL;
-    if (!(json_is_integer(held) && json_integer_value(held) == version) &&
-        (sc->err = bridge__wire_spec(sc->res, name, spec, &wire, NULL)) != FERRY_OK)
-        return false;
-    json_t *item = json_pack("{s:s, s:I}", "app", name, "version", version);
-    if (item == NULL || (wire != NULL && json_object_set_new(item, "spec", wire) != 0) ||
-        json_array_append_new(sc->apps, item) != 0) {
-        if (item == NULL)
-            json_decref(wire);
-        sc->err = FERRY_ENOMEM;
-        return false;
+    bool send_spec = !(json_is_integer(held) && json_integer_value(held) == version);
+    json_t *wire = NULL, *item = NULL, *sealed = NULL;
+    bridge_wire_parts parts = {0};
+
+    if ((send_spec || may_have_secrets(spec)) &&
+        ((sc->err = bridge__wire_spec(sc->res, name, spec, &wire, NULL)) != FERRY_OK ||
+         (sc->err = bridge__wire_split(wire, &parts)) != FERRY_OK))
+        goto out;
+    const char *has = json_string_value(json_object_get(sc->held_secrets, name));
+    if (parts.bundle != NULL && (has == NULL || strcmp(has, parts.digest) != 0)) {
+        sc->err = bridge__seal_for(sc->node_rec, name, &parts, &sealed);
+        if (sc->err == FERRY_ENOTFOUND) /* not enrolled: it cannot open bundles */
+            sc->err = FERRY_OK;
+        if (sc->err != FERRY_OK)
+            goto out;
     }
-    return true;
+    sc->err = FERRY_ENOMEM;
+    item = json_pack("{s:s, s:I}", "app", name, "version", version);
+    if (item == NULL || (send_spec && json_object_set(item, "spec", parts.pub) != 0) ||
+        json_array_append(sc->apps, item) != 0 ||
+        (sealed != NULL && json_array_append(sc->secrets, sealed) != 0))
+        goto out;
+    sc->err = FERRY_OK;
+out:
+    bridge__wire_parts_clear(&parts);
+    json_decref(wire);
+    json_decref(item);
+    json_decref(sealed);
+    return sc->err == FERRY_OK;
 }
 
 /* The node.sync for node at rev: registered with its labels and every app of the namespace that
- * selects it when node_rec is not NULL, else registered=false with nothing. held (a hello's apps
- * map, may be NULL) leaves out the specs the node already has. *msg is new. */
+ * selects it when node_rec is not NULL, else registered=false with nothing. Specs go in their
+ * public form; the sealed bundles of those apps go in "secrets" when the node is enrolled. held
+ * (a hello, may be NULL) leaves out the specs and bundles the node already has. *msg is new. */
 static ferry_err build_sync(ferry_bridge *b, ferry_store_txn *t, const char *ns, const char *node,
                             const json_t *node_rec, uint64_t rev, const json_t *held,
                             json_t **msg) {
     bridge_resolver res;
-    struct sync_scan sc = {.held = held, .res = &res, .apps = json_array(), .err = FERRY_OK};
+    struct sync_scan sc = {.node_rec = node_rec,
+                           .held = json_object_get(held, "apps"),
+                           .held_secrets = held != NULL ? json_object_get(held, "secrets") : NULL,
+                           .res = &res,
+                           .apps = json_array(),
+                           .secrets = json_array(),
+                           .err = FERRY_OK};
     json_t *labels = node_rec != NULL ? json_object_get(node_rec, "labels") : NULL;
     ferry_err err = FERRY_ENOMEM;
     char prefix[BRIDGE_KEY_MAX];
 
     bridge__resolver_init(&res, b, t, ns);
     *msg = NULL;
-    if (sc.apps == NULL)
+    if (sc.apps == NULL || sc.secrets == NULL)
         goto out;
     if (node_rec != NULL) {
-        sc.labels = labels;
         bridge__key(prefix, ns, "", NULL);
         err = ferry_store_scan(t, FERRY_DB_APPS, prefix, sync_each, &sc);
         if (err == FERRY_OK)
@@ -197,10 +237,13 @@ static ferry_err build_sync(ferry_bridge *b, ferry_store_txn *t, const char *ns,
                      labels, "apps", sc.apps);
     if (*msg != NULL && labels == NULL)
         json_object_set_new(*msg, "labels", json_object());
+    if (*msg != NULL && json_array_size(sc.secrets) > 0)
+        json_object_set(*msg, "secrets", sc.secrets);
     err = *msg != NULL ? FERRY_OK : FERRY_ENOMEM;
 out:
     bridge__resolver_done(&res);
     json_decref(sc.apps);
+    json_decref(sc.secrets);
     return err;
 }
 
@@ -250,8 +293,8 @@ static ferry_err app_create_txn(ferry_store_txn *t, void *ctx) {
     bridge__key(key, op->ns, op->name, NULL);
     /* No old wire document: an app.put on the app's topic. */
     if ((err = ferry_store_put(t, FERRY_DB_APPS, key, rec)) != FERRY_OK ||
-        (err = bridge__queue_app_change(op->b, t, op->ns, op->name, op->input, NULL, wire, 0,
-                                        (int64_t)rev, &op->queued, op->e)) != FERRY_OK)
+        (err = bridge__queue_app_wire(op->b, t, op->ns, op->name, op->input, NULL, wire, 0,
+                                      (int64_t)rev, &op->queued, op->e)) != FERRY_OK)
         goto out;
     op->out = bridge__app_view(rec, op->now);
     err = op->out != NULL ? FERRY_OK : FERRY_ENOMEM;
@@ -331,8 +374,8 @@ static ferry_err app_update_txn(ferry_store_txn *t, void *ctx) {
         goto out;
     bridge__key(key, op->ns, op->name, NULL);
     if ((err = ferry_store_put(t, FERRY_DB_APPS, key, rec)) != FERRY_OK ||
-        (err = bridge__queue_app_change(op->b, t, op->ns, op->name, old_spec, old_wire, wire, base,
-                                        (int64_t)rev, &op->queued, op->e)) != FERRY_OK)
+        (err = bridge__queue_app_wire(op->b, t, op->ns, op->name, old_spec, old_wire, wire, base,
+                                      (int64_t)rev, &op->queued, op->e)) != FERRY_OK)
         goto out;
     op->out = bridge__app_view(rec, op->now);
     err = op->out != NULL ? FERRY_OK : FERRY_ENOMEM;
@@ -653,8 +696,7 @@ static ferry_err handle_hello(ferry_bridge *b, ferry_store_txn *t, const node_ms
     if (err == FERRY_OK)
         err = sync_topic(m->topic.ns, m->topic.node, topic, sizeof(topic));
     if (err == FERRY_OK)
-        err = build_sync(b, t, m->topic.ns, m->topic.node, node, rev,
-                         json_object_get(m->msg, "apps"), &sync);
+        err = build_sync(b, t, m->topic.ns, m->topic.node, node, rev, m->msg, &sync);
     if (err == FERRY_OK && json_array_append_new(replies, json_pack("[s, O]", topic, sync)) != 0)
         err = FERRY_ENOMEM;
     LOG_DEBUG("hello from %s/%s (%s): answering with rev %llu, %s", m->topic.ns, m->topic.node,

@@ -9,6 +9,7 @@
 #include "bridge_int.h"
 #include "ferry/app.h"
 #include "ferry/config.h"
+#include "bundles.h"
 #include "records.h"
 #include "views.h"
 #include "write.h"
@@ -510,9 +511,9 @@ static ferry_err republish(ferry_store_txn *t, bridge_write_op *op, bridge_resol
         goto out;
     bridge__key(key, op->ns, app, NULL);
     if ((err = ferry_store_put(t, FERRY_DB_APPS, key, rec)) != FERRY_OK ||
-        (err = bridge__queue_app_change(op->b, t, op->ns, app, spec,
-                                        json_is_null(old_wire) ? NULL : old_wire, wire, base,
-                                        (int64_t)rev, &op->queued, op->e)) != FERRY_OK)
+        (err = bridge__queue_app_wire(op->b, t, op->ns, app, spec,
+                                      json_is_null(old_wire) ? NULL : old_wire, wire, base,
+                                      (int64_t)rev, &op->queued, op->e)) != FERRY_OK)
         goto out;
     LOG_INFO("app %s/%s re-published at version %lld: config '%s' changed", op->ns, app,
              (long long)rev, op->name);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ferry/app.h"
+#include "ferry/base64.h"
 #include "ferry/codec.h"
 #include "ferry/labels.h"
 #include "internal.h"
@@ -193,6 +194,38 @@ static ferry_err check_app_delete(const pctx *c, const json_t *m) {
     return req_int(c, m, "", "version", 1, NULL);
 }
 
+/* A sealed secret bundle (schema/PROTOCOL.md, "Trust"): {app, digest, sealed} at prefix. */
+static ferry_err check_sealed(const pctx *c, const json_t *b, const char *prefix,
+                              const char **app) {
+    const json_t *v;
+    char f[192];
+    ferry_err rc;
+    if ((rc = req_name(c, b, prefix, "app", app)) != FERRY_OK ||
+        (rc = req(c, b, prefix, "digest", &v)) != FERRY_OK)
+        return rc;
+    if (!json_is_string(v) || json_string_length(v) != 71 ||
+        strncmp(json_string_value(v), "sha256:", 7) != 0) {
+        path(f, sizeof(f), prefix, "digest");
+        return bad(c, f, FERRY_EINVAL, "must be \"sha256:\" and 64 hex digits");
+    }
+    if ((rc = req(c, b, prefix, "sealed", &v)) != FERRY_OK)
+        return rc;
+    if (!json_is_string(v) ||
+        !ferry_base64_valid(json_string_value(v), json_string_length(v), NULL)) {
+        path(f, sizeof(f), prefix, "sealed");
+        return bad(c, f, FERRY_EINVAL, "must be a base64 string");
+    }
+    return FERRY_OK;
+}
+
+static ferry_err check_app_secrets(const pctx *c, const json_t *m) {
+    ferry_err rc;
+    if ((rc = req_name(c, m, "", "ns", NULL)) != FERRY_OK ||
+        (rc = req_name(c, m, "", "node", NULL)) != FERRY_OK)
+        return rc;
+    return check_sealed(c, m, "", NULL);
+}
+
 static ferry_err check_node_sync(const pctx *c, const json_t *m) {
     const json_t *labels;
     const json_t *apps;
@@ -238,6 +271,29 @@ static ferry_err check_node_sync(const pctx *c, const json_t *m) {
             (rc = check_spec(c, spec, prefix, name)) != FERRY_OK)
             goto out;
     }
+    /* The sealed secret bundles of listed apps the node lacks (optional). */
+    const json_t *secrets = json_object_get(m, "secrets");
+    if (secrets != NULL && !json_is_array(secrets)) {
+        rc = bad(c, "secrets", FERRY_EINVAL, "must be an array");
+        goto out;
+    }
+    for (size_t i = 0; i < json_array_size(secrets); i++) {
+        const json_t *b = json_array_get(secrets, i);
+        const char *name = NULL;
+        snprintf(prefix, sizeof(prefix), "secrets[%zu]", i);
+        if (!json_is_object(b)) {
+            rc = bad(c, prefix, FERRY_EINVAL, "must be an object");
+            goto out;
+        }
+        if ((rc = check_sealed(c, b, prefix, &name)) != FERRY_OK)
+            goto out;
+        if (json_object_get(seen, name) == NULL) {
+            char f[192];
+            path(f, sizeof(f), prefix, "app");
+            rc = bad(c, f, FERRY_EINVAL, "'%s' is not one of the listed apps", name);
+            goto out;
+        }
+    }
 out:
     json_decref(seen);
     return rc;
@@ -264,6 +320,17 @@ static ferry_err check_node_hello(const pctx *c, const json_t *m) {
             return bad(c, "apps", FERRY_EINVAL, "keys must be DNS labels (app names)");
         if (!json_is_integer(v) || json_integer_value(v) < 1)
             return bad(c, "apps", FERRY_EINVAL, "values must be positive integers (versions)");
+    }
+    /* The digests of the secret bundles the node holds (optional). */
+    const json_t *secrets = json_object_get(m, "secrets");
+    if (secrets != NULL && !json_is_object(secrets))
+        return bad(c, "secrets", FERRY_EINVAL, "must be an object mapping app names to digests");
+    json_object_keylen_foreach((json_t *)secrets, key, klen, v) {
+        if (strlen(key) != klen || !ferry_name_valid(key))
+            return bad(c, "secrets", FERRY_EINVAL, "keys must be DNS labels (app names)");
+        if (!json_is_string(v) || json_string_length(v) != 71 ||
+            strncmp(json_string_value(v), "sha256:", 7) != 0)
+            return bad(c, "secrets", FERRY_EINVAL, "values must be digests (sha256:...)");
     }
     return FERRY_OK;
 }
@@ -323,7 +390,7 @@ static const struct {
     {FERRY_MSG_APP_PUT, check_app_put},         {FERRY_MSG_APP_PATCH, check_app_patch},
     {FERRY_MSG_APP_DELETE, check_app_delete},   {FERRY_MSG_NODE_SYNC, check_node_sync},
     {FERRY_MSG_NODE_HELLO, check_node_hello},   {FERRY_MSG_APP_STATUS, check_app_status},
-    {FERRY_MSG_NODE_ONLINE, check_node_online},
+    {FERRY_MSG_NODE_ONLINE, check_node_online}, {FERRY_MSG_APP_SECRETS, check_app_secrets},
 };
 
 __attribute__((format(printf, 4, 5))) static ferry_err why_set(char *why, size_t whylen,

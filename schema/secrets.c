@@ -136,8 +136,8 @@ ferry_err ferry_secrets_key_load(const char *path, bool create,
         return err;
     /* Read back what is there now: ours, or a concurrent creator's. */
     if ((err = key_read(path, key)) == FERRY_OK) {
-        LOG_INFO("secrets: created the key file %s (keep it with the data: without it the stored "
-                 "secrets cannot be decrypted)",
+        LOG_INFO("secrets: created the key file %s (back it up with the data: what it protects is "
+                 "lost without it)",
                  path);
         if (created != NULL)
             *created = true;

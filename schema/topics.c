@@ -107,6 +107,11 @@ ferry_err ferry_topic_build(const ferry_topic *t, char *buf, size_t buflen) {
             return FERRY_EINVAL;
         suffix = "/status/";
         break;
+    case FERRY_TOPIC_NODE_SECRETS:
+        if (!name_ok(t->app))
+            return FERRY_EINVAL;
+        suffix = "/secrets/";
+        break;
     default:
         return FERRY_EINVAL;
     }
@@ -118,7 +123,7 @@ ferry_err ferry_topic_build(const ferry_topic *t, char *buf, size_t buflen) {
         tb_puts(&b, "/nodes/");
         tb_puts(&b, t->node);
         tb_puts(&b, suffix);
-        if (t->kind == FERRY_TOPIC_NODE_STATUS)
+        if (t->kind == FERRY_TOPIC_NODE_STATUS || t->kind == FERRY_TOPIC_NODE_SECRETS)
             tb_puts(&b, t->app);
     }
     if (b.full) {
@@ -273,6 +278,8 @@ ferry_err ferry_topic_parse(const char *topic, size_t len, ferry_topic *out) {
             t.kind = FERRY_TOPIC_NODE_ONLINE;
         else if (nseg == 6 && seg_is(segs[4], "status") && parse_name(segs[5], t.app))
             t.kind = FERRY_TOPIC_NODE_STATUS;
+        else if (nseg == 6 && seg_is(segs[4], "secrets") && parse_name(segs[5], t.app))
+            t.kind = FERRY_TOPIC_NODE_SECRETS;
         else
             return FERRY_EFORMAT;
     } else {

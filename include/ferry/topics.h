@@ -17,7 +17,8 @@ typedef enum {
     FERRY_TOPIC_NODE_SYNC,   /* ferry/{ns}/nodes/{node}/sync */
     FERRY_TOPIC_NODE_HELLO,  /* ferry/{ns}/nodes/{node}/hello */
     FERRY_TOPIC_NODE_STATUS, /* ferry/{ns}/nodes/{node}/status/{app} */
-    FERRY_TOPIC_NODE_ONLINE  /* ferry/{ns}/nodes/{node}/online */
+    FERRY_TOPIC_NODE_ONLINE, /* ferry/{ns}/nodes/{node}/online */
+    FERRY_TOPIC_NODE_SECRETS /* ferry/{ns}/nodes/{node}/secrets/{app} */
 } ferry_topic_kind;
 
 /* A topic, decoded. Which fields are used depends on kind; unused ones are empty strings. */

@@ -9,7 +9,9 @@
 #include "bridge_test.h"
 #include "records.h"
 #include "ferry/base64.h"
+#include "ferry/bundle.h"
 #include "ferry/patch.h"
+#include "ferry/sign.h"
 
 typedef bridge_fixture fixture;
 
@@ -67,19 +69,107 @@ static void node_create(fixture *f, const char *name, const char *labels) {
     json_decref(body);
 }
 
-static ferry_err node_says(fixture *f, const char *topic, json_t *msg) {
+/* An enrolled node's keys (made from its name). */
+typedef struct {
+    ferry_keypair sign, box;
+} node_keys;
+
+/* Register name with labels and enroll it: only enrolled nodes get secret bundles. */
+static void enroll_node(fixture *f, const char *name, const char *labels, node_keys *k) {
+    json_t *out = NULL, *body = NULL;
+    ferry_detail e;
+    char sign[FERRY_SIGN_PUB_B64], box[FERRY_SIGN_PUB_B64];
+    memset(k, 0, sizeof(*k));
+    memcpy(k->sign.seed, name, strlen(name) < 32 ? strlen(name) : 32);
+    memcpy(k->box.seed, k->sign.seed, 32);
+    k->box.seed[31] ^= 0x5a;
+    assert_int_equal(ferry_sign_keypair(&k->sign), FERRY_OK);
+    assert_int_equal(ferry_box_keypair(&k->box), FERRY_OK);
+    node_create(f, name, labels);
+    assert_int_equal(ferry_bridge_node_enroll_token(f->b, "default", name, &out, &e), FERRY_OK);
+    ferry_sign_pub_encode(k->sign.pub, sign);
+    ferry_sign_pub_encode(k->box.pub, box);
+    body = json_pack("{s:O, s:s, s:s}", "token", json_object_get(out, "token"), "signKey", sign,
+                     "boxKey", box);
+    json_decref(out);
+    if (ferry_bridge_enroll(f->b, body, &out, &e) != FERRY_OK)
+        fail_msg("enroll failed: %s", e.message);
+    json_decref(out);
+    json_decref(body);
+}
+
+/* The secret bundle of app sent to node (an app.secrets message, or an entry of a node.sync), as
+ * the node opens it with its key; NULL when none was sent. */
+static json_t *opened_bundle(fixture *f, const node_keys *k, const char *node, const char *app) {
+    char topic[160], sync[160], aad[320];
+    const json_t *entry = NULL;
+    snprintf(topic, sizeof(topic), "ferry/default/nodes/%s/secrets/%s", node, app);
+    snprintf(sync, sizeof(sync), "ferry/default/nodes/%s/sync", node);
+    for (size_t i = 0; i < f->rec.n; i++) {
+        const published *p = &f->rec.items[i];
+        if (strcmp(p->topic, topic) == 0)
+            entry = p->msg;
+        size_t j;
+        json_t *b;
+        if (strcmp(p->topic, sync) == 0)
+            json_array_foreach(json_object_get(p->msg, "secrets"), j, b) {
+                if (strcmp(json_string_value(json_object_get(b, "app")), app) == 0)
+                    entry = b;
+            }
+    }
+    if (entry == NULL)
+        return NULL;
+    const char *digest = json_string_value(json_object_get(entry, "digest"));
+    const json_t *sealed = json_object_get(entry, "sealed");
+    unsigned char *raw = NULL, *plain = NULL;
+    size_t rlen = 0, plen = 0;
+    snprintf(aad, sizeof(aad), "default/%s/%s/%s", node, app, digest);
+    assert_int_equal(
+        ferry_base64_decode(json_string_value(sealed), json_string_length(sealed), &raw, &rlen),
+        FERRY_OK);
+    assert_int_equal(ferry_box_open(&k->box, aad, strlen(aad), raw, rlen, &plain, &plen), FERRY_OK);
+    json_t *bundle = json_loadb((const char *)plain, plen, 0, NULL);
+    assert_non_null(bundle);
+    ferry_free(raw);
+    ferry_free(plain);
+    return bundle;
+}
+
+/* What the node deploys: the public spec with the bundle it got merged back (new). */
+static json_t *full_spec(fixture *f, const node_keys *k, const char *node, const char *app,
+                         const json_t *pub) {
+    json_t *bundle = opened_bundle(f, k, node, app), *full = NULL;
+    ferry_detail e;
+    if (ferry_bundle_merge(pub, bundle, &full, &e) != FERRY_OK)
+        fail_msg("the bundle of %s sent to %s does not fit its spec: %s: %s", app, node, e.field,
+                 e.message);
+    json_decref(bundle);
+    return full;
+}
+
+/* A node message on topic (msg stolen), signed with key when not NULL. */
+static ferry_err node_says_as(fixture *f, const char *topic, json_t *msg,
+                              const ferry_keypair *key) {
     unsigned char *buf = NULL;
     size_t len = 0;
+    char sig[FERRY_SIGN_SIG_B64] = "";
     assert_int_equal(ferry_proto_encode(msg, &buf, &len), FERRY_OK);
+    if (key != NULL)
+        assert_int_equal(ferry_sign_message(key, topic, buf, len, sig), FERRY_OK);
     ferry_bridge_msg m = {.topic = topic,
                           .topic_len = strlen(topic),
                           .payload = buf,
                           .len = len,
-                          .received_ms = ferry_now_ms()};
+                          .received_ms = ferry_now_ms(),
+                          .sig = key != NULL ? sig : NULL};
     ferry_err err = ferry_bridge_handle_messages(f->b, &m, 1);
     ferry_free(buf);
     json_decref(msg);
     return err;
+}
+
+static ferry_err node_says(fixture *f, const char *topic, json_t *msg) {
+    return node_says_as(f, topic, msg, NULL);
 }
 
 /* The published message of type on topic (the last one), or fail. */
@@ -257,11 +347,17 @@ static void test_key_file(void **state) {
     /* The right key again: the secret decrypts into what nodes get. */
     write_file(f->key_path, k1, 32, 0600);
     assert_int_equal(bridge_fixture_open(f), FERRY_OK);
+    node_keys k;
+    enroll_node(f, "n9", "{}", &k);
+    settle(f);
     create_app(f, "{\"name\":\"a\",\"volumes\":[{\"name\":\"s\",\"secret\":{\"name\":"
                   "\"app-secret\"}}],\"services\":[{\"name\":\"x\",\"image\":\"x:1\"}]}");
-    assert_int_equal(flush_outbox(f), 1);
-    expect_file(json_object_get(f->rec.items[0].msg, "spec"), "app-secret", "password", SECRET_MARK,
-                0600);
+    assert_int_equal(flush_outbox(f), 2); /* app.secrets to n9, then app.put */
+    published *put = &f->rec.items[1];
+    assert_string_equal(msg_type(put), FERRY_MSG_APP_PUT);
+    json_t *full = full_spec(f, &k, "n9", "a", json_object_get(put->msg, "spec"));
+    expect_file(full, "app-secret", "password", SECRET_MARK, 0600);
+    json_decref(full);
 
     /* An explicit key file path is honoured (created there). */
     char custom[700];
@@ -440,12 +536,19 @@ static void test_secrets_never_returned_nor_stored(void **state) {
     free(text);
     json_decref(out);
 
-    /* An app that uses them: nodes get the plaintext (their only way to write the files)... */
-    node_create(f, "n1", "{\"region\":\"east\"}");
+    /* An app that uses them: the nodes it targets get the plaintext (their only way to write the
+     * files), sealed to each of them; the topic every node of the label reads has none of it. */
+    node_keys k;
+    enroll_node(f, "n1", "{\"region\":\"east\"}", &k);
     create_app(f, full_app("web"));
-    assert_int_equal(flush_outbox(f), 2); /* node.sync, app.put */
+    assert_int_equal(flush_outbox(f), 4); /* 2 node.sync (register, enroll), app.secrets, put */
     json_t *spec = json_object_get(find_msg(f, FERRY_MSG_APP_PUT, NULL)->msg, "spec");
-    expect_file(spec, "app-secret", "password", SECRET_MARK, 0600);
+    char *put_text = json_dumps(spec, JSON_COMPACT);
+    assert_null(strstr(put_text, SECRET_MARK));
+    free(put_text);
+    json_t *full = full_spec(f, &k, "n1", "web", spec);
+    expect_file(full, "app-secret", "password", SECRET_MARK, 0600);
+    json_decref(full);
 
     /* ... but neither the records nor the outbox hold any of it in clear, base64 or not. */
     ferry_bridge_close(f->b);
@@ -466,9 +569,11 @@ static void test_secrets_never_returned_nor_stored(void **state) {
 
     /* The outbox, sealed, still publishes after a restart. */
     assert_int_equal(bridge_fixture_open(f), FERRY_OK);
-    assert_int_equal(flush_outbox(f), 2);
+    assert_int_equal(flush_outbox(f), 4);
     spec = json_object_get(find_msg(f, FERRY_MSG_APP_PUT, NULL)->msg, "spec");
-    expect_file(spec, "app-secret", "password", SECRET_MARK, 0600);
+    full = full_spec(f, &k, "n1", "web", spec);
+    expect_file(full, "app-secret", "password", SECRET_MARK, 0600);
+    json_decref(full);
 }
 
 /* ---- what nodes receive ---- */
@@ -477,20 +582,39 @@ static void test_wire_doc(void **state) {
     fixture *f = *state;
     json_t *out = NULL;
     ferry_detail e;
+    node_keys k;
 
     create_all_configs(f);
-    node_create(f, "n1", "{\"region\":\"east\"}");
+    enroll_node(f, "n1", "{\"region\":\"east\"}", &k);
+    node_create(f, "n2", "{\"region\":\"east\"}"); /* never enrolled: no bundle for it */
+    settle(f);
     json_int_t v = create_app(f, full_app("web"));
     create_app(f, "{\"name\":\"plain\",\"services\":[{\"name\":\"x\",\"image\":\"x:1\"}]}");
-    assert_int_equal(flush_outbox(f), 3);
+    assert_int_equal(flush_outbox(f), 3); /* web's bundle to n1, web's put, plain's put */
+    assert_string_equal(f->rec.items[0].topic, "ferry/default/nodes/n1/secrets/web");
 
-    /* app.put: the stored spec plus resolved; the node-side checks accepted it (recorder). */
+    /* app.put: the stored spec plus resolved; the node-side checks accepted it (recorder). The
+     * secret material stands as digests: every node of the label reads this topic. */
     published *p = find_msg(f, FERRY_MSG_APP_PUT, "ferry/default/labels/region=east/apps/web");
     assert_int_equal(msg_int(p, "version"), v);
-    json_t *spec = json_object_get(p->msg, "spec");
-    json_t *resolved = json_object_get(spec, "resolved");
+    json_t *pub = json_object_get(p->msg, "spec");
+    json_t *resolved = json_object_get(pub, "resolved");
     assert_non_null(resolved);
     assert_int_equal(json_object_size(json_object_get(resolved, "configs")), 3);
+    assert_null(json_object_get(file_of(pub, "app-secret", "password"), "data"));
+    assert_non_null(json_object_get(file_of(pub, "app-secret", "password"), "digest"));
+    assert_null(json_object_get(file_of(pub, "app-cert", "tls.key"), "data"));
+    assert_null(
+        json_object_get(json_array_get(json_object_get(resolved, "registries"), 0), "password"));
+    char *text = json_dumps(pub, JSON_COMPACT);
+    assert_null(strstr(text, SECRET_MARK));
+    assert_null(strstr(text, KEY_MARK));
+    assert_null(strstr(text, PASS_MARK));
+    free(text);
+    /* What the enrolled node deploys, with its bundle. */
+    json_t *spec = full_spec(f, &k, "n1", "web", pub);
+    resolved = json_object_get(spec, "resolved");
+    assert_null(json_object_get(resolved, "secrets"));
     json_t *cfg = json_object_get(json_object_get(resolved, "configs"), "app-config");
     assert_string_equal(json_string_value(json_object_get(cfg, "kind")), "config");
     assert_int_equal(json_integer_value(json_object_get(cfg, "version")), 1);
@@ -509,6 +633,24 @@ static void test_wire_doc(void **state) {
                      "\"password\":\"" PASS_MARK "\"}]");
     assert_json_equal(json_object_get(resolved, "registries"), want);
     json_decref(want);
+    json_decref(spec);
+    /* The bundle of n1 does not open with another key. */
+    node_keys other;
+    memset(&other, 0, sizeof(other));
+    memset(other.box.seed, 77, 32);
+    assert_int_equal(ferry_box_keypair(&other.box), FERRY_OK);
+    const json_t *sealed = json_object_get(f->rec.items[0].msg, "sealed");
+    unsigned char *raw = NULL, *plain = NULL;
+    size_t rlen = 0, plen = 0;
+    assert_int_equal(
+        ferry_base64_decode(json_string_value(sealed), json_string_length(sealed), &raw, &rlen),
+        FERRY_OK);
+    char aad[200];
+    snprintf(aad, sizeof(aad), "default/n1/web/%s",
+             json_string_value(json_object_get(f->rec.items[0].msg, "digest")));
+    assert_int_equal(ferry_box_open(&other.box, aad, strlen(aad), raw, rlen, &plain, &plen),
+                     FERRY_EINVAL);
+    ferry_free(raw);
 
     /* The API shows the stored app without resolved. */
     assert_int_equal(ferry_bridge_app_get(f->b, "default", "web", &out, &e), FERRY_OK);
@@ -519,33 +661,38 @@ static void test_wire_doc(void **state) {
     p = find_msg(f, FERRY_MSG_APP_PUT, "ferry/default/all/apps/plain");
     assert_null(json_object_get(json_object_get(p->msg, "spec"), "resolved"));
 
-    /* node.sync (registration and hello answers) carries the same document. */
-    spec = json_incref(spec);
-    published *sync = find_msg(f, FERRY_MSG_NODE_SYNC, "ferry/default/nodes/n1/sync");
-    json_t *apps = json_object_get(sync->msg, "apps");
-    bool seen = false;
-    for (size_t i = 0; i < json_array_size(apps); i++) {
-        json_t *a = json_array_get(apps, i);
-        if (strcmp(json_string_value(json_object_get(a, "app")), "web") == 0)
-            seen = true; /* registered before web existed: not in this sync */
-    }
-    assert_false(seen);
+    /* A hello answer carries the same public document, and the bundle the node lacks. */
+    pub = json_incref(pub);
     ack_all(f->b, &f->rec);
     recorder_clear(&f->rec);
-    assert_int_equal(node_says(f, "ferry/default/nodes/n1/hello",
-                               J("{\"type\":\"node.hello\",\"ns\":\"default\",\"node\":\"n1\","
-                                 "\"reason\":\"connect\",\"apps\":{}}")),
+    assert_int_equal(node_says_as(f, "ferry/default/nodes/n1/hello",
+                                  J("{\"type\":\"node.hello\",\"ns\":\"default\",\"node\":"
+                                    "\"n1\",\"reason\":\"connect\",\"apps\":{}}"),
+                                  &k.sign),
                      FERRY_OK);
-    sync = find_msg(f, FERRY_MSG_NODE_SYNC, "ferry/default/nodes/n1/sync");
-    apps = json_object_get(sync->msg, "apps");
+    published *sync = find_msg(f, FERRY_MSG_NODE_SYNC, "ferry/default/nodes/n1/sync");
+    json_t *apps = json_object_get(sync->msg, "apps");
     json_t *web = NULL;
     for (size_t i = 0; i < json_array_size(apps); i++) {
         if (strcmp(json_string_value(json_object_get(json_array_get(apps, i), "app")), "web") == 0)
             web = json_array_get(apps, i);
     }
     assert_non_null(web);
-    assert_json_equal(json_object_get(web, "spec"), spec);
+    assert_json_equal(json_object_get(web, "spec"), pub);
+    spec = full_spec(f, &k, "n1", "web", pub);
+    expect_file(spec, "app-secret", "password", SECRET_MARK, 0600);
     json_decref(spec);
+    /* A hello that holds the bundle gets none again. */
+    recorder_clear(&f->rec);
+    json_t *hello = J("{\"type\":\"node.hello\",\"ns\":\"default\",\"node\":\"n1\","
+                      "\"reason\":\"connect\",\"apps\":{}}");
+    json_object_set_new(
+        hello, "secrets",
+        json_pack("{s:O}", "web", json_object_get(json_object_get(pub, "resolved"), "secrets")));
+    assert_int_equal(node_says_as(f, "ferry/default/nodes/n1/hello", hello, &k.sign), FERRY_OK);
+    sync = find_msg(f, FERRY_MSG_NODE_SYNC, "ferry/default/nodes/n1/sync");
+    assert_null(json_object_get(sync->msg, "secrets"));
+    json_decref(pub);
 }
 
 /* ---- config change ---- */
@@ -594,7 +741,9 @@ static void test_config_change_republishes(void **state) {
                             "app-config"),
             "version")),
         cv);
-    expect_file(patched, "app-secret", "password", SECRET_MARK, 0600); /* the rest as before */
+    /* The rest as before: the secret stands as the same digest (only bundles carry it). */
+    assert_json_equal(json_object_get(file_of(patched, "app-secret", "password"), "digest"),
+                      json_object_get(file_of(old_wire, "app-secret", "password"), "digest"));
     ack_all(f->b, &f->rec);
     recorder_clear(&f->rec);
 
