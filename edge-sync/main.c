@@ -158,6 +158,8 @@ static void work_done(uv_work_t *req, int status) {
             json_object_del(e->facts, w->item.name);
         if (w->err == FERRY_OK)
             ferry_session_wake_at(e->session, w->result.wake_at_ms, wall, now);
+        if (w->err == FERRY_OK && w->result.needs_secrets && !e->d.stopping)
+            ferry_session_need_secrets(e->session, now);
         ferry_jobs_app_done(e->jobs, w->item.name);
         ferry_app_result_clear(&w->result);
         json_decref(w->item.spec);
@@ -486,7 +488,8 @@ int main(int argc, char **argv) {
                                    .pause_image = "ferry/pause:1",
                                    .pause_binary = e.pause_binary,
                                    .gpu_sharing = e.gpu_sharing,
-                                   .data_dir = e.data_abs};
+                                   .data_dir = e.data_abs,
+                                   .box = e.insecure ? NULL : &e.id.box};
     ferry_daemon_hooks hooks = {on_wake, on_tick, on_stop, &e};
     if (ferry_daemon_init(&e.d, &hooks) != FERRY_OK)
         goto out;

@@ -11,6 +11,8 @@
 
 #include "act.h"
 #include "ferry/app.h"
+#include "ferry/base64.h"
+#include "ferry/bundle.h"
 #include "ferry/proto.h"
 #include "observe.h"
 #include "pod.h"
@@ -198,6 +200,74 @@ void ferry_app_result_clear(ferry_app_result *r) {
     memset(r, 0, sizeof(*r));
 }
 
+/* ---- secret bundles ---- */
+
+typedef struct {
+    const char *app;
+    ferry_estore_bundle b;
+    ferry_err err;
+} bundle_read;
+
+static ferry_err bundle_txn(ferry_estore_txn *t, void *ctx) {
+    bundle_read *br = ctx;
+    br->err = ferry_estore_get_bundle(t, br->app, &br->b);
+    return br->err == FERRY_ENOTFOUND || br->err == FERRY_EFORMAT ? FERRY_OK : br->err;
+}
+
+/* The spec to run: item's, with the node's bundle merged in when it names one (*full, new). No
+ * bundle yet: *full NULL and why says so; one that does not open or fit: *full NULL, *bad. */
+static ferry_err with_secrets(const ferry_reconcile_cfg *cfg, const ferry_survey_item *item,
+                              json_t **full, bool *bad, char *why, size_t whylen) {
+    const char *want =
+        json_string_value(json_object_get(json_object_get(item->spec, "resolved"), "secrets"));
+    bundle_read br = {.app = item->name};
+    unsigned char *raw = NULL, *plain = NULL;
+    size_t rlen = 0, plen = 0;
+    json_t *bundle = NULL;
+    char aad[320];
+    ferry_detail d;
+    ferry_err err;
+
+    *full = NULL;
+    *bad = false;
+    if (want == NULL)
+        return ferry_bundle_merge(item->spec, NULL, full, &d) == FERRY_ENOMEM ? FERRY_ENOMEM
+                                                                              : FERRY_OK;
+    if (cfg->box == NULL) {
+        snprintf(why, whylen,
+                 "waiting for its secrets: this node did not enroll, so none can be "
+                 "sealed to it");
+        return FERRY_OK;
+    }
+    if ((err = ferry_estore_read(cfg->store, bundle_txn, &br)) != FERRY_OK)
+        goto out;
+    if (br.err != FERRY_OK || strcmp(br.b.digest, want) != 0) {
+        snprintf(why, whylen, "waiting for its secrets (bundle %.19s...; asked the cloud)", want);
+        goto out;
+    }
+    snprintf(aad, sizeof(aad), "%s/%s/%s/%s", cfg->ns, cfg->node, item->name, want);
+    *bad = true;
+    if (ferry_base64_decode(br.b.sealed, strlen(br.b.sealed), &raw, &rlen) != FERRY_OK ||
+        ferry_box_open(cfg->box, aad, strlen(aad), raw, rlen, &plain, &plen) != FERRY_OK ||
+        (bundle = json_loadb((const char *)plain, plen, 0, NULL)) == NULL) {
+        snprintf(why, whylen, "its secret bundle does not open with this node's key");
+        goto out;
+    }
+    if (ferry_bundle_merge(item->spec, bundle, full, &d) != FERRY_OK) {
+        snprintf(why, whylen, "its secret bundle does not fit the app: %s: %s", d.field, d.message);
+        goto out;
+    }
+    *bad = false;
+out:
+    if (plain != NULL)
+        ferry_secrets_wipe(plain, plen);
+    ferry_free(plain);
+    ferry_free(raw);
+    json_decref(bundle);
+    ferry_estore_bundle_clear(&br.b);
+    return err;
+}
+
 /* Only waits left, and their time is up: the pass ends here. */
 static bool only_waits(const ferry_app_plan *p) {
     for (size_t i = 0; i < p->n; i++)
@@ -206,8 +276,46 @@ static bool only_waits(const ferry_app_plan *p) {
     return true;
 }
 
+static ferry_err reconcile_spec(const ferry_reconcile_cfg *cfg, const ferry_survey_item *item,
+                                ferry_app_result *out);
+
 ferry_err ferry_reconcile_app(const ferry_reconcile_cfg *cfg, const ferry_survey_item *item,
                               ferry_app_result *out) {
+    ferry_survey_item run = *item;
+    json_t *full = NULL;
+    char why[512] = "";
+    bool bad = false;
+    ferry_err err;
+
+    memset(out, 0, sizeof(*out));
+    if (item->dir.kind != FERRY_DIRECTIVE_RUN)
+        return reconcile_spec(cfg, item, out);
+    if ((err = with_secrets(cfg, item, &full, &bad, why, sizeof(why))) != FERRY_OK)
+        return err;
+    if (full == NULL) {
+        /* What runs (an older version) runs on; the app says what it waits for, or why not. */
+        ferry_app_desired shape;
+        ferry_plan_desired_init(&shape, item->name, item->version, item->spec);
+        out->status = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:[]}", "type",
+                                FERRY_MSG_APP_STATUS, "ns", cfg->ns, "node", cfg->node, "app",
+                                item->name, "version", (json_int_t)item->version, "phase",
+                                bad ? "Failed" : "Deploying", "message", why, "containers");
+        out->facts = app_facts(item, shape.pods, false);
+        out->needs_secrets = !bad;
+        if (out->status == NULL || out->facts == NULL) {
+            ferry_app_result_clear(out);
+            return FERRY_ENOMEM;
+        }
+        return FERRY_OK;
+    }
+    run.spec = full;
+    err = reconcile_spec(cfg, &run, out);
+    json_decref(full);
+    return err;
+}
+
+static ferry_err reconcile_spec(const ferry_reconcile_cfg *cfg, const ferry_survey_item *item,
+                                ferry_app_result *out) {
     ferry_observe_cfg ocfg = {cfg->ops, cfg->engine, cfg->node, cfg->ns};
     ferry_act_cfg acfg = {cfg->ops,         cfg->engine,       cfg->node,    cfg->ns,
                           cfg->pause_image, cfg->pause_binary, cfg->data_dir};

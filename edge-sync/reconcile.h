@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "ferry/sign.h"
 #include "ferry/common.h"
 #include "plan.h"
 #include "store.h"
@@ -31,6 +32,9 @@ typedef struct {
     const char *pause_binary; /* re-imported if the image disappears */
     bool gpu_sharing;         /* --gpu-sharing: GPU limits can be honoured (HAMi-core set up) */
     const char *data_dir;     /* absolute; volume files live below it (volumes.h) */
+    /* The node's X25519 key: opens the secret bundles sealed to it (schema/PROTOCOL.md,
+     * "Trust"); NULL when the node did not enroll (its apps with secrets then wait). */
+    const ferry_keypair *box;
 } ferry_reconcile_cfg;
 
 /* What to do with one app. */
@@ -64,10 +68,15 @@ typedef struct {
     /* Wall-clock ms at which the app wants another pass even if nothing else happens (soon while
      * an init container runs); 0 when the periodic pass is soon enough. */
     int64_t wake_at_ms;
+    /* The app waits for the secret bundle its spec names: the node should ask the cloud. */
+    bool needs_secrets;
 } ferry_app_result;
 
-/* Reconcile one app to item's directive (see plan.h for the order and the rules). An error only
- * when the engine could not be asked at all (out is then empty). */
+/* Reconcile one app to item's directive (see plan.h for the order and the rules). An app whose
+ * spec names a secret bundle runs with the bundle the node holds merged in (ferry/bundle.h);
+ * without it (or with one of another digest) nothing is touched, the app reports Deploying,
+ * waiting for it, and needs_secrets is set; a bundle that does not open or fit fails the app. An
+ * error only when the engine could not be asked at all (out is then empty). */
 ferry_err ferry_reconcile_app(const ferry_reconcile_cfg *cfg, const ferry_survey_item *item,
                               ferry_app_result *out);
 void ferry_app_result_clear(ferry_app_result *r);

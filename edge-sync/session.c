@@ -10,7 +10,7 @@
 struct ferry_session {
     ferry_session_cfg cfg;
     ferry_sync_self self;
-    char sync_topic[FERRY_TOPIC_MAX], all_filter[FERRY_TOPIC_MAX];
+    char sync_topic[FERRY_TOPIC_MAX], all_filter[FERRY_TOPIC_MAX], secrets_filter[FERRY_TOPIC_MAX];
     char online_topic[FERRY_TOPIC_MAX], hello_topic[FERRY_TOPIC_MAX];
     bool connected;
     /* Hello */
@@ -53,7 +53,10 @@ ferry_err ferry_session_new(const ferry_session_cfg *cfg, ferry_session **out) {
         topic_for(s, FERRY_TOPIC_NODE_HELLO, s->hello_topic, sizeof(s->hello_topic)) != FERRY_OK ||
         topic_for(s, FERRY_TOPIC_NODE_ONLINE, s->online_topic, sizeof(s->online_topic)) !=
             FERRY_OK ||
-        ferry_topic_all_filter(cfg->ns, s->all_filter, sizeof(s->all_filter)) != FERRY_OK) {
+        ferry_topic_all_filter(cfg->ns, s->all_filter, sizeof(s->all_filter)) != FERRY_OK ||
+        (size_t)snprintf(s->secrets_filter, sizeof(s->secrets_filter),
+                         "ferry/%s/nodes/%s/secrets/+", cfg->ns,
+                         cfg->node) >= sizeof(s->secrets_filter)) {
         ferry_session_free(s);
         return FERRY_EINVAL;
     }
@@ -84,8 +87,7 @@ static void publish_msg(ferry_session *s, const char *topic, const json_t *msg, 
 
     if (msg != NULL && ferry_proto_encode(msg, &buf, &len) == FERRY_OK &&
         sign(s, topic, buf, len, sig) == FERRY_OK)
-        s->cfg.io.publish(s->cfg.io.ctx, topic, buf, len, retain,
-                          s->cfg.sign != NULL ? sig : NULL);
+        s->cfg.io.publish(s->cfg.io.ctx, topic, buf, len, retain, s->cfg.sign != NULL ? sig : NULL);
     else
         LOG_ERROR("cannot encode or sign a %s message",
                   msg != NULL ? json_string_value(json_object_get(msg, "type")) : "?");
@@ -155,6 +157,7 @@ static void subscribe_all(ferry_session *s, const char *reason) {
             json_array_append_new(filters, json_string(buf));
     }
     list[n++] = s->sync_topic;
+    list[n++] = s->secrets_filter;
     list[n++] = s->all_filter;
     json_array_foreach(filters, i, v) {
         if (n < FERRY_SESSION_MAX_FILTERS)
@@ -225,6 +228,13 @@ void ferry_session_message(ferry_session *s, const char *topic, size_t tlen, con
         s->hello_outstanding = false;
     if (act.hello_reason != NULL)
         send_hello(s, act.hello_reason, now);
+}
+
+void ferry_session_need_secrets(ferry_session *s, int64_t now) {
+    if (s->connected && !s->hello_outstanding) {
+        LOG_INFO("an app waits for its secret bundle; asking the cloud");
+        send_hello(s, "gap", now);
+    }
 }
 
 void ferry_session_overflow(ferry_session *s, int64_t now) {

@@ -60,9 +60,9 @@ void ferry_session_free(ferry_session *s);
 ferry_err ferry_session_will(ferry_session *s, const char **topic, unsigned char **buf, size_t *len,
                              char *sig);
 
-/* The connection came up: announce the node online (with its GPUs), subscribe to its sync
- * topic, the namespace's "all" topic and one topic per label, and say hello once the broker
- * granted them; publish every app status again and reconcile. */
+/* The connection came up: announce the node online (with its GPUs), subscribe to its sync and
+ * secrets topics, the namespace's "all" topic and one topic per label, and say hello once the
+ * broker granted them; publish every app status again and reconcile. */
 void ferry_session_connected(ferry_session *s, int64_t now);
 void ferry_session_disconnected(ferry_session *s, int64_t now);
 
@@ -75,6 +75,10 @@ void ferry_session_subscribed(ferry_session *s, uint64_t tag, bool ok, int64_t n
  * changed labels move the subscriptions (then hello), a gap or a store failure says hello. */
 void ferry_session_message(ferry_session *s, const char *topic, size_t tlen, const void *payload,
                            size_t len, const char *sig, int64_t now);
+
+/* An app waits for the secret bundle its spec names: say hello (the answer carries the bundles the
+ * node lacks), unless a hello is already waiting for its answer. */
+void ferry_session_need_secrets(ferry_session *s, int64_t now);
 
 /* Received messages were dropped before they reached the session: ask for a resync. */
 void ferry_session_overflow(ferry_session *s, int64_t now);

@@ -2,14 +2,15 @@
  * LMDB (daemon/kv.h), validated on every read (a file on disk is untrusted input too). */
 #include "store.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "ferry/app.h"
 #include "ferry/record.h"
 #include "kv.h"
 
-enum { DB_APPS, DB_META, DB_COUNT };
-static const char *const db_names[DB_COUNT] = {"apps", "meta"};
+enum { DB_APPS, DB_META, DB_BUNDLES, DB_COUNT };
+static const char *const db_names[DB_COUNT] = {"apps", "meta", "bundles"};
 
 #define NODE_KEY "node"
 
@@ -289,4 +290,77 @@ ferry_err ferry_estore_snapshot(ferry_estore *s, json_t **node, ferry_estore_app
     }
     *node = sc.node;
     return FERRY_OK;
+}
+
+/* ---- secret bundles ---- */
+
+void ferry_estore_bundle_clear(ferry_estore_bundle *b) {
+    if (b == NULL)
+        return;
+    ferry_free(b->sealed);
+    memset(b, 0, sizeof(*b));
+}
+
+/* A bundle record: {"digest", "sealed"}, both strings of the protocol's shapes. */
+static bool bundle_ok(const json_t *rec) {
+    const char *d = json_string_value(json_object_get(rec, "digest"));
+    return d != NULL && strlen(d) == 71 && strncmp(d, "sha256:", 7) == 0 &&
+           json_is_string(json_object_get(rec, "sealed"));
+}
+
+ferry_err ferry_estore_get_bundle(ferry_estore_txn *t, const char *app, ferry_estore_bundle *out) {
+    json_t *rec = NULL;
+    ferry_err err = ferry_kv_get_record(t->kv, DB_BUNDLES, app, FERRY_ESTORE_FV, &rec);
+
+    memset(out, 0, sizeof(*out));
+    if (err == FERRY_OK && !bundle_ok(rec)) {
+        LOG_ERROR("edge store: the secret bundle of app %s is malformed; it is ignored", app);
+        err = FERRY_EFORMAT;
+    }
+    if (err == FERRY_OK) {
+        snprintf(out->digest, sizeof(out->digest), "%s",
+                 json_string_value(json_object_get(rec, "digest")));
+        if ((out->sealed = ferry_strdup(json_string_value(json_object_get(rec, "sealed")))) == NULL)
+            err = FERRY_ENOMEM;
+    }
+    json_decref(rec);
+    return err;
+}
+
+ferry_err ferry_estore_put_bundle(ferry_estore_txn *t, const char *app, const char *digest,
+                                  const char *sealed) {
+    json_t *rec = json_pack("{s:s, s:s}", "digest", digest, "sealed", sealed);
+    ferry_err err = rec != NULL ? ferry_kv_put_record(t->kv, DB_BUNDLES, app, FERRY_ESTORE_FV, rec)
+                                : FERRY_ENOMEM;
+    json_decref(rec);
+    return err;
+}
+
+ferry_err ferry_estore_del_bundle(ferry_estore_txn *t, const char *app) {
+    ferry_err err = ferry_kv_del(t->kv, DB_BUNDLES, app, strlen(app));
+    return err == FERRY_ENOTFOUND ? FERRY_OK : err;
+}
+
+static bool digest_each(const void *key, size_t klen, const void *val, size_t vlen, void *ctx) {
+    json_t *out = ctx, *rec = NULL;
+    char app[64];
+    if (klen == 0 || klen >= sizeof(app))
+        return true;
+    memcpy(app, key, klen);
+    app[klen] = '\0';
+    if (ferry_record_decode(val, vlen, FERRY_ESTORE_FV, &rec, NULL) == FERRY_OK && bundle_ok(rec))
+        json_object_set(out, app, json_object_get(rec, "digest"));
+    json_decref(rec);
+    return true;
+}
+
+ferry_err ferry_estore_bundle_digests(ferry_estore_txn *t, json_t **out) {
+    ferry_err err;
+    if ((*out = json_object()) == NULL)
+        return FERRY_ENOMEM;
+    if ((err = ferry_kv_scan(t->kv, DB_BUNDLES, NULL, 0, 0, digest_each, *out)) != FERRY_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return err;
 }

@@ -61,6 +61,24 @@ void ferry_estore_apps_free(ferry_estore_apps *a);
 ferry_err ferry_estore_get_node(ferry_estore_txn *t, json_t **out);
 ferry_err ferry_estore_put_node(ferry_estore_txn *t, const json_t *node);
 
+/* The sealed secret bundle the node holds for an app (schema/PROTOCOL.md, "Trust"), as it
+ * arrived: sealed to the node's X25519 key, so it rests encrypted. */
+typedef struct {
+    char digest[80];
+    char *sealed; /* base64; owned (ferry_estore_bundle_clear) */
+} ferry_estore_bundle;
+
+void ferry_estore_bundle_clear(ferry_estore_bundle *b);
+
+/* FERRY_ENOTFOUND when the node holds none for app. */
+ferry_err ferry_estore_get_bundle(ferry_estore_txn *t, const char *app, ferry_estore_bundle *out);
+ferry_err ferry_estore_put_bundle(ferry_estore_txn *t, const char *app, const char *digest,
+                                  const char *sealed);
+/* Forget the bundle of app (gone or no longer needed); absent is fine. */
+ferry_err ferry_estore_del_bundle(ferry_estore_txn *t, const char *app);
+/* {app: digest} of every bundle held (new object). */
+ferry_err ferry_estore_bundle_digests(ferry_estore_txn *t, json_t **out);
+
 /* The node record and every app, read in one transaction (for the reconciler and hellos). */
 ferry_err ferry_estore_snapshot(ferry_estore *s, json_t **node, ferry_estore_apps *apps);
 

@@ -116,6 +116,8 @@ static ferry_err on_delete(ferry_estore_txn *t, const json_t *msg, ferry_sync_ac
         LOG_INFO("app %s deleted at v%lld", name, version);
         act->reconcile = act->reconcile || !cur.deleted;
         err = ferry_estore_put_app(t, name, &tomb);
+        if (err == FERRY_OK)
+            err = ferry_estore_del_bundle(t, name);
     }
     ferry_estore_app_clear(&cur);
     return err;
@@ -152,6 +154,20 @@ out:
     return err;
 }
 
+/* Keep a sealed bundle ({app, digest, sealed}) as it arrived; the reconciler opens it. */
+static ferry_err keep_bundle(ferry_estore_txn *t, const json_t *b, ferry_sync_actions *act) {
+    const char *app = str_field(b, "app");
+    ferry_estore_bundle cur;
+    ferry_err err = ferry_estore_get_bundle(t, app, &cur);
+    bool same = err == FERRY_OK && strcmp(cur.digest, str_field(b, "digest")) == 0;
+    ferry_estore_bundle_clear(&cur);
+    if (same)
+        return FERRY_OK;
+    LOG_INFO("app %s: stored its secret bundle %.19s...", app, str_field(b, "digest"));
+    act->reconcile = true;
+    return ferry_estore_put_bundle(t, app, str_field(b, "digest"), str_field(b, "sealed"));
+}
+
 static ferry_err on_sync(ferry_estore_txn *t, json_t *node, const json_t *msg,
                          ferry_sync_actions *act) {
     long long rev = int_field(msg, "rev");
@@ -184,6 +200,10 @@ static ferry_err on_sync(ferry_estore_txn *t, json_t *node, const json_t *msg,
         if ((err = sync_entry(t, node, entry, act)) != FERRY_OK)
             return err;
     }
+    json_array_foreach(json_object_get(msg, "secrets"), i, entry) {
+        if ((err = keep_bundle(t, entry, act)) != FERRY_OK)
+            return err;
+    }
     /* Held apps the snapshot does not list, and that it already knew about, are gone. */
     if ((err = ferry_estore_list_apps(t, &held)) != FERRY_OK)
         return err;
@@ -199,6 +219,8 @@ static ferry_err on_sync(ferry_estore_txn *t, json_t *node, const json_t *msg,
         LOG_INFO("sync: app %s is no longer assigned to this node; removing it", name);
         act->reconcile = true;
         err = ferry_estore_put_app(t, name, &tomb);
+        if (err == FERRY_OK)
+            err = ferry_estore_del_bundle(t, name);
     }
     ferry_estore_apps_free(&held);
     return err;
@@ -216,6 +238,10 @@ static bool addressed_to_us(const ferry_sync_self *self, const ferry_topic *t, c
     if (strcmp(type, FERRY_MSG_APP_PUT) == 0 || strcmp(type, FERRY_MSG_APP_PATCH) == 0 ||
         strcmp(type, FERRY_MSG_APP_DELETE) == 0)
         return (t->kind == FERRY_TOPIC_APP_LABEL || t->kind == FERRY_TOPIC_APP_ALL) &&
+               strcmp(t->app, str_field(msg, "app")) == 0;
+    if (strcmp(type, FERRY_MSG_APP_SECRETS) == 0)
+        return t->kind == FERRY_TOPIC_NODE_SECRETS && strcmp(t->node, self->node) == 0 &&
+               strcmp(str_field(msg, "node"), self->node) == 0 &&
                strcmp(t->app, str_field(msg, "app")) == 0;
     return false;
 }
@@ -240,6 +266,8 @@ static ferry_err handle_txn(ferry_estore_txn *t, void *ctx) {
         err = on_patch(t, node, hc->msg, hc->act);
     else if (strcmp(type, FERRY_MSG_APP_DELETE) == 0)
         err = on_delete(t, hc->msg, hc->act);
+    else if (strcmp(type, FERRY_MSG_APP_SECRETS) == 0)
+        err = keep_bundle(t, hc->msg, hc->act);
     else
         err = on_sync(t, node, hc->msg, hc->act);
     json_decref(node);
@@ -283,32 +311,55 @@ out:
     return err;
 }
 
+typedef struct {
+    json_t *node;
+    ferry_estore_apps apps;
+    json_t *bundles;
+} hello_snapshot;
+
+static ferry_err hello_txn(ferry_estore_txn *t, void *ctx) {
+    hello_snapshot *h = ctx;
+    ferry_err err = ferry_estore_list_apps(t, &h->apps);
+    if (err == FERRY_OK)
+        err = ferry_estore_bundle_digests(t, &h->bundles);
+    return err;
+}
+
 ferry_err ferry_sync_hello(ferry_estore *s, const ferry_sync_self *self, const char *reason,
                            json_t **out) {
-    ferry_estore_apps held = {NULL, 0};
-    json_t *node = NULL, *apps = json_object();
-    ferry_err err;
+    hello_snapshot h = {0};
+    json_t *apps = json_object(), *secrets = json_object(), *digest;
+    ferry_err err = FERRY_ENOMEM;
 
     *out = NULL;
-    if (apps == NULL)
-        return FERRY_ENOMEM;
-    if ((err = ferry_estore_snapshot(s, &node, &held)) != FERRY_OK)
+    if (apps == NULL || secrets == NULL)
         goto out;
-    for (size_t i = 0; i < held.n; i++) {
-        if (!held.items[i].app.deleted &&
-            json_object_set_new(apps, held.items[i].name,
-                                json_integer((json_int_t)held.items[i].app.version)) != 0) {
-            err = FERRY_ENOMEM;
+    if ((err = ferry_estore_read(s, hello_txn, &h)) != FERRY_OK)
+        goto out;
+    err = FERRY_ENOMEM;
+    for (size_t i = 0; i < h.apps.n; i++) {
+        if (h.apps.items[i].app.deleted)
+            continue;
+        if (json_object_set_new(apps, h.apps.items[i].name,
+                                json_integer((json_int_t)h.apps.items[i].app.version)) != 0)
             goto out;
-        }
+        /* The bundles of held apps: the bridge leaves them out of its answer. */
+        if ((digest = json_object_get(h.bundles, h.apps.items[i].name)) != NULL &&
+            json_object_set(secrets, h.apps.items[i].name, digest) != 0)
+            goto out;
     }
     *out = json_pack("{s:s, s:s, s:s, s:s, s:O}", "type", FERRY_MSG_NODE_HELLO, "ns", self->ns,
                      "node", self->node, "reason", reason, "apps", apps);
-    if (*out == NULL)
-        err = FERRY_ENOMEM;
+    if (*out != NULL && json_object_size(secrets) > 0 &&
+        json_object_set(*out, "secrets", secrets) != 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    err = *out != NULL ? FERRY_OK : FERRY_ENOMEM;
 out:
-    ferry_estore_apps_free(&held);
-    json_decref(node);
+    ferry_estore_apps_free(&h.apps);
+    json_decref(h.bundles);
     json_decref(apps);
+    json_decref(secrets);
     return err;
 }

@@ -153,7 +153,7 @@ static json_t *sync_msg(long long rev, json_t *labels) {
 }
 
 #define SYNC "ferry/default/nodes/n1/sync"
-#define ALL "ferry/default/all/apps/+"
+#define ALL "ferry/default/nodes/n1/secrets/+ ferry/default/all/apps/+"
 
 static void test_connect_subscribes_then_hello(void **state) {
     fixture *f = *state;
@@ -331,8 +331,8 @@ static void test_trust(void **state) {
     assert_string_equal(did(f), "");
     assert_true(ferry_session_hello_outstanding(f->s));
     /* Signed by the bridge for this topic: applied. */
-    deliver_signed(f, SYNC, sync_msg(3, json_pack("{s:s}", "region", "east")), &f->bridge_key,
-                   SYNC, 2000);
+    deliver_signed(f, SYNC, sync_msg(3, json_pack("{s:s}", "region", "east")), &f->bridge_key, SYNC,
+                   2000);
     assert_false(ferry_session_hello_outstanding(f->s));
     assert_string_equal(did(f), "sub " SYNC " " ALL " ferry/default/labels/region=east/apps/+ #2");
 }
