@@ -12,6 +12,9 @@
 #include <string.h>
 
 #include "fake_engine.h"
+#include "ferry/base64.h"
+#include "ferry/bundle.h"
+#include "ferry/sign.h"
 #include "ferry/app.h"
 #include "reconcile.h"
 #include "store.h"
@@ -270,6 +273,91 @@ static void test_name_clash(void **state) {
     assert_int_equal(fake_engine_count(&f->eng, "ferry.n1.ns.b"), 0);
 }
 
+typedef struct {
+    const char *app;
+    const char *digest;
+    const char *sealed;
+} bundle_put;
+
+static ferry_err put_bundle_txn(ferry_estore_txn *t, void *ctx) {
+    bundle_put *b = ctx;
+    return ferry_estore_put_bundle(t, b->app, b->digest, b->sealed);
+}
+
+static void test_secrets_from_the_bundle(void **state) {
+    fixture *f = *state;
+    ferry_keypair box;
+    memset(box.seed, 42, 32);
+    assert_int_equal(ferry_box_keypair(&box), FERRY_OK);
+    /* The full wire document the bridge made, split as it sends it. */
+    json_t *wire = json_pack(
+        "{s:s, s:[{s:s, s:s, s:[{s:s, s:s}]}], s:[{s:s, s:{s:s}}], s:{s:{s:{s:s, s:i, "
+        "s:{s:{s:s, s:i}}}}}}",
+        "name", "web", "services", "name", "web", "image", "img:1", "volumeMounts", "name", "pw",
+        "mountPath", "/pw", "volumes", "name", "pw", "secret", "name", "db-pw", "resolved",
+        "configs", "db-pw", "kind", "secret", "version", 2, "files", "password", "data",
+        "aHVudGVyMg==", "mode", 384);
+    json_t *pub = NULL, *bundle = NULL;
+    char digest[FERRY_SECRETS_DIGEST_LEN];
+    assert_int_equal(ferry_bundle_split(wire, &pub, &bundle, digest), FERRY_OK);
+    store_app(f, "web", 3, json_incref(pub));
+
+    /* No key: the app waits. With the key but no bundle: it waits and asks. */
+    reconcile(f);
+    assert_string_equal(phase(f, "web"), "Deploying");
+    assert_non_null(strstr(message(f, "web"), "did not enroll"));
+    f->cfg.box = &box;
+    ferry_survey s;
+    assert_int_equal(ferry_reconcile_survey(&f->cfg, &s), FERRY_OK);
+    ferry_app_result r;
+    assert_int_equal(ferry_reconcile_app(&f->cfg, &s.items[0], &r), FERRY_OK);
+    assert_true(r.needs_secrets);
+    assert_int_equal(fake_engine_count(&f->eng, ""), 0); /* nothing touched meanwhile */
+    ferry_app_result_clear(&r);
+    ferry_survey_free(&s);
+
+    /* The bundle sealed to this node: the app runs with the secret file written. */
+    char aad[200], *plain = json_dumps(bundle, JSON_COMPACT | JSON_SORT_KEYS);
+    unsigned char *sealed = NULL;
+    size_t slen = 0;
+    snprintf(aad, sizeof(aad), "ns/n1/web/%s", digest);
+    assert_int_equal(ferry_box_seal(box.pub, aad, strlen(aad), plain, strlen(plain), &sealed,
+                                    &slen),
+                     FERRY_OK);
+    char *b64 = ferry_base64_encode(sealed, slen, NULL);
+    bundle_put bp = {"web", digest, b64};
+    assert_int_equal(ferry_estore_write(f->store, put_bundle_txn, &bp), FERRY_OK);
+    reconcile(f);
+    assert_string_equal(phase(f, "web"), "Running");
+    char path[256], content[64] = "";
+    snprintf(path, sizeof(path), "%s/volumes/ns/web/pw/password", f->dir);
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(content, sizeof(content), fp));
+    fclose(fp);
+    assert_string_equal(content, "hunter2");
+    /* A bundle sealed to another place (another app's aad) does not open: the app fails. */
+    bp.app = "web";
+    snprintf(aad, sizeof(aad), "ns/n1/other/%s", digest);
+    ferry_free(sealed);
+    ferry_free(b64);
+    assert_int_equal(ferry_box_seal(box.pub, aad, strlen(aad), plain, strlen(plain), &sealed,
+                                    &slen),
+                     FERRY_OK);
+    b64 = ferry_base64_encode(sealed, slen, NULL);
+    bp.sealed = b64;
+    assert_int_equal(ferry_estore_write(f->store, put_bundle_txn, &bp), FERRY_OK);
+    reconcile(f);
+    assert_string_equal(phase(f, "web"), "Failed");
+    assert_non_null(strstr(message(f, "web"), "does not open"));
+    free(plain);
+    ferry_free(sealed);
+    ferry_free(b64);
+    json_decref(wire);
+    json_decref(pub);
+    json_decref(bundle);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_deploy_update_delete, setup, teardown),
@@ -278,6 +366,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_init_failure_and_job, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_are_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_name_clash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secrets_from_the_bundle, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
