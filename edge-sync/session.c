@@ -15,9 +15,17 @@ struct ferry_session {
     bool connected;
     /* Hello */
     bool hello_outstanding;
-    int64_t hello_sent_at;
-    const char *hello_after_sub; /* static reason: say hello once the broker granted sub_tag */
-    uint64_t sub_tag;
+    int64_t hello_sent_at;      /* the outstanding one's */
+    int64_t last_hello_at;      /* any hello's, for the check and the gap limit */
+    const char *hello_deferred; /* static reason of a hello held back by a limit, or NULL */
+    int64_t hello_not_before;
+    int64_t store_backoff_ms; /* 0 after a message was stored */
+    /* Subscriptions: generation sub_gen goes out in batches tagged (sub_gen << 8) | batch. */
+    const char *hello_after_sub; /* static reason: say hello once the broker granted them all */
+    uint64_t sub_gen;
+    size_t sub_pending;   /* batches of sub_gen not yet granted */
+    int64_t resub_at;     /* a refused or failed subscription is tried again then; 0: none */
+    int64_t sub_backoff_ms;
     json_t *label_filters; /* label filters now subscribed */
     /* Reconciliation */
     bool reconcile_wanted;
@@ -119,6 +127,7 @@ ferry_err ferry_session_will(ferry_session *s, const char **topic, unsigned char
 static void send_hello(ferry_session *s, const char *reason, int64_t now) {
     json_t *hello = NULL;
 
+    s->hello_deferred = NULL;
     if (!s->connected)
         return; /* the next connect says hello anyway */
     if (ferry_sync_hello(s->cfg.store, &s->self, reason, &hello) != FERRY_OK) {
@@ -132,80 +141,150 @@ static void send_hello(ferry_session *s, const char *reason, int64_t now) {
     json_decref(hello);
     s->hello_outstanding = true;
     s->hello_sent_at = now;
+    s->last_hello_at = now;
+}
+
+static int64_t doubled(int64_t ms) {
+    return ms <= 0 ? 1000 : ms >= FERRY_SESSION_BACKOFF_MAX_MS / 2 ? FERRY_SESSION_BACKOFF_MAX_MS
+                                                                   : ms * 2;
+}
+
+/* A hello caused by a message: a store failure waits out its backoff, a gap goes out at most once
+ * per FERRY_SESSION_GAP_MIN_MS; the tick sends what was held back. */
+static void ask_hello(ferry_session *s, const char *reason, int64_t now) {
+    int64_t at = now;
+    if (strcmp(reason, "store") == 0) {
+        s->store_backoff_ms = doubled(s->store_backoff_ms);
+        at = now + s->store_backoff_ms;
+        LOG_WARN("asking the cloud again in %lld ms", (long long)s->store_backoff_ms);
+    } else if (s->last_hello_at != 0 && now - s->last_hello_at < FERRY_SESSION_GAP_MIN_MS) {
+        at = s->last_hello_at + FERRY_SESSION_GAP_MIN_MS;
+    }
+    if (at <= now) {
+        send_hello(s, reason, now);
+    } else if (s->hello_deferred == NULL || at < s->hello_not_before) {
+        s->hello_deferred = reason;
+        s->hello_not_before = at;
+    }
 }
 
 static ferry_err node_txn(ferry_estore_txn *t, void *ctx) {
     return ferry_estore_get_node(t, ctx);
 }
 
-/* (Re)subscribe to this node's sync topic, the namespace's "all" topic and one topic per label;
- * drop label topics of labels the node lost. The hello goes out once the broker acknowledged,
- * so nothing published after the bridge answers can slip past a missing subscription. */
-static void subscribe_all(ferry_session *s, const char *reason) {
+/* Send filters[0..n) in batches: unsubscribe (tag unused) or subscribe with the generation's tags.
+ * False when the client refused a batch. */
+static bool send_batches(ferry_session *s, const char *const *filters, size_t n, bool sub) {
+    size_t batch = 0;
+    for (size_t off = 0; off < n; off += FERRY_SESSION_SUB_BATCH, batch++) {
+        size_t k = n - off < FERRY_SESSION_SUB_BATCH ? n - off : FERRY_SESSION_SUB_BATCH;
+        if (!sub) {
+            s->cfg.io.unsubscribe(s->cfg.io.ctx, filters + off, k);
+        } else if (s->cfg.io.subscribe(s->cfg.io.ctx, filters + off, k,
+                                       (s->sub_gen << 8) | batch) != FERRY_OK) {
+            return false;
+        } else {
+            s->sub_pending++;
+        }
+    }
+    return true;
+}
+
+/* Subscription trouble: subscribe again after the backoff. */
+static void resubscribe_later(ferry_session *s, int64_t now) {
+    s->sub_backoff_ms = doubled(s->sub_backoff_ms);
+    s->resub_at = now + s->sub_backoff_ms;
+    s->sub_pending = 0;
+    s->sub_gen++; /* answers to the failed generation are stale */
+}
+
+/* (Re)subscribe to this node's sync and secrets topics, the namespace's "all" topic and one topic
+ * per label; drop label topics of labels the node lost. The hello goes out once the broker
+ * acknowledged every batch, so nothing published after the bridge answers can slip past a missing
+ * subscription. */
+static void subscribe_all(ferry_session *s, const char *reason, int64_t now) {
     json_t *node = NULL, *filters = json_array(), *old = s->label_filters, *v;
-    const char *list[FERRY_SESSION_MAX_FILTERS], *gone[FERRY_SESSION_MAX_FILTERS], *key;
+    const char *key, **list = NULL, **gone = NULL;
     char buf[FERRY_TOPIC_MAX];
     size_t n = 0, ngone = 0, i, j;
 
-    if (filters == NULL)
-        return;
+    s->resub_at = 0;
     if (ferry_estore_read(s->cfg.store, node_txn, &node) != FERRY_OK)
         node = NULL;
     json_object_foreach(json_object_get(node, "labels"), key, v) {
-        if (ferry_topic_label_filter(s->cfg.ns, key, json_string_value(v), buf, sizeof(buf)) ==
-            FERRY_OK)
+        if (filters != NULL && ferry_topic_label_filter(s->cfg.ns, key, json_string_value(v), buf,
+                                                        sizeof(buf)) == FERRY_OK)
             json_array_append_new(filters, json_string(buf));
+    }
+    list = ferry_calloc(json_array_size(filters) + 3, sizeof(*list));
+    gone = ferry_calloc(json_array_size(old) + 1, sizeof(*gone));
+    if (filters == NULL || list == NULL || gone == NULL) {
+        LOG_ERROR("out of memory; subscribing again later");
+        resubscribe_later(s, now);
+        json_decref(filters);
+        goto out;
     }
     list[n++] = s->sync_topic;
     list[n++] = s->secrets_filter;
     list[n++] = s->all_filter;
-    json_array_foreach(filters, i, v) {
-        if (n < FERRY_SESSION_MAX_FILTERS)
-            list[n++] = json_string_value(v);
-    }
+    json_array_foreach(filters, i, v) list[n++] = json_string_value(v);
     json_array_foreach(old, i, v) {
         bool keep = false;
         json_t *w;
         json_array_foreach(filters, j, w) keep = keep || json_equal(v, w);
-        if (!keep && ngone < FERRY_SESSION_MAX_FILTERS)
+        if (!keep)
             gone[ngone++] = json_string_value(v);
     }
-    if (ngone > 0)
-        s->cfg.io.unsubscribe(s->cfg.io.ctx, gone, ngone);
+    send_batches(s, gone, ngone, false);
     s->hello_after_sub = reason;
-    if (s->cfg.io.subscribe(s->cfg.io.ctx, list, n, ++s->sub_tag) != FERRY_OK)
-        LOG_WARN("subscribe failed; retrying on the next connect or label change");
+    s->sub_gen++;
+    s->sub_pending = 0;
+    if (!send_batches(s, list, n, true)) {
+        LOG_WARN("subscribe failed; retrying in %lld ms", (long long)doubled(s->sub_backoff_ms));
+        resubscribe_later(s, now);
+    }
     s->label_filters = filters;
     json_decref(old);
+out:
+    ferry_free(list);
+    ferry_free(gone);
     json_decref(node);
 }
 
 void ferry_session_connected(ferry_session *s, int64_t now) {
     json_t *online = online_msg(s, true);
-    (void)now;
     LOG_INFO("mqtt: connected as node %s/%s", s->cfg.ns, s->cfg.node);
     s->connected = true;
+    s->hello_deferred = NULL; /* the hello after the subscriptions covers it */
+    s->sub_backoff_ms = 0;
     json_object_clear(s->published); /* report everything again after any outage */
     publish_msg(s, s->online_topic, online, true);
     json_decref(online);
-    subscribe_all(s, "connect");
+    subscribe_all(s, "connect", now);
     s->reconcile_wanted = true;
 }
 
 void ferry_session_disconnected(ferry_session *s, int64_t now) {
     (void)now;
     s->connected = false;
+    s->resub_at = 0; /* the next connect subscribes */
 }
 
 void ferry_session_subscribed(ferry_session *s, uint64_t tag, bool ok, int64_t now) {
-    if (tag != s->sub_tag)
+    if ((tag >> 8) != s->sub_gen || s->sub_pending == 0)
         return; /* an older subscription, superseded */
-    if (ok && s->hello_after_sub != NULL) {
+    if (!ok) {
+        LOG_WARN("the broker refused a subscription; subscribing again in %lld ms",
+                 (long long)doubled(s->sub_backoff_ms));
+        resubscribe_later(s, now);
+        return;
+    }
+    if (--s->sub_pending > 0)
+        return;
+    s->sub_backoff_ms = 0;
+    if (s->hello_after_sub != NULL) {
         send_hello(s, s->hello_after_sub, now);
         s->hello_after_sub = NULL;
-    } else if (!ok) {
-        LOG_WARN("the broker refused a subscription; retrying");
-        subscribe_all(s, s->hello_after_sub != NULL ? s->hello_after_sub : "subscribe");
     }
 }
 
@@ -223,29 +302,41 @@ void ferry_session_message(ferry_session *s, const char *topic, size_t tlen, con
     if (act.reconcile)
         s->reconcile_wanted = true;
     if (act.resubscribe && s->connected)
-        subscribe_all(s, "subscribe");
+        subscribe_all(s, "subscribe", now);
     if (act.sync_received)
         s->hello_outstanding = false;
+    if (act.hello_reason == NULL || strcmp(act.hello_reason, "store") != 0)
+        s->store_backoff_ms = 0;
     if (act.hello_reason != NULL)
-        send_hello(s, act.hello_reason, now);
+        ask_hello(s, act.hello_reason, now);
 }
 
 void ferry_session_need_secrets(ferry_session *s, int64_t now) {
     if (s->connected && !s->hello_outstanding) {
         LOG_INFO("an app waits for its secret bundle; asking the cloud");
-        send_hello(s, "gap", now);
+        ask_hello(s, "gap", now);
     }
 }
 
 void ferry_session_overflow(ferry_session *s, int64_t now) {
     LOG_WARN("messages from the cloud were dropped before they were stored; asking for a resync");
-    send_hello(s, "gap", now);
+    ask_hello(s, "gap", now);
 }
 
 void ferry_session_tick(ferry_session *s, int64_t now) {
-    if (s->hello_outstanding && s->connected &&
-        now - s->hello_sent_at >= FERRY_SESSION_HELLO_RETRY_MS)
+    if (!s->connected)
+        return;
+    if (s->resub_at != 0 && now >= s->resub_at)
+        subscribe_all(s, s->hello_after_sub != NULL ? s->hello_after_sub : "subscribe", now);
+    if (s->sub_pending > 0 || s->resub_at != 0)
+        return; /* the hello follows the subscriptions */
+    if (s->hello_deferred != NULL && now >= s->hello_not_before)
+        send_hello(s, s->hello_deferred, now);
+    else if (s->hello_outstanding && now - s->hello_sent_at >= FERRY_SESSION_HELLO_RETRY_MS)
         send_hello(s, "retry", now);
+    else if (!s->hello_outstanding && s->hello_deferred == NULL &&
+             now - s->last_hello_at >= FERRY_SESSION_CHECK_MS)
+        send_hello(s, "check", now);
 }
 
 bool ferry_session_reconcile_due(ferry_session *s, int64_t now) {

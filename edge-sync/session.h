@@ -19,7 +19,10 @@
 #include "store.h"
 
 #define FERRY_SESSION_HELLO_RETRY_MS 30000 /* a hello without an answer is sent again */
-#define FERRY_SESSION_MAX_FILTERS 64       /* sync + all + one per label */
+#define FERRY_SESSION_CHECK_MS 300000      /* anti-entropy: a hello at least this often */
+#define FERRY_SESSION_GAP_MIN_MS 1000      /* hellos caused by messages: at most one a second */
+#define FERRY_SESSION_BACKOFF_MAX_MS 60000 /* refused subscriptions, store failures: backoff cap */
+#define FERRY_SESSION_SUB_BATCH 32         /* filters per SUBSCRIBE (sync, secrets, all, labels) */
 
 /* The MQTT side as the session sees it (QoS 1). A failed call is logged by the callee; the
  * session retries where the protocol needs it. */
@@ -66,7 +69,9 @@ ferry_err ferry_session_will(ferry_session *s, const char **topic, unsigned char
 void ferry_session_connected(ferry_session *s, int64_t now);
 void ferry_session_disconnected(ferry_session *s, int64_t now);
 
-/* The broker answered subscription tag. Refused: subscribe again. */
+/* The broker answered subscription tag. Refused: subscribe again after a backoff (1 s doubling
+ * to FERRY_SESSION_BACKOFF_MAX_MS). The filters go in batches of FERRY_SESSION_SUB_BATCH; the
+ * hello waits for all of them. */
 void ferry_session_subscribed(ferry_session *s, uint64_t tag, bool ok, int64_t now);
 
 /* A message from the cloud (untrusted). Unless insecure, it must carry sig, the bridge's
@@ -84,7 +89,12 @@ void ferry_session_need_secrets(ferry_session *s, int64_t now);
 void ferry_session_overflow(ferry_session *s, int64_t now);
 
 /* About once a second: says hello again when the last one went unanswered for
- * FERRY_SESSION_HELLO_RETRY_MS. */
+ * FERRY_SESSION_HELLO_RETRY_MS, sends a hello deferred by the limits below, subscribes again
+ * after a refusal's backoff, and says hello (reason "check") when none went out for
+ * FERRY_SESSION_CHECK_MS: the anti-entropy that finds messages the broker dropped while the node
+ * stayed connected. Hellos caused by messages (gaps) go out at most once per
+ * FERRY_SESSION_GAP_MIN_MS; after a store failure the next hello waits 1 s, doubling to
+ * FERRY_SESSION_BACKOFF_MAX_MS while the failures go on. */
 void ferry_session_tick(ferry_session *s, int64_t now);
 
 /* Whether a reconciliation should start now: something changed, or the periodic interval (or a

@@ -300,7 +300,7 @@ out:
 }
 
 static ferry_err check_node_hello(const pctx *c, const json_t *m) {
-    static const char *const reasons[] = {"connect", "gap", "subscribe", "retry", "store", NULL};
+    static const char *const reasons[] = {"connect", "gap", "subscribe", "retry", "store", "check", NULL};
     const json_t *apps;
     const char *key;
     size_t klen;
@@ -309,7 +309,7 @@ static ferry_err check_node_hello(const pctx *c, const json_t *m) {
 
     if ((rc = req_name(c, m, "", "ns", NULL)) != FERRY_OK ||
         (rc = req_name(c, m, "", "node", NULL)) != FERRY_OK ||
-        (rc = req_enum(c, m, "reason", reasons, "connect, gap, subscribe, retry, store")) !=
+        (rc = req_enum(c, m, "reason", reasons, "connect, gap, subscribe, retry, store, check")) !=
             FERRY_OK ||
         (rc = req(c, m, "", "apps", &apps)) != FERRY_OK)
         return rc;

@@ -42,10 +42,14 @@ static ferry_err rec_publish(void *ctx, const char *topic, const void *payload, 
 
 static ferry_err rec_subscribe(void *ctx, const char *const *filters, size_t n, uint64_t tag) {
     fixture *f = ctx;
-    char line[512] = "sub";
+    char line[4096] = "sub";
     for (size_t i = 0; i < n; i++)
         snprintf(line + strlen(line), sizeof(line) - strlen(line), " %s", filters[i]);
-    snprintf(line + strlen(line), sizeof(line) - strlen(line), " #%llu", (unsigned long long)tag);
+    snprintf(line + strlen(line), sizeof(line) - strlen(line), " #%llu",
+             (unsigned long long)(tag >> 8));
+    if ((tag & 0xff) != 0)
+        snprintf(line + strlen(line), sizeof(line) - strlen(line), ".%llu",
+                 (unsigned long long)(tag & 0xff));
     json_array_append_new(f->out, json_string(line));
     f->last_tag = tag;
     return FERRY_OK;
@@ -53,7 +57,7 @@ static ferry_err rec_subscribe(void *ctx, const char *const *filters, size_t n, 
 
 static ferry_err rec_unsubscribe(void *ctx, const char *const *filters, size_t n) {
     fixture *f = ctx;
-    char line[512] = "unsub";
+    char line[4096] = "unsub";
     for (size_t i = 0; i < n; i++)
         snprintf(line + strlen(line), sizeof(line) - strlen(line), " %s", filters[i]);
     json_array_append_new(f->out, json_string(line));
@@ -106,7 +110,7 @@ static int teardown(void **state) {
 
 /* What the session did since the last call, as one string ("a | b | c"); then forgotten. */
 static const char *did(fixture *f) {
-    static char buf[2048];
+    static char buf[16384];
     size_t i;
     json_t *v;
     buf[0] = '\0';
@@ -152,6 +156,7 @@ static json_t *sync_msg(long long rev, json_t *labels) {
                      "apps");
 }
 
+#define TAG(gen) ((uint64_t)(gen) << 8) /* the first batch of a subscription generation */
 #define SYNC "ferry/default/nodes/n1/sync"
 #define ALL "ferry/default/nodes/n1/secrets/+ ferry/default/all/apps/+"
 
@@ -162,12 +167,12 @@ static void test_connect_subscribes_then_hello(void **state) {
     assert_string_equal(did(f), "pub ferry/default/nodes/n1/online node.online retained | sub " SYNC
                                 " " ALL " #1");
     assert_true(json_is_true(json_object_get(last_msg(f), "online")));
-    ferry_session_subscribed(f->s, 1, true, 1100);
+    ferry_session_subscribed(f->s, TAG(1), true, 1100);
     assert_string_equal(did(f), "pub ferry/default/nodes/n1/hello node.hello");
     assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "connect");
     assert_true(ferry_session_hello_outstanding(f->s));
     /* A late answer to an older subscription changes nothing. */
-    ferry_session_subscribed(f->s, 0, true, 1200);
+    ferry_session_subscribed(f->s, TAG(0), true, 1200);
     assert_string_equal(did(f), "");
 }
 
@@ -175,24 +180,80 @@ static void test_refused_subscription_is_retried(void **state) {
     fixture *f = *state;
     ferry_session_connected(f->s, 1000);
     did(f);
-    ferry_session_subscribed(f->s, 1, false, 1100);
-    assert_string_equal(did(f), "sub " SYNC " " ALL " #2");
-    ferry_session_subscribed(f->s, 2, true, 1200);
+    /* Refused: again after 1 s, not at once (a broker that refuses must not be hammered). */
+    ferry_session_subscribed(f->s, TAG(1), false, 1100);
+    assert_string_equal(did(f), "");
+    ferry_session_tick(f->s, 2099);
+    assert_string_equal(did(f), "");
+    ferry_session_tick(f->s, 2100);
+    assert_string_equal(did(f), "sub " SYNC " " ALL " #3");
+    /* Refused again: the wait doubles. */
+    ferry_session_subscribed(f->s, TAG(3), false, 2200);
+    ferry_session_tick(f->s, 4199);
+    assert_string_equal(did(f), "");
+    ferry_session_tick(f->s, 4200);
+    assert_string_equal(did(f), "sub " SYNC " " ALL " #5");
+    ferry_session_subscribed(f->s, TAG(5), true, 4300);
     assert_string_equal(did(f), "pub ferry/default/nodes/n1/hello node.hello");
     assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "connect");
+}
+
+/* 64 labels make 67 filters: three SUBSCRIBE packets; the hello waits for all three grants. */
+static void test_many_labels_in_batches(void **state) {
+    fixture *f = *state;
+    json_t *labels = json_object();
+    char key[16];
+    for (int i = 0; i < 64; i++) {
+        snprintf(key, sizeof(key), "l%02d", i);
+        json_object_set_new(labels, key, json_string("x"));
+    }
+    ferry_session_connected(f->s, 1000);
+    ferry_session_subscribed(f->s, TAG(1), true, 1000);
+    did(f);
+    deliver(f, SYNC, sync_msg(3, labels), 5000);
+    const char *out = did(f);
+    assert_non_null(strstr(out, "ferry/default/labels/l00=x/apps/+"));
+    assert_non_null(strstr(out, "ferry/default/labels/l62=x/apps/+"));
+    assert_non_null(strstr(out, "ferry/default/labels/l63=x/apps/+ #2.2"));
+    assert_non_null(strstr(out, " #2.1"));
+    ferry_session_subscribed(f->s, TAG(2) | 2, true, 5100);
+    ferry_session_subscribed(f->s, TAG(2), true, 5100);
+    assert_string_equal(did(f), "");
+    ferry_session_subscribed(f->s, TAG(2) | 1, true, 5200);
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/hello node.hello");
+    assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "subscribe");
+}
+
+/* Anti-entropy: a node that heard nothing asks, with its digest, every FERRY_SESSION_CHECK_MS. */
+static void test_periodic_check(void **state) {
+    fixture *f = *state;
+    ferry_session_connected(f->s, 1000);
+    ferry_session_subscribed(f->s, TAG(1), true, 1000);
+    deliver(f, SYNC, sync_msg(3, json_object()), 1500);
+    ferry_session_subscribed(f->s, TAG(2), true, 1500); /* registered: subscribed again, hello */
+    deliver(f, SYNC, sync_msg(3, json_object()), 1600);
+    did(f);
+    ferry_session_tick(f->s, 1500 + FERRY_SESSION_CHECK_MS - 1);
+    assert_string_equal(did(f), "");
+    ferry_session_tick(f->s, 1500 + FERRY_SESSION_CHECK_MS);
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/hello node.hello");
+    assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "check");
+    /* Unanswered: the 30 s retry, not another check. */
+    ferry_session_tick(f->s, 1500 + FERRY_SESSION_CHECK_MS + FERRY_SESSION_HELLO_RETRY_MS);
+    assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "retry");
 }
 
 static void test_labels_move_subscriptions(void **state) {
     fixture *f = *state;
     ferry_session_connected(f->s, 1000);
-    ferry_session_subscribed(f->s, 1, true, 1000);
+    ferry_session_subscribed(f->s, TAG(1), true, 1000);
     did(f);
     /* The sync answers the hello and gives labels: one topic per label, then hello again. */
     deliver(f, SYNC, sync_msg(3, json_pack("{s:s, s:s}", "region", "east", "tier", "gw")), 2000);
     assert_false(ferry_session_hello_outstanding(f->s));
     assert_string_equal(did(f), "sub " SYNC " " ALL " ferry/default/labels/region=east/apps/+ "
                                 "ferry/default/labels/tier=gw/apps/+ #2");
-    ferry_session_subscribed(f->s, 2, true, 2100);
+    ferry_session_subscribed(f->s, TAG(2), true, 2100);
     assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "subscribe");
     did(f);
     /* A label goes: its topic is unsubscribed. */
@@ -204,41 +265,51 @@ static void test_labels_move_subscriptions(void **state) {
 static void test_gap_and_retry(void **state) {
     fixture *f = *state;
     ferry_session_connected(f->s, 1000);
-    ferry_session_subscribed(f->s, 1, true, 1000);
+    ferry_session_subscribed(f->s, TAG(1), true, 1000);
     deliver(f, SYNC, sync_msg(3, json_pack("{s:s}", "region", "east")), 1500);
-    ferry_session_subscribed(f->s, 2, true, 1600);
+    ferry_session_subscribed(f->s, TAG(2), true, 1600);
     deliver(f, SYNC, sync_msg(3, json_pack("{s:s}", "region", "east")), 1700);
     did(f);
     /* A patch whose base the node does not hold: a gap, so hello. */
     deliver(f, "ferry/default/labels/region=east/apps/web",
             json_pack("{s:s, s:s, s:s, s:i, s:i, s:{s:{}}}", "type", "app.patch", "ns", "default",
                       "app", "web", "base", 4, "version", 5, "patch", "obj"),
-            2000);
+            3000);
     assert_string_equal(did(f), ""); /* the node does not hold web: not for it */
     deliver(f, "ferry/default/all/apps/web",
             json_pack("{s:s, s:s, s:s, s:i, s:{s:s, s:[{s:s, s:s}]}}", "type", "app.put", "ns",
                       "default", "app", "web", "version", 4, "spec", "name", "web", "services",
                       "name", "a", "image", "img:1"),
-            2100);
+            3100);
     deliver(f, "ferry/default/all/apps/web",
             json_pack("{s:s, s:s, s:s, s:i, s:i, s:{s:{}}}", "type", "app.patch", "ns", "default",
                       "app", "web", "base", 6, "version", 7, "patch", "obj"),
-            2200);
+            3200);
     assert_string_equal(did(f), "pub ferry/default/nodes/n1/hello node.hello");
     assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "gap");
+    /* Another gap within the second: held back, sent by the tick once the second is over. */
+    deliver(f, "ferry/default/all/apps/web",
+            json_pack("{s:s, s:s, s:s, s:i, s:i, s:{s:{}}}", "type", "app.patch", "ns", "default",
+                      "app", "web", "base", 7, "version", 8, "patch", "obj"),
+            3300);
+    ferry_session_tick(f->s, 4199);
+    assert_string_equal(did(f), "");
+    ferry_session_tick(f->s, 4200);
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/hello node.hello");
     /* No answer: asked again after 30 s, not before; not while disconnected. */
-    ferry_session_tick(f->s, 2200 + FERRY_SESSION_HELLO_RETRY_MS - 1);
+    ferry_session_tick(f->s, 4200 + FERRY_SESSION_HELLO_RETRY_MS - 1);
     assert_string_equal(did(f), "");
     ferry_session_disconnected(f->s, 40000);
-    ferry_session_tick(f->s, 2200 + FERRY_SESSION_HELLO_RETRY_MS);
+    ferry_session_tick(f->s, 4200 + FERRY_SESSION_HELLO_RETRY_MS);
     assert_string_equal(did(f), "");
     /* Dropped messages ask for a resync too. */
     ferry_session_connected(f->s, 50000);
     did(f);
     ferry_session_tick(f->s, 50000);
-    assert_string_equal(did(f), "pub ferry/default/nodes/n1/hello node.hello");
-    assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "retry");
-    ferry_session_overflow(f->s, 50001);
+    assert_string_equal(did(f), ""); /* the hello waits for the subscriptions */
+    ferry_session_subscribed(f->s, TAG(3), true, 50000);
+    assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "connect");
+    ferry_session_overflow(f->s, 52000);
     assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "gap");
 }
 
@@ -310,7 +381,7 @@ static void test_trust(void **state) {
     assert_int_equal(ferry_sign_keypair(&stranger), FERRY_OK);
     /* What the node says is signed with its key. */
     ferry_session_connected(f->s, 1000);
-    ferry_session_subscribed(f->s, 1, true, 1000);
+    ferry_session_subscribed(f->s, TAG(1), true, 1000);
     assert_string_equal(did(f), "pub ferry/default/nodes/n1/online node.online retained | sub " SYNC
                                 " " ALL " #1 | pub ferry/default/nodes/n1/hello node.hello");
     assert_int_equal(f->bad_sigs, 0);
@@ -342,6 +413,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_connect_subscribes_then_hello, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_subscription_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels_move_subscriptions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_labels_in_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_periodic_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_and_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_timing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_published_once, setup, teardown),
