@@ -8,6 +8,7 @@
 
 #include "configs.h"
 #include "ferry/app.h"
+#include "ferry/codec.h"
 #include "ferry/proto.h"
 #include "ferry/selector.h"
 #include "ferry/topics.h"
@@ -100,7 +101,8 @@ ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) 
         ferry_free(b);
         return FERRY_ENOMEM;
     }
-    if ((err = ferry_store_open(cfg->data_dir, cfg->mapsize, &b->store)) != FERRY_OK ||
+    if ((err = bridge__hellos_new(&b->hellos)) != FERRY_OK ||
+        (err = ferry_store_open(cfg->data_dir, cfg->mapsize, &b->store)) != FERRY_OK ||
         (err = load_key(b, cfg)) != FERRY_OK || (err = load_sign_key(b, cfg)) != FERRY_OK) {
         ferry_bridge_close(b);
         return err;
@@ -117,6 +119,7 @@ void ferry_bridge_close(ferry_bridge *b) {
     if (b == NULL)
         return;
     ferry_store_close(b->store);
+    bridge__hellos_free(b->hellos);
     ferry_secrets_wipe(b->key, sizeof(b->key));
     ferry_secrets_wipe(&b->sign, sizeof(b->sign));
     pthread_mutex_destroy(&b->lock);
@@ -139,8 +142,27 @@ struct sync_scan {
     bridge_resolver *res;       /* wire documents of the specs sent */
     json_t *apps;
     json_t *secrets; /* the sealed bundles the node lacks */
+    size_t budget;   /* bytes of specs and bundles this sync may still carry */
+    bool carries;    /* a spec or bundle is in: the next one must fit the budget */
     ferry_err err;
 };
+
+/* A node.sync carries specs and bundles up to SYNC_BUDGET bytes (as compact JSON, which msgpack
+ * never exceeds); the apps past it are listed without their spec (their bundles left out), and
+ * the node asks for them with its next hello (PROTOCOL.md, "node.sync"). The list itself costs
+ * about 80 bytes an app, so one sync holds some 12,000 apps. */
+#define SYNC_BUDGET (FERRY_MAX_PAYLOAD / 4 * 3)
+
+/* Whether v (compact JSON) fits what is left of the sync's budget; takes it when it does. The
+ * first item always fits: alone it fits a message, as its own app.put did. */
+static bool sync_fits(struct sync_scan *sc, const json_t *v) {
+    size_t size = json_dumpb(v, NULL, 0, JSON_COMPACT);
+    if (sc->carries && size > sc->budget)
+        return false;
+    sc->budget = size > sc->budget ? 0 : sc->budget - size;
+    sc->carries = true;
+    return true;
+}
 
 /* Whether an app may carry secret material: it mounts a secret or certificate, or pulls from a
  * registry. */
@@ -186,6 +208,16 @@ static bool sync_each(const char *key, const json_t *rec, void *ctx) {
         if (sc->err != FERRY_OK)
             goto out;
     }
+    send_spec = send_spec && sync_fits(sc, parts.pub);
+    if (sealed != NULL && (!send_spec && !(json_is_integer(held) &&
+                                           json_integer_value(held) == version))) {
+        json_decref(sealed); /* its spec comes later: so does its bundle */
+        sealed = NULL;
+    }
+    if (sealed != NULL && !sync_fits(sc, sealed)) {
+        json_decref(sealed);
+        sealed = NULL;
+    }
     sc->err = FERRY_ENOMEM;
     item = json_pack("{s:s, s:I}", "app", name, "version", version);
     if (item == NULL || (send_spec && json_object_set(item, "spec", parts.pub) != 0) ||
@@ -215,6 +247,7 @@ static ferry_err build_sync(ferry_bridge *b, ferry_store_txn *t, const char *ns,
                            .res = &res,
                            .apps = json_array(),
                            .secrets = json_array(),
+                           .budget = SYNC_BUDGET,
                            .err = FERRY_OK};
     json_t *labels = node_rec != NULL ? json_object_get(node_rec, "labels") : NULL;
     ferry_err err = FERRY_ENOMEM;
@@ -630,7 +663,6 @@ typedef struct {
     ferry_bridge *b;
     node_msg *msgs;
     size_t n;
-    json_t *replies; /* [[topic, msg], ...]: syncs to publish after the commit */
 } batch_op;
 
 /* Decode and check one message: payload valid for its type, type matching the topic kind, and the
@@ -684,27 +716,6 @@ static json_t *check_msg(const ferry_bridge_msg *m, ferry_topic *tp) {
 reject:
     json_decref(msg);
     return NULL;
-}
-
-static ferry_err handle_hello(ferry_bridge *b, ferry_store_txn *t, const node_msg *m, uint64_t rev,
-                              json_t *replies) {
-    json_t *node = NULL, *sync = NULL;
-    char topic[FERRY_TOPIC_MAX];
-    ferry_err err = bridge__get_node(t, m->topic.ns, m->topic.node, &node);
-    if (err == FERRY_ENOTFOUND)
-        err = FERRY_OK;
-    if (err == FERRY_OK)
-        err = sync_topic(m->topic.ns, m->topic.node, topic, sizeof(topic));
-    if (err == FERRY_OK)
-        err = build_sync(b, t, m->topic.ns, m->topic.node, node, rev, m->msg, &sync);
-    if (err == FERRY_OK && json_array_append_new(replies, json_pack("[s, O]", topic, sync)) != 0)
-        err = FERRY_ENOMEM;
-    LOG_DEBUG("hello from %s/%s (%s): answering with rev %llu, %s", m->topic.ns, m->topic.node,
-              json_string_value(json_object_get(m->msg, "reason")), (unsigned long long)rev,
-              node != NULL ? "registered" : "not registered");
-    json_decref(node);
-    json_decref(sync);
-    return err;
 }
 
 static ferry_err handle_status(ferry_store_txn *t, const node_msg *m) {
@@ -811,72 +822,125 @@ out:
     return err;
 }
 
+/* Statuses and onlines of a batch, in one write transaction (hellos are answered apart). */
 static ferry_err batch_txn(ferry_store_txn *t, void *ctx) {
     batch_op *op = ctx;
-    uint64_t rev;
-    ferry_err err = ferry_store_rev(t, &rev);
+    ferry_err err = FERRY_OK;
 
-    json_array_clear(op->replies);
     for (size_t i = 0; i < op->n && err == FERRY_OK; i++) {
         const node_msg *m = &op->msgs[i];
         bool ok = false;
-        if (m->msg == NULL)
+        if (m->msg == NULL || m->topic.kind == FERRY_TOPIC_NODE_HELLO)
             continue;
         if ((err = trusted(op->b, t, m, &ok)) != FERRY_OK || !ok)
             continue;
-        switch (m->topic.kind) {
-        case FERRY_TOPIC_NODE_HELLO:
-            err = handle_hello(op->b, t, m, rev, op->replies);
-            break;
-        case FERRY_TOPIC_NODE_STATUS:
+        if (m->topic.kind == FERRY_TOPIC_NODE_STATUS)
             err = handle_status(t, m);
-            break;
-        case FERRY_TOPIC_NODE_ONLINE:
+        else if (m->topic.kind == FERRY_TOPIC_NODE_ONLINE)
             err = handle_online(t, m);
-            break;
-        default:
-            break;
-        }
     }
     return err;
 }
 
+typedef struct {
+    ferry_bridge *b;
+    const node_msg *m;
+    const char *digest; /* what the node holds, as a string (the cache key) */
+    json_t *sync;       /* the answer, or NULL when the hello is refused */
+} hello_op;
+
+/* Answer a hello in a read transaction: the bridge lock is not needed to read, so a flood of hellos
+ * never holds up the API's writes. */
+static ferry_err hello_txn(ferry_store_txn *t, void *ctx) {
+    hello_op *op = ctx;
+    const node_msg *m = op->m;
+    json_t *node = NULL;
+    uint64_t rev;
+    bool ok = false;
+    ferry_err err = trusted(op->b, t, m, &ok);
+
+    if (err != FERRY_OK || !ok || (err = ferry_store_rev(t, &rev)) != FERRY_OK)
+        return err;
+    op->sync = bridge__hellos_cached(op->b->hellos, m->topic.ns, m->topic.node, rev, op->digest);
+    if (op->sync != NULL)
+        return FERRY_OK;
+    err = bridge__get_node(t, m->topic.ns, m->topic.node, &node);
+    if (err == FERRY_OK)
+        err = build_sync(op->b, t, m->topic.ns, m->topic.node, node, rev, m->msg, &op->sync);
+    if (err == FERRY_OK)
+        bridge__hellos_keep(op->b->hellos, m->topic.ns, m->topic.node, rev, op->digest, op->sync);
+    LOG_DEBUG("hello from %s/%s (%s): answering with rev %llu", m->topic.ns, m->topic.node,
+              json_string_value(json_object_get(m->msg, "reason")), (unsigned long long)rev);
+    json_decref(node);
+    return err;
+}
+
+/* A hello: within the node's budget, believed, answered with its sync (published under the lock
+ * the publisher needs). Failures are logged: the node asks again after 30 s. */
+static void answer_hello(ferry_bridge *b, const node_msg *m) {
+    char topic[FERRY_TOPIC_MAX];
+    json_t *held = json_pack("{s:O?, s:O?}", "apps", json_object_get(m->msg, "apps"), "secrets",
+                             json_object_get(m->msg, "secrets"));
+    char *digest = held != NULL ? json_dumps(held, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    hello_op op = {.b = b, .m = m, .digest = digest};
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    ferry_err err = FERRY_ENOMEM;
+
+    if (!bridge__hellos_admit(b->hellos, m->topic.ns, m->topic.node, ferry_mono_ms())) {
+        LOG_WARN("mqtt: dropped a hello from %s/%s: over its budget of %d a second", m->topic.ns,
+                 m->topic.node, 1000 / HELLO_REFILL_MS);
+        goto out;
+    }
+    if (digest == NULL || (err = ferry_store_read(b->store, hello_txn, &op)) != FERRY_OK ||
+        op.sync == NULL)
+        goto out;
+    if ((err = sync_topic(m->topic.ns, m->topic.node, topic, sizeof(topic))) == FERRY_OK &&
+        (err = bridge__encode(json_incref(op.sync), &buf, &len)) == FERRY_OK) {
+        pthread_mutex_lock(&b->lock);
+        err = bridge__publish(b, topic, buf, len, NULL);
+        pthread_mutex_unlock(&b->lock);
+    }
+out:
+    if (err != FERRY_OK)
+        LOG_WARN("could not answer the hello of %s/%s (%s); the node asks again in 30 s",
+                 m->topic.ns, m->topic.node, ferry_strerror(err));
+    ferry_free(buf);
+    free(digest);
+    json_decref(held);
+    json_decref(op.sync);
+}
+
 static ferry_err handle_batch(ferry_bridge *b, const ferry_bridge_msg *msgs, size_t n) {
     ferry_err err = FERRY_ENOMEM;
-    batch_op op = {
-        .b = b, .msgs = ferry_calloc(n, sizeof(node_msg)), .n = n, .replies = json_array()};
+    batch_op op = {.b = b, .msgs = ferry_calloc(n, sizeof(node_msg)), .n = n};
+    size_t hellos = 0;
 
-    if (op.msgs == NULL || op.replies == NULL)
+    if (op.msgs == NULL)
         goto out;
     for (size_t i = 0; i < n; i++) {
         op.msgs[i].msg = check_msg(&msgs[i], &op.msgs[i].topic);
         op.msgs[i].raw = &msgs[i];
+        hellos += op.msgs[i].msg != NULL && op.msgs[i].topic.kind == FERRY_TOPIC_NODE_HELLO;
     }
-    pthread_mutex_lock(&b->lock);
-    err = ferry_store_write(b->store, batch_txn, &op);
-    size_t r;
-    json_t *reply;
-    json_array_foreach(op.replies, r, reply) {
-        const char *topic = json_string_value(json_array_get(reply, 0));
-        unsigned char *buf = NULL;
-        size_t len = 0;
-        if (err != FERRY_OK)
-            break;
-        if (bridge__encode(json_incref(json_array_get(reply, 1)), &buf, &len) != FERRY_OK ||
-            bridge__publish(b, topic, buf, len, NULL) != FERRY_OK)
-            LOG_WARN("could not send the sync on %s; the node asks again in 30 s", topic);
-        ferry_free(buf);
+    err = FERRY_OK;
+    if (hellos < n) {
+        pthread_mutex_lock(&b->lock);
+        err = ferry_store_write(b->store, batch_txn, &op);
+        pthread_mutex_unlock(&b->lock);
     }
-    pthread_mutex_unlock(&b->lock);
     if (err != FERRY_OK)
         LOG_ERROR("store: %zu node messages could not be stored (%s); they are lost, nodes "
                   "resend status on reconnect and hellos after 30 s",
-                  n, ferry_strerror(err));
+                  n - hellos, ferry_strerror(err));
+    for (size_t i = 0; i < n && hellos > 0; i++) {
+        if (op.msgs[i].msg != NULL && op.msgs[i].topic.kind == FERRY_TOPIC_NODE_HELLO)
+            answer_hello(b, &op.msgs[i]);
+    }
 out:
     for (size_t i = 0; op.msgs != NULL && i < n; i++)
         json_decref(op.msgs[i].msg);
     ferry_free(op.msgs);
-    json_decref(op.replies);
     return err;
 }
 

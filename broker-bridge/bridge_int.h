@@ -10,14 +10,17 @@
 #include "bridge.h"
 #include "ferry/secrets.h"
 #include "ferry/sign.h"
+#include "hellos.h"
 #include "store.h"
 
 struct ferry_bridge {
-    pthread_mutex_t lock; /* serialises every store access and the publisher state below */
+    pthread_mutex_t lock; /* serialises writes (one writer at a time) and the publisher state below;
+                           * reads are LMDB read transactions and take no lock */
     ferry_store *store;
     ferry_bridge_config cfg;
     unsigned char key[FERRY_SECRETS_KEY_LEN]; /* encrypts secret config values; read-only */
     ferry_keypair sign;                       /* signs every message to nodes; read-only */
+    bridge_hellos *hellos;                    /* hello budgets and cached syncs (own lock) */
     /* Publisher state (under lock; publisher.c). */
     bool mqtt_up;
     uint32_t gen;             /* connection generation, bumped on every (re)connect */

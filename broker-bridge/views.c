@@ -115,9 +115,9 @@ typedef struct {
 
 static ferry_err run_read(ferry_bridge *b, ferry_store_fn fn, read_op *op, json_t **out) {
     op->now = ferry_now_ms();
-    pthread_mutex_lock(&b->lock);
+    /* A read transaction is a consistent snapshot on its own: no lock, so reads never wait for
+     * writes (nor for a flood of hellos). */
     ferry_err err = ferry_store_read(b->store, fn, op);
-    pthread_mutex_unlock(&b->lock);
     json_decref(op->rec);
     json_decref(op->entries);
     json_decref(op->selector);

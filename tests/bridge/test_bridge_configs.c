@@ -9,6 +9,7 @@
 #include "bridge_test.h"
 #include "records.h"
 #include "ferry/base64.h"
+#include "ferry/codec.h"
 #include "ferry/bundle.h"
 #include "ferry/patch.h"
 #include "ferry/sign.h"
@@ -1108,6 +1109,91 @@ static void test_config_records_checked(void **state) {
     json_decref(rec);
 }
 
+
+/* A hello costs bounded work: a node gets HELLO_BURST answers at once, then about one a second
+ * (the rest are dropped; the node asks again after 30 s). */
+static void test_hello_budget(void **state) {
+    fixture *f = *state;
+    node_create(f, "n1", "{}");
+    node_create(f, "n2", "{}");
+    settle(f);
+    int64_t t0 = ferry_mono_ms();
+    for (int i = 0; i < 25; i++)
+        assert_int_equal(node_says(f, "ferry/default/nodes/n1/hello",
+                                   json_pack("{s:s, s:s, s:s, s:s, s:{}}", "type", "node.hello",
+                                             "ns", "default", "node", "n1", "reason", "retry",
+                                             "apps")),
+                         FERRY_OK);
+    /* 20 at once, plus one per second the loop took (slow under sanitizers). */
+    size_t refills = (size_t)((ferry_mono_ms() - t0) / 1000);
+    assert_true(f->rec.n >= 20 && f->rec.n <= 20 + refills);
+    size_t answered = f->rec.n;
+    /* Another node's budget is its own. */
+    assert_int_equal(node_says(f, "ferry/default/nodes/n2/hello",
+                               json_pack("{s:s, s:s, s:s, s:s, s:{}}", "type", "node.hello", "ns",
+                                         "default", "node", "n2", "reason", "connect", "apps")),
+                     FERRY_OK);
+    assert_int_equal(f->rec.n, answered + 1);
+    assert_string_equal(f->rec.items[answered].topic, "ferry/default/nodes/n2/sync");
+}
+
+/* A node.sync stays under the payload cap: apps whose specs (configs resolved) do not fit are
+ * listed without spec, and the node's next hello (holding what came) gets the rest. */
+static void test_big_sync_split(void **state) {
+    fixture *f = *state;
+    size_t big = 900u * 1024u;
+    char *text = malloc(big + 1), name[32];
+    memset(text, 'x', big);
+    text[big] = '\0';
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof(name), "big%d", i);
+        json_t *body = json_pack("{s:s, s:s, s:{s:s}}", "name", name, "kind", "config", "data",
+                                 "f", text),
+               *out = NULL;
+        ferry_detail e;
+        if (ferry_bridge_config_create(f->b, "default", body, &out, &e) != FERRY_OK)
+            fail_msg("config create failed: %s (%s)", e.message, e.field);
+        json_decref(body);
+        json_decref(out);
+        char app[512];
+        snprintf(app, sizeof(app),
+                 "{\"name\":\"%s\",\"volumes\":[{\"name\":\"c\",\"config\":{\"name\":"
+                 "\"%s\"}}],\"services\":[{\"name\":\"s\",\"image\":\"img:1\","
+                 "\"volumeMounts\":[{\"name\":\"c\",\"mountPath\":\"/c\"}]}]}",
+                 name, name);
+        create_app(f, app);
+    }
+    free(text);
+    node_create(f, "n1", "{}");
+    settle(f);
+
+    json_t *held = json_object();
+    for (int round = 0; round < 5 && json_object_size(held) < 5; round++) {
+        json_t *hello = json_pack("{s:s, s:s, s:s, s:s, s:O}", "type", "node.hello", "ns",
+                                  "default", "node", "n1", "reason", "gap", "apps", held);
+        recorder_clear(&f->rec);
+        assert_int_equal(node_says(f, "ferry/default/nodes/n1/hello", hello), FERRY_OK);
+        published *p = find_msg(f, "node.sync", "ferry/default/nodes/n1/sync");
+        assert_true(p->len <= FERRY_MAX_PAYLOAD);
+        json_t *apps = json_object_get(p->msg, "apps"), *entry;
+        size_t i, specs = 0;
+        assert_int_equal(json_array_size(apps), 5); /* every app listed, with or without spec */
+        json_array_foreach(apps, i, entry) {
+            if (json_object_get(entry, "spec") == NULL)
+                continue;
+            specs++;
+            json_object_set(held, json_string_value(json_object_get(entry, "app")),
+                            json_object_get(entry, "version"));
+        }
+        /* 1.2 MiB each on the wire (base64): not all fit one sync, but each answer moves on. */
+        assert_true(specs >= 1);
+        assert_true(round > 0 || specs < 5);
+        printf("round %d: %zu specs in %zu bytes\n", round, specs, p->len);
+    }
+    assert_int_equal(json_object_size(held), 5);
+    json_decref(held);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_key_file, bridge_fixture_setup,
@@ -1131,6 +1217,10 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_node_gpu, bridge_fixture_setup,
                                         bridge_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_config_records_checked, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_big_sync_split, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_hello_budget, bridge_fixture_setup,
                                         bridge_fixture_teardown),
     };
     return FERRY_RUN_TESTS(tests, argc, argv);
