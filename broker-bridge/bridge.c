@@ -451,6 +451,38 @@ out:
     return err;
 }
 
+static bool count_each(const char *key, const json_t *rec, void *ctx) {
+    (void)key;
+    (void)rec;
+    (*(size_t *)ctx)++;
+    return true;
+}
+
+/* Forget app of ns once it is deleted and no node keeps a status of it (every node that ran it
+ * forgot it, or was deleted): the tombstone has done its work (PROTOCOL.md, "Collecting"). */
+static ferry_err collect_app(ferry_store_txn *t, const char *ns, const char *app) {
+    json_t *rec = NULL;
+    char key[BRIDGE_KEY_MAX], prefix[BRIDGE_KEY_MAX];
+    size_t statuses = 0;
+    ferry_err err = bridge__get_app(t, ns, app, &rec);
+
+    if (err == FERRY_ENOTFOUND || err == FERRY_EFORMAT)
+        return FERRY_OK;
+    if (err != FERRY_OK || !json_is_true(json_object_get(rec, "deleted")))
+        goto out;
+    bridge__key(prefix, ns, app, "");
+    if ((err = ferry_store_scan(t, FERRY_DB_STATUS, prefix, count_each, &statuses)) != FERRY_OK ||
+        statuses > 0)
+        goto out;
+    bridge__key(key, ns, app, NULL);
+    if ((err = ferry_store_del(t, FERRY_DB_APPS, key)) == FERRY_OK)
+        LOG_INFO("app %s/%s: deleted, and no node holds it any more; its tombstone is collected",
+                 ns, app);
+out:
+    json_decref(rec);
+    return err;
+}
+
 static ferry_err app_delete_txn(ferry_store_txn *t, void *ctx) {
     bridge_write_op *op = ctx;
     json_t *rec = NULL;
@@ -503,6 +535,57 @@ ferry_err ferry_bridge_app_delete(ferry_bridge *b, const char *ns, const char *n
     return err;
 }
 
+typedef struct {
+    const char *node;
+    json_t *apps; /* names of the apps with a status of node */
+} node_statuses;
+
+static bool node_status_each(const char *key, const json_t *rec, void *ctx) {
+    node_statuses *ns = ctx;
+    const char *node = json_string_value(json_object_get(rec, "node"));
+    const char *app = json_string_value(json_object_get(rec, "app"));
+    (void)key;
+    if (node != NULL && app != NULL && strcmp(node, ns->node) == 0)
+        json_array_append_new(ns->apps, json_string(app));
+    return true;
+}
+
+/* A deleted node: drop its statuses (collecting the tombstones they kept) and clear its retained
+ * statuses and online state on the broker. */
+static ferry_err forget_node(ferry_bridge *b, ferry_store_txn *t, const char *ns, const char *node,
+                             size_t *queued) {
+    node_statuses st = {node, json_array()};
+    char prefix[BRIDGE_KEY_MAX], key[BRIDGE_KEY_MAX], topic[FERRY_TOPIC_MAX];
+    ferry_topic tp = {.kind = FERRY_TOPIC_NODE_STATUS};
+    size_t i;
+    json_t *v;
+    ferry_err err = st.apps != NULL ? FERRY_OK : FERRY_ENOMEM;
+
+    snprintf(tp.ns, sizeof(tp.ns), "%s", ns);
+    snprintf(tp.node, sizeof(tp.node), "%s", node);
+    bridge__key(prefix, ns, "", NULL);
+    if (err == FERRY_OK)
+        err = ferry_store_scan(t, FERRY_DB_STATUS, prefix, node_status_each, &st);
+    json_array_foreach(st.apps, i, v) {
+        if (err != FERRY_OK)
+            break;
+        bridge__key(key, ns, json_string_value(v), node);
+        snprintf(tp.app, sizeof(tp.app), "%s", json_string_value(v));
+        if ((err = ferry_store_del(t, FERRY_DB_STATUS, key)) == FERRY_OK &&
+            (err = ferry_topic_build(&tp, topic, sizeof(topic))) == FERRY_OK &&
+            (err = bridge__queue_clear(b, t, topic, queued)) == FERRY_OK)
+            err = collect_app(t, ns, json_string_value(v));
+    }
+    tp.kind = FERRY_TOPIC_NODE_ONLINE;
+    bridge__key(key, ns, node, NULL);
+    if (err == FERRY_OK && (err = ferry_store_del(t, FERRY_DB_NODESTATE, key)) == FERRY_ENOTFOUND)
+        err = FERRY_OK;
+    if (err == FERRY_OK && (err = ferry_topic_build(&tp, topic, sizeof(topic))) == FERRY_OK)
+        err = bridge__queue_clear(b, t, topic, queued);
+    json_decref(st.apps);
+    return err;
+}
+
 /* Node registration, relabelling (op->input = labels) and deletion (op->input = NULL). */
 static ferry_err node_write_txn(ferry_store_txn *t, void *ctx, bool create) {
     bridge_write_op *op = ctx;
@@ -527,7 +610,8 @@ static ferry_err node_write_txn(ferry_store_txn *t, void *ctx, bool create) {
     if (op->input == NULL) { /* delete */
         if ((err = ferry_store_del(t, FERRY_DB_NODES, key)) != FERRY_OK ||
             (err = bridge__queue_sync(op->b, t, op->ns, op->name, NULL, rev, &op->queued)) !=
-                FERRY_OK)
+                FERRY_OK ||
+            (err = forget_node(op->b, t, op->ns, op->name, &op->queued)) != FERRY_OK)
             goto out;
         op->out = json_pack("{s:s, s:s, s:b}", "name", op->name, "namespace", op->ns, "deleted", 1);
     } else {
@@ -691,6 +775,8 @@ static json_t *check_msg(const ferry_bridge_msg *m, ferry_topic *tp) {
                  m->topic);
         return NULL;
     }
+    if (tp->kind == FERRY_TOPIC_NODE_STATUS && m->len == 0)
+        return json_pack("{s:b}", "clear", 1); /* the node forgot the app (see status_clear) */
     ferry_err err = ferry_proto_decode(m->payload, m->len, &msg, why, sizeof(why));
     if (err != FERRY_OK) {
         LOG_WARN("mqtt: invalid payload on '%.*s' dropped: %s", (int)m->topic_len, m->topic, why);
@@ -771,6 +857,20 @@ static ferry_err handle_online(ferry_store_txn *t, const node_msg *m) {
     return err;
 }
 
+static bool is_clear(const node_msg *m) {
+    return json_is_true(json_object_get(m->msg, "clear"));
+}
+
+/* An empty retained status: the node forgot the app (its tombstone collected, PROTOCOL.md). */
+static ferry_err status_clear(ferry_store_txn *t, const node_msg *m) {
+    char key[BRIDGE_KEY_MAX];
+    bridge__key(key, m->topic.ns, m->topic.app, m->topic.node);
+    ferry_err err = ferry_store_del(t, FERRY_DB_STATUS, key);
+    if (err == FERRY_ENOTFOUND)
+        err = FERRY_OK;
+    return err == FERRY_OK ? collect_app(t, m->topic.ns, m->topic.app) : err;
+}
+
 /* Whether the bridge believes m (see bridge.h, ferry_bridge_handle_messages): FERRY_OK and
  * *ok. Each refusal is one log line. */
 static ferry_err trusted(const ferry_bridge *b, ferry_store_txn *t, const node_msg *m, bool *ok) {
@@ -781,8 +881,13 @@ static ferry_err trusted(const ferry_bridge *b, ferry_store_txn *t, const node_m
 
     *ok = false;
     if (err == FERRY_ENOTFOUND || err == FERRY_EFORMAT) {
-        LOG_WARN("mqtt: refused a message on '%.*s': node %s/%s is not registered",
-                 (int)m->raw->topic_len, m->raw->topic, tp->ns, tp->node);
+        /* The bridge clears the retained messages of a deleted node itself: they come back. */
+        if (is_clear(m))
+            LOG_DEBUG("mqtt: a cleared status on '%.*s' of a node not registered; ignored",
+                      (int)m->raw->topic_len, m->raw->topic);
+        else
+            LOG_WARN("mqtt: refused a message on '%.*s': node %s/%s is not registered",
+                     (int)m->raw->topic_len, m->raw->topic, tp->ns, tp->node);
         err = FERRY_OK;
         goto out;
     }
@@ -801,7 +906,7 @@ static ferry_err trusted(const ferry_bridge *b, ferry_store_txn *t, const node_m
                  (int)m->raw->topic_len, m->raw->topic, tp->ns, tp->node);
         goto out;
     }
-    if (tp->kind == FERRY_TOPIC_NODE_STATUS) {
+    if (tp->kind == FERRY_TOPIC_NODE_STATUS && !is_clear(m)) {
         json_int_t version = json_integer_value(json_object_get(m->msg, "version"));
         err = bridge__get_app(t, tp->ns, tp->app, &app);
         if (err == FERRY_ENOTFOUND || err == FERRY_EFORMAT ||
@@ -835,7 +940,7 @@ static ferry_err batch_txn(ferry_store_txn *t, void *ctx) {
         if ((err = trusted(op->b, t, m, &ok)) != FERRY_OK || !ok)
             continue;
         if (m->topic.kind == FERRY_TOPIC_NODE_STATUS)
-            err = handle_status(t, m);
+            err = is_clear(m) ? status_clear(t, m) : handle_status(t, m);
         else if (m->topic.kind == FERRY_TOPIC_NODE_ONLINE)
             err = handle_online(t, m);
     }

@@ -20,7 +20,8 @@ typedef struct {
 } ferry_outbox_ref;
 
 /* Publish payload on topic at QoS 1, with sig (the bridge's signature of topic and payload,
- * ferry/sign.h) as the MQTT 5 user property "sig". ref is NULL for a direct message (a sync
+ * ferry/sign.h) as the MQTT 5 user property "sig". An empty payload is published retained: it
+ * clears the topic's retained message (a deleted node's statuses and online state). ref is NULL for a direct message (a sync
  * answering a hello) and otherwise must come back through ferry_bridge_outbox_acked/_failed once
  * the broker answered. Called with the bridge lock held, on the thread that called
  * ferry_bridge_pump or ferry_bridge_handle_messages: it must not call into the bridge. Returns

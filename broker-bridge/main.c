@@ -36,7 +36,8 @@ static ferry_err publish(void *ctx, const char *topic, const unsigned char *payl
                          const char *sig, const ferry_outbox_ref *ref) {
     bridge_daemon *bd = ctx;
     ferry_mqtt_prop props[] = {{FERRY_SIGN_PROP, sig}};
-    ferry_mqtt_pub pub = {.tracked = ref != NULL, .props = props, .nprops = 1};
+    /* An empty payload clears a retained message (bridge.h). */
+    ferry_mqtt_pub pub = {.tracked = ref != NULL, .retain = len == 0, .props = props, .nprops = 1};
     if (ref != NULL) {
         pub.tag = ref->seq;
         pub.epoch = ref->gen;

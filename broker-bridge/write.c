@@ -97,6 +97,15 @@ ferry_err bridge__queue(const ferry_bridge *b, ferry_store_txn *t, const char *t
     return err;
 }
 
+ferry_err bridge__queue_clear(const ferry_bridge *b, ferry_store_txn *t, const char *topic,
+                              size_t *queued) {
+    uint64_t seq;
+    ferry_err err = outbox_add(b, t, topic, (const unsigned char *)"", 0, &seq);
+    if (err == FERRY_OK)
+        (*queued)++;
+    return err;
+}
+
 ferry_err bridge__app_topic(const char *ns, const char *app, const json_t *spec, char *buf,
                             size_t len) {
     ferry_topic tp = {.kind = FERRY_TOPIC_APP_ALL};

@@ -45,6 +45,9 @@ ferry_err bridge__encode(json_t *msg, unsigned char **buf, size_t *len);
 /* Encode msg (stolen) and append it, sealed, to the outbox on topic; ++*queued. */
 ferry_err bridge__queue(const ferry_bridge *b, ferry_store_txn *t, const char *topic, json_t *msg,
                         size_t *queued);
+/* Queue an empty message on topic: published retained, it clears the topic's retained message. */
+ferry_err bridge__queue_clear(const ferry_bridge *b, ferry_store_txn *t, const char *topic,
+                              size_t *queued);
 
 /* The topic an app with this spec is published on (see PROTOCOL.md, "Topics") into buf; errors of
  * ferry_topic_build, logged. */

@@ -152,6 +152,8 @@ static void work_done(uv_work_t *req, int status) {
     case WORK_APP:
         if (w->err == FERRY_OK && w->result.status != NULL && !e->d.stopping)
             ferry_session_report(e->session, w->result.status);
+        if (w->err == FERRY_OK && w->result.collected)
+            ferry_session_forget(e->session, w->item.name);
         if (w->err == FERRY_OK && w->result.facts != NULL)
             json_object_set(e->facts, w->item.name, w->result.facts);
         else if (w->err == FERRY_OK)

@@ -43,6 +43,9 @@ typedef struct {
     ferry_directive dir;
     long long version; /* as held (0 for FORGET) */
     json_t *spec;      /* owned; NULL for a tombstone or FORGET */
+    /* A tombstone no later than the last sync applied: once the app is removed, the node may
+     * forget it (the sync is authoritative for every version up to its rev; PROTOCOL.md). */
+    bool collectable;
 } ferry_survey_item;
 
 typedef struct {
@@ -70,6 +73,9 @@ typedef struct {
     int64_t wake_at_ms;
     /* The app waits for the secret bundle its spec names: the node should ask the cloud. */
     bool needs_secrets;
+    /* A collectable tombstone whose app is gone from the engine was removed from the store: the
+     * node should clear its retained status instead of reporting one (status is NULL). */
+    bool collected;
 } ferry_app_result;
 
 /* Reconcile one app to item's directive (see plan.h for the order and the rules). An app whose

@@ -31,6 +31,7 @@ struct ferry_session {
     bool reconcile_wanted;
     int64_t next_reconcile_at;
     json_t *published; /* app -> last status published (without ts) */
+    json_t *forgotten; /* apps whose retained status is to be cleared on the next connect */
 };
 
 static ferry_err topic_for(const ferry_session *s, ferry_topic_kind kind, char *buf, size_t len) {
@@ -52,8 +53,9 @@ ferry_err ferry_session_new(const ferry_session_cfg *cfg, ferry_session **out) {
     s->self = (ferry_sync_self){cfg->ns, cfg->node};
     s->published = json_object();
     s->label_filters = json_array();
+    s->forgotten = json_object();
     s->reconcile_wanted = true; /* the node runs what it last heard, cloud or no cloud */
-    if (s->published == NULL || s->label_filters == NULL) {
+    if (s->published == NULL || s->label_filters == NULL || s->forgotten == NULL) {
         ferry_session_free(s);
         return FERRY_ENOMEM;
     }
@@ -77,6 +79,7 @@ void ferry_session_free(ferry_session *s) {
         return;
     json_decref(s->published);
     json_decref(s->label_filters);
+    json_decref(s->forgotten);
     ferry_free(s);
 }
 
@@ -251,6 +254,23 @@ out:
     json_decref(node);
 }
 
+static ferry_err status_topic(const ferry_session *s, const char *app, char *buf, size_t len) {
+    ferry_topic t = {.kind = FERRY_TOPIC_NODE_STATUS};
+    snprintf(t.ns, sizeof(t.ns), "%s", s->cfg.ns);
+    snprintf(t.node, sizeof(t.node), "%s", s->cfg.node);
+    snprintf(t.app, sizeof(t.app), "%s", app);
+    return ferry_topic_build(&t, buf, len);
+}
+
+static void clear_status(ferry_session *s, const char *app) {
+    char topic[FERRY_TOPIC_MAX], sig[FERRY_SIGN_SIG_B64];
+    if (status_topic(s, app, topic, sizeof(topic)) != FERRY_OK ||
+        sign(s, topic, (const unsigned char *)"", 0, sig) != FERRY_OK)
+        return;
+    LOG_INFO("app %s: clearing its retained status", app);
+    s->cfg.io.publish(s->cfg.io.ctx, topic, "", 0, true, s->cfg.sign != NULL ? sig : NULL);
+}
+
 void ferry_session_connected(ferry_session *s, int64_t now) {
     json_t *online = online_msg(s, true);
     LOG_INFO("mqtt: connected as node %s/%s", s->cfg.ns, s->cfg.node);
@@ -260,6 +280,10 @@ void ferry_session_connected(ferry_session *s, int64_t now) {
     json_object_clear(s->published); /* report everything again after any outage */
     publish_msg(s, s->online_topic, online, true);
     json_decref(online);
+    const char *app;
+    json_t *v;
+    json_object_foreach(s->forgotten, app, v) clear_status(s, app);
+    json_object_clear(s->forgotten);
     subscribe_all(s, "connect", now);
     s->reconcile_wanted = true;
 }
@@ -354,18 +378,22 @@ void ferry_session_wake_at(ferry_session *s, int64_t wall_ms, int64_t now_wall, 
         s->next_reconcile_at = at;
 }
 
+void ferry_session_forget(ferry_session *s, const char *app) {
+    json_object_del(s->published, app);
+    if (s->connected)
+        clear_status(s, app);
+    else
+        json_object_set_new(s->forgotten, app, json_true());
+}
+
 void ferry_session_report(ferry_session *s, const json_t *status) {
     const char *app = json_string_value(json_object_get(status, "app"));
     char topic[FERRY_TOPIC_MAX];
-    ferry_topic t = {.kind = FERRY_TOPIC_NODE_STATUS};
     json_t *msg;
 
     if (app == NULL || json_equal(status, json_object_get(s->published, app)))
         return;
-    snprintf(t.ns, sizeof(t.ns), "%s", s->cfg.ns);
-    snprintf(t.node, sizeof(t.node), "%s", s->cfg.node);
-    snprintf(t.app, sizeof(t.app), "%s", app);
-    if (ferry_topic_build(&t, topic, sizeof(topic)) != FERRY_OK)
+    if (status_topic(s, app, topic, sizeof(topic)) != FERRY_OK)
         return;
     json_object_set_new(s->published, app, json_deep_copy(status));
     msg = json_deep_copy(status);

@@ -109,6 +109,10 @@ void ferry_session_wake_at(ferry_session *s, int64_t wall_ms, int64_t now_wall, 
  * it differs from the last one published for the app since the connection came up. */
 void ferry_session_report(ferry_session *s, const json_t *status);
 
+/* The node forgot app (its tombstone was collected): clear its retained status on the broker (an
+ * empty retained message, signed) so that the bridge drops its record too. */
+void ferry_session_forget(ferry_session *s, const char *app);
+
 /* What the session is waiting for (for tests and logs). */
 bool ferry_session_hello_outstanding(const ferry_session *s);
 bool ferry_session_is_connected(const ferry_session *s);

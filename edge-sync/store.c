@@ -184,6 +184,32 @@ ferry_err ferry_estore_put_app(ferry_estore_txn *t, const char *name, const ferr
     return err;
 }
 
+typedef struct {
+    const char *name;
+    long long version;
+    bool *gone;
+} collect_op;
+
+static ferry_err collect_txn(ferry_estore_txn *t, void *ctx) {
+    collect_op *op = ctx;
+    ferry_estore_app cur;
+    ferry_err err = ferry_estore_get_app(t, op->name, &cur);
+    *op->gone = false;
+    if (err == FERRY_ENOTFOUND)
+        return FERRY_OK;
+    if (err == FERRY_OK && cur.deleted && cur.version == op->version) {
+        err = ferry_kv_del(t->kv, DB_APPS, op->name, strlen(op->name));
+        *op->gone = err == FERRY_OK;
+    }
+    ferry_estore_app_clear(&cur);
+    return err;
+}
+
+ferry_err ferry_estore_collect(ferry_estore *s, const char *name, long long version, bool *gone) {
+    collect_op op = {name, version, gone};
+    return ferry_estore_write(s, collect_txn, &op);
+}
+
 void ferry_estore_apps_free(ferry_estore_apps *a) {
     if (a == NULL)
         return;

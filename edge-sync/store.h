@@ -41,6 +41,9 @@ void ferry_estore_app_clear(ferry_estore_app *a);
  * an unreadable record. out->spec is a new reference. */
 ferry_err ferry_estore_get_app(ferry_estore_txn *t, const char *name, ferry_estore_app *out);
 ferry_err ferry_estore_put_app(ferry_estore_txn *t, const char *name, const ferry_estore_app *app);
+/* Forget the tombstone of name if it is still one at version (its own transaction): *gone tells
+ * whether it was removed (false when the app came back or moved on meanwhile). */
+ferry_err ferry_estore_collect(ferry_estore *s, const char *name, long long version, bool *gone);
 
 /* Every readable app record, in name order. Release with ferry_estore_apps_free. */
 typedef struct {

@@ -58,6 +58,15 @@ static ferry_err on_put(ferry_estore_txn *t, const json_t *node, const json_t *m
         err = FERRY_OK;
         goto out;
     }
+    /* The last sync (rev R) was authoritative for every version up to R: an app it did not
+     * leave here at version <= R is deleted or not for this node (its tombstone may have been
+     * collected), so an old put (a duplicate, a replay) must not bring it back. */
+    if (!found && version <= int_field(node, "rev")) {
+        LOG_DEBUG("app %s v%lld: not held and not newer than the last sync (rev %lld); ignored",
+                  name, version, int_field(node, "rev"));
+        err = FERRY_OK;
+        goto out;
+    }
     err = store_spec(t, node, name, version, json_object_get(msg, "spec"), found && !cur.deleted,
                      act);
 out:

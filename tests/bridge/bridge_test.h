@@ -113,7 +113,9 @@ static inline ferry_err record_publish(void *ctx, const char *topic, const unsig
     p->outbox = ref != NULL;
     if (ref != NULL)
         p->ref = *ref;
-    if (ferry_proto_decode(payload, len, &p->msg, why, sizeof(why)) != FERRY_OK)
+    if (len == 0) /* clears a retained message */
+        p->msg = json_pack("{s:s}", "type", "clear");
+    else if (ferry_proto_decode(payload, len, &p->msg, why, sizeof(why)) != FERRY_OK)
         fail_msg("the bridge published an invalid payload on %s: %s", topic, why);
     return FERRY_OK;
 }

@@ -382,8 +382,11 @@ static void test_node_sync_on_register_relabel_delete(void **state) {
     ack_all(f->b, &f->rec);
 
     node_op(f, "delete", "n1", NULL);
-    assert_int_equal(flush_outbox(f), 1);
-    p = only_sync(f, "n1");
+    assert_int_equal(flush_outbox(f), 2); /* its sync, and its retained online state cleared */
+    assert_string_equal(f->rec.items[1].topic, "ferry/default/nodes/n1/online");
+    assert_int_equal(f->rec.items[1].len, 0);
+    p = &f->rec.items[0];
+    assert_string_equal(p->topic, "ferry/default/nodes/n1/sync");
     assert_int_equal(msg_int(p, "rev"), 8);
     assert_true(json_is_false(json_object_get(p->msg, "registered")));
     assert_int_equal(json_object_size(json_object_get(p->msg, "labels")), 0);
@@ -529,6 +532,33 @@ static void test_status_and_online(void **state) {
         json_integer_value(json_object_get(json_object_get(out, "summary"), "targeted")), 0);
     json_decref(out);
     assert_int_equal(ferry_bridge_app_status(f->b, "default", "never", &out, &e), FERRY_ENOTFOUND);
+
+    /* Collecting (PROTOCOL.md): n3 forgot the app (an empty retained status): its record goes;
+     * the tombstone stays while n1 still holds a status. */
+    ferry_bridge_msg clear = {.topic = "ferry/default/nodes/n3/status/web",
+                              .topic_len = strlen("ferry/default/nodes/n3/status/web"),
+                              .payload = (const unsigned char *)"",
+                              .len = 0,
+                              .received_ms = ferry_now_ms()};
+    assert_int_equal(ferry_bridge_handle_messages(f->b, &clear, 1), FERRY_OK);
+    assert_int_equal(ferry_bridge_app_status(f->b, "default", "web", &out, &e), FERRY_OK);
+    assert_int_equal(json_array_size(json_object_get(out, "nodes")), 1);
+    json_decref(out);
+    /* n1 is deleted: its statuses go (cleared on the broker too), and with the last one the
+     * tombstone: the app is gone for good. */
+    settle(f);
+    node_op(f, "delete", "n1", NULL);
+    flush_outbox(f);
+    bool cleared = false;
+    for (size_t i = 0; i < f->rec.n; i++)
+        cleared = cleared || (strcmp(f->rec.items[i].topic, "ferry/default/nodes/n1/status/web") ==
+                                  0 &&
+                              f->rec.items[i].len == 0);
+    assert_true(cleared);
+    assert_int_equal(ferry_bridge_app_status(f->b, "default", "web", &out, &e), FERRY_ENOTFOUND);
+    /* Re-created, it goes on from a higher version. */
+    uint64_t rev = rev_of(f->b);
+    assert_true(create_app(f, sample_app("web", 1, 1, NULL, NULL)) > (json_int_t)rev);
 }
 
 /* ---- records read back ---- */

@@ -24,7 +24,8 @@ typedef struct {
     ferry_estore *store;
     fake_engine eng;
     ferry_reconcile_cfg cfg;
-    json_t *statuses; /* app -> last status */
+    json_t *statuses;  /* app -> last status */
+    json_t *collected; /* apps whose tombstone a pass collected */
 } fixture;
 
 static ferry_err put_node_txn(ferry_estore_txn *t, void *ctx) {
@@ -51,6 +52,7 @@ static int setup(void **state) {
                                    .pause_binary = "/nonexistent",
                                    .data_dir = f->dir};
     f->statuses = json_object();
+    f->collected = json_object();
     *state = f;
     return 0;
 }
@@ -61,6 +63,7 @@ static int teardown(void **state) {
     ferry_estore_close(f->store);
     fake_engine_free(&f->eng);
     json_decref(f->statuses);
+    json_decref(f->collected);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
     assert_int_equal(system(cmd), 0);
     free(f);
@@ -105,6 +108,8 @@ static void reconcile(fixture *f) {
         assert_int_equal(ferry_reconcile_app(&f->cfg, &s.items[i], &r), FERRY_OK);
         if (r.status != NULL)
             json_object_set(f->statuses, s.items[i].name, r.status);
+        if (r.collected)
+            json_object_set_new(f->collected, s.items[i].name, json_true());
         ferry_app_result_clear(&r);
     }
     ferry_survey_free(&s);
@@ -152,6 +157,37 @@ static void test_deploy_update_delete(void **state) {
     reconcile(f);
     assert_int_equal(fake_engine_count(&f->eng, ""), 0);
     assert_string_equal(phase(f, "web"), "Removed");
+}
+
+static ferry_err app_exists_txn(ferry_estore_txn *t, void *ctx) {
+    ferry_estore_app a;
+    ferry_err err = ferry_estore_get_app(t, ctx, &a);
+    ferry_estore_app_clear(&a);
+    return err;
+}
+
+/* A tombstone is forgotten once the app is gone and a sync at or past its version came (the sync
+ * is authoritative up to its rev): not before. */
+static void test_tombstone_collected_after_sync(void **state) {
+    fixture *f = *state;
+    store_app(f, "web", 3, spec("web", "hello"));
+    reconcile(f);
+    store_app(f, "web", 5, NULL); /* an app.delete at v5; the last sync was rev 1 */
+    reconcile(f);
+    assert_string_equal(phase(f, "web"), "Removed");
+    assert_int_equal(json_object_size(f->collected), 0);
+    assert_int_equal(ferry_estore_read(f->store, app_exists_txn, "web"), FERRY_OK);
+    /* A sync at rev 5 was applied: the next pass forgets the app and reports nothing. */
+    json_t *node =
+        json_pack("{s:i, s:b, s:{s:s}}", "rev", 5, "registered", 1, "labels", "region", "east");
+    assert_int_equal(ferry_estore_write(f->store, put_node_txn, node), FERRY_OK);
+    json_decref(node);
+    json_object_clear(f->statuses);
+    reconcile(f);
+    assert_true(json_is_true(json_object_get(f->collected, "web")));
+    assert_null(json_object_get(f->statuses, "web"));
+    assert_int_equal(ferry_estore_read(f->store, app_exists_txn, "web"), FERRY_ENOTFOUND);
+    assert_int_equal(fake_engine_count(&f->eng, ""), 0);
 }
 
 static void test_restart_makes_no_duplicates(void **state) {
@@ -361,6 +397,7 @@ static void test_secrets_from_the_bundle(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_deploy_update_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tombstone_collected_after_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_makes_no_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inits_run_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_failure_and_job, setup, teardown),

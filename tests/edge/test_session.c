@@ -32,7 +32,10 @@ static ferry_err rec_publish(void *ctx, const char *topic, const void *payload, 
         f->bad_sigs++;
     json_t *msg = NULL;
     char why[128], line[256];
-    assert_int_equal(ferry_proto_decode(payload, len, &msg, why, sizeof(why)), FERRY_OK);
+    if (len == 0) /* clears the topic's retained message */
+        msg = json_pack("{s:s}", "type", "clear");
+    else
+        assert_int_equal(ferry_proto_decode(payload, len, &msg, why, sizeof(why)), FERRY_OK);
     snprintf(line, sizeof(line), "pub %s %s%s", topic,
              json_string_value(json_object_get(msg, "type")), retain ? " retained" : "");
     json_array_append_new(f->out, json_string(line));
@@ -313,6 +316,24 @@ static void test_gap_and_retry(void **state) {
     assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "gap");
 }
 
+/* A forgotten app's retained status is cleared: at once when connected, else on the next
+ * connect (after the online message). */
+static void test_forget_clears_status(void **state) {
+    fixture *f = *state;
+    ferry_session_connected(f->s, 1000);
+    ferry_session_subscribed(f->s, TAG(1), true, 1000);
+    did(f);
+    ferry_session_forget(f->s, "web");
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/status/web clear retained");
+    ferry_session_disconnected(f->s, 2000);
+    ferry_session_forget(f->s, "db");
+    assert_string_equal(did(f), "");
+    ferry_session_connected(f->s, 3000);
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/online node.online retained | pub "
+                                "ferry/default/nodes/n1/status/db clear retained | sub " SYNC
+                                " " ALL " #2");
+}
+
 static void test_reconcile_timing(void **state) {
     fixture *f = *state;
     /* At start: at once (the node runs what it holds, cloud or not), then every 5 s. */
@@ -416,6 +437,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_many_labels_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_periodic_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_and_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forget_clears_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconcile_timing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_published_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_will, setup, teardown),

@@ -210,6 +210,27 @@ static void test_delete_tombstone_blocks_stale_put(void **state) {
     assert_false(deleted);
 }
 
+/* Once a tombstone is collected, the last sync's rev guards the app: a put at or below it (a
+ * duplicate, a replay) does not bring it back; a newer one does. */
+static void test_collected_app_not_revived(void **state) {
+    fixture *f = *state;
+    bool gone = false;
+    register_east(f);
+    put(f, "web", 5, "east");
+    sync_msg(f, 10, json_pack("{s:s}", "region", "east"), json_array());
+    assert_int_equal(ferry_estore_collect(f->s, "web", 5, &gone), FERRY_OK);
+    assert_true(gone);
+    assert_int_equal(held(f, "web", NULL, NULL), -1);
+    assert_false(put(f, "web", 5, "east").reconcile);
+    assert_false(put(f, "web", 10, "east").reconcile);
+    assert_int_equal(held(f, "web", NULL, NULL), -1);
+    assert_true(put(f, "web", 11, "east").reconcile);
+    assert_int_equal(held(f, "web", NULL, NULL), 11);
+    /* Collecting checks the version: a tombstone replaced meanwhile stays. */
+    assert_int_equal(ferry_estore_collect(f->s, "web", 11, &gone), FERRY_OK);
+    assert_false(gone);
+}
+
 static void test_sync_converges_adds_updates_deletes(void **state) {
     fixture *f = *state;
     bool deleted = false;
@@ -366,6 +387,7 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_patch_for_unheld_app_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_tombstone_blocks_stale_put, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_collected_app_not_revived, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_converges_adds_updates_deletes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_without_spec_for_unheld_asks_again, setup,
                                         teardown),
