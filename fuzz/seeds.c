@@ -3,6 +3,7 @@
  * own encoders so that they track the formats on disk. fuzz/seed.sh runs it.
  * usage: ferry-fuzz-seeds DIR */
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -198,6 +199,71 @@ static void route_seeds(void) {
          strlen(relabel));
 }
 
+/* Frames (fuzz_util.h) for a frame target: msgs is [[topic index, message], ...] (stolen); a
+ * message that is the string "" is an empty payload. */
+static void frames(const char *target, const char *name, json_t *msgs) {
+    unsigned char *all = NULL;
+    size_t total = 0, i;
+    json_t *m;
+    ferry_err err = msgs != NULL ? FERRY_OK : FERRY_ENOMEM;
+    json_array_foreach(msgs, i, m) {
+        unsigned char *buf = NULL, *grown;
+        size_t len = 0;
+        json_t *msg = json_array_get(m, 1);
+        if (err != FERRY_OK)
+            break;
+        if (!json_is_string(msg) && (err = ferry_proto_encode(msg, &buf, &len)) != FERRY_OK)
+            break;
+        if (len > 0xffff || (grown = realloc(all, total + FUZZ_FRAME_HEAD + len)) == NULL) {
+            err = FERRY_ETOOBIG;
+            ferry_free(buf);
+            break;
+        }
+        all = grown;
+        all[total] = (unsigned char)json_integer_value(json_array_get(m, 0));
+        all[total + 1] = (unsigned char)(len >> 8);
+        all[total + 2] = (unsigned char)len;
+        if (len > 0)
+            memcpy(all + total + FUZZ_FRAME_HEAD, buf, len);
+        total += FUZZ_FRAME_HEAD + len;
+        ferry_free(buf);
+    }
+    if (err == FERRY_OK)
+        seed(target, name, -1, NULL, all, total);
+    else
+        fail("cannot build frames");
+    free(all);
+    json_decref(msgs);
+}
+
+static void frame_seeds(json_t *app) {
+    json_t *spec = json_deep_copy(app);
+    json_object_set_new(spec, "name", json_string("web"));
+    json_object_set_new(spec, "selector", json_pack("{s:{s:s}}", "matchLabels", "zone", "a"));
+    frames("fuzz_edge_sync", "register-put-patch-delete",
+           json_pack("[[i, {s:s, s:s, s:s, s:i, s:b, s:{s:s}, s:[{s:s, s:i, s:O}]}],"
+                     " [i, {s:s, s:s, s:s, s:i, s:O}],"
+                     " [i, {s:s, s:s, s:s, s:i, s:i, s:{s:{s:{s:s}}}}],"
+                     " [i, {s:s, s:s, s:s, s:i}]]",
+                     0, "type", FERRY_MSG_NODE_SYNC, "ns", "default", "node", "n1", "rev", 3,
+                     "registered", 1, "labels", "zone", "a", "apps", "app", "web", "version", 2,
+                     "spec", spec, 2, "type", FERRY_MSG_APP_PUT, "ns", "default", "app", "web",
+                     "version", 4, "spec", spec, 2, "type", FERRY_MSG_APP_PATCH, "ns", "default",
+                     "app", "web", "base", 4, "version", 5, "patch", "obj", "description", "set",
+                     "x", 1, "type", FERRY_MSG_APP_DELETE, "ns", "default", "app", "web", "version",
+                     6));
+    frames("fuzz_node_msgs", "hello-status-online-clear",
+           json_pack("[[i, {s:s, s:s, s:s, s:s, s:{s:i}}],"
+                     " [i, {s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:[]}],"
+                     " [i, {s:s, s:s, s:s, s:b, s:i}], [i, s]]",
+                     0, "type", FERRY_MSG_NODE_HELLO, "ns", "default", "node", "n1", "reason",
+                     "connect", "apps", "web", 1, 1, "type", FERRY_MSG_APP_STATUS, "ns", "default",
+                     "node", "n1", "app", "web", "version", 1, "phase", "Running", "message", "",
+                     "ts", 1, "containers", 2, "type", FERRY_MSG_NODE_ONLINE, "ns", "default",
+                     "node", "n1", "online", 1, "ts", 1, 1, ""));
+    json_decref(spec);
+}
+
 int main(int argc, char **argv) {
     json_t *raw = NULL, *app = NULL, *raw_min = NULL, *app_min = NULL;
 
@@ -218,6 +284,7 @@ int main(int argc, char **argv) {
         bridge_seeds(app, app_min);
         edge_seeds(app, app_min);
         route_seeds();
+        frame_seeds(app);
     }
     json_decref(raw);
     json_decref(app);
