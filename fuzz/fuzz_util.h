@@ -1,10 +1,12 @@
-/* fuzz: what the targets of broker-bridge and edge-sync code share with each other and with the
- * seed writer (seeds.c): the layout of their inputs and the protocol check of what they build. */
+/* fuzz: what the targets share with each other and with the seed writer (seeds.c): the layout of
+ * their inputs, the protocol check of what they build, and the encoder of a form they read that
+ * Ferry itself never writes (the string form of a selector). */
 #ifndef FERRY_FUZZ_UTIL_H
 #define FERRY_FUZZ_UTIL_H
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ferry/proto.h"
@@ -28,6 +30,46 @@ enum {
 };
 
 /* fuzz_api_route inputs: "PATH[?QUERY]", then optionally a NUL and a request body. */
+
+/* A valid selector (ferry_selector_validate) in the Kubernetes string form that
+ * ferry_selector_parse_string reads: "k=v" for matchLabels, "k in (a,b)", "k notin (a)", "k",
+ * "!k" for expressions, joined by ','. A new string (free()); NULL when out of memory. */
+static inline char *fuzz_selector_string(const json_t *sel) {
+    const json_t *ml = json_object_get(sel, "matchLabels");
+    const json_t *me = json_object_get(sel, "matchExpressions");
+    const char *key, *sep = "";
+    char *buf = NULL;
+    size_t len = 0, i;
+    json_t *v;
+    FILE *f = open_memstream(&buf, &len);
+
+    if (f == NULL)
+        return NULL;
+    json_object_foreach((json_t *)ml, key, v) {
+        fprintf(f, "%s%s=%s", sep, key, json_string_value(v));
+        sep = ",";
+    }
+    json_array_foreach(me, i, v) {
+        const char *op = json_string_value(json_object_get(v, "operator"));
+        const json_t *values = json_object_get(v, "values");
+        bool in = strcmp(op, "In") == 0;
+        key = json_string_value(json_object_get(v, "key"));
+        if (in || strcmp(op, "NotIn") == 0) {
+            fprintf(f, "%s%s %s (", sep, key, in ? "in" : "notin");
+            for (size_t k = 0; k < json_array_size(values); k++)
+                fprintf(f, "%s%s", k > 0 ? "," : "", json_string_value(json_array_get(values, k)));
+            fputc(')', f);
+        } else {
+            fprintf(f, "%s%s%s", sep, strcmp(op, "DoesNotExist") == 0 ? "!" : "", key);
+        }
+        sep = ",";
+    }
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
 
 /* msg (stolen), built from something the code under test accepted, must encode and pass
  * ferry_proto_decode as on the receiving side; else the finding is told on fd 2 (stderr's stream

@@ -1,6 +1,7 @@
 /* ferry-fuzz-seeds: write seed corpora for the fuzz targets of broker-bridge and edge-sync code
  * (fuzz_bridge_record, fuzz_edge_record, fuzz_api_route) into DIR/<target>/, made by the stores'
- * own encoders so that they track the formats on disk. fuzz/seed.sh runs it.
+ * own encoders so that they track the formats on disk; and for fuzz_selector (selectors of the
+ * sample apps and their string forms). fuzz/seed.sh runs it.
  * usage: ferry-fuzz-seeds DIR */
 #include <errno.h>
 #include <stdio.h>
@@ -198,6 +199,51 @@ static void route_seeds(void) {
          strlen(relabel));
 }
 
+/* ?selector= values: string forms as users write them, the selectors of the sample apps as JSON,
+ * and every JSON one in the string form (fuzz_util.h's encoder). */
+static void selector_seeds(const json_t *app) {
+    static const char *const strings[] = {
+        "",
+        "region=east",
+        " region = east , tier notin ( gw , edge ) , ! gpu ",
+        "tier in (gw,core)",
+        "tier notin (edge), region != west",
+        "example.com/zone==a,gpu,!example.com/old",
+        "region=east,region=west",
+        "zone in (,a)",
+    };
+    static const char *const objects[] = {
+        "{\"matchLabels\":{\"region\":\"east\",\"tier\":\"\"}}",
+        "{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\",\"values\":[\"gw\","
+        "\"edge\"]},{\"key\":\"gpu\",\"operator\":\"Exists\"},{\"key\":\"example.com/x\","
+        "\"operator\":\"DoesNotExist\",\"values\":[]},{\"key\":\"zone\",\"operator\":"
+        "\"NotIn\",\"values\":[\"\",\"b\"]}]}",
+    };
+    char name[32];
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+        snprintf(name, sizeof(name), "string-%zu", i);
+        seed("fuzz_selector", name, -1, NULL, strings[i], strlen(strings[i]));
+    }
+    for (size_t i = 0; i <= sizeof(objects) / sizeof(objects[0]); i++) {
+        json_t *sel = i < sizeof(objects) / sizeof(objects[0])
+                          ? json_loads(objects[i], 0, NULL)
+                          : json_incref(json_object_get(app, "selector"));
+        char *json = sel != NULL ? json_dumps(sel, JSON_COMPACT) : NULL;
+        char *text = sel != NULL ? fuzz_selector_string(sel) : NULL;
+        if (json == NULL || text == NULL) {
+            fail("cannot encode a sample selector");
+        } else {
+            snprintf(name, sizeof(name), "json-%zu", i);
+            seed("fuzz_selector", name, -1, NULL, json, strlen(json));
+            snprintf(name, sizeof(name), "encoded-%zu", i);
+            seed("fuzz_selector", name, -1, NULL, text, strlen(text));
+        }
+        free(json);
+        free(text);
+        json_decref(sel);
+    }
+}
+
 int main(int argc, char **argv) {
     json_t *raw = NULL, *app = NULL, *raw_min = NULL, *app_min = NULL;
 
@@ -218,6 +264,7 @@ int main(int argc, char **argv) {
         bridge_seeds(app, app_min);
         edge_seeds(app, app_min);
         route_seeds();
+        selector_seeds(app);
     }
     json_decref(raw);
     json_decref(app);
