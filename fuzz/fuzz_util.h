@@ -1,6 +1,6 @@
 /* fuzz: what the targets share with each other and with the seed writer (seeds.c): the layout of
- * their inputs, the protocol check of what they build, and the encoder of a form they read that
- * Ferry itself never writes (the string form of a selector). */
+ * their inputs, the protocol check of what they build, and the encoders of the forms they read
+ * that Ferry itself never writes (the string form of a selector, Docker's log frames). */
 #ifndef FERRY_FUZZ_UTIL_H
 #define FERRY_FUZZ_UTIL_H
 
@@ -30,6 +30,16 @@ enum {
 };
 
 /* fuzz_api_route inputs: "PATH[?QUERY]", then optionally a NUL and a request body. */
+
+/* fuzz_engine_wire inputs: one byte saying which engine answer the rest is (modulo
+ * FUZZ_WIRE_KINDS), one byte that seeds how it is cut into the chunks curl hands over, then the
+ * bytes the engine sent. */
+enum {
+    FUZZ_WIRE_STREAM, /* a progress stream (pull, import): JSON lines */
+    FUZZ_WIRE_BODY,   /* a whole response body: JSON, an error message, anything */
+    FUZZ_WIRE_LOGS,   /* container logs: Docker's multiplexed frames, or anything */
+    FUZZ_WIRE_KINDS
+};
 
 /* A valid selector (ferry_selector_validate) in the Kubernetes string form that
  * ferry_selector_parse_string reads: "k=v" for matchLabels, "k in (a,b)", "k notin (a)", "k",
@@ -69,6 +79,21 @@ static inline char *fuzz_selector_string(const json_t *sel) {
         return NULL;
     }
     return buf;
+}
+
+/* One frame of Docker's multiplexed log stream (stream 0-2, three zero bytes, the big-endian
+ * payload length, the payload) at out, which has room for 8 + len bytes. Returns 8 + len. */
+static inline size_t fuzz_log_frame(unsigned char *out, unsigned stream, const void *payload,
+                                    size_t len) {
+    out[0] = (unsigned char)stream;
+    out[1] = out[2] = out[3] = 0;
+    out[4] = (unsigned char)(len >> 24);
+    out[5] = (unsigned char)(len >> 16);
+    out[6] = (unsigned char)(len >> 8);
+    out[7] = (unsigned char)len;
+    if (len > 0)
+        memcpy(out + 8, payload, len);
+    return 8 + len;
 }
 
 /* msg (stolen), built from something the code under test accepted, must encode and pass
