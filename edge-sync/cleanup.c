@@ -80,7 +80,8 @@ bool ferry_cleanup_decide(const ferry_cleanup_item *item, const json_t *apps,
         ((item->kind == FERRY_CLEANUP_VOLUME || item->kind == FERRY_CLEANUP_POD) &&
          item->member == NULL))
         return false;
-    return !needed(item, apps) && !in_use(item->path, live_mounts);
+    return !needed(item, apps) && !in_use(item->path, live_mounts) &&
+           (item->twin == NULL || !in_use(item->twin, live_mounts));
 }
 
 /* ---- I/O ---- */
@@ -172,11 +173,30 @@ static bool visit(const ferry_cleanup_item *item, const json_t *apps, const json
     return false;
 }
 
+/* The other of pods/ and subpaths/ (one pod's files live in both), or NULL. */
+static const char *twin_top(const char *top) {
+    if (strcmp(top, FERRY_PODS_DIR) == 0)
+        return FERRY_SUBPATHS_DIR;
+    if (strcmp(top, FERRY_SUBPATHS_DIR) == 0)
+        return FERRY_PODS_DIR;
+    return NULL;
+}
+
+/* {data}/{top}/{ns}/{app}[/{member}] into buf; false when it does not fit. */
+static bool item_path(char *buf, size_t len, const ferry_cleanup_cfg *cfg, const char *top,
+                      const char *app, const char *member) {
+    int n = member != NULL
+                ? snprintf(buf, len, "%s/%s/%s/%s/%s", cfg->data_dir, top, cfg->ns, app, member)
+                : snprintf(buf, len, "%s/%s/%s/%s", cfg->data_dir, top, cfg->ns, app);
+    return n > 0 && (size_t)n < len;
+}
+
 /* The folders below {data}/{top}/{ns}: each app's, then, for kept apps, their members. */
 void ferry_cleanup__sweep(const ferry_cleanup_cfg *cfg, const char *top,
                           ferry_cleanup_kind app_kind, ferry_cleanup_kind member_kind,
                           const json_t *apps, const json_t *live, int *deleted) {
-    char base[PATH_MAX], app_path[PATH_MAX], member_path[PATH_MAX];
+    char base[PATH_MAX], app_path[PATH_MAX], member_path[PATH_MAX], twin[PATH_MAX];
+    const char *other = twin_top(top);
     DIR *d, *md;
     struct dirent *de, *me;
     int n = snprintf(base, sizeof(base), "%s/%s/%s", cfg->data_dir, top, cfg->ns);
@@ -184,23 +204,27 @@ void ferry_cleanup__sweep(const ferry_cleanup_cfg *cfg, const char *top,
     if (n < 0 || (size_t)n >= sizeof(base) || (d = opendir(base)) == NULL)
         return; /* nothing there yet */
     while ((de = readdir(d)) != NULL) {
-        ferry_cleanup_item item = {app_kind, app_path, de->d_name, NULL};
+        ferry_cleanup_item item = {app_kind, app_path, de->d_name, NULL, NULL};
         if (!ferry_name_valid(de->d_name))
             continue; /* ".", "..", or not made by edge-sync */
-        n = snprintf(app_path, sizeof(app_path), "%s/%s", base, de->d_name);
-        if (n < 0 || (size_t)n >= sizeof(app_path) || !visit(&item, apps, live, deleted))
+        if (!item_path(app_path, sizeof(app_path), cfg, top, de->d_name, NULL))
+            continue;
+        if (other != NULL && item_path(twin, sizeof(twin), cfg, other, de->d_name, NULL))
+            item.twin = twin;
+        if (!visit(&item, apps, live, deleted))
             continue;
         if ((md = opendir(app_path)) == NULL)
             continue;
         while ((me = readdir(md)) != NULL) {
-            ferry_cleanup_item mitem = {member_kind, member_path, de->d_name, me->d_name};
+            ferry_cleanup_item mitem = {member_kind, member_path, de->d_name, me->d_name, NULL};
             bool ours = member_kind == FERRY_CLEANUP_VOLUME ? ferry_name_valid(me->d_name)
                                                             : replica_number(me->d_name) >= 0;
-            if (!ours)
+            if (!ours ||
+                !item_path(member_path, sizeof(member_path), cfg, top, de->d_name, me->d_name))
                 continue;
-            n = snprintf(member_path, sizeof(member_path), "%s/%s", app_path, me->d_name);
-            if (n > 0 && (size_t)n < sizeof(member_path))
-                visit(&mitem, apps, live, deleted);
+            if (other != NULL && item_path(twin, sizeof(twin), cfg, other, de->d_name, me->d_name))
+                mitem.twin = twin;
+            visit(&mitem, apps, live, deleted);
         }
         closedir(md);
     }
@@ -222,6 +246,8 @@ ferry_err ferry_cleanup_run(const ferry_cleanup_cfg *cfg, const json_t *apps, in
                          apps, live, &count);
     ferry_cleanup__sweep(cfg, FERRY_PODS_DIR, FERRY_CLEANUP_APP_PODS, FERRY_CLEANUP_POD, apps, live,
                          &count);
+    ferry_cleanup__sweep(cfg, FERRY_SUBPATHS_DIR, FERRY_CLEANUP_APP_PODS, FERRY_CLEANUP_POD, apps,
+                         live, &count);
     json_decref(live);
     LOG_DEBUG("cleanup: %d folder(s) removed under %s", count, cfg->data_dir);
     if (deleted != NULL)

@@ -11,8 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#if defined(__has_include)
+#if __has_include(<linux/openat2.h>)
+#include <linux/openat2.h> /* struct open_how, RESOLVE_*: glibc 2.36 has no openat2 wrapper */
+#endif
+#endif
 
 #include <openssl/crypto.h>
 
@@ -26,8 +33,12 @@
 #define MODE_SUBDIR 0755     /* a subPath folder created inside an emptyDir or hostPath */
 #define MODE_FILE 0644       /* default file mode */
 #define MODE_SECRET 0600     /* default for secrets and certificate keys */
+#define MODE_MOUNT_FILE 0600 /* the file under subpaths/ that a subPath file is mounted on */
 #define TMP_PREFIX ".ferry-tmp-"
 #define COMPARE_CHUNK 65536
+#define MAX_UNMOUNTS                                                                               \
+    64 /* mounts unmounted below one folder before giving up (stacked ones too)                    \
+        */
 
 static const char *const KINDS[] = {"hostPath", "emptyDir", "config", "secret", "certificate"};
 
@@ -151,16 +162,115 @@ ferry_err ferry_volumes_path(const ferry_volumes_ref *ref, const char *volume, c
     return path_fmt(buf, len, "%s/%s/%s/%s", ref->data_dir, FERRY_VOLUMES_DIR, ref->ns, ref->app);
 }
 
-ferry_err ferry_volumes_pod_path(const ferry_volumes_ref *ref, int replica, char *buf, size_t len) {
+/* {data}/{top}/{ns}/{app}[/{replica}]: a pod's folder under pods/ or subpaths/. */
+static ferry_err pod_dir(const ferry_volumes_ref *ref, const char *top, int replica, char *buf,
+                         size_t len) {
     if (!ref_ok(ref) || buf == NULL)
         return FERRY_EINVAL;
     if (replica >= 0)
-        return path_fmt(buf, len, "%s/%s/%s/%s/%d", ref->data_dir, FERRY_PODS_DIR, ref->ns,
-                        ref->app, replica);
-    return path_fmt(buf, len, "%s/%s/%s/%s", ref->data_dir, FERRY_PODS_DIR, ref->ns, ref->app);
+        return path_fmt(buf, len, "%s/%s/%s/%s/%d", ref->data_dir, top, ref->ns, ref->app, replica);
+    return path_fmt(buf, len, "%s/%s/%s/%s", ref->data_dir, top, ref->ns, ref->app);
+}
+
+ferry_err ferry_volumes_pod_path(const ferry_volumes_ref *ref, int replica, char *buf, size_t len) {
+    return pod_dir(ref, FERRY_PODS_DIR, replica, buf, len);
 }
 
 /* ---- removal ---- */
+
+/* Decode the octal escapes ("\040" for a blank) of a path in /proc/self/mountinfo, in place. */
+static void unescape_mount_path(char *s) {
+    char *w = s;
+    for (const char *r = s; *r != '\0';) {
+        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+            r[3] >= '0' && r[3] <= '7') {
+            *w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+            r += 4;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+}
+
+/* The deepest mount point at or below root (a path without symbolic links) into out; *found
+ * false when there is none. FERRY_EIO when the mount table cannot be read. */
+static ferry_err deepest_mount(const char *root, char *out, size_t outlen, bool *found) {
+    FILE *fp = fopen("/proc/self/mountinfo", "re");
+    char *line = NULL;
+    size_t cap = 0, best = 0;
+
+    *found = false;
+    if (fp == NULL) {
+        LOG_WARN("cannot read /proc/self/mountinfo (%s), so cannot tell what is mounted below %s",
+                 strerror(errno), root);
+        return FERRY_EIO;
+    }
+    /* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ...": the fifth field. */
+    while (getline(&line, &cap, fp) > 0) {
+        char *p = line, *end;
+        for (int field = 0; field < 4 && p != NULL; field++) {
+            p = strchr(p, ' ');
+            if (p != NULL)
+                p++;
+        }
+        if (p == NULL || (end = strchr(p, ' ')) == NULL)
+            continue;
+        *end = '\0';
+        unescape_mount_path(p);
+        if (ferry_volumes__path_inside(p, root) && strlen(p) >= best &&
+            path_fmt(out, outlen, "%s", p) == FERRY_OK) {
+            best = strlen(p);
+            *found = true;
+        }
+    }
+    free(line); /* getline's buffer */
+    fclose(fp);
+    return FERRY_OK;
+}
+
+/* Unmount everything mounted at or below path (without symbolic links), deepest first, so that
+ * a removal never reaches into another file system: below {data}/subpaths/ a mount shows a
+ * folder of an emptyDir or of the host itself. FERRY_EIO (logged) when something stays
+ * mounted. */
+static ferry_err unmount_below(const char *path) {
+    char mp[PATH_MAX];
+    bool found = false;
+    ferry_err rc;
+
+    for (int i = 0; i < MAX_UNMOUNTS; i++) {
+        if ((rc = deepest_mount(path, mp, sizeof(mp), &found)) != FERRY_OK)
+            return rc;
+        if (!found)
+            return FERRY_OK;
+        /* MNT_DETACH: a container that still has it mounted keeps its own copy of the mount. */
+        if (umount2(mp, MNT_DETACH | UMOUNT_NOFOLLOW) != 0) {
+            LOG_WARN("cannot unmount %s (%s); leaving %s in place", mp, strerror(errno), path);
+            return FERRY_EIO;
+        }
+        LOG_DEBUG("unmounted %s", mp);
+    }
+    LOG_WARN("more than %d mounts below %s; leaving it in place", MAX_UNMOUNTS, path);
+    return FERRY_EIO;
+}
+
+/* path with the symbolic links and ".." of its folder resolved and its last component as it is
+ * (the way the mount table names a mount point there), into out. */
+static ferry_err canonical_parent(const char *path, char *out, size_t len) {
+    char dir[PATH_MAX], real[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == path)
+        snprintf(dir, sizeof(dir), "/");
+    else if (path_fmt(dir, sizeof(dir), "%.*s", (int)(slash - path), path) != FERRY_OK)
+        return FERRY_ETOOBIG;
+    if (realpath(dir, real) == NULL)
+        return FERRY_EIO;
+    return path_fmt(out, len, "%s/%s", strcmp(real, "/") == 0 ? "" : real,
+                    slash != NULL ? slash + 1 : path);
+}
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st;
@@ -173,13 +283,25 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return 0;
 }
 
-/* nftw with FTW_PHYS never follows a symbolic link (a link a container planted in its emptyDir
- * is removed, not what it points to) and FTW_DEPTH visits a folder after its content. */
+/* What is mounted below path is unmounted first: nftw does not stop at a bind mount of the same
+ * file system (FTW_MOUNT compares devices), and a subPath mount under subpaths/ may show a
+ * host folder. Then nftw with FTW_PHYS never follows a symbolic link (a link a container planted
+ * in its emptyDir is removed, not what it points to) and FTW_DEPTH visits a folder after its
+ * content. */
 ferry_err ferry_volumes__remove_tree(const char *path) {
+    char real[PATH_MAX];
     struct stat st;
 
     if (path == NULL || !path[0] || strcmp(path, "/") == 0)
         return FERRY_EINVAL;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? FERRY_OK : FERRY_EIO;
+    if (canonical_parent(path, real, sizeof(real)) != FERRY_OK) {
+        LOG_WARN("cannot resolve the folder of %s; leaving it in place", path);
+        return FERRY_EIO;
+    }
+    if (unmount_below(real) != FERRY_OK)
+        return FERRY_EIO;
     if (lstat(path, &st) != 0)
         return errno == ENOENT ? FERRY_OK : FERRY_EIO;
     if (!S_ISDIR(st.st_mode)) {
@@ -197,10 +319,18 @@ ferry_err ferry_volumes__remove_tree(const char *path) {
     return FERRY_OK;
 }
 
+/* The subPath mounts of the pod go first: the folders they show are in the pod's emptyDirs. */
 ferry_err ferry_volumes_pod_remove(const ferry_volumes_ref *ref, int replica) {
     char path[PATH_MAX];
-    ferry_err e = ferry_volumes_pod_path(ref, replica, path, sizeof(path));
-    return e ? e : ferry_volumes__remove_tree(path);
+    ferry_err e = pod_dir(ref, FERRY_SUBPATHS_DIR, replica, path, sizeof(path));
+    ferry_err e2;
+
+    if (e == FERRY_OK)
+        e = ferry_volumes__remove_tree(path);
+    e2 = ferry_volumes_pod_path(ref, replica, path, sizeof(path));
+    if (e2 == FERRY_OK)
+        e2 = ferry_volumes__remove_tree(path);
+    return e != FERRY_OK ? e : e2;
 }
 
 ferry_err ferry_volumes_app_remove(const ferry_volumes_ref *ref) {
@@ -542,75 +672,272 @@ const json_t *ferry_volumes_find(const json_t *spec, const char *name) {
     return NULL;
 }
 
-/* Resolve root/sub into out: the canonical path (no symbolic links) of sub inside the volume at
- * root. create: make missing folders along the way (emptyDir, hostPath). Each existing prefix is
- * resolved and checked before anything is created below it, so nothing is ever created, or
- * mounted, outside the volume. */
-static ferry_err resolve_sub_path(const char *root, const char *sub, bool create, char *out,
-                                  size_t outlen, char *why, size_t whylen) {
-    char real_root[PATH_MAX], path[PATH_MAX], real[PATH_MAX];
-    size_t base;
-    const char *p = sub;
+/* A subPath being resolved inside its volume. */
+typedef struct {
+    char root[PATH_MAX]; /* the volume's folder, without symbolic links */
+    char path[PATH_MAX]; /* the subPath's file or folder so far, without symbolic links */
+    int rootfd;          /* root opened O_PATH; -1 when not open */
+} sub_path;
 
+/* sp->path relative to sp->root ("." for the root itself). */
+static const char *sub_rel(const sub_path *sp) {
+    size_t n = strcmp(sp->root, "/") == 0 ? 0 : strlen(sp->root);
+    const char *rel = sp->path[n] == '\0' ? "." : sp->path + n + 1;
+    return rel[0] != '\0' ? rel : ".";
+}
+
+/* The walk behind open_beneath where the kernel has no openat2: one component at a time, each
+ * opened below the one before with O_NOFOLLOW, so a symbolic link anywhere fails it (ELOOP). rel
+ * has no ".." (resolve_sub_path made it). */
+static int walk_beneath(int rootfd, const char *rel) {
+    int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+    const char *p = rel;
+
+    while (cur >= 0 && *p != '\0') {
+        char name[NAME_MAX + 1];
+        const char *end = strchr(p, '/');
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        struct stat st;
+        int next;
+
+        if (n > NAME_MAX || (n == 2 && p[0] == '.' && p[1] == '.')) {
+            close(cur);
+            errno = n > NAME_MAX ? ENAMETOOLONG : EXDEV;
+            return -1;
+        }
+        memcpy(name, p, n);
+        name[n] = '\0';
+        p += n;
+        while (*p == '/')
+            p++;
+        if (n == 0 || (n == 1 && name[0] == '.'))
+            continue;
+        /* O_PATH | O_NOFOLLOW opens a symbolic link itself: fstat tells. */
+        next = openat(cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        close(cur);
+        cur = next;
+        if (cur >= 0 &&
+            (fstat(cur, &st) != 0 || S_ISLNK(st.st_mode) || (*p != '\0' && !S_ISDIR(st.st_mode)))) {
+            close(cur);
+            errno = ELOOP;
+            return -1;
+        }
+    }
+    return cur;
+}
+
+/* Open rel (relative, no "..") below the folder rootfd as an O_PATH descriptor without following
+ * any symbolic link on the way: openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (Linux 5.6;
+ * the kernel checks every step of its own walk, so nothing swapped in meanwhile can lead it
+ * elsewhere), else walk_beneath. -1 with errno set (ELOOP or EXDEV: a symbolic link or ".." on
+ * the way). */
+static int open_beneath(int rootfd, const char *rel) {
+#if defined(SYS_openat2) && defined(RESOLVE_BENEATH)
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                           .resolve =
+                               RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    int fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+    /* ENOSYS: a kernel before 5.6; EPERM: a seccomp filter that does not know the call. */
+    if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+        return fd;
+#endif
+    return walk_beneath(rootfd, rel);
+}
+
+/* Create the folder of the name p[0..n) in sp->path (inside the volume, no symbolic links):
+ * mkdirat in that folder as opened by open_beneath, so a link swapped in since it was resolved
+ * cannot make it create anything outside the volume. */
+static ferry_err make_sub_dir(const sub_path *sp, const char *p, size_t n, const char *sub,
+                              char *why, size_t whylen) {
+    char name[NAME_MAX + 1];
+    int dirfd;
+    ferry_err rc = FERRY_OK;
+
+    if (n > NAME_MAX) {
+        set_err(why, whylen, "subPath %s: a name is too long", sub);
+        return FERRY_ETOOBIG;
+    }
+    memcpy(name, p, n);
+    name[n] = '\0';
+    if ((dirfd = open_beneath(sp->rootfd, sub_rel(sp))) < 0) {
+        set_err(why, whylen, "subPath %s changed while it was checked (%s); refused", sub,
+                strerror(errno));
+        return FERRY_EINVAL;
+    }
+    if (mkdirat(dirfd, name, MODE_SUBDIR) != 0 && errno != EEXIST) {
+        set_err(why, whylen, "cannot create subPath folder %s/%s: %s", sp->path, name,
+                strerror(errno));
+        rc = FERRY_EIO;
+    }
+    close(dirfd);
+    return rc;
+}
+
+/* Resolve sub inside the volume at root into sp: sp->path becomes the path of sub without
+ * symbolic links, sp->rootfd the volume's folder, open (the caller closes it, also on failure).
+ * create: make missing folders along the way (emptyDir, hostPath). Each existing prefix is
+ * resolved and checked before anything is created below it, so nothing is ever created, or
+ * mounted, outside the volume. Symbolic links that stay inside the volume are followed here;
+ * what gets mounted is then opened again without following any (open_beneath). */
+static ferry_err resolve_sub_path(sub_path *sp, const char *root, const char *sub, bool create,
+                                  char *why, size_t whylen) {
+    char cand[PATH_MAX], real[PATH_MAX];
+    const char *p = sub;
+    struct stat st;
+    ferry_err rc;
+
+    sp->rootfd = -1;
     if (!sub_path_ok(sub)) {
         set_err(why, whylen, "subPath %s must be a relative path without '..'",
                 sub != NULL ? sub : "");
         return FERRY_EINVAL;
     }
-    if (realpath(root, real_root) == NULL) {
+    if (realpath(root, sp->root) == NULL) {
         set_err(why, whylen, "cannot resolve %s: %s", root, strerror(errno));
         return FERRY_EIO;
     }
-    if (path_fmt(path, sizeof(path), "%s", real_root) != FERRY_OK)
-        return FERRY_ETOOBIG;
-    while (*p) {
+    /* The volume's folder itself is opened from "/" the same way: no link swapped into its path
+     * since realpath can lead it elsewhere. */
+    int slash = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    sp->rootfd = slash >= 0 ? open_beneath(slash, sp->root[1] != '\0' ? sp->root + 1 : ".") : -1;
+    if (slash >= 0)
+        close(slash);
+    if (sp->rootfd < 0 || fstat(sp->rootfd, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        set_err(why, whylen, "cannot open the folder %s: %s", sp->root,
+                sp->rootfd < 0 ? strerror(errno) : "not a folder");
+        return FERRY_EIO;
+    }
+    memcpy(sp->path, sp->root, sizeof(sp->path));
+    while (*p != '\0') {
         const char *end = strchr(p, '/');
         size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
-        base = strlen(path);
         if (!(n == 1 && p[0] == '.')) {
-            if (base + 1 + n >= sizeof(path)) {
+            if (path_fmt(cand, sizeof(cand), "%s/%.*s", strcmp(sp->path, "/") == 0 ? "" : sp->path,
+                         (int)n, p) != FERRY_OK) {
                 set_err(why, whylen, "subPath %s: path too long", sub);
                 return FERRY_ETOOBIG;
             }
-            path[base] = '/';
-            memcpy(path + base + 1, p, n);
-            path[base + 1 + n] = '\0';
-            if (realpath(path, real) == NULL) {
+            if (realpath(cand, real) == NULL) {
                 if (errno != ENOENT || !create) {
                     set_err(why, whylen, "subPath %s does not exist in the volume", sub);
                     return FERRY_ENOTFOUND;
                 }
-                /* path's parent is canonical and inside the volume: mkdir creates the last
-                 * component right there (it does not follow a symbolic link in that place). */
-                if (mkdir(path, MODE_SUBDIR) != 0 && errno != EEXIST) {
-                    set_err(why, whylen, "cannot create subPath folder %s: %s", path,
-                            strerror(errno));
-                    return FERRY_EIO;
-                }
-                if (realpath(path, real) == NULL) {
-                    set_err(why, whylen, "cannot resolve %s: %s", path, strerror(errno));
+                if ((rc = make_sub_dir(sp, p, n, sub, why, whylen)) != FERRY_OK)
+                    return rc;
+                if (realpath(cand, real) == NULL) {
+                    set_err(why, whylen, "cannot resolve %s: %s", cand, strerror(errno));
                     return FERRY_EIO;
                 }
             }
-            if (!ferry_volumes__path_inside(real, real_root)) {
+            if (!ferry_volumes__path_inside(real, sp->root)) {
                 set_err(why, whylen,
                         "subPath %s leads outside the volume (through a symbolic link to %s); "
                         "refused",
                         sub, real);
                 return FERRY_EINVAL;
             }
-            if (path_fmt(path, sizeof(path), "%s", real) != FERRY_OK)
-                return FERRY_ETOOBIG;
+            memcpy(sp->path, real, sizeof(sp->path));
         }
         p += n;
         while (*p == '/')
             p++;
     }
-    if (path_fmt(out, outlen, "%s", path) != FERRY_OK) {
-        set_err(why, whylen, "subPath %s: path too long", sub);
-        return FERRY_ETOOBIG;
+    return FERRY_OK;
+}
+
+/* Make `at` show the file or folder open as fd (st: its fstat), by a bind mount of
+ * /proc/self/fd/N; `at` is a path under subpaths/ that only edge-sync writes. Nothing is done
+ * when it shows that one already (mounted by an earlier pass, or before a restart); whatever
+ * else is mounted there (an earlier spec's subPath) is unmounted first. */
+static ferry_err bind_at(int fd, const struct stat *st, const char *at, const char *sub, char *why,
+                         size_t whylen) {
+    char src[64];
+    struct stat cur;
+    int tmp;
+
+    if (lstat(at, &cur) == 0 && cur.st_dev == st->st_dev && cur.st_ino == st->st_ino)
+        return FERRY_OK;
+    for (int i = 0; i < MAX_UNMOUNTS && umount2(at, MNT_DETACH | UMOUNT_NOFOLLOW) == 0; i++)
+        continue; /* stops at EINVAL (not a mount point) or ENOENT; mount() tells the rest */
+    /* The mount point must be of the same type: a folder for a folder, a file for a file. */
+    if (lstat(at, &cur) == 0 && (S_ISDIR(cur.st_mode) != S_ISDIR(st->st_mode) ||
+                                 !(S_ISDIR(cur.st_mode) || S_ISREG(cur.st_mode)))) {
+        if ((S_ISDIR(cur.st_mode) ? rmdir(at) : unlink(at)) != 0) {
+            set_err(why, whylen, "cannot clear %s for subPath %s: %s", at, sub, strerror(errno));
+            return FERRY_EIO;
+        }
+    }
+    if (S_ISDIR(st->st_mode)) {
+        if (mkdir(at, MODE_PRIVATE) != 0 && errno != EEXIST) {
+            set_err(why, whylen, "cannot create %s: %s", at, strerror(errno));
+            return FERRY_EIO;
+        }
+    } else {
+        tmp = open(at, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, MODE_MOUNT_FILE);
+        if (tmp < 0) {
+            set_err(why, whylen, "cannot create %s: %s", at, strerror(errno));
+            return FERRY_EIO;
+        }
+        close(tmp);
+    }
+    snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
+    if (mount(src, at, NULL, MS_BIND | MS_REC, NULL) != 0) {
+        int saved = errno;
+        set_err(why, whylen, "cannot bind-mount subPath %s at %s: %s%s", sub, at, strerror(saved),
+                saved == EPERM || saved == EACCES
+                    ? "; subPaths of emptyDir and hostPath volumes need edge-sync to run as root "
+                      "(it mounts the checked folder so that the engine cannot be led elsewhere "
+                      "later); refused"
+                    : "");
+        return FERRY_EIO;
+    }
+    if (lstat(at, &cur) != 0 || cur.st_dev != st->st_dev || cur.st_ino != st->st_ino) {
+        umount2(at, MNT_DETACH | UMOUNT_NOFOLLOW);
+        set_err(why, whylen, "the mount of subPath %s at %s does not show it; refused", sub, at);
+        return FERRY_EIO;
     }
     return FERRY_OK;
+}
+
+/* The subPath sp of mount `index` of container cname in pod replica, opened without following
+ * any symbolic link and bind-mounted at {data}/subpaths/{ns}/{app}/{replica}/{cname}/{index}
+ * (that path into out). */
+static ferry_err mount_sub_path(const ferry_volumes_ref *ref, int replica, const char *cname,
+                                size_t index, const sub_path *sp, const char *sub, char *out,
+                                size_t outlen, char *why, size_t whylen) {
+    char dir[PATH_MAX];
+    struct stat st;
+    int fd = -1;
+    ferry_err rc;
+
+    if (!ferry_name_valid(cname)) {
+        set_err(why, whylen, "the container name is not a DNS label");
+        return FERRY_EINVAL;
+    }
+    if ((fd = open_beneath(sp->rootfd, sub_rel(sp))) < 0) {
+        set_err(why, whylen, "subPath %s changed while it was checked (%s); refused", sub,
+                strerror(errno));
+        return FERRY_EINVAL;
+    }
+    if (fstat(fd, &st) != 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+        set_err(why, whylen, "subPath %s is neither a folder nor a regular file; refused", sub);
+        rc = FERRY_EINVAL;
+        goto out;
+    }
+    if ((rc = ensure_app_dir(ref, FERRY_SUBPATHS_DIR, dir, sizeof(dir), why, whylen)) ||
+        (rc = pod_dir(ref, FERRY_SUBPATHS_DIR, replica, dir, sizeof(dir))) ||
+        (rc = ensure_dir(dir, MODE_PRIVATE, why, whylen)) ||
+        (rc = path_fmt(dir + strlen(dir), sizeof(dir) - strlen(dir), "/%s", cname)) ||
+        (rc = ensure_dir(dir, MODE_PRIVATE, why, whylen)) ||
+        (rc = path_fmt(out, outlen, "%s/%zu", dir, index))) {
+        if (rc == FERRY_ETOOBIG)
+            set_err(why, whylen, "the path of subPath %s under %s is too long", sub, ref->data_dir);
+        goto out;
+    }
+    rc = bind_at(fd, &st, out, sub, why, whylen);
+out:
+    close(fd);
+    return rc;
 }
 
 /* The host path of a mounted volume, before its subPath. */
@@ -631,6 +958,27 @@ static ferry_err mount_root(const ferry_volumes_ref *ref, int replica, const jso
     return ferry_volumes_path(ref, vname, root, len);
 }
 
+/* The host side of a mount with a subPath into host. A config volume's folder is edge-sync's own
+ * and mounted read-only, so no container can plant a link in it: its file is mounted by path.
+ * An emptyDir or hostPath may be written by a container at any time: the subPath is mounted
+ * under subpaths/ and that stable place is what the engine mounts. */
+static ferry_err sub_path_host(const ferry_volumes_ref *ref, int replica, const char *cname,
+                               size_t index, const char *root, const char *sub, bool files,
+                               char *host, size_t hostlen, char *why, size_t whylen) {
+    sub_path sp;
+    ferry_err rc = resolve_sub_path(&sp, root, sub, !files, why, whylen);
+
+    if (rc == FERRY_OK && files && path_fmt(host, hostlen, "%s", sp.path) != FERRY_OK) {
+        set_err(why, whylen, "subPath %s: path too long", sub);
+        rc = FERRY_ETOOBIG;
+    } else if (rc == FERRY_OK && !files) {
+        rc = mount_sub_path(ref, replica, cname, index, &sp, sub, host, hostlen, why, whylen);
+    }
+    if (sp.rootfd >= 0)
+        close(sp.rootfd);
+    return rc;
+}
+
 /* The bind string of mount m (volumeMounts[i] of container cname) into buf. */
 static ferry_err one_bind(const ferry_volumes_ref *ref, int replica, const json_t *spec,
                           const char *cname, size_t i, const json_t *m, char *buf, size_t len,
@@ -641,7 +989,7 @@ static ferry_err one_bind(const ferry_volumes_ref *ref, int replica, const json_
     const json_t *vol = ferry_volumes_find(spec, vname);
     const char *kind = ferry_volumes_kind(vol);
     bool ro = json_is_true(json_object_get(m, "readOnly"));
-    char root[PATH_MAX], host[PATH_MAX], why[512] = "";
+    char root[PATH_MAX], host[PATH_MAX], why[1024] = "";
     ferry_err rc;
 
     if (vol == NULL || kind == NULL || mpath == NULL || mpath[0] != '/') {
@@ -665,8 +1013,9 @@ static ferry_err one_bind(const ferry_volumes_ref *ref, int replica, const json_
         }
     }
     if (sub != NULL && sub[0]) {
-        bool create = !ferry_volumes_kind_has_files(kind);
-        if ((rc = resolve_sub_path(root, sub, create, host, sizeof(host), why, sizeof(why)))) {
+        if ((rc = sub_path_host(ref, replica, cname, i, root, sub,
+                                ferry_volumes_kind_has_files(kind), host, sizeof(host), why,
+                                sizeof(why)))) {
             set_err(err, errlen, "%s: volume %s: %s", cname, vname, why);
             return rc;
         }

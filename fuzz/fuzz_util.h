@@ -1,5 +1,6 @@
-/* fuzz: what the targets of broker-bridge and edge-sync code share with each other and with the
- * seed writer (seeds.c): the layout of their inputs and the protocol check of what they build. */
+/* fuzz: what the targets share with each other and with the seed writer (seeds.c): the layout of
+ * their inputs, the protocol check of what they build, and the encoders of the forms they read
+ * that Ferry itself never writes (the string form of a selector, Docker's log frames). */
 #ifndef FERRY_FUZZ_UTIL_H
 #define FERRY_FUZZ_UTIL_H
 
@@ -7,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ferry/proto.h"
@@ -69,6 +71,71 @@ static inline bool fuzz_next_frame(const uint8_t *data, size_t size, size_t *off
     *payload = data + *off;
     *off += *len;
     return true;
+}
+
+/* fuzz_engine_wire inputs: one byte saying which engine answer the rest is (modulo
+ * FUZZ_WIRE_KINDS), one byte that seeds how it is cut into the chunks curl hands over, then the
+ * bytes the engine sent. */
+enum {
+    FUZZ_WIRE_STREAM, /* a progress stream (pull, import): JSON lines */
+    FUZZ_WIRE_BODY,   /* a whole response body: JSON, an error message, anything */
+    FUZZ_WIRE_LOGS,   /* container logs: Docker's multiplexed frames, or anything */
+    FUZZ_WIRE_KINDS
+};
+
+/* A valid selector (ferry_selector_validate) in the Kubernetes string form that
+ * ferry_selector_parse_string reads: "k=v" for matchLabels, "k in (a,b)", "k notin (a)", "k",
+ * "!k" for expressions, joined by ','. A new string (free()); NULL when out of memory. */
+static inline char *fuzz_selector_string(const json_t *sel) {
+    const json_t *ml = json_object_get(sel, "matchLabels");
+    const json_t *me = json_object_get(sel, "matchExpressions");
+    const char *key, *sep = "";
+    char *buf = NULL;
+    size_t len = 0, i;
+    json_t *v;
+    FILE *f = open_memstream(&buf, &len);
+
+    if (f == NULL)
+        return NULL;
+    json_object_foreach((json_t *)ml, key, v) {
+        fprintf(f, "%s%s=%s", sep, key, json_string_value(v));
+        sep = ",";
+    }
+    json_array_foreach(me, i, v) {
+        const char *op = json_string_value(json_object_get(v, "operator"));
+        const json_t *values = json_object_get(v, "values");
+        bool in = strcmp(op, "In") == 0;
+        key = json_string_value(json_object_get(v, "key"));
+        if (in || strcmp(op, "NotIn") == 0) {
+            fprintf(f, "%s%s %s (", sep, key, in ? "in" : "notin");
+            for (size_t k = 0; k < json_array_size(values); k++)
+                fprintf(f, "%s%s", k > 0 ? "," : "", json_string_value(json_array_get(values, k)));
+            fputc(')', f);
+        } else {
+            fprintf(f, "%s%s%s", sep, strcmp(op, "DoesNotExist") == 0 ? "!" : "", key);
+        }
+        sep = ",";
+    }
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* One frame of Docker's multiplexed log stream (stream 0-2, three zero bytes, the big-endian
+ * payload length, the payload) at out, which has room for 8 + len bytes. Returns 8 + len. */
+static inline size_t fuzz_log_frame(unsigned char *out, unsigned stream, const void *payload,
+                                    size_t len) {
+    out[0] = (unsigned char)stream;
+    out[1] = out[2] = out[3] = 0;
+    out[4] = (unsigned char)(len >> 24);
+    out[5] = (unsigned char)(len >> 16);
+    out[6] = (unsigned char)(len >> 8);
+    out[7] = (unsigned char)len;
+    if (len > 0)
+        memcpy(out + 8, payload, len);
+    return 8 + len;
 }
 
 /* msg (stolen), built from something the code under test accepted, must encode and pass

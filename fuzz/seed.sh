@@ -1,8 +1,8 @@
 #!/bin/sh
 # Write seed corpora for every fuzz target into OUTDIR/<target>/: payloads from our own encoder
-# (`ferryctl seeds`), the golden protocol payloads, the example apps, and the records, outbox
-# entries and requests of broker-bridge and edge-sync from their own encoders (ferry-fuzz-seeds,
-# built in BUILD_DIR/fuzz by -DFERRY_FUZZ=ON).
+# (`ferryctl seeds`), the golden protocol payloads, the example apps and config objects, and the
+# records, outbox entries and requests of broker-bridge and edge-sync from their own encoders,
+# selectors and engine answers (ferry-fuzz-seeds, built in BUILD_DIR/fuzz by -DFERRY_FUZZ=ON).
 # usage: fuzz/seed.sh OUTDIR [FERRYCTL [FERRY_FUZZ_SEEDS]]
 set -eu
 if [ $# -lt 1 ]; then
@@ -16,7 +16,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 "$ferryctl" seeds "$out"
 "$fuzz_seeds" "$out"
-mkdir -p "$out/fuzz_proto" "$out/fuzz_msgpack" "$out/fuzz_app_json"
+mkdir -p "$out/fuzz_proto" "$out/fuzz_msgpack" "$out/fuzz_app_json" "$out/fuzz_config"
 for f in "$root"/tests/golden/proto/*.msgpack; do
     cp "$f" "$out/fuzz_proto/golden-$(basename "$f")"
     cp "$f" "$out/fuzz_msgpack/golden-$(basename "$f")"
@@ -24,5 +24,8 @@ done
 for kind in valid invalid validator-only; do
     for f in "$root"/tests/examples/apps/$kind/*.json; do
         cp "$f" "$out/fuzz_app_json/$kind-$(basename "$f")"
+    done
+    for f in "$root"/tests/examples/configs/$kind/*.json; do
+        cp "$f" "$out/fuzz_config/$kind-$(basename "$f")"
     done
 done

@@ -1,6 +1,8 @@
 /* ferry-fuzz-seeds: write seed corpora for the fuzz targets of broker-bridge and edge-sync code
  * (fuzz_bridge_record, fuzz_edge_record, fuzz_api_route) into DIR/<target>/, made by the stores'
- * own encoders so that they track the formats on disk. fuzz/seed.sh runs it.
+ * own encoders so that they track the formats on disk; and for fuzz_selector (selectors of the
+ * sample apps and their string forms) and fuzz_engine_wire (engine answers as jansson and our
+ * log frame encoder make them). fuzz/seed.sh runs it.
  * usage: ferry-fuzz-seeds DIR */
 #include <errno.h>
 #include <stdlib.h>
@@ -264,6 +266,104 @@ static void frame_seeds(json_t *app) {
     json_decref(spec);
 }
 
+/* ?selector= values: string forms as users write them, the selectors of the sample apps as JSON,
+ * and every JSON one in the string form (fuzz_util.h's encoder). */
+static void selector_seeds(const json_t *app) {
+    static const char *const strings[] = {
+        "",
+        "region=east",
+        " region = east , tier notin ( gw , edge ) , ! gpu ",
+        "tier in (gw,core)",
+        "tier notin (edge), region != west",
+        "example.com/zone==a,gpu,!example.com/old",
+        "region=east,region=west",
+        "zone in (,a)",
+    };
+    static const char *const objects[] = {
+        "{\"matchLabels\":{\"region\":\"east\",\"tier\":\"\"}}",
+        "{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\",\"values\":[\"gw\","
+        "\"edge\"]},{\"key\":\"gpu\",\"operator\":\"Exists\"},{\"key\":\"example.com/x\","
+        "\"operator\":\"DoesNotExist\",\"values\":[]},{\"key\":\"zone\",\"operator\":"
+        "\"NotIn\",\"values\":[\"\",\"b\"]}]}",
+    };
+    char name[32];
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+        snprintf(name, sizeof(name), "string-%zu", i);
+        seed("fuzz_selector", name, -1, NULL, strings[i], strlen(strings[i]));
+    }
+    for (size_t i = 0; i <= sizeof(objects) / sizeof(objects[0]); i++) {
+        json_t *sel = i < sizeof(objects) / sizeof(objects[0])
+                          ? json_loads(objects[i], 0, NULL)
+                          : json_incref(json_object_get(app, "selector"));
+        char *json = sel != NULL ? json_dumps(sel, JSON_COMPACT) : NULL;
+        char *text = sel != NULL ? fuzz_selector_string(sel) : NULL;
+        if (json == NULL || text == NULL) {
+            fail("cannot encode a sample selector");
+        } else {
+            snprintf(name, sizeof(name), "json-%zu", i);
+            seed("fuzz_selector", name, -1, NULL, json, strlen(json));
+            snprintf(name, sizeof(name), "encoded-%zu", i);
+            seed("fuzz_selector", name, -1, NULL, text, strlen(text));
+        }
+        free(json);
+        free(text);
+        json_decref(sel);
+    }
+}
+
+/* One fuzz_engine_wire seed: kind, the chunking byte, the engine's bytes. */
+static void wire_seed(const char *name, int kind, unsigned char chunking, const void *body,
+                      size_t len) {
+    unsigned char buf[1024];
+    if (len + 1 > sizeof(buf)) {
+        fail("an engine seed is too long");
+        return;
+    }
+    buf[0] = chunking;
+    memcpy(buf + 1, body, len);
+    seed("fuzz_engine_wire", name, kind, NULL, buf, len + 1);
+}
+
+/* What the engines answer, as jansson writes it (each object is one line of a stream). */
+static void engine_seeds(void) {
+    json_t *lines[] = {
+        json_pack("{s:s, s:s}", "status", "Pulling from ferry-test/busybox", "id", "1"),
+        json_pack("{s:s, s:{s:i, s:i}, s:s}", "status", "Downloading", "progressDetail", "current",
+                  512, "total", 1024, "id", "4f4fb700ef54"),
+        json_pack("{s:{}, s:{s:s}, s:s}", "progressDetail", "errorDetail", "message",
+                  "initializing source: boom", "error", "initializing source: boom"),
+        json_pack("{s:s}", "status", "Status: Downloaded newer image for ferry-test/busybox:1"),
+        json_pack("{s:s}", "message", "pull access denied for x, repository does not exist\n"),
+        json_pack("{s:s, s:{s:s, s:i}}", "Id", "4f4fb700ef54", "State", "Status", "running",
+                  "ExitCode", 0),
+    };
+    char stream[1024] = "", *one;
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        if (lines[i] == NULL || (one = json_dumps(lines[i], JSON_COMPACT)) == NULL) {
+            fail("cannot encode an engine answer");
+            continue;
+        }
+        if (i < 4) /* the lines of a pull that failed */
+            n += (size_t)snprintf(stream + n, sizeof(stream) - n, "%s\r\n", one);
+        else
+            wire_seed(i == 4 ? "body-error" : "body-inspect", FUZZ_WIRE_BODY, 0, one, strlen(one));
+        if (i == 4)
+            wire_seed("stream-early-error", FUZZ_WIRE_STREAM, 3, one, strlen(one));
+        free(one);
+        json_decref(lines[i]);
+    }
+    wire_seed("stream-pull", FUZZ_WIRE_STREAM, 7, stream, n);
+    static const char text[] = "page not found\n";
+    wire_seed("body-text", FUZZ_WIRE_BODY, 9, text, strlen(text));
+
+    unsigned char frames[64];
+    size_t flen = fuzz_log_frame(frames, 1, "listening on :80\n", 17);
+    flen += fuzz_log_frame(frames + flen, 2, "warning\n", 8);
+    flen += fuzz_log_frame(frames + flen, 1, "", 0);
+    wire_seed("logs", FUZZ_WIRE_LOGS, 5, frames, flen);
+}
+
 int main(int argc, char **argv) {
     json_t *raw = NULL, *app = NULL, *raw_min = NULL, *app_min = NULL;
 
@@ -285,6 +385,8 @@ int main(int argc, char **argv) {
         edge_seeds(app, app_min);
         route_seeds();
         frame_seeds(app);
+        selector_seeds(app);
+        engine_seeds();
     }
     json_decref(raw);
     json_decref(app);

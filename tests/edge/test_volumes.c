@@ -1,6 +1,11 @@
 /* Unit tests of edge-sync/volumes.c (config files, emptyDir folders, binds, path safety) and of
  * the file cleanup's decisions (cleanup.c), on real files in a temp folder. The folder sweep is
- * reached without an engine through cleanup.h's internal section (ferry_cleanup__sweep). */
+ * reached without an engine through cleanup.h's internal section (ferry_cleanup__sweep).
+ *
+ * subPath mounts of emptyDir and hostPath volumes are bind mounts (volumes.h): as root, the
+ * binary runs in a mount namespace of its own, so that no mount it makes outlives it; without
+ * root the tests that need a mount are skipped (tests/edge/test_subpaths.c covers the mounts
+ * themselves). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,9 +15,11 @@
 
 #include <dirent.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +31,8 @@ typedef struct {
     char dir[64];
     ferry_volumes_ref ref;
 } fixture;
+
+static bool can_mount; /* root, in a mount namespace of its own (main) */
 
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof(*f));
@@ -130,6 +139,28 @@ static size_t count_entries(const char *dir) {
 
 static void path_of(const fixture *f, char *buf, size_t len, const char *rel) {
     snprintf(buf, len, "%s/%s", f->dir, rel);
+}
+
+static dev_t device_of(const char *path) {
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    return st.st_dev;
+}
+
+/* path shows the same file or folder as rel under the fixture's folder. */
+static void assert_shows(const fixture *f, const char *path, const char *rel) {
+    char p[PATH_MAX];
+    path_of(f, p, sizeof(p), rel);
+    if (inode_of(path) != inode_of(p) || device_of(path) != device_of(p))
+        fail_msg("%s does not show %s", path, p);
+}
+
+/* Skip the rest of a test that makes subPath mounts when this run cannot mount. */
+static void need_mounts(void) {
+    if (!can_mount) {
+        print_message("skipped: subPath mounts need root\n");
+        skip();
+    }
 }
 
 static void sync_ok(fixture *f, const json_t *spec) {
@@ -334,6 +365,7 @@ static void test_binds(void **state) {
     add_mount(spec, "data", "/data", true, NULL);
     svc = json_array_get(json_object_get(spec, "services"), 0);
     sync_ok(f, spec);
+    need_mounts();
     assert_int_equal(ferry_volumes_pod_prepare(&f->ref, 0, spec, true, err, sizeof(err)), FERRY_OK);
     assert_int_equal(ferry_volumes_binds(&f->ref, 0, spec, svc, &binds, err, sizeof(err)),
                      FERRY_OK);
@@ -347,9 +379,12 @@ static void test_binds(void **state) {
     assert_string_equal(json_string_value(json_array_get(binds, 2)), want);
     snprintf(want, sizeof(want), "%s/pods/prod/web/0/scratch:/scratch", f->dir);
     assert_string_equal(json_string_value(json_array_get(binds, 3)), want);
-    /* A missing subPath of an emptyDir is created, as Kubernetes does. */
-    snprintf(want, sizeof(want), "%s/pods/prod/web/0/scratch/a/b:/cache", f->dir);
+    /* A missing subPath of an emptyDir is created, as Kubernetes does; the engine mounts the
+     * place edge-sync mounted it at (container httpd, volumeMounts[4]). */
+    snprintf(want, sizeof(want), "%s/subpaths/prod/web/0/httpd/4:/cache", f->dir);
     assert_string_equal(json_string_value(json_array_get(binds, 4)), want);
+    snprintf(want, sizeof(want), "%s/subpaths/prod/web/0/httpd/4", f->dir);
+    assert_shows(f, want, "pods/prod/web/0/scratch/a/b");
     snprintf(want, sizeof(want), "%s:/data:ro", host);
     assert_string_equal(json_string_value(json_array_get(binds, 5)), want);
     json_decref(binds);
@@ -421,16 +456,6 @@ static void test_sub_path_safety(void **state) {
     path_of(f, p, sizeof(p), "pods/prod/web/0/new-dir");
     assert_false(exists(p));
 
-    /* A link that stays inside: the resolved folder is what gets mounted. */
-    path_of(f, p, sizeof(p), "pods/prod/web/0/scratch/real");
-    assert_int_equal(mkdir(p, 0755), 0);
-    path_of(f, p, sizeof(p), "pods/prod/web/0/scratch/alias");
-    assert_int_equal(symlink("real", p), 0);
-    assert_int_equal(one_bind(f, spec, "scratch", "alias", out, sizeof(out), err, sizeof(err)),
-                     FERRY_OK);
-    snprintf(want, sizeof(want), "%s/pods/prod/web/0/scratch/real:/mnt", f->dir);
-    assert_string_equal(out, want);
-
     /* Config volumes: subPath is a file of the config. */
     assert_int_equal(one_bind(f, spec, "cfg", "nope.conf", out, sizeof(out), err, sizeof(err)),
                      FERRY_ENOTFOUND);
@@ -443,6 +468,20 @@ static void test_sub_path_safety(void **state) {
     /* A mount of a volume the app does not have. */
     assert_int_equal(one_bind(f, spec, "nope", NULL, out, sizeof(out), err, sizeof(err)),
                      FERRY_EINVAL);
+
+    /* A link that stays inside: the resolved folder is what gets mounted (at the place the
+     * engine mounts: container httpd, volumeMounts[0]). */
+    need_mounts();
+    path_of(f, p, sizeof(p), "pods/prod/web/0/scratch/real");
+    assert_int_equal(mkdir(p, 0755), 0);
+    path_of(f, p, sizeof(p), "pods/prod/web/0/scratch/alias");
+    assert_int_equal(symlink("real", p), 0);
+    assert_int_equal(one_bind(f, spec, "scratch", "alias", out, sizeof(out), err, sizeof(err)),
+                     FERRY_OK);
+    snprintf(want, sizeof(want), "%s/subpaths/prod/web/0/httpd/0:/mnt", f->dir);
+    assert_string_equal(out, want);
+    snprintf(want, sizeof(want), "%s/subpaths/prod/web/0/httpd/0", f->dir);
+    assert_shows(f, want, "pods/prod/web/0/scratch/real");
     json_decref(spec);
 }
 
@@ -458,7 +497,7 @@ static json_t *facts(void) {
 
 static bool decide(ferry_cleanup_kind kind, const char *path, const char *app, const char *member,
                    const json_t *apps, const json_t *live) {
-    ferry_cleanup_item item = {kind, path, app, member};
+    ferry_cleanup_item item = {kind, path, app, member, NULL};
     return ferry_cleanup_decide(&item, apps, live);
 }
 
@@ -491,6 +530,14 @@ static void test_cleanup_decide(void **state) {
                        live)); /* a prefix of the name is not the folder */
     assert_false(
         decide(FERRY_CLEANUP_APP_PODS, "/d/pods/prod/batch", "batch", NULL, apps, live_above));
+    /* A live mount in the twin folder (subpaths/ for pods/ and back) keeps the folder too. */
+    json_t *live_sub = json_pack("[s]", "/d/subpaths/prod/gone/0/httpd/1");
+    ferry_cleanup_item pod = {FERRY_CLEANUP_POD, "/d/pods/prod/gone/0", "gone", "0",
+                              "/d/subpaths/prod/gone/0"};
+    assert_false(ferry_cleanup_decide(&pod, apps, live_sub));
+    pod.twin = "/d/subpaths/prod/gone/1";
+    assert_true(ferry_cleanup_decide(&pod, apps, live_sub));
+    json_decref(live_sub);
     /* Malformed items are kept. */
     assert_false(decide(FERRY_CLEANUP_APP_VOLUMES, "volumes/prod/gone", "gone", NULL, apps, none));
     assert_false(decide(FERRY_CLEANUP_POD, "/d/pods/prod/web/9", "web", NULL, apps, none));
@@ -533,24 +580,46 @@ static void test_cleanup_sweep(void **state) {
                                        "pods/prod/web/0",
                                        "pods/prod/web/5",
                                        "pods/prod/gone",
-                                       "pods/prod/gone/0"};
+                                       "pods/prod/gone/0",
+                                       "pods/prod/left",
+                                       "pods/prod/left/0",
+                                       "subpaths",
+                                       "subpaths/prod",
+                                       "subpaths/prod/web",
+                                       "subpaths/prod/web/0",
+                                       "subpaths/prod/web/3",
+                                       "subpaths/prod/gone",
+                                       "subpaths/prod/left",
+                                       "subpaths/prod/left/0",
+                                       "subpaths/prod/left/0/httpd",
+                                       "subpaths/prod/left/0/httpd/1"};
 
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
         make_dir(f, dirs[i]);
     /* A running container of "gone" still mounts its config (its removal failed, say). */
     path_of(f, p, sizeof(p), "volumes/prod/gone/cfg");
     json_array_append_new(live, json_string(p));
+    /* ... and one of "left" a subPath of its emptyDir: the pod's folders under pods/ and
+     * subpaths/ both stay. */
+    path_of(f, p, sizeof(p), "subpaths/prod/left/0/httpd/1");
+    json_array_append_new(live, json_string(p));
 
     ferry_cleanup__sweep(&cfg, FERRY_VOLUMES_DIR, FERRY_CLEANUP_APP_VOLUMES, FERRY_CLEANUP_VOLUME,
                          apps, live, &deleted);
     ferry_cleanup__sweep(&cfg, FERRY_PODS_DIR, FERRY_CLEANUP_APP_PODS, FERRY_CLEANUP_POD, apps,
                          live, &deleted);
-    assert_int_equal(deleted, 4);
-    static const char *const kept[] = {"volumes/prod/web/cfg", "volumes/prod/gone/cfg",
-                                       "volumes/prod/Not_Ours", "volumes/other/gone",
-                                       "pods/prod/web/0"};
+    ferry_cleanup__sweep(&cfg, FERRY_SUBPATHS_DIR, FERRY_CLEANUP_APP_PODS, FERRY_CLEANUP_POD, apps,
+                         live, &deleted);
+    assert_int_equal(deleted, 6);
+    static const char *const kept[] = {
+        "volumes/prod/web/cfg",  "volumes/prod/gone/cfg",
+        "volumes/prod/Not_Ours", "volumes/other/gone",
+        "pods/prod/web/0",       "pods/prod/left/0",
+        "subpaths/prod/web/0",   "subpaths/prod/left/0/httpd/1",
+    };
     static const char *const gone[] = {"volumes/prod/web/old", "volumes/prod/batch",
-                                       "pods/prod/web/5", "pods/prod/gone"};
+                                       "pods/prod/web/5",      "pods/prod/gone",
+                                       "subpaths/prod/web/3",  "subpaths/prod/gone"};
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
         path_of(f, p, sizeof(p), kept[i]);
         if (!exists(p))
@@ -566,6 +635,9 @@ static void test_cleanup_sweep(void **state) {
 }
 
 int main(void) {
+    /* Mounts made here stay here, and go when the process ends. */
+    can_mount = geteuid() == 0 && unshare(CLONE_NEWNS) == 0 &&
+                mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_files_and_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_atomic_replacement, setup, teardown),
