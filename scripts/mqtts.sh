@@ -181,7 +181,7 @@ tls_version tlsv1.2
 message_size_limit $MAX_PAYLOAD
 max_queued_messages 100000
 persistence false
-log_dest stdout
+log_dest file $LOGFILE
 log_type error
 log_type warning
 log_type notice
