@@ -24,7 +24,8 @@
  *   node credential   username = client id = "node.{ns}.{node}"
  *   debug credential  username = client id = "debug.{name}"
  * The client id is bound to the credential (the broker refuses the credential with any other
- * client id), so one node cannot take over another's session, not even with its own password. A
+ * client id), so one node cannot take over another's session (take the client id and close the
+ * connection holding it), not even with its own password. A
  * node learns both names with its credential (enrollment), and connects with them. */
 #ifndef FERRY_BROKER_H
 #define FERRY_BROKER_H
@@ -122,17 +123,19 @@ void ferry_broker_destroy(ferry_broker *b); /* NULL: no-op */
 const char *ferry_broker_kind(const ferry_broker *b);
 
 /* Create or update node ns/node's credential and rules (ferry_broker_node_policy for labels).
- * password: 1..FERRY_BROKER_PASSWORD_MAX bytes of printable ASCII (no space), or NULL to keep it (a relabel). On a
- * live connection: a new password closes it; a relabel does not, and a subscription to a label
- * the node lost stops delivering at once (the broker checks what a client may receive on every
- * message). FERRY_EINVAL for a bad name, label map or password (nothing emitted), FERRY_ENOMEM,
- * FERRY_ETOOBIG, or what emit returned. */
+ * password: 1..FERRY_BROKER_PASSWORD_MAX bytes of printable ASCII (no space), or NULL to keep it (a
+ * relabel). On a live connection: a new password closes it; a relabel does not, and a subscription
+ * to a label the node lost stops delivering at once (the broker checks what a client may receive on
+ * every message). FERRY_EINVAL for a bad name, label map or password (nothing emitted),
+ * FERRY_ENOMEM, FERRY_ETOOBIG, or what emit returned. */
 ferry_err ferry_broker_node_grant(const ferry_broker *b, const char *ns, const char *node,
                                   const char *password, const json_t *labels,
                                   ferry_broker_emit_fn emit, void *ctx);
 
-/* Delete node ns/node's credential: its connection is closed, its next one refused. The
- * broker's session for its client id (and what it queued) stays until it expires. */
+/* Delete node ns/node's credential: its connection is closed, its next one refused. mosquitto
+ * keeps the session of its client id (its subscriptions, until the session expires) but queues
+ * nothing for it meanwhile: every message is checked against the read rights of a credential
+ * that no longer exists (docs/platform.md). */
 ferry_err ferry_broker_node_revoke(const ferry_broker *b, const char *ns, const char *node,
                                    ferry_broker_emit_fn emit, void *ctx);
 
