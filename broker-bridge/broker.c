@@ -14,12 +14,16 @@ struct ferry_broker {
 
 /* ---- names ----------------------------------------------------------------------------------- */
 
-/* snprintf into buf: FERRY_ETOOBIG (buf emptied) when it does not fit. */
-static ferry_err put(char *buf, size_t len, const char *fmt, const char *a, const char *b) {
+/* "prefix.a" (b NULL) or "prefix.a.b" into buf: FERRY_ETOOBIG (buf emptied) when it does not
+ * fit. */
+static ferry_err join(char *buf, size_t len, const char *prefix, const char *a, const char *b) {
     int n;
     if (buf == NULL || len == 0)
         return FERRY_EINVAL;
-    n = b != NULL ? snprintf(buf, len, fmt, a, b) : snprintf(buf, len, fmt, a);
+    if (b != NULL)
+        n = snprintf(buf, len, "%s.%s.%s", prefix, a, b);
+    else
+        n = snprintf(buf, len, "%s.%s", prefix, a);
     if (n < 0 || (size_t)n >= len) {
         buf[0] = '\0';
         return FERRY_ETOOBIG;
@@ -36,7 +40,7 @@ ferry_err ferry_broker_node_username(const char *ns, const char *node, char *buf
         buf[0] = '\0';
     if (!name_ok(ns) || !name_ok(node))
         return FERRY_EINVAL;
-    return put(buf, len, "node.%s.%s", ns, node);
+    return join(buf, len, "node", ns, node);
 }
 
 ferry_err ferry_broker_debug_username(const char *name, char *buf, size_t len) {
@@ -44,7 +48,7 @@ ferry_err ferry_broker_debug_username(const char *name, char *buf, size_t len) {
         buf[0] = '\0';
     if (!name_ok(name))
         return FERRY_EINVAL;
-    return put(buf, len, "debug.%s", name, NULL);
+    return join(buf, len, "debug", name, NULL);
 }
 
 /* ---- policies -------------------------------------------------------------------------------- */

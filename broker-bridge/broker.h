@@ -38,7 +38,7 @@
 
 #define FERRY_BROKER_NAME_MAX 160      /* a username or client id, NUL included */
 #define FERRY_BROKER_PASSWORD_MAX 256  /* bytes of a password, NUL excluded */
-#define FERRY_BROKER_CONTROL_MAX 65536 /* bytes of one emitted message, at most */
+#define FERRY_BROKER_CONTROL_MAX (256 * 1024) /* bytes of one emitted message, at most */
 
 /* One message to queue: payload (len bytes, not NUL-terminated) on topic, QoS 1, not retained.
  * topic and payload are borrowed for the call. A return other than FERRY_OK stops the operation,

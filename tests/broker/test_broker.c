@@ -378,6 +378,38 @@ static void test_emit_error_is_returned(void **state) {
     ferry_broker_destroy(b);
 }
 
+/* The largest node there can be (64 labels with the longest keys and values) fits in one
+ * message, far below the broker's payload cap. */
+static void test_largest_node_fits(void **state) {
+    sink *s = *state;
+    ferry_broker *b = dynsec();
+    json_t *labels = json_object();
+    char key[320], value[64];
+    /* A 253-character prefix of four labels, '/', and a 63-character name. */
+    memset(key, 'p', 253);
+    key[63] = key[127] = key[191] = '.';
+    key[253] = '/';
+    memset(value, 'v', 63);
+    value[63] = '\0';
+    for (int i = 0; i < 64; i++) {
+        memset(key + 254, 'n', 63);
+        snprintf(key + 254, 3, "%02d", i);
+        key[256] = 'n';
+        key[317] = '\0';
+        json_object_set_new(labels, key, json_string(value));
+    }
+    assert_int_equal(json_object_size(labels), 64);
+    const char *ns = "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn";
+    assert_int_equal(ferry_broker_node_grant(b, ns, ns, "pw", labels, record, s), FERRY_OK);
+    json_t *acls = json_object_get(json_array_get(only_commands(s), 1), "acls");
+    assert_int_equal(json_array_size(acls), 4 + 2 * (3 + 64) + 3);
+    size_t len =
+        json_dumpb(json_object_get(json_array_get(s->msgs, 0), "json"), NULL, 0, JSON_COMPACT);
+    assert_true(len > 65536 && len <= FERRY_BROKER_CONTROL_MAX);
+    json_decref(labels);
+    ferry_broker_destroy(b);
+}
+
 /* The bytes depend on the labels, not on the order they were inserted in. */
 static void test_same_labels_same_bytes(void **state) {
     sink *s = *state;
@@ -468,6 +500,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_debug_grant_and_revoke, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments_emit_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emit_error_is_returned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_largest_node_fits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_labels_same_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kinds, setup, teardown),
         cmocka_unit_test(test_allocation_failures),
