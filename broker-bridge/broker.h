@@ -36,8 +36,8 @@
 #include "ferry/common.h"
 #include "ferry/topics.h"
 
-#define FERRY_BROKER_NAME_MAX 160      /* a username or client id, NUL included */
-#define FERRY_BROKER_PASSWORD_MAX 256  /* bytes of a password, NUL excluded */
+#define FERRY_BROKER_NAME_MAX 160             /* a username or client id, NUL included */
+#define FERRY_BROKER_PASSWORD_MAX 256         /* bytes of a password, NUL excluded */
 #define FERRY_BROKER_CONTROL_MAX (256 * 1024) /* bytes of one emitted message, at most */
 
 /* One message to queue: payload (len bytes, not NUL-terminated) on topic, QoS 1, not retained.
