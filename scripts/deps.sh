@@ -10,11 +10,12 @@ PACKAGES=(
     # libraries
     libpaho-mqtt-dev libmsgpack-dev liblmdb-dev lmdb-utils libuv1-dev libcmocka-dev
     libcurl4-openssl-dev libjansson-dev libssl-dev libmicrohttpd-dev
-    # services the tests and scripts/up.sh run
+    # services the tests and scripts/up.sh run (mosquitto ships mosquitto_ctrl and the
+    # dynamic-security plugin that scripts/mqtts.sh uses)
     mosquitto mosquitto-clients docker.io podman runc busybox-static docker-registry apache2-utils
     netavark # Podman's network backend (only a Recommends); scripts/services.sh configures it
     # tools the scripts and tests use
-    python3 python3-jsonschema curl iproute2 iptables
+    python3 python3-jsonschema curl iproute2 iptables openssl # scripts/pki.sh
 )
 
 missing=()

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Start or stop, privately inside one folder, the services the integration and end-to-end tests use:
-# mosquitto, dockerd, the Podman service and a registry with htpasswd auth, on free loopback ports.
+# mosquitto (plain and anonymous), a secure mosquitto beside it (TLS, credentials, the
+# dynamic-security plugin: scripts/mqtts.sh), dockerd, the Podman service and a registry with
+# htpasswd auth, on free loopback ports.
 #
 #   scripts/services.sh start DIR   start them (again: no-op when all run), write DIR/env
 #   scripts/services.sh stop DIR    stop them, remove their containers, mounts and DIR
 #
 # DIR/env holds `export` lines (FERRY_TEST_MQTT_PORT, FERRY_TEST_DOCKER_SOCK, FERRY_TEST_PODMAN_SOCK,
-# FERRY_TEST_REGISTRY, FERRY_TEST_REGISTRY_USER/PASS, CONTAINERS_CONF, ...) for `source`.
-# Logs: DIR/{mosquitto,registry,docker,podman}.log.
+# FERRY_TEST_REGISTRY, FERRY_TEST_REGISTRY_USER/PASS, CONTAINERS_CONF, ...) for `source`; for the
+# secure broker: FERRY_TEST_MQTTS (ssl://127.0.0.1:PORT), FERRY_TEST_CA (the CA certificate to
+# pin), FERRY_TEST_MQTT_BRIDGE_USER/PASS (broker-bridge's client, which administers the plugin)
+# and FERRY_TEST_MQTT_ADMIN_USER/PASS (the plugin's admin; also reads every topic).
+# Logs: DIR/{mosquitto,mosquitto-tls,registry,docker,podman}.log.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -33,7 +38,7 @@ podman_env() {
 all_running() {
     [[ -s $DIR/env ]] || return 1
     local p
-    for p in mosquitto/pid registry/pid docker/dockerd.pid podman/pid; do
+    for p in mosquitto/pid mqtts/pid registry/pid docker/dockerd.pid podman/pid; do
         pid_alive "$DIR/$p" || return 1
     done
     (
@@ -64,6 +69,13 @@ EOF
     wait_for "mosquitto (127.0.0.1:$port)" 15 "$DIR/mosquitto/pid" "$DIR/mosquitto.log" \
         mqtt_ping "$port"
     MQTT_PORT=$port
+}
+
+# The secure broker; its own state (CA, credentials, the plugin's file) in DIR/mqtts.
+start_mosquitto_tls() {
+    "$FERRY_SCRIPTS/mqtts.sh" start "$DIR/mqtts" --log "$DIR/mosquitto-tls.log"
+    # shellcheck source=/dev/null
+    source "$DIR/mqtts/env"
 }
 
 registry_ready() {
@@ -157,6 +169,12 @@ write_env() {
         for v in "FERRY_TEST_DIR=$DIR" \
             "FERRY_TEST_MQTT_PORT=$MQTT_PORT" \
             "FERRY_TEST_MQTT=tcp://127.0.0.1:$MQTT_PORT" \
+            "FERRY_TEST_MQTTS=$FERRY_MQTTS" \
+            "FERRY_TEST_CA=$FERRY_MQTTS_CA" \
+            "FERRY_TEST_MQTT_BRIDGE_USER=$FERRY_MQTTS_BRIDGE_USER" \
+            "FERRY_TEST_MQTT_BRIDGE_PASS=$FERRY_MQTTS_BRIDGE_PASS" \
+            "FERRY_TEST_MQTT_ADMIN_USER=$FERRY_MQTTS_ADMIN_USER" \
+            "FERRY_TEST_MQTT_ADMIN_PASS=$FERRY_MQTTS_ADMIN_PASS" \
             "FERRY_TEST_DOCKER_SOCK=$DIR/docker.sock" \
             "FERRY_TEST_PODMAN_SOCK=$DIR/podman.sock" \
             "FERRY_TEST_REGISTRY=$REGISTRY" \
@@ -169,6 +187,7 @@ write_env() {
             printf 'export %s=%q\n' "${v%%=*}" "${v#*=}"
         done
     } >"$DIR/env.tmp"
+    chmod 0600 "$DIR/env.tmp" # passwords
     mv "$DIR/env.tmp" "$DIR/env"
 }
 
@@ -177,17 +196,18 @@ do_start() {
         log "services in $DIR already running"
         return 0
     fi
-    if [[ -e $DIR/env || -d $DIR/docker || -d $DIR/podman ]]; then
+    if [[ -e $DIR/env || -d $DIR/mqtts || -d $DIR/docker || -d $DIR/podman ]]; then
         log "cleaning up a partial start in $DIR"
         do_stop
     fi
     mkdir -p "$DIR"
     start_mosquitto
+    start_mosquitto_tls
     start_registry
     start_dockerd "$DIR/docker" "$DIR/docker.sock" "$DIR/docker.log" "$TIMEOUT_ENGINE"
     start_podman
     write_env
-    log "services up in $DIR: mqtt 127.0.0.1:$MQTT_PORT, registry $REGISTRY," \
+    log "services up in $DIR: mqtt 127.0.0.1:$MQTT_PORT, $FERRY_MQTTS, registry $REGISTRY," \
         "docker $DIR/docker.sock, podman $DIR/podman.sock"
 }
 
@@ -207,6 +227,7 @@ do_stop() {
     stop_dockerd "$DIR/docker" &
     stop_pid "$DIR/registry/pid" 10 &
     stop_pid "$DIR/mosquitto/pid" 10 &
+    "$FERRY_SCRIPTS/mqtts.sh" stop "$DIR/mqtts" &
     wait
     if ((!podman_clean)) && [[ -f $DIR/podman/containers.conf ]]; then
         # The service died or a removal failed: the CLI works on the same store.
