@@ -101,6 +101,14 @@ ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) 
         ferry_free(b);
         return FERRY_ENOMEM;
     }
+    if ((err = ferry_broker_create(cfg->broker != NULL ? cfg->broker : "none", &b->broker)) !=
+            FERRY_OK) {
+        LOG_ERROR("broker administration '%s' is unknown (mosquitto-dynsec or none)",
+                  cfg->broker);
+        ferry_bridge_close(b);
+        return err;
+    }
+    b->cfg.broker = NULL; /* not kept */
     if ((err = bridge__hellos_new(&b->hellos)) != FERRY_OK ||
         (err = ferry_store_open(cfg->data_dir, cfg->mapsize, &b->store)) != FERRY_OK ||
         (err = load_key(b, cfg)) != FERRY_OK || (err = load_sign_key(b, cfg)) != FERRY_OK) {
@@ -120,6 +128,7 @@ void ferry_bridge_close(ferry_bridge *b) {
         return;
     ferry_store_close(b->store);
     bridge__hellos_free(b->hellos);
+    ferry_broker_destroy(b->broker);
     ferry_secrets_wipe(b->key, sizeof(b->key));
     ferry_secrets_wipe(&b->sign, sizeof(b->sign));
     pthread_mutex_destroy(&b->lock);
@@ -608,10 +617,13 @@ static ferry_err node_write_txn(ferry_store_txn *t, void *ctx, bool create) {
         goto out;
     bridge__key(key, op->ns, op->name, NULL);
     if (op->input == NULL) { /* delete */
+        /* The node hears it is deleted, then its credential goes (PROTOCOL.md, "Trust"). */
         if ((err = ferry_store_del(t, FERRY_DB_NODES, key)) != FERRY_OK ||
             (err = bridge__queue_sync(op->b, t, op->ns, op->name, NULL, rev, &op->queued)) !=
                 FERRY_OK ||
-            (err = forget_node(op->b, t, op->ns, op->name, &op->queued)) != FERRY_OK)
+            (err = forget_node(op->b, t, op->ns, op->name, &op->queued)) != FERRY_OK ||
+            (json_object_get(old, "keys") != NULL &&
+             (err = bridge__broker_revoke(op->b, t, op->ns, op->name, &op->queued)) != FERRY_OK))
             goto out;
         op->out = json_pack("{s:s, s:s, s:b}", "name", op->name, "namespace", op->ns, "deleted", 1);
     } else {
@@ -626,7 +638,10 @@ static ferry_err node_write_txn(ferry_store_txn *t, void *ctx, bool create) {
         json_t *keys = json_object_get(old, "keys");
         if (keys != NULL && json_object_set(rec, "keys", keys) != 0)
             goto out;
+        /* An enrolled node's topic rights follow its labels, before its new sync goes out. */
         if ((err = ferry_store_put(t, FERRY_DB_NODES, key, rec)) != FERRY_OK ||
+            (keys != NULL && (err = bridge__broker_grant(op->b, t, op->ns, op->name, NULL,
+                                                         op->input, &op->queued)) != FERRY_OK) ||
             (err = bridge__queue_sync(op->b, t, op->ns, op->name, rec, rev, &op->queued)) !=
                 FERRY_OK)
             goto out;

@@ -50,6 +50,10 @@ typedef struct {
     const char *node_mqtt_ca;
     /* Believe unsigned messages from nodes that never enrolled (--insecure-nodes). */
     bool insecure_nodes;
+    /* How the bridge administers the broker (broker.h): "mosquitto-dynsec" gives each enrolled
+     * node its own credential and topic rights (and revokes them when it is deleted); "none"
+     * (NULL) administers nothing: the broker must be secured otherwise. */
+    const char *broker;
     size_t mapsize; /* initial LMDB map size; 0: default (1 GiB) */
     size_t window;  /* most outbox messages in flight at once; 0: default (1000) */
     ferry_bridge_publish_fn publish;

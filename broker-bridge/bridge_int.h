@@ -10,6 +10,7 @@
 #include "bridge.h"
 #include "ferry/secrets.h"
 #include "ferry/sign.h"
+#include "broker.h"
 #include "hellos.h"
 #include "store.h"
 
@@ -21,6 +22,7 @@ struct ferry_bridge {
     unsigned char key[FERRY_SECRETS_KEY_LEN]; /* encrypts secret config values; read-only */
     ferry_keypair sign;                       /* signs every message to nodes; read-only */
     bridge_hellos *hellos;                    /* hello budgets and cached syncs (own lock) */
+    ferry_broker *broker;                     /* broker administration (cfg.broker); read-only */
     /* Publisher state (under lock; publisher.c). */
     bool mqtt_up;
     uint32_t gen;             /* connection generation, bumped on every (re)connect */

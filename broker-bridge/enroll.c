@@ -87,6 +87,7 @@ typedef struct {
     const char *hash;
     const char *sign_key, *box_key; /* base64, checked */
     char ns[64], node[64];
+    char *password; /* the node's new broker password (ferry_malloc), when the broker has one */
 } enroll_op;
 
 /* The one answer for every token that does not let a node in: nothing tells a stranger whether a
@@ -141,7 +142,19 @@ static ferry_err enroll_txn(ferry_store_txn *t, void *ctx) {
         json_object_set_new(rec, "updatedAt", json_integer(op->now)) != 0)
         goto out;
     bridge__key(key, eo->ns, eo->node, NULL);
+    /* A new credential (a re-enrollment replaces the old one and closes its connection), granted
+     * before the node's sync goes out. Not kept here: the broker has it, the node gets it once. */
+    if (strcmp(ferry_broker_kind(op->b->broker), "none") != 0) {
+        ferry_free(eo->password);
+        if ((eo->password = ferry_secrets_token("")) == NULL) {
+            err = FERRY_ENOMEM;
+            goto out;
+        }
+    }
     if ((err = ferry_store_put(t, FERRY_DB_NODES, key, rec)) != FERRY_OK ||
+        (eo->password != NULL &&
+         (err = bridge__broker_grant(op->b, t, eo->ns, eo->node, eo->password,
+                                     json_object_get(rec, "labels"), &op->queued)) != FERRY_OK) ||
         (err = bridge__queue_sync(op->b, t, eo->ns, eo->node, rec, rev, &op->queued)) != FERRY_OK)
         goto out;
     op->out = json_object();
@@ -158,9 +171,10 @@ static json_t *identity(const ferry_bridge *b, const enroll_op *eo) {
     char pub[FERRY_SIGN_PUB_B64], client[160];
     ferry_sign_pub_encode(b->sign.pub, pub);
     snprintf(client, sizeof(client), "node.%s.%s", eo->ns, eo->node);
-    return json_pack("{s:s, s:s, s:s, s:{s:s?, s:s, s:s?}}", "namespace", eo->ns, "node", eo->node,
-                     "bridgeKey", pub, "mqtt", "uri", b->cfg.node_mqtt_uri, "clientId", client,
-                     "ca", b->cfg.node_mqtt_ca);
+    return json_pack("{s:s, s:s, s:s, s:{s:s?, s:s, s:s?, s:s?, s:s?}}", "namespace", eo->ns,
+                     "node", eo->node, "bridgeKey", pub, "mqtt", "uri", b->cfg.node_mqtt_uri,
+                     "clientId", client, "ca", b->cfg.node_mqtt_ca, "username",
+                     eo->password != NULL ? client : NULL, "password", eo->password);
 }
 
 ferry_err ferry_bridge_enroll(ferry_bridge *b, const json_t *body, json_t **out, ferry_detail *e) {
@@ -192,7 +206,12 @@ ferry_err ferry_bridge_enroll(ferry_bridge *b, const json_t *body, json_t **out,
     if (err == FERRY_OK && (*out = identity(b, &eo)) == NULL)
         err = bridge__store_fail(e, FERRY_ENOMEM);
     if (err == FERRY_OK)
-        LOG_INFO("node %s/%s enrolled", eo.ns, eo.node);
+        LOG_INFO("node %s/%s enrolled%s", eo.ns, eo.node,
+                 eo.password != NULL ? " (its broker credential granted)" : "");
+    if (eo.password != NULL) {
+        ferry_secrets_wipe(eo.password, strlen(eo.password));
+        ferry_free(eo.password);
+    }
     json_decref(result);
     return err;
 }

@@ -97,13 +97,45 @@ ferry_err bridge__queue(const ferry_bridge *b, ferry_store_txn *t, const char *t
     return err;
 }
 
-ferry_err bridge__queue_clear(const ferry_bridge *b, ferry_store_txn *t, const char *topic,
-                              size_t *queued) {
+ferry_err bridge__queue_raw(const ferry_bridge *b, ferry_store_txn *t, const char *topic,
+                            const unsigned char *payload, size_t len, size_t *queued) {
     uint64_t seq;
-    ferry_err err = outbox_add(b, t, topic, (const unsigned char *)"", 0, &seq);
+    ferry_err err = outbox_add(b, t, topic, payload, len, &seq);
     if (err == FERRY_OK)
         (*queued)++;
     return err;
+}
+
+ferry_err bridge__queue_clear(const ferry_bridge *b, ferry_store_txn *t, const char *topic,
+                              size_t *queued) {
+    return bridge__queue_raw(b, t, topic, (const unsigned char *)"", 0, queued);
+}
+
+/* A ferry_broker_emit_fn onto the outbox of the write in ctx (a bridge_broker_emit). */
+static ferry_err broker_emit(void *ctx, const char *topic, const unsigned char *payload,
+                             size_t len) {
+    bridge_broker_emit *be = ctx;
+    return bridge__queue_raw(be->b, be->t, topic, payload, len, be->queued);
+}
+
+ferry_err bridge__broker_grant(const ferry_bridge *b, ferry_store_txn *t, const char *ns,
+                               const char *node, const char *password, const json_t *labels,
+                               size_t *queued) {
+    bridge_broker_emit be = {b, t, queued};
+    return ferry_broker_node_grant(b->broker, ns, node, password, labels, broker_emit, &be);
+}
+
+ferry_err bridge__broker_revoke(const ferry_bridge *b, ferry_store_txn *t, const char *ns,
+                                const char *node, size_t *queued) {
+    bridge_broker_emit be = {b, t, queued};
+    return ferry_broker_node_revoke(b->broker, ns, node, broker_emit, &be);
+}
+
+ferry_err bridge__broker_debug(const ferry_bridge *b, ferry_store_txn *t, const char *name,
+                               const char *password, size_t *queued) {
+    bridge_broker_emit be = {b, t, queued};
+    return password != NULL ? ferry_broker_debug_grant(b->broker, name, password, broker_emit, &be)
+                            : ferry_broker_debug_revoke(b->broker, name, broker_emit, &be);
 }
 
 ferry_err bridge__app_topic(const char *ns, const char *app, const json_t *spec, char *buf,

@@ -45,9 +45,31 @@ ferry_err bridge__encode(json_t *msg, unsigned char **buf, size_t *len);
 /* Encode msg (stolen) and append it, sealed, to the outbox on topic; ++*queued. */
 ferry_err bridge__queue(const ferry_bridge *b, ferry_store_txn *t, const char *topic, json_t *msg,
                         size_t *queued);
+/* Queue payload as it is (no encoding) on topic. */
+ferry_err bridge__queue_raw(const ferry_bridge *b, ferry_store_txn *t, const char *topic,
+                            const unsigned char *payload, size_t len, size_t *queued);
+
 /* Queue an empty message on topic: published retained, it clears the topic's retained message. */
 ferry_err bridge__queue_clear(const ferry_bridge *b, ferry_store_txn *t, const char *topic,
                               size_t *queued);
+
+/* Broker administration (broker.h) through the outbox of this write: the commands go out in order
+ * with the write's other messages, and again after a crash until the broker acknowledged them. */
+typedef struct {
+    const ferry_bridge *b;
+    ferry_store_txn *t;
+    size_t *queued;
+} bridge_broker_emit;
+
+/* Node ns/node's credential: a new password (enrollment) or NULL (its rights follow labels). */
+ferry_err bridge__broker_grant(const ferry_bridge *b, ferry_store_txn *t, const char *ns,
+                               const char *node, const char *password, const json_t *labels,
+                               size_t *queued);
+ferry_err bridge__broker_revoke(const ferry_bridge *b, ferry_store_txn *t, const char *ns,
+                                const char *node, size_t *queued);
+/* The read-only debug credential "debug.{name}": granted with password, revoked with NULL. */
+ferry_err bridge__broker_debug(const ferry_bridge *b, ferry_store_txn *t, const char *name,
+                               const char *password, size_t *queued);
 
 /* The topic an app with this spec is published on (see PROTOCOL.md, "Topics") into buf; errors of
  * ferry_topic_build, logged. */

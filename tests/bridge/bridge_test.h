@@ -115,6 +115,8 @@ static inline ferry_err record_publish(void *ctx, const char *topic, const unsig
         p->ref = *ref;
     if (len == 0) /* clears a retained message */
         p->msg = json_pack("{s:s}", "type", "clear");
+    else if (strncmp(topic, "$CONTROL/", 9) == 0) /* broker administration: JSON (broker.h) */
+        p->msg = json_loadb((const char *)payload, len, 0, NULL);
     else if (ferry_proto_decode(payload, len, &p->msg, why, sizeof(why)) != FERRY_OK)
         fail_msg("the bridge published an invalid payload on %s: %s", topic, why);
     return FERRY_OK;

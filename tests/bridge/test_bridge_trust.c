@@ -215,11 +215,93 @@ static void test_believes_only_the_enrolled_node(void **state) {
     assert_int_equal(f->rec.n, 0);
 }
 
+static int setup_dynsec(void **state) {
+    fixture *f = calloc(1, sizeof(*f));
+    f->dir = tmp_dir();
+    ferry_bridge_config cfg = {.data_dir = f->dir,
+                               .publish = record_publish,
+                               .publish_ctx = &f->rec,
+                               .node_mqtt_uri = "ssl://broker.example:8883",
+                               .broker = "mosquitto-dynsec"};
+    assert_int_equal(ferry_bridge_open(&cfg, &f->b), FERRY_OK);
+    ferry_bridge_public_key(f->b, f->rec.bridge_pub);
+    f->rec.bridge_pub_set = true;
+    *state = f;
+    return 0;
+}
+
+/* The commands of the outbox recorded so far on $CONTROL, as one string of their "command"s, in
+ * order, with the sync marked where it went: "createRole ... | sync". */
+static const char *commands(fixture *f) {
+    static char buf[1024];
+    buf[0] = '\0';
+    for (size_t i = 0; i < f->rec.n; i++) {
+        const published *p = &f->rec.items[i];
+        if (strcmp(p->topic, "$CONTROL/dynamic-security/v1") == 0) {
+            json_t *cmds = json_object_get(p->msg, "commands"), *c;
+            size_t j;
+            json_array_foreach(cmds, j, c) {
+                snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s ",
+                         json_string_value(json_object_get(c, "command")));
+            }
+        } else if (strstr(p->topic, "/sync") != NULL) {
+            snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "| sync ");
+        }
+    }
+    return buf;
+}
+
+/* With the mosquitto-dynsec adapter, enrollment grants the node its credential (answered once,
+ * never stored), a relabel moves its rights before its sync goes out, a delete revokes it. */
+static void test_broker_credentials(void **state) {
+    fixture *f = *state;
+    node_keys k;
+    json_t *out = NULL;
+    ferry_detail e;
+    make_keys(&k, 7);
+    register_node(f, "n1");
+    char *token = token_for(f, "n1");
+    settle(f);
+    assert_int_equal(enroll(f, token, &k, &out, &e), FERRY_OK);
+    free(token);
+    json_t *mqtt = json_object_get(out, "mqtt");
+    assert_string_equal(json_string_value(json_object_get(mqtt, "username")), "node.default.n1");
+    const char *password = json_string_value(json_object_get(mqtt, "password"));
+    assert_non_null(password);
+    assert_true(strlen(password) >= 40);
+    flush_outbox(f);
+    assert_string_equal(commands(f),
+                        "createRole modifyRole createClient modifyClient enableClient | sync ");
+    /* The password goes to the broker sealed in the outbox, and nowhere else in the store. */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "grep -rqa '%s' %s", password, f->dir);
+    assert_int_not_equal(system(cmd), 0);
+    json_decref(out);
+    ack_all(f->b, &f->rec);
+    recorder_clear(&f->rec);
+
+    json_t *body = json_pack("{s:{s:s}}", "labels", "zone", "b");
+    assert_int_equal(ferry_bridge_node_update(f->b, "default", "n1", body, &out, &e), FERRY_OK);
+    json_decref(body);
+    json_decref(out);
+    flush_outbox(f);
+    assert_string_equal(commands(f), "createRole modifyRole createClient | sync ");
+    ack_all(f->b, &f->rec);
+    recorder_clear(&f->rec);
+
+    assert_int_equal(ferry_bridge_node_delete(f->b, "default", "n1", &out, &e), FERRY_OK);
+    json_decref(out);
+    flush_outbox(f);
+    assert_string_equal(commands(f), "| sync deleteClient deleteRole ");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_enroll_records_keys_once, setup,
                                         bridge_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_believes_only_the_enrolled_node, setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_broker_credentials, setup_dynsec,
                                         bridge_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
