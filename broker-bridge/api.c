@@ -702,30 +702,29 @@ out:
 /* Take the --allow-origin entries (each a comma-separated list) into a->origins. */
 static ferry_err add_origins(ferry_api *a, const ferry_api_config *cfg) {
     for (size_t i = 0; i < cfg->n_allow_origins; i++) {
-        const char *p = cfg->allow_origins[i];
-        while (*p != '\0') {
+        for (const char *p = cfg->allow_origins[i]; *p != '\0';) {
             size_t n = strcspn(p, ","), lead = strspn(p, " \t");
-            char one[FERRY_ORIGIN_MAX];
             size_t len = n > lead ? n - lead : 0;
+            char one[FERRY_ORIGIN_MAX];
             while (len > 0 && (p[lead + len - 1] == ' ' || p[lead + len - 1] == '\t'))
                 len--;
-            if (len > 0 && len < sizeof(one)) {
-                memcpy(one, p + lead, len);
-                one[len] = '\0';
+            snprintf(one, sizeof(one), "%.*s", (int)len, p + lead);
+            p += n + (p[n] == ',' ? 1 : 0);
+            if (len == 0)
+                continue;
+            if (a->n_origins == FERRY_API_MAX_ORIGINS) {
+                LOG_ERROR("http: more than %d origins given with --allow-origin",
+                          FERRY_API_MAX_ORIGINS);
+                return FERRY_EINVAL;
             }
             if (len >= sizeof(one) ||
-                (len > 0 && !ferry_headers_origin_normalize(one, a->origins[a->n_origins]))) {
-                LOG_ERROR("http: --allow-origin '%.*s' is not an origin: scheme://host[:port] "
-                          "with scheme http or https, no path",
-                          (int)len, p + lead);
+                !ferry_headers_origin_normalize(one, a->origins[a->n_origins])) {
+                LOG_ERROR("http: --allow-origin '%s' is not an origin: scheme://host[:port] with "
+                          "scheme http or https, no path",
+                          one);
                 return FERRY_EINVAL;
             }
-            if (len > 0 && ++a->n_origins == FERRY_API_MAX_ORIGINS) {
-                LOG_ERROR("http: more than %d origins given with --allow-origin",
-                          FERRY_API_MAX_ORIGINS - 1);
-                return FERRY_EINVAL;
-            }
-            p += n + (p[n] == ',' ? 1 : 0);
+            a->n_origins++;
         }
     }
     return FERRY_OK;
