@@ -136,6 +136,10 @@ class Bridge:
 
     def __exit__(self, exc_type, *exc):
         self.stop()
+        if exc_type is None and self.proc is not None and self.proc.returncode != 0:
+            # A crash, or a sanitizer's report at exit (the ASan build).
+            raise AssertionError(f"broker-bridge exited with {self.proc.returncode} after "
+                                 f"SIGTERM:\n{self.log_text()[-4000:]}")
         if exc_type is not None:
             print(f"---- bridge log ({self.log_path}):\n{self.log_text()[-4000:]}", file=sys.stderr)
         else:
