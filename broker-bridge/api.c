@@ -29,10 +29,18 @@ struct ferry_api {
 
 typedef struct request request;
 
-/* A route's work once the request passed every check: body is the parsed JSON body for routes
- * that take one, else NULL. Returns what queuing the answer returned. */
-typedef enum MHD_Result (*handler_fn)(ferry_api *a, struct MHD_Connection *c, const request *r,
-                                      const json_t *body);
+/* What a route's handler gets: the request passed every check; body is its parsed JSON body for
+ * routes that take one, else NULL. */
+typedef struct {
+    ferry_api *a;
+    struct MHD_Connection *c;
+    const request *r;
+    const json_t *body;
+} call;
+
+/* A route's work: a bridge operation, whose result on_request answers (the row's status with
+ * *out, or the error in *e). */
+typedef ferry_err (*handler_fn)(const call *k, json_t **out, ferry_detail *e);
 
 /* One row of the routing table: a method on a kind of path. */
 typedef struct {
@@ -40,6 +48,8 @@ typedef struct {
     const char *method;
     ferry_api__rule rule;
     handler_fn fn;
+    unsigned ok;    /* the status of a success: 200, or 201 for a create */
+    bool query_err; /* a list: errors name the query parameter (see reply_result) */
 } route_row;
 
 /* One request being received. */
@@ -247,61 +257,31 @@ bool ferry_api__parse_path(const char *url, ferry_api__route *rt) {
 
 /* ---- route handlers -------------------------------------------------------------------------- */
 
-/* A strictly parsed non-negative query integer; 0 (which every caller rejects) when malformed. */
-static long query_long(struct MHD_Connection *c, const char *key, long dflt) {
-    return ferry_api__parse_count(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key), dflt);
-}
-
-static enum MHD_Result health(ferry_api *a, struct MHD_Connection *c, const request *r,
-                              const json_t *body) {
+static ferry_err health(const call *k, json_t **out, ferry_detail *e) {
     bool up = false;
     uint64_t rev = 0;
-    (void)r;
-    (void)body;
-    if (ferry_bridge_health(a->bridge, &up, &rev) != FERRY_OK)
-        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                           "storage failure; see the bridge log");
-    return reply(c, MHD_HTTP_OK,
-                 json_pack("{s:b, s:s, s:I}", "ok", 1, "mqtt", up ? "connected" : "disconnected",
-                           "rev", (json_int_t)rev),
-                 NULL, NULL);
+    ferry_err err = ferry_bridge_health(k->a->bridge, &up, &rev);
+    if (err != FERRY_OK)
+        return ferry_fail(e, err, NULL, "storage failure; see the bridge log");
+    *out = json_pack("{s:b, s:s, s:I}", "ok", 1, "mqtt", up ? "connected" : "disconnected", "rev",
+                     (json_int_t)rev);
+    return FERRY_OK; /* NULL (ENOMEM) is answered 500 */
 }
 
-static enum MHD_Result token_list(ferry_api *a, struct MHD_Connection *c, const request *r,
-                                  const json_t *body) {
-    json_t *out = NULL;
-    ferry_detail e = {"", ""};
-    (void)r;
-    (void)body;
-    ferry_err err = ferry_tokens_list(a->bridge, &out, &e);
-    return reply_result(c, err, MHD_HTTP_OK, out, &e, false);
+static ferry_err token_list(const call *k, json_t **out, ferry_detail *e) {
+    return ferry_tokens_list(k->a->bridge, out, e);
 }
 
-static enum MHD_Result token_create(ferry_api *a, struct MHD_Connection *c, const request *r,
-                                    const json_t *body) {
-    json_t *out = NULL;
-    ferry_detail e = {"", ""};
-    (void)r;
-    ferry_err err = ferry_tokens_create(a->bridge, body, &out, &e);
-    return reply_result(c, err, MHD_HTTP_CREATED, out, &e, false);
+static ferry_err token_create(const call *k, json_t **out, ferry_detail *e) {
+    return ferry_tokens_create(k->a->bridge, k->body, out, e);
 }
 
-static enum MHD_Result token_get(ferry_api *a, struct MHD_Connection *c, const request *r,
-                                 const json_t *body) {
-    json_t *out = NULL;
-    ferry_detail e = {"", ""};
-    (void)body;
-    ferry_err err = ferry_tokens_get(a->bridge, r->rt.name, &out, &e);
-    return reply_result(c, err, MHD_HTTP_OK, out, &e, false);
+static ferry_err token_get(const call *k, json_t **out, ferry_detail *e) {
+    return ferry_tokens_get(k->a->bridge, k->r->rt.name, out, e);
 }
 
-static enum MHD_Result token_delete(ferry_api *a, struct MHD_Connection *c, const request *r,
-                                    const json_t *body) {
-    json_t *out = NULL;
-    ferry_detail e = {"", ""};
-    (void)body;
-    ferry_err err = ferry_tokens_delete(a->bridge, r->rt.name, &out, &e);
-    return reply_result(c, err, MHD_HTTP_OK, out, &e, false);
+static ferry_err token_delete(const call *k, json_t **out, ferry_detail *e) {
+    return ferry_tokens_delete(k->a->bridge, k->r->rt.name, out, e);
 }
 
 typedef ferry_err (*list_fn)(ferry_bridge *, const char *, const ferry_bridge_page *, json_t **,
@@ -333,81 +313,55 @@ static const collection collections[FERRY_API_COLLECTIONS] = {
                            ferry_bridge_config_delete, NULL},
 };
 
-/* An app body that needs the privileged permission from a token without it: answered 403 (true,
- * *ret what queuing returned). The route's own permission was checked with the headers. */
+static const char *query(const call *k, const char *key) {
+    return MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* The count parameters are parsed strictly: 0 (which the bridge refuses) when malformed. */
+static ferry_err ns_list(const call *k, json_t **out, ferry_detail *e) {
+    ferry_bridge_page pg = {.page = ferry_api__parse_count(query(k, "page"), 1),
+                            .page_size = ferry_api__parse_count(query(k, "pageSize"), 20),
+                            .name = query(k, "name"),
+                            .selector = query(k, "selector"),
+                            .kind = query(k, "kind")};
+    return collections[k->r->rt.coll].list(k->a->bridge, k->r->rt.ns, &pg, out, e);
+}
+
+static ferry_err ns_create(const call *k, json_t **out, ferry_detail *e) {
+    return collections[k->r->rt.coll].create(k->a->bridge, k->r->rt.ns, k->body, out, e);
+}
+
+static ferry_err ns_get(const call *k, json_t **out, ferry_detail *e) {
+    return collections[k->r->rt.coll].get(k->a->bridge, k->r->rt.ns, k->r->rt.name, out, e);
+}
+
+static ferry_err ns_update(const call *k, json_t **out, ferry_detail *e) {
+    const request *r = k->r;
+    return collections[r->rt.coll].update(k->a->bridge, r->rt.ns, r->rt.name, k->body, out, e);
+}
+
+static ferry_err ns_delete(const call *k, json_t **out, ferry_detail *e) {
+    return collections[k->r->rt.coll].remove(k->a->bridge, k->r->rt.ns, k->r->rt.name, out, e);
+}
+
+static ferry_err ns_sub(const call *k, json_t **out, ferry_detail *e) {
+    return collections[k->r->rt.coll].sub_get(k->a->bridge, k->r->rt.ns, k->r->rt.name, out, e);
+}
+
+/* An app body (POST, PUT of an app) that needs the privileged permission from a token without
+ * it: answered 403 (true, *ret what queuing returned). The route's own permission was checked
+ * with the headers. */
 static bool refuse_privileged(struct MHD_Connection *c, const request *r, const json_t *body,
                               enum MHD_Result *ret) {
     char what[64], msg[1024];
 
-    if (r->rt.coll != FERRY_API_APPS || !ferry_auth_app_privileged(body, what, sizeof(what)) ||
+    if (body == NULL || r->rt.coll != FERRY_API_APPS ||
+        (r->rt.path != FERRY_API_LIST && r->rt.path != FERRY_API_ITEM) ||
+        !ferry_auth_app_privileged(body, what, sizeof(what)) ||
         ferry_auth_allows(&r->grant, FERRY_PERM_PRIVILEGED, r->rt.ns, what, msg, sizeof(msg)))
         return false;
     *ret = reply_forbidden(c, FERRY_PERM_PRIVILEGED, msg);
     return true;
-}
-
-static enum MHD_Result ns_list(ferry_api *a, struct MHD_Connection *c, const request *r,
-                               const json_t *body) {
-    json_t *out = NULL;
-    ferry_detail e = {"", ""};
-    ferry_bridge_page pg = {.page = query_long(c, "page", 1),
-                            .page_size = query_long(c, "pageSize", 20),
-                            .name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name"),
-                            .selector =
-                                MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "selector"),
-                            .kind = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "kind")};
-    (void)body;
-    ferry_err err = collections[r->rt.coll].list(a->bridge, r->rt.ns, &pg, &out, &e);
-    return reply_result(c, err, MHD_HTTP_OK, out, &e, true);
-}
-
-static enum MHD_Result ns_create(ferry_api *a, struct MHD_Connection *c, const request *r,
-                                 const json_t *body) {
-    json_t *out = NULL;
-    ferry_detail e = {"", ""};
-    enum MHD_Result ret;
-    if (refuse_privileged(c, r, body, &ret))
-        return ret;
-    ferry_err err = collections[r->rt.coll].create(a->bridge, r->rt.ns, body, &out, &e);
-    return reply_result(c, err, MHD_HTTP_CREATED, out, &e, false);
-}
-
-static enum MHD_Result ns_get(ferry_api *a, struct MHD_Connection *c, const request *r,
-                              const json_t *body) {
-    json_t *out = NULL;
-    ferry_detail e = {"", ""};
-    (void)body;
-    ferry_err err = collections[r->rt.coll].get(a->bridge, r->rt.ns, r->rt.name, &out, &e);
-    return reply_result(c, err, MHD_HTTP_OK, out, &e, false);
-}
-
-static enum MHD_Result ns_update(ferry_api *a, struct MHD_Connection *c, const request *r,
-                                 const json_t *body) {
-    json_t *out = NULL;
-    ferry_detail e = {"", ""};
-    enum MHD_Result ret;
-    if (refuse_privileged(c, r, body, &ret))
-        return ret;
-    ferry_err err = collections[r->rt.coll].update(a->bridge, r->rt.ns, r->rt.name, body, &out, &e);
-    return reply_result(c, err, MHD_HTTP_OK, out, &e, false);
-}
-
-static enum MHD_Result ns_delete(ferry_api *a, struct MHD_Connection *c, const request *r,
-                                 const json_t *body) {
-    json_t *out = NULL;
-    ferry_detail e = {"", ""};
-    (void)body;
-    ferry_err err = collections[r->rt.coll].remove(a->bridge, r->rt.ns, r->rt.name, &out, &e);
-    return reply_result(c, err, MHD_HTTP_OK, out, &e, false);
-}
-
-static enum MHD_Result ns_sub(ferry_api *a, struct MHD_Connection *c, const request *r,
-                              const json_t *body) {
-    json_t *out = NULL;
-    ferry_detail e = {"", ""};
-    (void)body;
-    ferry_err err = collections[r->rt.coll].sub_get(a->bridge, r->rt.ns, r->rt.name, &out, &e);
-    return reply_result(c, err, MHD_HTTP_OK, out, &e, false);
 }
 
 /* ---- the routing table ----------------------------------------------------------------------- */
@@ -416,25 +370,20 @@ static enum MHD_Result ns_sub(ferry_api *a, struct MHD_Connection *c, const requ
  * path's namespace for namespaced paths), whether it takes a JSON body. A public route is served
  * without a token: the node enrollment (POST /v1/enroll, a node with its one-time token) will be
  * one, with its own check of that token in its handler. */
-#define PUBLIC(body)                                                                               \
-    { true, FERRY_PERM_READ, body }
-#define NEEDS(perm, body)                                                                          \
-    { false, perm, body }
 static const route_row routes[] = {
-    {FERRY_API_HEALTH, MHD_HTTP_METHOD_GET, PUBLIC(false), health},
-    {FERRY_API_TOKENS, MHD_HTTP_METHOD_GET, NEEDS(FERRY_PERM_ADMIN, false), token_list},
-    {FERRY_API_TOKENS, MHD_HTTP_METHOD_POST, NEEDS(FERRY_PERM_ADMIN, true), token_create},
-    {FERRY_API_TOKEN, MHD_HTTP_METHOD_GET, NEEDS(FERRY_PERM_ADMIN, false), token_get},
-    {FERRY_API_TOKEN, MHD_HTTP_METHOD_DELETE, NEEDS(FERRY_PERM_ADMIN, false), token_delete},
-    {FERRY_API_LIST, MHD_HTTP_METHOD_GET, NEEDS(FERRY_PERM_READ, false), ns_list},
-    {FERRY_API_LIST, MHD_HTTP_METHOD_POST, NEEDS(FERRY_PERM_WRITE, true), ns_create},
-    {FERRY_API_ITEM, MHD_HTTP_METHOD_GET, NEEDS(FERRY_PERM_READ, false), ns_get},
-    {FERRY_API_ITEM, MHD_HTTP_METHOD_PUT, NEEDS(FERRY_PERM_WRITE, true), ns_update},
-    {FERRY_API_ITEM, MHD_HTTP_METHOD_DELETE, NEEDS(FERRY_PERM_WRITE, false), ns_delete},
-    {FERRY_API_SUB, MHD_HTTP_METHOD_GET, NEEDS(FERRY_PERM_READ, false), ns_sub},
+    /* path, method, {public, permission, takes a body}, handler, status of a success, list */
+    {FERRY_API_HEALTH, "GET", {true, FERRY_PERM_READ, false}, health, 200, false},
+    {FERRY_API_TOKENS, "GET", {false, FERRY_PERM_ADMIN, false}, token_list, 200, false},
+    {FERRY_API_TOKENS, "POST", {false, FERRY_PERM_ADMIN, true}, token_create, 201, false},
+    {FERRY_API_TOKEN, "GET", {false, FERRY_PERM_ADMIN, false}, token_get, 200, false},
+    {FERRY_API_TOKEN, "DELETE", {false, FERRY_PERM_ADMIN, false}, token_delete, 200, false},
+    {FERRY_API_LIST, "GET", {false, FERRY_PERM_READ, false}, ns_list, 200, true},
+    {FERRY_API_LIST, "POST", {false, FERRY_PERM_WRITE, true}, ns_create, 201, false},
+    {FERRY_API_ITEM, "GET", {false, FERRY_PERM_READ, false}, ns_get, 200, false},
+    {FERRY_API_ITEM, "PUT", {false, FERRY_PERM_WRITE, true}, ns_update, 200, false},
+    {FERRY_API_ITEM, "DELETE", {false, FERRY_PERM_WRITE, false}, ns_delete, 200, false},
+    {FERRY_API_SUB, "GET", {false, FERRY_PERM_READ, false}, ns_sub, 200, false},
 };
-#undef PUBLIC
-#undef NEEDS
 #define ROUTES (sizeof(routes) / sizeof(routes[0]))
 
 /* The row of method on path, or NULL with the methods path has in allow. */
@@ -600,7 +549,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                            FERRY_API_MAX_BODY);
     if (r->row->rule.body && (body = parse_body(c, r, &ret)) == NULL)
         return ret;
-    ret = r->row->fn(a, c, r, body);
+    if (!refuse_privileged(c, r, body, &ret)) {
+        call k = {a, c, r, body};
+        json_t *out = NULL;
+        ferry_detail e = {"", ""};
+        ferry_err err = r->row->fn(&k, &out, &e);
+        ret = reply_result(c, err, r->row->ok, out, &e, r->row->query_err);
+    }
     json_decref(body);
     LOG_DEBUG("http: %s %s", method, url);
     return ret;

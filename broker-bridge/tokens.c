@@ -168,6 +168,28 @@ static ferry_err del_token(ferry_store_txn *t, const char *id, const json_t *rec
     return err == FERRY_ENOTFOUND ? FERRY_OK : err;
 }
 
+/* Call fn for every token whose record reads back (an unreadable one is logged and skipped, so
+ * that one bad record does not hide the others). */
+typedef bool (*token_fn)(const ferry_auth_grant *g, const json_t *rec, void *ctx);
+
+typedef struct {
+    token_fn fn;
+    void *ctx;
+} token_scan;
+
+static bool scan_each(const char *key, const json_t *rec, void *ctx) {
+    token_scan *s = ctx;
+    ferry_auth_grant g;
+    if (strncmp(key, "t/", 2) != 0 || record_grant(key, rec, &g) != FERRY_OK)
+        return true;
+    return s->fn(&g, rec, s->ctx);
+}
+
+static ferry_err scan_tokens(ferry_store_txn *t, token_fn fn, void *ctx) {
+    token_scan s = {fn, ctx};
+    return ferry_store_scan(t, FERRY_DB_TOKENS, "t/", scan_each, &s);
+}
+
 /* Reads: one transaction under the bridge lock (writes go through bridge__run_write). */
 static ferry_err run_read(ferry_bridge *b, ferry_store_fn fn, void *ctx) {
     pthread_mutex_lock(&b->lock);
@@ -418,27 +440,24 @@ ferry_err ferry_tokens_authenticate(ferry_bridge *b, const char *token, size_t l
 typedef struct {
     const char *name; /* looked for */
     bool found;
-    ferry_err err;
 } name_scan;
 
-static bool name_each(const char *key, const json_t *rec, void *ctx) {
+static bool same_name(const ferry_auth_grant *g, const json_t *rec, void *ctx) {
     name_scan *s = ctx;
-    ferry_auth_grant g;
-    if (strncmp(key, "t/", 2) != 0 || record_grant(key, rec, &g) != FERRY_OK)
-        return true; /* logged; an unreadable record holds no name */
-    s->found = strcmp(g.name, s->name) == 0;
+    (void)rec;
+    s->found = strcmp(g->name, s->name) == 0;
     return !s->found;
 }
 
 static ferry_err create_txn(ferry_store_txn *t, void *ctx) {
     token_write *w = ctx;
-    name_scan s = {w->grant->name, false, FERRY_OK};
+    name_scan s = {w->grant->name, false};
     char key[KEY_MAX];
     json_t *rec = NULL;
     ferry_err err;
 
     bridge__op_reset(&w->op);
-    if ((err = ferry_store_scan(t, FERRY_DB_TOKENS, "t/", name_each, &s)) != FERRY_OK)
+    if ((err = scan_tokens(t, same_name, &s)) != FERRY_OK)
         return err;
     if (s.found)
         return ferry_fail(w->op.e, FERRY_EEXIST, "name", "token '%s' already exists",
@@ -495,12 +514,9 @@ typedef struct {
     ferry_err err;
 } list_scan;
 
-static bool list_each(const char *key, const json_t *rec, void *ctx) {
+static bool list_each(const ferry_auth_grant *g, const json_t *rec, void *ctx) {
     list_scan *s = ctx;
-    ferry_auth_grant g;
-    if (strncmp(key, "t/", 2) != 0 || record_grant(key, rec, &g) != FERRY_OK)
-        return true; /* logged; the others are still listed */
-    if (json_array_append_new(s->items, view(&g, rec)) != 0) {
+    if (json_array_append_new(s->items, view(g, rec)) != 0) {
         s->err = FERRY_ENOMEM;
         return false;
     }
@@ -517,7 +533,7 @@ static ferry_err list_txn(ferry_store_txn *t, void *ctx) {
     list_scan *s = ctx;
     json_array_clear(s->items);
     s->err = FERRY_OK;
-    ferry_err err = ferry_store_scan(t, FERRY_DB_TOKENS, "t/", list_each, s);
+    ferry_err err = scan_tokens(t, list_each, s);
     return err != FERRY_OK ? err : s->err;
 }
 

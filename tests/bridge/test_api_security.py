@@ -26,29 +26,11 @@ import tempfile
 import time
 import traceback
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "e2e"))
+from harness import free_port, poll  # noqa: E402 - the e2e helpers (standard library only)
+
 BUILD_DIR = os.environ.get("FERRY_BUILD_DIR", "build")
 HALF_OPEN = 2000
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def poll(fn, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            last = fn()
-            if last:
-                return last
-        except Exception as e:  # noqa: BLE001 - the last error is what we report
-            last = e
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-        time.sleep(interval)  # poll interval, not synchronisation
 
 
 class Bridge:
@@ -76,8 +58,8 @@ class Bridge:
     def start(self):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT)
-        poll(lambda: self.alive() and self.get("/healthz", token=None)[0] == 200, 20,
-             f"broker-bridge /healthz on port {self.port}")
+        poll(lambda: self.get("/healthz", token=None)[0] == 200, 20,
+             f"broker-bridge /healthz on port {self.port}", interval=0.05, alive=self.alive)
         with open(self.token_file) as f:
             self.token = f.read().strip()
         return self

@@ -513,6 +513,18 @@ static void test_configs_and_selector(void **state) {
 
 /* ---- authentication and authorisation ------------------------------------------------------- */
 
+/* req() and check the status; the answer is dropped. */
+static void expect(fixture *f, const char *method, const char *path, const char *body,
+                   long status) {
+    json_t *out = NULL;
+    long got = req(f, method, path, body, &out);
+    if (got != status) {
+        char *text = json_dumps(out, JSON_COMPACT);
+        fail_msg("%s %s: %ld, expected %ld: %s", method, path, got, status, text);
+    }
+    json_decref(out);
+}
+
 /* Create a token as admin from body; its text into token. */
 static void make_token(fixture *f, const char *body, char token[FERRY_TOKEN_LEN + 1]) {
     json_t *out = NULL;
@@ -544,8 +556,7 @@ static void test_unauthenticated(void **state) {
 
     /* /healthz is public. */
     f->token = NULL;
-    assert_int_equal(req(f, "GET", "/healthz", NULL, &out), 200);
-    json_decref(out);
+    expect(f, "GET", "/healthz", NULL, 200);
     /* Everything else needs a token; unknown paths too (the routes stay private). */
     const char *paths[] = {"/v1/namespaces/default/apps", "/v1/tokens", "/v1/tokens/admin",
                            "/v1/namespaces/default/nodes/n1/apps", "/nothing/here"};
@@ -583,8 +594,7 @@ static void test_unauthenticated(void **state) {
     }
     /* With a token: the route decides (404, 405 with Allow). */
     f->token = f->admin;
-    assert_int_equal(req(f, "GET", "/nothing/here", NULL, &out), 404);
-    json_decref(out);
+    expect(f, "GET", "/nothing/here", NULL, 404);
     memset(&o, 0, sizeof(o));
     assert_int_equal(request_ex(f, "PUT", "/v1/tokens", "{}", 0, &o, &out), 405);
     assert_string_equal(o.allow, "GET, POST");
@@ -616,15 +626,12 @@ static void test_roles(void **state) {
     make_token(f,
                "{\"name\":\"ops\",\"role\":\"editor\",\"namespaces\":[\"a\"],\"privileged\":true}",
                priv);
-    assert_int_equal(req(f, "POST", "/v1/namespaces/a/apps", PLAIN_APP, &out), 201);
-    json_decref(out);
+    expect(f, "POST", "/v1/namespaces/a/apps", PLAIN_APP, 201);
 
     /* viewer: reads its namespace, nothing else. */
     f->token = viewer;
-    assert_int_equal(req(f, "GET", "/v1/namespaces/a/apps", NULL, &out), 200);
-    json_decref(out);
-    assert_int_equal(req(f, "GET", "/v1/namespaces/a/apps/plain/status", NULL, &out), 200);
-    json_decref(out);
+    expect(f, "GET", "/v1/namespaces/a/apps", NULL, 200);
+    expect(f, "GET", "/v1/namespaces/a/apps/plain/status", NULL, 200);
     assert_forbidden(f, "GET", "/v1/namespaces/b/nodes", NULL,
                      "forbidden: token 'ro' (viewer of namespace a) may not read in namespace 'b'",
                      "read");
@@ -640,16 +647,11 @@ static void test_roles(void **state) {
 
     /* editor: reads and writes apps, nodes and configs of its namespaces. */
     f->token = editor;
-    assert_int_equal(req(f, "POST", "/v1/namespaces/b/apps", WEB, &out), 201);
-    json_decref(out);
-    assert_int_equal(req(f, "POST", "/v1/namespaces/b/nodes", "{\"name\":\"n1\"}", &out), 201);
-    json_decref(out);
-    assert_int_equal(req(f, "POST", "/v1/namespaces/a/configs",
-                         "{\"name\":\"c\",\"kind\":\"config\",\"data\":{\"f\":\"x\"}}", &out),
-                     201);
-    json_decref(out);
-    assert_int_equal(req(f, "DELETE", "/v1/namespaces/a/apps/plain", NULL, &out), 200);
-    json_decref(out);
+    expect(f, "POST", "/v1/namespaces/b/apps", WEB, 201);
+    expect(f, "POST", "/v1/namespaces/b/nodes", "{\"name\":\"n1\"}", 201);
+    expect(f, "POST", "/v1/namespaces/a/configs",
+           "{\"name\":\"c\",\"kind\":\"config\",\"data\":{\"f\":\"x\"}}", 201);
+    expect(f, "DELETE", "/v1/namespaces/a/apps/plain", NULL, 200);
     assert_forbidden(f, "POST", "/v1/namespaces/c/apps", WEB,
                      "forbidden: token 'ci' (editor of namespaces a, b) may not write in namespace "
                      "'c'",
@@ -677,16 +679,12 @@ static void test_roles(void **state) {
 
     /* a privileged editor may, in its namespaces only; so may an admin. */
     f->token = priv;
-    assert_int_equal(req(f, "POST", "/v1/namespaces/a/apps", PRIV_APP, &out), 201);
-    json_decref(out);
-    assert_int_equal(req(f, "POST", "/v1/namespaces/a/apps", HOSTPATH_APP, &out), 201);
-    json_decref(out);
+    expect(f, "POST", "/v1/namespaces/a/apps", PRIV_APP, 201);
+    expect(f, "POST", "/v1/namespaces/a/apps", HOSTPATH_APP, 201);
     assert_forbidden(f, "POST", "/v1/namespaces/b/apps", HOSTNET_APP, NULL, "write");
     f->token = f->admin;
-    assert_int_equal(req(f, "POST", "/v1/namespaces/z/apps", HOSTNET_APP, &out), 201);
-    json_decref(out);
-    assert_int_equal(req(f, "GET", "/v1/namespaces/b/apps/web", NULL, &out), 200);
-    json_decref(out);
+    expect(f, "POST", "/v1/namespaces/z/apps", HOSTNET_APP, 201);
+    expect(f, "GET", "/v1/namespaces/b/apps/web", NULL, 200);
 }
 
 static void test_tokens(void **state) {
@@ -740,9 +738,7 @@ static void test_tokens(void **state) {
                      409);
     assert_string_equal(str(out, "error"), "token 'ci' already exists");
     json_decref(out);
-    assert_int_equal(req(f, "POST", "/v1/tokens", "{\"name\":\"admin\",\"role\":\"admin\"}", &out),
-                     409);
-    json_decref(out);
+    expect(f, "POST", "/v1/tokens", "{\"name\":\"admin\",\"role\":\"admin\"}", 409);
     assert_int_equal(req(f, "POST", "/v1/tokens", "{\"name\":\"x\",\"role\":\"root\"}", &out), 400);
     assert_string_equal(str(out, "field"), "role");
     json_decref(out);
@@ -756,14 +752,10 @@ static void test_tokens(void **state) {
     assert_int_equal(req(f, "DELETE", "/v1/tokens/admin", NULL, &out), 409);
     assert_string_equal(str(out, "field"), "id");
     json_decref(out);
-    assert_int_equal(req(f, "GET", "/v1/tokens/0123456789abcdef", NULL, &out), 404);
-    json_decref(out);
-    assert_int_equal(req(f, "GET", "/v1/tokens/no%20such", NULL, &out), 404);
-    json_decref(out);
-    assert_int_equal(req(f, "DELETE", path, NULL, &out), 200);
-    json_decref(out);
-    assert_int_equal(req(f, "DELETE", path, NULL, &out), 404);
-    json_decref(out);
+    expect(f, "GET", "/v1/tokens/0123456789abcdef", NULL, 404);
+    expect(f, "GET", "/v1/tokens/no%20such", NULL, 404);
+    expect(f, "DELETE", path, NULL, 200);
+    expect(f, "DELETE", path, NULL, 404);
 }
 
 static void test_content_type(void **state) {
