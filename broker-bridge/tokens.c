@@ -190,12 +190,12 @@ static ferry_err scan_tokens(ferry_store_txn *t, token_fn fn, void *ctx) {
     return ferry_store_scan(t, FERRY_DB_TOKENS, "t/", scan_each, &s);
 }
 
-/* Reads: one transaction under the bridge lock (writes go through bridge__run_write). */
+/* Reads are one LMDB read transaction, a consistent snapshot, without the bridge lock (writes go
+ * through bridge__run_write, under it): every request looks its token up, and none of them waits
+ * for a write. daemon/kv.c lets read transactions run beside a write and holds a growth of the map
+ * until they end. */
 static ferry_err run_read(ferry_bridge *b, ferry_store_fn fn, void *ctx) {
-    pthread_mutex_lock(&b->lock);
-    ferry_err err = ferry_store_read(b->store, fn, ctx);
-    pthread_mutex_unlock(&b->lock);
-    return err;
+    return ferry_store_read(b->store, fn, ctx);
 }
 
 /* ---- the admin token file -------------------------------------------------------------------- */

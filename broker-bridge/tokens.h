@@ -7,11 +7,11 @@
  *   "h/sha256:<hex>"     {"id"}   (the index a presented token is looked up by)
  *
  * Ids are 16 random hex digits, or "admin" for the admin token, whose text lives in a file beside
- * the data folder (ferry_tokens_admin_file). Names are unique. Every function is thread-safe: they
- * take the bridge lock for one store transaction, like the other operations of bridge.h, whose
- * conventions they follow (FERRY_OK with *out a new object owned by the caller, or an error with
- * *e filled; the REST shapes are docs/api-auth.md's). This file calls auth.c, records.c, write.c
- * and store.c. */
+ * the data folder (ferry_tokens_admin_file). Names are unique. Every function is thread-safe,
+ * like the other operations of bridge.h (a write under the bridge lock, a read as one LMDB read
+ * transaction without it), whose conventions they follow (FERRY_OK with *out a new object owned by
+ * the caller, or an error with *e filled; the REST shapes are docs/api-auth.md's). This file calls
+ * auth.c, records.c, write.c and store.c. */
 #ifndef FERRY_BRIDGE_TOKENS_H
 #define FERRY_BRIDGE_TOKENS_H
 
