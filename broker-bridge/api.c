@@ -1,6 +1,8 @@
-/* broker-bridge REST API: routing, request bodies, JSON answers (see api.h for the routes). */
+/* broker-bridge REST API: the checks a request passes, the routing table, request bodies, JSON
+ * answers, and libmicrohttpd's server with TLS and its limits (see api.h for the routes). */
 #include "api.h"
 
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -9,25 +11,64 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "ferry/secrets.h"
+#include "headers.h"
+#include "tokens.h"
+
+#define PEM_MAX (1024 * 1024) /* a certificate chain or key file larger than this is refused */
+
 struct ferry_api {
     struct MHD_Daemon *daemon;
     ferry_bridge *bridge;
     uint16_t port;
+    bool tls;
+    char *cert, *key; /* PEM text handed to libmicrohttpd; freed after the daemon stops */
+    size_t n_origins;
+    char origins[FERRY_API_MAX_ORIGINS][FERRY_ORIGIN_MAX]; /* --allow-origin, normalised */
 };
 
-/* One request being received. */
+typedef struct request request;
+
+/* What a route's handler gets: the request passed every check; body is its parsed JSON body for
+ * routes that take one, else NULL. */
 typedef struct {
+    ferry_api *a;
+    struct MHD_Connection *c;
+    const request *r;
+    const json_t *body;
+} call;
+
+/* A route's work: a bridge operation, whose result on_request answers (the row's status with
+ * *out, or the error in *e). */
+typedef ferry_err (*handler_fn)(const call *k, json_t **out, ferry_detail *e);
+
+/* One row of the routing table: a method on a kind of path. */
+typedef struct {
+    ferry_api__path path;
+    const char *method;
+    ferry_api__rule rule;
+    handler_fn fn;
+    unsigned ok;    /* the status of a success: 200, or 201 for a create */
+    bool query_err; /* a list: errors name the query parameter (see reply_result) */
+} route_row;
+
+/* One request being received. */
+struct request {
+    const route_row *row; /* set once the headers passed the checks */
+    ferry_api__route rt;
+    ferry_auth_grant grant; /* of its token (zero on public routes) */
     char *body;
     size_t len, cap;
     bool too_big;
-    bool answered; /* a response was queued before the body was read (413) */
-} request;
+    bool answered; /* a response was queued before the body was read (the checks, 413) */
+};
 
 /* ---- answers --------------------------------------------------------------------------------- */
 
-/* Queue status with body (stolen) as compact JSON. allow: Allow header for 405, or NULL. */
+/* Queue status with body (stolen) as compact JSON, with one more header (hname: hvalue) when
+ * hname is not NULL (Allow for 405, WWW-Authenticate for 401). */
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *body,
-                             const char *allow) {
+                             const char *hname, const char *hvalue) {
     enum MHD_Result ret = MHD_NO;
     struct MHD_Response *resp = NULL;
     char *text = NULL;
@@ -46,8 +87,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *
     if (resp == NULL)
         goto out;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    if (allow != NULL)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    if (hname != NULL)
+        MHD_add_response_header(resp, hname, hvalue);
     ret = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
 out:
@@ -56,13 +97,26 @@ out:
     return ret;
 }
 
+/* {"error": text} plus key: value when key is not NULL and value not NULL or "". The texts may
+ * quote the request (its path, its headers): they are made printable UTF-8 first, which JSON
+ * strings need. */
+static json_t *error_body(const char *text, const char *key, const char *value) {
+    char t[sizeof(((ferry_detail *)0)->message) + 256], v[sizeof(((ferry_detail *)0)->field)];
+    snprintf(t, sizeof(t), "%s", text);
+    ferry_text_scrub(t);
+    json_t *body = json_pack("{s:s}", "error", t);
+    if (body != NULL && key != NULL && value != NULL && value[0] != '\0') {
+        snprintf(v, sizeof(v), "%s", value);
+        ferry_text_scrub(v);
+        json_object_set_new(body, key, json_string(v));
+    }
+    return body;
+}
+
 /* Queue status with {"error": text, "field": field}; no "field" when it is NULL or "". */
 static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, const char *field,
                                   const char *text) {
-    json_t *body = json_pack("{s:s}", "error", text);
-    if (body != NULL && field != NULL && field[0] != '\0')
-        json_object_set_new(body, "field", json_string(field));
-    return reply(c, status, body, NULL);
+    return reply(c, status, error_body(text, "field", field), NULL, NULL);
 }
 
 static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
@@ -76,6 +130,19 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, co
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     return reply_text(c, status, NULL, msg);
+}
+
+/* 403 for a token that lacks perm: {"error": msg, "permission": "read" | "write" | ...}. */
+static enum MHD_Result reply_forbidden(struct MHD_Connection *c, ferry_perm perm, const char *msg) {
+    return reply(c, MHD_HTTP_FORBIDDEN, error_body(msg, "permission", ferry_auth_perm_name(perm)),
+                 NULL, NULL);
+}
+
+/* 401 with the challenge of RFC 6750; invalid: a token was sent, but it is not one of ours. */
+static enum MHD_Result reply_unauthorized(struct MHD_Connection *c, bool invalid, const char *msg) {
+    return reply(
+        c, MHD_HTTP_UNAUTHORIZED, error_body(msg, NULL, NULL), MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+        invalid ? "Bearer realm=\"ferry\", error=\"invalid_token\"" : "Bearer realm=\"ferry\"");
 }
 
 static unsigned http_status(ferry_err err) {
@@ -104,7 +171,7 @@ static enum MHD_Result reply_result(struct MHD_Connection *c, ferry_err err, uns
     char field[sizeof(e->field)];
 
     if (err == FERRY_OK)
-        return reply(c, ok_status, out, NULL);
+        return reply(c, ok_status, out, NULL, NULL);
     json_decref(out);
     if (err == FERRY_EEXIST || err == FERRY_ECONFLICT)
         snprintf(text, sizeof(text), "%s", e->message);
@@ -126,65 +193,134 @@ long ferry_api__parse_count(const char *v, long dflt) {
     return strtol(v, NULL, 10);
 }
 
-bool ferry_api__parse_path(const char *url, ferry_api__route *rt) {
-    static const char prefix[] = "/v1/namespaces/";
-    char *seg[5] = {0};
+/* Cut the path after prefix into at most max segments at '/' (in rt->buf); the count, or 0 when
+ * a segment is empty or there are more. */
+static size_t split(const char *rest, ferry_api__route *rt, char **seg, size_t max) {
     size_t n = 0;
+
+    if (strlen(rest) >= sizeof(rt->buf))
+        return 0;
+    strcpy(rt->buf, rest);
+    for (char *p = rt->buf, *slash;; p = slash + 1) {
+        if (n == max || p[0] == '\0' || p[0] == '/')
+            return 0;
+        seg[n++] = p;
+        if ((slash = strchr(p, '/')) == NULL)
+            return n;
+        *slash = '\0';
+    }
+}
+
+bool ferry_api__parse_path(const char *url, ferry_api__route *rt) {
+    static const char ns_prefix[] = "/v1/namespaces/";
+    static const char tokens[] = "/v1/tokens";
+    static const char debug[] = "/v1/broker/debug";
+    static const char *const colls[FERRY_API_COLLECTIONS] = {"apps", "nodes", "configs"};
+    static const char *const subs[FERRY_API_COLLECTIONS] = {"status", "apps", NULL};
+    char *seg[4] = {0};
+    size_t n;
 
     memset(rt, 0, sizeof(*rt));
     if (strcmp(url, "/healthz") == 0) {
-        rt->segs = 1;
+        rt->path = FERRY_API_HEALTH;
         return true;
     }
-    if (strncmp(url, prefix, sizeof(prefix) - 1) != 0 || strlen(url) >= sizeof(rt->buf))
+    if (strcmp(url, tokens) == 0) {
+        rt->path = FERRY_API_TOKENS;
+        return true;
+    }
+    if (strncmp(url, tokens, sizeof(tokens) - 1) == 0 && url[sizeof(tokens) - 1] == '/') {
+        if (split(url + sizeof(tokens), rt, seg, 1) != 1)
+            return false;
+        rt->path = FERRY_API_TOKEN;
+        rt->name = seg[0];
+        return true;
+    }
+    if (strcmp(url, "/v1/enroll") == 0) {
+        rt->path = FERRY_API_ENROLL;
+        return true;
+    }
+    if (strcmp(url, debug) == 0) {
+        rt->path = FERRY_API_DEBUG;
+        return true;
+    }
+    if (strncmp(url, debug, sizeof(debug) - 1) == 0 && url[sizeof(debug) - 1] == '/') {
+        if (split(url + sizeof(debug), rt, seg, 1) != 1)
+            return false;
+        rt->path = FERRY_API_DEBUG_ITEM;
+        rt->name = seg[0];
+        return true;
+    }
+    if (strncmp(url, ns_prefix, sizeof(ns_prefix) - 1) != 0)
         return false;
     /* ns / collection [/ name [/ sub]] */
-    strcpy(rt->buf, url + sizeof(prefix) - 1);
-    for (char *p = rt->buf, *slash; n < 5; p = slash + 1) {
-        seg[n++] = p;
-        if ((slash = strchr(p, '/')) == NULL)
-            break;
-        *slash = '\0';
-    }
-    if (n < 2 || n > 4)
+    n = split(url + sizeof(ns_prefix) - 1, rt, seg, 4);
+    if (n < 2)
         return false;
-    for (size_t i = 0; i < n; i++) {
-        if (seg[i][0] == '\0')
-            return false;
-    }
-    static const char *const colls[FERRY_API_COLLECTIONS] = {"apps", "nodes", "configs"};
-    static const char *const subs[FERRY_API_COLLECTIONS] = {"status", "apps", NULL};
     int c = 0;
     while (c < FERRY_API_COLLECTIONS && strcmp(seg[1], colls[c]) != 0)
         c++;
     if (c == FERRY_API_COLLECTIONS)
         return false;
-    rt->coll = (ferry_api__collection)c;
+    if (n == 4 && c == FERRY_API_NODES && strcmp(seg[3], "enroll") == 0) {
+        rt->path = FERRY_API_ENROLL_TOKEN;
+        rt->coll = FERRY_API_NODES;
+        rt->ns = seg[0];
+        rt->name = seg[2];
+        return true;
+    }
     if (n == 4 && (subs[c] == NULL || strcmp(seg[3], subs[c]) != 0))
         return false;
-    rt->segs = (int)n;
+    rt->path = n == 2 ? FERRY_API_LIST : n == 3 ? FERRY_API_ITEM : FERRY_API_SUB;
+    rt->coll = (ferry_api__collection)c;
     rt->ns = seg[0];
     rt->name = n >= 3 ? seg[2] : NULL;
     return true;
 }
 
-/* ---- routes ---------------------------------------------------------------------------------- */
+/* ---- route handlers -------------------------------------------------------------------------- */
 
-/* A strictly parsed non-negative query integer; 0 (which every caller rejects) when malformed. */
-static long query_long(struct MHD_Connection *c, const char *key, long dflt) {
-    return ferry_api__parse_count(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key), dflt);
-}
-
-static enum MHD_Result health(ferry_api *a, struct MHD_Connection *c) {
+static ferry_err health(const call *k, json_t **out, ferry_detail *e) {
     bool up = false;
     uint64_t rev = 0;
-    if (ferry_bridge_health(a->bridge, &up, &rev) != FERRY_OK)
-        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                           "storage failure; see the bridge log");
-    return reply(c, MHD_HTTP_OK,
-                 json_pack("{s:b, s:s, s:I}", "ok", 1, "mqtt", up ? "connected" : "disconnected",
-                           "rev", (json_int_t)rev),
-                 NULL);
+    ferry_err err = ferry_bridge_health(k->a->bridge, &up, &rev);
+    if (err != FERRY_OK)
+        return ferry_fail(e, err, NULL, "storage failure; see the bridge log");
+    *out = json_pack("{s:b, s:s, s:I}", "ok", 1, "mqtt", up ? "connected" : "disconnected", "rev",
+                     (json_int_t)rev);
+    return FERRY_OK; /* NULL (ENOMEM) is answered 500 */
+}
+
+static ferry_err token_list(const call *k, json_t **out, ferry_detail *e) {
+    return ferry_tokens_list(k->a->bridge, out, e);
+}
+
+static ferry_err token_create(const call *k, json_t **out, ferry_detail *e) {
+    return ferry_tokens_create(k->a->bridge, k->body, out, e);
+}
+
+static ferry_err token_get(const call *k, json_t **out, ferry_detail *e) {
+    return ferry_tokens_get(k->a->bridge, k->r->rt.name, out, e);
+}
+
+static ferry_err token_delete(const call *k, json_t **out, ferry_detail *e) {
+    return ferry_tokens_delete(k->a->bridge, k->r->rt.name, out, e);
+}
+
+static ferry_err enroll_token(const call *k, json_t **out, ferry_detail *e) {
+    return ferry_bridge_node_enroll_token(k->a->bridge, k->r->rt.ns, k->r->rt.name, out, e);
+}
+
+static ferry_err enroll(const call *k, json_t **out, ferry_detail *e) {
+    return ferry_bridge_enroll(k->a->bridge, k->body, out, e);
+}
+
+static ferry_err debug_grant(const call *k, json_t **out, ferry_detail *e) {
+    return ferry_bridge_debug_credential(k->a->bridge, k->body, out, e);
+}
+
+static ferry_err debug_revoke(const call *k, json_t **out, ferry_detail *e) {
+    return ferry_bridge_debug_revoke(k->a->bridge, k->r->rt.name, out, e);
 }
 
 typedef ferry_err (*list_fn)(ferry_bridge *, const char *, const ferry_bridge_page *, json_t **,
@@ -216,72 +352,175 @@ static const collection collections[FERRY_API_COLLECTIONS] = {
                            ferry_bridge_config_delete, NULL},
 };
 
-/* The request body as JSON: NULL after answering 400 with the parse position (*ret). */
-static json_t *parse_body(struct MHD_Connection *c, const request *r, enum MHD_Result *ret) {
-    json_error_t jerr;
-    json_t *body =
-        json_loadb(r->body != NULL ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
-    if (body == NULL)
-        *ret =
-            reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid JSON at line %d, column %d (byte %d): %s",
-                        jerr.line, jerr.column, jerr.position, jerr.text);
-    return body;
+static const char *query(const call *k, const char *key) {
+    return MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, key);
 }
 
-static enum MHD_Result route(ferry_api *a, struct MHD_Connection *c, const char *url,
-                             const char *method, const request *r) {
-    ferry_api__route rt;
-    json_t *out = NULL, *body = NULL;
-    ferry_detail e = {"", ""};
-    ferry_err err;
-    enum MHD_Result ret;
-    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
-    bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
-    bool put = strcmp(method, MHD_HTTP_METHOD_PUT) == 0;
-    bool del = strcmp(method, MHD_HTTP_METHOD_DELETE) == 0;
+/* The count parameters are parsed strictly: 0 (which the bridge refuses) when malformed. */
+static ferry_err ns_list(const call *k, json_t **out, ferry_detail *e) {
+    ferry_bridge_page pg = {.page = ferry_api__parse_count(query(k, "page"), 1),
+                            .page_size = ferry_api__parse_count(query(k, "pageSize"), 20),
+                            .name = query(k, "name"),
+                            .selector = query(k, "selector"),
+                            .kind = query(k, "kind")};
+    return collections[k->r->rt.coll].list(k->a->bridge, k->r->rt.ns, &pg, out, e);
+}
 
-    if (!ferry_api__parse_path(url, &rt))
-        return reply_error(c, MHD_HTTP_NOT_FOUND, "no route for %s %s", method, url);
-    if (rt.segs == 1)
-        return get ? health(a, c)
-                   : reply(c, 405, json_pack("{s:s}", "error", "method not allowed"), "GET");
-    const collection *col = &collections[rt.coll];
-    const char *ns = rt.ns, *name = rt.name;
-    int n = rt.segs;
+static ferry_err ns_create(const call *k, json_t **out, ferry_detail *e) {
+    return collections[k->r->rt.coll].create(k->a->bridge, k->r->rt.ns, k->body, out, e);
+}
 
-    if (n == 2 && get) {
-        ferry_bridge_page pg = {
-            .page = query_long(c, "page", 1),
-            .page_size = query_long(c, "pageSize", 20),
-            .name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name"),
-            .selector = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "selector"),
-            .kind = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "kind")};
-        err = col->list(a->bridge, ns, &pg, &out, &e);
-    } else if (n == 2 && post) {
-        if ((body = parse_body(c, r, &ret)) == NULL)
-            return ret;
-        err = col->create(a->bridge, ns, body, &out, &e);
-        json_decref(body);
-        return reply_result(c, err, MHD_HTTP_CREATED, out, &e, false);
-    } else if (n == 2) {
-        return reply(c, 405, json_pack("{s:s}", "error", "method not allowed"), "GET, POST");
-    } else if (n == 3 && get) {
-        err = col->get(a->bridge, ns, name, &out, &e);
-    } else if (n == 3 && put) {
-        if ((body = parse_body(c, r, &ret)) == NULL)
-            return ret;
-        err = col->update(a->bridge, ns, name, body, &out, &e);
-        json_decref(body);
-    } else if (n == 3 && del) {
-        err = col->remove(a->bridge, ns, name, &out, &e);
-    } else if (n == 3) {
-        return reply(c, 405, json_pack("{s:s}", "error", "method not allowed"), "GET, PUT, DELETE");
-    } else if (get) {
-        err = col->sub_get(a->bridge, ns, name, &out, &e);
-    } else {
-        return reply(c, 405, json_pack("{s:s}", "error", "method not allowed"), "GET");
+static ferry_err ns_get(const call *k, json_t **out, ferry_detail *e) {
+    return collections[k->r->rt.coll].get(k->a->bridge, k->r->rt.ns, k->r->rt.name, out, e);
+}
+
+static ferry_err ns_update(const call *k, json_t **out, ferry_detail *e) {
+    const request *r = k->r;
+    return collections[r->rt.coll].update(k->a->bridge, r->rt.ns, r->rt.name, k->body, out, e);
+}
+
+static ferry_err ns_delete(const call *k, json_t **out, ferry_detail *e) {
+    return collections[k->r->rt.coll].remove(k->a->bridge, k->r->rt.ns, k->r->rt.name, out, e);
+}
+
+static ferry_err ns_sub(const call *k, json_t **out, ferry_detail *e) {
+    return collections[k->r->rt.coll].sub_get(k->a->bridge, k->r->rt.ns, k->r->rt.name, out, e);
+}
+
+/* An app body (POST, PUT of an app) that needs the privileged permission from a token without
+ * it: answered 403 (true, *ret what queuing returned). The route's own permission was checked
+ * with the headers. */
+static bool refuse_privileged(struct MHD_Connection *c, const request *r, const json_t *body,
+                              enum MHD_Result *ret) {
+    char what[64], msg[1024];
+
+    if (body == NULL || r->rt.coll != FERRY_API_APPS ||
+        (r->rt.path != FERRY_API_LIST && r->rt.path != FERRY_API_ITEM) ||
+        !ferry_auth_app_privileged(body, what, sizeof(what)) ||
+        ferry_auth_allows(&r->grant, FERRY_PERM_PRIVILEGED, r->rt.ns, what, msg, sizeof(msg)))
+        return false;
+    *ret = reply_forbidden(c, FERRY_PERM_PRIVILEGED, msg);
+    return true;
+}
+
+/* ---- the routing table ----------------------------------------------------------------------- */
+
+/* Every route: its path, method, whether it is public, the permission its token needs (in the
+ * path's namespace for namespaced paths), whether it takes a JSON body. A public route is served
+ * without a token: the node enrollment (POST /v1/enroll, a node with its one-time token) is one,
+ * with its own check of that token in its handler. */
+static const route_row routes[] = {
+    /* path, method, {public, permission, takes a body}, handler, status of a success, list */
+    {FERRY_API_HEALTH, "GET", {true, FERRY_PERM_READ, false}, health, 200, false},
+    {FERRY_API_TOKENS, "GET", {false, FERRY_PERM_ADMIN, false}, token_list, 200, false},
+    {FERRY_API_TOKENS, "POST", {false, FERRY_PERM_ADMIN, true}, token_create, 201, false},
+    {FERRY_API_TOKEN, "GET", {false, FERRY_PERM_ADMIN, false}, token_get, 200, false},
+    {FERRY_API_TOKEN, "DELETE", {false, FERRY_PERM_ADMIN, false}, token_delete, 200, false},
+    {FERRY_API_LIST, "GET", {false, FERRY_PERM_READ, false}, ns_list, 200, true},
+    {FERRY_API_LIST, "POST", {false, FERRY_PERM_WRITE, true}, ns_create, 201, false},
+    {FERRY_API_ITEM, "GET", {false, FERRY_PERM_READ, false}, ns_get, 200, false},
+    {FERRY_API_ITEM, "PUT", {false, FERRY_PERM_WRITE, true}, ns_update, 200, false},
+    {FERRY_API_ITEM, "DELETE", {false, FERRY_PERM_WRITE, false}, ns_delete, 200, false},
+    {FERRY_API_SUB, "GET", {false, FERRY_PERM_READ, false}, ns_sub, 200, false},
+    {FERRY_API_ENROLL_TOKEN, "POST", {false, FERRY_PERM_WRITE, false}, enroll_token, 201, false},
+    {FERRY_API_ENROLL, "POST", {true, FERRY_PERM_READ, true}, enroll, 200, false},
+    {FERRY_API_DEBUG, "POST", {false, FERRY_PERM_ADMIN, true}, debug_grant, 201, false},
+    {FERRY_API_DEBUG_ITEM, "DELETE", {false, FERRY_PERM_ADMIN, false}, debug_revoke, 200, false},
+};
+#define ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* The row of method on path, or NULL with the methods path has in allow. */
+static const route_row *find_row(ferry_api__path path, const char *method, char *allow,
+                                 size_t len) {
+    size_t at = 0;
+    if (len > 0)
+        allow[0] = '\0';
+    for (size_t i = 0; i < ROUTES; i++) {
+        if (routes[i].path != path)
+            continue;
+        if (strcmp(routes[i].method, method) == 0)
+            return &routes[i];
+        int k = snprintf(allow + at, len - at, "%s%s", at > 0 ? ", " : "", routes[i].method);
+        at = k < 0 || (size_t)k >= len - at ? len - 1 : at + (size_t)k;
     }
-    return reply_result(c, err, MHD_HTTP_OK, out, &e, n == 2 && get);
+    return NULL;
+}
+
+bool ferry_api__find_rule(ferry_api__path path, const char *method, ferry_api__rule *rule,
+                          char *allow, size_t len) {
+    const route_row *row = find_row(path, method, allow, len);
+    if (row != NULL)
+        *rule = row->rule;
+    return row != NULL;
+}
+
+/* ---- the checks made when the headers are in ------------------------------------------------- */
+
+static const char *header(struct MHD_Connection *c, const char *name) {
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* Everything that can be decided before the body is read, in this order: the origin, the token,
+ * the route, the route's permission, the body's media type and announced size. The first that
+ * fails is answered (r->answered; the body will be dropped); otherwise r->row is set and MHD_YES
+ * asks for the body. Checking the token before the route keeps the routes private. */
+static enum MHD_Result admit(ferry_api *a, struct MHD_Connection *c, const char *url,
+                             const char *method, request *r) {
+    const char *origin = header(c, MHD_HTTP_HEADER_ORIGIN);
+    const char *length = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *type = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+    char allow[64], msg[1024];
+    const route_row *row = NULL;
+
+    r->answered = true;
+    if (origin != NULL &&
+        !ferry_headers_origin_allowed(origin, a->tls, header(c, MHD_HTTP_HEADER_HOST), a->origins,
+                                      a->n_origins))
+        return reply_error(c, MHD_HTTP_FORBIDDEN,
+                           "forbidden: cross-origin request from '%.200s' (the API serves "
+                           "requests from its own origin and those given with --allow-origin)",
+                           origin);
+    bool routed = ferry_api__parse_path(url, &r->rt);
+    if (routed)
+        row = find_row(r->rt.path, method, allow, sizeof(allow));
+    if (row == NULL || !row->rule.is_public) {
+        const char *token = NULL;
+        size_t len = 0;
+        if (!ferry_headers_bearer(header(c, MHD_HTTP_HEADER_AUTHORIZATION), &token, &len))
+            return reply_unauthorized(c, false,
+                                      "missing bearer token: send \"Authorization: Bearer "
+                                      "<token>\" (see docs/api-auth.md)");
+        ferry_err err = ferry_tokens_authenticate(a->bridge, token, len, &r->grant);
+        if (err == FERRY_ENOTFOUND)
+            return reply_unauthorized(c, true, "unknown or deleted token");
+        if (err != FERRY_OK)
+            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                               "storage failure (%s); see the bridge log", ferry_strerror(err));
+    }
+    if (!routed)
+        return reply_error(c, MHD_HTTP_NOT_FOUND, "no route for %s %.300s", method, url);
+    if (row == NULL)
+        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, error_body("method not allowed", NULL, NULL),
+                     MHD_HTTP_HEADER_ALLOW, allow);
+    if (!row->rule.is_public &&
+        !ferry_auth_allows(&r->grant, row->rule.perm, r->rt.ns, NULL, msg, sizeof(msg)))
+        return reply_forbidden(c, row->rule.perm, msg);
+    unsigned long long announced = length != NULL ? strtoull(length, NULL, 10) : 0;
+    bool has_body = announced > 0 || header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+    if (has_body && !ferry_headers_json(type))
+        return reply_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                           "a request body must be JSON sent as \"Content-Type: "
+                           "application/json\" (got %s%.100s%s)",
+                           type != NULL ? "'" : "", type != NULL ? type : "none",
+                           type != NULL ? "'" : "");
+    if (announced > FERRY_API_MAX_BODY) {
+        r->too_big = true;
+        return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body over %u bytes",
+                           FERRY_API_MAX_BODY);
+    }
+    r->row = row;
+    r->answered = false;
+    return MHD_YES;
 }
 
 /* ---- libmicrohttpd glue ---------------------------------------------------------------------- */
@@ -304,31 +543,39 @@ static bool append(request *r, const char *data, size_t size) {
     return true;
 }
 
-/* MHD calls this once when the headers are in, once per piece of body (*size > 0) and once at the
- * end (*size == 0), where the request is answered. A body over the cap is answered 413 at once
- * when Content-Length announces it, else read to the end and dropped. */
+/* The request body as JSON: NULL after answering 400 with the parse position (*ret). */
+static json_t *parse_body(struct MHD_Connection *c, const request *r, enum MHD_Result *ret) {
+    json_error_t jerr;
+    json_t *body =
+        json_loadb(r->body != NULL ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &jerr);
+    if (body == NULL)
+        *ret =
+            reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid JSON at line %d, column %d (byte %d): %s",
+                        jerr.line, jerr.column, jerr.position, jerr.text);
+    return body;
+}
+
+/* MHD calls this once when the headers are in (admit), once per piece of body (*size > 0) and
+ * once at the end (*size == 0), where the request is answered. A request answered by admit has
+ * its body dropped; so has a body over the cap that was not announced, answered 413 at the end.
+ * Calls come from the threads of the pool, one connection never on two at once. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *data,
                                   size_t *size, void **con_cls) {
     ferry_api *a = cls;
     request *r = *con_cls;
+    json_t *body = NULL;
+    enum MHD_Result ret;
     (void)version;
 
     if (r == NULL) {
         if ((r = ferry_calloc(1, sizeof(*r))) == NULL)
             return MHD_NO;
         *con_cls = r;
-        const char *cl =
-            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl != NULL && strtoull(cl, NULL, 10) > FERRY_API_MAX_BODY) {
-            r->too_big = r->answered = true;
-            return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body over %u bytes",
-                               FERRY_API_MAX_BODY);
-        }
-        return MHD_YES;
+        return admit(a, c, url, method, r);
     }
     if (*size > 0) {
-        if (!r->too_big && !append(r, data, *size)) {
+        if (!r->answered && !r->too_big && !append(r, data, *size)) {
             r->too_big = true;
             ferry_free(r->body);
             r->body = NULL;
@@ -343,7 +590,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (r->too_big)
         return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body over %u bytes",
                            FERRY_API_MAX_BODY);
-    enum MHD_Result ret = route(a, c, url, method, r);
+    if (r->row->rule.body && (body = parse_body(c, r, &ret)) == NULL)
+        return ret;
+    if (!refuse_privileged(c, r, body, &ret)) {
+        call k = {a, c, r, body};
+        json_t *out = NULL;
+        ferry_detail e = {"", ""};
+        ferry_err err = r->row->fn(&k, &out, &e);
+        ret = reply_result(c, err, r->row->ok, out, &e, r->row->query_err);
+    }
+    json_decref(body);
     LOG_DEBUG("http: %s %s", method, url);
     return ret;
 }
@@ -368,6 +624,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     msg[strcspn(msg, "\n")] = '\0';
     LOG_WARN("http: %s", msg);
 }
+
+/* ---- starting and stopping ------------------------------------------------------------------- */
 
 /* Split "host:port" or "[v6]:port" and resolve it numerically-or-by-name. */
 static ferry_err resolve(const char *listen, struct sockaddr_storage *ss) {
@@ -401,36 +659,176 @@ bad:
     return FERRY_EINVAL;
 }
 
-ferry_err ferry_api_start(const char *listen, ferry_bridge *bridge, ferry_api **out) {
-    struct sockaddr_storage ss = {0};
-    ferry_api *a = NULL;
-    ferry_err err = resolve(listen, &ss);
+/* The PEM file at path (what: "certificate", "key") as a NUL-terminated string (ferry_malloc). */
+static ferry_err read_pem(const char *path, const char *what, char **out) {
+    ferry_err err = FERRY_EINVAL;
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    size_t n = 0;
 
     *out = NULL;
-    if (err != FERRY_OK)
+    if (f == NULL) {
+        LOG_ERROR("http: cannot open the TLS %s file %s: %s", what, path, strerror(errno));
+        return FERRY_EINVAL;
+    }
+    if ((text = ferry_malloc(PEM_MAX + 1)) == NULL) {
+        err = FERRY_ENOMEM;
+        goto out;
+    }
+    n = fread(text, 1, PEM_MAX + 1, f);
+    if (ferror(f) || n == 0 || n > PEM_MAX) {
+        LOG_ERROR("http: cannot read the TLS %s file %s (%s)", what, path,
+                  ferror(f) ? "read error"
+                  : n == 0  ? "empty"
+                            : "over 1 MiB");
+        goto out;
+    }
+    text[n] = '\0';
+    if (strstr(text, "-----BEGIN ") == NULL) {
+        LOG_ERROR("http: the TLS %s file %s holds no PEM block (-----BEGIN ...)", what, path);
+        goto out;
+    }
+    *out = text;
+    text = NULL;
+    err = FERRY_OK;
+out:
+    fclose(f);
+    ferry_free(text);
+    return err;
+}
+
+/* Take the --allow-origin entries (each a comma-separated list) into a->origins. */
+static ferry_err add_origins(ferry_api *a, const ferry_api_config *cfg) {
+    for (size_t i = 0; i < cfg->n_allow_origins; i++) {
+        for (const char *p = cfg->allow_origins[i]; *p != '\0';) {
+            size_t n = strcspn(p, ","), lead = strspn(p, " \t");
+            size_t len = n > lead ? n - lead : 0;
+            char one[FERRY_ORIGIN_MAX];
+            while (len > 0 && (p[lead + len - 1] == ' ' || p[lead + len - 1] == '\t'))
+                len--;
+            snprintf(one, sizeof(one), "%.*s", (int)len, p + lead);
+            p += n + (p[n] == ',' ? 1 : 0);
+            if (len == 0)
+                continue;
+            if (a->n_origins == FERRY_API_MAX_ORIGINS) {
+                LOG_ERROR("http: more than %d origins given with --allow-origin",
+                          FERRY_API_MAX_ORIGINS);
+                return FERRY_EINVAL;
+            }
+            if (len >= sizeof(one) ||
+                !ferry_headers_origin_normalize(one, a->origins[a->n_origins])) {
+                LOG_ERROR("http: --allow-origin '%s' is not an origin: scheme://host[:port] with "
+                          "scheme http or https, no path",
+                          one);
+                return FERRY_EINVAL;
+            }
+            a->n_origins++;
+        }
+    }
+    return FERRY_OK;
+}
+
+/* The TLS files of cfg into a (a->tls), or plain HTTP when asked for; refused otherwise. */
+static ferry_err choose_transport(ferry_api *a, const ferry_api_config *cfg) {
+    ferry_err err;
+    if ((cfg->tls_cert != NULL) != (cfg->tls_key != NULL)) {
+        LOG_ERROR("http: --tls-cert and --tls-key go together: give both (or --plain-http alone)");
+        return FERRY_EINVAL;
+    }
+    if (cfg->tls_cert == NULL) {
+        if (cfg->plain_http)
+            return FERRY_OK;
+        LOG_ERROR("http: refusing to serve the API over plain HTTP: give --tls-cert FILE and "
+                  "--tls-key FILE, or --plain-http to serve it without TLS (on a trusted network "
+                  "or behind a TLS proxy only: tokens travel in every request)");
+        return FERRY_EINVAL;
+    }
+    if (cfg->plain_http)
+        LOG_WARN(
+            "http: --plain-http is ignored: --tls-cert and --tls-key serve the API over HTTPS");
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        LOG_ERROR("http: this libmicrohttpd has no TLS support; install Debian's libmicrohttpd12 "
+                  "(built with GnuTLS)");
+        return FERRY_EINVAL;
+    }
+    if ((err = read_pem(cfg->tls_cert, "certificate", &a->cert)) != FERRY_OK ||
+        (err = read_pem(cfg->tls_key, "key", &a->key)) != FERRY_OK)
+        return err;
+    a->tls = true;
+    return FERRY_OK;
+}
+
+static void api_free(ferry_api *a) {
+    if (a == NULL)
+        return;
+    ferry_free(a->cert);
+    if (a->key != NULL)
+        ferry_secrets_wipe(a->key, strlen(a->key));
+    ferry_free(a->key);
+    ferry_free(a);
+}
+
+ferry_err ferry_api_start(const ferry_api_config *cfg, ferry_bridge *bridge, ferry_api **out) {
+    struct sockaddr_storage ss = {0};
+    ferry_api *a = NULL;
+    unsigned threads = cfg->threads != 0 ? cfg->threads : FERRY_API_DEFAULT_THREADS;
+    unsigned limit =
+        cfg->max_connections != 0 ? cfg->max_connections : FERRY_API_DEFAULT_CONNECTIONS;
+    unsigned timeout = cfg->timeout_s != 0 ? cfg->timeout_s : FERRY_API_DEFAULT_TIMEOUT;
+    struct MHD_OptionItem opts[8];
+    size_t n = 0;
+    ferry_err err;
+
+    *out = NULL;
+    if ((err = resolve(cfg->listen, &ss)) != FERRY_OK)
         return err;
     if ((a = ferry_calloc(1, sizeof(*a))) == NULL)
         return FERRY_ENOMEM;
     a->bridge = bridge;
-    /* One internal thread: MHD multiplexes the connections and calls on_request for one request
-     * at a time, so API writes are serialised without further locking here. */
+    if ((err = add_origins(a, cfg)) != FERRY_OK || (err = choose_transport(a, cfg)) != FERRY_OK)
+        goto fail;
+    /* A pool of threads, each polling its share of the connections (epoll): a slow or stalled
+     * client holds a connection slot and a descriptor, never a thread, until the idle timeout.
+     * The bridge core's functions are thread-safe (one mutex). No per-address limit: every client
+     * behind a proxy, and a health check on the same host, share one address. */
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)limit, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)timeout, NULL};
+    if (threads > 1)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL};
+    if (a->tls) {
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, a->cert};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, a->key};
+    }
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (a->tls)
+        flags |= MHD_USE_TLS;
     a->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER,
                                  on_mhd_log, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_ARRAY,
+                                 opts, MHD_OPTION_END);
     if (a->daemon == NULL) {
-        LOG_ERROR("http: cannot listen on %s (address in use or not local?)", listen);
-        ferry_free(a);
-        return FERRY_EIO;
+        if (a->tls)
+            LOG_ERROR("http: cannot serve HTTPS on %s: address in use or not local, or the "
+                      "certificate and key are not a matching PEM pair (see above)",
+                      cfg->listen);
+        else
+            LOG_ERROR("http: cannot listen on %s (address in use or not local?)", cfg->listen);
+        err = FERRY_EIO;
+        goto fail;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
     a->port = info != NULL ? info->port : 0;
-    LOG_INFO("http: serving the API on %s (port %u)", listen, a->port);
+    LOG_INFO("http: serving the API on %s over %s (port %u; %u threads, at most %u connections, "
+             "idle ones closed after %u s)",
+             cfg->listen, a->tls ? "HTTPS" : "plain HTTP", a->port, threads, limit, timeout);
     *out = a;
     return FERRY_OK;
+fail:
+    api_free(a);
+    return err;
 }
 
 uint16_t ferry_api_port(const ferry_api *a) {
@@ -442,5 +840,5 @@ void ferry_api_stop(ferry_api *a) {
         return;
     if (a->daemon != NULL)
         MHD_stop_daemon(a->daemon);
-    ferry_free(a);
+    api_free(a);
 }

@@ -129,6 +129,16 @@ ferry_err ferry_bridge_node_enroll_token(ferry_bridge *b, const char *ns, const 
  * expired, all alike. */
 ferry_err ferry_bridge_enroll(ferry_bridge *b, const json_t *body, json_t **out, ferry_detail *e);
 
+/* A read-only broker credential for a person watching the traffic (body {"name": DNS label}):
+ * *out = {"username", "clientId", "password"}, "debug.{name}" (broker.h); granted again with a
+ * new password when it exists. It reads every message (secrets stay sealed to their nodes).
+ * FERRY_ECONFLICT when the bridge does not administer its broker (cfg.broker "none"). */
+ferry_err ferry_bridge_debug_credential(ferry_bridge *b, const json_t *body, json_t **out,
+                                        ferry_detail *e);
+/* Revoke debug credential name (also when it does not exist). */
+ferry_err ferry_bridge_debug_revoke(ferry_bridge *b, const char *name, json_t **out,
+                                    ferry_detail *e);
+
 /* Config objects (docs/apps-complete.md): secret values are stored encrypted and never
  * returned: views show {"digest": "sha256:<hex of the value>"} in their place. Every change takes
  * a new rev as its version; an update also gives every app of the namespace that references the

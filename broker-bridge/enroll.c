@@ -215,3 +215,70 @@ ferry_err ferry_bridge_enroll(ferry_bridge *b, const json_t *body, json_t **out,
     json_decref(result);
     return err;
 }
+
+/* ---- debug credentials ---- */
+
+typedef struct {
+    bridge_write_op op; /* first */
+    const char *password;   /* NULL: revoke */
+} debug_op;
+
+static ferry_err debug_txn(ferry_store_txn *t, void *ctx) {
+    debug_op *d = ctx;
+    bridge__op_reset(&d->op);
+    ferry_err err = bridge__broker_debug(d->op.b, t, d->op.name, d->password, &d->op.queued);
+    if (err == FERRY_OK && (d->op.out = json_object()) == NULL)
+        err = FERRY_ENOMEM;
+    return err;
+}
+
+static ferry_err debug_run(ferry_bridge *b, const char *name, const char *password, json_t **out,
+                           ferry_detail *e) {
+    debug_op d = {.op = {.name = name, .e = e}, .password = password};
+    json_t *result = NULL;
+    *out = NULL;
+    if (name == NULL || !ferry_name_valid(name))
+        return ferry_fail(e, FERRY_EINVAL, "name",
+                          "must be a DNS label (1-63 characters of a-z, 0-9 and '-')");
+    if (strcmp(ferry_broker_kind(b->broker), "none") == 0)
+        return ferry_fail(e, FERRY_ECONFLICT, NULL,
+                          "this bridge does not administer its broker (--broker-admin none)");
+    ferry_err err = bridge__run_write(b, debug_txn, &d.op, &result);
+    json_decref(result);
+    return err;
+}
+
+ferry_err ferry_bridge_debug_credential(ferry_bridge *b, const json_t *body, json_t **out,
+                                        ferry_detail *e) {
+    char user[FERRY_BROKER_NAME_MAX];
+    const char *name = json_string_value(json_object_get(body, "name"));
+    char *password = ferry_secrets_token("");
+    ferry_err err = password != NULL ? FERRY_OK : bridge__store_fail(e, FERRY_ENOMEM);
+
+    *out = NULL;
+    if (err == FERRY_OK && !json_is_object(body))
+        err = ferry_fail(e, FERRY_EINVAL, NULL, "the body must be a JSON object");
+    if (err == FERRY_OK)
+        err = debug_run(b, name, password, out, e);
+    if (err == FERRY_OK && ferry_broker_debug_username(name, user, sizeof(user)) == FERRY_OK &&
+        (*out = json_pack("{s:s, s:s, s:s}", "username", user, "clientId", user, "password",
+                          password)) == NULL)
+        err = bridge__store_fail(e, FERRY_ENOMEM);
+    if (err == FERRY_OK)
+        LOG_INFO("broker: debug credential %s granted", user);
+    if (password != NULL) {
+        ferry_secrets_wipe(password, strlen(password));
+        ferry_free(password);
+    }
+    return err;
+}
+
+ferry_err ferry_bridge_debug_revoke(ferry_bridge *b, const char *name, json_t **out,
+                                    ferry_detail *e) {
+    ferry_err err = debug_run(b, name, NULL, out, e);
+    if (err == FERRY_OK && (*out = json_pack("{s:s, s:b}", "name", name, "revoked", 1)) == NULL)
+        err = bridge__store_fail(e, FERRY_ENOMEM);
+    if (err == FERRY_OK)
+        LOG_INFO("broker: debug credential debug.%s revoked", name);
+    return err;
+}

@@ -2,9 +2,12 @@
  * their changes to the edge over MQTT (see README.md). This file is the wiring: options, the
  * libuv loop, the MQTT core (daemon/mqtt.h) and the bridge core (bridge.h), which never meet
  * except here. */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -12,6 +15,7 @@
 #include "daemon.h"
 #include "ferry/sign.h"
 #include "mqtt.h"
+#include "tokens.h"
 
 #define MAX_BUFFERED 100000 /* publishes Paho may hold while the broker is away */
 
@@ -118,6 +122,73 @@ static void on_overflow(void *ud, size_t n) {
              n);
 }
 
+/* ---- the API's start ---- */
+
+/* Descriptors kept for everything but API connections (LMDB, MQTT, logs). */
+#define FD_RESERVE 256
+
+/* Raise the soft limit of open files to the hard one (every API connection holds a descriptor)
+ * and return the limit in force. */
+static rlim_t raise_nofile(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max != RLIM_INFINITY ? rl.rlim_max : 1048576;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            LOG_WARN("cannot raise the open-file limit from %llu to %llu: %s",
+                     (unsigned long long)was, (unsigned long long)rl.rlim_cur, strerror(errno));
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur;
+}
+
+/* The connection limit: as asked (0: the default), within what the open-file limit allows. */
+static unsigned connection_limit(int asked, rlim_t nofile) {
+    unsigned fit = nofile > FD_RESERVE + 16 ? (unsigned)(nofile - FD_RESERVE) : 16;
+    unsigned want = asked > 0 ? (unsigned)asked : FERRY_API_DEFAULT_CONNECTIONS;
+    if (want > fit && asked > 0)
+        LOG_WARN(
+            "--api-max-connections %u is over what the open-file limit (%llu) allows; using %u",
+            want, (unsigned long long)nofile, fit);
+    return want < fit ? want : fit;
+}
+
+/* Every value of option name, in order (the option table keeps the last one only): argv scanned
+ * again the way ferry_opts_parse did, which accepted it. At most max; max + 1 means more. */
+static size_t option_values(int argc, char **argv, const ferry_opt *opts, const char *name,
+                            const char **out, size_t max) {
+    struct option longs[40];
+    size_t n = 0, found = 0;
+    int c, index;
+
+    for (const ferry_opt *o = opts; o->name != NULL && n < 38; o++, n++)
+        longs[n] = (struct option){
+            o->name, o->kind == FERRY_OPT_FLAG ? no_argument : required_argument, NULL, (int)n + 1};
+    longs[n] = (struct option){"help", no_argument, NULL, 'h'};
+    longs[n + 1] = (struct option){NULL, 0, NULL, 0};
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longs, &index)) != -1) {
+        if (c < 1 || (size_t)c > n || strcmp(opts[c - 1].name, name) != 0)
+            continue;
+        if (found < max)
+            out[found] = optarg;
+        found += found <= max ? 1 : 0;
+    }
+    return found;
+}
+
+/* "<data dir>.admin-token" beside the data folder (like its key file), into buf. */
+static const char *admin_token_path(const char *data, char *buf, size_t len) {
+    size_t n = strlen(data);
+    while (n > 1 && data[n - 1] == '/')
+        n--;
+    snprintf(buf, len, "%.*s.admin-token", (int)n, data);
+    return buf;
+}
+
 /* ---- the loop ---- */
 
 static void on_wake(void *ud) {
@@ -145,13 +216,36 @@ static void on_stop(void *ud) {
 
 int main(int argc, char **argv) {
     static const char synopsis[] =
-        "broker-bridge [--listen ADDR:PORT] [--mqtt URI] [--data DIR] [--key-file FILE]\n"
-        "                     [--client-id ID] [--log-level error|warn|info|debug]";
+        "broker-bridge [--listen ADDR:PORT] (--tls-cert FILE --tls-key FILE | --plain-http)\n"
+        "                     [--allow-origin ORIGIN]... [--admin-token-file FILE] [--mqtt URI]\n"
+        "                     [--data DIR] [--key-file FILE] [--client-id ID]\n"
+        "                     [--log-level error|warn|info|debug]";
     const char *listen = "127.0.0.1:7080", *uri = "tcp://127.0.0.1:1883";
     const char *data = "/var/lib/ferry/bridge", *client_id = "ferry-bridge", *key_file = NULL;
+    const char *admin_file = NULL, *tls_cert = NULL, *tls_key = NULL, *allow_origin = NULL;
+    const char *origins[FERRY_API_MAX_ORIGINS];
+    char admin_buf[4096];
+    bool plain_http = false;
+    int threads = FERRY_API_DEFAULT_THREADS, max_conns = 0, timeout = FERRY_API_DEFAULT_TIMEOUT;
     const ferry_opt opts[] = {
         {"listen", FERRY_OPT_STRING, &listen, 0, 0, "ADDR:PORT",
          "REST API address (127.0.0.1:7080)"},
+        {"tls-cert", FERRY_OPT_STRING, &tls_cert, 0, 0, "FILE",
+         "PEM certificate (its chain may follow) to serve the API over HTTPS"},
+        {"tls-key", FERRY_OPT_STRING, &tls_key, 0, 0, "FILE", "PEM private key of --tls-cert"},
+        {"plain-http", FERRY_OPT_FLAG, &plain_http, 0, 0, NULL,
+         "serve the API over plain HTTP (without TLS files the bridge refuses to start otherwise)"},
+        {"allow-origin", FERRY_OPT_STRING, &allow_origin, 0, 0, "ORIGIN",
+         "another origin (scheme://host[:port]) browsers may send requests from; repeatable or "
+         "comma-separated (none: only the API's own)"},
+        {"admin-token-file", FERRY_OPT_STRING, &admin_file, 0, 0, "FILE",
+         "the admin token (DIR.admin-token beside the data directory; created mode 0600 at first "
+         "start)"},
+        {"api-threads", FERRY_OPT_INT, &threads, 1, 64, "N", "threads serving the API (4)"},
+        {"api-max-connections", FERRY_OPT_INT, &max_conns, 16, 1000000, "N",
+         "API connections open at once (4096, within the open-file limit)"},
+        {"api-timeout", FERRY_OPT_INT, &timeout, 1, 3600, "SECONDS",
+         "idle API connections are closed after this (10)"},
         {"mqtt", FERRY_OPT_STRING, &uri, 0, 0, "URI", "broker URI (tcp://127.0.0.1:1883)"},
         {"data", FERRY_OPT_STRING, &data, 0, 0, "DIR", "LMDB directory (/var/lib/ferry/bridge)"},
         {"key-file", FERRY_OPT_STRING, &key_file, 0, 0, "FILE",
@@ -173,6 +267,15 @@ int main(int argc, char **argv) {
     case FERRY_OPTS_OK:
         break;
     }
+    size_t n_origins =
+        option_values(argc, argv, opts, "allow-origin", origins, FERRY_API_MAX_ORIGINS);
+    if (n_origins > FERRY_API_MAX_ORIGINS) {
+        fprintf(stderr, "broker-bridge: --allow-origin given more than %d times\n",
+                FERRY_API_MAX_ORIGINS);
+        return 2;
+    }
+    if (admin_file == NULL)
+        admin_file = admin_token_path(data, admin_buf, sizeof(admin_buf));
     srand((unsigned)(ferry_now_ms() ^ getpid()));
 
     ferry_daemon_hooks hooks = {on_wake, on_tick, on_stop, &bd};
@@ -204,10 +307,23 @@ int main(int argc, char **argv) {
         LOG_ERROR("cannot open the store in %s or its key file (see above); exiting", data);
         goto out;
     }
-    if (ferry_api_start(listen, bd.bridge, &bd.api) != FERRY_OK)
+    if (ferry_tokens_admin_file(bd.bridge, admin_file, NULL) != FERRY_OK) {
+        LOG_ERROR("cannot use the admin token file %s (see above); exiting", admin_file);
+        goto out;
+    }
+    ferry_api_config ac = {.listen = listen,
+                           .tls_cert = tls_cert,
+                           .tls_key = tls_key,
+                           .plain_http = plain_http,
+                           .allow_origins = origins,
+                           .n_allow_origins = n_origins,
+                           .threads = (unsigned)threads,
+                           .max_connections = connection_limit(max_conns, raise_nofile()),
+                           .timeout_s = (unsigned)timeout};
+    if (ferry_api_start(&ac, bd.bridge, &bd.api) != FERRY_OK)
         goto out;
     ferry_mqtt_connect(bd.mqtt); /* retried by the tick when it cannot start */
-    LOG_INFO("broker-bridge running (data %s)", data);
+    LOG_INFO("broker-bridge running (data %s, admin token in %s)", data, admin_file);
     rc = 0;
 out:
     if (rc != 0)

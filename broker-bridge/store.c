@@ -11,7 +11,8 @@
 #include "outbox.h"
 
 static const char *const db_names[FERRY_DB_COUNT] = {"meta",      "apps",   "nodes",   "status",
-                                                     "nodestate", "outbox", "configs", "enroll"};
+                                                     "nodestate", "outbox", "configs", "enroll",
+                                                     "tokens"};
 
 struct ferry_store {
     ferry_kv *kv;

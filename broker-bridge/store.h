@@ -1,6 +1,6 @@
 /* broker-bridge store: the bridge's durable state in one LMDB environment (apps, nodes, config
- * objects, statuses, node online state, the rev counter and the outbox of messages still to
- * publish). */
+ * objects, statuses, node online state, the rev counter, the outbox of messages still to publish
+ * and the digests of the API's bearer tokens). */
 #ifndef FERRY_BRIDGE_STORE_H
 #define FERRY_BRIDGE_STORE_H
 
@@ -18,8 +18,9 @@
 #define FERRY_STORE_MAPSIZE ((size_t)1 << 30)
 
 /* Named databases. Keys are "ns/name" (apps, nodes, configs), "ns/app/node" (status), "ns/node"
- * (nodestate), a big-endian uint64 sequence number (outbox), plain names (meta) and the hex SHA-256
- * of an enrollment token (enroll). */
+ * (nodestate), a big-endian uint64 sequence number (outbox), plain names (meta), the hex SHA-256
+ * of an enrollment token (enroll) and, for the API's bearer tokens, "t/<id>" and
+ * "h/sha256:<hex>" (tokens.h). */
 typedef enum {
     FERRY_DB_META,
     FERRY_DB_APPS,
@@ -29,6 +30,7 @@ typedef enum {
     FERRY_DB_OUTBOX,
     FERRY_DB_CONFIGS,
     FERRY_DB_ENROLL,
+    FERRY_DB_TOKENS,
     FERRY_DB_COUNT
 } ferry_db;
 

@@ -256,7 +256,8 @@ static ferry_err with_secrets(const ferry_reconcile_cfg *cfg, const ferry_survey
         goto out;
     }
     if (ferry_bundle_merge(item->spec, bundle, full, &d) != FERRY_OK) {
-        snprintf(why, whylen, "its secret bundle does not fit the app: %s: %s", d.field, d.message);
+        snprintf(why, whylen, "its secret bundle does not fit the app: %.100s: %.300s", d.field,
+                 d.message);
         goto out;
     }
     *bad = false;

@@ -1,12 +1,15 @@
-/* libFuzzer target: what broker-bridge's REST API parses itself (api.c): the request path and the
- * count query values, and a request body taken as the bridge takes it (the layout is in
- * fuzz_util.h). A path that routes must be rebuilt from its parts; a body the bridge accepts must
- * make a record that its own read checks accept. */
+/* libFuzzer target: what broker-bridge's REST API parses itself (api.c, headers.c, auth.c): the
+ * request path and the count query values, the headers it judges (the path's text is fed to them
+ * too), and a request body taken as the API and the bridge take it (the layout is in
+ * fuzz_util.h). A path that routes must be rebuilt from its parts; a token grant must survive its
+ * round trip; a body the bridge accepts must make a record that its own read checks accept. */
 #include <stdint.h>
 #include <string.h>
 
 #include "api.h"
+#include "auth.h"
 #include "ferry/app.h"
+#include "headers.h"
 #include "fuzz_util.h"
 #include "records.h"
 #include "store.h"
@@ -20,21 +23,60 @@ static void check_path(const char *url, const ferry_api__route *rt) {
     static const char *const colls[FERRY_API_COLLECTIONS] = {"apps", "nodes", "configs"};
     static const char *const subs[FERRY_API_COLLECTIONS] = {"status", "apps", ""};
 
-    if (rt->segs == 1) {
-        if (strcmp(url, "/healthz") != 0)
+    switch (rt->path) {
+    case FERRY_API_HEALTH:
+    case FERRY_API_TOKENS:
+        if (strcmp(url, rt->path == FERRY_API_HEALTH ? "/healthz" : "/v1/tokens") != 0 ||
+            rt->ns != NULL || rt->name != NULL)
             abort();
         return;
+    case FERRY_API_TOKEN:
+        if (rt->ns != NULL || rt->name == NULL || rt->name[0] == '\0' ||
+            strchr(rt->name, '/') != NULL)
+            abort();
+        snprintf(again, sizeof(again), "/v1/tokens/%s", rt->name);
+        if (strcmp(again, url) != 0)
+            abort();
+        return;
+    case FERRY_API_LIST:
+    case FERRY_API_ITEM:
+    case FERRY_API_SUB:
+        break;
+    default:
+        abort();
     }
-    if (rt->segs < 2 || rt->segs > 4 || rt->ns == NULL || rt->ns[0] == '\0' ||
-        strchr(rt->ns, '/') != NULL || (rt->segs >= 3) != (rt->name != NULL) ||
+    bool item = rt->path != FERRY_API_LIST, sub = rt->path == FERRY_API_SUB;
+    if (rt->ns == NULL || rt->ns[0] == '\0' || strchr(rt->ns, '/') != NULL ||
+        item != (rt->name != NULL) ||
         (rt->name != NULL && (rt->name[0] == '\0' || strchr(rt->name, '/') != NULL)))
         abort();
     snprintf(again, sizeof(again), "/v1/namespaces/%s/%s%s%s%s%s", rt->ns, colls[rt->coll],
-             rt->name != NULL ? "/" : "", rt->name != NULL ? rt->name : "",
-             rt->segs == 4 ? "/" : "", rt->segs == 4 ? subs[rt->coll] : "");
+             item ? "/" : "", item ? rt->name : "", sub ? "/" : "", sub ? subs[rt->coll] : "");
     if (strcmp(again, url) != 0)
         abort();
     bridge__check_names(rt->ns, rt->name, NULL);
+}
+
+/* The request headers the API judges, fed the same text: what comes out must hold together. */
+static void check_headers(const char *text) {
+    const char *tok = NULL;
+    size_t len = 0;
+    char one[FERRY_ORIGIN_MAX], two[FERRY_ORIGIN_MAX];
+    static const char allowed[1][FERRY_ORIGIN_MAX] = {"https://ui.example"};
+
+    if (ferry_headers_bearer(text, &tok, &len) &&
+        (len == 0 || tok < text || tok + len > text + strlen(text) ||
+         memchr(tok, ' ', len) != NULL))
+        abort();
+    ferry_headers_json(text);
+    if (ferry_headers_origin_normalize(text, one)) {
+        /* Normal forms are fixed points, and an origin is allowed from its own host. */
+        if (!ferry_headers_origin_normalize(one, two) || strcmp(one, two) != 0)
+            abort();
+        bool tls = strncmp(one, "https://", 8) == 0;
+        if (!ferry_headers_origin_allowed(text, tls, one + (tls ? 8 : 7), allowed, 1))
+            abort();
+    }
 }
 
 /* Each "key=value" of the query as libmicrohttpd would hand it over (no percent-decoding here). */
@@ -73,7 +115,24 @@ static void check_record(const char *key, json_t *rec, bool app) {
     json_decref(rec);
 }
 
-/* A POST (segs 2) or PUT (segs 3) body, handled like api.c's parse_body and bridge.c's app_input
+/* What the API reads in a body before the bridge: a token request (its grant must survive the
+ * round trip through JSON) and what in an app needs the privileged permission. */
+static void check_auth_body(const json_t *doc) {
+    ferry_auth_grant g, back;
+    char what[64];
+
+    if (ferry_auth_grant_parse(doc, &g, NULL) == FERRY_OK) {
+        json_t *again = ferry_auth_grant_json(&g);
+        if (again == NULL || ferry_auth_grant_parse(again, &back, NULL) != FERRY_OK ||
+            memcmp(&g, &back, sizeof(g)) != 0)
+            abort();
+        json_decref(again);
+    }
+    if (ferry_auth_app_privileged(doc, what, sizeof(what)) && what[0] == '\0')
+        abort();
+}
+
+/* A POST (LIST) or PUT (ITEM) body, handled like api.c's parse_body and bridge.c's app_input
  * and node_input up to the record they store. */
 static void check_body(const ferry_api__route *rt, const uint8_t *body, size_t len) {
     json_t *doc = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, NULL);
@@ -81,7 +140,10 @@ static void check_body(const ferry_api__route *rt, const uint8_t *body, size_t l
     ferry_detail verr;
     char key[BRIDGE_KEY_MAX];
 
-    if (doc == NULL || !json_is_object(doc) || rt->segs < 2 || rt->segs > 3 ||
+    if (doc != NULL)
+        check_auth_body(doc);
+    if (doc == NULL || !json_is_object(doc) ||
+        (rt->path != FERRY_API_LIST && rt->path != FERRY_API_ITEM) ||
         bridge__check_names(rt->ns, rt->name, NULL) != FERRY_OK ||
         rt->coll == FERRY_API_CONFIGS) /* sealed with the bridge's key: not reproduced here */
         goto out;
@@ -136,6 +198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     bool routed = ferry_api__parse_path(url, &rt);
     if (routed)
         check_path(url, &rt);
+    check_headers(url);
     if (query != NULL)
         check_query(query);
     if (routed && nul != NULL)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run Ferry locally (the README's main command): installs what is missing, builds, and starts in
 # the background, with state in .run/: mosquitto on 127.0.0.1:1883, a Docker engine, broker-bridge
-# (REST API on 127.0.0.1:7080) and one edge-sync node "edge-1" (label region=east); then deploys
-# examples/web.json and waits until it runs. Running it again starts only what is not running.
+# (REST API on 127.0.0.1:7080, plain HTTP; its admin token in .run/bridge.admin-token) and one
+# edge-sync node "edge-1" (label region=east); then deploys examples/web.json and waits until it
+# runs. Running it again starts only what is not running.
 # Stop with scripts/down.sh (--purge also deletes .run/).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -12,6 +13,7 @@ RUN="$FERRY_ROOT/.run"
 BUILD="$FERRY_ROOT/${FERRY_BUILD_PREFIX:-build}" # as scripts/build.sh
 MQTT_PORT=1883
 API="http://127.0.0.1:7080"
+TOKEN_FILE="$RUN/bridge.admin-token" # the bridge's admin token, written at its first start
 NS=default
 NODE=edge-1
 APP_PORT=18080
@@ -63,8 +65,10 @@ scripts/images.sh "$ENGINE"
 if pid_alive "$RUN/bridge.pid"; then
     log "broker-bridge already running (pid $(<"$RUN/bridge.pid"))"
 else
+    # Plain HTTP on loopback for now (a local CA and --tls-cert/--tls-key come later).
     start_bg "$RUN/bridge.pid" "$RUN/bridge.log" "$BUILD/broker-bridge/broker-bridge" \
-        --listen 127.0.0.1:7080 --mqtt "tcp://127.0.0.1:$MQTT_PORT" --data "$RUN/bridge"
+        --listen 127.0.0.1:7080 --plain-http --mqtt "tcp://127.0.0.1:$MQTT_PORT" --data "$RUN/bridge" \
+        --admin-token-file "$TOKEN_FILE"
     wait_for "broker-bridge ($API/healthz)" 30 "$RUN/bridge.pid" "$RUN/bridge.log" \
         curl -sf --max-time 2 "$API/healthz"
     log "broker-bridge started"
@@ -84,12 +88,16 @@ else
 fi
 
 # ---- register the node, deploy the example
+# Every API call but /healthz needs the token; curl reads the header from a file, so the token
+# never shows in the process list.
+AUTH_HEADER="$RUN/.auth-header"
+(umask 077 && printf 'Authorization: Bearer %s\n' "$(<"$TOKEN_FILE")" >"$AUTH_HEADER")
 # api_create PATH FILE|JSON: POST; 201 or 409 (exists already) are fine.
 api_create() {
     local code body
     body=$(mktemp)
     code=$(curl -s -o "$body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-        --data-binary "$2" "$API$1") || code=000
+        -H "@$AUTH_HEADER" --data-binary "$2" "$API$1") || code=000
     case $code in
     200 | 201) log "created $1: $(head -c 200 "$body")" ;;
     409) log "$1: already there" ;;
@@ -106,7 +114,7 @@ api_create "/v1/namespaces/$NS/apps" "@examples/web.json"
 
 STATUS_URL="$API/v1/namespaces/$NS/apps/web/status"
 app_running() {
-    curl -sf --max-time 2 "$STATUS_URL" >"$RUN/.status" &&
+    curl -sf --max-time 2 -H "@$AUTH_HEADER" "$STATUS_URL" >"$RUN/.status" &&
         python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["summary"]; sys.exit(0 if s["running"] >= 1 else 1)' "$RUN/.status"
 }
 deadline=$((SECONDS + TIMEOUT))
@@ -126,10 +134,12 @@ wait_for "the app on http://127.0.0.1:$APP_PORT/" 30 "" "$RUN/$NODE.log" app_ans
 cat <<EOF
 
 Ferry is running (state and logs in .run/).
-  REST API       $API   (curl $API/healthz)
-  the app        curl $API/v1/namespaces/$NS/apps/web
-  its status     curl $STATUS_URL
-  the nodes      curl $API/v1/namespaces/$NS/nodes
+  REST API       $API   (curl $API/healthz; plain HTTP, on loopback only)
+  admin token    ${TOKEN_FILE#"$FERRY_ROOT"/}   (every call but /healthz sends it; docs/api-auth.md)
+                 TOKEN=\$(cat ${TOKEN_FILE#"$FERRY_ROOT"/})
+  the app        curl -H "Authorization: Bearer \$TOKEN" $API/v1/namespaces/$NS/apps/web
+  its status     curl -H "Authorization: Bearer \$TOKEN" $STATUS_URL
+  the nodes      curl -H "Authorization: Bearer \$TOKEN" $API/v1/namespaces/$NS/nodes
   served by it   http://127.0.0.1:$APP_PORT/
   MQTT traffic   mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -v -t 'ferry/#' -F '%t %x' | ${BUILD#"$FERRY_ROOT"/}/ferryctl/ferryctl decode
   logs           .run/*.log

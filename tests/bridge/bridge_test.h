@@ -24,8 +24,8 @@ static inline char *tmp_dir(void) {
     return strdup(path);
 }
 
-/* Remove dir, the plain files in it (LMDB's data.mdb and lock.mdb) and the bridge's key file
- * beside it ("<dir>.key"). */
+/* Remove dir, the plain files in it (LMDB's data.mdb and lock.mdb) and the bridge's key and admin
+ * token files beside it ("<dir>.key", "<dir>.admin-token"). */
 static inline void rm_dir(char *dir) {
     if (dir == NULL)
         return;
@@ -35,6 +35,8 @@ static inline void rm_dir(char *dir) {
     snprintf(path, sizeof(path), "%s.key", dir);
     unlink(path);
     snprintf(path, sizeof(path), "%s.sign", dir);
+    remove(path);
+    snprintf(path, sizeof(path), "%s.admin-token", dir);
     unlink(path);
     while (d != NULL && (de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)

@@ -1,9 +1,14 @@
 /* Unit tests of broker-bridge's REST API: an in-process server on an ephemeral port, without MQTT,
- * driven over HTTP with libcurl. */
+ * driven over HTTP with libcurl: the routes, and the checks before them (tokens, permissions,
+ * content type, origin). */
 #include <curl/curl.h>
+#include <stddef.h>
+#include <strings.h>
 
 #include "api.h"
+#include "ferry/sign.h"
 #include "bridge_test.h"
+#include "tokens.h"
 
 typedef struct {
     char *dir;
@@ -11,15 +16,41 @@ typedef struct {
     ferry_api *api;
     recorder rec;
     char base[64];
+    char admin[FERRY_TOKEN_LEN + 1]; /* the admin token, from its file */
+    const char *token;               /* what req() sends as the bearer token (NULL: none) */
 } fixture;
+
+static const char UI_ORIGIN[] = "https://ui.example";
+
+/* The token in the admin token file of dir ("<dir>.admin-token"). */
+static void read_admin(const char *dir, char token[FERRY_TOKEN_LEN + 1]) {
+    char path[600];
+    snprintf(path, sizeof(path), "%s.admin-token", dir);
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(token, FERRY_TOKEN_LEN + 1, fp));
+    fclose(fp);
+    assert_int_equal(strlen(token), FERRY_TOKEN_LEN);
+}
 
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof(*f));
+    char path[600];
+    const char *origins[] = {UI_ORIGIN};
     f->dir = tmp_dir();
     ferry_bridge_config cfg = {
         .data_dir = f->dir, .publish = record_publish, .publish_ctx = &f->rec};
     assert_int_equal(ferry_bridge_open(&cfg, &f->b), FERRY_OK);
-    assert_int_equal(ferry_api_start("127.0.0.1:0", f->b, &f->api), FERRY_OK);
+    snprintf(path, sizeof(path), "%s.admin-token", f->dir);
+    assert_int_equal(ferry_tokens_admin_file(f->b, path, NULL), FERRY_OK);
+    read_admin(f->dir, f->admin);
+    f->token = f->admin;
+    ferry_api_config ac = {.listen = "127.0.0.1:0",
+                           .plain_http = true,
+                           .allow_origins = origins,
+                           .n_allow_origins = 1,
+                           .threads = 2};
+    assert_int_equal(ferry_api_start(&ac, f->b, &f->api), FERRY_OK);
     assert_true(ferry_api_port(f->api) > 0);
     snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%u", ferry_api_port(f->api));
     *state = f;
@@ -63,30 +94,76 @@ static size_t on_read(char *p, size_t size, size_t n, void *ctx) {
     return k;
 }
 
-/* Send method path with body (may be NULL; len 0 means strlen) and return the status; *out is the
- * answer as JSON (the test fails when it is not JSON with a JSON content type). chunked sends the
- * body without Content-Length. */
-static long request(fixture *f, const char *method, const char *path, const char *body, size_t len,
-                    bool chunked, json_t **out) {
+/* What a request sends besides its method, path and body, and headers of the answer. */
+typedef struct {
+    bool chunked;             /* the body without Content-Length */
+    const char *content_type; /* NULL: application/json; "": none */
+    const char *origin;       /* an Origin header, or NULL */
+    char www_authenticate[128];
+    char allow[64];
+} req_opts;
+
+static size_t on_header(char *p, size_t size, size_t n, void *ctx) {
+    req_opts *o = ctx;
+    size_t len = size * n;
+    static const struct {
+        const char *name;
+        size_t off, cap;
+    } wanted[] = {{"WWW-Authenticate:", offsetof(req_opts, www_authenticate), 128},
+                  {"Allow:", offsetof(req_opts, allow), 64}};
+    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+        size_t k = strlen(wanted[i].name);
+        if (len > k && strncasecmp(p, wanted[i].name, k) == 0)
+            snprintf((char *)o + wanted[i].off, wanted[i].cap, "%.*s",
+                     (int)strcspn(p + k + 1, "\r\n"), p + k + 1);
+    }
+    return len;
+}
+
+/* Send method path with body (may be NULL; len 0 means strlen) and the fixture's token, and
+ * return the status; *out is the answer as JSON (the test fails when it is not JSON with a JSON
+ * content type). o (may be NULL) adds headers and receives some of the answer's. */
+static long request_ex(fixture *f, const char *method, const char *path, const char *body,
+                       size_t len, req_opts *o, json_t **out) {
     CURL *c = curl_easy_init();
-    char url[512];
+    char url[512], line[256];
     buffer resp = {0};
+    req_opts none = {0};
     source src = {.data = body, .len = body != NULL ? (len ? len : strlen(body)) : 0};
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *hdrs = NULL;
     long status = 0;
     char *ctype = NULL;
 
+    o = o != NULL ? o : &none;
+    if (o->content_type == NULL)
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    else if (o->content_type[0] != '\0') {
+        snprintf(line, sizeof(line), "Content-Type: %s", o->content_type);
+        hdrs = curl_slist_append(hdrs, line);
+    } else {
+        hdrs = curl_slist_append(hdrs, "Content-Type:");
+    }
+    if (f->token != NULL) {
+        snprintf(line, sizeof(line), "Authorization: Bearer %s", f->token);
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    if (o->origin != NULL) {
+        snprintf(line, sizeof(line), "Origin: %s", o->origin);
+        hdrs = curl_slist_append(hdrs, line);
+    }
     snprintf(url, sizeof(url), "%s%s", f->base, path);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, o);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
     if (body != NULL) {
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(c, CURLOPT_READDATA, &src);
-        if (chunked)
+        if (o->chunked)
             hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
         else
             curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)src.len);
@@ -108,6 +185,12 @@ static long request(fixture *f, const char *method, const char *path, const char
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
     return status;
+}
+
+static long request(fixture *f, const char *method, const char *path, const char *body, size_t len,
+                    bool chunked, json_t **out) {
+    req_opts o = {.chunked = chunked};
+    return request_ex(f, method, path, body, len, &o, out);
 }
 
 static long req(fixture *f, const char *method, const char *path, const char *body, json_t **out) {
@@ -429,6 +512,435 @@ static void test_configs_and_selector(void **state) {
     json_decref(out);
 }
 
+/* ---- authentication and authorisation ------------------------------------------------------- */
+
+/* req() and check the status; the answer is dropped. */
+static void expect(fixture *f, const char *method, const char *path, const char *body,
+                   long status) {
+    json_t *out = NULL;
+    long got = req(f, method, path, body, &out);
+    if (got != status) {
+        char *text = json_dumps(out, JSON_COMPACT);
+        fail_msg("%s %s: %ld, expected %ld: %s", method, path, got, status, text);
+    }
+    json_decref(out);
+}
+
+/* Create a token as admin from body; its text into token. */
+static void make_token(fixture *f, const char *body, char token[FERRY_TOKEN_LEN + 1]) {
+    json_t *out = NULL;
+    const char *was = f->token;
+    f->token = f->admin;
+    assert_int_equal(req(f, "POST", "/v1/tokens", body, &out), 201);
+    assert_int_equal(strlen(str(out, "token")), FERRY_TOKEN_LEN);
+    strcpy(token, str(out, "token"));
+    json_decref(out);
+    f->token = was;
+}
+
+/* The answer is 403 with exactly this error and permission. */
+static void assert_forbidden(fixture *f, const char *method, const char *path, const char *body,
+                             const char *error, const char *permission) {
+    json_t *out = NULL;
+    assert_int_equal(req(f, method, path, body, &out), 403);
+    if (error != NULL)
+        assert_string_equal(str(out, "error"), error);
+    assert_string_equal(str(out, "permission"), permission);
+    json_decref(out);
+}
+
+static void test_unauthenticated(void **state) {
+    fixture *f = *state;
+    json_t *out = NULL;
+    req_opts o = {0};
+    char gone[FERRY_TOKEN_LEN + 1];
+
+    /* /healthz is public. */
+    f->token = NULL;
+    expect(f, "GET", "/healthz", NULL, 200);
+    /* Everything else needs a token; unknown paths too (the routes stay private). */
+    const char *paths[] = {"/v1/namespaces/default/apps", "/v1/tokens", "/v1/tokens/admin",
+                           "/v1/namespaces/default/nodes/n1/apps", "/nothing/here"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        memset(&o, 0, sizeof(o));
+        assert_int_equal(request_ex(f, "GET", paths[i], NULL, 0, &o, &out), 401);
+        assert_string_equal(o.www_authenticate, "Bearer realm=\"ferry\"");
+        assert_non_null(strstr(str(out, "error"), "missing bearer token"));
+        json_decref(out);
+    }
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(request_ex(f, "POST", "/v1/namespaces/default/apps", WEB, 0, &o, &out), 401);
+    json_decref(out);
+    /* A token that is not one of ours: malformed, unknown, deleted. */
+    make_token(f, "{\"name\":\"gone\",\"role\":\"viewer\",\"namespaces\":[\"*\"]}", gone);
+    const char *bad[] = {"nope", "ferry_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", gone};
+    f->token = f->admin;
+    assert_int_equal(req(f, "GET", "/v1/tokens", NULL, &out), 200);
+    const char *id = str(json_array_get(json_object_get(out, "items"), 1), "id");
+    char path[64];
+    snprintf(path, sizeof(path), "/v1/tokens/%s", id);
+    json_decref(out);
+    assert_int_equal(req(f, "DELETE", path, NULL, &out), 200);
+    assert_true(json_is_true(json_object_get(out, "deleted")));
+    assert_string_equal(str(out, "name"), "gone");
+    json_decref(out);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        f->token = bad[i];
+        memset(&o, 0, sizeof(o));
+        assert_int_equal(request_ex(f, "GET", "/v1/namespaces/default/apps", NULL, 0, &o, &out),
+                         401);
+        assert_string_equal(o.www_authenticate, "Bearer realm=\"ferry\", error=\"invalid_token\"");
+        assert_string_equal(str(out, "error"), "unknown or deleted token");
+        json_decref(out);
+    }
+    /* With a token: the route decides (404, 405 with Allow). */
+    f->token = f->admin;
+    expect(f, "GET", "/nothing/here", NULL, 404);
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(request_ex(f, "PUT", "/v1/tokens", "{}", 0, &o, &out), 405);
+    assert_string_equal(o.allow, "GET, POST");
+    json_decref(out);
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(request_ex(f, "POST", "/healthz", "{}", 0, &o, &out), 405);
+    assert_string_equal(o.allow, "GET");
+    json_decref(out);
+}
+
+static const char PRIV_APP[] =
+    "{\"name\":\"root\",\"services\":[{\"name\":\"s\",\"image\":\"x:1\",\"privileged\":true}]}";
+static const char HOSTPATH_APP[] =
+    "{\"name\":\"disk\",\"volumes\":[{\"name\":\"v\",\"hostPath\":{\"path\":\"/etc\"}}],"
+    "\"services\":[{\"name\":\"s\",\"image\":\"x:1\",\"volumeMounts\":[{\"name\":\"v\","
+    "\"mountPath\":\"/host\"}]}]}";
+static const char HOSTNET_APP[] =
+    "{\"name\":\"net\",\"hostNetwork\":true,\"services\":[{\"name\":\"s\",\"image\":\"x:1\"}]}";
+static const char PLAIN_APP[] =
+    "{\"name\":\"plain\",\"services\":[{\"name\":\"s\",\"image\":\"x:1\"}]}";
+
+static void test_roles(void **state) {
+    fixture *f = *state;
+    json_t *out = NULL;
+    char viewer[FERRY_TOKEN_LEN + 1], editor[FERRY_TOKEN_LEN + 1], priv[FERRY_TOKEN_LEN + 1];
+
+    make_token(f, "{\"name\":\"ro\",\"role\":\"viewer\",\"namespaces\":[\"a\"]}", viewer);
+    make_token(f, "{\"name\":\"ci\",\"role\":\"editor\",\"namespaces\":[\"a\",\"b\"]}", editor);
+    make_token(f,
+               "{\"name\":\"ops\",\"role\":\"editor\",\"namespaces\":[\"a\"],\"privileged\":true}",
+               priv);
+    expect(f, "POST", "/v1/namespaces/a/apps", PLAIN_APP, 201);
+
+    /* viewer: reads its namespace, nothing else. */
+    f->token = viewer;
+    expect(f, "GET", "/v1/namespaces/a/apps", NULL, 200);
+    expect(f, "GET", "/v1/namespaces/a/apps/plain/status", NULL, 200);
+    assert_forbidden(f, "GET", "/v1/namespaces/b/nodes", NULL,
+                     "forbidden: token 'ro' (viewer of namespace a) may not read in namespace 'b'",
+                     "read");
+    assert_forbidden(f, "POST", "/v1/namespaces/a/apps", WEB,
+                     "forbidden: token 'ro' (viewer of namespace a) may not write in namespace 'a'",
+                     "write");
+    assert_forbidden(f, "DELETE", "/v1/namespaces/a/apps/plain", NULL, NULL, "write");
+    assert_forbidden(f, "PUT", "/v1/namespaces/a/configs/c", "{}", NULL, "write");
+    assert_forbidden(f, "GET", "/v1/tokens", NULL,
+                     "forbidden: token 'ro' (viewer of namespace a) may not manage tokens: that "
+                     "needs an admin token",
+                     "admin");
+
+    /* editor: reads and writes apps, nodes and configs of its namespaces. */
+    f->token = editor;
+    expect(f, "POST", "/v1/namespaces/b/apps", WEB, 201);
+    expect(f, "POST", "/v1/namespaces/b/nodes", "{\"name\":\"n1\"}", 201);
+    expect(f, "POST", "/v1/namespaces/a/configs",
+           "{\"name\":\"c\",\"kind\":\"config\",\"data\":{\"f\":\"x\"}}", 201);
+    expect(f, "DELETE", "/v1/namespaces/a/apps/plain", NULL, 200);
+    assert_forbidden(f, "POST", "/v1/namespaces/c/apps", WEB,
+                     "forbidden: token 'ci' (editor of namespaces a, b) may not write in namespace "
+                     "'c'",
+                     "write");
+    assert_forbidden(f, "GET", "/v1/namespaces/c/apps/web", NULL, NULL, "read");
+    assert_forbidden(f, "POST", "/v1/tokens", "{\"name\":\"x\",\"role\":\"admin\"}", NULL, "admin");
+    assert_forbidden(f, "DELETE", "/v1/tokens/admin", NULL, NULL, "admin");
+    /* Privileged containers, hostPath volumes, hostNetwork: not without the permission, and not
+     * through an update either. */
+    assert_forbidden(f, "POST", "/v1/namespaces/a/apps", PRIV_APP,
+                     "forbidden: token 'ci' (editor of namespaces a, b) may not use "
+                     "services[0].privileged in namespace 'a': privileged containers, hostPath "
+                     "volumes and hostNetwork need the privileged permission (an admin token, or "
+                     "an editor token made with \"privileged\": true)",
+                     "privileged");
+    assert_forbidden(f, "POST", "/v1/namespaces/a/apps", HOSTPATH_APP, NULL, "privileged");
+    assert_forbidden(f, "POST", "/v1/namespaces/a/apps", HOSTNET_APP, NULL, "privileged");
+    assert_forbidden(f, "PUT", "/v1/namespaces/b/apps/web",
+                     "{\"name\":\"web\",\"services\":[{\"name\":\"s\",\"image\":\"x:1\","
+                     "\"privileged\":true}]}",
+                     NULL, "privileged");
+    assert_int_equal(req(f, "GET", "/v1/namespaces/b/apps/web", NULL, &out), 200);
+    assert_int_equal(json_integer_value(json_object_get(out, "version")), 2); /* unchanged */
+    json_decref(out);
+
+    /* a privileged editor may, in its namespaces only; so may an admin. */
+    f->token = priv;
+    expect(f, "POST", "/v1/namespaces/a/apps", PRIV_APP, 201);
+    expect(f, "POST", "/v1/namespaces/a/apps", HOSTPATH_APP, 201);
+    assert_forbidden(f, "POST", "/v1/namespaces/b/apps", HOSTNET_APP, NULL, "write");
+    f->token = f->admin;
+    expect(f, "POST", "/v1/namespaces/z/apps", HOSTNET_APP, 201);
+    expect(f, "GET", "/v1/namespaces/b/apps/web", NULL, 200);
+}
+
+static void test_tokens(void **state) {
+    fixture *f = *state;
+    json_t *out = NULL;
+    char path[64], id[32];
+
+    assert_int_equal(req(f, "POST", "/v1/tokens",
+                         "{\"name\":\"ci\",\"role\":\"editor\",\"namespaces\":[\"a\",\"b\"],"
+                         "\"privileged\":true}",
+                         &out),
+                     201);
+    assert_true(strncmp(str(out, "token"), FERRY_TOKEN_PREFIX, 6) == 0);
+    json_t *want = J("{\"name\":\"ci\",\"role\":\"editor\",\"namespaces\":[\"a\",\"b\"],"
+                     "\"privileged\":true}");
+    json_t *got = json_deep_copy(out);
+    json_object_del(got, "id");
+    json_object_del(got, "createdAt");
+    json_object_del(got, "token");
+    assert_json_equal(got, want);
+    json_decref(got);
+    json_decref(want);
+    assert_int_equal(strlen(str(out, "id")), 16);
+    assert_int_equal(strlen(str(out, "createdAt")), 20);
+    snprintf(id, sizeof(id), "%s", str(out, "id"));
+    json_decref(out);
+
+    /* Shown once: lists and GETs have no token (nor its digest). */
+    assert_int_equal(req(f, "GET", "/v1/tokens", NULL, &out), 200);
+    json_t *items = json_object_get(out, "items");
+    assert_int_equal(json_array_size(items), 2);
+    assert_string_equal(str(json_array_get(items, 0), "name"), "admin");
+    assert_string_equal(str(json_array_get(items, 0), "id"), "admin");
+    assert_string_equal(str(json_array_get(items, 1), "name"), "ci");
+    char *text = json_dumps(out, 0);
+    assert_null(strstr(text, "ferry_"));
+    assert_null(strstr(text, "sha256"));
+    free(text);
+    json_decref(out);
+    snprintf(path, sizeof(path), "/v1/tokens/%s", id);
+    assert_int_equal(req(f, "GET", path, NULL, &out), 200);
+    assert_string_equal(str(out, "name"), "ci");
+    assert_null(json_object_get(out, "token"));
+    json_decref(out);
+
+    /* Refused bodies, names taken, the admin token. */
+    assert_int_equal(req(f, "POST", "/v1/tokens",
+                         "{\"name\":\"ci\",\"role\":\"viewer\","
+                         "\"namespaces\":[\"a\"]}",
+                         &out),
+                     409);
+    assert_string_equal(str(out, "error"), "token 'ci' already exists");
+    json_decref(out);
+    expect(f, "POST", "/v1/tokens", "{\"name\":\"admin\",\"role\":\"admin\"}", 409);
+    assert_int_equal(req(f, "POST", "/v1/tokens", "{\"name\":\"x\",\"role\":\"root\"}", &out), 400);
+    assert_string_equal(str(out, "field"), "role");
+    json_decref(out);
+    assert_int_equal(req(f, "POST", "/v1/tokens",
+                         "{\"name\":\"x\",\"role\":\"viewer\",\"namespaces\":[\"a\"],\"token\":"
+                         "\"ferry_mine\"}",
+                         &out),
+                     400);
+    assert_string_equal(str(out, "field"), "token");
+    json_decref(out);
+    assert_int_equal(req(f, "DELETE", "/v1/tokens/admin", NULL, &out), 409);
+    assert_string_equal(str(out, "field"), "id");
+    json_decref(out);
+    expect(f, "GET", "/v1/tokens/0123456789abcdef", NULL, 404);
+    expect(f, "GET", "/v1/tokens/no%20such", NULL, 404);
+    expect(f, "DELETE", path, NULL, 200);
+    expect(f, "DELETE", path, NULL, 404);
+}
+
+static void test_content_type(void **state) {
+    fixture *f = *state;
+    json_t *out = NULL;
+    req_opts o = {.content_type = "text/plain"};
+
+    assert_int_equal(request_ex(f, "POST", "/v1/namespaces/a/apps", PLAIN_APP, 0, &o, &out), 415);
+    assert_string_equal(str(out, "error"), "a request body must be JSON sent as \"Content-Type: "
+                                           "application/json\" (got 'text/plain')");
+    json_decref(out);
+    o = (req_opts){.content_type = "application/x-www-form-urlencoded"};
+    assert_int_equal(request_ex(f, "PUT", "/v1/namespaces/a/nodes/n", "{}", 0, &o, &out), 415);
+    json_decref(out);
+    o = (req_opts){.content_type = ""};
+    assert_int_equal(request_ex(f, "POST", "/v1/tokens", "{}", 0, &o, &out), 415);
+    assert_non_null(strstr(str(out, "error"), "(got none)"));
+    json_decref(out);
+    o = (req_opts){.content_type = "text/plain", .chunked = true};
+    assert_int_equal(request_ex(f, "POST", "/v1/namespaces/a/apps", PLAIN_APP, 0, &o, &out), 415);
+    json_decref(out);
+    o = (req_opts){.content_type = "Application/JSON; charset=\"UTF-8\""};
+    assert_int_equal(request_ex(f, "POST", "/v1/namespaces/a/apps", PLAIN_APP, 0, &o, &out), 201);
+    json_decref(out);
+    /* No body, no media type needed. */
+    o = (req_opts){.content_type = ""};
+    assert_int_equal(request_ex(f, "DELETE", "/v1/namespaces/a/apps/plain", NULL, 0, &o, &out),
+                     200);
+    json_decref(out);
+}
+
+static void test_origin(void **state) {
+    fixture *f = *state;
+    json_t *out = NULL;
+    char own[80];
+    req_opts o = {.origin = "https://evil.example"};
+
+    /* A cross-site POST: refused before anything else, even with a valid token. */
+    assert_int_equal(request_ex(f, "POST", "/v1/namespaces/a/apps", PLAIN_APP, 0, &o, &out), 403);
+    assert_non_null(strstr(str(out, "error"), "cross-origin request from 'https://evil.example'"));
+    assert_null(json_object_get(out, "permission"));
+    json_decref(out);
+    const char *refused[] = {"null", "http://127.0.0.1", "https://ui.example:8443",
+                             "http://ui.example"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        o = (req_opts){.origin = refused[i]};
+        assert_int_equal(request_ex(f, "GET", "/healthz", NULL, 0, &o, &out), 403);
+        json_decref(out);
+    }
+    /* Its own origin (scheme and Host) and the allowed one pass. */
+    snprintf(own, sizeof(own), "HTTP://127.0.0.1:%u", ferry_api_port(f->api));
+    const char *passed[] = {own, UI_ORIGIN, "https://UI.example:443"};
+    for (size_t i = 0; i < sizeof(passed) / sizeof(passed[0]); i++) {
+        o = (req_opts){.origin = passed[i]};
+        assert_int_equal(request_ex(f, "GET", "/v1/namespaces/a/apps", NULL, 0, &o, &out), 200);
+        json_decref(out);
+    }
+    o = (req_opts){.origin = UI_ORIGIN};
+    assert_int_equal(request_ex(f, "POST", "/v1/namespaces/a/apps", PLAIN_APP, 0, &o, &out), 201);
+    json_decref(out);
+}
+
+static void test_start_refused(void **state) {
+    fixture *f = *state;
+    ferry_api *api = NULL;
+    const char *bad_origin[] = {"https://ok.example, ftp://x"};
+    ferry_api_config cfgs[] = {
+        {.listen = "127.0.0.1:0"},                                      /* neither TLS nor plain */
+        {.listen = "127.0.0.1:0", .tls_cert = "/nonexistent/cert.pem"}, /* key missing */
+        {.listen = "127.0.0.1:0", .tls_cert = "/nonexistent/c", .tls_key = "/nonexistent/k"},
+        {.listen = "127.0.0.1:0",
+         .plain_http = true,
+         .allow_origins = bad_origin,
+         .n_allow_origins = 1},
+        {.listen = "nowhere", .plain_http = true},
+    };
+    for (size_t i = 0; i < sizeof(cfgs) / sizeof(cfgs[0]); i++) {
+        assert_int_equal(ferry_api_start(&cfgs[i], f->b, &api), FERRY_EINVAL);
+        assert_null(api);
+    }
+}
+
+/* Enrollment over the API: an editor asks for a node's token; the node enrolls without an API
+ * token (the one-time token is the check), once. */
+static void test_enroll_routes(void **state) {
+    fixture *f = *state;
+    json_t *out = NULL;
+    ferry_keypair sk, bk;
+    char sign[FERRY_SIGN_PUB_B64], box[FERRY_SIGN_PUB_B64], body[512];
+    memset(&sk, 3, sizeof(sk));
+    memset(&bk, 4, sizeof(bk));
+    assert_int_equal(ferry_sign_keypair(&sk), FERRY_OK);
+    assert_int_equal(ferry_box_keypair(&bk), FERRY_OK);
+    ferry_sign_pub_encode(sk.pub, sign);
+    ferry_sign_pub_encode(bk.pub, box);
+
+    expect(f, "POST", "/v1/namespaces/default/nodes", "{\"name\":\"n1\"}", 201);
+    expect(f, "POST", "/v1/namespaces/default/nodes/nope/enroll", NULL, 404);
+    assert_int_equal(req(f, "POST", "/v1/namespaces/default/nodes/n1/enroll", NULL, &out), 201);
+    snprintf(body, sizeof(body), "{\"token\":\"%s\",\"signKey\":\"%s\",\"boxKey\":\"%s\"}",
+             str(out, "token"), sign, box);
+    json_decref(out);
+    f->token = NULL; /* a node has no API token */
+    assert_int_equal(req(f, "POST", "/v1/enroll", body, &out), 200);
+    assert_string_equal(str(out, "node"), "n1");
+    assert_string_equal(str(json_object_get(out, "mqtt"), "clientId"), "node.default.n1");
+    json_decref(out);
+    expect(f, "POST", "/v1/enroll", body, 404); /* spent */
+    /* Without a token nothing else opens up. */
+    expect(f, "POST", "/v1/namespaces/default/nodes/n1/enroll", NULL, 401);
+    f->token = f->admin;
+    /* This bridge does not administer its broker: no debug credentials. */
+    expect(f, "POST", "/v1/broker/debug", "{\"name\":\"alice\"}", 409);
+}
+
+static void test_routing_table(void **state) {
+    ferry_api__route rt;
+    ferry_api__rule rule;
+    char allow[64];
+    (void)state;
+
+    assert_true(ferry_api__parse_path("/v1/tokens", &rt));
+    assert_int_equal(rt.path, FERRY_API_TOKENS);
+    assert_true(ferry_api__parse_path("/v1/tokens/abc", &rt));
+    assert_int_equal(rt.path, FERRY_API_TOKEN);
+    assert_string_equal(rt.name, "abc");
+    assert_false(ferry_api__parse_path("/v1/tokens/", &rt));
+    assert_false(ferry_api__parse_path("/v1/tokens/a/b", &rt));
+    assert_false(ferry_api__parse_path("/v1/tokensx", &rt));
+    assert_true(ferry_api__parse_path("/v1/namespaces/a/apps/web/status", &rt));
+    assert_int_equal(rt.path, FERRY_API_SUB);
+    assert_string_equal(rt.ns, "a");
+    assert_string_equal(rt.name, "web");
+    assert_false(ferry_api__parse_path("/v1/namespaces/a/configs/c/status", &rt));
+    assert_false(ferry_api__parse_path("/v1/namespaces//apps", &rt));
+    assert_true(ferry_api__parse_path("/v1/namespaces/a/nodes/n1/enroll", &rt));
+    assert_int_equal(rt.path, FERRY_API_ENROLL_TOKEN);
+    assert_string_equal(rt.ns, "a");
+    assert_string_equal(rt.name, "n1");
+    assert_false(ferry_api__parse_path("/v1/namespaces/a/apps/web/enroll", &rt));
+    assert_true(ferry_api__parse_path("/v1/enroll", &rt));
+    assert_int_equal(rt.path, FERRY_API_ENROLL);
+    assert_true(ferry_api__parse_path("/v1/broker/debug/alice", &rt));
+    assert_int_equal(rt.path, FERRY_API_DEBUG_ITEM);
+    assert_string_equal(rt.name, "alice");
+
+    /* Only /healthz is public; what every route needs. */
+    static const struct {
+        ferry_api__path path;
+        const char *method;
+        bool is_public;
+        ferry_perm perm;
+        bool body;
+    } want[] = {
+        {FERRY_API_HEALTH, "GET", true, FERRY_PERM_READ, false},
+        {FERRY_API_TOKENS, "GET", false, FERRY_PERM_ADMIN, false},
+        {FERRY_API_TOKENS, "POST", false, FERRY_PERM_ADMIN, true},
+        {FERRY_API_TOKEN, "GET", false, FERRY_PERM_ADMIN, false},
+        {FERRY_API_TOKEN, "DELETE", false, FERRY_PERM_ADMIN, false},
+        {FERRY_API_LIST, "GET", false, FERRY_PERM_READ, false},
+        {FERRY_API_LIST, "POST", false, FERRY_PERM_WRITE, true},
+        {FERRY_API_ITEM, "GET", false, FERRY_PERM_READ, false},
+        {FERRY_API_ITEM, "PUT", false, FERRY_PERM_WRITE, true},
+        {FERRY_API_ITEM, "DELETE", false, FERRY_PERM_WRITE, false},
+        {FERRY_API_SUB, "GET", false, FERRY_PERM_READ, false},
+        {FERRY_API_ENROLL_TOKEN, "POST", false, FERRY_PERM_WRITE, false},
+        {FERRY_API_ENROLL, "POST", true, FERRY_PERM_READ, true},
+        {FERRY_API_DEBUG, "POST", false, FERRY_PERM_ADMIN, true},
+        {FERRY_API_DEBUG_ITEM, "DELETE", false, FERRY_PERM_ADMIN, false},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        assert_true(
+            ferry_api__find_rule(want[i].path, want[i].method, &rule, allow, sizeof(allow)));
+        assert_int_equal(rule.is_public, want[i].is_public);
+        if (!want[i].is_public)
+            assert_int_equal(rule.perm, want[i].perm);
+        assert_int_equal(rule.body, want[i].body);
+    }
+    assert_false(ferry_api__find_rule(FERRY_API_ITEM, "PATCH", &rule, allow, sizeof(allow)));
+    assert_string_equal(allow, "GET, PUT, DELETE");
+    assert_false(ferry_api__find_rule(FERRY_API_SUB, "POST", &rule, allow, sizeof(allow)));
+    assert_string_equal(allow, "GET");
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_configs_and_selector, setup, teardown),
@@ -436,6 +948,14 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_list_paging_and_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unauthenticated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_content_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_origin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enroll_routes, setup, teardown),
+        cmocka_unit_test(test_routing_table),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = FERRY_RUN_TESTS(tests, argc, argv);

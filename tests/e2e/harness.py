@@ -105,14 +105,26 @@ def _parse_body(data, content_type=""):
 
 class Api:
     """Client of the broker-bridge REST API. Every call returns (status, body): body is the parsed
-    JSON, the text when the answer is not JSON, or None when empty. Never raises on HTTP errors."""
+    JSON, the text when the answer is not JSON, or None when empty. Never raises on HTTP errors.
+    It sends `token` as its bearer token, or the one in `token_file` (read once it exists: the
+    bridge writes its admin token file at first start); headers={"Authorization": ...} overrides."""
 
-    def __init__(self, base_url):
+    def __init__(self, base_url, token=None, token_file=None):
         self.base = base_url.rstrip("/")
+        self.token = token
+        self.token_file = token_file
+
+    def _token(self):
+        if self.token is None and self.token_file and os.path.exists(self.token_file):
+            with open(self.token_file) as f:
+                self.token = f.read().strip()
+        return self.token
 
     def request(self, method, path, body=None, timeout=10.0, headers=None):
         data = None
         hdrs = dict(headers or {})
+        if self._token():
+            hdrs.setdefault("Authorization", f"Bearer {self._token()}")
         if body is not None:
             data = body if isinstance(body, (bytes, str)) else json.dumps(body)
             data = data.encode() if isinstance(data, str) else data
@@ -462,13 +474,15 @@ class Stack:
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.api = Api(self.url)
+        # The bridge's admin token file, beside its data folder: the API client sends it.
+        self.token_file = os.path.join(self.dir, "bridge-data.admin-token")
+        self.api = Api(self.url, token_file=self.token_file)
         self.client_id = f"ferry-bridge-{uuid.uuid4().hex[:8]}"
         self.log_level = log_level
         self.edge_args = list(edge_args)
         self.bridge = Daemon("broker-bridge", [
             os.path.join(t.build_dir, "broker-bridge", "broker-bridge"),
-            "--listen", f"127.0.0.1:{self.port}", "--mqtt", t.mqtt_url,
+            "--listen", f"127.0.0.1:{self.port}", "--plain-http", "--mqtt", t.mqtt_url,
             "--data", os.path.join(self.dir, "bridge-data"), "--client-id", self.client_id,
             "--log-level", log_level, *bridge_args], os.path.join(self.dir, "bridge.log"))
         self.nodes = {}
