@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api.h"
 #include "bridge.h"
 #include "daemon.h"
+#include "ferry/secrets.h"
 #include "ferry/sign.h"
 #include "mqtt.h"
 #include "tokens.h"
@@ -189,6 +191,46 @@ static const char *admin_token_path(const char *data, char *buf, size_t len) {
     return buf;
 }
 
+/* The first line of file path (a password file: owner-only), into buf; false (logged) if unfit. */
+static bool read_secret_line(const char *path, char *buf, size_t len) {
+    struct stat st;
+    FILE *f = fopen(path, "r");
+    bool ok = false;
+    if (f == NULL) {
+        LOG_ERROR("cannot open %s: %s", path, strerror(errno));
+        return false;
+    }
+    if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0)
+        LOG_ERROR("%s: group or others may read it; chmod 600 it", path);
+    else if (fgets(buf, (int)len, f) == NULL || buf[0] == '\0' || buf[0] == '\n')
+        LOG_ERROR("%s: empty", path);
+    else
+        ok = true;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    fclose(f);
+    return ok;
+}
+
+/* The whole of a small PEM file (a CA) as a new string (free()), or NULL (logged). */
+static char *read_pem(const char *path) {
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t n = 0;
+    if (f == NULL) {
+        LOG_ERROR("cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if ((buf = calloc(1, 65537)) != NULL)
+        n = fread(buf, 1, 65536, f);
+    if (buf != NULL && (n == 0 || !feof(f) || strstr(buf, "-----BEGIN CERTIFICATE-----") == NULL)) {
+        LOG_ERROR("%s: not a PEM certificate of at most 64 KiB", path);
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
 /* ---- the loop ---- */
 
 static void on_wake(void *ud) {
@@ -218,14 +260,21 @@ int main(int argc, char **argv) {
     static const char synopsis[] =
         "broker-bridge [--listen ADDR:PORT] (--tls-cert FILE --tls-key FILE | --plain-http)\n"
         "                     [--allow-origin ORIGIN]... [--admin-token-file FILE] [--mqtt URI]\n"
-        "                     [--data DIR] [--key-file FILE] [--client-id ID]\n"
+        "                     [--data DIR] [--key-file FILE] [--sign-key-file FILE]\n"
+        "                     [--mqtt-ca FILE] [--mqtt-username USER --mqtt-password-file FILE]\n"
+        "                     [--client-id ID] [--broker-admin none|mosquitto-dynsec]\n"
+        "                     [--node-mqtt-uri URI] [--node-mqtt-ca FILE] [--insecure-nodes]\n"
         "                     [--log-level error|warn|info|debug]";
     const char *listen = "127.0.0.1:7080", *uri = "tcp://127.0.0.1:1883";
     const char *data = "/var/lib/ferry/bridge", *client_id = "ferry-bridge", *key_file = NULL;
     const char *admin_file = NULL, *tls_cert = NULL, *tls_key = NULL, *allow_origin = NULL;
     const char *origins[FERRY_API_MAX_ORIGINS];
     char admin_buf[4096];
-    bool plain_http = false;
+    const char *sign_key_file = NULL, *mqtt_ca = NULL, *mqtt_user = NULL, *mqtt_pass_file = NULL;
+    const char *broker_admin = "none", *node_uri = NULL, *node_ca_file = NULL;
+    char mqtt_pass[512] = "";
+    char *node_ca = NULL;
+    bool plain_http = false, insecure_nodes = false;
     int threads = FERRY_API_DEFAULT_THREADS, max_conns = 0, timeout = FERRY_API_DEFAULT_TIMEOUT;
     const ferry_opt opts[] = {
         {"listen", FERRY_OPT_STRING, &listen, 0, 0, "ADDR:PORT",
@@ -251,7 +300,26 @@ int main(int argc, char **argv) {
         {"key-file", FERRY_OPT_STRING, &key_file, 0, 0, "FILE",
          "key that encrypts secret config values (DIR.key beside the data directory; created "
          "mode 0600 at first start)"},
+        {"sign-key-file", FERRY_OPT_STRING, &sign_key_file, 0, 0, "FILE",
+         "the bridge's Ed25519 signing key, which nodes pin (DIR.sign beside the data directory; "
+         "created mode 0600 at first start)"},
+        {"mqtt-ca", FERRY_OPT_STRING, &mqtt_ca, 0, 0, "FILE",
+         "CA that signs the broker's certificate (for ssl:// or mqtts:// URIs)"},
+        {"mqtt-username", FERRY_OPT_STRING, &mqtt_user, 0, 0, "USER", "the bridge's broker user"},
+        {"mqtt-password-file", FERRY_OPT_STRING, &mqtt_pass_file, 0, 0, "FILE",
+         "its password, the first line of an owner-only file"},
         {"client-id", FERRY_OPT_STRING, &client_id, 0, 0, "ID", "MQTT client id (ferry-bridge)"},
+        {"broker-admin", FERRY_OPT_STRING, &broker_admin, 0, 0, "KIND",
+         "how the bridge gives each enrolled node its own broker credential and topic rights: "
+         "mosquitto-dynsec (the dynamic-security plugin; the bridge's user must be allowed "
+         "$CONTROL/dynamic-security/v1), or none (default: secure the broker otherwise)"},
+        {"node-mqtt-uri", FERRY_OPT_STRING, &node_uri, 0, 0, "URI",
+         "the broker URI as nodes reach it, told them at enrollment (--mqtt)"},
+        {"node-mqtt-ca", FERRY_OPT_STRING, &node_ca_file, 0, 0, "FILE",
+         "the CA nodes pin for the broker, told them at enrollment (--mqtt-ca)"},
+        {"insecure-nodes", FERRY_OPT_FLAG, &insecure_nodes, 0, 0, NULL,
+         "also believe unsigned messages from nodes that never enrolled (edge-sync --insecure); "
+         "for tests and migrations only"},
         {"log-level", FERRY_OPT_LOG_LEVEL, NULL, 0, 0, "LEVEL",
          "error|warn|info|debug (info, or FERRY_LOG_LEVEL)"},
         {NULL, 0, NULL, 0, 0, NULL, NULL}};
@@ -278,11 +346,30 @@ int main(int argc, char **argv) {
         admin_file = admin_token_path(data, admin_buf, sizeof(admin_buf));
     srand((unsigned)(ferry_now_ms() ^ getpid()));
 
+    if ((mqtt_user == NULL) != (mqtt_pass_file == NULL)) {
+        fprintf(stderr, "broker-bridge: --mqtt-username and --mqtt-password-file go together\n");
+        return 2;
+    }
+    if (mqtt_pass_file != NULL && !read_secret_line(mqtt_pass_file, mqtt_pass, sizeof(mqtt_pass)))
+        return 1;
+    if (node_ca_file == NULL)
+        node_ca_file = mqtt_ca;
+    if (node_ca_file != NULL && (node_ca = read_pem(node_ca_file)) == NULL)
+        return 1;
+    if (insecure_nodes)
+        LOG_WARN("--insecure-nodes: unsigned messages of nodes that never enrolled are believed; "
+                 "anyone who reaches the broker can speak for them");
+    bool mqtt_tls = strncmp(uri, "ssl://", 6) == 0 || strncmp(uri, "mqtts://", 8) == 0;
+    ferry_mqtt_tls tls = {.ca_file = mqtt_ca};
+
     ferry_daemon_hooks hooks = {on_wake, on_tick, on_stop, &bd};
     if (ferry_daemon_init(&bd.d, &hooks) != FERRY_OK)
         return 1;
     ferry_mqtt_opts mo = {.uri = uri,
                           .client_id = client_id,
+                          .username = mqtt_user,
+                          .password = mqtt_user != NULL ? mqtt_pass : NULL,
+                          .tls = mqtt_tls ? &tls : NULL,
                           .keepalive_s = 30,
                           .max_retry_s = 60,
                           .max_buffered = MAX_BUFFERED,
@@ -297,11 +384,18 @@ int main(int argc, char **argv) {
                           .ud = &bd};
     ferry_bridge_config bc = {.data_dir = data,
                               .key_file = key_file,
+                              .sign_key_file = sign_key_file,
+                              .node_mqtt_uri = node_uri != NULL ? node_uri : uri,
+                              .node_mqtt_ca = node_ca,
+                              .insecure_nodes = insecure_nodes,
+                              .broker = broker_admin,
                               .publish = publish,
                               .publish_ctx = &bd,
                               .kick = ferry_daemon_wake,
                               .kick_ctx = &bd.d};
-    if (ferry_mqtt_create(&mo, &bd.mqtt) != FERRY_OK)
+    ferry_err made = ferry_mqtt_create(&mo, &bd.mqtt);
+    ferry_secrets_wipe(mqtt_pass, sizeof(mqtt_pass)); /* Paho holds its copy */
+    if (made != FERRY_OK)
         goto out;
     if (ferry_bridge_open(&bc, &bd.bridge) != FERRY_OK) {
         LOG_ERROR("cannot open the store in %s or its key file (see above); exiting", data);
@@ -330,6 +424,7 @@ out:
         ferry_daemon_stop(&bd.d);
     ferry_daemon_run(&bd.d);
     ferry_bridge_close(bd.bridge);
+    free(node_ca);
     if (rc == 0)
         LOG_INFO("stopped");
     return rc;
