@@ -19,6 +19,7 @@ not leak into it. Nothing here sleeps to synchronise: waits go through poll() wi
 """
 import argparse
 import http.client
+import io
 import json
 import os
 import shutil
@@ -510,6 +511,25 @@ class Stack:
         if wait_online:
             self.wait_online(name, timeout)
 
+    def ensure_running(self):
+        """Start again whatever daemon of a started stack is not running (killed by a test that
+        failed before it restarted it, or crashed), bridge first; wait until healthy / online.
+        Returns the names of the daemons started."""
+        started = []
+        if self.bridge.proc is None:
+            return started  # never started: not ours to start
+        for d in self.daemons():
+            if d.proc is not None and not d.running():
+                d.expect_exit = True  # known: check_alive must not fail the restarts below
+        if not self.bridge.running():
+            self.start_bridge()
+            started.append(self.bridge.name)
+        for name, d in self.nodes.items():
+            if d.proc is not None and not d.running():
+                self.start_node(name)
+                started.append(d.name)
+        return started
+
     def kill_bridge(self, sig=signal.SIGKILL):
         return self.bridge.kill(sig)
 
@@ -583,22 +603,22 @@ class Stack:
 
 class Test:
     """What a test gets: the services (from FERRY_TEST_*), the chosen engine, a temp folder, and
-    factories for stacks and captures that are cleaned up when the test ends."""
+    factories for stacks and captures. Everything made through stack() and capture() is owned by
+    the scope that was open when it was made (see mark() and release()): conftest.py opens one
+    per module and one per test, so a test's stacks and captures are cleaned up when it ends and
+    a module fixture's when the module ends. Raises Skip when the services are not configured."""
 
-    def __init__(self, argv=None):
-        p = argparse.ArgumentParser()
-        p.add_argument("--engine", choices=["docker", "podman"], default="docker")
-        p.add_argument("--build-dir", default=os.environ.get("FERRY_BUILD_DIR", "build"))
-        p.add_argument("--keep", action="store_true", help="keep the temp folder")
-        args = p.parse_args(argv)
+    def __init__(self, engine="docker", build_dir="build", keep=False):
         env = os.environ
-        need = ["FERRY_TEST_MQTT_PORT", f"FERRY_TEST_{args.engine.upper()}_SOCK"]
+        if engine not in ("docker", "podman"):
+            raise ValueError(f"engine must be docker or podman, not {engine!r}")
+        need = ["FERRY_TEST_MQTT_PORT", f"FERRY_TEST_{engine.upper()}_SOCK"]
         missing = [k for k in need if not env.get(k)]
         if missing:
             raise Skip(f"{', '.join(missing)} not set (run under scripts/test.sh, or source the "
                        f"env file of scripts/services.sh start)")
-        self.engine_name = args.engine
-        self.engine_sock = env[f"FERRY_TEST_{args.engine.upper()}_SOCK"]
+        self.engine_name = engine
+        self.engine_sock = env[f"FERRY_TEST_{engine.upper()}_SOCK"]
         self.docker_sock = env.get("FERRY_TEST_DOCKER_SOCK")
         self.podman_sock = env.get("FERRY_TEST_PODMAN_SOCK")
         self.mqtt_port = int(env["FERRY_TEST_MQTT_PORT"])
@@ -606,48 +626,91 @@ class Test:
         self.registry = env.get("FERRY_TEST_REGISTRY")
         self.registry_user = env.get("FERRY_TEST_REGISTRY_USER")
         self.registry_pass = env.get("FERRY_TEST_REGISTRY_PASS")
-        self.build_dir = os.path.abspath(args.build_dir)
-        self.keep = args.keep
+        self.build_dir = os.path.abspath(build_dir)
+        self.keep = keep
         self.engine = Engine(self.engine_sock)
         if not self.engine.ping():  # configured but dead: a failure, not a skip
-            raise RuntimeError(f"no {args.engine} engine answers on {self.engine_sock}")
+            raise RuntimeError(f"no {engine} engine answers on {self.engine_sock}")
         self.tmp = tempfile.mkdtemp(prefix="ferry-e2e-")
-        self._stacks = []
-        self._captures = []
+        self._owned = []  # (serial, Stack or MqttCapture), in creation order
+        self._serial = 0
+        self._stack_count = 0
+
+    @classmethod
+    def from_args(cls, argv=None):
+        """From a script's command line: --engine docker|podman --build-dir DIR [--keep]."""
+        p = argparse.ArgumentParser()
+        p.add_argument("--engine", choices=["docker", "podman"], default="docker")
+        p.add_argument("--build-dir", default=os.environ.get("FERRY_BUILD_DIR", "build"))
+        p.add_argument("--keep", action="store_true", help="keep the temp folder")
+        args = p.parse_args(argv)
+        return cls(args.engine, args.build_dir, args.keep)
+
+    def _own(self, obj):
+        self._owned.append((self._serial, obj))
+        self._serial += 1
+        return obj
 
     def stack(self, nodes=(), start=True, **kw):
         """A Stack (see there); started (bridge healthy, nodes online) unless start=False."""
-        s = Stack(self, nodes, name=f"stack{len(self._stacks)}", **kw)
-        self._stacks.append(s)
+        s = Stack(self, nodes, name=f"stack{self._stack_count}", **kw)
+        self._stack_count += 1
+        self._own(s)
         if start:
             s.start()
         return s
 
     def capture(self, topics):
-        c = MqttCapture(self.mqtt_port, topics)
-        self._captures.append(c)
-        return c
+        return self._own(MqttCapture(self.mqtt_port, topics))
 
-    def dump_logs(self):
-        for s in self._stacks:
-            s.dump_logs()
+    # -- scopes
+    def mark(self):
+        """Open a scope: release(mark) later cleans up what was made from now on."""
+        return self._serial
+
+    def stacks(self, before=None):
+        """The stacks not cleaned up yet (only those made before the mark `before`, if given)."""
+        return [o for n, o in self._owned if isinstance(o, Stack) and
+                (before is None or n < before)]
+
+    def release(self, mark):
+        """Stop the captures and clean up the stacks made since mark (newest first)."""
+        mine = [o for n, o in self._owned if n >= mark]
+        self._owned = [(n, o) for n, o in self._owned if n < mark]
+        for o in reversed(mine):
+            if isinstance(o, MqttCapture):
+                o.stop()
+        for o in reversed(mine):
+            if isinstance(o, Stack):
+                o.cleanup()
+
+    def dump_logs(self, out=sys.stderr):
+        for s in self.stacks():
+            s.dump_logs(out=out)
+
+    def logs_text(self, lines=60):
+        """The log tails of every stack not cleaned up yet, as one text."""
+        buf = io.StringIO()
+        for s in self.stacks():
+            s.dump_logs(lines, buf)
+        return buf.getvalue()
 
     def cleanup(self, failed):
-        for c in self._captures:
-            c.stop()
-        for s in self._stacks:
-            s.cleanup()
+        """Release everything; delete the temp folder unless failed or --keep. Returns True when
+        the folder was kept."""
+        self.release(0)
         if failed or self.keep:
-            print(f"logs and data kept in {self.tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            return True
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
 
 
-def run(test, argv=None):
-    """Run test(t) with a fresh Test context and exit: 0 passed, 1 failed, 77 skipped."""
+def run(fn, argv=None):
+    """For scripts that are not pytest tests (bench/): run fn(t) with a Test made from the command
+    line (Test.from_args) and exit: 0 passed, 1 failed, 77 skipped."""
     name = os.path.basename(sys.argv[0])
     try:
-        t = Test(argv)
+        t = Test.from_args(argv)
     except Skip as e:
         print(f"SKIP {name}: {e}")
         sys.exit(SKIP)
@@ -658,7 +721,7 @@ def run(test, argv=None):
     try:
         print(f"{name}: engine {t.engine_name} ({t.engine_sock}), broker {t.mqtt_url}, "
               f"build {t.build_dir}, temp {t.tmp}", flush=True)
-        test(t)
+        fn(t)
         status = 0
     except Skip as e:
         print(f"SKIP {name}: {e}")
@@ -667,8 +730,9 @@ def run(test, argv=None):
         traceback.print_exc()
         t.dump_logs()
     try:
-        t.cleanup(failed=status == 1)
-    except Exception:  # noqa: BLE001 - a failed cleanup fails the test
+        if t.cleanup(failed=status == 1):
+            print(f"logs and data kept in {t.tmp}", file=sys.stderr)
+    except Exception:  # noqa: BLE001 - a failed cleanup fails the run
         traceback.print_exc()
         status = 1 if status == 0 else status
     print({0: "PASS", 1: "FAIL", SKIP: "SKIP"}[status], name, flush=True)
