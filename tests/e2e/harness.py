@@ -496,12 +496,18 @@ class Stack:
         self.start_bridge()
         for name in self.nodes:
             self.start_node(name, wait_online=False)
-        if wait_online:
-            for name in self.nodes:
-                self.wait_online(name)
+        if wait_online and self.nodes:
+            self.wait_online(*self.nodes)
         return self
 
     def start_bridge(self, timeout=30.0):
+        """Start broker-bridge and wait until healthy. A bridge answers the hellos of every
+        namespace, so two on one broker disturb each other's nodes: any other stack still running
+        is stopped first (conftest.py starts a longer-lived one again before the next test)."""
+        for other in self.t.stacks():
+            if other is not self and any(d.running() for d in other.daemons()):
+                print(f"stopping the daemons of namespace {other.ns} while {self.ns} runs")
+                other.stop()
         self.bridge.start()
         poll(lambda: self.api.get("/healthz", timeout=2)[0] == 200, timeout,
              f"broker-bridge /healthz on {self.url}", alive=self.check_alive)
@@ -509,7 +515,7 @@ class Stack:
     def start_node(self, name, wait_online=True, timeout=30.0):
         self.nodes[name].start()
         if wait_online:
-            self.wait_online(name, timeout)
+            self.wait_online(name, timeout=timeout)
 
     def ensure_running(self):
         """Start again whatever daemon of a started stack is not running (killed by a test that
@@ -536,9 +542,19 @@ class Stack:
     def kill_node(self, name, sig=signal.SIGKILL):
         return self.nodes[name].kill(sig)
 
-    def stop(self):
-        for d in reversed(self.daemons()):
-            d.stop()
+    def stop(self, timeout=15.0):
+        """SIGTERM to every daemon at once (nodes first), then SIGKILL to any still running after
+        timeout; waits until all have exited."""
+        running = [d for d in reversed(self.daemons()) if d.running()]
+        for d in running:
+            d.expect_exit = True
+            d.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for d in running:
+            try:
+                d.proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                d.kill(signal.SIGKILL, timeout)
 
     def check_alive(self):
         """Raise when a daemon that should run has exited (crash, ASan report, ...)."""
@@ -547,19 +563,28 @@ class Stack:
                 raise AssertionError(f"{d.name} exited with status {d.proc.returncode}; log "
                                      f"tail:\n{d.log_tail(40)}")
 
-    def wait_online(self, name, timeout=30.0):
-        """Wait for the node's retained node.online (online: true), decoded by ferryctl."""
-        topic = f"ferry/{self.ns}/nodes/{name}/online"
+    def wait_online(self, *names, timeout=30.0):
+        """Wait until the latest node.online of each named node (the retained one, then any
+        published after it), decoded by ferryctl, says online: true. Returns that message (a dict
+        {name: message} when several names are given)."""
+        topic = f"ferry/{self.ns}/nodes/+/online"
+        latest = {}
+        with MqttCapture(self.t.mqtt_port, topic) as cap:
+            seen = 0
 
-        def online():
-            self.check_alive()
-            with MqttCapture(self.t.mqtt_port, topic) as cap:
-                pass
-            for _, obj in ferryctl_decode(self.t.build_dir, cap.snapshot()):
-                if obj and obj.get("online") is True:
-                    return obj
-            return None
-        return poll(online, timeout, f"node {name} online on {topic}", interval=0.3)
+            def online():
+                nonlocal seen
+                self.check_alive()
+                msgs = cap.snapshot()[seen:]
+                seen += len(msgs)
+                for tp, obj in ferryctl_decode(self.t.build_dir, msgs) if msgs else ():
+                    latest[tp.split("/")[-2]] = obj
+                return all((latest.get(n) or {}).get("online") is True for n in names)
+            try:
+                poll(online, timeout, f"nodes {', '.join(names)} online on {topic}", interval=0.05)
+            except PollTimeout as e:
+                raise PollTimeout(f"{e}; latest node.online seen: {latest}") from None
+        return latest[names[0]] if len(names) == 1 else {n: latest[n] for n in names}
 
     # -- API conveniences (return (status, body) like Api)
     def path(self, *parts):
