@@ -1,21 +1,54 @@
-"""Helpers for Ferry's end-to-end tests (python3 standard library only).
+"""Helpers for Ferry's end-to-end tests (python3 standard library only; the tests run under pytest,
+Debian's python3-pytest, with the glue in conftest.py).
 
-A test is a script run by CTest as `python3 test_x.py --engine docker|podman --build-dir DIR`:
+A test file tests/e2e/test_x.py holds one test function per scenario, so that pytest reports each
+on its own and goes on after a failure. Every test gets `t` (a Test: services, engine, temp
+folder); stacks come from fixtures, per test or shared by the module:
 
+    import pytest
     import harness
+    from common import wait_phase, web_app
 
-    def test(t):
-        stack = t.stack(nodes=["edge-1"])          # broker-bridge + one edge-sync, started
-        stack.register_node("edge-1", {"region": "east"})
+    @pytest.fixture(scope="module")      # shared: each test deploys apps of its own names
+    def stack(t):
+        stack = t.stack(nodes=["east"])  # broker-bridge + one edge-sync, started, online
+        assert stack.register_node("east", {"region": "east"})[0] == 201
+        return stack
+
+    def test_web_runs(t, stack):
+        assert stack.create_app(web_app("web", "east", "hi"))[0] == 201
+        wait_phase(stack, "web", "east", "Running")
+
+    def test_whole_node_state(t):       # judges everything on a node: a stack of its own
+        stack = t.stack(nodes=["east"])
         ...
-        harness.poll(lambda: t.engine.containers({"io.ferry.namespace": stack.ns}), 30, "pod")
 
-    harness.run(test)
+What a fixture or test makes through t.stack() / t.capture() is cleaned up when that fixture's
+scope or that test ends (containers removed, retained messages cleared). Before each test, any
+daemon of a longer-lived stack that an earlier test left stopped (it failed before restarting
+it) or that crashed is started again; after each test, a daemon that exited without being told
+to fails it. A failure shows the daemons' log tails; the temp folder with all logs and data is
+then kept (also with --keep). Rules: in a shared stack, give each test its own app names (and
+service names: they are unique per node); a test that asserts on a whole node (exactly these
+apps, nothing on west) or kills the bridge takes a stack of its own; a bridge answers the hellos
+of every namespace, so starting a stack stops the daemons of any other one (the shared stack is
+started again before the next test). Nothing sleeps to synchronise: waits go through poll() with
+a deadline and say on timeout what they saw last. Each Stack uses its own namespace (unique
+unless given) and its own bridge client id, so broker sessions and retained messages of earlier
+stacks do not leak into it.
 
-The services come from scripts/services.sh (FERRY_TEST_* in the environment); without them the test
-exits 77, which CTest reports as skipped. Each Stack uses its own namespace (unique unless given)
-and its own bridge client id, so that broker sessions and retained messages of earlier tests do
-not leak into it. Nothing here sleeps to synchronise: waits go through poll() with a deadline.
+Running: CTest runs each file once per engine (`ctest --test-dir build -L e2e`, or one file:
+`ctest --test-dir build -R test_deploy_podman --output-on-failure`) as
+`python3 -m pytest tests/e2e/test_x.py --engine docker|podman --build-dir build`. By hand, with
+the services of `scripts/services.sh start DIR` (source DIR/env; images: scripts/images.sh):
+
+    python3 -m pytest tests/e2e/test_deploy.py --engine podman --build-dir build
+    python3 -m pytest tests/e2e/test_deploy.py::test_delete_removes_the_pod_and_reports_removed
+    python3 -m pytest tests/e2e/test_volumes.py -k "config_change or cleanup" --keep
+
+(Debian's /usr/bin/python3, the one with pytest.) Without the FERRY_TEST_* variables every test
+is skipped and pytest exits 77, which CTest reports as skipped. Scripts that are not tests
+(bench/) use run(fn), which makes a Test from --engine/--build-dir and exits 0, 1 or 77.
 """
 import argparse
 import http.client
