@@ -1,14 +1,14 @@
 """End to end: a node that was offline while apps were created, deleted and its labels changed
 converges exactly when it comes back; relabelling an online node moves exactly the right apps
-onto and off it; deleting a node's registration empties it. Each test has its own stack (nodes
-east and west)."""
+onto and off it; deleting a node's registration empties it. Each test has its own stack."""
 import harness
 from common import app_names_on, wait_phase, web_app
 
 
-def two_nodes(t, east_labels, west_labels):
-    stack = t.stack(nodes=["east", "west"])
-    for name, labels in (("east", east_labels), ("west", west_labels)):
+def make_stack(t, **nodes):
+    """A stack of its own with a node per keyword argument, registered with its labels."""
+    stack = t.stack(nodes=list(nodes))
+    for name, labels in nodes.items():
         code, body = stack.register_node(name, labels)
         assert code == 201, f"register {name}: {code} {body}"
     return stack
@@ -27,7 +27,7 @@ def deploy_keep_and_added(stack, nodes):
 
 
 def test_offline_node_converges_when_it_returns(t):
-    stack = two_nodes(t, {"region": "east"}, {"region": "west"})
+    stack = make_stack(t, east={"region": "east"}, west={"region": "west"})
     code, body = stack.create_app(web_app("keep", "east", "k"))
     assert code == 201, body
     code, body = stack.create_app(web_app("westapp", "west", "w"))
@@ -65,7 +65,7 @@ def test_offline_node_converges_when_it_returns(t):
 
 
 def test_online_relabel_moves_exactly_the_right_apps(t):
-    stack = two_nodes(t, {"region": "east"}, {"region": "east"})
+    stack = make_stack(t, east={"region": "east"}, west={"region": "east"})
     deploy_keep_and_added(stack, ("east", "west"))
     # Online relabel: east leaves region=east -> its apps go; back -> they return.
     assert stack.api.put(stack.path("nodes", "east"), {"name": "east",
@@ -81,7 +81,7 @@ def test_online_relabel_moves_exactly_the_right_apps(t):
 
 
 def test_deleting_a_node_registration_empties_it(t):
-    stack = two_nodes(t, {"region": "east"}, {"region": "east"})
+    stack = make_stack(t, west={"region": "east"})
     deploy_keep_and_added(stack, ("west",))
     # Deleting the node's registration removes everything from it.
     assert stack.api.delete(stack.path("nodes", "west"))[0] == 200

@@ -55,19 +55,22 @@ def udp_echo(port, payload):
             return None
 
 
-def test_scheduled(t, stack):
+@pytest.fixture(scope="module")
+def later(stack):
+    """App later, created for 12 s ahead by the first test that needs it (the first of the file):
+    its clock runs while the tests between run. Returns (at, at as text)."""
     at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + \
         datetime.timedelta(seconds=12)
     at_text = at.strftime("%Y-%m-%dT%H:%M:%SZ")
     spec = app("later", "east", [service("later", IDLE)], deploy={"at": at_text})
     created_ok(*stack.create_app(spec), "create later")
+    return at, at_text
+
+
+def test_scheduled_app_is_reported_scheduled_and_runs_nothing(stack, later):
+    _, at_text = later
     wait_phase_msg(stack, "later", "east", "Scheduled", f"deploys at {at_text}")
     assert stack.pods(node="east", app="later") == [], "nothing runs before the time"
-    running(stack, "later")
-    now = datetime.datetime.now(datetime.timezone.utc)
-    assert now >= at, f"deployed at {now}, before {at}"
-    created = inspect(t, cname(stack, "east", "later", "later"))["Created"]
-    assert engine_time(created) >= at, f"container created {created}, scheduled {at_text}"
 
 
 def test_daemonset_and_limits(t, stack):
@@ -184,3 +187,13 @@ def test_registry_credentials(t, stack):
         harness.poll(lambda: not stack.pods(app="private"), 60, "private's containers gone")
     finally:
         remove_image(t, image)
+
+
+def test_scheduled_app_deploys_at_its_time(t, stack, later):
+    # The last test of the file: the time has come while the others ran, or comes now.
+    at, at_text = later
+    running(stack, "later")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert now >= at, f"deployed at {now}, before {at}"
+    created = inspect(t, cname(stack, "east", "later", "later"))["Created"]
+    assert engine_time(created) >= at, f"container created {created}, scheduled {at_text}"
