@@ -726,10 +726,9 @@ class Test:
         """Open a scope: release(mark) later cleans up what was made from now on."""
         return self._serial
 
-    def stacks(self, before=None):
-        """The stacks not cleaned up yet (only those made before the mark `before`, if given)."""
-        return [o for n, o in self._owned if isinstance(o, Stack) and
-                (before is None or n < before)]
+    def stacks(self):
+        """The stacks not cleaned up yet, oldest first."""
+        return [o for _, o in self._owned if isinstance(o, Stack)]
 
     def release(self, mark):
         """Stop the captures and clean up the stacks made since mark (newest first)."""

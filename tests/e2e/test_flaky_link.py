@@ -86,6 +86,11 @@ class ChaosProxy:
             pairs, self.live = self.live, set()
             self.open -= pairs
             self.cuts += len(pairs)
+        self._close(pairs)
+        return len(pairs)
+
+    @staticmethod
+    def _close(pairs):
         for pair in pairs:
             for s in pair:
                 try:
@@ -93,22 +98,23 @@ class ChaosProxy:
                     s.close()
                 except OSError:
                     pass
-        return len(pairs)
 
     def close(self):
+        """Stop accepting and close every connection (not counted as cuts)."""
         self.closed = True
         self.sock.close()
         with self.lock:
-            self.live |= self.open
-        self.cut()
+            pairs, self.open, self.live = self.open, set(), set()
+        self._close(pairs)
 
 
 @pytest.fixture(scope="module")
-def chaos(t):
+def chaos(t, request):
     """Runs the changes over the cut link; returns (stack, proxy, {app: greeting} expected,
     {"changes": changes made, "rounds": rounds started right after a fresh cut})."""
     rng = random.Random(SEED)
     proxy = ChaosProxy(t.mqtt_port)
+    request.addfinalizer(proxy.close)
     stack = t.stack(nodes=[], start=False)
     node = stack.add_node("east")
     node.argv[node.argv.index("--mqtt") + 1] = f"tcp://127.0.0.1:{proxy.port}"
@@ -186,8 +192,7 @@ def chaos(t):
     finally:
         stop.set()
         chaos_thread.join()
-    yield stack, proxy, expected, count
-    proxy.close()
+    return stack, proxy, expected, count
 
 
 def test_the_link_was_really_cut(chaos):
