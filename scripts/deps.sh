@@ -15,7 +15,7 @@ PACKAGES=(
     mosquitto mosquitto-clients docker.io podman runc busybox-static docker-registry apache2-utils
     netavark # Podman's network backend (only a Recommends); scripts/services.sh configures it
     # tools the scripts and tests use
-    python3 python3-jsonschema curl iproute2 iptables openssl # scripts/pki.sh
+    python3 python3-jsonschema python3-pytest curl iproute2 iptables openssl # scripts/pki.sh
 )
 
 missing=()

@@ -1,24 +1,58 @@
-"""Helpers for Ferry's end-to-end tests (python3 standard library only).
+"""Helpers for Ferry's end-to-end tests (python3 standard library only; the tests run under pytest,
+Debian's python3-pytest, with the glue in conftest.py).
 
-A test is a script run by CTest as `python3 test_x.py --engine docker|podman --build-dir DIR`:
+A test file tests/e2e/test_x.py holds one test function per scenario, so that pytest reports each
+on its own and goes on after a failure. Every test gets `t` (a Test: services, engine, temp
+folder); stacks come from fixtures, per test or shared by the module:
 
+    import pytest
     import harness
+    from common import wait_phase, web_app
 
-    def test(t):
-        stack = t.stack(nodes=["edge-1"])          # broker-bridge + one edge-sync, started
-        stack.register_node("edge-1", {"region": "east"})
+    @pytest.fixture(scope="module")      # shared: each test deploys apps of its own names
+    def stack(t):
+        stack = t.stack(nodes=["east"])  # broker-bridge + one edge-sync, started, online
+        assert stack.register_node("east", {"region": "east"})[0] == 201
+        return stack
+
+    def test_web_runs(t, stack):
+        assert stack.create_app(web_app("web", "east", "hi"))[0] == 201
+        wait_phase(stack, "web", "east", "Running")
+
+    def test_whole_node_state(t):       # judges everything on a node: a stack of its own
+        stack = t.stack(nodes=["east"])
         ...
-        harness.poll(lambda: t.engine.containers({"io.ferry.namespace": stack.ns}), 30, "pod")
 
-    harness.run(test)
+What a fixture or test makes through t.stack() / t.capture() is cleaned up when that fixture's
+scope or that test ends (containers removed, retained messages cleared). Before each test, any
+daemon of a longer-lived stack that an earlier test left stopped (it failed before restarting
+it) or that crashed is started again; after each test, a daemon that exited without being told
+to fails it. A failure shows the daemons' log tails; the temp folder with all logs and data is
+then kept (also with --keep). Rules: in a shared stack, give each test its own app names (and
+service names: they are unique per node); a test that asserts on a whole node (exactly these
+apps, nothing on west) or kills the bridge takes a stack of its own; a bridge answers the hellos
+of every namespace, so starting a stack stops the daemons of any other one (the shared stack is
+started again before the next test). Nothing sleeps to synchronise: waits go through poll() with
+a deadline and say on timeout what they saw last. Each Stack uses its own namespace (unique
+unless given) and its own bridge client id, so broker sessions and retained messages of earlier
+stacks do not leak into it.
 
-The services come from scripts/services.sh (FERRY_TEST_* in the environment); without them the test
-exits 77, which CTest reports as skipped. Each Stack uses its own namespace (unique unless given)
-and its own bridge client id, so that broker sessions and retained messages of earlier tests do
-not leak into it. Nothing here sleeps to synchronise: waits go through poll() with a deadline.
+Running: CTest runs each file once per engine (`ctest --test-dir build -L e2e`, or one file:
+`ctest --test-dir build -R test_deploy_podman --output-on-failure`) as
+`python3 -m pytest tests/e2e/test_x.py --engine docker|podman --build-dir build`. By hand, with
+the services of `scripts/services.sh start DIR` (source DIR/env; images: scripts/images.sh):
+
+    python3 -m pytest tests/e2e/test_deploy.py --engine podman --build-dir build
+    python3 -m pytest tests/e2e/test_deploy.py::test_delete_removes_the_pod_and_reports_removed
+    python3 -m pytest tests/e2e/test_volumes.py -k "config_change or cleanup" --keep
+
+(Debian's /usr/bin/python3, the one with pytest.) Without the FERRY_TEST_* variables every test
+is skipped and pytest exits 77, which CTest reports as skipped. Scripts that are not tests
+(bench/) use run(fn), which makes a Test from --engine/--build-dir and exits 0, 1 or 77.
 """
 import argparse
 import http.client
+import io
 import json
 import os
 import shutil
@@ -509,12 +543,18 @@ class Stack:
         self.start_bridge()
         for name in self.nodes:
             self.start_node(name, wait_online=False)
-        if wait_online:
-            for name in self.nodes:
-                self.wait_online(name)
+        if wait_online and self.nodes:
+            self.wait_online(*self.nodes)
         return self
 
     def start_bridge(self, timeout=30.0):
+        """Start broker-bridge and wait until healthy. A bridge answers the hellos of every
+        namespace, so two on one broker disturb each other's nodes: any other stack still running
+        is stopped first (conftest.py starts a longer-lived one again before the next test)."""
+        for other in self.t.stacks():
+            if other is not self and any(d.running() for d in other.daemons()):
+                print(f"stopping the daemons of namespace {other.ns} while {self.ns} runs")
+                other.stop()
         self.bridge.start()
         poll(lambda: self.api.get("/healthz", timeout=2)[0] == 200, timeout,
              f"broker-bridge /healthz on {self.url}", alive=self.check_alive)
@@ -522,7 +562,26 @@ class Stack:
     def start_node(self, name, wait_online=True, timeout=30.0):
         self.nodes[name].start()
         if wait_online:
-            self.wait_online(name, timeout)
+            self.wait_online(name, timeout=timeout)
+
+    def ensure_running(self):
+        """Start again whatever daemon of a started stack is not running (killed by a test that
+        failed before it restarted it, or crashed), bridge first; wait until healthy / online.
+        Returns the names of the daemons started."""
+        started = []
+        if self.bridge.proc is None:
+            return started  # never started: not ours to start
+        for d in self.daemons():
+            if d.proc is not None and not d.running():
+                d.expect_exit = True  # known: check_alive must not fail the restarts below
+        if not self.bridge.running():
+            self.start_bridge()
+            started.append(self.bridge.name)
+        for name, d in self.nodes.items():
+            if d.proc is not None and not d.running():
+                self.start_node(name)
+                started.append(d.name)
+        return started
 
     def kill_bridge(self, sig=signal.SIGKILL):
         return self.bridge.kill(sig)
@@ -530,9 +589,19 @@ class Stack:
     def kill_node(self, name, sig=signal.SIGKILL):
         return self.nodes[name].kill(sig)
 
-    def stop(self):
-        for d in reversed(self.daemons()):
-            d.stop()
+    def stop(self, timeout=15.0):
+        """SIGTERM to every daemon at once (nodes first), then SIGKILL to any still running after
+        timeout; waits until all have exited."""
+        running = [d for d in reversed(self.daemons()) if d.running()]
+        for d in running:
+            d.expect_exit = True
+            d.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for d in running:
+            try:
+                d.proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                d.kill(signal.SIGKILL, timeout)
 
     def check_alive(self):
         """Raise when a daemon that should run has exited (crash, ASan report, ...)."""
@@ -541,19 +610,28 @@ class Stack:
                 raise AssertionError(f"{d.name} exited with status {d.proc.returncode}; log "
                                      f"tail:\n{d.log_tail(40)}")
 
-    def wait_online(self, name, timeout=30.0):
-        """Wait for the node's retained node.online (online: true), decoded by ferryctl."""
-        topic = f"ferry/{self.ns}/nodes/{name}/online"
+    def wait_online(self, *names, timeout=30.0):
+        """Wait until the latest node.online of each named node (the retained one, then any
+        published after it), decoded by ferryctl, says online: true. Returns that message (a dict
+        {name: message} when several names are given)."""
+        topic = f"ferry/{self.ns}/nodes/+/online"
+        latest = {}
+        with MqttCapture(self.t.mqtt_port, topic) as cap:
+            seen = 0
 
-        def online():
-            self.check_alive()
-            with MqttCapture(self.t.mqtt_port, topic) as cap:
-                pass
-            for _, obj in ferryctl_decode(self.t.build_dir, cap.snapshot()):
-                if obj and obj.get("online") is True:
-                    return obj
-            return None
-        return poll(online, timeout, f"node {name} online on {topic}", interval=0.3)
+            def online():
+                nonlocal seen
+                self.check_alive()
+                msgs = cap.snapshot()[seen:]
+                seen += len(msgs)
+                for tp, obj in ferryctl_decode(self.t.build_dir, msgs) if msgs else ():
+                    latest[tp.split("/")[-2]] = obj
+                return all((latest.get(n) or {}).get("online") is True for n in names)
+            try:
+                poll(online, timeout, f"nodes {', '.join(names)} online on {topic}", interval=0.05)
+            except PollTimeout as e:
+                raise PollTimeout(f"{e}; latest node.online seen: {latest}") from None
+        return latest[names[0]] if len(names) == 1 else {n: latest[n] for n in names}
 
     # -- API conveniences (return (status, body) like Api)
     def path(self, *parts):
@@ -597,22 +675,22 @@ class Stack:
 
 class Test:
     """What a test gets: the services (from FERRY_TEST_*), the chosen engine, a temp folder, and
-    factories for stacks and captures that are cleaned up when the test ends."""
+    factories for stacks and captures. Everything made through stack() and capture() is owned by
+    the scope that was open when it was made (see mark() and release()): conftest.py opens one
+    per module and one per test, so a test's stacks and captures are cleaned up when it ends and
+    a module fixture's when the module ends. Raises Skip when the services are not configured."""
 
-    def __init__(self, argv=None):
-        p = argparse.ArgumentParser()
-        p.add_argument("--engine", choices=["docker", "podman"], default="docker")
-        p.add_argument("--build-dir", default=os.environ.get("FERRY_BUILD_DIR", "build"))
-        p.add_argument("--keep", action="store_true", help="keep the temp folder")
-        args = p.parse_args(argv)
+    def __init__(self, engine="docker", build_dir="build", keep=False):
         env = os.environ
-        need = ["FERRY_TEST_MQTT_PORT", f"FERRY_TEST_{args.engine.upper()}_SOCK"]
+        if engine not in ("docker", "podman"):
+            raise ValueError(f"engine must be docker or podman, not {engine!r}")
+        need = ["FERRY_TEST_MQTT_PORT", f"FERRY_TEST_{engine.upper()}_SOCK"]
         missing = [k for k in need if not env.get(k)]
         if missing:
             raise Skip(f"{', '.join(missing)} not set (run under scripts/test.sh, or source the "
                        f"env file of scripts/services.sh start)")
-        self.engine_name = args.engine
-        self.engine_sock = env[f"FERRY_TEST_{args.engine.upper()}_SOCK"]
+        self.engine_name = engine
+        self.engine_sock = env[f"FERRY_TEST_{engine.upper()}_SOCK"]
         self.docker_sock = env.get("FERRY_TEST_DOCKER_SOCK")
         self.podman_sock = env.get("FERRY_TEST_PODMAN_SOCK")
         self.mqtt_port = int(env["FERRY_TEST_MQTT_PORT"])
@@ -620,48 +698,90 @@ class Test:
         self.registry = env.get("FERRY_TEST_REGISTRY")
         self.registry_user = env.get("FERRY_TEST_REGISTRY_USER")
         self.registry_pass = env.get("FERRY_TEST_REGISTRY_PASS")
-        self.build_dir = os.path.abspath(args.build_dir)
-        self.keep = args.keep
+        self.build_dir = os.path.abspath(build_dir)
+        self.keep = keep
         self.engine = Engine(self.engine_sock)
         if not self.engine.ping():  # configured but dead: a failure, not a skip
-            raise RuntimeError(f"no {args.engine} engine answers on {self.engine_sock}")
+            raise RuntimeError(f"no {engine} engine answers on {self.engine_sock}")
         self.tmp = tempfile.mkdtemp(prefix="ferry-e2e-")
-        self._stacks = []
-        self._captures = []
+        self._owned = []  # (serial, Stack or MqttCapture), in creation order
+        self._serial = 0
+        self._stack_count = 0
+
+    @classmethod
+    def from_args(cls, argv=None):
+        """From a script's command line: --engine docker|podman --build-dir DIR [--keep]."""
+        p = argparse.ArgumentParser()
+        p.add_argument("--engine", choices=["docker", "podman"], default="docker")
+        p.add_argument("--build-dir", default=os.environ.get("FERRY_BUILD_DIR", "build"))
+        p.add_argument("--keep", action="store_true", help="keep the temp folder")
+        args = p.parse_args(argv)
+        return cls(args.engine, args.build_dir, args.keep)
+
+    def _own(self, obj):
+        self._owned.append((self._serial, obj))
+        self._serial += 1
+        return obj
 
     def stack(self, nodes=(), start=True, **kw):
         """A Stack (see there); started (bridge healthy, nodes online) unless start=False."""
-        s = Stack(self, nodes, name=f"stack{len(self._stacks)}", **kw)
-        self._stacks.append(s)
+        s = Stack(self, nodes, name=f"stack{self._stack_count}", **kw)
+        self._stack_count += 1
+        self._own(s)
         if start:
             s.start()
         return s
 
     def capture(self, topics):
-        c = MqttCapture(self.mqtt_port, topics)
-        self._captures.append(c)
-        return c
+        return self._own(MqttCapture(self.mqtt_port, topics))
 
-    def dump_logs(self):
-        for s in self._stacks:
-            s.dump_logs()
+    # -- scopes
+    def mark(self):
+        """Open a scope: release(mark) later cleans up what was made from now on."""
+        return self._serial
+
+    def stacks(self):
+        """The stacks not cleaned up yet, oldest first."""
+        return [o for _, o in self._owned if isinstance(o, Stack)]
+
+    def release(self, mark):
+        """Stop the captures and clean up the stacks made since mark (newest first)."""
+        mine = [o for n, o in self._owned if n >= mark]
+        self._owned = [(n, o) for n, o in self._owned if n < mark]
+        for o in reversed(mine):
+            if isinstance(o, MqttCapture):
+                o.stop()
+        for o in reversed(mine):
+            if isinstance(o, Stack):
+                o.cleanup()
+
+    def dump_logs(self, out=sys.stderr):
+        for s in self.stacks():
+            s.dump_logs(out=out)
+
+    def logs_text(self, lines=60):
+        """The log tails of every stack not cleaned up yet, as one text."""
+        buf = io.StringIO()
+        for s in self.stacks():
+            s.dump_logs(lines, buf)
+        return buf.getvalue()
 
     def cleanup(self, failed):
-        for c in self._captures:
-            c.stop()
-        for s in self._stacks:
-            s.cleanup()
+        """Release everything; delete the temp folder unless failed or --keep. Returns True when
+        the folder was kept."""
+        self.release(0)
         if failed or self.keep:
-            print(f"logs and data kept in {self.tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            return True
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
 
 
-def run(test, argv=None):
-    """Run test(t) with a fresh Test context and exit: 0 passed, 1 failed, 77 skipped."""
+def run(fn, argv=None):
+    """For scripts that are not pytest tests (bench/): run fn(t) with a Test made from the command
+    line (Test.from_args) and exit: 0 passed, 1 failed, 77 skipped."""
     name = os.path.basename(sys.argv[0])
     try:
-        t = Test(argv)
+        t = Test.from_args(argv)
     except Skip as e:
         print(f"SKIP {name}: {e}")
         sys.exit(SKIP)
@@ -672,7 +792,7 @@ def run(test, argv=None):
     try:
         print(f"{name}: engine {t.engine_name} ({t.engine_sock}), broker {t.mqtt_url}, "
               f"build {t.build_dir}, temp {t.tmp}", flush=True)
-        test(t)
+        fn(t)
         status = 0
     except Skip as e:
         print(f"SKIP {name}: {e}")
@@ -681,8 +801,9 @@ def run(test, argv=None):
         traceback.print_exc()
         t.dump_logs()
     try:
-        t.cleanup(failed=status == 1)
-    except Exception:  # noqa: BLE001 - a failed cleanup fails the test
+        if t.cleanup(failed=status == 1):
+            print(f"logs and data kept in {t.tmp}", file=sys.stderr)
+    except Exception:  # noqa: BLE001 - a failed cleanup fails the run
         traceback.print_exc()
         status = 1 if status == 0 else status
     print({0: "PASS", 1: "FAIL", SKIP: "SKIP"}[status], name, flush=True)

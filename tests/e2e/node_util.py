@@ -11,6 +11,8 @@ import tempfile
 import time
 import urllib.parse
 
+import pytest
+
 import harness
 from common import IMAGE, node_status
 
@@ -161,7 +163,7 @@ def ensure_udpecho_image(t):
         return UDPECHO_IMAGE
     gcc = shutil.which("gcc")
     if not gcc:
-        raise harness.Skip("gcc is needed to build the UDP echo test image")
+        pytest.skip("gcc is needed to build the UDP echo test image")
     work = tempfile.mkdtemp(prefix="ferry-udpecho-")
     try:
         src, exe = os.path.join(work, "udpecho.c"), os.path.join(work, "udpecho")

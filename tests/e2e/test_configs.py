@@ -2,7 +2,8 @@
 returned, never in the LMDB file, delete-in-use 409, missing references 400), what nodes receive
 (the app.put's "resolved" files, taken from the broker and decoded with ferryctl), a config change
 re-publishing its apps, the selector preview, the Scheduled display, and kill -9 of the bridge:
-configs survive and secrets still decrypt into what nodes get."""
+configs survive and secrets still decrypt into what nodes get. Each test has a bridge of its own
+(no node: what nodes get is read from the broker)."""
 import base64
 import hashlib
 import os
@@ -10,12 +11,57 @@ import signal
 import stat
 import urllib.parse
 
+import pytest
+
 import harness
 
 SECRET = "s3cret-e2e-PLAINTEXT-51d0"
 KEY_PEM = "-----BEGIN PRIVATE KEY-----\nKEY-e2e-PLAINTEXT-c3a9\n-----END PRIVATE KEY-----\n"
 CERT_PEM = "-----BEGIN CERTIFICATE-----\nCERT\n-----END CERTIFICATE-----\n"
 PASSWORD = "pass-e2e-PLAINTEXT-0b7f"
+CONFIGS = [
+    {"name": "app-config", "kind": "config", "data": {"app.conf": "port=80\n"},
+     "binaryData": {"logo.png": base64.b64encode(b"\x00\x01\x02").decode()}},
+    {"name": "app-secret", "kind": "secret", "data": {"password": SECRET}},
+    {"name": "app-cert", "kind": "certificate",
+     "certificate": {"cert": CERT_PEM, "key": KEY_PEM}},
+    {"name": "my-registry", "kind": "registry",
+     "registry": {"server": "127.0.0.1:5000", "username": "u", "password": PASSWORD}},
+]
+
+
+@pytest.fixture
+def stack(t):
+    if t.engine_name != "docker":
+        pytest.skip("the configs' REST side does not depend on the engine; run once")
+    return t.stack()
+
+
+@pytest.fixture
+def cap(t, stack):
+    """Every message of the stack's namespace on the broker."""
+    return t.capture(f"ferry/{stack.ns}/#")
+
+
+def create_configs(stack):
+    """CRUD: 201 with the version."""
+    for c in CONFIGS:
+        code, body = stack.api.post(stack.path("configs"), c)
+        assert code == 201 and body["version"] >= 1, (code, body)
+
+
+def create_web(t, stack, cap):
+    """The app web using every config; returns (its body, the decoded app.put nodes got)."""
+    code, web = stack.create_app(app_using("web"))
+    assert code == 201, (code, web)
+    return web, wait_put(t, cap, "web", web["version"])
+
+
+def change_app_config(stack):
+    code, cfg2 = stack.api.put(stack.path("configs", "app-config"),
+                               dict(CONFIGS[0], data={"app.conf": "port=8080\n"}))
+    assert code == 200, (code, cfg2)
+    return cfg2
 
 
 def digest(text):
@@ -56,32 +102,17 @@ def file_text(spec, config, name):
     return base64.b64decode(entry["data"]).decode(), entry["mode"]
 
 
-def test(t):
-    if t.engine_name != "docker":
-        raise harness.Skip("the configs' REST side does not depend on the engine; run once")
-    stack = t.stack()
-    api, p = stack.api, stack.path
-    cap = t.capture(f"ferry/{stack.ns}/#")
-
+def test_key_file_is_made_owner_only(stack):
     # The key file: created at first start beside the data folder, owner-only.
     key_file = os.path.join(stack.dir, "bridge-data.key")
     st = os.stat(key_file)
     assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_size == 32, (oct(st.st_mode), st.st_size)
 
-    # CRUD: 201 with the version; secret values answered as their digest only.
-    configs = [
-        {"name": "app-config", "kind": "config", "data": {"app.conf": "port=80\n"},
-         "binaryData": {"logo.png": base64.b64encode(b"\x00\x01\x02").decode()}},
-        {"name": "app-secret", "kind": "secret", "data": {"password": SECRET}},
-        {"name": "app-cert", "kind": "certificate",
-         "certificate": {"cert": CERT_PEM, "key": KEY_PEM}},
-        {"name": "my-registry", "kind": "registry",
-         "registry": {"server": "127.0.0.1:5000", "username": "u", "password": PASSWORD}},
-    ]
-    for c in configs:
-        code, body = api.post(p("configs"), c)
-        assert code == 201 and body["version"] >= 1, (code, body)
-    code, body = api.post(p("configs"), configs[0])
+
+def test_crud_answers_secret_values_as_digests_only(stack):
+    api, p = stack.api, stack.path
+    create_configs(stack)
+    code, body = api.post(p("configs"), CONFIGS[0])
     assert code == 409, (code, body)
     code, body = api.post(p("configs"), {"name": "bad", "kind": "config", "data": {"a/b": "x"}})
     assert code == 400 and body["field"].startswith("data"), (code, body)
@@ -103,17 +134,21 @@ def test(t):
     for plain in (SECRET, KEY_PEM, PASSWORD):
         assert plain not in listed, f"{plain!r} returned by the list"
 
+
+def test_app_naming_a_missing_config_is_refused(stack):
     # An app naming a missing config is refused naming the field; nothing is stored.
+    create_configs(stack)
     bad = app_using("broken")
     bad["volumes"][1]["secret"]["name"] = "nope"
     code, body = stack.create_app(bad)
     assert code == 400 and body["field"] == "volumes[1].secret.name", (code, body)
-    assert api.get(p("apps", "broken"))[0] == 404
+    assert stack.api.get(stack.path("apps", "broken"))[0] == 404
 
-    # A good one: nodes get the files and credentials in app.put's resolved member.
-    code, web = stack.create_app(app_using("web"))
-    assert code == 201, (code, web)
-    put = wait_put(t, cap, "web", web["version"])
+
+def test_nodes_get_the_resolved_files_and_credentials(t, stack, cap):
+    # A good app: nodes get the files and credentials in app.put's resolved member.
+    create_configs(stack)
+    _, put = create_web(t, stack, cap)
     spec = put["spec"]
     assert file_text(spec, "app-secret", "password") == (SECRET, 0o600), spec["resolved"]
     assert file_text(spec, "app-cert", "tls.key") == (KEY_PEM, 0o600)
@@ -121,18 +156,25 @@ def test(t):
     assert spec["resolved"]["registries"] == [
         {"name": "my-registry", "server": "127.0.0.1:5000", "username": "u",
          "password": PASSWORD}], spec["resolved"]
-    assert "resolved" not in api.get(p("apps", "web"))[1]
+    assert "resolved" not in stack.api.get(stack.path("apps", "web"))[1]
 
+
+def test_deleting_a_config_in_use_is_refused(t, stack, cap):
     # Deleting a config in use: 409 naming the apps.
-    code, body = api.delete(p("configs", "app-secret"))
+    create_configs(stack)
+    create_web(t, stack, cap)
+    code, body = stack.api.delete(stack.path("configs", "app-secret"))
     assert code == 409 and body == {"error": "config 'app-secret' is used by apps: web",
                                     "field": "name"}, (code, body)
 
+
+def test_config_change_republishes_its_apps(t, stack, cap):
     # A config change re-publishes the app with a new version and the new file.
-    code, cfg2 = api.put(p("configs", "app-config"),
-                         dict(configs[0], data={"app.conf": "port=8080\n"}))
-    assert code == 200 and cfg2["version"] > web["version"], cfg2
-    code, web2 = api.get(p("apps", "web"))
+    create_configs(stack)
+    web, _ = create_web(t, stack, cap)
+    cfg2 = change_app_config(stack)
+    assert cfg2["version"] > web["version"], cfg2
+    code, web2 = stack.api.get(stack.path("apps", "web"))
     assert web2["version"] > cfg2["version"], (web2, cfg2)
 
     def republished():
@@ -148,7 +190,10 @@ def test(t):
     else:
         assert file_text(msg["spec"], "app-config", "app.conf") == ("port=8080\n", 0o644)
 
+
+def test_selector_preview(stack):
     # Selector preview: the registered nodes a selector matches now.
+    api, p = stack.api, stack.path
     for name, labels in (("n1", {"region": "east", "tier": "gw"}),
                          ("n2", {"region": "east", "tier": "edge", "gpu": "yes"}),
                          ("n3", {"region": "west", "tier": "gw"})):
@@ -162,15 +207,23 @@ def test(t):
     code, body = api.get(p("nodes") + "?selector=" + urllib.parse.quote("tier in (", safe=""))
     assert code == 400 and body["field"] == "selector", (code, body)
 
+
+def test_scheduled_app_is_shown_as_scheduled(stack):
     # Scheduled: shown until its time.
+    create_configs(stack)
     later = dict(app_using("later"), deploy={"at": "2099-01-01T00:00:00Z"})
     code, body = stack.create_app(later)
     assert code == 201 and body["deployState"] == "Scheduled", body
-    code, status = api.get(p("apps", "later", "status"))
+    code, status = stack.api.get(stack.path("apps", "later", "status"))
     assert status["summary"]["deployState"] == "Scheduled", status
     assert status["summary"]["deployAt"] == "2099-01-01T00:00:00Z", status
 
+
+def test_kill_9_configs_survive_encrypted_and_still_decrypt(t, stack, cap):
     # kill -9: configs survive, secrets are still only digests and still decrypt for nodes.
+    api, p = stack.api, stack.path
+    create_configs(stack)
+    change_app_config(stack)
     stack.kill_bridge(signal.SIGKILL)
     data = open(os.path.join(stack.dir, "bridge-data", "data.mdb"), "rb").read()
     for plain in (SECRET, KEY_PEM.splitlines()[1], PASSWORD):
@@ -186,6 +239,3 @@ def test(t):
     assert file_text(put["spec"], "app-secret", "password") == (SECRET, 0o600)
     assert put["spec"]["resolved"]["registries"][0]["password"] == PASSWORD
     assert file_text(put["spec"], "app-config", "app.conf") == ("port=8080\n", 0o644)
-
-
-harness.run(test)

@@ -1,8 +1,11 @@
 """End to end: payloads published by hand on a node's topics (garbage, truncated msgpack, a future
-format version, a lie about the topic) are logged and ignored; the node keeps working."""
+format version, a lie about the topic) are logged and ignored; the node keeps working. The tests
+share one stack (node east running app web) and the payloads, published once."""
 import json
-import subprocess
 import os
+import subprocess
+
+import pytest
 
 import harness
 from common import wait_phase, web_app
@@ -14,13 +17,19 @@ def encode(t, obj):
                           capture_output=True, timeout=10).stdout
 
 
-def test(t):
+@pytest.fixture(scope="module")
+def stack(t):
     stack = t.stack(nodes=["east"])
     assert stack.register_node("east", {"region": "east"})[0] == 201
     code, body = stack.create_app(web_app("web", "east", "hello"))
     assert code == 201, body
     wait_phase(stack, "web", "east", "Running")
+    return stack
 
+
+@pytest.fixture(scope="module")
+def bad(t, stack):
+    """The malformed payloads, published on east's topics; returns them."""
     ns = stack.ns
     label_topic = f"ferry/{ns}/labels/region=east/apps/web"
     sync_topic = f"ferry/{ns}/nodes/east/sync"
@@ -38,6 +47,10 @@ def test(t):
     ]
     for topic, payload in bad:
         harness.mqtt_publish(t.mqtt_port, topic, payload)
+    return bad
+
+
+def test_malformed_payloads_are_logged_and_ignored(stack, bad):
     # The node logged each one, is alive, and still runs the app as it was.
     node = stack.nodes["east"]
     harness.poll(lambda: node.log_text().count("ignoring a") >= len(bad) - 1, 30,
@@ -45,11 +58,10 @@ def test(t):
     st = wait_phase(stack, "web", "east", "Running")
     assert st["version"] < 10 ** 9, st
 
+
+def test_node_still_deploys_after_them(stack, bad):
     # And it keeps working: a new app deploys.
     code, body = stack.create_app(web_app("after", "east", "ok"))
     assert code == 201, body
     wait_phase(stack, "after", "east", "Running")
     stack.check_alive()
-
-
-harness.run(test)

@@ -1,15 +1,33 @@
 """End to end: a node that was offline while apps were created, deleted and its labels changed
 converges exactly when it comes back; relabelling an online node moves exactly the right apps
-onto and off it."""
+onto and off it; deleting a node's registration empties it. Each test has its own stack."""
 import harness
 from common import app_names_on, wait_phase, web_app
 
 
-def test(t):
-    stack = t.stack(nodes=["east", "west"])
-    for name in ("east", "west"):
-        code, body = stack.register_node(name, {"region": name})
+def make_stack(t, **nodes):
+    """A stack of its own with a node per keyword argument, registered with its labels."""
+    stack = t.stack(nodes=list(nodes))
+    for name, labels in nodes.items():
+        code, body = stack.register_node(name, labels)
         assert code == 201, f"register {name}: {code} {body}"
+    return stack
+
+
+def deploy_keep_and_added(stack, nodes):
+    """Apps keep and added (region east), Running on each of nodes."""
+    for name in ("keep", "added"):
+        code, body = stack.create_app(web_app(name, "east", name[0]))
+        assert code == 201, body
+    for node in nodes:
+        harness.poll(lambda node=node: app_names_on(stack, node) == {"keep", "added"}, 90,
+                     f"{node} runs exactly keep and added", alive=stack.check_alive)
+        wait_phase(stack, "keep", node, "Running")
+        wait_phase(stack, "added", node, "Running")
+
+
+def test_offline_node_converges_when_it_returns(t):
+    stack = make_stack(t, east={"region": "east"}, west={"region": "west"})
     code, body = stack.create_app(web_app("keep", "east", "k"))
     assert code == 201, body
     code, body = stack.create_app(web_app("westapp", "west", "w"))
@@ -45,6 +63,10 @@ def test(t):
     wait_phase(stack, "added", "west", "Running")
     assert app_names_on(stack, "east") == {"keep", "added"}, app_names_on(stack, "east")
 
+
+def test_online_relabel_moves_exactly_the_right_apps(t):
+    stack = make_stack(t, east={"region": "east"}, west={"region": "east"})
+    deploy_keep_and_added(stack, ("east", "west"))
     # Online relabel: east leaves region=east -> its apps go; back -> they return.
     assert stack.api.put(stack.path("nodes", "east"), {"name": "east",
                                                        "labels": {"region": "north"}})[0] == 200
@@ -57,10 +79,11 @@ def test(t):
                  alive=stack.check_alive)
     wait_phase(stack, "added", "east", "Running")
 
+
+def test_deleting_a_node_registration_empties_it(t):
+    stack = make_stack(t, west={"region": "east"})
+    deploy_keep_and_added(stack, ("west",))
     # Deleting the node's registration removes everything from it.
     assert stack.api.delete(stack.path("nodes", "west"))[0] == 200
     harness.poll(lambda: app_names_on(stack, "west") == set(), 60, "unregistered west emptied",
                  alive=stack.check_alive)
-
-
-harness.run(test)

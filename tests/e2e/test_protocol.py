@@ -2,11 +2,15 @@
 - one app update costs O(1) publishes at the bridge, whatever the number of matching nodes;
 - relabelling one node costs one message, to that node only;
 - a delta is far smaller than the app; a node that sees a gap heals itself with a full state;
-- after a restart without any broker, a node reconciles from its own LMDB."""
+- after a restart without any broker, a node reconciles from its own LMDB.
+The first three tests share one stack (node east and a fleet of 50 registered nodes without
+daemons); the last one has its own."""
 import json
 import os
 import signal
 import subprocess
+
+import pytest
 
 import harness
 from common import app_names_on, wait_phase, web_app
@@ -18,13 +22,15 @@ def count(cap, pred):
     return sum(1 for tp, _, _ in cap.snapshot() if pred(tp))
 
 
-def test(t):
+@pytest.fixture(scope="module")
+def fleet(t):
+    """(stack, capture of every message of its namespace), settled: node east and FLEET
+    registered nodes that match region=east (no daemons: only the bridge's cost counts)."""
     stack = t.stack(nodes=["east"], start=False)
     ns = stack.ns
     cap = t.capture(f"ferry/{ns}/#")
     stack.start()
     assert stack.register_node("east", {"region": "east"})[0] == 201
-    # A fleet of registered nodes that match the app (no daemons: only the bridge's cost counts).
     for i in range(FLEET):
         assert stack.register_node(f"fleet{i}", {"region": "east", "idx": str(i)})[0] == 201
     # Each registration sends that node one sync; the bridge publishes them from its outbox after
@@ -38,8 +44,17 @@ def test(t):
     harness.poll(lambda: count(cap, lambda tp: tp == east_hello) >= 2 and
                  count(cap, lambda tp: tp == east_sync) >= count(cap, lambda tp: tp == east_hello) + 1,
                  30, "east's hellos answered")
-    mark = len(cap.snapshot())
+    return stack, cap
 
+
+def encode(t, obj):
+    return subprocess.run([os.path.join(t.build_dir, "ferryctl", "ferryctl"), "encode"],
+                          input=json.dumps(obj).encode(), capture_output=True, check=True).stdout
+
+
+def test_app_change_costs_o1_publishes_whatever_the_fleet(t, fleet):
+    stack, cap = fleet
+    mark = len(cap.snapshot())
     big = web_app("web", "east", "x", services=10)
     code, app = stack.create_app(big)
     assert code == 201, app
@@ -61,7 +76,11 @@ def test(t):
     later = [tp for tp, _, _ in cap.snapshot()[mark:] if "/sync" in tp]
     assert later == [], f"no per-node messages for an app change: {later}"
 
+
+def test_relabel_costs_one_message_to_that_node_only(fleet):
     # Relabelling one node of the fleet: one sync message, to that node only.
+    stack, cap = fleet
+    ns = stack.ns
     before = len(cap.snapshot())
     assert stack.api.put(stack.path("nodes", "fleet7"),
                          {"name": "fleet7", "labels": {"region": "west"}})[0] == 200
@@ -71,15 +90,19 @@ def test(t):
              ("/sync" in tp or "/apps/" in tp)]
     assert later == [f"ferry/{ns}/nodes/fleet7/sync"], later
 
+
+def test_gap_heals_with_the_full_state(t, fleet):
     # A gap: a delta whose base the node does not hold. The node asks (hello, reason gap), gets
     # the full state and stays exactly at the cloud's version.
+    stack, cap = fleet
+    ns = stack.ns
+    code, app = stack.create_app(web_app("gap", "east", "x"))
+    assert code == 201, app
+    wait_phase(stack, "gap", "east", "Running", app["version"])
     before = len(cap.snapshot())
-    bogus = {"v": 1, "type": "app.patch", "ns": ns, "app": "web", "base": app2["version"] + 5,
-             "version": app2["version"] + 6, "patch": {"obj": {}}}
-    payload = subprocess.run([os.path.join(t.build_dir, "ferryctl", "ferryctl"), "encode"],
-                             input=json.dumps(bogus).encode(), capture_output=True,
-                             check=True).stdout
-    harness.mqtt_publish(t.mqtt_port, f"ferry/{ns}/labels/region=east/apps/web", payload)
+    bogus = {"v": 1, "type": "app.patch", "ns": ns, "app": "gap", "base": app["version"] + 5,
+             "version": app["version"] + 6, "patch": {"obj": {}}}
+    harness.mqtt_publish(t.mqtt_port, f"ferry/{ns}/labels/region=east/apps/gap", encode(t, bogus))
 
     def hello_then_sync():
         new = cap.snapshot()[before:]
@@ -90,7 +113,16 @@ def test(t):
         return harness.ferryctl_decode(t.build_dir, hellos)
     hellos = harness.poll(hello_then_sync, 30, "hello (gap) and sync", alive=stack.check_alive)
     assert any(obj and obj["reason"] == "gap" for _, obj in hellos), hellos
-    wait_phase(stack, "web", "east", "Running", app2["version"])
+    wait_phase(stack, "gap", "east", "Running", app["version"])
+
+
+def test_restart_without_broker_reconciles_from_lmdb(t):
+    stack = t.stack(nodes=["east"])
+    ns = stack.ns
+    assert stack.register_node("east", {"region": "east"})[0] == 201
+    code, app = stack.create_app(web_app("web", "east", "x", services=10))
+    assert code == 201, app
+    wait_phase(stack, "web", "east", "Running", app["version"])
 
     # Restart without a broker: the node reconciles from LMDB alone.
     stack.kill_node("east", signal.SIGKILL)
@@ -102,6 +134,3 @@ def test(t):
     harness.poll(lambda: len(stack.pods(node="east", app="web")) == 11 and
                  all(c["State"] == "running" for c in stack.pods(node="east", app="web")), 90,
                  "web back on east with no broker", alive=stack.check_alive)
-
-
-harness.run(test)

@@ -1,9 +1,9 @@
-"""Smoke test of the test services themselves: the broker takes and delivers a message (raw bytes,
-retained flag, clean-up of retained messages) and the engine answers and holds the test image."""
+"""Smoke test of the test services themselves: the engine answers and holds the test image; the
+broker takes and delivers a message (raw bytes, retained flag, clean-up of retained messages)."""
 import harness
 
 
-def test(t):
+def test_engine_answers_and_holds_the_test_image(t):
     assert t.engine.ping(), f"engine at {t.engine_sock} does not answer /_ping"
     version = t.engine.version()
     print(f"engine: {'podman' if t.engine.is_podman() else 'docker'} {version.get('Version')}")
@@ -11,6 +11,8 @@ def test(t):
         "ferry-test/busybox:1 missing (scripts/images.sh SOCKET)"
     t.engine.containers({"io.ferry.managed": "1"})  # the label filter is accepted
 
+
+def test_broker_delivers_raw_bytes_and_retained_messages_clear(t):
     topic = f"ferry-smoke/{t.engine_name}/raw"
     payload = bytes(range(256))  # every byte value, NUL and newline included
     cap = t.capture(topic)
@@ -20,6 +22,3 @@ def test(t):
 
     assert harness.clear_retained(t.mqtt_port, topic) == 1, "the retained message was not seen"
     assert harness.clear_retained(t.mqtt_port, topic) == 0, "the retained message survived"
-
-
-harness.run(test)

@@ -1,6 +1,7 @@
 """End to end: target nodes by Kubernetes label selectors with matchExpressions (In, NotIn, Exists,
 DoesNotExist; apps without matchLabels travel on the namespace's "all" topic), and a scheduled
-deployment that survives a bridge restart and reaches a node that was offline at that time."""
+deployment that survives a bridge restart and reaches a node that was offline at that time. Each
+test has its own stack (nodes east and west)."""
 import datetime
 import signal
 
@@ -16,11 +17,15 @@ def expr_app(name, *exprs):
     return spec
 
 
-def test(t):
+def two_nodes(t):
     stack = t.stack(nodes=["east", "west"])
     assert stack.register_node("east", {"region": "east", "tier": "gw"})[0] == 201
     assert stack.register_node("west", {"region": "west", "tier": "edge", "gpu": "none"})[0] == 201
+    return stack
 
+
+def test_match_expressions_deploy_exactly_where_they_match(t):
+    stack = two_nodes(t)
     apps = {
         "in-gw": (expr_app("in-gw", ("tier", "In", ["gw", "core"])), {"east"}),
         "notin-gw": (expr_app("notin-gw", ("tier", "NotIn", ["gw"])), {"west"}),
@@ -40,8 +45,11 @@ def test(t):
     for name in apps:
         assert stack.api.delete(stack.path("apps", name))[0] == 200
 
+
+def test_scheduled_deploy_survives_bridge_restart_and_reaches_offline_node(t):
     # Scheduled: stored and shown as Scheduled; the bridge restarts and west is offline at the
     # time; east deploys at the time, west when it comes back.
+    stack = two_nodes(t)
     at = (datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) +
           datetime.timedelta(seconds=15))
     spec = web_app("later", "any", "x")
@@ -65,6 +73,3 @@ def test(t):
     harness.poll(lambda: app_names_on(stack, "west") == {"later"}, 60, "west deploys on return",
                  alive=stack.check_alive)
     wait_phase(stack, "later", "west", "Running")
-
-
-harness.run(test)

@@ -2,11 +2,16 @@
 modes, whole folder or one file with subPath, always read-only), a hostPath is mounted as it is
 (read-only when asked; a missing one fails the app), an emptyDir lives as long as the pod, a
 config change redeploys the app with the new files, and the periodic cleanup deletes the files
-of apps that are gone and of finished jobs, never those of a running app."""
+of apps that are gone and of finished jobs, never those of a running app. The tests share one stack
+(node east, a file cleanup every 2 s, the configs app-config, app-secret and app-cert); each
+deploys apps of its own."""
 import base64
 import hashlib
 import os
 import stat
+import tempfile
+
+import pytest
 
 import harness
 from node_util import (IDLE, app, cat, cname, created_ok, exec_in, inspect, log_count, mode,
@@ -17,6 +22,30 @@ CERT = "-----BEGIN CERTIFICATE-----\nY2VydA==\n-----END CERTIFICATE-----\n"
 KEY = "-----BEGIN PRIVATE KEY-----\na2V5\n-----END PRIVATE KEY-----\n"
 CA = "-----BEGIN CERTIFICATE-----\nY2E=\n-----END CERTIFICATE-----\n"
 CLEANUP_LINE = "cleanup: "  # edge-sync logs one line per cleanup at debug level
+
+
+@pytest.fixture(scope="module")
+def stack(t):
+    stack = t.stack(nodes=["east"], edge_args=["--cleanup-interval", "2"])
+    code, body = stack.register_node("east", {"region": "east"})
+    assert code == 201, f"register: {code} {body}"
+    post_config(stack, {"name": "app-config", "kind": "config",
+                        "data": {"app.conf": "listen 80\n"},
+                        "binaryData": {"logo.bin": base64.b64encode(BINARY).decode()}})
+    post_config(stack, {"name": "app-secret", "kind": "secret", "data": {"password": "s3cret"}})
+    post_config(stack, {"name": "app-cert", "kind": "certificate",
+                        "certificate": {"cert": CERT, "key": KEY, "ca": CA}})
+    return stack
+
+
+def vols(stack):
+    """The node's copies of the config files, per app."""
+    return os.path.join(stack.dir, "edge-east-data", "volumes", stack.ns)
+
+
+def pods(stack):
+    """The node's pod folders (emptyDirs), per app."""
+    return os.path.join(stack.dir, "edge-east-data", "pods", stack.ns)
 
 
 def post_config(stack, body):
@@ -45,21 +74,9 @@ def wait_cleanups(stack, n=2, timeout=60):
                  f"{n} file cleanups in {node.log_path}", alive=stack.check_alive)
 
 
-def test(t):
-    stack = t.stack(nodes=["east"], edge_args=["--cleanup-interval", "2"])
-    code, body = stack.register_node("east", {"region": "east"})
-    assert code == 201, f"register: {code} {body}"
-    data = os.path.join(stack.dir, "edge-east-data")
-    vols = os.path.join(data, "volumes", stack.ns)
-    pods = os.path.join(data, "pods", stack.ns)
-
-    post_config(stack, {"name": "app-config", "kind": "config", "data": {"app.conf": "listen 80\n"},
-                        "binaryData": {"logo.bin": base64.b64encode(BINARY).decode()}})
-    post_config(stack, {"name": "app-secret", "kind": "secret", "data": {"password": "s3cret"}})
-    post_config(stack, {"name": "app-cert", "kind": "certificate",
-                        "certificate": {"cert": CERT, "key": KEY, "ca": CA}})
-    host_dir = os.path.join(t.tmp, "hostdata")
-    os.makedirs(host_dir)
+def test_files_reach_the_container_with_their_modes(t, stack):
+    vols_, pods_ = vols(stack), pods(stack)
+    host_dir = tempfile.mkdtemp(prefix="hostdata-", dir=t.tmp)
     with open(os.path.join(host_dir, "hello.txt"), "w") as f:
         f.write("from host")
 
@@ -99,35 +116,57 @@ def test(t):
     # The emptyDir is writable and lives on the node under the pod's folder.
     code, out = exec_in(t, c, ["sh", "-c", "echo hi > /scratch/f && echo there > /cache/g"])
     assert code == 0, out
-    assert open(os.path.join(pods, "files", "0", "scratch", "f")).read() == "hi\n"
-    assert open(os.path.join(pods, "files", "0", "scratch", "cache", "x", "g")).read() == "there\n"
+    assert open(os.path.join(pods_, "files", "0", "scratch", "f")).read() == "hi\n"
+    assert open(os.path.join(pods_, "files", "0", "scratch", "cache", "x", "g")).read() == "there\n"
     # The node's copy: secrets never readable by others.
-    assert host_mode(os.path.join(vols, "files", "creds", "password")) == 0o600
-    assert host_mode(os.path.join(vols, "files", "tls", "tls.key")) == 0o600
-    assert host_mode(os.path.join(vols, "files", "cfg", "app.conf")) == 0o644
-    assert host_mode(os.path.join(vols, "files")) == 0o700
+    assert host_mode(os.path.join(vols_, "files", "creds", "password")) == 0o600
+    assert host_mode(os.path.join(vols_, "files", "tls", "tls.key")) == 0o600
+    assert host_mode(os.path.join(vols_, "files", "cfg", "app.conf")) == 0o644
+    assert host_mode(os.path.join(vols_, "files")) == 0o700
 
-    # A config change redeploys the app with the new files.
+
+def test_config_change_redeploys_with_the_new_files(t, stack):
+    # A config of its own: the other tests' apps are not redeployed.
+    config = {"name": "chg-config", "kind": "config", "data": {"app.conf": "listen 80\n"},
+              "binaryData": {"logo.bin": base64.b64encode(BINARY).decode()}}
+    post_config(stack, config)
+    spec = app("chg", "east", [service("chg", IDLE, volumeMounts=[
+        {"name": "cfg", "mountPath": "/etc/app"},
+        {"name": "cfg", "mountPath": "/etc/app.conf", "subPath": "app.conf"}])],
+        volumes=[{"name": "cfg", "config": {"name": "chg-config"}}])
+    v1 = created_ok(*stack.create_app(spec), "create chg")["version"]
+    running(stack, "chg", v1)
+    c = cname(stack, "east", "chg", "chg")
     old_id = inspect(t, c)["Id"]
-    code, body = stack.api.put(stack.path("configs", "app-config"),
-                               {"name": "app-config", "kind": "config",
-                                "data": {"app.conf": "listen 81\n"},
-                                "binaryData": {"logo.bin": base64.b64encode(BINARY).decode()}})
+    code, body = stack.api.put(stack.path("configs", "chg-config"),
+                               dict(config, data={"app.conf": "listen 81\n"}))
     assert code == 200, f"update config: {code} {body}"
-    st = running(stack, "files", v1 + 1)
+    st = running(stack, "chg", v1 + 1)
     assert st["version"] > v1, st
     harness.poll(lambda: cat(t, c, "/etc/app/app.conf") == "listen 81\n", 30, "new app.conf")
     assert cat(t, c, "/etc/app.conf") == "listen 81\n"
     assert inspect(t, c)["Id"] != old_id, "the container must be replaced"
-    # A container that mounts nothing of that config is left alone.
 
-    # A running app keeps its files through cleanups.
-    keeper = app("keeper", "east", [service("keeper", IDLE, volumeMounts=[
-        {"name": "cfg", "mountPath": "/etc/app"}])],
-        volumes=[{"name": "cfg", "config": {"name": "app-config"}}])
-    created_ok(*stack.create_app(keeper), "create keeper")
+
+def test_cleanup_keeps_the_files_of_a_running_app(stack):
+    # keeper runs through cleanups, one of which deletes the files of doomed, deleted meanwhile.
+    for name in ("keeper", "doomed"):
+        spec = app(name, "east", [service(name, IDLE, volumeMounts=[
+            {"name": "cfg", "mountPath": "/etc/app"}])],
+            volumes=[{"name": "cfg", "config": {"name": "app-config"}}])
+        created_ok(*stack.create_app(spec), f"create {name}")
+        running(stack, name)
+    code, body = stack.api.delete(stack.path("apps", "doomed"))
+    assert code == 200, f"delete doomed: {code} {body}"
+    harness.poll(lambda: not os.path.exists(os.path.join(vols(stack), "doomed")), 60,
+                 "the deleted app's files removed by the cleanup")
+    wait_cleanups(stack)
+    assert os.path.exists(os.path.join(vols(stack), "keeper", "cfg", "app.conf")), \
+        "the cleanup deleted a running app's files"
     running(stack, "keeper")
 
+
+def test_missing_host_path_fails_the_app(t, stack):
     # A missing hostPath fails the app with the path; Ferry does not create it.
     missing = os.path.join(t.tmp, "no-such-folder")
     bad = app("badhost", "east", [service("badhost", IDLE, volumeMounts=[
@@ -136,29 +175,31 @@ def test(t):
     wait_phase_msg(stack, "badhost", "east", "Failed", missing, "does not exist")
     assert not os.path.exists(missing)
 
-    # A finished job's files go with the cleanup.
+
+def test_finished_job_files_are_cleaned_up(stack):
     job = app("jobfiles", "east", [service("jobfiles", "cat /etc/app/app.conf", volumeMounts=[
         {"name": "cfg", "mountPath": "/etc/app"}])],
         volumes=[{"name": "cfg", "config": {"name": "app-config"}}], workload="job")
     created_ok(*stack.create_app(job), "create jobfiles")
     wait_phase_msg(stack, "jobfiles", "east", "Succeeded")
-    harness.poll(lambda: not os.path.exists(os.path.join(vols, "jobfiles")), 60,
+    harness.poll(lambda: not os.path.exists(os.path.join(vols(stack), "jobfiles")), 60,
                  "the finished job's files removed by the cleanup")
 
+
+def test_delete_removes_the_empty_dir_then_the_files(t, stack):
     # Delete: the emptyDir goes with the pod, the config files with the next cleanup.
-    code, body = stack.api.delete(stack.path("apps", "files"))
-    assert code == 200, f"delete files: {code} {body}"
-    harness.poll(lambda: not stack.pods(app="files"), 60, "files' containers gone")
-    harness.poll(lambda: not os.path.exists(os.path.join(pods, "files")), 30,
+    spec = app("gone", "east", [service("gone", IDLE, volumeMounts=[
+        {"name": "cfg", "mountPath": "/etc/app"}, {"name": "scratch", "mountPath": "/scratch"}])],
+        volumes=[{"name": "cfg", "config": {"name": "app-config"}},
+                 {"name": "scratch", "emptyDir": {}}])
+    created_ok(*stack.create_app(spec), "create gone")
+    running(stack, "gone")
+    assert os.path.exists(os.path.join(pods(stack), "gone")), "gone's emptyDir on the node"
+    assert os.path.exists(os.path.join(vols(stack), "gone")), "gone's config files on the node"
+    code, body = stack.api.delete(stack.path("apps", "gone"))
+    assert code == 200, f"delete gone: {code} {body}"
+    harness.poll(lambda: not stack.pods(app="gone"), 60, "gone's containers gone")
+    harness.poll(lambda: not os.path.exists(os.path.join(pods(stack), "gone")), 30,
                  "the emptyDir removed with the pod")
-    harness.poll(lambda: not os.path.exists(os.path.join(vols, "files")), 60,
+    harness.poll(lambda: not os.path.exists(os.path.join(vols(stack), "gone")), 60,
                  "the deleted app's files removed by the cleanup")
-    wait_cleanups(stack)
-    assert os.path.exists(os.path.join(vols, "keeper", "cfg", "app.conf")), \
-        "the cleanup deleted a running app's files"
-    running(stack, "keeper")
-    print(f"{os.path.basename(__file__)}: files, modes, subPath, readOnly, emptyDir, config "
-          f"change, cleanup ok")
-
-
-harness.run(test)

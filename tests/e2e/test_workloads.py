@@ -4,7 +4,7 @@ answers; two apps with a service of the same name: the later one fails on the no
 other, the first keeps running; an app with GPU limits fails on a node without --gpu-sharing;
 an app scheduled for later is reported Scheduled, runs nothing, and is deployed at its time; an
 image from a private registry fails to pull without the app's registry credentials and runs
-with them."""
+with them. The tests share one stack (node east); each deploys apps of its own."""
 import datetime
 import os
 import re
@@ -12,9 +12,19 @@ import socket
 import subprocess
 import urllib.parse
 
+import pytest
+
 import harness
 from node_util import (IDLE, app, cname, created_ok, ensure_udpecho_image, inspect, service,
                        wait_phase_msg, wait_status)
+
+
+@pytest.fixture(scope="module")
+def stack(t):
+    stack = t.stack(nodes=["east"])
+    code, body = stack.register_node("east", {"region": "east"})
+    assert code == 201, f"register: {code} {body}"
+    return stack
 
 
 def running(stack, name, node="east", version=None):
@@ -43,6 +53,24 @@ def udp_echo(port, payload):
             return s.recvfrom(2048)[0]
         except OSError:
             return None
+
+
+@pytest.fixture(scope="module")
+def later(stack):
+    """App later, created for 12 s ahead by the first test that needs it (the first of the file):
+    its clock runs while the tests between run. Returns (at, at as text)."""
+    at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + \
+        datetime.timedelta(seconds=12)
+    at_text = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    spec = app("later", "east", [service("later", IDLE)], deploy={"at": at_text})
+    created_ok(*stack.create_app(spec), "create later")
+    return at, at_text
+
+
+def test_scheduled_app_is_reported_scheduled_and_runs_nothing(stack, later):
+    _, at_text = later
+    wait_phase_msg(stack, "later", "east", "Scheduled", f"deploys at {at_text}")
+    assert stack.pods(node="east", app="later") == [], "nothing runs before the time"
 
 
 def test_daemonset_and_limits(t, stack):
@@ -125,29 +153,13 @@ def test_gpu_without_sharing(t, stack):
     assert stack.pods(node="east", app="gpu") == [], "no container without GPU sharing"
 
 
-def test_scheduled(t, stack):
-    at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + \
-        datetime.timedelta(seconds=12)
-    at_text = at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    spec = app("later", "east", [service("later", IDLE)], deploy={"at": at_text})
-    created_ok(*stack.create_app(spec), "create later")
-    wait_phase_msg(stack, "later", "east", "Scheduled", f"deploys at {at_text}")
-    assert stack.pods(node="east", app="later") == [], "nothing runs before the time"
-    running(stack, "later")
-    now = datetime.datetime.now(datetime.timezone.utc)
-    assert now >= at, f"deployed at {now}, before {at}"
-    created = inspect(t, cname(stack, "east", "later", "later"))["Created"]
-    assert engine_time(created) >= at, f"container created {created}, scheduled {at_text}"
-
-
 def remove_image(t, ref):
     t.engine.request("DELETE", f"/images/{urllib.parse.quote(ref, safe='')}?force=1", timeout=60)
 
 
 def test_registry_credentials(t, stack):
     if not (t.registry and t.registry_user and t.registry_pass):
-        print("registry credentials: skipped (no FERRY_TEST_REGISTRY)")
-        return
+        pytest.skip("no FERRY_TEST_REGISTRY, _USER and _PASS: no private registry to pull from")
     images_sh = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
                              "images.sh")
     out = subprocess.run([images_sh, "--push", t.registry, t.engine_sock], capture_output=True,
@@ -177,19 +189,11 @@ def test_registry_credentials(t, stack):
         remove_image(t, image)
 
 
-def test(t):
-    stack = t.stack(nodes=["east"])
-    code, body = stack.register_node("east", {"region": "east"})
-    assert code == 201, f"register: {code} {body}"
-    test_scheduled(t, stack)
-    test_daemonset_and_limits(t, stack)
-    test_host_network(t, stack)
-    test_udp(t, stack)
-    test_service_name_clash(t, stack)
-    test_gpu_without_sharing(t, stack)
-    test_registry_credentials(t, stack)
-    print(f"{os.path.basename(__file__)}: daemonset, limits, hostNetwork, UDP, clash, GPU, "
-          f"scheduled ok")
-
-
-harness.run(test)
+def test_scheduled_app_deploys_at_its_time(t, stack, later):
+    # The last test of the file: the time has come while the others ran, or comes now.
+    at, at_text = later
+    running(stack, "later")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert now >= at, f"deployed at {now}, before {at}"
+    created = inspect(t, cname(stack, "east", "later", "later"))["Created"]
+    assert engine_time(created) >= at, f"container created {created}, scheduled {at_text}"
