@@ -244,7 +244,10 @@ static void on_stop(void *ud) {
 
 /* ---- start-up ---- */
 
-static const char synopsis[] = "edge-sync --node NAME [options]";
+static const char synopsis[] =
+    "edge-sync [--data DIR] --enroll URL --token TOKEN [--ca FILE]   (once)\n"
+    "       edge-sync [--data DIR] [options]                           (enrolled)\n"
+    "       edge-sync --insecure --node NAME [--namespace NS] [--mqtt URI] [options]";
 
 /* --probe-gpu: the GPU report on stdout, as node.online carries it. The exit status. */
 static int probe_gpu_and_print(bool sharing) {
@@ -319,9 +322,12 @@ static int identify(edge_t *e) {
 static int parse_args(edge_t *e, int argc, char **argv) {
     const ferry_opt opts[] = {
         {"node", FERRY_OPT_STRING, &e->node, 0, 0, "NAME",
-         "this node's name, as registered in the cloud (required)"},
-        {"namespace", FERRY_OPT_STRING, &e->ns, 0, 0, "NS", "namespace of the node (default)"},
-        {"mqtt", FERRY_OPT_STRING, &e->mqtt_uri, 0, 0, "URI", "broker (tcp://127.0.0.1:1883)"},
+         "this node's name, as registered in the cloud (from the enrollment; required with "
+         "--insecure)"},
+        {"namespace", FERRY_OPT_STRING, &e->ns, 0, 0, "NS",
+         "namespace of the node (from the enrollment; default with --insecure)"},
+        {"mqtt", FERRY_OPT_STRING, &e->mqtt_uri, 0, 0, "URI",
+         "broker (from the enrollment; tcp://127.0.0.1:1883 with --insecure)"},
         {"data", FERRY_OPT_STRING, &e->data_dir, 0, 0, "DIR",
          "LMDB and volume files (/var/lib/ferry/edge)"},
         {"engine", FERRY_OPT_STRING, &e->engine_sock, 0, 0, "SOCKET",
@@ -340,6 +346,16 @@ static int parse_args(edge_t *e, int argc, char **argv) {
          "GPU sharing (HAMi-core) is set up: run apps with GPU limits"},
         {"probe-gpu", FERRY_OPT_FLAG, &e->probe_gpu, 0, 0, NULL,
          "print the GPU report sent in node.online, then exit"},
+        {"enroll", FERRY_OPT_STRING, &e->enroll_url, 0, 0, "URL",
+         "enroll this node (the bridge's https://HOST:PORT/v1/enroll) with --token, keep its "
+         "identity in DIR/identity, then exit"},
+        {"token", FERRY_OPT_STRING, &e->enroll_token, 0, 0, "TOKEN",
+         "the one-time enrollment token (POST /v1/namespaces/NS/nodes/NAME/enroll)"},
+        {"ca", FERRY_OPT_STRING, &e->enroll_ca, 0, 0, "FILE",
+         "with --enroll: the CA that signs the bridge's certificate (the system's CAs)"},
+        {"insecure", FERRY_OPT_FLAG, &e->insecure, 0, 0, NULL,
+         "run without an enrollment: nothing is signed or checked, anyone who reaches the broker "
+         "can make this node run anything (tests only)"},
         {"log-level", FERRY_OPT_LOG_LEVEL, NULL, 0, 0, "LEVEL",
          "error|warn|info|debug (info, or FERRY_LOG_LEVEL)"},
         {NULL, 0, NULL, 0, 0, NULL, NULL}};

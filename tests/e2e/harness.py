@@ -293,17 +293,34 @@ def _removal_order(c):
 # ---- MQTT through the mosquitto clients --------------------------------------------------------
 
 
+class MqttAuth:
+    """How a mosquitto client logs in to the secure broker (scripts/mqtts.sh): its CA, username,
+    password and (when the credential is bound to one) client id."""
+
+    def __init__(self, ca, username, password, client_id=None):
+        self.ca, self.username, self.password, self.client_id = ca, username, password, client_id
+
+    def args(self):
+        a = ["--cafile", self.ca, "-u", self.username, "-P", self.password]
+        return a + (["-i", self.client_id] if self.client_id else [])
+
+
 def mqtt_publish(port, topic, payload, qos=1, retain=False, client_id=None, v5=True,
-                 timeout=10.0):
+                 timeout=10.0, auth=None, props=()):
     """Publish raw bytes (payload: bytes, or a path to a file when it is an os.PathLike) on topic
-    with mosquitto_pub. Raises CalledProcessError when the broker refuses or is gone."""
+    with mosquitto_pub (auth: an MqttAuth for the secure broker; props: (name, value) user
+    properties). Raises CalledProcessError when the broker refuses or is gone."""
     cmd = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", topic, "-q", str(qos)]
     if v5:
         cmd += ["-V", "mqttv5"]
     if retain:
         cmd.append("-r")
+    if auth is not None:
+        cmd += auth.args()
     if client_id:
         cmd += ["-i", client_id]
+    for name, value in props:
+        cmd += ["-D", "publish", "user-property", name, value]
     stdin = None
     if isinstance(payload, os.PathLike):
         cmd += ["-f", os.fspath(payload)]
@@ -321,11 +338,15 @@ class MqttCapture:
     message published after it is never missed. Entries of .messages are (topic, payload bytes,
     retained flag)."""
 
-    def __init__(self, port, topics, v5=True, timeout=10.0):
+    def __init__(self, port, topics, v5=True, timeout=10.0, auth=None, probe_topic=None,
+                 probe_auth=None):
+        """auth: an MqttAuth (secure broker). A credential that may not read the default probe
+        topic needs probe_topic (one it may read) and probe_auth (one that may publish there)."""
         if isinstance(topics, str):
             topics = [topics]
         self.port = port
-        self._probe = f"ferry-test-probe/{uuid.uuid4().hex}"
+        self._probe = probe_topic or f"ferry-test-probe/{uuid.uuid4().hex}"
+        probe_auth = probe_auth or auth
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._probe_seen = False
@@ -333,6 +354,8 @@ class MqttCapture:
         cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-F", "%r %t %x"]
         if v5:
             cmd += ["-V", "mqttv5"]
+        if auth is not None:
+            cmd += auth.args()
         for t in list(topics) + [self._probe]:
             cmd += ["-t", t]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -349,7 +372,7 @@ class MqttCapture:
                 raise PollTimeout(f"mosquitto_sub on port {port} for {topics} not subscribed "
                                   f"after {timeout}s (exit status {self._proc.returncode}): {err}")
             try:
-                mqtt_publish(port, self._probe, b"probe", qos=1, v5=v5)
+                mqtt_publish(port, self._probe, b"probe", qos=1, v5=v5, auth=probe_auth)
             except subprocess.SubprocessError:
                 pass  # the broker is not there (yet): the deadline decides
             with self._cond:
@@ -402,14 +425,14 @@ class MqttCapture:
         self.stop()
 
 
-def clear_retained(port, topic_filter, timeout=10.0):
+def clear_retained(port, topic_filter, timeout=10.0, auth=None):
     """Remove every retained message under topic_filter (e.g. "ferry/ns/#"). Retained messages are
     delivered on subscribe, before the capture's probe, so after the probe the list is complete."""
-    cap = MqttCapture(port, topic_filter, timeout=timeout)
+    cap = MqttCapture(port, topic_filter, timeout=timeout, auth=auth)
     cap.stop()
     topics = {t for t, _, retained in cap.snapshot() if retained}
     for t in sorted(topics):
-        mqtt_publish(port, t, b"", retain=True)
+        mqtt_publish(port, t, b"", retain=True, auth=auth)
     return len(topics)
 
 
@@ -501,8 +524,20 @@ class Stack:
     folder, all on the test's broker and engine. Use through Test.stack()."""
 
     def __init__(self, t, nodes=(), ns=None, log_level="debug", bridge_args=(), edge_args=(),
-                 name="stack"):
+                 name="stack", secure=False, labels=None):
+        """secure: the setup scripts/up.sh runs: the secure broker (TLS, a credential per node,
+        topic rights administered by the bridge through mosquitto's dynamic-security plugin) and
+        nodes that enroll (enroll()) and sign; raises Skip without the secure broker's variables.
+        Otherwise the plain broker, with --insecure nodes and --insecure-nodes in the bridge.
+        labels: {node: labels} a secure stack registers its nodes with when it enrolls them at
+        start (insecure nodes are registered by the tests)."""
         self.t = t
+        self.secure = secure
+        self.labels = dict(labels or {})
+        if secure and not (t.mqtts_url and t.ca and t.bridge_user and t.bridge_pass and
+                           t.mqtts_admin):
+            raise Skip("the secure broker is not configured (FERRY_TEST_MQTTS, FERRY_TEST_CA, "
+                       "FERRY_TEST_MQTT_BRIDGE_USER/PASS, FERRY_TEST_MQTT_ADMIN_USER/PASS)")
         self.ns = ns or f"e2e-{uuid.uuid4().hex[:8]}"
         self.dir = os.path.join(t.tmp, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -514,9 +549,19 @@ class Stack:
         self.client_id = f"ferry-bridge-{uuid.uuid4().hex[:8]}"
         self.log_level = log_level
         self.edge_args = list(edge_args)
+        if secure:
+            pass_file = os.path.join(self.dir, "bridge-mqtt.pass")
+            with open(os.open(pass_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                f.write(t.bridge_pass + "\n")
+            # The bridge's broker user is bound to no client id (scripts/mqtts.sh).
+            mqtt = ["--mqtt", t.mqtts_url, "--mqtt-ca", t.ca, "--mqtt-username", t.bridge_user,
+                    "--mqtt-password-file", pass_file, "--broker-admin", "mosquitto-dynsec"]
+        else:
+            mqtt = ["--mqtt", t.mqtt_url, "--insecure-nodes"]
+            self.edge_args = ["--insecure", *self.edge_args]
         self.bridge = Daemon("broker-bridge", [
             os.path.join(t.build_dir, "broker-bridge", "broker-bridge"),
-            "--listen", f"127.0.0.1:{self.port}", "--plain-http", "--mqtt", t.mqtt_url,
+            "--listen", f"127.0.0.1:{self.port}", "--plain-http", *mqtt,
             "--data", os.path.join(self.dir, "bridge-data"), "--client-id", self.client_id,
             "--log-level", log_level, *bridge_args], os.path.join(self.dir, "bridge.log"))
         self.nodes = {}
@@ -525,15 +570,56 @@ class Stack:
 
     def add_node(self, name, engine_sock=None, extra_args=()):
         """Declare an edge-sync node (not started). Its data folder is kept across restarts."""
+        # A secure node connects where its enrollment says (broker, CA, credential).
+        mqtt = [] if self.secure else ["--mqtt", self.t.mqtt_url]
         argv = [os.path.join(self.t.build_dir, "edge-sync", "edge-sync"),
-                "--node", name, "--namespace", self.ns, "--mqtt", self.t.mqtt_url,
-                "--data", os.path.join(self.dir, f"edge-{name}-data"),
+                "--node", name, "--namespace", self.ns, *mqtt,
+                "--data", self.node_data(name),
                 "--engine", engine_sock or self.t.engine_sock,
                 "--pause-binary", os.path.join(self.t.build_dir, "edge-sync", "ferry-pause"),
                 "--log-level", self.log_level, *self.edge_args, *extra_args]
         self.nodes[name] = Daemon(f"edge-sync {name}", argv,
                                   os.path.join(self.dir, f"edge-{name}.log"))
         return self.nodes[name]
+
+    def node_data(self, name):
+        return os.path.join(self.dir, f"edge-{name}-data")
+
+    def enroll(self, name, labels=None):
+        """Register node name (with labels) and enroll it the way an operator does: an
+        enrollment token from the API, then `edge-sync --enroll URL --token TOKEN`, which makes
+        the node's keys and keeps what the bridge answers (its broker credential, the bridge's
+        key). Returns the enrollment answer the node stored."""
+        code, body = self.register_node(name, labels)
+        assert code == 201, f"register {name}: {code} {body}"
+        code, body = self.api.post(self.path("nodes", name, "enroll"))
+        assert code == 201, f"enrollment token for {name}: {code} {body}"
+        out = subprocess.run(
+            [os.path.join(self.t.build_dir, "edge-sync", "edge-sync"), "--data",
+             self.node_data(name), "--enroll", f"{self.url}/v1/enroll", "--token", body["token"],
+             "--log-level", self.log_level], capture_output=True, timeout=60)
+        assert out.returncode == 0, \
+            f"edge-sync --enroll {name}: {out.returncode}: {out.stderr.decode(errors='replace')}"
+        with open(os.path.join(self.node_data(name), "identity", "enrollment.json")) as f:
+            return json.load(f)
+
+    def node_auth(self, name):
+        """The broker credential node name was given at enrollment, as an MqttAuth (its bound
+        client id included: using it takes the node's session over, so stop the node first)."""
+        with open(os.path.join(self.node_data(name), "identity", "enrollment.json")) as f:
+            mqtt = json.load(f)["mqtt"]
+        return MqttAuth(self.t.ca, mqtt["username"], mqtt["password"], mqtt["clientId"])
+
+    def mqtt_port(self):
+        return self.t.mqtts_port if self.secure else self.t.mqtt_port
+
+    def capture(self, topics, auth=None, **kw):
+        """A capture on this stack's broker, owned by the current scope: on the secure broker as
+        auth (default: the plugin's admin, who reads everything)."""
+        if self.secure:
+            auth = auth or self.t.mqtts_admin
+            kw.setdefault("probe_auth", self.t.mqtts_admin)
+        return self.t._own(MqttCapture(self.mqtt_port(), topics, auth=auth, **kw))
 
     def daemons(self):
         return [self.bridge, *self.nodes.values()]
@@ -560,6 +646,9 @@ class Stack:
              f"broker-bridge /healthz on {self.url}", alive=self.check_alive)
 
     def start_node(self, name, wait_online=True, timeout=30.0):
+        if self.secure and not os.path.exists(
+                os.path.join(self.node_data(name), "identity", "enrollment.json")):
+            self.enroll(name, self.labels.get(name))
         self.nodes[name].start()
         if wait_online:
             self.wait_online(name, timeout=timeout)
@@ -616,7 +705,8 @@ class Stack:
         {name: message} when several names are given)."""
         topic = f"ferry/{self.ns}/nodes/+/online"
         latest = {}
-        with MqttCapture(self.t.mqtt_port, topic) as cap:
+        auth = self.t.mqtts_admin if self.secure else None
+        with MqttCapture(self.mqtt_port(), topic, auth=auth) as cap:
             seen = 0
 
             def online():
@@ -665,7 +755,8 @@ class Stack:
         except (OSError, RuntimeError) as e:
             print(f"cleanup: removing containers of {self.ns}: {e}", file=sys.stderr)
         try:
-            clear_retained(self.t.mqtt_port, f"ferry/{self.ns}/#")
+            clear_retained(self.mqtt_port(), f"ferry/{self.ns}/#",
+                           auth=self.t.mqtts_admin if self.secure else None)
         except (OSError, subprocess.SubprocessError, PollTimeout) as e:
             print(f"cleanup: clearing retained messages of {self.ns}: {e}", file=sys.stderr)
 
@@ -695,6 +786,16 @@ class Test:
         self.podman_sock = env.get("FERRY_TEST_PODMAN_SOCK")
         self.mqtt_port = int(env["FERRY_TEST_MQTT_PORT"])
         self.mqtt_url = f"tcp://127.0.0.1:{self.mqtt_port}"
+        # The secure broker (scripts/mqtts.sh through services.sh), for Stack(secure=True).
+        self.mqtts_url = env.get("FERRY_TEST_MQTTS")  # ssl://127.0.0.1:PORT
+        self.mqtts_port = int(self.mqtts_url.rsplit(":", 1)[1]) if self.mqtts_url else None
+        self.ca = env.get("FERRY_TEST_CA")
+        self.bridge_user = env.get("FERRY_TEST_MQTT_BRIDGE_USER")
+        self.bridge_pass = env.get("FERRY_TEST_MQTT_BRIDGE_PASS")
+        admin = (env.get("FERRY_TEST_MQTT_ADMIN_USER"), env.get("FERRY_TEST_MQTT_ADMIN_PASS"))
+        # The plugin's admin reads and writes every topic: the tests' view of the secure broker
+        # (and a stand-in for a compromised or misconfigured broker).
+        self.mqtts_admin = MqttAuth(self.ca, *admin) if all(admin) and self.ca else None
         self.registry = env.get("FERRY_TEST_REGISTRY")
         self.registry_user = env.get("FERRY_TEST_REGISTRY_USER")
         self.registry_pass = env.get("FERRY_TEST_REGISTRY_PASS")
