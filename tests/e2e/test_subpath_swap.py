@@ -15,7 +15,7 @@ def mounts_below(path):
     return [p for p in points if p == path or p.startswith(path + "/")]
 
 
-def test(t):
+def test_swapped_link_is_not_followed_on_restart(t):
     stack = t.stack(nodes=["east"])
     code, body = stack.register_node("east", {"region": "east"})
     assert code == 201, f"register: {code} {body}"
@@ -63,5 +63,3 @@ def check(t, stack, subpaths):
     print(f"{os.path.basename(__file__)}: a swapped-in link is not followed on restart; "
           f"mounts removed with the app")
 
-
-harness.run(test)
