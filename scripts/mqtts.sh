@@ -86,8 +86,11 @@ import json, sys
 user, password = sys.argv[1], sys.argv[2]
 def acl(kind, topic, allow=True, priority=0):
     return {"acltype": kind, "topic": topic, "allow": allow, "priority": priority}
+# The node status and online topics: the bridge clears a deleted node's retained messages there
+# (empty retained publishes; schema/PROTOCOL.md, "Collecting deleted apps").
 send = ["ferry/+/all/apps/+", "ferry/+/labels/+/apps/+", "ferry/+/nodes/+/sync",
-        "ferry/+/nodes/+/secrets/+", "$CONTROL/dynamic-security/v1"]
+        "ferry/+/nodes/+/secrets/+", "ferry/+/nodes/+/status/+", "ferry/+/nodes/+/online",
+        "$CONTROL/dynamic-security/v1"]
 hear = ["ferry/+/nodes/+/hello", "ferry/+/nodes/+/status/+", "ferry/+/nodes/+/online",
         "ferry/+/nodes/+/stats", "$CONTROL/dynamic-security/v1/response"]
 acls = [acl("publishClientSend", t) for t in send]

@@ -11,7 +11,8 @@
 # FERRY_TEST_REGISTRY, FERRY_TEST_REGISTRY_USER/PASS, CONTAINERS_CONF, ...) for `source`; for the
 # secure broker: FERRY_TEST_MQTTS (ssl://127.0.0.1:PORT), FERRY_TEST_CA (the CA certificate to
 # pin), FERRY_TEST_MQTT_BRIDGE_USER/PASS (broker-bridge's client, which administers the plugin)
-# and FERRY_TEST_MQTT_ADMIN_USER/PASS (the plugin's admin; also reads every topic).
+# FERRY_TEST_MQTT_ADMIN_USER/PASS (the plugin's admin; also reads every topic) and
+# FERRY_TEST_MQTT_ROOT_USER/PASS (a test client that may publish and read every topic).
 # Logs: DIR/{mosquitto,mosquitto-tls,registry,docker,podman}.log.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -76,6 +77,32 @@ start_mosquitto_tls() {
     "$FERRY_SCRIPTS/mqtts.sh" start "$DIR/mqtts" --log "$DIR/mosquitto-tls.log"
     # shellcheck source=/dev/null
     source "$DIR/mqtts/env"
+    make_test_root
+}
+
+# A client of the secure broker that may publish and read every topic (tests only): the tests'
+# observer, and their stand-in for a broker that delivers forgeries (tests/e2e/test_trust.py).
+make_test_root() {
+    ROOT_USER=ferry-test-root
+    ROOT_PASS=$(openssl rand -hex 16)
+    # shellcheck disable=SC2016 # $CONTROL is no variable
+    python3 - "$ROOT_USER" "$ROOT_PASS" <<'PY' |
+import json, sys
+user, password = sys.argv[1], sys.argv[2]
+acls = [{"acltype": k, "topic": "#", "allow": True, "priority": 0}
+        for k in ("publishClientSend", "publishClientReceive", "subscribePattern",
+                  "unsubscribePattern")]
+role = [{"rolename": user}]
+print(json.dumps({"commands": [
+    {"command": "createRole", "rolename": user},
+    {"command": "modifyRole", "rolename": user, "acls": acls},
+    {"command": "createClient", "username": user, "password": password, "roles": role},
+    {"command": "modifyClient", "username": user, "password": password, "roles": role},
+]}))
+PY
+        mosquitto_pub -h 127.0.0.1 -p "${FERRY_MQTTS##*:}" --cafile "$FERRY_MQTTS_CA" \
+            -u "$FERRY_MQTTS_ADMIN_USER" -P "$FERRY_MQTTS_ADMIN_PASS" -q 1 \
+            -t '$CONTROL/dynamic-security/v1' -s
 }
 
 registry_ready() {
@@ -175,6 +202,8 @@ write_env() {
             "FERRY_TEST_MQTT_BRIDGE_PASS=$FERRY_MQTTS_BRIDGE_PASS" \
             "FERRY_TEST_MQTT_ADMIN_USER=$FERRY_MQTTS_ADMIN_USER" \
             "FERRY_TEST_MQTT_ADMIN_PASS=$FERRY_MQTTS_ADMIN_PASS" \
+            "FERRY_TEST_MQTT_ROOT_USER=$ROOT_USER" \
+            "FERRY_TEST_MQTT_ROOT_PASS=$ROOT_PASS" \
             "FERRY_TEST_DOCKER_SOCK=$DIR/docker.sock" \
             "FERRY_TEST_PODMAN_SOCK=$DIR/podman.sock" \
             "FERRY_TEST_REGISTRY=$REGISTRY" \

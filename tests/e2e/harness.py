@@ -534,10 +534,11 @@ class Stack:
         self.t = t
         self.secure = secure
         self.labels = dict(labels or {})
+        self._enrolled_unclaimed = set()  # registered by enroll(), not yet by the test
         if secure and not (t.mqtts_url and t.ca and t.bridge_user and t.bridge_pass and
                            t.mqtts_admin):
             raise Skip("the secure broker is not configured (FERRY_TEST_MQTTS, FERRY_TEST_CA, "
-                       "FERRY_TEST_MQTT_BRIDGE_USER/PASS, FERRY_TEST_MQTT_ADMIN_USER/PASS)")
+                       "FERRY_TEST_MQTT_BRIDGE_USER/PASS, FERRY_TEST_MQTT_ROOT_USER/PASS)")
         self.ns = ns or f"e2e-{uuid.uuid4().hex[:8]}"
         self.dir = os.path.join(t.tmp, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -590,8 +591,10 @@ class Stack:
         enrollment token from the API, then `edge-sync --enroll URL --token TOKEN`, which makes
         the node's keys and keeps what the bridge answers (its broker credential, the bridge's
         key). Returns the enrollment answer the node stored."""
-        code, body = self.register_node(name, labels)
+        code, body = self.api.post(self.path("nodes"), {"name": name, "labels": labels or {}})
         assert code == 201, f"register {name}: {code} {body}"
+        if name not in self.labels:
+            self._enrolled_unclaimed.add(name)
         code, body = self.api.post(self.path("nodes", name, "enroll"))
         assert code == 201, f"enrollment token for {name}: {code} {body}"
         out = subprocess.run(
@@ -729,6 +732,13 @@ class Stack:
                                             (self.ns, *parts))
 
     def register_node(self, name, labels=None):
+        """POST the node. A secure stack registered its nodes when it enrolled them (start()):
+        the first registration a test asks for of such a node sets its labels (PUT) and answers
+        201, so a test reads the same on both kinds of stack."""
+        if name in self._enrolled_unclaimed:
+            self._enrolled_unclaimed.discard(name)
+            code, body = self.api.put(self.path("nodes", name), {"labels": labels or {}})
+            return (201 if code == 200 else code), body
         return self.api.post(self.path("nodes"), {"name": name, "labels": labels or {}})
 
     def create_app(self, spec):
@@ -792,10 +802,10 @@ class Test:
         self.ca = env.get("FERRY_TEST_CA")
         self.bridge_user = env.get("FERRY_TEST_MQTT_BRIDGE_USER")
         self.bridge_pass = env.get("FERRY_TEST_MQTT_BRIDGE_PASS")
-        admin = (env.get("FERRY_TEST_MQTT_ADMIN_USER"), env.get("FERRY_TEST_MQTT_ADMIN_PASS"))
-        # The plugin's admin reads and writes every topic: the tests' view of the secure broker
-        # (and a stand-in for a compromised or misconfigured broker).
-        self.mqtts_admin = MqttAuth(self.ca, *admin) if all(admin) and self.ca else None
+        root = (env.get("FERRY_TEST_MQTT_ROOT_USER"), env.get("FERRY_TEST_MQTT_ROOT_PASS"))
+        # services.sh's test client that reads and writes every topic: the tests' view of the
+        # secure broker (and a stand-in for a compromised or misconfigured broker).
+        self.mqtts_admin = MqttAuth(self.ca, *root) if all(root) and self.ca else None
         self.registry = env.get("FERRY_TEST_REGISTRY")
         self.registry_user = env.get("FERRY_TEST_REGISTRY_USER")
         self.registry_pass = env.get("FERRY_TEST_REGISTRY_PASS")

@@ -14,6 +14,8 @@ import urllib.parse
 import pytest
 
 import harness
+from common import wait_phase
+from node_util import cname, exec_in
 
 SECRET = "s3cret-e2e-PLAINTEXT-51d0"
 KEY_PEM = "-----BEGIN PRIVATE KEY-----\nKEY-e2e-PLAINTEXT-c3a9\n-----END PRIVATE KEY-----\n"
@@ -34,13 +36,13 @@ CONFIGS = [
 def stack(t):
     if t.engine_name != "docker":
         pytest.skip("the configs' REST side does not depend on the engine; run once")
-    return t.stack()
+    return t.stack(secure=True)
 
 
 @pytest.fixture
 def cap(t, stack):
     """Every message of the stack's namespace on the broker."""
-    return t.capture(f"ferry/{stack.ns}/#")
+    return stack.capture(f"ferry/{stack.ns}/#")
 
 
 def create_configs(stack):
@@ -102,6 +104,21 @@ def file_text(spec, config, name):
     return base64.b64decode(entry["data"]).decode(), entry["mode"]
 
 
+def file_digest(spec, config, name):
+    """A secret file in the public wire form: its digest and mode, never its data."""
+    entry = spec["resolved"]["configs"][config]["files"][name]
+    assert "data" not in entry, f"{config}/{name} travels in clear: {entry}"
+    return entry["digest"], entry["mode"]
+
+
+def no_secret_on_the_wire(t, cap):
+    """No captured payload holds a secret value, plain or in base64 (they go sealed per node)."""
+    for topic, payload, _ in cap.snapshot():
+        for plain in (SECRET, KEY_PEM.splitlines()[1], PASSWORD):
+            for form in (plain.encode(), base64.b64encode(plain.encode())):
+                assert form not in payload, f"{plain!r} travels in clear on {topic}"
+
+
 def test_key_file_is_made_owner_only(stack):
     # The key file: created at first start beside the data folder, owner-only.
     key_file = os.path.join(stack.dir, "bridge-data.key")
@@ -145,17 +162,21 @@ def test_app_naming_a_missing_config_is_refused(stack):
     assert stack.api.get(stack.path("apps", "broken"))[0] == 404
 
 
-def test_nodes_get_the_resolved_files_and_credentials(t, stack, cap):
-    # A good app: nodes get the files and credentials in app.put's resolved member.
+def test_label_topics_carry_files_and_digests_of_secrets(t, stack, cap):
+    # A good app: app.put's resolved member carries the config files, and of the secret material
+    # (secret files, the certificate's key, registry passwords) only digests: the values go
+    # sealed to each targeted node (test_trust.py, test_volumes.py).
     create_configs(stack)
     _, put = create_web(t, stack, cap)
     spec = put["spec"]
-    assert file_text(spec, "app-secret", "password") == (SECRET, 0o600), spec["resolved"]
-    assert file_text(spec, "app-cert", "tls.key") == (KEY_PEM, 0o600)
+    assert file_digest(spec, "app-secret", "password") == (digest(SECRET), 0o600), spec["resolved"]
+    assert file_digest(spec, "app-cert", "tls.key") == (digest(KEY_PEM), 0o600)
     assert file_text(spec, "app-config", "app.conf") == ("port=80\n", 0o644)
     assert spec["resolved"]["registries"] == [
         {"name": "my-registry", "server": "127.0.0.1:5000", "username": "u",
-         "password": PASSWORD}], spec["resolved"]
+         "passwordDigest": digest(PASSWORD)}], spec["resolved"]
+    assert spec["resolved"]["secrets"].startswith("sha256:"), spec["resolved"]
+    no_secret_on_the_wire(t, cap)
     assert "resolved" not in stack.api.get(stack.path("apps", "web"))[1]
 
 
@@ -236,6 +257,21 @@ def test_kill_9_configs_survive_encrypted_and_still_decrypt(t, stack, cap):
     code, api2 = stack.create_app(app_using("api"))
     assert code == 201, (code, api2)
     put = wait_put(t, cap, "api", api2["version"])
-    assert file_text(put["spec"], "app-secret", "password") == (SECRET, 0o600)
-    assert put["spec"]["resolved"]["registries"][0]["password"] == PASSWORD
+    assert file_digest(put["spec"], "app-secret", "password") == (digest(SECRET), 0o600)
+    assert put["spec"]["resolved"]["registries"][0]["passwordDigest"] == digest(PASSWORD)
     assert file_text(put["spec"], "app-config", "app.conf") == ("port=8080\n", 0o644)
+    no_secret_on_the_wire(t, cap)
+    # Still decrypt: a node that enrolls now gets the bundle sealed to it, and the secret file.
+    stack.add_node("east")
+    stack.labels["east"] = {"region": "east"}
+    stack.start_node("east")
+    spec = dict(app_using("vault"), services=[{
+        "name": "vault", "image": "ferry-test/busybox:1",
+        "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"],
+        "volumeMounts": [{"name": "creds", "mountPath": "/run/creds"}]}])
+    spec["volumes"] = [v for v in spec["volumes"] if v["name"] == "creds"]
+    spec.pop("registries")
+    assert stack.create_app(spec)[0] == 201
+    wait_phase(stack, "vault", "east", "Running")
+    code, out = exec_in(t, cname(stack, "east", "vault", "vault"), ["cat", "/run/creds/password"])
+    assert code == 0 and out == SECRET, (code, out)

@@ -26,7 +26,7 @@ CLEANUP_LINE = "cleanup: "  # edge-sync logs one line per cleanup at debug level
 
 @pytest.fixture(scope="module")
 def stack(t):
-    stack = t.stack(nodes=["east"], edge_args=["--cleanup-interval", "2"])
+    stack = t.stack(nodes=["east"], edge_args=["--cleanup-interval", "2"], secure=True)
     code, body = stack.register_node("east", {"region": "east"})
     assert code == 201, f"register: {code} {body}"
     post_config(stack, {"name": "app-config", "kind": "config",

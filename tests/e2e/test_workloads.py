@@ -21,7 +21,8 @@ from node_util import (IDLE, app, cname, created_ok, ensure_udpecho_image, inspe
 
 @pytest.fixture(scope="module")
 def stack(t):
-    stack = t.stack(nodes=["east"])
+    # Secure: the registry credentials reach the node sealed to it (docs/security.md).
+    stack = t.stack(nodes=["east"], secure=True)
     code, body = stack.register_node("east", {"region": "east"})
     assert code == 201, f"register: {code} {body}"
     return stack
