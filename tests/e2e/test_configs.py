@@ -1,9 +1,10 @@
-"""End to end through the real broker-bridge daemon: config objects (CRUD, secret values never
-returned, never in the LMDB file, delete-in-use 409, missing references 400), what nodes receive
-(the app.put's "resolved" files, taken from the broker and decoded with ferryctl), a config change
-re-publishing its apps, the selector preview, the Scheduled display, and kill -9 of the bridge:
-configs survive and secrets still decrypt into what nodes get. Each test has a bridge of its own
-(no node: what nodes get is read from the broker)."""
+"""End to end through the real broker-bridge daemon on the secure broker: config objects (CRUD,
+secret values never returned, never in the LMDB file, delete-in-use 409, missing references 400),
+what travels on label topics (the app.put's "resolved" files, and of secret material only digests,
+taken from the broker and decoded with ferryctl), a config change re-publishing its apps, the
+selector preview, the Scheduled display, and kill -9 of the bridge: configs survive and secrets
+still decrypt into what an enrolled node gets. Each test has a bridge of its own (mostly without
+nodes: what nodes get is read from the broker)."""
 import base64
 import hashlib
 import os
