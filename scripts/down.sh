@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stop what scripts/up.sh started: edge-sync, the Ferry containers of its node, broker-bridge, and
-# the dockerd and mosquitto up.sh started itself (never the machine's). Keeps .run/ (data and logs)
+# the dockerd and mosquitto (secure or --plain) up.sh started itself (never the machine's). Keeps .run/ (data and logs)
 # unless --purge.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -31,6 +31,9 @@ if [[ -d $RUN/docker ]]; then
     stop_dockerd "$RUN/docker"
 fi
 stop_pid "$RUN/mosquitto.pid" 10
+if [[ -d $RUN/mqtts ]]; then
+    scripts/mqtts.sh stop "$RUN/mqtts"
+fi
 log "stopped"
 if ((PURGE)); then
     umount_under "$RUN"
