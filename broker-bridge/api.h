@@ -96,12 +96,12 @@ void ferry_api_stop(ferry_api *a);
 
 /* What a path names. */
 typedef enum {
-    FERRY_API_HEALTH, /* /healthz */
-    FERRY_API_TOKENS, /* /v1/tokens */
-    FERRY_API_TOKEN,  /* /v1/tokens/{id} */
-    FERRY_API_LIST,   /* /v1/namespaces/{ns}/{collection} */
-    FERRY_API_ITEM,   /* /v1/namespaces/{ns}/{collection}/{name} */
-    FERRY_API_SUB,    /* /v1/namespaces/{ns}/{collection}/{name}/{sub-resource} */
+    FERRY_API_HEALTH,       /* /healthz */
+    FERRY_API_TOKENS,       /* /v1/tokens */
+    FERRY_API_TOKEN,        /* /v1/tokens/{id} */
+    FERRY_API_LIST,         /* /v1/namespaces/{ns}/{collection} */
+    FERRY_API_ITEM,         /* /v1/namespaces/{ns}/{collection}/{name} */
+    FERRY_API_SUB,          /* /v1/namespaces/{ns}/{collection}/{name}/{sub-resource} */
     FERRY_API_ENROLL_TOKEN, /* /v1/namespaces/{ns}/nodes/{name}/enroll */
     FERRY_API_ENROLL,       /* /v1/enroll: a node enrolls (public; its token is the check) */
     FERRY_API_DEBUG,        /* /v1/broker/debug: read-only broker credentials for people */

@@ -102,9 +102,8 @@ ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) 
         return FERRY_ENOMEM;
     }
     if ((err = ferry_broker_create(cfg->broker != NULL ? cfg->broker : "none", &b->broker)) !=
-            FERRY_OK) {
-        LOG_ERROR("broker administration '%s' is unknown (mosquitto-dynsec or none)",
-                  cfg->broker);
+        FERRY_OK) {
+        LOG_ERROR("broker administration '%s' is unknown (mosquitto-dynsec or none)", cfg->broker);
         ferry_bridge_close(b);
         return err;
     }
@@ -218,8 +217,8 @@ static bool sync_each(const char *key, const json_t *rec, void *ctx) {
             goto out;
     }
     send_spec = send_spec && sync_fits(sc, parts.pub);
-    if (sealed != NULL && (!send_spec && !(json_is_integer(held) &&
-                                           json_integer_value(held) == version))) {
+    if (sealed != NULL &&
+        (!send_spec && !(json_is_integer(held) && json_integer_value(held) == version))) {
         json_decref(sealed); /* its spec comes later: so does its bundle */
         sealed = NULL;
     }

@@ -21,11 +21,12 @@ typedef struct {
 
 /* Publish payload on topic at QoS 1, with sig (the bridge's signature of topic and payload,
  * ferry/sign.h) as the MQTT 5 user property "sig". An empty payload is published retained: it
- * clears the topic's retained message (a deleted node's statuses and online state). ref is NULL for a direct message (a sync
- * answering a hello) and otherwise must come back through ferry_bridge_outbox_acked/_failed once
- * the broker answered. Called with the bridge lock held, on the thread that called
- * ferry_bridge_pump or ferry_bridge_handle_messages: it must not call into the bridge. Returns
- * FERRY_OK when the message was handed over; anything else stops this round of publishing. */
+ * clears the topic's retained message (a deleted node's statuses and online state). ref is NULL for
+ * a direct message (a sync answering a hello) and otherwise must come back through
+ * ferry_bridge_outbox_acked/_failed once the broker answered. Called with the bridge lock held, on
+ * the thread that called ferry_bridge_pump or ferry_bridge_handle_messages: it must not call into
+ * the bridge. Returns FERRY_OK when the message was handed over; anything else stops this round of
+ * publishing. */
 typedef ferry_err (*ferry_bridge_publish_fn)(void *ctx, const char *topic,
                                              const unsigned char *payload, size_t len,
                                              const char *sig, const ferry_outbox_ref *ref);

@@ -219,8 +219,8 @@ ferry_err ferry_bridge_enroll(ferry_bridge *b, const json_t *body, json_t **out,
 /* ---- debug credentials ---- */
 
 typedef struct {
-    bridge_write_op op; /* first */
-    const char *password;   /* NULL: revoke */
+    bridge_write_op op;   /* first */
+    const char *password; /* NULL: revoke */
 } debug_op;
 
 static ferry_err debug_txn(ferry_store_txn *t, void *ctx) {

@@ -10,9 +10,8 @@
 #include "kv.h"
 #include "outbox.h"
 
-static const char *const db_names[FERRY_DB_COUNT] = {"meta",      "apps",   "nodes",   "status",
-                                                     "nodestate", "outbox", "configs", "enroll",
-                                                     "tokens"};
+static const char *const db_names[FERRY_DB_COUNT] = {
+    "meta", "apps", "nodes", "status", "nodestate", "outbox", "configs", "enroll", "tokens"};
 
 struct ferry_store {
     ferry_kv *kv;

@@ -64,8 +64,9 @@ ferry_err ferry_reconcile_survey(const ferry_reconcile_cfg *cfg, ferry_survey *o
         it->dir = dirs[i];
         it->version = apps.items[i].app.version;
         it->spec = json_incref(apps.items[i].app.spec);
-        it->collectable = apps.items[i].app.deleted &&
-                          it->version <= (long long)json_integer_value(json_object_get(node, "rev"));
+        it->collectable =
+            apps.items[i].app.deleted &&
+            it->version <= (long long)json_integer_value(json_object_get(node, "rev"));
         if (dirs[i].kind == FERRY_DIRECTIVE_SCHEDULED &&
             (out->wake_at_ms == 0 || dirs[i].at_ms < out->wake_at_ms))
             out->wake_at_ms = dirs[i].at_ms;
@@ -294,12 +295,13 @@ ferry_err ferry_reconcile_app(const ferry_reconcile_cfg *cfg, const ferry_survey
     if (item->dir.kind != FERRY_DIRECTIVE_RUN) {
         err = reconcile_spec(cfg, item, out);
         const char *phase = json_string_value(json_object_get(out->status, "phase"));
-        if (err == FERRY_OK && item->collectable && phase != NULL && strcmp(phase, "Removed") == 0 &&
+        if (err == FERRY_OK && item->collectable && phase != NULL &&
+            strcmp(phase, "Removed") == 0 &&
             ferry_estore_collect(cfg->store, item->name, item->version, &out->collected) ==
                 FERRY_OK &&
             out->collected) {
-            LOG_INFO("app %s: removed and acknowledged by the cloud (v%lld); forgotten",
-                     item->name, item->version);
+            LOG_INFO("app %s: removed and acknowledged by the cloud (v%lld); forgotten", item->name,
+                     item->version);
             json_decref(out->status);
             out->status = NULL;
         }

@@ -23,8 +23,8 @@ struct ferry_session {
     /* Subscriptions: generation sub_gen goes out in batches tagged (sub_gen << 8) | batch. */
     const char *hello_after_sub; /* static reason: say hello once the broker granted them all */
     uint64_t sub_gen;
-    size_t sub_pending;   /* batches of sub_gen not yet granted */
-    int64_t resub_at;     /* a refused or failed subscription is tried again then; 0: none */
+    size_t sub_pending; /* batches of sub_gen not yet granted */
+    int64_t resub_at;   /* a refused or failed subscription is tried again then; 0: none */
     int64_t sub_backoff_ms;
     json_t *label_filters; /* label filters now subscribed */
     /* Reconciliation */
@@ -148,8 +148,9 @@ static void send_hello(ferry_session *s, const char *reason, int64_t now) {
 }
 
 static int64_t doubled(int64_t ms) {
-    return ms <= 0 ? 1000 : ms >= FERRY_SESSION_BACKOFF_MAX_MS / 2 ? FERRY_SESSION_BACKOFF_MAX_MS
-                                                                   : ms * 2;
+    return ms <= 0                                  ? 1000
+           : ms >= FERRY_SESSION_BACKOFF_MAX_MS / 2 ? FERRY_SESSION_BACKOFF_MAX_MS
+                                                    : ms * 2;
 }
 
 /* A hello caused by a message: a store failure waits out its backoff, a gap goes out at most once

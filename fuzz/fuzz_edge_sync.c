@@ -31,9 +31,8 @@ static void check_store(ferry_estore *s, const ferry_sync_self *self) {
         if ((a->spec == NULL) != a->deleted || a->version < 1)
             abort();
         if (!a->deleted)
-            fuzz_protocol_accepts(json_pack("{s:s, s:s, s:s, s:I, s:O}", "type",
-                                            FERRY_MSG_APP_PUT, "ns", self->ns, "app",
-                                            apps.items[i].name, "version",
+            fuzz_protocol_accepts(json_pack("{s:s, s:s, s:s, s:I, s:O}", "type", FERRY_MSG_APP_PUT,
+                                            "ns", self->ns, "app", apps.items[i].name, "version",
                                             (json_int_t)a->version, "spec", a->spec),
                                   "an app the node holds");
     }

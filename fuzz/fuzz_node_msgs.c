@@ -56,10 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     snprintf(dir, sizeof(dir), "%s/ferry-fuzz-bridge-XXXXXX", base);
     if (mkdtemp(dir) == NULL)
         abort();
-    ferry_bridge_config cfg = {.data_dir = dir,
-                               .publish = check_publish,
-                               .insecure_nodes = true,
-                               .mapsize = 64u << 20};
+    ferry_bridge_config cfg = {
+        .data_dir = dir, .publish = check_publish, .insecure_nodes = true, .mapsize = 64u << 20};
     must(ferry_bridge_open(&cfg, &b), "open");
     body = json_pack("{s:s, s:{s:s}}", "name", "n1", "labels", "zone", "a");
     must(ferry_bridge_node_create(b, "default", body, &out, &e), "node n1");

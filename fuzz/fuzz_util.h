@@ -50,9 +50,12 @@ static const char *const fuzz_node_topics[] = {
 
 /* fuzz_edge_sync topics: what node n1 of "default" (labels zone=a) subscribes to, and others. */
 static const char *const fuzz_edge_topics[] = {
-    "ferry/default/nodes/n1/sync",          "ferry/default/all/apps/web",
-    "ferry/default/labels/zone=a/apps/web", "ferry/default/nodes/n1/secrets/web",
-    "ferry/default/all/apps/db",            "ferry/default/nodes/n2/sync",
+    "ferry/default/nodes/n1/sync",
+    "ferry/default/all/apps/web",
+    "ferry/default/labels/zone=a/apps/web",
+    "ferry/default/nodes/n1/secrets/web",
+    "ferry/default/all/apps/db",
+    "ferry/default/nodes/n2/sync",
     "ferry/other/all/apps/web",
 };
 #define FUZZ_EDGE_TOPICS (sizeof(fuzz_edge_topics) / sizeof(fuzz_edge_topics[0]))

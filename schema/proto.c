@@ -300,7 +300,8 @@ out:
 }
 
 static ferry_err check_node_hello(const pctx *c, const json_t *m) {
-    static const char *const reasons[] = {"connect", "gap", "subscribe", "retry", "store", "check", NULL};
+    static const char *const reasons[] = {"connect", "gap",   "subscribe", "retry",
+                                          "store",   "check", NULL};
     const json_t *apps;
     const char *key;
     size_t klen;

@@ -551,9 +551,9 @@ static void test_status_and_online(void **state) {
     flush_outbox(f);
     bool cleared = false;
     for (size_t i = 0; i < f->rec.n; i++)
-        cleared = cleared || (strcmp(f->rec.items[i].topic, "ferry/default/nodes/n1/status/web") ==
-                                  0 &&
-                              f->rec.items[i].len == 0);
+        cleared =
+            cleared || (strcmp(f->rec.items[i].topic, "ferry/default/nodes/n1/status/web") == 0 &&
+                        f->rec.items[i].len == 0);
     assert_true(cleared);
     assert_int_equal(ferry_bridge_app_status(f->b, "default", "web", &out, &e), FERRY_ENOTFOUND);
     /* Re-created, it goes on from a higher version. */

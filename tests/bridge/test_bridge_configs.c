@@ -1109,7 +1109,6 @@ static void test_config_records_checked(void **state) {
     json_decref(rec);
 }
 
-
 /* A hello costs bounded work: a node gets HELLO_BURST answers at once, then about one a second
  * (the rest are dropped; the node asks again after 30 s). */
 static void test_hello_budget(void **state) {
@@ -1119,11 +1118,11 @@ static void test_hello_budget(void **state) {
     settle(f);
     int64_t t0 = ferry_mono_ms();
     for (int i = 0; i < 25; i++)
-        assert_int_equal(node_says(f, "ferry/default/nodes/n1/hello",
-                                   json_pack("{s:s, s:s, s:s, s:s, s:{}}", "type", "node.hello",
-                                             "ns", "default", "node", "n1", "reason", "retry",
-                                             "apps")),
-                         FERRY_OK);
+        assert_int_equal(
+            node_says(f, "ferry/default/nodes/n1/hello",
+                      json_pack("{s:s, s:s, s:s, s:s, s:{}}", "type", "node.hello", "ns", "default",
+                                "node", "n1", "reason", "retry", "apps")),
+            FERRY_OK);
     /* 20 at once, plus one per second the loop took (slow under sanitizers). */
     size_t refills = (size_t)((ferry_mono_ms() - t0) / 1000);
     assert_true(f->rec.n >= 20 && f->rec.n <= 20 + refills);
@@ -1147,8 +1146,8 @@ static void test_big_sync_split(void **state) {
     text[big] = '\0';
     for (int i = 0; i < 5; i++) {
         snprintf(name, sizeof(name), "big%d", i);
-        json_t *body = json_pack("{s:s, s:s, s:{s:s}}", "name", name, "kind", "config", "data",
-                                 "f", text),
+        json_t *body = json_pack("{s:s, s:s, s:{s:s}}", "name", name, "kind", "config", "data", "f",
+                                 text),
                *out = NULL;
         ferry_detail e;
         if (ferry_bridge_config_create(f->b, "default", body, &out, &e) != FERRY_OK)

@@ -326,13 +326,13 @@ static void test_secrets_from_the_bundle(void **state) {
     memset(box.seed, 42, 32);
     assert_int_equal(ferry_box_keypair(&box), FERRY_OK);
     /* The full wire document the bridge made, split as it sends it. */
-    json_t *wire = json_pack(
-        "{s:s, s:[{s:s, s:s, s:[{s:s, s:s}]}], s:[{s:s, s:{s:s}}], s:{s:{s:{s:s, s:i, "
-        "s:{s:{s:s, s:i}}}}}}",
-        "name", "web", "services", "name", "web", "image", "img:1", "volumeMounts", "name", "pw",
-        "mountPath", "/pw", "volumes", "name", "pw", "secret", "name", "db-pw", "resolved",
-        "configs", "db-pw", "kind", "secret", "version", 2, "files", "password", "data",
-        "aHVudGVyMg==", "mode", 384);
+    json_t *wire =
+        json_pack("{s:s, s:[{s:s, s:s, s:[{s:s, s:s}]}], s:[{s:s, s:{s:s}}], s:{s:{s:{s:s, s:i, "
+                  "s:{s:{s:s, s:i}}}}}}",
+                  "name", "web", "services", "name", "web", "image", "img:1", "volumeMounts",
+                  "name", "pw", "mountPath", "/pw", "volumes", "name", "pw", "secret", "name",
+                  "db-pw", "resolved", "configs", "db-pw", "kind", "secret", "version", 2, "files",
+                  "password", "data", "aHVudGVyMg==", "mode", 384);
     json_t *pub = NULL, *bundle = NULL;
     char digest[FERRY_SECRETS_DIGEST_LEN];
     assert_int_equal(ferry_bundle_split(wire, &pub, &bundle, digest), FERRY_OK);
@@ -357,9 +357,8 @@ static void test_secrets_from_the_bundle(void **state) {
     unsigned char *sealed = NULL;
     size_t slen = 0;
     snprintf(aad, sizeof(aad), "ns/n1/web/%s", digest);
-    assert_int_equal(ferry_box_seal(box.pub, aad, strlen(aad), plain, strlen(plain), &sealed,
-                                    &slen),
-                     FERRY_OK);
+    assert_int_equal(
+        ferry_box_seal(box.pub, aad, strlen(aad), plain, strlen(plain), &sealed, &slen), FERRY_OK);
     char *b64 = ferry_base64_encode(sealed, slen, NULL);
     bundle_put bp = {"web", digest, b64};
     assert_int_equal(ferry_estore_write(f->store, put_bundle_txn, &bp), FERRY_OK);
@@ -377,9 +376,8 @@ static void test_secrets_from_the_bundle(void **state) {
     snprintf(aad, sizeof(aad), "ns/n1/other/%s", digest);
     ferry_free(sealed);
     ferry_free(b64);
-    assert_int_equal(ferry_box_seal(box.pub, aad, strlen(aad), plain, strlen(plain), &sealed,
-                                    &slen),
-                     FERRY_OK);
+    assert_int_equal(
+        ferry_box_seal(box.pub, aad, strlen(aad), plain, strlen(plain), &sealed, &slen), FERRY_OK);
     b64 = ferry_base64_encode(sealed, slen, NULL);
     bp.sealed = b64;
     assert_int_equal(ferry_estore_write(f->store, put_bundle_txn, &bp), FERRY_OK);
