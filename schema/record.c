@@ -13,7 +13,10 @@ ferry_err ferry_record_encode(const json_t *rec, int fv, unsigned char **buf, si
         return err;
     copy = json_copy((json_t *)rec); /* shallow: only adds "fv" */
     err = FERRY_ENOMEM;
-    if (copy != NULL && json_object_set_new(copy, "fv", json_integer(fv)) == 0)
+    /* jansson's json_copy skips a member it cannot add (out of memory) without saying so: a
+     * record with a member missing must not be written. */
+    if (copy != NULL && json_object_size(copy) == json_object_size(rec) &&
+        json_object_set_new(copy, "fv", json_integer(fv)) == 0)
         err = ferry_msgpack_encode(copy, buf, len);
     json_decref(copy);
     return err;
