@@ -21,10 +21,8 @@
 #define FERRY_SESSION_HELLO_RETRY_MS 30000 /* a hello without an answer is sent again */
 #define FERRY_SESSION_CHECK_MS 300000      /* anti-entropy: a hello at least this often */
 #define FERRY_SESSION_GAP_MIN_MS 1000      /* hellos caused by messages: at most one a second */
-#define FERRY_SESSION_BACKOFF_MAX_MS                                                               \
-    60000                          /* refused subscriptions, store failures: backoff cap           \
-                                    */
-#define FERRY_SESSION_SUB_BATCH 32 /* filters per SUBSCRIBE (sync, secrets, all, labels) */
+#define FERRY_SESSION_BACKOFF_MAX_MS 60000 /* cap of the backoffs (subscriptions, store) */
+#define FERRY_SESSION_SUB_BATCH 32         /* filters per SUBSCRIBE (sync, secrets, all, labels) */
 
 /* The MQTT side as the session sees it (QoS 1). A failed call is logged by the callee; the
  * session retries where the protocol needs it. */
