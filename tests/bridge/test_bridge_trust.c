@@ -7,19 +7,29 @@
 
 typedef bridge_fixture fixture;
 
-static int setup(void **state) {
+/* A bridge that tells enrolling nodes a TLS broker; broker: its administration (NULL: none). */
+static int open_bridge(void **state, const char *broker) {
     fixture *f = calloc(1, sizeof(*f));
     f->dir = tmp_dir();
     ferry_bridge_config cfg = {.data_dir = f->dir,
                                .publish = record_publish,
                                .publish_ctx = &f->rec,
                                .node_mqtt_uri = "ssl://broker.example:8883",
-                               .node_mqtt_ca = "-----BEGIN CERTIFICATE-----\nx\n"};
+                               .node_mqtt_ca = "-----BEGIN CERTIFICATE-----\nx\n",
+                               .broker = broker};
     assert_int_equal(ferry_bridge_open(&cfg, &f->b), FERRY_OK);
     ferry_bridge_public_key(f->b, f->rec.bridge_pub);
     f->rec.bridge_pub_set = true;
     *state = f;
     return 0;
+}
+
+static int setup(void **state) {
+    return open_bridge(state, NULL);
+}
+
+static int setup_dynsec(void **state) {
+    return open_bridge(state, "mosquitto-dynsec");
 }
 
 /* A node's keys as it would make them at enrollment. */
@@ -213,21 +223,6 @@ static void test_believes_only_the_enrolled_node(void **state) {
     settle(f);
     node_sends(f, "ferry/default/nodes/n1/hello", hello("n1"), &k.sign);
     assert_int_equal(f->rec.n, 0);
-}
-
-static int setup_dynsec(void **state) {
-    fixture *f = calloc(1, sizeof(*f));
-    f->dir = tmp_dir();
-    ferry_bridge_config cfg = {.data_dir = f->dir,
-                               .publish = record_publish,
-                               .publish_ctx = &f->rec,
-                               .node_mqtt_uri = "ssl://broker.example:8883",
-                               .broker = "mosquitto-dynsec"};
-    assert_int_equal(ferry_bridge_open(&cfg, &f->b), FERRY_OK);
-    ferry_bridge_public_key(f->b, f->rec.bridge_pub);
-    f->rec.bridge_pub_set = true;
-    *state = f;
-    return 0;
 }
 
 /* The commands of the outbox recorded so far on $CONTROL, as one string of their "command"s, in
