@@ -38,6 +38,29 @@ static void check_path(const char *url, const ferry_api__route *rt) {
         if (strcmp(again, url) != 0)
             abort();
         return;
+    case FERRY_API_ENROLL:
+    case FERRY_API_DEBUG:
+        if (strcmp(url, rt->path == FERRY_API_ENROLL ? "/v1/enroll" : "/v1/broker/debug") != 0 ||
+            rt->ns != NULL || rt->name != NULL)
+            abort();
+        return;
+    case FERRY_API_DEBUG_ITEM:
+        if (rt->ns != NULL || rt->name == NULL || rt->name[0] == '\0' ||
+            strchr(rt->name, '/') != NULL)
+            abort();
+        snprintf(again, sizeof(again), "/v1/broker/debug/%s", rt->name);
+        if (strcmp(again, url) != 0)
+            abort();
+        return;
+    case FERRY_API_ENROLL_TOKEN:
+        if (rt->ns == NULL || rt->name == NULL || rt->coll != FERRY_API_NODES ||
+            rt->ns[0] == '\0' || rt->name[0] == '\0' || strchr(rt->ns, '/') != NULL ||
+            strchr(rt->name, '/') != NULL)
+            abort();
+        snprintf(again, sizeof(again), "/v1/namespaces/%s/nodes/%s/enroll", rt->ns, rt->name);
+        if (strcmp(again, url) != 0)
+            abort();
+        return;
     case FERRY_API_LIST:
     case FERRY_API_ITEM:
     case FERRY_API_SUB:

@@ -181,6 +181,10 @@ static void route_seeds(void) {
         "/v1/namespaces/prod/nodes?pageSize=1000",
         "/v1/namespaces/prod/nodes/edge-1",
         "/v1/namespaces/prod/nodes/edge-1/apps",
+        "/v1/namespaces/prod/nodes/edge-1/enroll",
+        "/v1/enroll",
+        "/v1/broker/debug",
+        "/v1/broker/debug/alice",
         "/v1/namespaces/default/apps/web/status/extra",
         "/v1/namespaces//apps",
     };
