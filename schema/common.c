@@ -113,8 +113,10 @@ void ferry_log_write(ferry_log_level level, const char *file, int line, const ch
     struct timespec now;
     struct tm tm;
 
-    if (clock_gettime(CLOCK_REALTIME, &now) == 0 && gmtime_r(&now.tv_sec, &tm) != NULL)
-        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (clock_gettime(CLOCK_REALTIME, &now) == 0 && gmtime_r(&now.tv_sec, &tm) != NULL) {
+        size_t k = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(ts + k, sizeof(ts) - k, ".%03ldZ", now.tv_nsec / 1000000); /* milliseconds */
+    }
     const char *base = file != NULL ? strrchr(file, '/') : NULL;
     base = base != NULL ? base + 1 : (file != NULL ? file : "?");
     const char *lname = (unsigned)level < 4 ? names[level] : "LOG";

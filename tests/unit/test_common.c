@@ -117,11 +117,12 @@ static void test_log_format(void **state) {
     fclose(f);
     close(fd);
     unlink(path);
-    /* "2026-11-26T06:44:48Z test_common INFO test_common.c:NN hello 42" */
+    /* "2026-11-26T06:44:48.123Z test_common INFO test_common.c:NN hello 42" */
     char *line2 = strchr(buf, '\n');
     assert_non_null(line2);
     *line2++ = '\0';
-    assert_int_equal(strlen(buf) > 21 && buf[4] == '-' && buf[10] == 'T' && buf[19] == 'Z', 1);
+    assert_int_equal(
+        strlen(buf) > 25 && buf[4] == '-' && buf[10] == 'T' && buf[19] == '.' && buf[23] == 'Z', 1);
     assert_contains(buf, " test_common INFO test_common.c:");
     assert_contains(buf, " hello 42");
     assert_contains(line2, " ERROR ");
