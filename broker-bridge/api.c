@@ -789,10 +789,14 @@ ferry_err ferry_api_start(const ferry_api_config *cfg, ferry_bridge *bridge, fer
         goto fail;
     /* A pool of threads, each polling its share of the connections (epoll): a slow or stalled
      * client holds a connection slot and a descriptor, never a thread, until the idle timeout.
-     * The bridge core's functions are thread-safe (one mutex). No per-address limit: every client
-     * behind a proxy, and a health check on the same host, share one address. */
+     * The bridge core's functions are thread-safe (one mutex). A per-address limit only when
+     * asked for (--api-max-per-ip): every client behind a proxy, and a health check on the same
+     * host, share one address. */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)limit, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)timeout, NULL};
+    if (cfg->max_per_ip > 0)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                            (intptr_t)cfg->max_per_ip, NULL};
     if (threads > 1)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL};
     if (a->tls) {

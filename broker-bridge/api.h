@@ -76,6 +76,8 @@ typedef struct {
     unsigned threads;         /* 0: FERRY_API_DEFAULT_THREADS */
     unsigned max_connections; /* 0: FERRY_API_DEFAULT_CONNECTIONS */
     unsigned timeout_s;       /* 0: FERRY_API_DEFAULT_TIMEOUT */
+    unsigned max_per_ip;      /* connections from one address at once; 0: no limit (a reverse
+                               * proxy in front shows every client as one address) */
 } ferry_api_config;
 
 /* Serve the API for bridge as cfg says. The bridge must outlive the server. FERRY_EINVAL (logged

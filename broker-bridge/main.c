@@ -276,6 +276,7 @@ int main(int argc, char **argv) {
     char *node_ca = NULL;
     bool plain_http = false, insecure_nodes = false;
     int threads = FERRY_API_DEFAULT_THREADS, max_conns = 0, timeout = FERRY_API_DEFAULT_TIMEOUT;
+    int max_per_ip = 0;
     const ferry_opt opts[] = {
         {"listen", FERRY_OPT_STRING, &listen, 0, 0, "ADDR:PORT",
          "REST API address (127.0.0.1:7080)"},
@@ -295,6 +296,9 @@ int main(int argc, char **argv) {
          "API connections open at once (4096, within the open-file limit)"},
         {"api-timeout", FERRY_OPT_INT, &timeout, 1, 3600, "SECONDS",
          "idle API connections are closed after this (10)"},
+        {"api-max-per-ip", FERRY_OPT_INT, &max_per_ip, 0, 1000000, "N",
+         "API connections one address may hold at once (0: no limit, the default: behind a "
+         "proxy every client is one address)"},
         {"mqtt", FERRY_OPT_STRING, &uri, 0, 0, "URI", "broker URI (tcp://127.0.0.1:1883)"},
         {"data", FERRY_OPT_STRING, &data, 0, 0, "DIR", "LMDB directory (/var/lib/ferry/bridge)"},
         {"key-file", FERRY_OPT_STRING, &key_file, 0, 0, "FILE",
@@ -413,7 +417,8 @@ int main(int argc, char **argv) {
                            .n_allow_origins = n_origins,
                            .threads = (unsigned)threads,
                            .max_connections = connection_limit(max_conns, raise_nofile()),
-                           .timeout_s = (unsigned)timeout};
+                           .timeout_s = (unsigned)timeout,
+                           .max_per_ip = (unsigned)max_per_ip};
     if (ferry_api_start(&ac, bd.bridge, &bd.api) != FERRY_OK)
         goto out;
     ferry_mqtt_connect(bd.mqtt); /* retried by the tick when it cannot start */

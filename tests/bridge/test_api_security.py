@@ -311,9 +311,31 @@ def test_slowloris():
         assert b.get("/healthz", token=None)[0] == 200
 
 
+def test_per_ip_limit():
+    # --api-max-per-ip: an address holding its share gets no more connections (MHD closes them
+    # at once); when it lets one go, the next is served again.
+    with Bridge("--plain-http", "--api-max-per-ip", "4") as b:
+        held = [socket.create_connection(("127.0.0.1", b.port), timeout=10) for _ in range(4)]
+        try:
+            for s in held:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            poll(lambda: all(waiting(s) for s in held), 10, "4 connections held")
+            try:
+                status = b.get("/healthz", token=None, timeout=5)[0]
+            except OSError as e:
+                status = type(e).__name__
+            assert status != 200, f"a 5th connection from the address was served: {status}"
+        finally:
+            held.pop().close()
+        poll(lambda: b.get("/healthz", token=None, timeout=5)[0] == 200, 10,
+                     "served again once a connection was let go")
+        for s in held:
+            s.close()
+
+
 TESTS = [test_tokens_and_permissions, test_cross_site_post_refused, test_text_plain_post_415,
          test_plain_http_refused_without_flag, test_admin_token_file_mode, test_https,
-         test_slowloris]
+         test_slowloris, test_per_ip_limit]
 
 
 def main():
