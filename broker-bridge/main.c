@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -193,22 +192,15 @@ static const char *admin_token_path(const char *data, char *buf, size_t len) {
 
 /* The first line of file path (a password file: owner-only), into buf; false (logged) if unfit. */
 static bool read_secret_line(const char *path, char *buf, size_t len) {
-    struct stat st;
-    FILE *f = fopen(path, "r");
-    bool ok = false;
-    if (f == NULL) {
-        LOG_ERROR("cannot open %s: %s", path, strerror(errno));
-        return false;
-    }
-    if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0)
-        LOG_ERROR("%s: group or others may read it; chmod 600 it", path);
-    else if (fgets(buf, (int)len, f) == NULL || buf[0] == '\0' || buf[0] == '\n')
-        LOG_ERROR("%s: empty", path);
-    else
-        ok = true;
+    size_t n = 0;
+    ferry_err err = ferry_secrets_read_file(path, "the broker password file", buf, len - 1, &n);
+    if (err == FERRY_ENOTFOUND)
+        LOG_ERROR("the broker password file %s does not exist", path);
+    buf[err == FERRY_OK ? n : 0] = '\0';
     buf[strcspn(buf, "\r\n")] = '\0';
-    fclose(f);
-    return ok;
+    if (err == FERRY_OK && buf[0] == '\0')
+        LOG_ERROR("%s: empty", path);
+    return err == FERRY_OK && buf[0] != '\0';
 }
 
 /* The whole of a small PEM file (a CA) as a new string (free()), or NULL (logged). */

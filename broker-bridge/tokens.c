@@ -202,39 +202,17 @@ static ferry_err run_read(ferry_bridge *b, ferry_store_fn fn, void *ctx) {
 
 /* Read and check an existing admin token file into token. FERRY_ENOTFOUND when it is missing. */
 static ferry_err admin_read(const char *path, char token[FERRY_TOKEN_LEN + 1]) {
-    char buf[FILE_MAX + 1];
-    struct stat st;
-    ferry_err err = FERRY_EIO;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = 0;
+    char buf[FILE_MAX];
+    size_t n = 0;
+    ferry_err err = ferry_secrets_read_file(path, "the admin token file", buf, sizeof(buf), &n);
 
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return FERRY_ENOTFOUND;
-        LOG_ERROR("tokens: cannot open the admin token file %s: %s", path, strerror(errno));
-        return FERRY_EIO;
-    }
-    if (fstat(fd, &st) != 0) {
-        LOG_ERROR("tokens: cannot stat the admin token file %s: %s", path, strerror(errno));
+    if (err == FERRY_EINVAL)
+        LOG_ERROR("tokens: the admin token file %s grants admin access to the API; refusing to "
+                  "start (chmod 600 it, or delete it and restart for a new admin token)",
+                  path);
+    if (err != FERRY_OK)
         goto out;
-    }
     err = FERRY_EINVAL;
-    if (!S_ISREG(st.st_mode)) {
-        LOG_ERROR("tokens: the admin token file %s is not a regular file; refusing to start", path);
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
-        LOG_ERROR("tokens: the admin token file %s has mode %04o: group or others may read it, and "
-                  "it grants admin access to the API; refusing to start (chmod 600 it, or delete "
-                  "it and restart for a new admin token)",
-                  path, (unsigned)(st.st_mode & 07777));
-        goto out;
-    }
-    if ((n = read(fd, buf, FILE_MAX)) < 0) {
-        LOG_ERROR("tokens: cannot read the admin token file %s: %s", path, strerror(errno));
-        err = FERRY_EIO;
-        goto out;
-    }
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
     if (!ferry_tokens__well_formed(buf, (size_t)n)) {
@@ -248,63 +226,18 @@ static ferry_err admin_read(const char *path, char token[FERRY_TOKEN_LEN + 1]) {
     err = FERRY_OK;
 out:
     ferry_secrets_wipe(buf, sizeof(buf));
-    close(fd);
     return err;
 }
 
-/* Make the folder entry of path durable. */
-static void fsync_dir_of(const char *path) {
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-
-    snprintf(dir, sizeof(dir), "%.*s",
-             slash == NULL   ? 1
-             : slash == path ? 1
-                             : (int)(slash - path),
-             slash == NULL ? "." : path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 /* Write a new admin token file: whole or not at all, and of two bridges creating it at once the
- * first link wins (the second reads the winner's token). */
+ * first wins (the second reads the winner's token). */
 static ferry_err admin_create(const char *path) {
     char token[FERRY_TOKEN_LEN + 2];
-    char tmp[4096];
-    ferry_err err;
-    int fd = -1;
-
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= sizeof(tmp)) {
-        LOG_ERROR("tokens: admin token file path too long: %s", path);
-        return FERRY_EINVAL;
-    }
-    if ((err = ferry_tokens__generate(token)) != FERRY_OK)
-        return err;
-    err = FERRY_EIO;
-    memcpy(token + FERRY_TOKEN_LEN, "\n", 2);
-    if ((fd = mkstemp(tmp)) < 0) { /* mode 0600 */
-        LOG_ERROR("tokens: cannot create the admin token file beside %s: %s", path,
-                  strerror(errno));
-        goto out;
-    }
-    if (fchmod(fd, 0600) != 0 ||
-        write(fd, token, FERRY_TOKEN_LEN + 1) != (ssize_t)(FERRY_TOKEN_LEN + 1) || fsync(fd) != 0) {
-        LOG_ERROR("tokens: cannot write the admin token file %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (link(tmp, path) != 0 && errno != EEXIST) {
-        LOG_ERROR("tokens: cannot create the admin token file %s: %s", path, strerror(errno));
-        goto out;
-    }
-    fsync_dir_of(path);
-    err = FERRY_OK;
-out:
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp);
+    ferry_err err = ferry_tokens__generate(token);
+    if (err == FERRY_OK) {
+        memcpy(token + FERRY_TOKEN_LEN, "\n", 2);
+        err = ferry_secrets_write_file(path, "the admin token file", token, FERRY_TOKEN_LEN + 1,
+                                       true);
     }
     ferry_secrets_wipe(token, sizeof(token));
     return err;

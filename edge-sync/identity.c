@@ -33,28 +33,9 @@ static ferry_err make_dirs(const char *data_dir) {
     return FERRY_OK;
 }
 
-/* Write len bytes to path atomically, mode 0600. */
+/* Write len bytes to path atomically, mode 0600 (replacing an earlier enrollment's). */
 static ferry_err write_file(const char *path, const void *data, size_t len) {
-    char tmp[PATH_MAX + 16];
-    int fd = -1;
-    ferry_err err = FERRY_EIO;
-
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= sizeof(tmp))
-        return FERRY_EINVAL;
-    if ((fd = mkstemp(tmp)) < 0)
-        goto fail;
-    if (fchmod(fd, 0600) != 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) != 0 ||
-        rename(tmp, path) != 0)
-        goto fail;
-    close(fd);
-    return FERRY_OK;
-fail:
-    LOG_ERROR("identity: cannot write %s: %s", path, strerror(errno));
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp);
-    }
-    return err;
+    return ferry_secrets_write_file(path, "the node's identity file", data, len, false);
 }
 
 /* ---- the bridge's answer ---- */
@@ -267,39 +248,19 @@ out:
 
 /* Read a small file that only its owner may read. *out from ferry_malloc, NUL-terminated. */
 static ferry_err read_private(const char *path, char **out) {
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ferry_err err = FERRY_EINVAL;
-
+    char *buf = ferry_malloc(ANSWER_CAP + 1);
+    size_t len = 0;
+    ferry_err err = buf != NULL ? ferry_secrets_read_file(path, "the node's identity file", buf,
+                                                          ANSWER_CAP, &len)
+                                : FERRY_ENOMEM;
     *out = NULL;
-    if (fd < 0)
-        return errno == ENOENT ? FERRY_ENOTFOUND : FERRY_EIO;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > ANSWER_CAP) {
-        LOG_ERROR("identity: %s is not a regular file of at most %d bytes", path, ANSWER_CAP);
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
-        LOG_ERROR("identity: %s has mode %04o: group or others may read the node's credential; "
-                  "refusing it (chmod 600 it)",
-                  path, (unsigned)(st.st_mode & 07777));
-        goto out;
-    }
-    char *buf = ferry_malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        err = FERRY_ENOMEM;
-        goto out;
-    }
-    if (read(fd, buf, (size_t)st.st_size) != st.st_size) {
+    if (err != FERRY_OK) {
         ferry_free(buf);
-        err = FERRY_EIO;
-        goto out;
+        return err;
     }
-    buf[st.st_size] = '\0';
+    buf[len] = '\0';
     *out = buf;
-    err = FERRY_OK;
-out:
-    close(fd);
-    return err;
+    return FERRY_OK;
 }
 
 ferry_err ferry_identity_load(const char *data_dir, ferry_identity *id) {

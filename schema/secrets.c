@@ -15,49 +15,48 @@
 
 #include "ferry/base64.h"
 
-/* ---- key file -------------------------------------------------------------------------------- */
+/* ---- owner-only files ----------------------------------------------------------------------- */
 
-/* Read and check an existing key file. FERRY_ENOTFOUND when it does not exist. */
-static ferry_err key_read(const char *path, unsigned char key[FERRY_SECRETS_KEY_LEN]) {
+ferry_err ferry_secrets_read_file(const char *path, const char *what, void *buf, size_t cap,
+                                  size_t *len) {
     ferry_err err = FERRY_EIO;
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
+    *len = 0;
     if (fd < 0) {
         if (errno == ENOENT)
             return FERRY_ENOTFOUND;
-        LOG_ERROR("secrets: cannot open the key file %s: %s", path, strerror(errno));
+        LOG_ERROR("cannot open %s %s: %s", what, path, strerror(errno));
         return FERRY_EIO;
     }
     if (fstat(fd, &st) != 0) {
-        LOG_ERROR("secrets: cannot stat the key file %s: %s", path, strerror(errno));
+        LOG_ERROR("cannot stat %s %s: %s", what, path, strerror(errno));
         goto out;
     }
     err = FERRY_EINVAL;
     if (!S_ISREG(st.st_mode)) {
-        LOG_ERROR("secrets: the key file %s is not a regular file; refusing to start", path);
+        LOG_ERROR("%s %s is not a regular file; refusing it", what, path);
         goto out;
     }
     if ((st.st_mode & 077) != 0) {
-        LOG_ERROR("secrets: the key file %s has mode %04o: group or others may access it, and it "
-                  "protects stored secrets or this daemon's identity; refusing to start (chmod "
-                  "600 it)",
-                  path, (unsigned)(st.st_mode & 07777));
+        LOG_ERROR("%s %s has mode %04o: group or others may read it, and only its owner may; "
+                  "refusing it (chmod 600 it)",
+                  what, path, (unsigned)(st.st_mode & 07777));
         goto out;
     }
-    if (st.st_size != FERRY_SECRETS_KEY_LEN) {
-        LOG_ERROR("secrets: the key file %s has %lld bytes instead of %d; refusing to start (is it "
-                  "the right file? a new key cannot decrypt secrets stored with the old one)",
-                  path, (long long)st.st_size, FERRY_SECRETS_KEY_LEN);
+    if ((unsigned long long)st.st_size > cap) {
+        LOG_ERROR("%s %s has %lld bytes, more than the %zu it may; refusing it", what, path,
+                  (long long)st.st_size, cap);
         goto out;
     }
-    ssize_t n = read(fd, key, FERRY_SECRETS_KEY_LEN);
-    if (n != FERRY_SECRETS_KEY_LEN) {
-        LOG_ERROR("secrets: cannot read the key file %s: %s", path,
-                  n < 0 ? strerror(errno) : "short read");
+    ssize_t n = read(fd, buf, (size_t)st.st_size);
+    if (n != (ssize_t)st.st_size) {
+        LOG_ERROR("cannot read %s %s: %s", what, path, n < 0 ? strerror(errno) : "short read");
         err = FERRY_EIO;
         goto out;
     }
+    *len = (size_t)n;
     err = FERRY_OK;
 out:
     close(fd);
@@ -84,43 +83,70 @@ static void fsync_parent(const char *path) {
     }
 }
 
-/* Write a new random key under a temporary name and link it to path: the key file appears whole
- * or not at all, and of two processes creating it at once the first link wins (link fails with
- * EEXIST for the second, which then reads the winner's key). */
-static ferry_err key_create(const char *path) {
-    unsigned char key[FERRY_SECRETS_KEY_LEN];
-    char tmp[4096];
+ferry_err ferry_secrets_write_file(const char *path, const char *what, const void *data, size_t len,
+                                   bool exclusive) {
+    char tmp[PATH_MAX + 16];
     ferry_err err = FERRY_EIO;
     int fd = -1;
 
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= sizeof(tmp)) {
-        LOG_ERROR("secrets: key file path too long: %s", path);
+        LOG_ERROR("%s path too long: %s", what, path);
         return FERRY_EINVAL;
     }
-    if (RAND_bytes(key, sizeof(key)) != 1) {
-        LOG_ERROR("secrets: no random bytes for a new key (OpenSSL error %lu)", ERR_get_error());
+    if ((fd = mkstemp(tmp)) < 0) { /* mode 0600 */
+        LOG_ERROR("cannot create %s beside %s: %s", what, path, strerror(errno));
         return FERRY_EIO;
     }
-    if ((fd = mkstemp(tmp)) < 0) { /* mode 0600 */
-        LOG_ERROR("secrets: cannot create the key file beside %s: %s", path, strerror(errno));
+    if (fchmod(fd, 0600) != 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) != 0) {
+        LOG_ERROR("cannot write %s %s: %s", what, tmp, strerror(errno));
         goto out;
     }
-    if (fchmod(fd, 0600) != 0 || write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) ||
-        fsync(fd) != 0) {
-        LOG_ERROR("secrets: cannot write the key file %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (link(tmp, path) != 0 && errno != EEXIST) {
-        LOG_ERROR("secrets: cannot create the key file %s: %s", path, strerror(errno));
+    /* link fails with EEXIST where a file is already there: the first writer's stays. */
+    if (exclusive ? link(tmp, path) != 0 && errno != EEXIST : rename(tmp, path) != 0) {
+        LOG_ERROR("cannot create %s %s: %s", what, path, strerror(errno));
         goto out;
     }
     fsync_parent(path);
     err = FERRY_OK;
 out:
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp);
+    close(fd);
+    unlink(tmp); /* after a rename: nothing there any more */
+    return err;
+}
+
+/* ---- key file -------------------------------------------------------------------------------- */
+
+/* Read and check an existing key file. FERRY_ENOTFOUND when it does not exist. */
+static ferry_err key_read(const char *path, unsigned char key[FERRY_SECRETS_KEY_LEN]) {
+    unsigned char buf[256]; /* a wrong file of up to this size is told by its size */
+    size_t len = 0;
+    ferry_err err = ferry_secrets_read_file(path, "the key file", buf, sizeof(buf), &len);
+
+    if (err == FERRY_EINVAL)
+        LOG_ERROR("secrets: the key file %s protects stored secrets or this daemon's identity; "
+                  "refusing to start",
+                  path);
+    if (err == FERRY_OK && len != FERRY_SECRETS_KEY_LEN) {
+        LOG_ERROR("secrets: the key file %s has %zu bytes instead of %d; refusing to start (is it "
+                  "the right file? a new key cannot decrypt secrets stored with the old one)",
+                  path, len, FERRY_SECRETS_KEY_LEN);
+        err = FERRY_EINVAL;
     }
+    if (err == FERRY_OK)
+        memcpy(key, buf, FERRY_SECRETS_KEY_LEN);
+    ferry_secrets_wipe(buf, sizeof(buf));
+    return err;
+}
+
+/* Write a new random key: the key file appears whole or not at all, and of two processes creating
+ * it at once the first wins (the second then reads the winner's key). */
+static ferry_err key_create(const char *path) {
+    unsigned char key[FERRY_SECRETS_KEY_LEN];
+    if (RAND_bytes(key, sizeof(key)) != 1) {
+        LOG_ERROR("secrets: no random bytes for a new key (OpenSSL error %lu)", ERR_get_error());
+        return FERRY_EIO;
+    }
+    ferry_err err = ferry_secrets_write_file(path, "the key file", key, sizeof(key), true);
     ferry_secrets_wipe(key, sizeof(key));
     return err;
 }

@@ -15,6 +15,23 @@
 /* "sha256:" and 64 hex digits, NUL-terminated. */
 #define FERRY_SECRETS_DIGEST_LEN 72
 
+/* Owner-only files (keys, tokens, credentials). `what` names the file in log lines ("the key
+ * file"). */
+
+/* Read the whole of file path into buf (at most cap bytes) and its size into *len. FERRY_ENOTFOUND
+ * (not logged) when it does not exist; FERRY_EINVAL (logged, saying what to do) when it is not a
+ * regular file, group or others may access it (mode & 077), or it holds more than cap bytes;
+ * FERRY_EIO (logged) when it cannot be read. */
+ferry_err ferry_secrets_read_file(const char *path, const char *what, void *buf, size_t cap,
+                                  size_t *len);
+
+/* Write len bytes of data as file path, mode 0600, whole or not at all: a temporary file in the
+ * same folder, fsynced, then put in place, and the folder fsynced. exclusive: a file already at
+ * path stays (of two writers at once the first wins: read it back); else it is replaced.
+ * FERRY_EINVAL (path too long), FERRY_EIO; logged. */
+ferry_err ferry_secrets_write_file(const char *path, const char *what, const void *data, size_t len,
+                                   bool exclusive);
+
 /* Load the key from the file at path. When the file does not exist and create is true, a new
  * random key (RAND_bytes) is written there first, atomically (a temporary file of mode 0600 in the
  * same folder, fsynced, then linked to path; a concurrent creator wins and its key is read) and
