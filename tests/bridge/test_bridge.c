@@ -396,18 +396,7 @@ static void test_node_sync_on_register_relabel_delete(void **state) {
 
 /* Build a message as a node would send it. */
 static ferry_err node_says(fixture *f, const char *topic, json_t *msg) {
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    assert_int_equal(ferry_proto_encode(msg, &buf, &len), FERRY_OK);
-    ferry_bridge_msg m = {.topic = topic,
-                          .topic_len = strlen(topic),
-                          .payload = buf,
-                          .len = len,
-                          .received_ms = ferry_now_ms()};
-    ferry_err err = ferry_bridge_handle_messages(f->b, &m, 1);
-    ferry_free(buf);
-    json_decref(msg);
-    return err;
+    return node_message(f->b, topic, msg, NULL);
 }
 
 static void test_hello_answered_with_sync(void **state) {

@@ -151,22 +151,7 @@ static json_t *full_spec(fixture *f, const node_keys *k, const char *node, const
 /* A node message on topic (msg stolen), signed with key when not NULL. */
 static ferry_err node_says_as(fixture *f, const char *topic, json_t *msg,
                               const ferry_keypair *key) {
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    char sig[FERRY_SIGN_SIG_B64] = "";
-    assert_int_equal(ferry_proto_encode(msg, &buf, &len), FERRY_OK);
-    if (key != NULL)
-        assert_int_equal(ferry_sign_message(key, topic, buf, len, sig), FERRY_OK);
-    ferry_bridge_msg m = {.topic = topic,
-                          .topic_len = strlen(topic),
-                          .payload = buf,
-                          .len = len,
-                          .received_ms = ferry_now_ms(),
-                          .sig = key != NULL ? sig : NULL};
-    ferry_err err = ferry_bridge_handle_messages(f->b, &m, 1);
-    ferry_free(buf);
-    json_decref(msg);
-    return err;
+    return node_message(f->b, topic, msg, key);
 }
 
 static ferry_err node_says(fixture *f, const char *topic, json_t *msg) {

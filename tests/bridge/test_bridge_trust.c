@@ -76,21 +76,7 @@ static ferry_err enroll(fixture *f, const char *token, const node_keys *k, json_
 
 /* A node message on topic, signed with key (NULL: unsigned). */
 static void node_sends(fixture *f, const char *topic, json_t *msg, const ferry_keypair *key) {
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    char sig[FERRY_SIGN_SIG_B64];
-    assert_int_equal(ferry_proto_encode(msg, &buf, &len), FERRY_OK);
-    if (key != NULL)
-        assert_int_equal(ferry_sign_message(key, topic, buf, len, sig), FERRY_OK);
-    ferry_bridge_msg m = {.topic = topic,
-                          .topic_len = strlen(topic),
-                          .payload = buf,
-                          .len = len,
-                          .received_ms = ferry_now_ms(),
-                          .sig = key != NULL ? sig : NULL};
-    assert_int_equal(ferry_bridge_handle_messages(f->b, &m, 1), FERRY_OK);
-    ferry_free(buf);
-    json_decref(msg);
+    assert_int_equal(node_message(f->b, topic, msg, key), FERRY_OK);
 }
 
 static json_t *hello(const char *node) {
