@@ -77,7 +77,7 @@ json_t *bridge__hellos_cached(bridge_hellos *h, const char *ns, const char *node
     const char *d = json_string_value(json_object_get(st, "digest"));
     if (d != NULL && strcmp(d, digest) == 0 &&
         json_integer_value(json_object_get(st, "rev")) == (json_int_t)rev)
-        sync = json_deep_copy(json_object_get(st, "sync")); /* no sharing across threads */
+        sync = json_incref(json_object_get(st, "sync")); /* read-only from now on */
     pthread_mutex_unlock(&h->lock);
     return sync;
 }
@@ -86,13 +86,10 @@ void bridge__hellos_keep(bridge_hellos *h, const char *ns, const char *node, uin
                          const char *digest, json_t *sync) {
     pthread_mutex_lock(&h->lock);
     json_t *st = state_of(h, ns, node, true);
-    json_t *copy = json_deep_copy(sync);
-    if (st != NULL && copy != NULL) {
+    if (st != NULL) {
         json_object_set_new(st, "rev", json_integer((json_int_t)rev));
         json_object_set_new(st, "digest", json_string(digest));
-        json_object_set_new(st, "sync", copy);
-    } else {
-        json_decref(copy);
+        json_object_set(st, "sync", sync);
     }
     pthread_mutex_unlock(&h->lock);
 }

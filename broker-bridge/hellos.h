@@ -24,12 +24,13 @@ void bridge__hellos_free(bridge_hellos *h);
 /* Whether a hello from ns/node at now_ms (monotonic) is within its budget; takes one token. */
 bool bridge__hellos_admit(bridge_hellos *h, const char *ns, const char *node, int64_t now_ms);
 
-/* The sync kept for ns/node when it answered a hello with this digest at rev (new reference), or
- * NULL. */
+/* The sync kept for ns/node when it answered a hello with this digest at rev (a new reference:
+ * the sync is shared and must not be modified; jansson's reference counts are atomic), or NULL. */
 json_t *bridge__hellos_cached(bridge_hellos *h, const char *ns, const char *node, uint64_t rev,
                               const char *digest);
 
-/* Keep a copy of sync (borrowed) as the answer for (ns/node, rev, digest). */
+/* Keep sync (a reference is taken; it is not modified from then on) as the answer for (ns/node,
+ * rev, digest). */
 void bridge__hellos_keep(bridge_hellos *h, const char *ns, const char *node, uint64_t rev,
                          const char *digest, json_t *sync);
 
