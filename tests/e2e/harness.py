@@ -436,6 +436,13 @@ def clear_retained(port, topic_filter, timeout=10.0, auth=None):
     return len(topics)
 
 
+def ferryctl_encode(build_dir, obj):
+    """A protocol message (a dict) as the msgpack bytes `ferryctl encode` makes of it."""
+    exe = os.path.join(build_dir, "ferryctl", "ferryctl")
+    return subprocess.run([exe, "encode"], input=json.dumps(obj).encode(), check=True,
+                          capture_output=True, timeout=30).stdout
+
+
 def ferryctl_decode(build_dir, messages):
     """Decode captured (topic, payload[, retained]) messages with `ferryctl decode`; returns a
     list of (topic, object). An entry whose payload ferryctl rejects gets object None."""

@@ -1,9 +1,6 @@
 """End to end: payloads published by hand on a node's topics (garbage, truncated msgpack, a future
 format version, a lie about the topic) are logged and ignored; the node keeps working. The tests
 share one stack (node east running app web) and the payloads, published once."""
-import json
-import os
-import subprocess
 
 import pytest
 
@@ -12,9 +9,7 @@ from common import wait_phase, web_app
 
 
 def encode(t, obj):
-    exe = os.path.join(t.build_dir, "ferryctl", "ferryctl")
-    return subprocess.run([exe, "encode"], input=json.dumps(obj).encode(), check=True,
-                          capture_output=True, timeout=10).stdout
+    return harness.ferryctl_encode(t.build_dir, obj)
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,7 @@
 - after a restart without any broker, a node reconciles from its own LMDB.
 The first three tests share one stack (node east and a fleet of 50 registered nodes without
 daemons); the last one has its own."""
-import json
-import os
 import signal
-import subprocess
 
 import pytest
 
@@ -50,8 +47,7 @@ def fleet(t):
 
 
 def encode(t, obj):
-    return subprocess.run([os.path.join(t.build_dir, "ferryctl", "ferryctl"), "encode"],
-                          input=json.dumps(obj).encode(), capture_output=True, check=True).stdout
+    return harness.ferryctl_encode(t.build_dir, obj)
 
 
 def test_app_change_costs_o1_publishes_whatever_the_fleet(t, fleet):

@@ -6,7 +6,6 @@ a deleted node is locked out; a deleted app is collected once its node acknowled
 
 One stack for the file: nodes east (region=east, zone=a) and west (region=east, zone=b). Tests
 that stop west start it again."""
-import json
 import os
 import subprocess
 import uuid
@@ -29,11 +28,7 @@ def stack(t):
 
 
 def encode(t, obj):
-    """A protocol message as msgpack bytes (ferryctl encode)."""
-    exe = f"{t.build_dir}/ferryctl/ferryctl"
-    out = subprocess.run([exe, "encode"], input=json.dumps(obj).encode(), capture_output=True,
-                         timeout=30, check=True)
-    return out.stdout
+    return harness.ferryctl_encode(t.build_dir, obj)
 
 
 def debug_auth(t, stack, name):
