@@ -15,8 +15,7 @@ struct ferry_session {
     bool connected;
     /* Hello */
     bool hello_outstanding;
-    int64_t hello_sent_at;      /* the outstanding one's */
-    int64_t last_hello_at;      /* any hello's, for the check and the gap limit */
+    int64_t last_hello_at;      /* the last hello's: its retry, the check, the gap limit */
     const char *hello_deferred; /* static reason of a hello held back by a limit, or NULL */
     int64_t hello_not_before;
     int64_t store_backoff_ms; /* 0 after a message was stored */
@@ -143,7 +142,6 @@ static void send_hello(ferry_session *s, const char *reason, int64_t now) {
     }
     json_decref(hello);
     s->hello_outstanding = true;
-    s->hello_sent_at = now;
     s->last_hello_at = now;
 }
 
@@ -357,7 +355,7 @@ void ferry_session_tick(ferry_session *s, int64_t now) {
         return; /* the hello follows the subscriptions */
     if (s->hello_deferred != NULL && now >= s->hello_not_before)
         send_hello(s, s->hello_deferred, now);
-    else if (s->hello_outstanding && now - s->hello_sent_at >= FERRY_SESSION_HELLO_RETRY_MS)
+    else if (s->hello_outstanding && now - s->last_hello_at >= FERRY_SESSION_HELLO_RETRY_MS)
         send_hello(s, "retry", now);
     else if (!s->hello_outstanding && s->hello_deferred == NULL &&
              now - s->last_hello_at >= FERRY_SESSION_CHECK_MS)
