@@ -168,9 +168,10 @@ out:
 
 /* The answer a node gets: who it is, whom to trust, where to connect. */
 static json_t *identity(const ferry_bridge *b, const enroll_op *eo) {
-    char pub[FERRY_SIGN_PUB_B64], client[160];
+    char pub[FERRY_SIGN_PUB_B64], client[FERRY_BROKER_NAME_MAX];
     ferry_sign_pub_encode(b->sign.pub, pub);
-    snprintf(client, sizeof(client), "node.%s.%s", eo->ns, eo->node);
+    if (ferry_broker_node_username(eo->ns, eo->node, client, sizeof(client)) != FERRY_OK)
+        return NULL; /* names checked when the token was issued */
     return json_pack("{s:s, s:s, s:s, s:{s:s?, s:s, s:s?, s:s?, s:s?}}", "namespace", eo->ns,
                      "node", eo->node, "bridgeKey", pub, "mqtt", "uri", b->cfg.node_mqtt_uri,
                      "clientId", client, "ca", b->cfg.node_mqtt_ca, "username",
