@@ -315,11 +315,29 @@ def test_per_ip_limit():
     # --api-max-per-ip: an address holding its share gets no more connections (MHD closes them
     # at once); when it lets one go, the next is served again.
     with Bridge("--plain-http", "--api-max-per-ip", "4") as b:
-        held = [socket.create_connection(("127.0.0.1", b.port), timeout=10) for _ in range(4)]
+        held = []
+
+        def hold_four():
+            # Each of the four is served once (so the server has accepted it: the readiness
+            # probe's connection may still count against the address for a moment, and then one
+            # of these is refused), then kept busy with a request that never ends.
+            for c in held:
+                c.close()
+            held.clear()
+            for _ in range(4):
+                c = http.client.HTTPConnection("127.0.0.1", b.port, timeout=5)
+                held.append(c)
+                c.request("GET", "/healthz")
+                resp = c.getresponse()
+                resp.read()
+                if resp.status != 200:
+                    return False
+            for c in held:
+                c.sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            return all(waiting(c.sock) for c in held)
+
         try:
-            for s in held:
-                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-            poll(lambda: all(waiting(s) for s in held), 10, "4 connections held")
+            poll(hold_four, 10, "4 connections held")
             try:
                 status = b.get("/healthz", token=None, timeout=5)[0]
             except OSError as e:
