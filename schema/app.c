@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ferry/config.h"
+#include "ferry/function.h"
 #include "ferry/labels.h"
 #include "ferry/quantity.h"
 #include "ferry/selector.h"
@@ -96,7 +97,7 @@ static ferry_err check_argv(const json_t *v, const char *path, ferry_detail *d) 
     return FERRY_OK;
 }
 
-static ferry_err check_env(const json_t *env, const char *path, ferry_detail *d) {
+ferry_err app__check_env(const json_t *env, const char *path, ferry_detail *d) {
     static const char *const fields[] = {"name", "value", NULL};
     char f[192];
     char q[72];
@@ -176,7 +177,7 @@ static ferry_err check_ports(const json_t *ports, const char *path, ferry_detail
 }
 
 /* The kind key of a volume ("hostPath", "config", ...), or NULL when it has none or several. */
-static const char *volume_kind(const json_t *vol) {
+const char *app__volume_kind(const json_t *vol) {
     const char *kind = NULL;
     for (const char *const *k = VOLUME_KINDS; *k != NULL; k++) {
         if (json_object_get(vol, *k) == NULL)
@@ -202,13 +203,13 @@ static const json_t *find_volume(const json_t *volumes, const char *name, size_t
     return NULL;
 }
 
-static bool config_kind(const char *kind) {
+bool app__config_kind(const char *kind) {
     return kind != NULL && (strcmp(kind, "config") == 0 || strcmp(kind, "secret") == 0 ||
                             strcmp(kind, "certificate") == 0);
 }
 
-static ferry_err check_mounts(const json_t *mounts, const char *path, const json_t *volumes,
-                              ferry_detail *d) {
+ferry_err app__check_mounts(const json_t *mounts, const char *path, const json_t *volumes,
+                            ferry_detail *d) {
     static const char *const fields[] = {"name", "mountPath", "readOnly", "subPath", NULL};
     char f[192];
     char q[72];
@@ -264,12 +265,12 @@ static ferry_err check_mounts(const json_t *mounts, const char *path, const json
         if (sp == NULL)
             continue;
         const char *sps = validate__str(sp);
-        if (config_kind(volume_kind(vol))) {
+        if (app__config_kind(app__volume_kind(vol))) {
             if (sps == NULL || !ferry_config_file_name_valid(sps))
                 return ferry_fail(d, FERRY_EINVAL, f,
                                   "must name one file of the %s volume: 1-253 characters "
                                   "[A-Za-z0-9._-], not '.' or '..'",
-                                  volume_kind(vol));
+                                  app__volume_kind(vol));
         } else if (sps == NULL || !path_valid(sps, false)) {
             return ferry_fail(d, FERRY_EINVAL, f,
                               "must be a relative path of at most %d characters without a '..' "
@@ -280,7 +281,7 @@ static ferry_err check_mounts(const json_t *mounts, const char *path, const json
     return FERRY_OK;
 }
 
-static ferry_err check_resources(const json_t *res, const char *path, ferry_detail *d) {
+ferry_err app__check_resources(const json_t *res, const char *path, ferry_detail *d) {
     static const char *const fields[] = {"limits", NULL};
     static const char *const lfields[] = {"cpu", "memory", "gpuMemory", "gpuCompute", NULL};
     char f[192];
@@ -337,7 +338,7 @@ static ferry_err check_resources(const json_t *res, const char *path, ferry_deta
 }
 
 /* Find the container named name in list[0..n); its index in *at. */
-static bool name_in(const json_t *list, size_t n, const char *name, size_t *at) {
+bool app__name_in(const json_t *list, size_t n, const char *name, size_t *at) {
     for (size_t k = 0; k < n; k++) {
         const char *other = json_string_value(json_object_get(json_array_get(list, k), "name"));
         if (other != NULL && strcmp(other, name) == 0) {
@@ -379,10 +380,10 @@ static ferry_err check_container(const json_t *list, size_t i, bool init, const 
     const char *s = validate__str(name);
     if (s == NULL || !ferry_name_valid(s))
         return ferry_fail(d, FERRY_EINVAL, f, MSG_DNS);
-    if (name_in(list, i, s, &at))
+    if (app__name_in(list, i, s, &at))
         return ferry_fail(d, FERRY_EINVAL, f, "duplicate %s name '%s'",
                           init ? "init service" : "service", validate__quote(s, q, sizeof(q)));
-    if (inits != NULL && name_in(inits, json_array_size(inits), s, &at))
+    if (inits != NULL && app__name_in(inits, json_array_size(inits), s, &at))
         return ferry_fail(d, FERRY_EINVAL, f,
                           "name '%s' is already used by initServices[%zu] (names are unique "
                           "across initServices and services)",
@@ -411,18 +412,18 @@ static ferry_err check_container(const json_t *list, size_t i, bool init, const 
     if ((v = json_object_get(svc, "args")) != NULL && (rc = check_argv(v, f, d)) != FERRY_OK)
         return rc;
     snprintf(f, sizeof(f), "%s.env", path);
-    if ((v = json_object_get(svc, "env")) != NULL && (rc = check_env(v, f, d)) != FERRY_OK)
+    if ((v = json_object_get(svc, "env")) != NULL && (rc = app__check_env(v, f, d)) != FERRY_OK)
         return rc;
     snprintf(f, sizeof(f), "%s.ports", path);
     if ((v = json_object_get(svc, "ports")) != NULL && (rc = check_ports(v, f, d)) != FERRY_OK)
         return rc;
     snprintf(f, sizeof(f), "%s.volumeMounts", path);
     if ((v = json_object_get(svc, "volumeMounts")) != NULL &&
-        (rc = check_mounts(v, f, volumes, d)) != FERRY_OK)
+        (rc = app__check_mounts(v, f, volumes, d)) != FERRY_OK)
         return rc;
     snprintf(f, sizeof(f), "%s.resources", path);
     if ((v = json_object_get(svc, "resources")) != NULL &&
-        (rc = check_resources(v, f, d)) != FERRY_OK)
+        (rc = app__check_resources(v, f, d)) != FERRY_OK)
         return rc;
     snprintf(f, sizeof(f), "%s.privileged", path);
     if ((v = json_object_get(svc, "privileged")) != NULL && !json_is_boolean(v))
@@ -528,10 +529,10 @@ static ferry_err check_volumes(const json_t *volumes, ferry_detail *d) {
         const char *s = validate__str(name);
         if (s == NULL || !ferry_name_valid(s))
             return ferry_fail(d, FERRY_EINVAL, f, MSG_DNS);
-        if (name_in(volumes, i, s, &at))
+        if (app__name_in(volumes, i, s, &at))
             return ferry_fail(d, FERRY_EINVAL, f, "duplicate volume name '%s'",
                               validate__quote(s, q, sizeof(q)));
-        const char *kind = volume_kind(vol);
+        const char *kind = app__volume_kind(vol);
         if (kind == NULL)
             return ferry_fail(d, FERRY_EINVAL, path,
                               "must have exactly one of hostPath, config, secret, certificate, "
@@ -569,8 +570,8 @@ static ferry_err check_volumes(const json_t *volumes, ferry_detail *d) {
             /* config objects share one namespace: one name cannot be two kinds */
             for (size_t k = 0; k < i; k++) {
                 const json_t *other = json_array_get(volumes, k);
-                const char *ok = volume_kind(other);
-                if (!config_kind(ok) || strcmp(ok, kind) == 0)
+                const char *ok = app__volume_kind(other);
+                if (!app__config_kind(ok) || strcmp(ok, kind) == 0)
                     continue;
                 const char *on =
                     json_string_value(json_object_get(json_object_get(other, ok), "name"));
@@ -578,6 +579,20 @@ static ferry_err check_volumes(const json_t *volumes, ferry_detail *d) {
                     return ferry_fail(d, FERRY_EINVAL, f, "'%s' is used as a %s by volumes[%zu]",
                                       validate__quote(rs, q, sizeof(q)), ok, k);
             }
+        }
+    }
+    return FERRY_OK;
+}
+
+/* A container app's service carries none of a function service's fields. */
+static ferry_err check_function_fields(const json_t *services, size_t i, ferry_detail *d) {
+    static const char *const only[] = {"runtime", "functionConfig", "functions", "timeout", NULL};
+    char f[192];
+    for (size_t k = 0; only[k] != NULL; k++) {
+        if (json_object_get(json_array_get(services, i), only[k]) != NULL) {
+            snprintf(f, sizeof(f), "services[%zu].%s", i, only[k]);
+            return ferry_fail(d, FERRY_EINVAL, f,
+                              "is only allowed in a function app (\"type\": \"function\")");
         }
     }
     return FERRY_OK;
@@ -601,8 +616,15 @@ static ferry_err check_containers(const json_t *app, ferry_detail *d) {
         json_array_size(services) > APP_MAX_SERVICES)
         return ferry_fail(d, FERRY_EINVAL, "services",
                           "must be a non-empty array of at most %d services", APP_MAX_SERVICES);
+    if (function__is_function_app(app)) {
+        for (size_t i = 0; i < json_array_size(services); i++)
+            if ((rc = function__check_service(services, i, volumes, d)) != FERRY_OK)
+                return rc;
+        return function__check_app(app, d);
+    }
     for (size_t i = 0; i < json_array_size(services); i++)
-        if ((rc = check_container(services, i, false, inits, volumes, d)) != FERRY_OK)
+        if ((rc = check_function_fields(services, i, d)) != FERRY_OK ||
+            (rc = check_container(services, i, false, inits, volumes, d)) != FERRY_OK)
             return rc;
     return FERRY_OK;
 }
@@ -671,9 +693,9 @@ static ferry_err check_registries(const json_t *app, ferry_detail *d) {
                                   validate__quote(s, q, sizeof(q)));
         for (size_t i = 0; i < json_array_size(volumes); i++) {
             const json_t *vol = json_array_get(volumes, i);
-            const char *kind = volume_kind(vol);
+            const char *kind = app__volume_kind(vol);
             const char *n = json_string_value(json_object_get(json_object_get(vol, kind), "name"));
-            if (config_kind(kind) && n != NULL && strcmp(n, s) == 0)
+            if (app__config_kind(kind) && n != NULL && strcmp(n, s) == 0)
                 return ferry_fail(d, FERRY_EINVAL, f, "'%s' is used as a %s by volumes[%zu]",
                                   validate__quote(s, q, sizeof(q)), kind, i);
         }
@@ -705,11 +727,9 @@ ferry_err ferry_app_validate(const json_t *app, ferry_detail *d) {
 
 ferry_err ferry_app_validate_ex(const json_t *app, unsigned flags, ferry_detail *d) {
     static const char *const fields[] = {
-        "name",        "description",  "labels",        "selector",
-        "volumes",     "initServices", "services",      "registries",
-        "workload",    "replicas",     "restartPolicy", "backoffLimit",
-        "hostNetwork", "monitorQps",   "deploy",        "resolved",
-        NULL};
+        "name",        "description", "labels",   "selector", "volumes",       "initServices",
+        "services",    "registries",  "workload", "replicas", "restartPolicy", "backoffLimit",
+        "hostNetwork", "monitorQps",  "deploy",   "resolved", "type",          NULL};
     static const char *const ignored[] = {"namespace", "version",     "createdAt",
                                           "updatedAt", "deployState", NULL};
     bool several_pods = false;
@@ -742,6 +762,11 @@ ferry_err ferry_app_validate_ex(const json_t *app, unsigned flags, ferry_detail 
         return rc;
     if ((v = json_object_get(app, "volumes")) != NULL && (rc = check_volumes(v, d)) != FERRY_OK)
         return rc;
+    if ((v = json_object_get(app, "type")) != NULL &&
+        (validate__str(v) == NULL || (strcmp(json_string_value(v), "container") != 0 &&
+                                      strcmp(json_string_value(v), "function") != 0)))
+        return ferry_fail(d, FERRY_EINVAL, "type",
+                          "must be \"container\" (the default) or \"function\"");
     if ((rc = check_containers(app, d)) != FERRY_OK ||
         (rc = check_workload(app, &several_pods, d)) != FERRY_OK ||
         (rc = check_registries(app, d)) != FERRY_OK)
@@ -775,11 +800,20 @@ ferry_err ferry_app_config_refs(const json_t *app, json_t **refs) {
     const json_t *volumes = json_object_get(app, "volumes");
     for (size_t i = 0; i < json_array_size(volumes); i++) {
         const json_t *vol = json_array_get(volumes, i);
-        const char *kind = volume_kind(vol);
+        const char *kind = app__volume_kind(vol);
         const char *name = validate__str(json_object_get(json_object_get(vol, kind), "name"));
-        if (!config_kind(kind) || name == NULL || json_object_get(configs, name) != NULL)
+        if (!app__config_kind(kind) || name == NULL || json_object_get(configs, name) != NULL)
             continue;
         if (json_object_set_new(configs, name, json_string(kind)) != 0)
+            goto out;
+    }
+    const json_t *services = json_object_get(app, "services");
+    for (size_t i = 0; function__is_function_app(app) && i < json_array_size(services); i++) {
+        const char *name =
+            validate__str(json_object_get(json_array_get(services, i), "functionConfig"));
+        if (name == NULL || json_object_get(configs, name) != NULL)
+            continue;
+        if (json_object_set_new(configs, name, json_string("config")) != 0)
             goto out;
     }
     const json_t *names = json_object_get(app, "registries");
@@ -895,6 +929,38 @@ static json_t *normalize_containers(const json_t *src, bool init) {
     return out;
 }
 
+static json_t *normalize_env(const json_t *src) {
+    json_t *env = json_array();
+    bool ok = env != NULL;
+    for (size_t i = 0; ok && i < json_array_size(src); i++) {
+        const json_t *e = json_array_get(src, i);
+        json_t *ne = json_object();
+        ok = json_array_append_new(env, ne) == 0 && ne != NULL &&
+             put(ne, "name", copy_or(json_object_get(e, "name"), empty_string)) &&
+             put(ne, "value", copy_or(json_object_get(e, "value"), empty_string));
+    }
+    if (!ok) {
+        json_decref(env);
+        return NULL;
+    }
+    return env;
+}
+
+static json_t *normalize_functions(const json_t *src) {
+    json_t *out = json_array();
+    for (size_t i = 0; out != NULL && i < json_array_size(src); i++) {
+        const json_t *svc = json_array_get(src, i);
+        json_t *fn =
+            function__normalize_service(svc, normalize_env(json_object_get(svc, "env")),
+                                        normalize_mounts(json_object_get(svc, "volumeMounts")));
+        if (json_array_append_new(out, fn) != 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
 static json_t *normalize_selector(const json_t *sel) {
     json_t *out = json_object();
     json_t *exprs = NULL;
@@ -939,7 +1005,10 @@ json_t *ferry_app_normalize(const json_t *app) {
         !put(out, "volumes", copy_or(json_object_get(app, "volumes"), json_array)) ||
         !put(out, "initServices",
              normalize_containers(json_object_get(app, "initServices"), true)) ||
-        !put(out, "services", normalize_containers(json_object_get(app, "services"), false)) ||
+        !put(out, "services",
+             function__is_function_app(app)
+                 ? normalize_functions(json_object_get(app, "services"))
+                 : normalize_containers(json_object_get(app, "services"), false)) ||
         !put(out, "registries", copy_or(json_object_get(app, "registries"), json_array)) ||
         !put(out, "workload", json_string(workload)))
         goto fail;
@@ -958,6 +1027,8 @@ json_t *ferry_app_normalize(const json_t *app) {
         !put(out, "monitorQps", copy_or(json_object_get(app, "monitorQps"), json_no)))
         goto fail;
     if ((v = json_object_get(app, "deploy")) != NULL && !put(out, "deploy", json_deep_copy(v)))
+        goto fail;
+    if (function__is_function_app(app) && !put(out, "type", json_string("function")))
         goto fail;
     if ((v = json_object_get(app, "resolved")) != NULL && !put(out, "resolved", json_deep_copy(v)))
         goto fail;

@@ -470,11 +470,18 @@ static const char *volume_ref(const json_t *vol, const char **kind) {
  * does. */
 static const char *referenced_kind(const json_t *app, const char *name) {
     const json_t *volumes = json_object_get(app, "volumes");
+    const json_t *services = json_object_get(app, "services");
     const char *kind = NULL;
     for (size_t i = 0; i < json_array_size(volumes); i++) {
         const char *n = volume_ref(json_array_get(volumes, i), &kind);
         if (n != NULL && strcmp(n, name) == 0)
             return kind;
+    }
+    for (size_t i = 0; function__is_function_app(app) && i < json_array_size(services); i++) {
+        const char *n =
+            json_string_value(json_object_get(json_array_get(services, i), "functionConfig"));
+        if (n != NULL && strcmp(n, name) == 0)
+            return "config";
     }
     return NULL;
 }
@@ -526,7 +533,8 @@ ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferr
             return rc;
         const char *want = referenced_kind(app, key);
         if (want == NULL)
-            return ferry_fail(d, FERRY_EINVAL, f, "is not referenced by a volume of the app");
+            return ferry_fail(d, FERRY_EINVAL, f,
+                              "is not referenced by a volume or function service of the app");
         if (strcmp(json_string_value(json_object_get(val, "kind")), want) != 0) {
             snprintf(f, sizeof(f), "resolved.configs.%s.kind", key);
             return ferry_fail(d, FERRY_EINVAL, f, "must be \"%s\" (the kind of the app's volume)",
@@ -540,6 +548,16 @@ ferry_err config__check_resolved(const json_t *app, const json_t *resolved, ferr
         if (n != NULL && json_object_get(configs, n) == NULL)
             return ferry_fail(d, FERRY_EINVAL, "resolved.configs",
                               "must hold the %s '%s' that volumes[%zu] references", kind, n, i);
+    }
+    const json_t *services = json_object_get(app, "services");
+    for (size_t i = 0; function__is_function_app(app) && i < json_array_size(services); i++) {
+        const char *n =
+            json_string_value(json_object_get(json_array_get(services, i), "functionConfig"));
+        if (n != NULL && json_object_get(configs, n) == NULL)
+            return ferry_fail(d, FERRY_EINVAL, "resolved.configs",
+                              "must hold the config '%s' that services[%zu].functionConfig "
+                              "references",
+                              n, i);
     }
 
     const json_t *names = json_object_get(app, "registries");

@@ -58,4 +58,26 @@ __attribute__((format(printf, 3, 4))) static inline void ferry__path(char *buf, 
     va_end(ap);
 }
 
+/* app.c: checks function.c shares. */
+ferry_err app__check_env(const json_t *env, const char *path, ferry_detail *d);
+ferry_err app__check_mounts(const json_t *mounts, const char *path, const json_t *volumes,
+                            ferry_detail *d);
+ferry_err app__check_resources(const json_t *res, const char *path, ferry_detail *d);
+/* The container named name in list[0..n); its index in *at. */
+bool app__name_in(const json_t *list, size_t n, const char *name, size_t *at);
+/* The kind key of a volume ("hostPath", "config", ...), or NULL when it has none or several. */
+const char *app__volume_kind(const json_t *vol);
+/* config, secret or certificate: a kind that names a config object. */
+bool app__config_kind(const char *kind);
+
+/* function.c: function apps (type "function"). */
+bool function__is_function_app(const json_t *app);
+/* App-level rules of a function app (no initServices, no job, one replica, reserved volumes). */
+ferry_err function__check_app(const json_t *app, ferry_detail *d);
+/* services[i] of a function app. */
+ferry_err function__check_service(const json_t *list, size_t i, const json_t *volumes,
+                                  ferry_detail *d);
+/* A function service with defaults; env and mounts (normalized by app.c) are stolen. */
+json_t *function__normalize_service(const json_t *svc, json_t *env, json_t *mounts);
+
 #endif
