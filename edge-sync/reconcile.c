@@ -325,9 +325,15 @@ ferry_err ferry_reconcile_app(const ferry_reconcile_cfg *cfg, const ferry_survey
         }
         return FERRY_OK;
     }
-    run.spec = full;
-    err = reconcile_spec(cfg, &run, out);
+    /* What the node runs: function services as their runtime containers, FERRY_GATEWAY. */
+    static const ferry_function_node defaults = {
+        FERRY_RUNTIME_IMAGE_PYTHON3, FERRY_RUNTIME_IMAGE_NODEJS10, FERRY_RUNTIME_IMAGE_SQL, NULL};
+    run.spec = ferry_function_pod_spec(full, cfg->fn != NULL ? cfg->fn : &defaults);
     json_decref(full);
+    if (run.spec == NULL)
+        return FERRY_ENOMEM;
+    err = reconcile_spec(cfg, &run, out);
+    json_decref(run.spec);
     return err;
 }
 

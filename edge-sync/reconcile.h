@@ -19,6 +19,7 @@
 #include "engine.h"
 #include "ferry/sign.h"
 #include "ferry/common.h"
+#include "ferry/function.h"
 #include "plan.h"
 #include "store.h"
 
@@ -35,6 +36,9 @@ typedef struct {
     /* The node's X25519 key: opens the secret bundles sealed to it (schema/PROTOCOL.md,
      * "Trust"); NULL when the node did not enroll (its apps with secrets then wait). */
     const ferry_keypair *box;
+    /* Runtime images and the gateway's URL for the container form of apps
+     * (ferry_function_pod_spec); NULL: the default images and no FERRY_GATEWAY. */
+    const ferry_function_node *fn;
 } ferry_reconcile_cfg;
 
 /* What to do with one app. */

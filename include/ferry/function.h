@@ -23,6 +23,11 @@
 /* Every container a node runs gets the gateway's URL in this variable (unless it sets it). */
 #define FERRY_FUNCTION_ENV_GATEWAY "FERRY_GATEWAY"
 
+/* The runtime images a node uses unless told otherwise (scripts/images.sh builds them). */
+#define FERRY_RUNTIME_IMAGE_PYTHON3 "ferry/runtime-python3:1"
+#define FERRY_RUNTIME_IMAGE_NODEJS10 "ferry/runtime-nodejs10:1"
+#define FERRY_RUNTIME_IMAGE_SQL "ferry/runtime-sql:1"
+
 /* A function name: 1-63 of [A-Za-z0-9_-]. */
 bool ferry_function_name_valid(const char *s);
 

@@ -1,0 +1,138 @@
+/* edge-sync: the gateway's routes from the survey (routes.h). */
+#include "routes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ferry/function.h"
+#include "volumes.h"
+
+static char *dup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = ferry_malloc(n);
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
+}
+
+static void route_clear(ferry_route *r) {
+    ferry_free(r->service);
+    ferry_free(r->ns);
+    ferry_free(r->app);
+    ferry_free(r->socket);
+    ferry_free(r->target);
+    for (size_t i = 0; i < r->nfunctions; i++)
+        ferry_free(r->functions[i]);
+    ferry_free(r->functions);
+    memset(r, 0, sizeof(*r));
+}
+
+void ferry_routes_free(ferry_routes *r) {
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        route_clear(&r->items[i]);
+    ferry_free(r->items);
+    memset(r, 0, sizeof(*r));
+}
+
+/* The port the node reaches a container service on, or 0: the first TCP port's hostPort, or its
+ * containerPort when the pod has the host's network. */
+static int proxy_port(const json_t *spec, const json_t *svc) {
+    const json_t *port = NULL;
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(svc, "ports"), i, p) {
+        const char *proto = json_string_value(json_object_get(p, "protocol"));
+        if (proto == NULL || strcmp(proto, "TCP") == 0) {
+            port = p;
+            break;
+        }
+    }
+    if (port == NULL)
+        return 0;
+    if (json_is_true(json_object_get(spec, "hostNetwork")))
+        return (int)json_integer_value(json_object_get(port, "containerPort"));
+    return (int)json_integer_value(json_object_get(port, "hostPort"));
+}
+
+static ferry_err function_route(const char *data_dir, const char *ns, const char *app,
+                                const json_t *svc, size_t index, ferry_route *r) {
+    ferry_volumes_ref vref = {data_dir, ns, app};
+    const json_t *fns = json_object_get(svc, "functions");
+    char pod[4096], sock[4200];
+
+    r->function = true;
+    r->timeout_ms = (unsigned)json_integer_value(json_object_get(svc, "timeout")) * 1000u;
+    if (r->timeout_ms == 0)
+        r->timeout_ms = FERRY_FUNCTION_TIMEOUT_S * 1000u;
+    if (ferry_volumes_pod_path(&vref, 0, pod, sizeof(pod)) != FERRY_OK)
+        return FERRY_EINVAL;
+    snprintf(sock, sizeof(sock), "%s/%srun-%zu/%s", pod, FERRY_FUNCTION_VOLUME_PREFIX, index,
+             FERRY_FUNCTION_SOCKET_NAME);
+    if ((r->socket = dup(sock)) == NULL ||
+        (r->functions = ferry_calloc(json_array_size(fns) + 1, sizeof(char *))) == NULL)
+        return FERRY_ENOMEM;
+    for (size_t k = 0; k < json_array_size(fns); k++) {
+        const char *n = json_string_value(json_object_get(json_array_get(fns, k), "name"));
+        if (n == NULL)
+            continue;
+        if ((r->functions[r->nfunctions] = dup(n)) == NULL)
+            return FERRY_ENOMEM;
+        r->nfunctions++;
+    }
+    return FERRY_OK;
+}
+
+ferry_err ferry_routes_build(const char *data_dir, const char *ns, const ferry_survey *s,
+                             ferry_routes *out) {
+    size_t cap = 0;
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < s->n; i++)
+        if (s->items[i].dir.kind == FERRY_DIRECTIVE_RUN)
+            cap += json_array_size(json_object_get(s->items[i].spec, "services"));
+    if (cap == 0)
+        return FERRY_OK;
+    if ((out->items = ferry_calloc(cap, sizeof(*out->items))) == NULL)
+        return FERRY_ENOMEM;
+    for (size_t i = 0; i < s->n; i++) {
+        const ferry_survey_item *it = &s->items[i];
+        if (it->dir.kind != FERRY_DIRECTIVE_RUN)
+            continue;
+        const char *type = json_string_value(json_object_get(it->spec, "type"));
+        bool function = type != NULL && strcmp(type, "function") == 0;
+        bool qps = json_is_true(json_object_get(it->spec, "monitorQps"));
+        size_t k;
+        json_t *svc;
+        json_array_foreach(json_object_get(it->spec, "services"), k, svc) {
+            const char *name = json_string_value(json_object_get(svc, "name"));
+            int port = function ? 0 : proxy_port(it->spec, svc);
+            if (name == NULL || (!function && port <= 0))
+                continue;
+            ferry_route *r = &out->items[out->n++];
+            r->monitor_qps = qps;
+            if ((r->service = dup(name)) == NULL || (r->ns = dup(ns)) == NULL ||
+                (r->app = dup(it->name)) == NULL)
+                goto nomem;
+            if (function) {
+                ferry_err err = function_route(data_dir, ns, it->name, svc, k, r);
+                if (err == FERRY_ENOMEM)
+                    goto nomem;
+                if (err != FERRY_OK) {
+                    route_clear(r);
+                    out->n--;
+                }
+                continue;
+            }
+            char target[32];
+            snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+            r->timeout_ms = FERRY_FUNCTION_TIMEOUT_S * 1000u;
+            if ((r->target = dup(target)) == NULL)
+                goto nomem;
+        }
+    }
+    return FERRY_OK;
+nomem:
+    ferry_routes_free(out);
+    return FERRY_ENOMEM;
+}
