@@ -420,6 +420,36 @@ ferry_err ferry_engine_inspect(ferry_engine *e, const char *id, json_t **out) {
     return rc;
 }
 
+ferry_err ferry_engine_bridge_gateway(ferry_engine *e, char *ip, size_t len) {
+    ferry_engine__resp b = {0};
+    json_t *net = NULL, *cfg;
+    long status;
+    size_t i;
+    ferry_err rc;
+
+    ip[0] = '\0';
+    /* Podman's API answers for its default network under Docker's name "bridge". */
+    rc = call(e, "GET", ENGINE_TIMEOUT_S, &status, &b, "/networks/bridge");
+    if (rc == FERRY_OK && status == 200)
+        rc = ferry_engine__parse_body(&b, &net);
+    else if (rc == FERRY_OK)
+        rc = request_failed(&b, status, "inspecting the network bridge");
+    if (rc == FERRY_OK) {
+        rc = FERRY_ENOTFOUND;
+        json_array_foreach(json_object_get(json_object_get(net, "IPAM"), "Config"), i, cfg) {
+            const char *gw = json_string_value(json_object_get(cfg, "Gateway"));
+            if (gw != NULL && strchr(gw, ':') == NULL && strlen(gw) < len) {
+                snprintf(ip, len, "%s", gw);
+                rc = FERRY_OK;
+                break;
+            }
+        }
+    }
+    json_decref(net);
+    ferry_engine__resp_free(&b);
+    return rc;
+}
+
 ferry_err ferry_engine_state(ferry_engine *e, const char *id, ferry_cstate *out) {
     json_t *info = NULL, *state;
     const char *s, *err;

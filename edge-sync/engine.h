@@ -21,6 +21,11 @@ void ferry_engine_close(ferry_engine *e);
 const char *ferry_engine_describe(const ferry_engine *e);
 bool ferry_engine_is_podman(const ferry_engine *e);
 
+/* The IPv4 address of the host on the engine's default network ("bridge"; Podman's default
+ * network answers to that name too): where containers reach services of the node. In ip (len
+ * bytes). FERRY_ENOTFOUND when the network has no IPv4 gateway. */
+ferry_err ferry_engine_bridge_gateway(ferry_engine *e, char *ip, size_t len);
+
 /* A container as listed by GET /containers/json?all=1. All fields owned by the array. */
 typedef struct {
     char *id;

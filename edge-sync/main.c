@@ -15,11 +15,15 @@
 #include "daemon.h"
 #include "engine.h"
 #include "ferry/app.h"
+#include "ferry/function.h"
+#include "ferry/proto.h"
+#include "gateway.h"
 #include "gpu.h"
 #include "identity.h"
 #include "jobs.h"
 #include "mqtt.h"
 #include "reconcile.h"
+#include "routes.h"
 #include "session.h"
 #include "store.h"
 
@@ -28,7 +32,9 @@ typedef struct {
     const char *node, *ns, *mqtt_uri, *data_dir, *engine_sock, *pause_binary_opt;
     const char *enroll_url, *enroll_token, *enroll_ca;
     int reconcile_interval_s, session_expiry_s, cleanup_interval_s, parallel;
-    bool gpu_sharing, probe_gpu, insecure;
+    int gateway_port, stats_interval_s;
+    const char *gateway_addresses;
+    bool gpu_sharing, probe_gpu, insecure, no_gateway;
     ferry_identity id; /* when enrolled (!insecure) */
 
     char pause_binary[PATH_MAX];
@@ -43,6 +49,13 @@ typedef struct {
     ferry_jobs *jobs;
     ferry_reconcile_cfg rcfg;
     uv_timer_t cleanup_timer;
+    /* The node gateway (gateway.h) and what the reconciler puts into containers (images, its
+     * URL). stats_sent: the counters of the last node.stats, to send only what changed. */
+    ferry_gateway *gateway;
+    ferry_function_node fn;
+    char gateway_url[64];
+    uv_timer_t stats_timer;
+    json_t *stats_sent;
     /* app -> what the file cleanup needs (reconcile.h): written on the loop thread when an app's
      * pass ends; the cleanup's worker reads it only while no app pass runs (jobs.h). */
     json_t *facts;
@@ -116,6 +129,125 @@ static void on_overflow(void *ud, size_t n) {
     ferry_session_overflow(e->session, ferry_mono_ms());
 }
 
+/* ---- the gateway ---- */
+
+/* The survey's apps as the gateway's route table. */
+static void set_routes(edge_t *e, const ferry_survey *survey) {
+    ferry_routes r;
+    ferry_gateway_route *gr;
+    if (e->gateway == NULL || ferry_routes_build(e->data_abs, e->ns, survey, &r) != FERRY_OK)
+        return;
+    if ((gr = ferry_calloc(r.n + 1, sizeof(*gr))) != NULL) {
+        for (size_t i = 0; i < r.n; i++) {
+            const ferry_route *x = &r.items[i];
+            gr[i] = (ferry_gateway_route){x->service,
+                                          x->ns,
+                                          x->app,
+                                          x->function,
+                                          x->socket,
+                                          x->target,
+                                          (const char *const *)x->functions,
+                                          x->nfunctions,
+                                          x->timeout_ms,
+                                          x->monitor_qps};
+        }
+        ferry_gateway_set_routes(e->gateway, gr, r.n);
+        ferry_free(gr);
+    }
+    ferry_routes_free(&r);
+}
+
+/* The gateway's counters as a node.stats message (without "v"); NULL on ENOMEM. */
+static json_t *stats_msg(edge_t *e, const ferry_gateway_series *s, size_t n, int64_t start) {
+    json_t *calls = json_array();
+    for (size_t i = 0; calls != NULL && i < n && i < FERRY_STATS_MAX_CALLS; i++) {
+        json_t *lat = json_array();
+        for (int k = 0; lat != NULL && k < FERRY_STATS_BUCKETS; k++)
+            json_array_append_new(lat, json_integer((json_int_t)s[i].latency[k]));
+        if (json_array_append_new(
+                calls, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "app",
+                                 s[i].app, "service", s[i].service, "function", s[i].function,
+                                 "requests", (json_int_t)s[i].requests, "success",
+                                 (json_int_t)s[i].success, "clientErrors",
+                                 (json_int_t)s[i].client_errors, "serverErrors",
+                                 (json_int_t)s[i].server_errors, "timeouts",
+                                 (json_int_t)s[i].timeouts, "latency", lat)) != 0) {
+            json_decref(calls);
+            return NULL;
+        }
+    }
+    if (calls == NULL)
+        return NULL;
+    return json_pack("{s:s, s:s, s:s, s:I, s:o}", "type", FERRY_MSG_NODE_STATS, "ns", e->ns,
+                     "node", e->node, "start", (json_int_t)start, "calls", calls);
+}
+
+/* Every --stats-interval: the counters of monitored apps, when they changed since the last. */
+static void on_stats_timer(uv_timer_t *t) {
+    edge_t *e = t->data;
+    ferry_gateway_series *s = NULL;
+    size_t n = 0;
+    int64_t start = 0;
+    json_t *msg;
+
+    if (e->gateway == NULL || !ferry_session_is_connected(e->session) ||
+        ferry_gateway_stats(e->gateway, &s, &n, &start) != FERRY_OK)
+        return;
+    msg = n > 0 ? stats_msg(e, s, n, start) : NULL;
+    ferry_gateway_stats_free(s, n);
+    if (msg == NULL || json_equal(msg, e->stats_sent)) {
+        json_decref(msg);
+        return;
+    }
+    json_decref(e->stats_sent);
+    e->stats_sent = json_deep_copy(msg);
+    json_object_set_new(msg, "ts", json_integer(ferry_now_ms()));
+    ferry_session_stats(e->session, msg);
+    json_decref(msg);
+}
+
+/* Listen on --gateway-address ("bridge": the host on the engine's default network, whose address
+ * containers get in FERRY_GATEWAY). */
+static ferry_err start_gateway(edge_t *e) {
+    char list[512], bridge[64] = "", why[256] = "";
+    const char *addrs[FERRY_GATEWAY_MAX_ADDRESSES];
+    size_t n = 0;
+    ferry_err err;
+
+    snprintf(list, sizeof(list), "%s", e->gateway_addresses);
+    for (char *save = NULL, *a = strtok_r(list, ",", &save); a != NULL;
+         a = strtok_r(NULL, ",", &save)) {
+        if (n == FERRY_GATEWAY_MAX_ADDRESSES) {
+            LOG_ERROR("gateway: at most %d addresses", FERRY_GATEWAY_MAX_ADDRESSES);
+            return FERRY_EINVAL;
+        }
+        if (strcmp(a, "bridge") == 0) {
+            if (ferry_engine_bridge_gateway(e->engine, bridge, sizeof(bridge)) != FERRY_OK) {
+                LOG_WARN("gateway: the engine's default network has no IPv4 gateway; containers "
+                         "cannot reach the gateway");
+                continue;
+            }
+            a = bridge;
+        }
+        addrs[n++] = a;
+    }
+    if (n == 0) {
+        LOG_ERROR("gateway: no address to listen on (--gateway-address %s)", e->gateway_addresses);
+        return FERRY_EINVAL;
+    }
+    ferry_gateway_opts o = {addrs, n, e->gateway_port};
+    if ((err = ferry_gateway_start(&o, &e->gateway, why, sizeof(why))) != FERRY_OK) {
+        LOG_ERROR("gateway: %s", why);
+        return err;
+    }
+    snprintf(e->gateway_url, sizeof(e->gateway_url), "http://%s:%d",
+             bridge[0] != '\0' ? bridge : addrs[0], ferry_gateway_port(e->gateway));
+    e->fn.gateway_url = e->gateway_url;
+    LOG_INFO("gateway: serving on %s (port %d); containers get FERRY_GATEWAY=%s",
+             e->gateway_addresses, ferry_gateway_port(e->gateway), e->gateway_url);
+    return FERRY_OK;
+}
+
 /* ---- work on the thread pool ---- */
 
 static void work_run(uv_work_t *req) {
@@ -146,6 +278,8 @@ static void work_done(uv_work_t *req, int status) {
     case WORK_SURVEY:
         if (w->err == FERRY_OK)
             ferry_session_wake_at(e->session, w->survey.wake_at_ms, wall, now);
+        if (w->err == FERRY_OK)
+            set_routes(e, &w->survey);
         ferry_jobs_survey_done(e->jobs, w->err == FERRY_OK ? &w->survey : NULL);
         ferry_survey_free(&w->survey);
         break;
@@ -235,6 +369,7 @@ static void on_cleanup_timer(uv_timer_t *t) {
 
 static void on_stop(void *ud) {
     edge_t *e = ud;
+    uv_close((uv_handle_t *)&e->stats_timer, NULL);
     /* Paho's threads must be gone before the wake handle they poke is closed; the broker
      * publishes the will (offline) for us. Work in flight finishes before the loop ends. */
     ferry_mqtt_destroy(e->mqtt);
@@ -356,6 +491,23 @@ static int parse_args(edge_t *e, int argc, char **argv) {
         {"insecure", FERRY_OPT_FLAG, &e->insecure, 0, 0, NULL,
          "run without an enrollment: nothing is signed or checked, anyone who reaches the broker "
          "can make this node run anything (tests only)"},
+        {"gateway-port", FERRY_OPT_INT, &e->gateway_port, 1, 65535, "PORT",
+         "the node gateway's port: POST /{service}/{function} of function apps, /{service}/... "
+         "of container services (8480)"},
+        {"gateway-address", FERRY_OPT_STRING, &e->gateway_addresses, 0, 0, "LIST",
+         "comma-separated IPv4 addresses the gateway listens on; \"bridge\" is the host's "
+         "address on the engine's default network, where containers reach it "
+         "(127.0.0.1,bridge)"},
+        {"no-gateway", FERRY_OPT_FLAG, &e->no_gateway, 0, 0, NULL,
+         "run no gateway (function apps then cannot be called)"},
+        {"stats-interval", FERRY_OPT_INT, &e->stats_interval_s, 1, 3600, "SECONDS",
+         "send the call statistics of apps with monitorQps every SECONDS when they changed (10)"},
+        {"image-python3", FERRY_OPT_STRING, &e->fn.image_python3, 0, 0, "IMAGE",
+         "the python3 function runtime (" FERRY_RUNTIME_IMAGE_PYTHON3 ")"},
+        {"image-nodejs10", FERRY_OPT_STRING, &e->fn.image_nodejs10, 0, 0, "IMAGE",
+         "the nodejs10 function runtime (" FERRY_RUNTIME_IMAGE_NODEJS10 ")"},
+        {"image-sql", FERRY_OPT_STRING, &e->fn.image_sql, 0, 0, "IMAGE",
+         "the sql function runtime (" FERRY_RUNTIME_IMAGE_SQL ")"},
         {"log-level", FERRY_OPT_LOG_LEVEL, NULL, 0, 0, "LEVEL",
          "error|warn|info|debug (info, or FERRY_LOG_LEVEL)"},
         {NULL, 0, NULL, 0, 0, NULL, NULL}};
@@ -367,6 +519,12 @@ static int parse_args(edge_t *e, int argc, char **argv) {
     e->parallel = 4;
     e->cleanup_interval_s = 600;
     e->session_expiry_s = 7 * 24 * 3600;
+    e->gateway_port = 8480;
+    e->gateway_addresses = "127.0.0.1,bridge";
+    e->stats_interval_s = 10;
+    e->fn.image_python3 = FERRY_RUNTIME_IMAGE_PYTHON3;
+    e->fn.image_nodejs10 = FERRY_RUNTIME_IMAGE_NODEJS10;
+    e->fn.image_sql = FERRY_RUNTIME_IMAGE_SQL;
     switch (ferry_opts_parse("edge-sync", synopsis, opts, argc, argv)) {
     case FERRY_OPTS_HELP:
         return 0;
@@ -507,7 +665,10 @@ int main(int argc, char **argv) {
                                    .pause_binary = e.pause_binary,
                                    .gpu_sharing = e.gpu_sharing,
                                    .data_dir = e.data_abs,
-                                   .box = e.insecure ? NULL : &e.id.box};
+                                   .box = e.insecure ? NULL : &e.id.box,
+                                   .fn = &e.fn};
+    if (!e.no_gateway && start_gateway(&e) != FERRY_OK)
+        goto out;
     ferry_daemon_hooks hooks = {on_wake, on_tick, on_stop, &e};
     if (ferry_daemon_init(&e.d, &hooks) != FERRY_OK)
         goto out;
@@ -515,6 +676,10 @@ int main(int argc, char **argv) {
     e.cleanup_timer.data = &e;
     uv_timer_start(&e.cleanup_timer, on_cleanup_timer, (uint64_t)e.cleanup_interval_s * 1000,
                    (uint64_t)e.cleanup_interval_s * 1000);
+    uv_timer_init(e.d.loop, &e.stats_timer);
+    e.stats_timer.data = &e;
+    uv_timer_start(&e.stats_timer, on_stats_timer, (uint64_t)e.stats_interval_s * 1000,
+                   (uint64_t)e.stats_interval_s * 1000);
     if (start_session(&e) != FERRY_OK) {
         ferry_daemon_stop(&e.d);
         ferry_daemon_run(&e.d);
@@ -527,6 +692,8 @@ int main(int argc, char **argv) {
     ferry_daemon_run(&e.d);
     rc = 0;
 out:
+    ferry_gateway_stop(e.gateway);
+    json_decref(e.stats_sent);
     ferry_mqtt_destroy(e.mqtt);
     ferry_jobs_free(e.jobs);
     ferry_session_free(e.session);

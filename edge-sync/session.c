@@ -413,3 +413,11 @@ bool ferry_session_hello_outstanding(const ferry_session *s) {
 bool ferry_session_is_connected(const ferry_session *s) {
     return s->connected;
 }
+
+void ferry_session_stats(ferry_session *s, const json_t *stats) {
+    char topic[FERRY_TOPIC_MAX];
+    /* Counters are cumulative: a report that cannot go now is made up by the next one. */
+    if (!s->connected || topic_for(s, FERRY_TOPIC_NODE_STATS, topic, sizeof(topic)) != FERRY_OK)
+        return;
+    publish_msg(s, topic, stats, false);
+}

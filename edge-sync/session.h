@@ -117,4 +117,9 @@ void ferry_session_forget(ferry_session *s, const char *app);
 bool ferry_session_hello_outstanding(const ferry_session *s);
 bool ferry_session_is_connected(const ferry_session *s);
 
+/* Publish a node.stats message (stats: its fields without "v"; borrowed), signed, on the node's
+ * stats topic; dropped while not connected (its counters are cumulative: the next report covers
+ * it). */
+void ferry_session_stats(ferry_session *s, const json_t *stats);
+
 #endif

@@ -573,6 +573,7 @@ class Stack:
             "--data", os.path.join(self.dir, "bridge-data"), "--client-id", self.client_id,
             "--log-level", log_level, *bridge_args], os.path.join(self.dir, "bridge.log"))
         self.nodes = {}
+        self.gateway_ports = {}  # node -> the port of its gateway (add_node picks one)
         for n in nodes:
             self.add_node(n)
 
@@ -580,8 +581,13 @@ class Stack:
         """Declare an edge-sync node (not started). Its data folder is kept across restarts."""
         # A secure node connects where its enrollment says (broker, CA, credential).
         mqtt = [] if self.secure else ["--mqtt", self.t.mqtt_url]
+        # Its own gateway port: the nodes of all stacks share the host's addresses.
+        gateway = []
+        if not any(a in ("--gateway-port", "--no-gateway") for a in (*self.edge_args, *extra_args)):
+            self.gateway_ports[name] = free_port()
+            gateway = ["--gateway-port", str(self.gateway_ports[name])]
         argv = [os.path.join(self.t.build_dir, "edge-sync", "edge-sync"),
-                "--node", name, "--namespace", self.ns, *mqtt,
+                "--node", name, "--namespace", self.ns, *mqtt, *gateway,
                 "--data", self.node_data(name),
                 "--engine", engine_sock or self.t.engine_sock,
                 "--pause-binary", os.path.join(self.t.build_dir, "edge-sync", "ferry-pause"),
