@@ -897,6 +897,12 @@ static void test_routing_table(void **state) {
     assert_string_equal(rt.ns, "a");
     assert_string_equal(rt.name, "n1");
     assert_false(ferry_api__parse_path("/v1/namespaces/a/apps/web/enroll", &rt));
+    assert_true(ferry_api__parse_path("/v1/namespaces/a/apps/web/stats", &rt));
+    assert_int_equal(rt.path, FERRY_API_APP_STATS);
+    assert_string_equal(rt.ns, "a");
+    assert_string_equal(rt.name, "web");
+    assert_false(ferry_api__parse_path("/v1/namespaces/a/nodes/n1/stats", &rt));
+    assert_false(ferry_api__parse_path("/v1/namespaces/a/apps/web/stats/x", &rt));
     assert_true(ferry_api__parse_path("/v1/enroll", &rt));
     assert_int_equal(rt.path, FERRY_API_ENROLL);
     assert_true(ferry_api__parse_path("/v1/broker/debug/alice", &rt));
@@ -923,6 +929,7 @@ static void test_routing_table(void **state) {
         {FERRY_API_ITEM, "DELETE", false, FERRY_PERM_WRITE, false},
         {FERRY_API_SUB, "GET", false, FERRY_PERM_READ, false},
         {FERRY_API_ENROLL_TOKEN, "POST", false, FERRY_PERM_WRITE, false},
+        {FERRY_API_APP_STATS, "GET", false, FERRY_PERM_READ, false},
         {FERRY_API_ENROLL, "POST", true, FERRY_PERM_READ, true},
         {FERRY_API_DEBUG, "POST", false, FERRY_PERM_ADMIN, true},
         {FERRY_API_DEBUG_ITEM, "DELETE", false, FERRY_PERM_ADMIN, false},
