@@ -13,6 +13,7 @@
 
 #include "ferry/secrets.h"
 #include "headers.h"
+#include "stats.h"
 #include "tokens.h"
 
 #define PEM_MAX (1024 * 1024) /* a certificate chain or key file larger than this is refused */
@@ -269,6 +270,13 @@ bool ferry_api__parse_path(const char *url, ferry_api__route *rt) {
         rt->name = seg[2];
         return true;
     }
+    if (n == 4 && c == FERRY_API_APPS && strcmp(seg[3], "stats") == 0) {
+        rt->path = FERRY_API_APP_STATS;
+        rt->coll = FERRY_API_APPS;
+        rt->ns = seg[0];
+        rt->name = seg[2];
+        return true;
+    }
     if (n == 4 && (subs[c] == NULL || strcmp(seg[3], subs[c]) != 0))
         return false;
     rt->path = n == 2 ? FERRY_API_LIST : n == 3 ? FERRY_API_ITEM : FERRY_API_SUB;
@@ -387,6 +395,12 @@ static ferry_err ns_sub(const call *k, json_t **out, ferry_detail *e) {
     return collections[k->r->rt.coll].sub_get(k->a->bridge, k->r->rt.ns, k->r->rt.name, out, e);
 }
 
+/* ?window= is parsed strictly like the counts: 0 (refused, naming "window") when malformed. */
+static ferry_err app_stats(const call *k, json_t **out, ferry_detail *e) {
+    long window = ferry_api__parse_count(query(k, "window"), STATS_DEFAULT_WINDOW_S);
+    return ferry_bridge_app_stats(k->a->bridge, k->r->rt.ns, k->r->rt.name, window, out, e);
+}
+
 /* An app body (POST, PUT of an app) that needs the privileged permission from a token without
  * it: answered 403 (true, *ret what queuing returned). The route's own permission was checked
  * with the headers. */
@@ -422,6 +436,7 @@ static const route_row routes[] = {
     {FERRY_API_ITEM, "PUT", {false, FERRY_PERM_WRITE, true}, ns_update, 200, false},
     {FERRY_API_ITEM, "DELETE", {false, FERRY_PERM_WRITE, false}, ns_delete, 200, false},
     {FERRY_API_SUB, "GET", {false, FERRY_PERM_READ, false}, ns_sub, 200, false},
+    {FERRY_API_APP_STATS, "GET", {false, FERRY_PERM_READ, false}, app_stats, 200, false},
     {FERRY_API_ENROLL_TOKEN, "POST", {false, FERRY_PERM_WRITE, false}, enroll_token, 201, false},
     {FERRY_API_ENROLL, "POST", {true, FERRY_PERM_READ, true}, enroll, 200, false},
     {FERRY_API_DEBUG, "POST", {false, FERRY_PERM_ADMIN, true}, debug_grant, 201, false},

@@ -16,6 +16,10 @@
  *   DELETE /v1/namespaces/{ns}/apps/{name}           write  {"name","version","deleted":true}
  *   GET    /v1/namespaces/{ns}/apps/{name}/status    read   {"name","namespace","version",
  *                                                            "deleted","nodes","summary"}
+ *   GET    /v1/namespaces/{ns}/apps/{name}/stats?window
+ *                                                    read   {"namespace","app","window","interval",
+ *                                                            "monitorQps","total","nodes","series"}
+ *                                                            (docs/api.md; window 10..3600 s)
  *   GET    /v1/namespaces/{ns}/nodes?page&pageSize&name&selector
  *                                                    read   {"items","total","page","pageSize"};
  *                                                            selector: the nodes it matches now
@@ -108,6 +112,7 @@ typedef enum {
     FERRY_API_ENROLL,       /* /v1/enroll: a node enrolls (public; its token is the check) */
     FERRY_API_DEBUG,        /* /v1/broker/debug: read-only broker credentials for people */
     FERRY_API_DEBUG_ITEM,   /* /v1/broker/debug/{name} */
+    FERRY_API_APP_STATS,    /* /v1/namespaces/{ns}/apps/{name}/stats */
     FERRY_API_PATHS
 } ferry_api__path;
 
@@ -123,9 +128,9 @@ typedef enum {
 typedef struct {
     ferry_api__path path;
     ferry_api__collection coll; /* LIST, ITEM, SUB */
-    const char *ns;             /* LIST, ITEM, SUB; else NULL */
-    const char *name; /* ITEM, SUB, ENROLL_TOKEN: the item; TOKEN: the token id; DEBUG_ITEM: the
-                       * credential's name; else NULL */
+    const char *ns;             /* LIST, ITEM, SUB, ENROLL_TOKEN, APP_STATS; else NULL */
+    const char *name; /* ITEM, SUB, ENROLL_TOKEN, APP_STATS: the item; TOKEN: the token id;
+                       * DEBUG_ITEM: the credential's name; else NULL */
     char buf[512];
 } ferry_api__route;
 

@@ -109,6 +109,7 @@ ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) 
     }
     b->cfg.broker = NULL; /* not kept */
     if ((err = bridge__hellos_new(&b->hellos)) != FERRY_OK ||
+        (err = bridge__stats_new(cfg->stats_max_series, ferry_now_ms(), &b->stats)) != FERRY_OK ||
         (err = ferry_store_open(cfg->data_dir, cfg->mapsize, &b->store)) != FERRY_OK ||
         (err = load_key(b, cfg)) != FERRY_OK || (err = load_sign_key(b, cfg)) != FERRY_OK) {
         ferry_bridge_close(b);
@@ -127,6 +128,7 @@ void ferry_bridge_close(ferry_bridge *b) {
         return;
     ferry_store_close(b->store);
     bridge__hellos_free(b->hellos);
+    bridge__stats_free(b->stats);
     ferry_broker_destroy(b->broker);
     ferry_secrets_wipe(b->key, sizeof(b->key));
     ferry_secrets_wipe(&b->sign, sizeof(b->sign));
@@ -537,9 +539,12 @@ ferry_err ferry_bridge_app_delete(ferry_bridge *b, const char *ns, const char *n
     ferry_err err = bridge__check_names(ns, name, e);
     if (err == FERRY_OK)
         err = bridge__run_write(b, app_delete_txn, &op, out);
-    if (err == FERRY_OK)
+    if (err == FERRY_OK) {
         LOG_INFO("app %s/%s deleted at version %lld", ns, name,
                  (long long)json_integer_value(json_object_get(*out, "version")));
+        /* After the commit: a report checked before it was applied under the lock before it. */
+        bridge__stats_drop(b->stats, ns, name, NULL);
+    }
     return err;
 }
 
@@ -708,6 +713,8 @@ static ferry_err node_write(ferry_bridge *b, const char *ns, const char *name, c
         goto out;
     op.input = labels;
     err = bridge__run_write(b, create ? node_create_txn : node_change_txn, &op, out);
+    if (err == FERRY_OK && !create && body == NULL) /* deleted: its statistics go (stats.h) */
+        bridge__stats_drop(b->stats, ns, NULL, op.name);
     if (err == FERRY_OK)
         LOG_INFO("node %s/%s %s", ns, op.name,
                  create         ? "registered"
@@ -755,6 +762,7 @@ typedef struct {
     json_t *msg; /* decoded payload, or NULL when rejected */
     ferry_topic topic;
     const ferry_bridge_msg *raw; /* as received: the signature covers these bytes */
+    json_t *calls; /* node.stats: the entries believed, applied after the commit (else NULL) */
 } node_msg;
 
 typedef struct {
@@ -783,6 +791,9 @@ static json_t *check_msg(const ferry_bridge_msg *m, ferry_topic *tp) {
         break;
     case FERRY_TOPIC_NODE_ONLINE:
         want = FERRY_MSG_NODE_ONLINE;
+        break;
+    case FERRY_TOPIC_NODE_STATS:
+        want = FERRY_MSG_NODE_STATS;
         break;
     default:
         LOG_WARN("mqtt: message on '%.*s' is not for the bridge; dropped", (int)m->topic_len,
@@ -941,19 +952,69 @@ out:
     return err;
 }
 
-/* Statuses and onlines of a batch, in one write transaction (hellos are answered apart). */
+/* The entries of a believed node.stats whose app exists, not deleted, in the node's namespace
+ * (into m->calls): a report for any other app would only take room in the window. */
+static ferry_err stats_accept(ferry_store_txn *t, node_msg *m) {
+    const json_t *calls = json_object_get(m->msg, "calls");
+    json_t *known = json_object(); /* app -> whether it counts */
+    json_t *keep = json_array();
+    ferry_err err = FERRY_ENOMEM;
+
+    if (known == NULL || keep == NULL)
+        goto out;
+    for (size_t i = 0; i < json_array_size(calls); i++) {
+        const json_t *call = json_array_get(calls, i);
+        const char *app = json_string_value(json_object_get(call, "app"));
+        const json_t *counts = json_object_get(known, app);
+        if (counts == NULL) {
+            json_t *rec = NULL;
+            ferry_err ge = bridge__get_app(t, m->topic.ns, app, &rec);
+            if (ge != FERRY_OK && ge != FERRY_ENOTFOUND && ge != FERRY_EFORMAT) {
+                err = ge;
+                goto out;
+            }
+            bool ok = ge == FERRY_OK && !json_is_true(json_object_get(rec, "deleted"));
+            json_decref(rec);
+            /* Ordinary for one report after a delete: not worth more than a debug line. */
+            if (!ok)
+                LOG_DEBUG("stats: node %s/%s reports calls of app %s, which does not exist; "
+                          "ignored",
+                          m->topic.ns, m->topic.node, app);
+            if (json_object_set_new(known, app, json_boolean(ok)) != 0)
+                goto out;
+            counts = json_object_get(known, app);
+        }
+        if (json_is_true(counts) && json_array_append(keep, (json_t *)call) != 0)
+            goto out;
+    }
+    json_decref(m->calls);
+    m->calls = keep;
+    keep = NULL;
+    err = FERRY_OK;
+out:
+    json_decref(known);
+    json_decref(keep);
+    return err;
+}
+
+/* Statuses, onlines and stats of a batch, in one write transaction (hellos are answered apart;
+ * the stats believed are applied after the commit: a write may be run again on a larger map). */
 static ferry_err batch_txn(ferry_store_txn *t, void *ctx) {
     batch_op *op = ctx;
     ferry_err err = FERRY_OK;
 
     for (size_t i = 0; i < op->n && err == FERRY_OK; i++) {
-        const node_msg *m = &op->msgs[i];
+        node_msg *m = &op->msgs[i];
         bool ok = false;
         if (m->msg == NULL || m->topic.kind == FERRY_TOPIC_NODE_HELLO)
             continue;
+        json_decref(m->calls);
+        m->calls = NULL;
         if ((err = trusted(op->b, t, m, &ok)) != FERRY_OK || !ok)
             continue;
-        if (m->topic.kind == FERRY_TOPIC_NODE_STATUS)
+        if (m->topic.kind == FERRY_TOPIC_NODE_STATS)
+            err = stats_accept(t, m);
+        else if (m->topic.kind == FERRY_TOPIC_NODE_STATUS)
             err = is_clear(m) ? status_clear(t, m) : handle_status(t, m);
         else if (m->topic.kind == FERRY_TOPIC_NODE_ONLINE)
             err = handle_online(t, m);
@@ -1046,6 +1107,15 @@ static ferry_err handle_batch(ferry_bridge *b, const ferry_bridge_msg *msgs, siz
     if (hellos < n) {
         pthread_mutex_lock(&b->lock);
         err = ferry_store_write(b->store, batch_txn, &op);
+        /* Under the lock, so that an app or node deleted meanwhile drops these after them. */
+        for (size_t i = 0; i < n && err == FERRY_OK; i++) {
+            const node_msg *m = &op.msgs[i];
+            if (m->calls != NULL)
+                bridge__stats_report(b->stats, m->topic.ns, m->topic.node,
+                                     json_integer_value(json_object_get(m->msg, "start")),
+                                     json_integer_value(json_object_get(m->msg, "ts")), m->calls,
+                                     m->raw->received_ms);
+        }
         pthread_mutex_unlock(&b->lock);
     }
     if (err != FERRY_OK)
@@ -1057,8 +1127,10 @@ static ferry_err handle_batch(ferry_bridge *b, const ferry_bridge_msg *msgs, siz
             answer_hello(b, &op.msgs[i]);
     }
 out:
-    for (size_t i = 0; op.msgs != NULL && i < n; i++)
+    for (size_t i = 0; op.msgs != NULL && i < n; i++) {
         json_decref(op.msgs[i].msg);
+        json_decref(op.msgs[i].calls);
+    }
     ferry_free(op.msgs);
     return err;
 }

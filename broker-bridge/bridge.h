@@ -57,6 +57,9 @@ typedef struct {
     const char *broker;
     size_t mapsize; /* initial LMDB map size; 0: default (1 GiB) */
     size_t window;  /* most outbox messages in flight at once; 0: default (1000) */
+    /* Most series of call statistics kept in memory (stats.h; --stats-max-series); 0: default
+     * (4096). */
+    size_t stats_max_series;
     ferry_bridge_publish_fn publish;
     void *publish_ctx;
     ferry_bridge_kick_fn kick; /* may be NULL */
@@ -103,6 +106,12 @@ ferry_err ferry_bridge_app_list(ferry_bridge *b, const char *ns, const ferry_bri
                                 json_t **out, ferry_detail *e);
 ferry_err ferry_bridge_app_status(ferry_bridge *b, const char *ns, const char *name, json_t **out,
                                   ferry_detail *e);
+/* The call statistics of an app over the last window_s seconds (10..3600, rounded up to a
+ * multiple of 10; FERRY_EINVAL naming "window" otherwise): {"namespace", "app", "window",
+ * "interval", "monitorQps", "total", "nodes", "series"} (docs/api.md). FERRY_ENOTFOUND for an
+ * app that does not exist or is deleted. */
+ferry_err ferry_bridge_app_stats(ferry_bridge *b, const char *ns, const char *name, long window_s,
+                                 json_t **out, ferry_detail *e);
 
 ferry_err ferry_bridge_node_create(ferry_bridge *b, const char *ns, const json_t *body,
                                    json_t **out, ferry_detail *e);
@@ -171,13 +180,14 @@ typedef struct {
     const char *sig;     /* the MQTT user property "sig", or NULL (ferry/sign.h) */
 } ferry_bridge_msg;
 
-/* Handle a batch of node messages (hello, status, online) in one write transaction. Each is
- * believed only when it is valid for its topic, the node its topic names is registered, its
+/* Handle a batch of node messages (hello, status, online, stats) in one write transaction. Each
+ * is believed only when it is valid for its topic, the node its topic names is registered, its
  * signature checks against that node's enrolled key (or the node never enrolled and the bridge
  * runs with insecure_nodes) and, for a status, the app exists with a version at least the
  * status's (schema/PROTOCOL.md, "Trust"); anything else is logged and dropped. Hellos are
- * answered with a node.sync after the commit. Returns an error only when the store failed (then
- * nothing of the batch was stored). */
+ * answered with a node.sync after the commit. Of a believed node.stats, the entries of apps that
+ * exist (not deleted) go into the statistics window (stats.h) after the commit; they are never
+ * stored. Returns an error only when the store failed (then nothing of the batch was stored). */
 ferry_err ferry_bridge_handle_messages(ferry_bridge *b, const ferry_bridge_msg *msgs, size_t n);
 
 /* The connection came up (a new generation: the whole outbox is published again, in order) or

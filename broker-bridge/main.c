@@ -15,14 +15,16 @@
 #include "daemon.h"
 #include "ferry/secrets.h"
 #include "ferry/sign.h"
+#include "ferry/topics.h"
 #include "mqtt.h"
+#include "stats.h"
 #include "tokens.h"
 
 #define MAX_BUFFERED 100000 /* publishes Paho may hold while the broker is away */
 
-/* What the bridge subscribes to: every node's hello, status and online messages. */
+/* What the bridge subscribes to: every node's hello, status, online and stats messages. */
 static const char *const sub_topics[] = {"ferry/+/nodes/+/hello", "ferry/+/nodes/+/status/+",
-                                         "ferry/+/nodes/+/online"};
+                                         "ferry/+/nodes/+/online", FERRY_TOPIC_STATS_FILTER};
 #define SUB_COUNT (sizeof(sub_topics) / sizeof(sub_topics[0]))
 
 typedef struct {
@@ -74,7 +76,7 @@ static void on_subscribed(void *ud, uint64_t tag, bool ok) {
     if (tag != bd->sub_tag)
         return;
     if (ok) {
-        LOG_INFO("mqtt: subscribed to hello, status and online topics");
+        LOG_INFO("mqtt: subscribed to hello, status, online and stats topics");
         return;
     }
     LOG_ERROR("mqtt: the broker refused a subscription (check its ACLs); retrying");
@@ -256,6 +258,7 @@ int main(int argc, char **argv) {
         "                     [--mqtt-ca FILE] [--mqtt-username USER --mqtt-password-file FILE]\n"
         "                     [--client-id ID] [--broker-admin none|mosquitto-dynsec]\n"
         "                     [--node-mqtt-uri URI] [--node-mqtt-ca FILE] [--insecure-nodes]\n"
+        "                     [--stats-max-series N]\n"
         "                     [--log-level error|warn|info|debug]";
     const char *listen = "127.0.0.1:7080", *uri = "tcp://127.0.0.1:1883";
     const char *data = "/var/lib/ferry/bridge", *client_id = "ferry-bridge", *key_file = NULL;
@@ -268,7 +271,7 @@ int main(int argc, char **argv) {
     char *node_ca = NULL;
     bool plain_http = false, insecure_nodes = false;
     int threads = FERRY_API_DEFAULT_THREADS, max_conns = 0, timeout = FERRY_API_DEFAULT_TIMEOUT;
-    int max_per_ip = 0;
+    int max_per_ip = 0, stats_max_series = STATS_DEFAULT_MAX_SERIES;
     const ferry_opt opts[] = {
         {"listen", FERRY_OPT_STRING, &listen, 0, 0, "ADDR:PORT",
          "REST API address (127.0.0.1:7080)"},
@@ -316,6 +319,9 @@ int main(int argc, char **argv) {
         {"insecure-nodes", FERRY_OPT_FLAG, &insecure_nodes, 0, 0, NULL,
          "also believe unsigned messages from nodes that never enrolled (edge-sync --insecure); "
          "for tests and migrations only"},
+        {"stats-max-series", FERRY_OPT_INT, &stats_max_series, 1, 1000000, "N",
+         "most series (app, node, service, function) of call statistics kept in memory, about "
+         "38 KiB each (4096)"},
         {"log-level", FERRY_OPT_LOG_LEVEL, NULL, 0, 0, "LEVEL",
          "error|warn|info|debug (info, or FERRY_LOG_LEVEL)"},
         {NULL, 0, NULL, 0, 0, NULL, NULL}};
@@ -384,6 +390,7 @@ int main(int argc, char **argv) {
                               .node_mqtt_uri = node_uri != NULL ? node_uri : uri,
                               .node_mqtt_ca = node_ca,
                               .insecure_nodes = insecure_nodes,
+                              .stats_max_series = (size_t)stats_max_series,
                               .broker = broker_admin,
                               .publish = publish,
                               .publish_ctx = &bd,

@@ -509,6 +509,46 @@ ferry_err ferry_bridge_app_status(ferry_bridge *b, const char *ns, const char *n
     return err != FERRY_OK ? err : run_read(b, app_status_txn, &op, out);
 }
 
+/* ---- call statistics of one app -------------------------------------------------------------- */
+
+static ferry_err app_stats_txn(ferry_store_txn *t, void *ctx) {
+    read_op *op = ctx;
+    ferry_err err = bridge__get_app(t, op->ns, op->name, &op->rec);
+    if (err == FERRY_ENOTFOUND ||
+        (err == FERRY_OK && json_is_true(json_object_get(op->rec, "deleted"))))
+        return ferry_fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
+    if (err == FERRY_OK)
+        op->out = json_pack(
+            "{s:s, s:s, s:b}", "namespace", op->ns, "app", op->name, "monitorQps",
+            json_is_true(json_object_get(json_object_get(op->rec, "spec"), "monitorQps")));
+    return err;
+}
+
+/* The app from the store, then the window (stats.h): the window has its own lock and is never
+ * read inside a store transaction. */
+ferry_err ferry_bridge_app_stats(ferry_bridge *b, const char *ns, const char *name, long window_s,
+                                 json_t **out, ferry_detail *e) {
+    read_op op = {.ns = ns, .name = name, .e = e};
+    const long step = STATS_SLOT_MS / 1000;
+    *out = NULL;
+    ferry_err err = bridge__check_names(ns, name, e);
+    if (err != FERRY_OK)
+        return err;
+    if (window_s < STATS_MIN_WINDOW_S || window_s > STATS_MAX_WINDOW_S)
+        return ferry_fail(e, FERRY_EINVAL, "window", "must be a number of seconds from %d to %d",
+                          STATS_MIN_WINDOW_S, STATS_MAX_WINDOW_S);
+    if ((err = run_read(b, app_stats_txn, &op, out)) != FERRY_OK)
+        return err;
+    window_s = (window_s + step - 1) / step * step;
+    if ((err = bridge__stats_view(b->stats, ns, name, (int)window_s, ferry_now_ms(), *out)) !=
+        FERRY_OK) {
+        json_decref(*out);
+        *out = NULL;
+        ferry_fail(e, err, NULL, "out of memory building the statistics");
+    }
+    return err;
+}
+
 /* ---- apps of one node ------------------------------------------------------------------------ */
 
 static bool node_target_each(const char *key, const json_t *rec, void *ctx) {

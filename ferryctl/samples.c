@@ -73,6 +73,14 @@ static const struct {
                     "\"online\":true,\"ts\":1764139488000}"},
     {"node-online-will", "{\"type\":\"node.online\",\"ns\":\"default\",\"node\":\"edge-1\","
                          "\"online\":false}"},
+    {"node-stats",
+     "{\"type\":\"node.stats\",\"ns\":\"default\",\"node\":\"edge-1\",\"start\":1764139000000,"
+     "\"ts\":1764139488000,\"calls\":[{\"app\":\"fn\",\"service\":\"gateway\",\"function\":"
+     "\"resize\",\"requests\":120,\"success\":110,\"clientErrors\":6,\"serverErrors\":3,"
+     "\"timeouts\":1,\"latency\":[0,0,0,4,20,50,30,10,5,0,0,0,0,0,0,0,0,0,0,1]},"
+     "{\"app\":\"fn\",\"service\":\"api\",\"function\":\"*\",\"requests\":7,\"success\":7,"
+     "\"clientErrors\":0,\"serverErrors\":0,\"timeouts\":0,"
+     "\"latency\":[0,0,7,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}]}"},
     {"extra-fields", "{\"type\":\"app.delete\",\"ns\":\"default\",\"app\":\"web\",\"version\":12,"
                      "\"trace\":\"4bf92f3577b34da6\",\"future\":{\"x\":[1,2.5,null]}}"},
 };
@@ -399,6 +407,27 @@ static void golden_invalid(golden *g) {
          "{\"type\":\"node.sync\",\"ns\":\"default\",\"node\":\"n1\",\"rev\":3,"
          "\"registered\":true,\"labels\":{},\"apps\":[{\"app\":\"web\",\"version\":1},"
          "{\"app\":\"web\",\"version\":2}]}"},
+        {"corrupt-stats-outcomes.msgpack",
+         "field 'calls[0].serverErrors' makes success + clientErrors + serverErrors + timeouts "
+         "exceed requests",
+         "{\"type\":\"node.stats\",\"ns\":\"default\",\"node\":\"n1\",\"start\":1,\"ts\":2,"
+         "\"calls\":[{\"app\":\"fn\",\"service\":\"s\",\"function\":\"f\",\"requests\":3,"
+         "\"success\":2,\"clientErrors\":1,\"serverErrors\":1,\"timeouts\":0,"
+         "\"latency\":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,3]}]}"},
+        {"corrupt-stats-latency.msgpack",
+         "field 'calls[0].latency' must be an array of 20 non-negative integers",
+         "{\"type\":\"node.stats\",\"ns\":\"default\",\"node\":\"n1\",\"start\":1,\"ts\":2,"
+         "\"calls\":[{\"app\":\"fn\",\"service\":\"s\",\"function\":\"f\",\"requests\":3,"
+         "\"success\":3,\"clientErrors\":0,\"serverErrors\":0,\"timeouts\":0,"
+         "\"latency\":[3]}]}"},
+        {"corrupt-stats-duplicate.msgpack", "duplicate app/service/function 'fn/s/*'",
+         "{\"type\":\"node.stats\",\"ns\":\"default\",\"node\":\"n1\",\"start\":1,\"ts\":2,"
+         "\"calls\":[{\"app\":\"fn\",\"service\":\"s\",\"function\":\"*\",\"requests\":0,"
+         "\"success\":0,\"clientErrors\":0,\"serverErrors\":0,\"timeouts\":0,"
+         "\"latency\":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]},{\"app\":\"fn\",\"service\":"
+         "\"s\",\"function\":\"*\",\"requests\":0,\"success\":0,\"clientErrors\":0,"
+         "\"serverErrors\":0,\"timeouts\":0,\"latency\":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,"
+         "0]}]}"},
         {"corrupt-status-phase.msgpack", "field 'phase' must be one of",
          "{\"type\":\"app.status\",\"ns\":\"default\",\"node\":\"n1\",\"app\":\"web\","
          "\"version\":1,\"phase\":\"Exploded\",\"message\":\"\",\"ts\":1,\"containers\":[]}"},
@@ -465,6 +494,8 @@ int samples_write_golden(const char *dir) {
             }
             ferry_free(more);
         }
+        if (strcmp(name, "node-stats") == 0) /* cut inside the calls */
+            golden_put(&g, "truncated-node-stats.msgpack", "EFORMAT", "truncated", buf, len - 40);
         if (strcmp(name, "app-delete") == 0) { /* the sample, as a future format version */
             json_t *fut = json_deep_copy(m);
             unsigned char *fb = NULL;

@@ -53,14 +53,18 @@ static void check_path(const char *url, const ferry_api__route *rt) {
             abort();
         return;
     case FERRY_API_ENROLL_TOKEN:
-        if (rt->ns == NULL || rt->name == NULL || rt->coll != FERRY_API_NODES ||
-            rt->ns[0] == '\0' || rt->name[0] == '\0' || strchr(rt->ns, '/') != NULL ||
-            strchr(rt->name, '/') != NULL)
+    case FERRY_API_APP_STATS: {
+        bool enroll = rt->path == FERRY_API_ENROLL_TOKEN;
+        if (rt->ns == NULL || rt->name == NULL ||
+            rt->coll != (enroll ? FERRY_API_NODES : FERRY_API_APPS) || rt->ns[0] == '\0' ||
+            rt->name[0] == '\0' || strchr(rt->ns, '/') != NULL || strchr(rt->name, '/') != NULL)
             abort();
-        snprintf(again, sizeof(again), "/v1/namespaces/%s/nodes/%s/enroll", rt->ns, rt->name);
+        snprintf(again, sizeof(again), "/v1/namespaces/%s/%s/%s/%s", rt->ns,
+                 enroll ? "nodes" : "apps", rt->name, enroll ? "enroll" : "stats");
         if (strcmp(again, url) != 0)
             abort();
         return;
+    }
     case FERRY_API_LIST:
     case FERRY_API_ITEM:
     case FERRY_API_SUB:

@@ -1,7 +1,7 @@
 /* libFuzzer target: broker-bridge's handlers of node messages (ferry_bridge_handle_messages:
- * hello, status, online, a cleared status) fed frames in any order (layout in fuzz_util.h), on a
- * fresh bridge per input with two registered nodes and an app. Whatever the bridge publishes in
- * answer must be a valid protocol message, and its views must still read. */
+ * hello, status, online, stats, a cleared status) fed frames in any order (layout in fuzz_util.h),
+ * on a fresh bridge per input with two registered nodes and an app. Whatever the bridge publishes
+ * in answer must be a valid protocol message, and its views must still read. */
 #include <ftw.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -90,6 +90,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         abort();
     json_decref(out);
     if (ferry_bridge_node_apps(b, "default", "n1", &out, &e) != FERRY_OK)
+        abort();
+    json_decref(out);
+    if (ferry_bridge_app_stats(b, "default", "web", 3600, &out, &e) != FERRY_OK)
         abort();
     json_decref(out);
     ferry_bridge_close(b);

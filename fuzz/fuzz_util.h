@@ -44,7 +44,8 @@ static const char *const fuzz_node_topics[] = {
     "ferry/default/nodes/n1/online",     "ferry/default/nodes/n2/hello",
     "ferry/default/nodes/n2/status/web", "ferry/default/nodes/n1/status/gone",
     "ferry/default/nodes/x/hello",       "ferry/other/nodes/n1/status/web",
-    "ferry/default/nodes/n1/sync",
+    "ferry/default/nodes/n1/sync",       "ferry/default/nodes/n1/stats",
+    "ferry/default/nodes/n2/stats",
 };
 #define FUZZ_NODE_TOPICS (sizeof(fuzz_node_topics) / sizeof(fuzz_node_topics[0]))
 

@@ -267,6 +267,23 @@ static void frame_seeds(json_t *app) {
                      "node", "n1", "app", "web", "version", 1, "phase", "Running", "message", "",
                      "ts", 1, "containers", 2, "type", FERRY_MSG_NODE_ONLINE, "ns", "default",
                      "node", "n1", "online", 1, "ts", 1, 1, ""));
+    /* Two cumulative reports of n1 (topic 9), then one of n2 (topic 10) naming n1. */
+    json_t *lat = json_pack("[i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i]", 0, 0, 3, 0, 0, 0, 0, 0, 0,
+                            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
+    frames("fuzz_node_msgs", "stats-reports",
+           json_pack("[[i, {s:s, s:s, s:s, s:I, s:I, s:[{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, "
+                     "s:O}]}], [i, {s:s, s:s, s:s, s:I, s:I, s:[{s:s, s:s, s:s, s:i, s:i, s:i, "
+                     "s:i, s:i, s:O}]}], [i, {s:s, s:s, s:s, s:I, s:I, s:[]}]]",
+                     9, "type", FERRY_MSG_NODE_STATS, "ns", "default", "node", "n1", "start",
+                     (json_int_t)1, "ts", (json_int_t)2, "calls", "app", "web", "service", "s",
+                     "function", "*", "requests", 4, "success", 3, "clientErrors", 0,
+                     "serverErrors", 0, "timeouts", 1, "latency", lat, 9, "type",
+                     FERRY_MSG_NODE_STATS, "ns", "default", "node", "n1", "start", (json_int_t)1,
+                     "ts", (json_int_t)3, "calls", "app", "web", "service", "s", "function", "*",
+                     "requests", 2, "success", 2, "clientErrors", 0, "serverErrors", 0, "timeouts",
+                     0, "latency", lat, 10, "type", FERRY_MSG_NODE_STATS, "ns", "default", "node",
+                     "n1", "start", (json_int_t)1, "ts", (json_int_t)4, "calls"));
+    json_decref(lat);
     json_decref(spec);
 }
 

@@ -9,6 +9,7 @@
 #include "ferry/base64.h"
 #include "ferry/codec.h"
 #include "ferry/labels.h"
+#include "ferry/stats.h"
 #include "internal.h"
 
 #define PROTO_MAX_TEXT 4096     /* message / error strings, in characters */
@@ -384,6 +385,103 @@ static ferry_err check_node_online(const pctx *c, const json_t *m) {
     return FERRY_OK;
 }
 
+/* A function name of node.stats: [A-Za-z0-9_-]{1,63}, or FERRY_STATS_PROXY_FUNCTION. */
+static bool stats_function_ok(const json_t *v) {
+    if (!json_is_string(v))
+        return false;
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (n == 0 || n > 63 || strlen(s) != n)
+        return false;
+    if (strcmp(s, FERRY_STATS_PROXY_FUNCTION) == 0)
+        return true;
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+/* One entry of node.stats "calls": names, counters (outcomes within requests) and histogram. */
+static ferry_err check_stats_call(const pctx *c, const json_t *call, const char *prefix) {
+    static const char *const outcomes[] = {"success", "clientErrors", "serverErrors", "timeouts"};
+    char f[96];
+    json_int_t requests = 0, sum = 0, n = 0;
+    ferry_err rc;
+
+    if (!json_is_object(call))
+        return bad(c, prefix, FERRY_EINVAL, "must be an object");
+    if ((rc = req_name(c, call, prefix, "app", NULL)) != FERRY_OK ||
+        (rc = req_name(c, call, prefix, "service", NULL)) != FERRY_OK)
+        return rc;
+    path(f, sizeof(f), prefix, "function");
+    if (!stats_function_ok(json_object_get(call, "function")))
+        return bad(c, f, FERRY_EINVAL, "must be 1 to 63 of [A-Za-z0-9_-], or \"%s\"",
+                   FERRY_STATS_PROXY_FUNCTION);
+    if ((rc = req_int(c, call, prefix, "requests", 0, &requests)) != FERRY_OK)
+        return rc;
+    for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
+        if ((rc = req_int(c, call, prefix, outcomes[i], 0, &n)) != FERRY_OK)
+            return rc;
+        if (n > requests - sum) { /* sum <= requests so far: no overflow */
+            path(f, sizeof(f), prefix, outcomes[i]);
+            return bad(c, f, FERRY_EINVAL,
+                       "makes success + clientErrors + serverErrors + timeouts exceed requests");
+        }
+        sum += n;
+    }
+    const json_t *lat = NULL;
+    if ((rc = req(c, call, prefix, "latency", &lat)) != FERRY_OK)
+        return rc;
+    path(f, sizeof(f), prefix, "latency");
+    if (!json_is_array(lat) || json_array_size(lat) != FERRY_STATS_BUCKETS)
+        return bad(c, f, FERRY_EINVAL, "must be an array of %d non-negative integers",
+                   FERRY_STATS_BUCKETS);
+    for (size_t k = 0; k < FERRY_STATS_BUCKETS; k++) {
+        const json_t *b = json_array_get(lat, k);
+        if (!json_is_integer(b) || json_integer_value(b) < 0)
+            return bad(c, f, FERRY_EINVAL, "must be an array of %d non-negative integers",
+                       FERRY_STATS_BUCKETS);
+    }
+    return FERRY_OK;
+}
+
+static ferry_err check_node_stats(const pctx *c, const json_t *m) {
+    const json_t *calls;
+    json_t *seen = NULL;
+    char prefix[32], key[3 * 64]; /* three names of at most 63 bytes */
+    ferry_err rc;
+
+    if ((rc = req_name(c, m, "", "ns", NULL)) != FERRY_OK ||
+        (rc = req_name(c, m, "", "node", NULL)) != FERRY_OK ||
+        (rc = req_int(c, m, "", "start", 0, NULL)) != FERRY_OK ||
+        (rc = req_int(c, m, "", "ts", 0, NULL)) != FERRY_OK ||
+        (rc = req(c, m, "", "calls", &calls)) != FERRY_OK)
+        return rc;
+    if (!json_is_array(calls) || json_array_size(calls) > FERRY_STATS_MAX_CALLS)
+        return bad(c, "calls", FERRY_EINVAL, "must be an array of at most %d entries",
+                   FERRY_STATS_MAX_CALLS);
+    if ((seen = json_object()) == NULL)
+        return FERRY_ENOMEM;
+    for (size_t i = 0; i < json_array_size(calls); i++) {
+        const json_t *call = json_array_get(calls, i);
+        snprintf(prefix, sizeof(prefix), "calls[%zu]", i);
+        if ((rc = check_stats_call(c, call, prefix)) != FERRY_OK)
+            goto out;
+        /* Names hold no '/' (DNS labels, [A-Za-z0-9_-] or "*"): the key is unambiguous. */
+        snprintf(key, sizeof(key), "%s/%s/%s", json_string_value(json_object_get(call, "app")),
+                 json_string_value(json_object_get(call, "service")),
+                 json_string_value(json_object_get(call, "function")));
+        if (json_object_get(seen, key) != NULL) {
+            rc = bad(c, prefix, FERRY_EINVAL, "duplicate app/service/function '%s'", key);
+            goto out;
+        }
+        if (json_object_set_new(seen, key, json_true()) != 0) {
+            rc = FERRY_ENOMEM;
+            goto out;
+        }
+    }
+out:
+    json_decref(seen);
+    return rc;
+}
+
 static const struct {
     const char *type;
     ferry_err (*check)(const pctx *c, const json_t *m);
@@ -392,6 +490,7 @@ static const struct {
     {FERRY_MSG_APP_DELETE, check_app_delete},   {FERRY_MSG_NODE_SYNC, check_node_sync},
     {FERRY_MSG_NODE_HELLO, check_node_hello},   {FERRY_MSG_APP_STATUS, check_app_status},
     {FERRY_MSG_NODE_ONLINE, check_node_online}, {FERRY_MSG_APP_SECRETS, check_app_secrets},
+    {FERRY_MSG_NODE_STATS, check_node_stats},
 };
 
 __attribute__((format(printf, 4, 5))) static ferry_err why_set(char *why, size_t whylen,

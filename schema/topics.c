@@ -102,6 +102,9 @@ ferry_err ferry_topic_build(const ferry_topic *t, char *buf, size_t buflen) {
     case FERRY_TOPIC_NODE_ONLINE:
         suffix = "/online";
         break;
+    case FERRY_TOPIC_NODE_STATS:
+        suffix = "/stats";
+        break;
     case FERRY_TOPIC_NODE_STATUS:
         if (!name_ok(t->app))
             return FERRY_EINVAL;
@@ -276,6 +279,8 @@ ferry_err ferry_topic_parse(const char *topic, size_t len, ferry_topic *out) {
             t.kind = FERRY_TOPIC_NODE_HELLO;
         else if (nseg == 5 && seg_is(segs[4], "online"))
             t.kind = FERRY_TOPIC_NODE_ONLINE;
+        else if (nseg == 5 && seg_is(segs[4], "stats"))
+            t.kind = FERRY_TOPIC_NODE_STATS;
         else if (nseg == 6 && seg_is(segs[4], "status") && parse_name(segs[5], t.app))
             t.kind = FERRY_TOPIC_NODE_STATUS;
         else if (nseg == 6 && seg_is(segs[4], "secrets") && parse_name(segs[5], t.app))

@@ -18,6 +18,7 @@
 #define FERRY_MSG_APP_STATUS "app.status"
 #define FERRY_MSG_NODE_ONLINE "node.online"
 #define FERRY_MSG_APP_SECRETS "app.secrets"
+#define FERRY_MSG_NODE_STATS "node.stats" /* call statistics (ferry/stats.h) */
 
 /* Encode msg (a JSON object holding "type" and the type's fields, without "v") as a msgpack
  * payload with "v": FERRY_PROTO_VERSION added. *out from ferry_malloc, caller frees. */

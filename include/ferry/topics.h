@@ -12,13 +12,14 @@
 #define FERRY_TOPIC_MAX 1024
 
 typedef enum {
-    FERRY_TOPIC_APP_LABEL,   /* ferry/{ns}/labels/{key}={value}/apps/{app} */
-    FERRY_TOPIC_APP_ALL,     /* ferry/{ns}/all/apps/{app} */
-    FERRY_TOPIC_NODE_SYNC,   /* ferry/{ns}/nodes/{node}/sync */
-    FERRY_TOPIC_NODE_HELLO,  /* ferry/{ns}/nodes/{node}/hello */
-    FERRY_TOPIC_NODE_STATUS, /* ferry/{ns}/nodes/{node}/status/{app} */
-    FERRY_TOPIC_NODE_ONLINE, /* ferry/{ns}/nodes/{node}/online */
-    FERRY_TOPIC_NODE_SECRETS /* ferry/{ns}/nodes/{node}/secrets/{app} */
+    FERRY_TOPIC_APP_LABEL,    /* ferry/{ns}/labels/{key}={value}/apps/{app} */
+    FERRY_TOPIC_APP_ALL,      /* ferry/{ns}/all/apps/{app} */
+    FERRY_TOPIC_NODE_SYNC,    /* ferry/{ns}/nodes/{node}/sync */
+    FERRY_TOPIC_NODE_HELLO,   /* ferry/{ns}/nodes/{node}/hello */
+    FERRY_TOPIC_NODE_STATUS,  /* ferry/{ns}/nodes/{node}/status/{app} */
+    FERRY_TOPIC_NODE_ONLINE,  /* ferry/{ns}/nodes/{node}/online */
+    FERRY_TOPIC_NODE_SECRETS, /* ferry/{ns}/nodes/{node}/secrets/{app} */
+    FERRY_TOPIC_NODE_STATS    /* ferry/{ns}/nodes/{node}/stats (node.stats, ferry/stats.h) */
 } ferry_topic_kind;
 
 /* A topic, decoded. Which fields are used depends on kind; unused ones are empty strings. */
@@ -46,5 +47,7 @@ ferry_err ferry_topic_label_filter(const char *ns, const char *key, const char *
                                    size_t buflen);
 /* ferry/{ns}/all/apps/+ */
 ferry_err ferry_topic_all_filter(const char *ns, char *buf, size_t buflen);
+/* What the bridge subscribes to for every node's call statistics: ferry/+/nodes/+/stats. */
+#define FERRY_TOPIC_STATS_FILTER "ferry/+/nodes/+/stats"
 
 #endif

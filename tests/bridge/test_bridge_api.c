@@ -38,8 +38,11 @@ static int setup(void **state) {
     char path[600];
     const char *origins[] = {UI_ORIGIN};
     f->dir = tmp_dir();
-    ferry_bridge_config cfg = {
-        .data_dir = f->dir, .publish = record_publish, .publish_ctx = &f->rec};
+    /* insecure_nodes: test_app_stats delivers reports of nodes that never enrolled. */
+    ferry_bridge_config cfg = {.data_dir = f->dir,
+                               .publish = record_publish,
+                               .publish_ctx = &f->rec,
+                               .insecure_nodes = true};
     assert_int_equal(ferry_bridge_open(&cfg, &f->b), FERRY_OK);
     snprintf(path, sizeof(path), "%s.admin-token", f->dir);
     assert_int_equal(ferry_tokens_admin_file(f->b, path, NULL), FERRY_OK);
@@ -872,6 +875,90 @@ static void test_enroll_routes(void **state) {
     expect(f, "POST", "/v1/broker/debug", "{\"name\":\"alice\"}", 409);
 }
 
+/* A node.stats report of node east: requests calls of fn/s/f, ok of them successful, c4 client
+ * errors, all in latency bucket 2 (100..200 us). */
+static void stats_report(fixture *f, long long start, long long ts, int requests, int ok, int c4) {
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{\"type\":\"node.stats\",\"ns\":\"default\",\"node\":\"east\",\"start\":%lld,"
+             "\"ts\":%lld,\"calls\":[{\"app\":\"fn\",\"service\":\"s\",\"function\":\"f\","
+             "\"requests\":%d,\"success\":%d,\"clientErrors\":%d,\"serverErrors\":0,"
+             "\"timeouts\":0,\"latency\":[0,0,%d,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}]}",
+             start, ts, requests, ok, c4, requests);
+    assert_int_equal(node_message(f->b, "ferry/default/nodes/east/stats", J(text), NULL), FERRY_OK);
+}
+
+static void test_app_stats(void **state) {
+    fixture *f = *state;
+    json_t *out = NULL;
+    expect(f, "POST", "/v1/namespaces/default/nodes", "{\"name\":\"east\"}", 201);
+    expect(f, "POST", "/v1/namespaces/default/apps",
+           "{\"name\":\"fn\",\"monitorQps\":true,\"services\":[{\"name\":\"s\","
+           "\"image\":\"busybox\"}]}",
+           201);
+    /* window: 10..3600, else 400 naming it; an unknown app: 404 */
+    static const char *const bad[] = {"?window=9", "?window=3601", "?window=abc",
+                                      "?window=", "?window=-10"};
+    char path[128];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(path, sizeof(path), "/v1/namespaces/default/apps/fn/stats%s", bad[i]);
+        assert_int_equal(req(f, "GET", path, NULL, &out), 400);
+        assert_string_equal(str(out, "field"), "window");
+        json_decref(out);
+    }
+    assert_int_equal(req(f, "GET", "/v1/namespaces/default/apps/nope/stats", NULL, &out), 404);
+    json_decref(out);
+    assert_int_equal(req(f, "POST", "/v1/namespaces/default/apps/fn/stats", "{}", &out), 405);
+    json_decref(out);
+
+    /* Two cumulative reports ten seconds apart: 10 calls, then 30 in all. The node's counters
+     * started before the bridge, so the first report is its baseline: 20 calls count. */
+    long long now = ferry_now_ms();
+    stats_report(f, now - 20000, now - 10000, 10, 10, 0);
+    stats_report(f, now - 20000, now, 30, 26, 4);
+    assert_int_equal(req(f, "GET", "/v1/namespaces/default/apps/fn/stats?window=60", NULL, &out),
+                     200);
+    assert_string_equal(str(out, "namespace"), "default");
+    assert_string_equal(str(out, "app"), "fn");
+    assert_int_equal(json_integer_value(json_object_get(out, "window")), 60);
+    assert_int_equal(json_integer_value(json_object_get(out, "interval")), 10);
+    assert_true(json_is_true(json_object_get(out, "monitorQps")));
+    json_t *total = json_object_get(out, "total");
+    assert_int_equal(json_integer_value(json_object_get(total, "requests")), 20);
+    assert_int_equal(json_integer_value(json_object_get(total, "success")), 16);
+    assert_int_equal(json_integer_value(json_object_get(total, "clientErrors")), 4);
+    assert_int_equal(json_integer_value(json_object_get(total, "timeouts")), 0);
+    assert_float_equal(json_real_value(json_object_get(total, "qps")), 20.0f / 60.0f, 1e-6f);
+    double p50 = json_real_value(json_object_get(json_object_get(total, "latencyMs"), "p50"));
+    assert_true(p50 > 0.1 && p50 <= 0.2); /* bucket 2: 100..200 us */
+    json_t *node = json_array_get(json_object_get(out, "nodes"), 0);
+    assert_string_equal(str(node, "node"), "east");
+    json_t *svc = json_array_get(json_object_get(node, "services"), 0);
+    assert_string_equal(str(svc, "service"), "s");
+    json_t *fn = json_array_get(json_object_get(svc, "functions"), 0);
+    assert_string_equal(str(fn, "function"), "f");
+    assert_int_equal(json_integer_value(json_object_get(fn, "requests")), 20);
+    json_t *series = json_object_get(out, "series");
+    assert_int_equal(json_array_size(series), 6);
+    json_int_t sum = 0;
+    for (size_t i = 0; i < 6; i++)
+        sum += json_integer_value(json_object_get(json_array_get(series, i), "requests"));
+    assert_int_equal(sum, 20);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(series, 5), "requests")),
+                     20);
+    json_decref(out);
+    /* default window 60 */
+    assert_int_equal(req(f, "GET", "/v1/namespaces/default/apps/fn/stats", NULL, &out), 200);
+    assert_int_equal(json_integer_value(json_object_get(out, "window")), 60);
+    json_decref(out);
+    /* the app's read permission: a viewer of another namespace may not */
+    char viewer[FERRY_TOKEN_LEN + 1];
+    make_token(f, "{\"name\":\"ro\",\"role\":\"viewer\",\"namespaces\":[\"a\"]}", viewer);
+    f->token = viewer;
+    assert_forbidden(f, "GET", "/v1/namespaces/default/apps/fn/stats", NULL, NULL, "read");
+    f->token = f->admin;
+}
+
 static void test_routing_table(void **state) {
     ferry_api__route rt;
     ferry_api__rule rule;
@@ -897,6 +984,12 @@ static void test_routing_table(void **state) {
     assert_string_equal(rt.ns, "a");
     assert_string_equal(rt.name, "n1");
     assert_false(ferry_api__parse_path("/v1/namespaces/a/apps/web/enroll", &rt));
+    assert_true(ferry_api__parse_path("/v1/namespaces/a/apps/web/stats", &rt));
+    assert_int_equal(rt.path, FERRY_API_APP_STATS);
+    assert_string_equal(rt.ns, "a");
+    assert_string_equal(rt.name, "web");
+    assert_false(ferry_api__parse_path("/v1/namespaces/a/nodes/n1/stats", &rt));
+    assert_false(ferry_api__parse_path("/v1/namespaces/a/apps/web/stats/x", &rt));
     assert_true(ferry_api__parse_path("/v1/enroll", &rt));
     assert_int_equal(rt.path, FERRY_API_ENROLL);
     assert_true(ferry_api__parse_path("/v1/broker/debug/alice", &rt));
@@ -923,6 +1016,7 @@ static void test_routing_table(void **state) {
         {FERRY_API_ITEM, "DELETE", false, FERRY_PERM_WRITE, false},
         {FERRY_API_SUB, "GET", false, FERRY_PERM_READ, false},
         {FERRY_API_ENROLL_TOKEN, "POST", false, FERRY_PERM_WRITE, false},
+        {FERRY_API_APP_STATS, "GET", false, FERRY_PERM_READ, false},
         {FERRY_API_ENROLL, "POST", true, FERRY_PERM_READ, true},
         {FERRY_API_DEBUG, "POST", false, FERRY_PERM_ADMIN, true},
         {FERRY_API_DEBUG_ITEM, "DELETE", false, FERRY_PERM_ADMIN, false},
@@ -955,6 +1049,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_origin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enroll_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_app_stats, setup, teardown),
         cmocka_unit_test(test_routing_table),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);

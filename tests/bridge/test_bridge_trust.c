@@ -195,6 +195,33 @@ static void test_believes_only_the_enrolled_node(void **state) {
                         "Running");
     json_decref(out);
 
+    /* Call statistics: believed only signed by the node the topic names. */
+    long long now = ferry_now_ms();
+    static const char *const stats_fmt =
+        "{\"type\":\"node.stats\",\"ns\":\"default\",\"node\":\"%s\",\"start\":%lld,"
+        "\"ts\":%lld,\"calls\":[{\"app\":\"web\",\"service\":\"s0\",\"function\":\"*\","
+        "\"requests\":%d,\"success\":%d,\"clientErrors\":0,\"serverErrors\":0,\"timeouts\":0,"
+        "\"latency\":[%d,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}]}";
+    snprintf(buf, sizeof(buf), stats_fmt, "n1", now, now, 3, 3, 3);
+    node_sends(f, "ferry/default/nodes/n1/stats", J(buf), NULL);
+    node_sends(f, "ferry/default/nodes/n1/stats", J(buf), &other.sign);
+    snprintf(buf, sizeof(buf), stats_fmt, "n2", now, now, 5, 5, 5);
+    node_sends(f, "ferry/default/nodes/n2/stats", J(buf), &k.sign);
+    node_sends(f, "ferry/default/nodes/n2/stats", J(buf), NULL);
+    assert_int_equal(ferry_bridge_app_stats(f->b, "default", "web", 60, &out, &e), FERRY_OK);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(out, "total"), "requests")),
+                     0);
+    json_decref(out);
+    snprintf(buf, sizeof(buf), stats_fmt, "n1", now, now, 3, 3, 3);
+    node_sends(f, "ferry/default/nodes/n1/stats", J(buf), &k.sign);
+    assert_int_equal(ferry_bridge_app_stats(f->b, "default", "web", 60, &out, &e), FERRY_OK);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(out, "total"), "requests")),
+                     3);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(out, "nodes"), 0), "node")),
+                        "n1");
+    json_decref(out);
+
     /* A relabel keeps the keys: still believed. Deleted: no longer. */
     json_t *body = json_pack("{s:{s:s}}", "labels", "zone", "b");
     assert_int_equal(ferry_bridge_node_update(f->b, "default", "n1", body, &out, &e), FERRY_OK);

@@ -161,6 +161,9 @@ static void test_node_policy(void **state) {
     t.kind = FERRY_TOPIC_NODE_ONLINE;
     assert_int_equal(ferry_topic_build(&t, want, sizeof(want)), FERRY_OK);
     assert_string_equal(p.rules[1].filter, want);
+    t.kind = FERRY_TOPIC_NODE_STATS;
+    assert_int_equal(ferry_topic_build(&t, want, sizeof(want)), FERRY_OK);
+    assert_string_equal(p.rules[3].filter, want);
     t.kind = FERRY_TOPIC_NODE_SYNC;
     assert_int_equal(ferry_topic_build(&t, want, sizeof(want)), FERRY_OK);
     assert_string_equal(p.rules[4].filter, want);

@@ -299,7 +299,8 @@ static int group_setup(void **state) {
     if (!peer_open(&bridge, env.uri, env.ca, id, env.bridge_user, env.bridge_pass) ||
         !subscribe(&bridge, RESPONSE_TOPIC) || !subscribe(&bridge, "ferry/+/nodes/+/hello") ||
         !subscribe(&bridge, "ferry/+/nodes/+/status/+") ||
-        !subscribe(&bridge, "ferry/+/nodes/+/online"))
+        !subscribe(&bridge, "ferry/+/nodes/+/online") ||
+        !subscribe(&bridge, "ferry/+/nodes/+/stats"))
         return -1;
     snprintf(id, sizeof(id), "ferry-observer-it%d", (int)getpid());
     char all[64];
@@ -342,9 +343,10 @@ static void test_node_uses_its_own_topics(void **state) {
     expect_msg(&n, zone);
 
     const char *own[] = {topic("nodes/%s/hello", "own"), topic("nodes/%s/status/web", "own"),
-                         topic("nodes/%s/online", "own")};
-    for (size_t i = 0; i < 3; i++) {
-        assert_true(publish(&n, own[i], "{}", 2, i > 0)); /* status and online are retained */
+                         topic("nodes/%s/online", "own"), topic("nodes/%s/stats", "own")};
+    for (size_t i = 0; i < 4; i++) {
+        /* status and online are retained */
+        assert_true(publish(&n, own[i], "{}", 2, i == 1 || i == 2));
         expect_msg(&bridge, own[i]);
     }
     peer_close(&n);
@@ -357,13 +359,11 @@ static void test_node_cannot_publish_elsewhere(void **state) {
     (void)state;
     node_up(&n, "pub", "pw-pub", "{\"region\": \"east\"}");
     /* Another node's topics, its own inbound ones, the apps' topics. */
-    const char *forbidden[] = {topic("nodes/%s/hello", "victim"),
-                               topic("nodes/%s/status/web", "victim"),
-                               topic("nodes/%s/online", "victim"),
-                               topic("nodes/%s/sync", "pub"),
-                               topic("nodes/%s/secrets/web", "pub"),
-                               topic("all/apps/%s", "forged"),
-                               topic("labels/region=east/apps/%s", "forged")};
+    const char *forbidden[] = {
+        topic("nodes/%s/hello", "victim"),  topic("nodes/%s/status/web", "victim"),
+        topic("nodes/%s/online", "victim"), topic("nodes/%s/stats", "victim"),
+        topic("nodes/%s/sync", "pub"),      topic("nodes/%s/secrets/web", "pub"),
+        topic("all/apps/%s", "forged"),     topic("labels/region=east/apps/%s", "forged")};
     for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++)
         if (publish_text(&n, forbidden[i], "forged"))
             fail_msg("the broker accepted a publish on %s", forbidden[i]);

@@ -23,6 +23,16 @@
     "\"mode\":384}}}},\"registries\":[{\"name\":\"r\",\"server\":\"127.0.0.1:5000\","              \
     "\"username\":\"u\",\"password\":\"p\"}]}}"
 
+/* A latency histogram of FERRY_STATS_BUCKETS (20) buckets, and node.stats around calls. */
+#define LAT20 "[0,1,2,3,4,5,6,7,8,9,0,0,0,0,0,0,0,0,0,1]"
+#define STATS(calls)                                                                               \
+    "{\"type\":\"node.stats\",\"ns\":\"d\",\"node\":\"n1\",\"start\":1000,\"ts\":2000,"            \
+    "\"calls\":[" calls "]}"
+#define CALL(app, svc, fn, req, ok, c4, c5, to, lat)                                               \
+    "{\"app\":\"" app "\",\"service\":\"" svc "\",\"function\":\"" fn "\",\"requests\":" #req      \
+    ",\"success\":" #ok ",\"clientErrors\":" #c4 ",\"serverErrors\":" #c5 ",\"timeouts\":" #to     \
+    ",\"latency\":" lat "}"
+
 /* Encode msg (JSON text, no "v") with ferry_proto_encode, decode it back. */
 static ferry_err roundtrip(const char *text, char *why, size_t whylen) {
     json_t *msg = J(text), *back = NULL;
@@ -71,6 +81,10 @@ static const char *const valid_msgs[] = {
     "\"labels\":{},\"apps\":[{\"app\":\"web\",\"version\":2,\"spec\":" SPEC_RESOLVED "}]}",
     "{\"type\":\"app.patch\",\"ns\":\"default\",\"app\":\"web\",\"base\":1,\"version\":2,"
     "\"patch\":{\"obj\":{\"resolved\":{\"obj\":{\"registries\":{\"set\":[]}}}}}}",
+    /* call statistics: a function, a proxied service ("*"), outcomes summing to requests or less */
+    STATS(CALL("fn", "s", "f", 56, 50, 3, 2, 1, LAT20) "," CALL(
+        "fn", "s", "*", 0, 0, 0, 0, 0, LAT20) "," CALL("fn", "s2", "f_2-X", 9, 1, 0, 0, 0, LAT20)),
+    STATS(""),
     /* unknown envelope fields are ignored (forward compatibility) */
     "{\"type\":\"app.delete\",\"ns\":\"default\",\"app\":\"web\",\"version\":3,\"x\":[1],"
     "\"traceId\":\"abc\"}",
@@ -188,7 +202,77 @@ static const struct {
      "node.online: field 'online' must be true or false"},
     {"{\"type\":\"node.online\",\"ns\":\"d\",\"node\":\"n1\",\"online\":true,\"ts\":\"now\"}",
      "field 'ts' must be an integer"},
+    {"{\"type\":\"node.stats\",\"ns\":\"d\",\"node\":\"n1\",\"ts\":2000,\"calls\":[]}",
+     "node.stats: field 'start' is required"},
+    {"{\"type\":\"node.stats\",\"ns\":\"d\",\"node\":\"n1\",\"start\":1,\"ts\":-5,"
+     "\"calls\":[]}",
+     "node.stats: field 'ts' must be a non-negative integer"},
+    {"{\"type\":\"node.stats\",\"ns\":\"d\",\"node\":\"N1\",\"start\":1,\"ts\":1,\"calls\":[]}",
+     "field 'node' must be a DNS label"},
+    {"{\"type\":\"node.stats\",\"ns\":\"d\",\"node\":\"n1\",\"start\":1,\"ts\":1,\"calls\":{}}",
+     "field 'calls' must be an array of at most 4096 entries"},
+    {STATS("1"), "field 'calls[0]' must be an object"},
+    {STATS(CALL("Fn", "s", "f", 1, 1, 0, 0, 0, LAT20)), "field 'calls[0].app' must be a DNS label"},
+    {STATS(CALL("fn", "s_1", "f", 1, 1, 0, 0, 0, LAT20)),
+     "field 'calls[0].service' must be a DNS label"},
+    {STATS(CALL("fn", "s", "f.g", 1, 1, 0, 0, 0, LAT20)),
+     "field 'calls[0].function' must be 1 to 63 of [A-Za-z0-9_-], or \"*\""},
+    {STATS(CALL("fn", "s", "", 1, 1, 0, 0, 0, LAT20)), "field 'calls[0].function' must be"},
+    {STATS(CALL("fn", "s", "**", 1, 1, 0, 0, 0, LAT20)), "field 'calls[0].function' must be"},
+    {STATS(CALL("fn", "s", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1, 1,
+                0, 0, 0, LAT20)),
+     "field 'calls[0].function' must be"},
+    {STATS(CALL("fn", "s", "f", -1, 0, 0, 0, 0, LAT20)),
+     "field 'calls[0].requests' must be a non-negative integer"},
+    {STATS(CALL("fn", "s", "f", 1, 0, 0, 0, 1.5, LAT20)),
+     "field 'calls[0].timeouts' must be a non-negative integer"},
+    {STATS(CALL("fn", "s", "f", 5, 2, 1, 2, 1, LAT20)),
+     "field 'calls[0].timeouts' makes success + clientErrors + serverErrors + timeouts exceed "
+     "requests"},
+    {STATS(CALL("fn", "s", "f", 5, 6, 0, 0, 0, LAT20)), "field 'calls[0].success' makes"},
+    {STATS(CALL("fn", "s", "f", 5, 5, 0, 0, 0, "[0,0,0]")),
+     "field 'calls[0].latency' must be an array of 20 non-negative integers"},
+    {STATS(CALL("fn", "s", "f", 5, 5, 0, 0, 0, "[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,-1]")),
+     "field 'calls[0].latency' must be an array of 20 non-negative integers"},
+    {STATS(CALL("fn", "s", "f", 5, 5, 0, 0, 0, "[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]")),
+     "field 'calls[0].latency' must be an array of 20"},
+    {"{\"type\":\"node.stats\",\"ns\":\"d\",\"node\":\"n1\",\"start\":1,\"ts\":1,\"calls\":["
+     "{\"app\":\"fn\",\"service\":\"s\",\"function\":\"f\",\"requests\":1,\"success\":1,"
+     "\"clientErrors\":0,\"serverErrors\":0,\"latency\":" LAT20 "}]}",
+     "field 'calls[0].timeouts' is required"},
+    {STATS(CALL("fn", "s", "f", 1, 1, 0, 0, 0, LAT20) "," CALL(
+         "fn", "s2", "f", 1, 1, 0, 0, 0, LAT20) "," CALL("fn", "s", "f", 2, 2, 0, 0, 0, LAT20)),
+     "field 'calls[2]' duplicate app/service/function 'fn/s/f'"},
 };
+
+/* node.stats carries at most 4096 entries (FERRY_STATS_MAX_CALLS); counters up to int64. */
+static void test_stats_limits(void **state) {
+    (void)state;
+    json_t *m = J(STATS(""));
+    json_t *calls = json_object_get(m, "calls");
+    char why[256], fn[16];
+    for (int i = 0; i < 4097; i++) {
+        snprintf(fn, sizeof(fn), "f%d", i);
+        json_t *c =
+            J(CALL("fn", "s", "f", 9223372036854775807, 9223372036854775807, 0, 0, 0, LAT20));
+        json_object_set_new(c, "function", json_string(fn));
+        json_array_append_new(calls, c);
+    }
+    for (int over = 1; over >= 0; over--) {
+        unsigned char *buf = NULL;
+        size_t len = 0;
+        json_t *out = NULL;
+        assert_int_equal(ferry_proto_encode(m, &buf, &len), FERRY_OK);
+        assert_int_equal(ferry_proto_decode(buf, len, &out, why, sizeof(why)),
+                         over ? FERRY_EINVAL : FERRY_OK);
+        if (over)
+            assert_contains(why, "at most 4096 entries");
+        json_decref(out);
+        ferry_free(buf);
+        json_array_remove(calls, 0);
+    }
+    json_decref(m);
+}
 
 static void test_invalid_messages(void **state) {
     (void)state;
@@ -418,8 +502,9 @@ static void test_alloc_failures(void **state) {
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_messages), cmocka_unit_test(test_invalid_messages),
-        cmocka_unit_test(test_status_limits),  cmocka_unit_test(test_envelope),
-        cmocka_unit_test(test_golden),         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_status_limits),  cmocka_unit_test(test_stats_limits),
+        cmocka_unit_test(test_envelope),       cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_alloc_failures),
     };
     return FERRY_RUN_TESTS(tests, argc, argv);
 }

@@ -51,6 +51,30 @@ static void test_build_and_parse_every_shape(void **state) {
     check_roundtrip(&t, "ferry/ns1/nodes/edge-1/status/web");
     t = topic(FERRY_TOPIC_NODE_ONLINE, "ns1", "edge-1", "", "", "");
     check_roundtrip(&t, "ferry/ns1/nodes/edge-1/online");
+    t = topic(FERRY_TOPIC_NODE_STATS, "ns1", "edge-1", "", "", "");
+    check_roundtrip(&t, "ferry/ns1/nodes/edge-1/stats");
+}
+
+/* The bridge's subscription to node.stats covers exactly the topics nodes build. */
+static void test_stats_topic_and_filter(void **state) {
+    (void)state;
+    char buf[FERRY_TOPIC_MAX];
+    ferry_topic t = topic(FERRY_TOPIC_NODE_STATS, "default", "east", "", "", "");
+    assert_int_equal(ferry_topic_build(&t, buf, sizeof(buf)), FERRY_OK);
+    assert_string_equal(buf, "ferry/default/nodes/east/stats");
+    assert_string_equal(FERRY_TOPIC_STATS_FILTER, "ferry/+/nodes/+/stats");
+    t = topic(FERRY_TOPIC_NODE_STATS, "default", "", "", "", ""); /* the node is required */
+    assert_int_equal(ferry_topic_build(&t, buf, sizeof(buf)), FERRY_EINVAL);
+    t = topic(FERRY_TOPIC_NODE_STATS, "default", "Bad", "", "", "");
+    assert_int_equal(ferry_topic_build(&t, buf, sizeof(buf)), FERRY_EINVAL);
+    /* an app given with it is not part of the topic */
+    t = topic(FERRY_TOPIC_NODE_STATS, "default", "east", "web", "", "");
+    assert_int_equal(ferry_topic_build(&t, buf, sizeof(buf)), FERRY_OK);
+    assert_string_equal(buf, "ferry/default/nodes/east/stats");
+    ferry_topic back;
+    assert_int_equal(parse("ferry/default/nodes/east/stats", &back), FERRY_OK);
+    assert_int_equal(back.kind, FERRY_TOPIC_NODE_STATS);
+    assert_string_equal(back.app, "");
 }
 
 static void test_label_encoding(void **state) {
@@ -150,6 +174,10 @@ static void test_parse_errors(void **state) {
         "ferry/default/nodes/EDGE/sync",
         "ferry/default/nodes/edge_1/sync",
         "ferry/default/nodes/edge-1/hello/",
+        "ferry/default/nodes/edge-1/stats/web",
+        "ferry/default/nodes/edge-1/stats/",
+        "ferry/default/nodes/+/stats",
+        "ferry/default/nodes/edge-1/Stats",
         "ferry/default/nodes/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/sync",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -189,6 +217,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_and_parse_every_shape),
         cmocka_unit_test(test_label_encoding),
+        cmocka_unit_test(test_stats_topic_and_filter),
         cmocka_unit_test(test_build_errors),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_random),
