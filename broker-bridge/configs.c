@@ -24,7 +24,8 @@ typedef struct {
 } slot_ctx;
 
 /* The AAD of a value: "ns/name/field", so that a sealed value copied to another config, field or
- * namespace does not decrypt. */
+ * namespace does not decrypt. field may hold '/' (data.db/password: a file in a folder), ns and
+ * name cannot (DNS labels), so the AAD still names one value. */
 static void slot_aad(const slot_ctx *c, const char *field, char *buf, size_t len) {
     snprintf(buf, len, "%s/%s/%s", c->ns, c->name, field);
 }

@@ -372,16 +372,34 @@ static bool write_all(int fd, const unsigned char *data, size_t len) {
     return true;
 }
 
-/* Make dir/name hold data with mode, atomically: a reader (a container) sees the old file or the
- * new one, never a partial one, and after a crash the file is one or the other. The new content
- * goes to a temp file in the same folder, is flushed (fsync), then renamed over the old name;
- * the caller fsyncs the folder. Nothing is written when the file already matches. dirfd is dir
- * opened; names were checked by ferry_config_file_name_valid. *changed is set when a file was
- * written. */
+/* Create a temp file in the folder dirfd (its name into name), 0600 from the start so that a
+ * secret is never readable by others; -1 with errno set. O_EXCL with O_NOFOLLOW: nothing already
+ * there (a file a crash left, a planted link) is opened instead. */
+static int make_temp(int dirfd, char *name, size_t len) {
+    static unsigned long seq; /* the reconciler's thread only; O_EXCL settles any clash */
+    for (int i = 0; i < 100; i++) {
+        if (path_fmt(name, len, TMP_PREFIX "%ld-%lu", (long)getpid(), ++seq) != FERRY_OK) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        int fd =
+            openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, MODE_SECRET);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
+}
+
+/* Make name in the folder dirfd (shown as dir in messages) hold data with mode, atomically: a
+ * reader (a container) sees the old file or the new one, never a partial one, and after a crash
+ * the file is one or the other. The new content goes to a temp file in the same folder, is
+ * flushed (fsync), then renamed over the old name; the caller fsyncs the folder. Nothing is
+ * written when the file already matches. name is one name (no '/'). *changed is set when a file
+ * was written. */
 static ferry_err write_file_atomic(int dirfd, const char *dir, const char *name,
                                    const unsigned char *data, size_t len, mode_t mode,
                                    bool *changed, char *err, size_t errlen) {
-    char tmp[PATH_MAX];
+    char tmp[NAME_MAX + 1];
     struct stat st;
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     bool same = false;
@@ -393,11 +411,7 @@ static ferry_err write_file_atomic(int dirfd, const char *dir, const char *name,
     }
     if (same)
         return FERRY_OK;
-    if (path_fmt(tmp, sizeof(tmp), "%s/" TMP_PREFIX "XXXXXX", dir) != FERRY_OK) {
-        set_err(err, errlen, "path of %s/%s too long", dir, name);
-        return FERRY_ETOOBIG;
-    }
-    fd = mkostemp(tmp, O_CLOEXEC); /* 0600 from the start: a secret is never readable */
+    fd = make_temp(dirfd, tmp, sizeof(tmp));
     if (fd < 0) {
         set_err(err, errlen, "cannot create a file in %s: %s", dir, strerror(errno));
         return FERRY_EIO;
@@ -408,20 +422,21 @@ static ferry_err write_file_atomic(int dirfd, const char *dir, const char *name,
         ok = false;
         saved = errno;
     }
-    if (ok && renameat(AT_FDCWD, tmp, dirfd, name) != 0) {
+    if (ok && renameat(dirfd, tmp, dirfd, name) != 0) {
         saved = errno;
-        /* A folder of that name is in the way (left by hand): remove it and try once more. */
+        /* A folder of that name is in the way (left by hand, or by a config whose files were
+         * in a folder of that name): remove it and try once more. */
         if (saved == EISDIR || saved == ENOTEMPTY || saved == EEXIST) {
             char in_way[PATH_MAX];
             if (path_fmt(in_way, sizeof(in_way), "%s/%s", dir, name) == FERRY_OK &&
                 ferry_volumes__remove_tree(in_way) == FERRY_OK &&
-                renameat(AT_FDCWD, tmp, dirfd, name) == 0)
+                renameat(dirfd, tmp, dirfd, name) == 0)
                 saved = 0;
         }
         ok = saved == 0;
     }
     if (!ok) {
-        unlink(tmp);
+        unlinkat(dirfd, tmp, 0);
         set_err(err, errlen, "cannot write %s/%s: %s", dir, name, strerror(saved));
         return FERRY_EIO;
     }
@@ -429,9 +444,135 @@ static ferry_err write_file_atomic(int dirfd, const char *dir, const char *name,
     return FERRY_OK;
 }
 
-/* Remove every entry of the folder that is not a file of the config (files the config dropped,
- * temp files left by a crash). */
-static ferry_err sweep_dir(int dirfd, const char *dir, const json_t *files, bool *changed) {
+/* Open the folder name below parent (shown as dir) without following a symbolic link, creating
+ * it when missing; what is in the way (a file, a symbolic link: never followed) is removed
+ * first. The folder gets exactly MODE_CONFIG_DIR. *made is set when parent changed (a folder
+ * made, something removed): the caller fsyncs it. The folder's descriptor, or -1 with err set. */
+static int open_folder(int parent, const char *dir, const char *name, bool *made, char *err,
+                       size_t errlen) {
+    struct stat st;
+    int fd = -1;
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 || attempt == 1)
+            break;
+        /* ENOTDIR: a file is in the way; ELOOP: a symbolic link (O_NOFOLLOW). Either is removed
+         * (unlinkat never follows a link), not used. */
+        int why = errno;
+        if (why != ENOENT && why != ENOTDIR && why != ELOOP)
+            break;
+        if (why != ENOENT && unlinkat(parent, name, 0) != 0)
+            break;
+        *made = true;
+        if (mkdirat(parent, name, MODE_CONFIG_DIR) != 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        set_err(err, errlen, "cannot make the folder %s/%s: %s", dir, name, strerror(errno));
+        return -1;
+    }
+    /* mkdirat is subject to the umask; the mode must be exact. */
+    if (fstat(fd, &st) != 0 ||
+        ((st.st_mode & 07777) != MODE_CONFIG_DIR && fchmod(fd, MODE_CONFIG_DIR) != 0)) {
+        set_err(err, errlen, "cannot set the mode of %s/%s: %s", dir, name, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Write the file fname (a valid config file name, maybe in folders) below the volume's folder
+ * rootfd (shown as root): its folders are opened one by one from rootfd without following a
+ * symbolic link (open_folder), then the file is written there (write_file_atomic). Every folder
+ * that changed is flushed here but rootfd, which the caller flushes when *root_changed. */
+static ferry_err write_file_below(int rootfd, const char *root, const char *fname,
+                                  const unsigned char *data, size_t len, mode_t mode,
+                                  bool *root_changed, char *err, size_t errlen) {
+    char dir[PATH_MAX], name[NAME_MAX + 1];
+    const char *p = fname;
+    const char *slash;
+    int cur = rootfd;
+    bool changed = false;
+    ferry_err rc = FERRY_OK;
+
+    if (path_fmt(dir, sizeof(dir), "%s", root) != FERRY_OK) {
+        set_err(err, errlen, "path of %s/%s too long", root, fname);
+        return FERRY_ETOOBIG;
+    }
+    while ((slash = strchr(p, '/')) != NULL && rc == FERRY_OK) {
+        size_t n = (size_t)(slash - p);
+        bool made = false;
+        int next;
+
+        if (n > NAME_MAX || path_fmt(name, sizeof(name), "%.*s", (int)n, p) != FERRY_OK) {
+            set_err(err, errlen, "a folder of %s/%s has too long a name", root, fname);
+            rc = FERRY_ETOOBIG;
+            break;
+        }
+        next = open_folder(cur, dir, name, &made, err, errlen);
+        if (next >= 0 && made && cur != rootfd && fsync(cur) != 0) {
+            set_err(err, errlen, "cannot flush %s: %s", dir, strerror(errno));
+            close(next);
+            next = -1;
+        }
+        *root_changed = *root_changed || (made && cur == rootfd);
+        if (cur != rootfd)
+            close(cur);
+        cur = next;
+        if (cur < 0) {
+            rc = FERRY_EIO;
+            break;
+        }
+        if (path_fmt(dir + strlen(dir), sizeof(dir) - strlen(dir), "/%s", name) != FERRY_OK) {
+            set_err(err, errlen, "path of %s/%s too long", root, fname);
+            rc = FERRY_ETOOBIG;
+        }
+        p = slash + 1;
+    }
+    if (rc == FERRY_OK)
+        rc = write_file_atomic(cur, dir, p, data, len, mode, &changed, err, errlen);
+    if (rc == FERRY_OK && changed && cur != rootfd && fsync(cur) != 0) {
+        set_err(err, errlen, "cannot flush %s: %s", dir, strerror(errno));
+        rc = FERRY_EIO;
+    }
+    *root_changed = *root_changed || (changed && cur == rootfd);
+    if (cur >= 0 && cur != rootfd)
+        close(cur);
+    return rc;
+}
+
+/* The folders the files need ("lib" and "lib/data" for "lib/data/x.bin") as the keys of a new
+ * object (caller owns); NULL for lack of memory. Names are valid config file names. */
+static json_t *file_folders(const json_t *files) {
+    char folder[FERRY_CONFIG_MAX_FILE_NAME + 1];
+    const char *fname;
+    json_t *f;
+    json_t *out = json_object();
+
+    json_object_foreach((json_t *)files, fname, f) {
+        for (const char *p = strchr(fname, '/'); out != NULL && p != NULL; p = strchr(p + 1, '/')) {
+            size_t n = (size_t)(p - fname);
+            if (n >= sizeof(folder))
+                break;
+            memcpy(folder, fname, n);
+            folder[n] = '\0';
+            if (json_object_set_new(out, folder, json_true()) != 0) {
+                json_decref(out);
+                out = NULL;
+            }
+        }
+    }
+    return out;
+}
+
+/* Remove every entry of the folder dirfd (shown as dir; prefix: its path in the volume, "" or
+ * ending in '/') that is not a file or folder of the config: files the config dropped, folders
+ * no file is in any more, temp files left by a crash. A kept folder is swept in turn, opened
+ * without following a symbolic link; a symbolic link is removed, never followed. *changed is
+ * set when dirfd changed; a subfolder that changed is flushed here. */
+static ferry_err sweep_dir(int dirfd, const char *dir, const char *prefix, const json_t *files,
+                           const json_t *folders, bool *changed) {
     int fd = dup(dirfd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     struct dirent *de;
@@ -443,13 +584,34 @@ static ferry_err sweep_dir(int dirfd, const char *dir, const json_t *files, bool
         return FERRY_EIO;
     }
     while ((de = readdir(d)) != NULL) {
-        char path[PATH_MAX];
+        char path[PATH_MAX], rel[PATH_MAX];
+        struct stat st;
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        if (json_object_get(files, de->d_name) != NULL && ferry_config_file_name_valid(de->d_name))
-            continue;
         if (path_fmt(path, sizeof(path), "%s/%s", dir, de->d_name) != FERRY_OK ||
-            ferry_volumes__remove_tree(path) != FERRY_OK)
+            path_fmt(rel, sizeof(rel), "%s%s", prefix, de->d_name) != FERRY_OK ||
+            fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            rc = FERRY_EIO;
+            continue;
+        }
+        if (S_ISREG(st.st_mode) && json_object_get(files, rel) != NULL)
+            continue;
+        if (S_ISDIR(st.st_mode) && json_object_get(folders, rel) != NULL) {
+            int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            bool sub_changed = false;
+            if (sub < 0 ||
+                path_fmt(rel + strlen(rel), sizeof(rel) - strlen(rel), "/") != FERRY_OK ||
+                sweep_dir(sub, path, rel, files, folders, &sub_changed) != FERRY_OK ||
+                (sub_changed && fsync(sub) != 0))
+                rc = FERRY_EIO;
+            if (sub >= 0)
+                close(sub);
+            continue;
+        }
+        /* A folder goes with everything in it (mounts and links included, none followed); the
+         * folders above it were opened without following a link. */
+        if (S_ISDIR(st.st_mode) ? ferry_volumes__remove_tree(path) != FERRY_OK
+                                : unlinkat(dirfd, de->d_name, 0) != 0 && errno != ENOENT)
             rc = FERRY_EIO;
         else
             *changed = true;
@@ -466,21 +628,40 @@ static mode_t default_mode(const char *kind, const char *file) {
     return MODE_FILE;
 }
 
-/* Write the files of one config/secret/certificate volume into dir. */
+/* Write the files of one config/secret/certificate volume into dir; files in folders go below
+ * it (write_file_below), and what the files no longer hold is swept (sweep_dir). */
 static ferry_err sync_files(const char *dir, const char *volume, const char *kind,
                             const json_t *files, char *err, size_t errlen) {
     const char *fname;
     json_t *f;
+    json_t *folders = NULL;
     bool changed = false;
     ferry_err rc = FERRY_OK;
-    int dirfd;
+    int dirfd = -1;
 
+    json_object_foreach((json_t *)files, fname, f) {
+        if (!ferry_config_file_name_valid(fname)) {
+            set_err(err, errlen, "volume %s: file %s of its %s is not usable", volume, fname, kind);
+            return FERRY_EINVAL;
+        }
+    }
+    if ((folders = file_folders(files)) == NULL)
+        return FERRY_ENOMEM;
+    json_object_foreach((json_t *)files, fname, f) {
+        if (json_object_get(folders, fname) != NULL) {
+            set_err(err, errlen, "volume %s: %s of its %s is both a file and a folder of files",
+                    volume, fname, kind);
+            rc = FERRY_EINVAL;
+            goto out;
+        }
+    }
     if ((rc = ensure_dir(dir, MODE_CONFIG_DIR, err, errlen)) != FERRY_OK)
-        return rc;
+        goto out;
     dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dirfd < 0) {
         set_err(err, errlen, "cannot open %s: %s", dir, strerror(errno));
-        return FERRY_EIO;
+        rc = FERRY_EIO;
+        goto out;
     }
     json_object_foreach((json_t *)files, fname, f) {
         const char *b64 = json_string_value(json_object_get(f, "data"));
@@ -489,7 +670,7 @@ static ferry_err sync_files(const char *dir, const char *volume, const char *kin
         unsigned char *data = NULL;
         size_t len = 0;
 
-        if (!ferry_config_file_name_valid(fname) || b64 == NULL) {
+        if (b64 == NULL) {
             set_err(err, errlen, "volume %s: file %s of its %s is not usable", volume, fname, kind);
             rc = FERRY_EINVAL;
             break;
@@ -509,13 +690,13 @@ static ferry_err sync_files(const char *dir, const char *volume, const char *kin
             rc = FERRY_EINVAL;
             break;
         }
-        rc = write_file_atomic(dirfd, dir, fname, data, len, mode, &changed, err, errlen);
+        rc = write_file_below(dirfd, dir, fname, data, len, mode, &changed, err, errlen);
         OPENSSL_cleanse(data, len); /* may be a secret */
         ferry_free(data);
         if (rc != FERRY_OK)
             break;
     }
-    if (rc == FERRY_OK && sweep_dir(dirfd, dir, files, &changed) != FERRY_OK) {
+    if (rc == FERRY_OK && sweep_dir(dirfd, dir, "", files, folders, &changed) != FERRY_OK) {
         set_err(err, errlen, "volume %s: cannot remove stale files from %s", volume, dir);
         rc = FERRY_EIO;
     }
@@ -524,7 +705,10 @@ static ferry_err sync_files(const char *dir, const char *volume, const char *kin
         set_err(err, errlen, "cannot flush %s: %s", dir, strerror(errno));
         rc = FERRY_EIO;
     }
-    close(dirfd);
+out:
+    if (dirfd >= 0)
+        close(dirfd);
+    json_decref(folders);
     return rc;
 }
 

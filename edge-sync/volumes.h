@@ -3,7 +3,9 @@
  *
  * Layout under edge-sync's data folder (beside the LMDB files):
  *   volumes/{ns}/{app}/{volume}/{file}   config, secret and certificate volumes: the files of
- *                                        spec.resolved.configs[name], written atomically
+ *                                        spec.resolved.configs[name], written atomically; a file
+ *                                        name with folders ("lib/util.py") is written below
+ *                                        folders of its own, made 0755 like {volume}
  *   pods/{ns}/{app}/{replica}/{volume}/  emptyDir volumes: created with the pod, removed with it
  *   subpaths/{ns}/{app}/{replica}/{container}/{index}
  *                                        the subPath of volumeMounts[index] of an emptyDir or
@@ -51,9 +53,12 @@ bool ferry_volumes_kind_has_files(const char *kind);
 
 /* Make the app's volumes ready before any of its containers is created or started: write every
  * config/secret/certificate volume's files (a file is replaced, atomically, only when its content
- * or mode changed; files the config no longer has are removed) and check that every hostPath
- * exists. Idempotent; cheap when nothing changed. FERRY_ENOTFOUND for a missing host path or
- * resolved config, FERRY_EINVAL for a spec it cannot honour, FERRY_EIO for a file system error. */
+ * or mode changed; files and folders the config no longer has are removed) and check that every
+ * hostPath exists. The folders of a file are opened one by one from the volume's folder without
+ * following a symbolic link (a link, or a file, in the way is removed and a folder made), and
+ * removal never follows one either; every folder that changed is flushed (fsync). Idempotent; cheap
+ * when nothing changed. FERRY_ENOTFOUND for a missing host path or resolved config, FERRY_EINVAL
+ * for a spec it cannot honour, FERRY_EIO for a file system error. */
 ferry_err ferry_volumes_sync(const ferry_volumes_ref *ref, const json_t *spec, char *err,
                              size_t errlen);
 
@@ -78,8 +83,9 @@ ferry_err ferry_volumes_app_remove(const ferry_volumes_ref *ref);
  * order of volumeMounts; an empty array when the container mounts nothing. Call after
  * ferry_volumes_sync and ferry_volumes_pod_prepare.
  *
- * subPath mounts one file or folder of the volume: for config volumes the file of that name
- * (it must exist; bound by its path: the folder is edge-sync's and read-only in containers); for
+ * subPath mounts one file or folder of the volume: for config volumes the file of that name,
+ * folders included ("lib/util.py"; it must exist; bound by its path: the folder is edge-sync's
+ * and read-only in containers); for
  * emptyDir and hostPath volumes a path inside the volume, created as a folder when missing (as
  * Kubernetes does). The path is resolved on the host and must stay inside the volume: ".." and
  * symbolic links that lead outside are refused; links that stay inside are followed.

@@ -1,7 +1,8 @@
 /* libFuzzer target: a config object as the body of POST/PUT .../configs (JSON), through
  * ferry_config_validate, and the files a node writes for it (ferry_config_files), which must not
  * crash on what validation refused either. For a valid object: exactly the files the kind
- * defines, each name safe as one path component, each data canonical base64 that decodes to
+ * defines, each name a relative path that stays below the volume's folder and is not a folder of
+ * another name, each data canonical base64 that decodes to
  * exactly what the object holds (the text of data, the bytes of binaryData, the PEM of
  * certificate), mode 0600 for secrets and tls.key and 0644 otherwise, the total within
  * FERRY_CONFIG_MAX_DATA; and an app that mounts it, with these files as its resolved member,
@@ -56,6 +57,30 @@ static size_t expected_count(const json_t *cfg, const char *kind) {
            json_object_size(json_object_get(cfg, "binaryData"));
 }
 
+/* An oracle of its own for the file name rule: a relative path with no empty, "." or ".."
+ * name, so that it stays below the folder it is written in. */
+static bool stays_below(const char *name) {
+    const char *p = name;
+    if (name[0] == '/')
+        return false;
+    for (;;) {
+        size_t n = strcspn(p, "/");
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        if (p[n] == '\0')
+            return true;
+        p += n + 1;
+    }
+}
+
+/* true when a folder of name is itself a file of files (a node could not write both). */
+static bool folder_is_file(const json_t *files, const char *name) {
+    for (const char *p = strchr(name, '/'); p != NULL; p = strchr(p + 1, '/'))
+        if (json_object_getn(files, name, (size_t)(p - name)) != NULL)
+            return true;
+    return false;
+}
+
 static void check_files(const json_t *cfg, const char *kind, const json_t *files) {
     const char *name;
     json_t *f;
@@ -73,8 +98,8 @@ static void check_files(const json_t *cfg, const char *kind, const json_t *files
         int want_mode = 0;
         char *again = NULL;
 
-        if (!ferry_config_file_name_valid(name) || strchr(name, '/') != NULL || b64 == NULL ||
-            !json_is_integer(mode) ||
+        if (!ferry_config_file_name_valid(name) || !stays_below(name) ||
+            folder_is_file(files, name) || b64 == NULL || !json_is_integer(mode) ||
             !expected_file(cfg, kind, name, &want, &want_len, &want_mode) ||
             json_integer_value(mode) != want_mode ||
             ferry_base64_decode(b64, strlen(b64), &bytes, &len) != FERRY_OK)

@@ -268,8 +268,9 @@ ferry_err app__check_mounts(const json_t *mounts, const char *path, const json_t
         if (app__config_kind(app__volume_kind(vol))) {
             if (sps == NULL || !ferry_config_file_name_valid(sps))
                 return ferry_fail(d, FERRY_EINVAL, f,
-                                  "must name one file of the %s volume: 1-253 characters "
-                                  "[A-Za-z0-9._-], not '.' or '..'",
+                                  "must name one file of the %s volume: a file name of at "
+                                  "most 253 characters, 1-8 names of [A-Za-z0-9._-] separated "
+                                  "by single '/', none of them '.' or '..'",
                                   app__volume_kind(vol));
         } else if (sps == NULL || !path_valid(sps, false)) {
             return ferry_fail(d, FERRY_EINVAL, f,

@@ -13,21 +13,58 @@ static const char *const CONFIG_KINDS[] = {"config", "secret", "certificate", "r
 /* The kinds a volume can reference (registry objects are referenced by "registries"). */
 static const char *const VOLUME_CONFIG_KINDS[] = {"config", "secret", "certificate", NULL};
 
-static const char MSG_FILE[] = "must be 1-253 characters [A-Za-z0-9._-], not '.' or '..'";
+static const char MSG_FILE[] =
+    "must be a relative path of at most 253 characters: 1-8 names of [A-Za-z0-9._-] separated by "
+    "single '/', none of them '.' or '..', no '/' at either end";
 static const char MSG_SERVER[] = "must be host[:port] without a scheme or path, like "
                                  "\"registry.example.com\" or \"127.0.0.1:5000\"";
 
+static bool file_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+}
+
 bool ferry_config_file_name_valid(const char *s) {
     size_t n = s != NULL ? strlen(s) : 0;
-    if (n == 0 || n > 253 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+    size_t seg = 0;
+    size_t segs = 1;
+
+    if (n == 0 || n > FERRY_CONFIG_MAX_FILE_NAME)
         return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
+    /* s[n] is the NUL that ends the last name. */
+    for (size_t i = 0; i <= n; i++) {
+        if (s[i] == '/' || s[i] == '\0') {
+            if (seg == 0 || (seg == 1 && s[i - 1] == '.') ||
+                (seg == 2 && s[i - 1] == '.' && s[i - 2] == '.'))
+                return false;
+            if (s[i] == '/' && ++segs > FERRY_CONFIG_MAX_FILE_DEPTH)
+                return false;
+            seg = 0;
+        } else if (file_char(s[i])) {
+            seg++;
+        } else {
             return false;
+        }
     }
     return true;
+}
+
+/* A file name that is also a folder of another name: the first folder of name (a valid file
+ * name) that is a file of map or of sibling (either may be NULL), into folder; which map holds it
+ * in *in_sibling. false when there is none. Allocates nothing. */
+static bool file_is_folder(const char *name, const json_t *map, const json_t *sibling,
+                           char folder[FERRY_CONFIG_MAX_FILE_NAME + 1], bool *in_sibling) {
+    for (const char *p = strchr(name, '/'); p != NULL; p = strchr(p + 1, '/')) {
+        size_t n = (size_t)(p - name);
+        if (n > FERRY_CONFIG_MAX_FILE_NAME)
+            return false;
+        memcpy(folder, name, n);
+        folder[n] = '\0';
+        *in_sibling = json_object_get(map, folder) == NULL;
+        if (!*in_sibling || json_object_get(sibling, folder) != NULL)
+            return true;
+    }
+    return false;
 }
 
 static bool host_char(char c) {
@@ -85,16 +122,19 @@ static bool pem_like(const char *s) {
 }
 
 /* A file map of a config object: data (text values) or binaryData (base64 values). Adds the
- * content bytes to *total and the file count to *count; other (may be NULL) is the map whose
- * names must not repeat. */
+ * content bytes to *total and the file count to *count; sibling (may be NULL) is the other map,
+ * named sibling_field: no name may be in both (checked from binaryData), and no name of either
+ * may be a folder of a name of either. */
 static ferry_err check_file_map(const json_t *map, const char *field, bool binary,
-                                const json_t *other, size_t *total, size_t *count,
-                                ferry_detail *d) {
+                                const json_t *sibling, const char *sibling_field, size_t *total,
+                                size_t *count, ferry_detail *d) {
     const char *key;
     size_t klen;
     json_t *val;
     char f[192];
     char q[72];
+    char folder[FERRY_CONFIG_MAX_FILE_NAME + 1];
+    bool in_sibling = false;
 
     if (!json_is_object(map))
         return ferry_fail(d, FERRY_EINVAL, field, "must be an object mapping file names to %s",
@@ -104,11 +144,16 @@ static ferry_err check_file_map(const json_t *map, const char *field, bool binar
             return ferry_fail(d, FERRY_EINVAL, field, "file name '%s' %s",
                               validate__quote(key, q, sizeof(q)), MSG_FILE);
         snprintf(f, sizeof(f), "%s.%s", field, key);
-        if (other != NULL && json_object_get(other, key) != NULL)
+        if (binary && json_object_get(sibling, key) != NULL)
             return ferry_fail(d, FERRY_EINVAL, f,
-                              "file '%s' is also in data (names are unique across data "
+                              "file '%s' is also in %s (names are unique across data "
                               "and binaryData)",
-                              key);
+                              key, sibling_field);
+        if (file_is_folder(key, map, sibling, folder, &in_sibling))
+            return ferry_fail(d, FERRY_EINVAL, f,
+                              "file '%s' is in folder '%s', which is also a file (%s.%s); a name "
+                              "cannot be both a file and a folder",
+                              key, folder, in_sibling ? sibling_field : field, folder);
         size_t len = 0;
         if (binary) {
             if (!json_is_string(val) ||
@@ -279,11 +324,12 @@ ferry_err ferry_config_validate(const json_t *cfg, ferry_detail *d) {
                               kind);
     }
     if ((v = json_object_get(cfg, "data")) != NULL &&
-        (rc = check_file_map(v, "data", false, NULL, &total, &count, d)) != FERRY_OK)
+        (rc = check_file_map(v, "data", false, json_object_get(cfg, "binaryData"), "binaryData",
+                             &total, &count, d)) != FERRY_OK)
         return rc;
     if ((v = json_object_get(cfg, "binaryData")) != NULL &&
-        (rc = check_file_map(v, "binaryData", true, json_object_get(cfg, "data"), &total, &count,
-                             d)) != FERRY_OK)
+        (rc = check_file_map(v, "binaryData", true, json_object_get(cfg, "data"), "data", &total,
+                             &count, d)) != FERRY_OK)
         return rc;
     if (strcmp(kind, "certificate") == 0) {
         if ((v = json_object_get(cfg, "certificate")) == NULL)
@@ -381,6 +427,8 @@ static ferry_err check_resolved_config(const json_t *c, const char *path, ferry_
     json_t *val;
     char f[192];
     char q[72];
+    char folder[FERRY_CONFIG_MAX_FILE_NAME + 1];
+    bool in_sibling = false;
     size_t total = 0;
     ferry_err rc;
 
@@ -414,6 +462,11 @@ static ferry_err check_resolved_config(const json_t *c, const char *path, ferry_
             return ferry_fail(d, FERRY_EINVAL, f, "file name '%s' %s",
                               validate__quote(key, q, sizeof(q)), MSG_FILE);
         ferry__path(f, sizeof(f), "%s.files.%s", path, key);
+        if (file_is_folder(key, files, NULL, folder, &in_sibling))
+            return ferry_fail(d, FERRY_EINVAL, f,
+                              "file '%s' is in folder '%s', which is also a file (files.%s); a "
+                              "name cannot be both a file and a folder",
+                              key, folder, folder);
         if (!json_is_object(val))
             return ferry_fail(d, FERRY_EINVAL, f, "must be an object {data, mode}");
         if ((rc = validate__check_fields(val, f, ffields, NULL, d)) != FERRY_OK)

@@ -10,13 +10,19 @@
 #define FERRY_CONFIG_MAX_DATA (1024u * 1024u) /* bytes of file content in one config object */
 #define FERRY_CONFIG_MAX_FILES 256            /* files in one config object */
 #define FERRY_CONFIG_MAX_CREDENTIAL 1024      /* characters of a registry username or password */
+#define FERRY_CONFIG_MAX_FILE_NAME 253        /* characters of a file name, its folders included */
+#define FERRY_CONFIG_MAX_FILE_DEPTH 8         /* names in a file name: 7 folders and the file */
 
 /* File modes written on nodes. */
 #define FERRY_CONFIG_MODE_PUBLIC 0644 /* config files, certificates (tls.crt, ca.crt) */
 #define FERRY_CONFIG_MODE_SECRET 0600 /* secret files and tls.key */
 
-/* true when name is a file name of a config object: 1-253 of [A-Za-z0-9._-], not "." or "..".
- * Safe as one path component. */
+/* true when name is a file name of a config object: a relative path of at most
+ * FERRY_CONFIG_MAX_FILE_NAME (253) characters made of 1 to FERRY_CONFIG_MAX_FILE_DEPTH (8) names
+ * separated by single '/', each name 1 or more of [A-Za-z0-9._-] and not "." or ".."; no '/' at
+ * either end ("index.py", "lib/util.py"). Every name but the last is a folder. Safe as a path
+ * below a folder: it cannot leave it, name it, or be absolute (symbolic links on the way are the
+ * caller's concern). */
 bool ferry_config_file_name_valid(const char *name);
 
 /* Validate a config object as received from a user (POST/PUT body):
@@ -24,7 +30,8 @@ bool ferry_config_file_name_valid(const char *name);
  *   {"name", "kind": "secret", "data": {file: text}}
  *   {"name", "kind": "certificate", "certificate": {"cert": PEM, "key": PEM, "ca": PEM}}
  *   {"name", "kind": "registry", "registry": {"server": "host[:port]", "username", "password"}}
- * File names are 1-253 of [A-Za-z0-9._-], not "." or "..", unique across data and binaryData;
+ * File names are as ferry_config_file_name_valid says, unique across data and binaryData, and
+ * none is a folder of another ("a" and "a/b" together are refused, naming both);
  * text values hold no NUL; binaryData values are strict base64; cert/key/ca contain a PEM block
  * ("-----BEGIN " ... "-----END "); registry server has no scheme; username and password are
  * non-empty. Caps: FERRY_CONFIG_MAX_FILES files and FERRY_CONFIG_MAX_DATA bytes of content

@@ -378,7 +378,7 @@ static void test_config_crud(void **state) {
     assert_int_equal(ferry_bridge_config_create(f->b, "default", body, &out, &e), FERRY_EEXIST);
     assert_string_equal(e.field, "name");
     json_decref(body);
-    body = J("{\"name\":\"bad\",\"kind\":\"config\",\"data\":{\"a/b\":\"x\"}}");
+    body = J("{\"name\":\"bad\",\"kind\":\"config\",\"data\":{\"../b\":\"x\"}}");
     assert_int_equal(ferry_bridge_config_create(f->b, "default", body, &out, &e), FERRY_EINVAL);
     assert_true(strncmp(e.field, "data", 4) == 0);
     json_decref(body);
@@ -559,6 +559,53 @@ static void test_secrets_never_returned_nor_stored(void **state) {
     spec = json_object_get(find_msg(f, FERRY_MSG_APP_PUT, NULL)->msg, "spec");
     full = full_spec(f, &k, "n1", "web", spec);
     expect_file(full, "app-secret", "password", SECRET_MARK, 0600);
+    json_decref(full);
+}
+
+/* Files in folders (a function's code, a secret at db/password) are stored, sealed, shown as
+ * digests and delivered like any others: the AAD "ns/name/data.db/password" still names one
+ * value, as ns and name hold no '/'. A name that is both a file and a folder is refused. */
+static void test_files_in_folders(void **state) {
+    fixture *f = *state;
+    json_t *out = NULL;
+    ferry_detail e;
+    char d_secret[80];
+    node_keys k;
+
+    create_cfg(f, "{\"name\":\"fn-code\",\"kind\":\"config\",\"data\":{\"index.py\":\"main\","
+                  "\"lib/util.py\":\"util\"},\"binaryData\":{\"lib/data/b.bin\":\"AAEC\"}}");
+    create_cfg(f, "{\"name\":\"fn-secret\",\"kind\":\"secret\",\"data\":{\"db/password\":"
+                  "\"" SECRET_MARK "\",\"db/user\":\"u\"}}");
+    sha256_digest(SECRET_MARK, d_secret);
+    assert_int_equal(ferry_bridge_config_get(f->b, "default", "fn-secret", &out, &e), FERRY_OK);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(out, "data"), "db/password"), "digest")),
+        d_secret);
+    json_decref(out);
+    json_t *bad = J("{\"name\":\"fn-bad\",\"kind\":\"config\",\"data\":{\"lib\":\"x\","
+                    "\"lib/util.py\":\"y\"}}");
+    assert_int_equal(ferry_bridge_config_create(f->b, "default", bad, &out, &e), FERRY_EINVAL);
+    assert_string_equal(e.field, "data.lib/util.py");
+    assert_contains(e.message, "'lib'");
+    json_decref(bad);
+
+    enroll_node(f, "n1", "{\"region\":\"east\"}", &k);
+    create_app(f, "{\"name\":\"fn\",\"selector\":{\"matchLabels\":{\"region\":\"east\"}},"
+                  "\"volumes\":[{\"name\":\"code\",\"config\":{\"name\":\"fn-code\"}},"
+                  "{\"name\":\"s\",\"secret\":{\"name\":\"fn-secret\"}}],"
+                  "\"services\":[{\"name\":\"fn\",\"image\":\"i\",\"volumeMounts\":["
+                  "{\"name\":\"code\",\"mountPath\":\"/app\"},"
+                  "{\"name\":\"code\",\"mountPath\":\"/util.py\",\"subPath\":\"lib/util.py\"},"
+                  "{\"name\":\"s\",\"mountPath\":\"/run/s\"}]}]}");
+    assert_int_equal(flush_outbox(f), 4); /* 2 node.sync (register, enroll), app.secrets, put */
+    json_t *spec = json_object_get(find_msg(f, FERRY_MSG_APP_PUT, NULL)->msg, "spec");
+    assert_null(json_object_get(file_of(spec, "fn-secret", "db/password"), "data"));
+    json_t *full = full_spec(f, &k, "n1", "fn", spec);
+    expect_file(full, "fn-secret", "db/password", SECRET_MARK, 0600);
+    expect_file(full, "fn-secret", "db/user", "u", 0600);
+    expect_file(full, "fn-code", "lib/util.py", "util", 0644);
+    expect_file(full, "fn-code", "index.py", "main", 0644);
     json_decref(full);
 }
 
@@ -1186,6 +1233,8 @@ int main(int argc, char **argv) {
                                         bridge_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_secrets_never_returned_nor_stored,
                                         bridge_fixture_setup, bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_files_in_folders, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_wire_doc, bridge_fixture_setup,
                                         bridge_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_config_change_republishes, bridge_fixture_setup,

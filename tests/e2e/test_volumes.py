@@ -148,6 +148,43 @@ def test_config_change_redeploys_with_the_new_files(t, stack):
     assert inspect(t, c)["Id"] != old_id, "the container must be replaced"
 
 
+def test_files_in_folders_reach_the_container(t, stack):
+    # A function's code: files in folders, one of them mounted alone with subPath; a file moved to
+    # another folder leaves no old folder on the node.
+    config = {"name": "code-config", "kind": "config",
+              "data": {"index.py": "import lib.util\n", "lib/util.py": "X = 1\n",
+                       "lib/old/helper.py": "H = 1\n"}}
+    post_config(stack, config)
+    spec = app("code", "east", [service("code", IDLE, volumeMounts=[
+        {"name": "code", "mountPath": "/app"},
+        {"name": "code", "mountPath": "/util.py", "subPath": "lib/util.py"}])],
+        volumes=[{"name": "code", "config": {"name": "code-config"}}])
+    v1 = created_ok(*stack.create_app(spec), "create code")["version"]
+    running(stack, "code", v1)
+    c = cname(stack, "east", "code", "code")
+    assert cat(t, c, "/app/index.py") == "import lib.util\n"
+    assert cat(t, c, "/app/lib/old/helper.py") == "H = 1\n"
+    assert cat(t, c, "/util.py") == "X = 1\n"
+    assert mode(t, c, "/app/lib") == "755" and mode(t, c, "/app/lib/util.py") == "644"
+    node_code = os.path.join(vols(stack), "code", "code")
+    assert host_mode(os.path.join(node_code, "lib", "old")) == 0o755
+
+    data = {"index.py": "import lib.util\n", "lib/util.py": "X = 2\n",
+            "lib/new/helper.py": "H = 2\n"}
+    code, body = stack.api.put(stack.path("configs", "code-config"), dict(config, data=data))
+    assert code == 200, f"update config: {code} {body}"
+    running(stack, "code", v1 + 1)
+    c = cname(stack, "east", "code", "code")
+    harness.poll(lambda: cat(t, c, "/util.py") == "X = 2\n", 30, "new lib/util.py")
+    assert cat(t, c, "/app/lib/new/helper.py") == "H = 2\n"
+    assert not os.path.exists(os.path.join(node_code, "lib", "old")), "old folder swept"
+    # A name that is both a file and a folder is refused by the API, naming both.
+    code, body = stack.api.put(stack.path("configs", "code-config"),
+                               dict(config, data={"lib": "x", "lib/util.py": "y"}))
+    assert code == 400 and body["field"] == "data.lib/util.py" and "'lib'" in body["error"], \
+        (code, body)
+
+
 def test_cleanup_keeps_the_files_of_a_running_app(stack):
     # keeper runs through cleanups, one of which deletes the files of doomed, deleted meanwhile.
     for name in ("keeper", "doomed"):

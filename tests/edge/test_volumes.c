@@ -276,6 +276,221 @@ static void test_file_replaces_symlink(void **state) {
     json_decref(spec);
 }
 
+/* The files of config app-config (borrowed from spec), to change them. */
+static json_t *config_files(json_t *spec, const char *config) {
+    return json_object_get(
+        json_object_get(json_object_get(json_object_get(spec, "resolved"), "configs"), config),
+        "files");
+}
+
+/* rel under the fixture's folder holds text. */
+static void assert_text(const fixture *f, const char *rel, const char *want) {
+    char p[PATH_MAX], text[64];
+    path_of(f, p, sizeof(p), rel);
+    if (!exists(p))
+        fail_msg("%s is missing", rel);
+    read_text(p, text, sizeof(text));
+    assert_string_equal(text, want);
+}
+
+static unsigned mode_at(const fixture *f, const char *rel) {
+    char p[PATH_MAX];
+    path_of(f, p, sizeof(p), rel);
+    return mode_of(p);
+}
+
+static bool exists_at(const fixture *f, const char *rel) {
+    char p[PATH_MAX];
+    path_of(f, p, sizeof(p), rel);
+    return exists(p);
+}
+
+static size_t entries_at(const fixture *f, const char *rel) {
+    char p[PATH_MAX];
+    path_of(f, p, sizeof(p), rel);
+    return count_entries(p);
+}
+
+static void plant_link(const fixture *f, const char *target_rel, const char *rel) {
+    char target[PATH_MAX], p[PATH_MAX];
+    path_of(f, target, sizeof(target), target_rel);
+    path_of(f, p, sizeof(p), rel);
+    assert_int_equal(symlink(target, p), 0);
+}
+
+/* Files in folders (a function's code): folders made with the volume folder's mode whatever the
+ * umask, files with theirs; a file moved to another folder leaves no empty folder behind; a file
+ * can become a folder and back. */
+static void test_files_in_folders(void **state) {
+    fixture *f = *state;
+    json_t *spec = app_spec(f->dir, "conf");
+    json_t *files = config_files(spec, "app-config");
+    mode_t old_umask = umask(077);
+
+    json_object_set_new(files, "index.py", file_entry("import lib.util", 0644));
+    json_object_set_new(files, "lib/util.py", file_entry("util", 0644));
+    json_object_set_new(files, "lib/data/blob.bin", file_entry("blob", 0640));
+    json_object_set_new(files, "handlers/filter.sql", file_entry("SELECT 1", 0644));
+    json_object_set_new(config_files(spec, "app-secret"), "db/password", file_entry("pw", 0600));
+    sync_ok(f, spec);
+    assert_text(f, "volumes/prod/web/cfg/index.py", "import lib.util");
+    assert_text(f, "volumes/prod/web/cfg/lib/util.py", "util");
+    assert_text(f, "volumes/prod/web/cfg/lib/data/blob.bin", "blob");
+    assert_text(f, "volumes/prod/web/cfg/handlers/filter.sql", "SELECT 1");
+    assert_text(f, "volumes/prod/web/creds/db/password", "pw");
+    assert_int_equal(mode_at(f, "volumes/prod/web/cfg/lib"), 0755);
+    assert_int_equal(mode_at(f, "volumes/prod/web/cfg/lib/data"), 0755);
+    assert_int_equal(mode_at(f, "volumes/prod/web/cfg/lib/data/blob.bin"), 0640);
+    assert_int_equal(mode_at(f, "volumes/prod/web/creds/db"), 0755);
+    assert_int_equal(mode_at(f, "volumes/prod/web/creds/db/password"), 0600);
+    assert_int_equal(entries_at(f, "volumes/prod/web/cfg/lib"), 2); /* no temp file left */
+
+    /* Same files: nothing rewritten. A folder whose mode was changed gets it back. */
+    char p[PATH_MAX];
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/lib/util.py");
+    ino_t before = inode_of(p);
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/lib/data");
+    assert_int_equal(chmod(p, 0700), 0);
+    sync_ok(f, spec);
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/lib/util.py");
+    assert_true(inode_of(p) == before);
+    assert_int_equal(mode_at(f, "volumes/prod/web/cfg/lib/data"), 0755);
+
+    /* Moved: lib/data/blob.bin to lib/other/blob.bin, handlers/filter.sql to
+     * handlers/select.sql: the old file and the folder nothing is in any more go. */
+    json_object_del(files, "lib/data/blob.bin");
+    json_object_set_new(files, "lib/other/blob.bin", file_entry("blob", 0644));
+    json_object_del(files, "handlers/filter.sql");
+    json_object_set_new(files, "handlers/select.sql", file_entry("SELECT 2", 0644));
+    sync_ok(f, spec);
+    assert_false(exists_at(f, "volumes/prod/web/cfg/lib/data"));
+    assert_text(f, "volumes/prod/web/cfg/lib/other/blob.bin", "blob");
+    assert_false(exists_at(f, "volumes/prod/web/cfg/handlers/filter.sql"));
+    assert_text(f, "volumes/prod/web/cfg/handlers/select.sql", "SELECT 2");
+    assert_int_equal(entries_at(f, "volumes/prod/web/cfg/lib"), 2);
+    assert_int_equal(entries_at(f, "volumes/prod/web/cfg/handlers"), 1);
+
+    /* A file becomes a folder (index.py -> index.py/main.py) and a folder a file (lib). */
+    json_object_del(files, "index.py");
+    json_object_set_new(files, "index.py/main.py", file_entry("main", 0644));
+    json_object_del(files, "lib/util.py");
+    json_object_del(files, "lib/other/blob.bin");
+    json_object_set_new(files, "lib", file_entry("now a file", 0644));
+    sync_ok(f, spec);
+    assert_text(f, "volumes/prod/web/cfg/index.py/main.py", "main");
+    assert_int_equal(mode_at(f, "volumes/prod/web/cfg/index.py"), 0755);
+    assert_text(f, "volumes/prod/web/cfg/lib", "now a file");
+    /* and back */
+    json_object_del(files, "lib");
+    json_object_set_new(files, "lib/util.py", file_entry("util again", 0644));
+    sync_ok(f, spec);
+    assert_text(f, "volumes/prod/web/cfg/lib/util.py", "util again");
+
+    /* Temp files a crash left in a folder, and a folder nobody asked for, go. */
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/lib/.ferry-tmp-abc123");
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/lib/junk");
+    assert_int_equal(mkdir(p, 0700), 0);
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/lib/junk/deeper");
+    assert_int_equal(mkdir(p, 0700), 0);
+    sync_ok(f, spec);
+    assert_int_equal(entries_at(f, "volumes/prod/web/cfg/lib"), 1);
+
+    /* All files out of folders: no folder left. */
+    json_object_clear(files);
+    json_object_set_new(files, "app.conf", file_entry("flat", 0644));
+    json_object_clear(config_files(spec, "app-secret"));
+    sync_ok(f, spec);
+    assert_int_equal(entries_at(f, "volumes/prod/web/cfg"), 1);
+    assert_int_equal(entries_at(f, "volumes/prod/web/creds"), 0);
+    umask(old_umask);
+    json_decref(spec);
+}
+
+/* Symbolic links planted in a config volume's folders are never followed: not to make a folder,
+ * not to write a file, not when sweeping. */
+static void test_folders_do_not_follow_symlinks(void **state) {
+    fixture *f = *state;
+    json_t *spec = app_spec(f->dir, "conf");
+    json_t *files = config_files(spec, "app-config");
+    char p[PATH_MAX];
+
+    path_of(f, p, sizeof(p), "outside");
+    assert_int_equal(mkdir(p, 0700), 0);
+    path_of(f, p, sizeof(p), "outside/keep.txt");
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fputs("untouched", fp);
+    fclose(fp);
+    sync_ok(f, spec);
+
+    /* lib is a link to a folder elsewhere when lib/util.py is to be written: the link goes, a
+     * real folder takes its place, nothing is written where it pointed. */
+    plant_link(f, "outside", "volumes/prod/web/cfg/lib");
+    json_object_set_new(files, "lib/util.py", file_entry("util", 0644));
+    json_object_set_new(files, "lib/sub/x.py", file_entry("x", 0644));
+    sync_ok(f, spec);
+    struct stat st;
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/lib");
+    assert_int_equal(lstat(p, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_text(f, "volumes/prod/web/cfg/lib/util.py", "util");
+    assert_int_equal(entries_at(f, "outside"), 1);
+
+    /* A link to a folder in place of lib/sub (deeper down), and one in place of the file
+     * lib/util.py: the same. */
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/lib/sub/x.py");
+    assert_int_equal(unlink(p), 0);
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/lib/sub");
+    assert_int_equal(rmdir(p), 0);
+    plant_link(f, "outside", "volumes/prod/web/cfg/lib/sub");
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/lib/util.py");
+    assert_int_equal(unlink(p), 0);
+    plant_link(f, "outside/keep.txt", "volumes/prod/web/cfg/lib/util.py");
+    sync_ok(f, spec);
+    assert_text(f, "volumes/prod/web/cfg/lib/sub/x.py", "x");
+    assert_text(f, "volumes/prod/web/cfg/lib/util.py", "util");
+    assert_text(f, "outside/keep.txt", "untouched");
+    assert_int_equal(entries_at(f, "outside"), 1);
+
+    /* Links the config does not have go, without touching what they point to: at the top, in a
+     * kept folder, and inside a folder that is swept away. */
+    plant_link(f, "outside", "volumes/prod/web/cfg/stale");
+    plant_link(f, "outside", "volumes/prod/web/cfg/lib/stale");
+    path_of(f, p, sizeof(p), "volumes/prod/web/cfg/junk");
+    assert_int_equal(mkdir(p, 0755), 0);
+    plant_link(f, "outside", "volumes/prod/web/cfg/junk/link");
+    plant_link(f, "outside/keep.txt", "volumes/prod/web/cfg/junk/file-link");
+    sync_ok(f, spec);
+    assert_false(exists_at(f, "volumes/prod/web/cfg/stale"));
+    assert_false(exists_at(f, "volumes/prod/web/cfg/lib/stale"));
+    assert_false(exists_at(f, "volumes/prod/web/cfg/junk"));
+    assert_text(f, "outside/keep.txt", "untouched");
+    assert_int_equal(entries_at(f, "outside"), 1);
+    json_decref(spec);
+}
+
+/* A file that is also a folder of another file cannot be written: refused, nothing half done. */
+static void test_file_and_folder_refused(void **state) {
+    fixture *f = *state;
+    json_t *spec = app_spec(f->dir, "conf");
+    json_t *files = config_files(spec, "app-config");
+    char err[512] = "";
+
+    json_object_set_new(files, "lib", file_entry("a file", 0644));
+    json_object_set_new(files, "lib/util.py", file_entry("util", 0644));
+    assert_int_equal(ferry_volumes_sync(&f->ref, spec, err, sizeof(err)), FERRY_EINVAL);
+    assert_non_null(strstr(err, "lib"));
+    assert_false(exists_at(f, "volumes/prod/web/cfg/app.conf"));
+    json_object_del(files, "lib");
+    json_object_set_new(files, "../escape", file_entry("no", 0644));
+    assert_int_equal(ferry_volumes_sync(&f->ref, spec, err, sizeof(err)), FERRY_EINVAL);
+    assert_false(exists_at(f, "volumes/prod/web/escape"));
+    json_decref(spec);
+}
+
 static void test_missing_pieces(void **state) {
     fixture *f = *state;
     char err[512] = "", missing[PATH_MAX];
@@ -363,13 +578,15 @@ static void test_binds(void **state) {
     add_mount(spec, "scratch", "/scratch", false, NULL);
     add_mount(spec, "scratch", "/cache", false, "a/b");
     add_mount(spec, "data", "/data", true, NULL);
+    add_mount(spec, "cfg", "/app/util.py", false, "lib/util.py");
+    json_object_set_new(config_files(spec, "app-config"), "lib/util.py", file_entry("u", 0644));
     svc = json_array_get(json_object_get(spec, "services"), 0);
     sync_ok(f, spec);
     need_mounts();
     assert_int_equal(ferry_volumes_pod_prepare(&f->ref, 0, spec, true, err, sizeof(err)), FERRY_OK);
     assert_int_equal(ferry_volumes_binds(&f->ref, 0, spec, svc, &binds, err, sizeof(err)),
                      FERRY_OK);
-    assert_int_equal(json_array_size(binds), 6);
+    assert_int_equal(json_array_size(binds), 7);
     /* Config volumes are always read-only: the files are edge-sync's copy. */
     snprintf(want, sizeof(want), "%s/volumes/prod/web/cfg:/etc/app:ro", f->dir);
     assert_string_equal(json_string_value(json_array_get(binds, 0)), want);
@@ -387,6 +604,9 @@ static void test_binds(void **state) {
     assert_shows(f, want, "pods/prod/web/0/scratch/a/b");
     snprintf(want, sizeof(want), "%s:/data:ro", host);
     assert_string_equal(json_string_value(json_array_get(binds, 5)), want);
+    /* A config file in a folder, by its path like any other. */
+    snprintf(want, sizeof(want), "%s/volumes/prod/web/cfg/lib/util.py:/app/util.py:ro", f->dir);
+    assert_string_equal(json_string_value(json_array_get(binds, 6)), want);
     json_decref(binds);
 
     /* Another replica mounts its own emptyDir. */
@@ -642,6 +862,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_files_and_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_atomic_replacement, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_replaces_symlink, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_files_in_folders, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_folders_do_not_follow_symlinks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_and_folder_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_pieces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_dir_lifetime, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binds, setup, teardown),

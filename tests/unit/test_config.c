@@ -157,6 +157,56 @@ static void assert_file(const json_t *files, const char *name, const char *want,
     assert_file_n(files, name, want, strlen(want), mode);
 }
 
+/* The file name rule at its edges: folders, depth and length (config_cases.json has the
+ * messages). */
+static void test_file_names(void **state) {
+    (void)state;
+    static const char *const good[] = {
+        "a",        "index.py",        "lib/util.py",        ".a", "..a", "a..",
+        "a/.b/..c", "a/b/c/d/e/f/g/h", "handlers/filter.sql"};
+    static const char *const bad[] = {"",
+                                      ".",
+                                      "..",
+                                      "/",
+                                      "/a",
+                                      "a/",
+                                      "a//b",
+                                      "./a",
+                                      "../a",
+                                      "a/.",
+                                      "a/..",
+                                      "a/./b",
+                                      "a/../b",
+                                      "a b",
+                                      "a\\b",
+                                      "a/b\n",
+                                      "a/b/c/d/e/f/g/h/i",
+                                      "\xc3\xa9"};
+    char name[FERRY_CONFIG_MAX_FILE_NAME + 2];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (!ferry_config_file_name_valid(good[i]))
+            fail_msg("'%s' refused", good[i]);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (ferry_config_file_name_valid(bad[i]))
+            fail_msg("'%s' accepted", bad[i]);
+    assert_false(ferry_config_file_name_valid(NULL));
+
+    /* 253 characters in all, the '/' included: 7 names of 31, each with its '/', and one of 29 */
+    memset(name, 'x', sizeof(name));
+    for (size_t i = 31; i < 7 * 32; i += 32)
+        name[i] = '/';
+    name[FERRY_CONFIG_MAX_FILE_NAME] = '\0';
+    assert_true(ferry_config_file_name_valid(name));
+    name[FERRY_CONFIG_MAX_FILE_NAME] = 'x';
+    name[FERRY_CONFIG_MAX_FILE_NAME + 1] = '\0';
+    assert_false(ferry_config_file_name_valid(name));
+    /* one name of 253 */
+    memset(name, 'x', FERRY_CONFIG_MAX_FILE_NAME);
+    name[FERRY_CONFIG_MAX_FILE_NAME] = '\0';
+    assert_true(ferry_config_file_name_valid(name));
+}
+
 static void test_files(void **state) {
     (void)state;
     json_t *files = NULL;
@@ -217,6 +267,26 @@ static void test_files(void **state) {
     json_decref(app);
     json_decref(files);
 
+    /* files in folders keep their names; a subPath may name one of them */
+    json_t *fn =
+        J("{\"name\":\"fn\",\"kind\":\"config\",\"data\":{\"index.py\":\"x\",\"lib/util.py\":"
+          "\"y\"},\"binaryData\":{\"lib/data/b.bin\":\"Zg==\"}}");
+    assert_int_equal(ferry_config_validate(fn, &err), FERRY_OK);
+    assert_int_equal(ferry_config_files(fn, &files), FERRY_OK);
+    assert_file(files, "lib/util.py", "y", 0644);
+    assert_file(files, "lib/data/b.bin", "f", 0644);
+    json_decref(fn);
+    app = J("{\"name\":\"w\",\"volumes\":[{\"name\":\"v\",\"config\":{\"name\":\"fn\"}}],"
+            "\"services\":[{\"name\":\"a\",\"image\":\"i\",\"volumeMounts\":[{\"name\":\"v\","
+            "\"mountPath\":\"/v\",\"subPath\":\"lib/util.py\"}]}]}");
+    assert_int_equal(ferry_app_validate(app, &err), FERRY_OK);
+    json_object_set_new(app, "resolved",
+                        json_pack("{s:{s:{s:s, s:i, s:O}}}", "configs", "fn", "kind", "config",
+                                  "version", 1, "files", files));
+    assert_int_equal(ferry_app_validate_ex(app, FERRY_APP_ALLOW_RESOLVED, &err), FERRY_OK);
+    json_decref(app);
+    json_decref(files);
+
     assert_int_equal(ferry_config_files(NULL, &files), FERRY_EINVAL);
     assert_null(files);
     json_t *r = J("{\"name\":\"r\",\"kind\":\"registry\",\"registry\":{\"server\":\"x\","
@@ -271,11 +341,9 @@ static void test_validate_allocates_nothing(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_cases),
-        cmocka_unit_test(test_resolved_cases),
-        cmocka_unit_test(test_size_caps),
-        cmocka_unit_test(test_files),
-        cmocka_unit_test(test_validate_allocates_nothing),
+        cmocka_unit_test(test_config_cases), cmocka_unit_test(test_resolved_cases),
+        cmocka_unit_test(test_size_caps),    cmocka_unit_test(test_file_names),
+        cmocka_unit_test(test_files),        cmocka_unit_test(test_validate_allocates_nothing),
     };
     ferry_alloc_install_json();
     cmocka_set_test_filter(argc > 1 ? argv[1] : NULL);
