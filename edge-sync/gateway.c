@@ -120,7 +120,7 @@ typedef struct ferry_gateway__up {
     int dirfd;                   /* a long socket path's folder while connecting, else -1 */
     bool function;               /* speaks to a runtime (relay only Content-Type) */
     bool head_request;           /* the request was HEAD: the response has no body */
-    bool complete, got_bytes, reused, closing;
+    bool complete, got_bytes, reused, closing, reading;
     int last;                 /* header parsing: 0, 1 in a name, 2 in a value */
     size_t hstart, hname_len; /* the header being read, in hbuf */
     gbuf hbuf;                /* the response headers to relay, "Name: value\r\n" each */
@@ -548,7 +548,11 @@ static void call_send(gw_conn *c) {
     uv_buf_t bufs[2] = {uv_buf_init(c->out.p, (unsigned)c->out.len),
                         uv_buf_init(c->req.body, (unsigned)c->req.body_len)};
     up->wreq.data = up;
-    int rc = uv_read_start(&up->h.stream, alloc_cb, up_read_cb);
+    int rc = 0;
+    if (!up->reading) { /* a pooled connection reads all along */
+        rc = uv_read_start(&up->h.stream, alloc_cb, up_read_cb);
+        up->reading = rc == 0;
+    }
     if (rc == 0)
         rc = uv_write(&up->wreq, &up->h.stream, bufs, c->req.body_len > 0 ? 2 : 1, up_write_cb);
     if (rc != 0)
