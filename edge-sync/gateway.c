@@ -914,6 +914,10 @@ static void conn_write_cb(uv_write_t *w, int status) {
         return;
     }
     ferry_gateway__req_next(&c->req);
+    if (c->rbody.cap > FERRY_GATEWAY__KEEP_BUFFER) {
+        ferry_free(c->rbody.p);
+        c->rbody = (gbuf){0};
+    }
     c->busy = false;
     uv_timer_start(&c->timer, timeout_cb, FERRY_GATEWAY_IDLE_MS, 0);
     conn_drain(c);

@@ -20,7 +20,10 @@
  * runtime or target; a call takes one (or connects) and gives it back when the upstream's
  * response allowed keep-alive. A pooled connection the upstream closed is noticed while idle
  * (it is read) and dropped; a request that meets a connection closed under it before any
- * response byte is sent again once on a fresh one. */
+ * response byte is sent again once on a fresh one.
+ *
+ * The process must ignore SIGPIPE (edge-sync's daemon.c does): a peer that went away is then an
+ * EPIPE on its connection. */
 #ifndef FERRY_EDGE_GATEWAY_H
 #define FERRY_EDGE_GATEWAY_H
 

@@ -207,6 +207,12 @@ size_t ferry_gateway__req_feed(ferry_gateway__req *r, const char *data, size_t l
 
 void ferry_gateway__req_next(ferry_gateway__req *r) {
     req_reset(r);
+    if (r->body_cap > FERRY_GATEWAY__KEEP_BUFFER) {
+        /* A big body's buffer is not kept for the next request of an idle connection. */
+        ferry_free(r->body);
+        r->body = NULL;
+        r->body_cap = 0;
+    }
     http_parser_pause(&r->parser, 0);
 }
 

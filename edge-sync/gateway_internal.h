@@ -121,6 +121,9 @@ void ferry_gateway__route_request(const ferry_gateway__table *t, int method, con
 
 /* ---- request parsing (gateway_http.c) -------------------------------------------------------- */
 
+/* Buffers bigger than this are freed once used rather than kept for the next request. */
+#define FERRY_GATEWAY__KEEP_BUFFER (256 * 1024)
+
 typedef enum {
     FERRY_GATEWAY_REQ_MORE,     /* every byte consumed, the request is not complete */
     FERRY_GATEWAY_REQ_COMPLETE, /* a request is complete; bytes after it were not consumed */
