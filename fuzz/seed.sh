@@ -29,3 +29,10 @@ for kind in valid invalid validator-only; do
         cp "$f" "$out/fuzz_config/$kind-$(basename "$f")"
     done
 done
+# The gateway's requests: a piece size byte, then requests as clients send them.
+mkdir -p "$out/fuzz_gateway_route"
+printf '\377POST /img/resize HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{"a":1}' \
+    >"$out/fuzz_gateway_route/call"
+printf '\007GET /web/a/b?x=1 HTTP/1.1\r\nConnection: keep-alive\r\n\r\nPOST /web/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n' \
+    >"$out/fuzz_gateway_route/pipelined"
+printf '\040GET /img/hello HTTP/1.0\r\nExpect: 100-continue\r\n\r\n' >"$out/fuzz_gateway_route/method"
