@@ -166,6 +166,7 @@ ferry_err sqlfn__rewrite(const char *sql, size_t len, sqlfn_text *out, ferry_det
             t = next_token(sql, len, t.end);
         }
     } else if (!word_is(sql, t, "select")) {
+        out->not_select = true;
         ferry_fail(d, err, "", "a handler is one SELECT statement");
         goto out;
     }

@@ -15,8 +15,9 @@
  * with " FROM msg " inserted into every top-level SELECT core that has no FROM. */
 typedef struct {
     char *body;
-    bool with;      /* the handler has its own WITH clause: body continues that CTE list */
-    bool recursive; /* ... and it is WITH RECURSIVE */
+    bool with;       /* the handler has its own WITH clause: body continues that CTE list */
+    bool recursive;  /* ... and it is WITH RECURSIVE */
+    bool not_select; /* set with the error for text that does not start with SELECT or WITH */
 } sqlfn_text;
 
 /* Rewrite the handler sql[0..len). Refuses (FERRY_EINVAL, with d's message set and field ""):

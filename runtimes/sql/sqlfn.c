@@ -41,6 +41,40 @@ struct ferry_sqlfn {
     size_t *spans; /* [nmembers] offset of each nested member's text in scratch, or SIZE_MAX */
 };
 
+/* True when s[0..n) is valid UTF-8 (no overlong forms, surrogates or code points over U+10FFFF),
+ * as JSON text and jansson require. */
+static bool utf8_valid(const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t k;
+        unsigned cp, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0) {
+            k = 1, cp = c & 0x1f, min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+            k = 2, cp = c & 0x0f, min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+            k = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (i + k >= n)
+            return false;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
 /* ---- compile --------------------------------------------------------------------------------- */
 
 /* Only reads of the event and of json_each/json_tree, and functions: anything else is refused
@@ -267,11 +301,25 @@ static ferry_err open_db(ferry_sqlfn *fn, ferry_detail *d) {
     return FERRY_OK;
 }
 
+/* For a text that is not a SELECT: SQLite's own message when it is a syntax error ('near
+ * "selec": syntax error' says more than "not a SELECT"); d unchanged otherwise. */
+static void sqlite_says(ferry_sqlfn *fn, const char *sql, size_t len, ferry_detail *d) {
+    sqlite3_stmt *st = NULL;
+    ferry_detail ignored;
+    if (open_db(fn, &ignored) == FERRY_OK &&
+        sqlite3_prepare_v2(fn->db, sql, (int)len, &st, NULL) != SQLITE_OK) {
+        const char *m = sqlite3_errmsg(fn->db);
+        if (strncmp(m, "near ", 5) == 0 || strncmp(m, "unrecognized token", 18) == 0 ||
+            strcmp(m, "incomplete input") == 0)
+            ferry_fail(d, FERRY_EINVAL, fn->name, "%s", m);
+    }
+    sqlite3_finalize(st);
+}
+
 ferry_err ferry_sqlfn_compile(const char *sql, size_t len, const char *name, ferry_sqlfn **out,
                               ferry_detail *d) {
     ferry_sqlfn *fn = NULL;
-    sqlfn_text t = {NULL, false, false};
-    json_t *utf8 = NULL;
+    sqlfn_text t = {NULL, false, false, false};
     ferry_detail why;
     ferry_err err;
 
@@ -288,12 +336,14 @@ ferry_err ferry_sqlfn_compile(const char *sql, size_t len, const char *name, fer
         goto out;
     }
     /* names in the SQL become keys of the answer, which must be valid UTF-8 */
-    if (len > 0 && memchr(sql, '\0', len) == NULL && (utf8 = json_stringn(sql, len)) == NULL) {
+    if (!utf8_valid((const unsigned char *)sql, len)) {
         err = ferry_fail(d, FERRY_EINVAL, name, "the SQL text is not valid UTF-8");
         goto out;
     }
     if ((err = sqlfn__rewrite(sql, len, &t, &why)) != FERRY_OK) {
         ferry_fail(d, err, name, "%s", why.message);
+        if (t.not_select)
+            sqlite_says(fn, sql, len, d);
         goto out;
     }
     if ((err = open_db(fn, d)) != FERRY_OK || (err = discover(fn, &t, d)) != FERRY_OK ||
@@ -306,7 +356,6 @@ ferry_err ferry_sqlfn_compile(const char *sql, size_t len, const char *name, fer
     *out = fn;
     fn = NULL;
 out:
-    json_decref(utf8);
     ferry_free(t.body);
     ferry_sqlfn_free(fn);
     return err;
@@ -331,12 +380,14 @@ static bool grow(char **buf, size_t *cap, size_t need) {
 /* The JSON text of the nested (object or array) members the handler names, one after another in
  * fn->scratch, their offsets in fn->spans (SIZE_MAX for the others). */
 static ferry_err dump_nested(ferry_sqlfn *fn, json_t *const *vals, ferry_detail *d) {
-    size_t total = 0;
+    size_t total = 0, n;
     for (size_t i = 0; i < fn->nmembers; i++) {
         fn->spans[i] = SIZE_MAX;
         if (json_is_object(vals[i]) || json_is_array(vals[i])) {
+            if ((n = json_dumpb(vals[i], NULL, 0, JSON_COMPACT)) == 0) /* jansson's ENOMEM */
+                return ferry_fail(d, FERRY_ENOMEM, fn->name, "out of memory");
             fn->spans[i] = total;
-            total += json_dumpb(vals[i], NULL, 0, JSON_COMPACT) + 1;
+            total += n + 1;
         }
     }
     if (total == 0)
@@ -346,8 +397,10 @@ static ferry_err dump_nested(ferry_sqlfn *fn, json_t *const *vals, ferry_detail 
     for (size_t i = 0; i < fn->nmembers; i++) {
         if (fn->spans[i] == SIZE_MAX)
             continue;
-        size_t n =
-            json_dumpb(vals[i], fn->scratch + fn->spans[i], total - fn->spans[i], JSON_COMPACT);
+        size_t room = total - fn->spans[i] - 1;
+        if ((n = json_dumpb(vals[i], fn->scratch + fn->spans[i], room, JSON_COMPACT)) == 0 ||
+            n > room)
+            return ferry_fail(d, FERRY_ENOMEM, fn->name, "out of memory");
         fn->scratch[fn->spans[i] + n] = '\0';
     }
     return FERRY_OK;
@@ -396,9 +449,9 @@ static json_t *column_value(sqlite3_stmt *st, int i, size_t *size, const char **
         *size += n + 2;
         if (*size > FERRY_SQLFN_MAX_ROW)
             return NULL;
-        if (s == NULL || (v = json_stringn(s, n)) == NULL)
-            *why = s == NULL ? "out of memory" : "is text that is not valid UTF-8";
-        else
+        if (s != NULL && !utf8_valid((const unsigned char *)s, n))
+            *why = "is text that is not valid UTF-8";
+        else if (s != NULL && (v = json_stringn_nocheck(s, n)) != NULL)
             return v;
         return NULL;
     }
@@ -450,7 +503,10 @@ static ferry_err answer(ferry_sqlfn *fn, size_t *row_len, ferry_detail *d) {
         err = ferry_fail(d, FERRY_ENOMEM, fn->name, "out of memory");
         goto out;
     }
-    json_dumpb(row, fn->out, len, JSON_COMPACT);
+    if (json_dumpb(row, fn->out, len, JSON_COMPACT) != len) { /* jansson's ENOMEM */
+        err = ferry_fail(d, FERRY_ENOMEM, fn->name, "out of memory");
+        goto out;
+    }
     fn->out[len] = '\0';
     *row_len = len;
 out:
