@@ -146,7 +146,9 @@ static void load_functions(const char *code_dir) {
         for (size_t k = 0; k < i; k++)
             if (strcmp(functions[k].name, name) == 0)
                 die("FERRY_FUNCTIONS: function '%s' twice", name);
-        if (handler == NULL || handler[0] == '\0' || !safe_relative(handler) || !safe_relative(dir))
+        if (handler == NULL || handler[0] == '\0')
+            die("function '%s': handler must be a non-empty string (the SQL file)", name);
+        if (!safe_relative(handler) || !safe_relative(dir))
             die("function '%s': handler and codedir must be relative paths without '..'", name);
         f->name = ferry_strdup(name);
         if (snprintf(path, sizeof(path), "%s%s%s", dir, dir[0] != '\0' ? "/" : "", handler) >=

@@ -192,7 +192,7 @@ def main():
         for fns, msg in [([{"name": "f", "handler": "../x.sql"}], "without '..'"),
                          ([{"name": "f", "handler": "/etc/passwd"}], "relative paths"),
                          ([{"name": "f", "handler": "missing.sql"}], "missing.sql: No such file"),
-                         ([{"name": "f"}], "relative paths")]:
+                         ([{"name": "f"}], "handler must be a non-empty string")]:
             r = subprocess.run([RUNTIME], env=env_for(tmp, fns), capture_output=True, text=True,
                                timeout=30)
             expect(r.returncode == 1 and msg in r.stderr, "%s: exit 1, %r" % (fns, r.stderr.strip()))
