@@ -2,7 +2,8 @@
  * (fuzz_bridge_record, fuzz_edge_record, fuzz_api_route) into DIR/<target>/, made by the stores'
  * own encoders so that they track the formats on disk; and for fuzz_selector (selectors of the
  * sample apps and their string forms) and fuzz_engine_wire (engine answers as jansson and our
- * log frame encoder make them). fuzz/seed.sh runs it.
+ * log frame encoder make them); and for fuzz_sql (handlers, and events as jansson writes them).
+ * fuzz/seed.sh runs it.
  * usage: ferry-fuzz-seeds DIR */
 #include <errno.h>
 #include <stdlib.h>
@@ -385,6 +386,53 @@ static void engine_seeds(void) {
     wire_seed("logs", FUZZ_WIRE_LOGS, 5, frames, flen);
 }
 
+/* fuzz_sql: handlers as the runtime's README and unit cases write them, each in a frame followed
+ * by frames of events as jansson writes them. */
+static void sql_seeds(void) {
+    static const char *const handlers[] = {
+        "select name as result where uid > 6",
+        "select name as result from msg where uid > 6",
+        "select a->>'b' as b, json_extract(a, '$.b.c[1]') as c, _event from msg m where m.ok",
+        "select j.value as v from msg, json_each(msg.tags) j where j.value > 1",
+        "with recursive c(x) as (select 1 union all select x + 1 from c limit 5) "
+        "select count(*) as n, sum(x) as s from c, msg where uid is not distinct from 7",
+        "select uid * 2 as x, upper(name) u, x'00ff' as b, \"a.b\" where temp > 20 "
+        "union all select 1, 2, 3, 4 order by 1 limit 1 -- end",
+    };
+    json_t *events[] = {
+        json_pack("{s:i, s:s, s:f}", "uid", 7, "name", "ferry", "temp", 21.5),
+        json_pack("{s:i, s:n, s:b, s:{s:{s:[i,i]}}, s:[i,i,i], s:s}", "uid", 3, "name", "ok", 1,
+                  "a", "b", "c", 1, 2, "tags", 1, 2, 3, "a.b", "dot"),
+        json_pack("[i]", 1),
+    };
+    char *texts[3] = {NULL, NULL, NULL};
+    for (size_t e = 0; e < 3; e++)
+        if (events[e] == NULL || (texts[e] = json_dumps(events[e], JSON_COMPACT)) == NULL)
+            fail("cannot encode an event");
+    for (size_t h = 0; h < sizeof(handlers) / sizeof(handlers[0]) && status == 0; h++) {
+        unsigned char buf[2048];
+        size_t n = 0;
+        const char *parts[4] = {handlers[h], texts[0], texts[1], texts[2]};
+        for (size_t i = 0; i < 4; i++) {
+            size_t len = strlen(parts[i]);
+            if (n + FUZZ_FRAME_HEAD + len > sizeof(buf))
+                break;
+            buf[n] = 0;
+            buf[n + 1] = (unsigned char)(len >> 8);
+            buf[n + 2] = (unsigned char)len;
+            memcpy(buf + n + FUZZ_FRAME_HEAD, parts[i], len);
+            n += FUZZ_FRAME_HEAD + len;
+        }
+        char name[32];
+        snprintf(name, sizeof(name), "handler-%zu", h);
+        seed("fuzz_sql", name, -1, NULL, buf, n);
+    }
+    for (size_t e = 0; e < 3; e++) {
+        free(texts[e]);
+        json_decref(events[e]);
+    }
+}
+
 int main(int argc, char **argv) {
     json_t *raw = NULL, *app = NULL, *raw_min = NULL, *app_min = NULL;
 
@@ -408,6 +456,7 @@ int main(int argc, char **argv) {
         frame_seeds(app);
         selector_seeds(app);
         engine_seeds();
+        sql_seeds();
     }
     json_decref(raw);
     json_decref(app);
