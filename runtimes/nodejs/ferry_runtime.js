@@ -132,7 +132,7 @@ function loadFunctions(codeDir, specs) {
       if (err instanceof SyntaxError) {
         problems.push(`${what}: SyntaxError: ${err.message}${syntaxWhere(err, file, folder)}`);
       } else {
-        problems.push(`${what}: ${errorText(err)}\n${errorStack(err)}`.trimEnd());
+        problems.push(`${what}: ${errorText(err).split('\n')[0]}\n${errorStack(err)}`.trimEnd());
       }
       continue;
     }
@@ -140,7 +140,7 @@ function loadFunctions(codeDir, specs) {
     if (fn === undefined) {
       problems.push(`${what}: no function '${func}' exported (handler ${spec.handler})`);
     } else if (typeof fn !== 'function') {
-      problems.push(`${what}: '${func}' is a ${fn === null ? 'null' : typeof fn}, not a function`);
+      problems.push(`${what}: '${func}' is not a function (${fn === null ? 'null' : typeof fn})`);
     } else {
       functions.set(spec.name, { name: spec.name, handler: spec.handler, fn });
     }
@@ -176,11 +176,12 @@ const invocations = new AsyncLocalStorage();
 function call(fn, event, context) {
   return new Promise((resolve, reject) => {
     let done = false;
-    const settle = (err, result) => {
-      if (done) return;
+    const settle = (err, result) => { // false when the call was settled already
+      if (done) return false;
       done = true;
       if (err !== undefined && err !== null) reject(err);
       else resolve(result);
+      return true;
     };
     invocations.run({ settle }, () => {
       let ret;
@@ -204,8 +205,10 @@ function call(fn, event, context) {
 // call when it can be told which; the runtime keeps serving the others either way.
 process.on('uncaughtException', (err) => {
   const inv = invocations.getStore();
-  if (inv) inv.settle(err); // logged with the call's failure
-  else log(`uncaught error outside any call: ${errorText(err)}\n${errorStack(err)}`);
+  if (!inv || !inv.settle(err)) { // else logged with the call's failure
+    log(`uncaught error ${inv ? 'after its call ended' : 'outside any call'}: ` +
+      `${errorText(err)}\n${errorStack(err)}`);
+  }
 });
 
 // ---- serving -----------------------------------------------------------------------------------

@@ -48,7 +48,8 @@ def user_traceback(e):
     """The traceback of e without the runtime's own frames (those of this file)."""
     tb = e.__traceback__
     here = os.path.abspath(__file__)
-    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) == here:
+    while tb is not None and (tb.tb_frame.f_code.co_filename.startswith("<frozen ") or
+                              os.path.abspath(tb.tb_frame.f_code.co_filename) == here):
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(e), e, tb))
 
@@ -127,7 +128,7 @@ def load_functions(code_dir, specs):
         if fn is None:
             problems.append(f"{what}: no function '{func}' (handler {handler})")
         elif not callable(fn):
-            problems.append(f"{what}: '{func}' is a {type(fn).__name__}, not a function")
+            problems.append(f"{what}: '{func}' is not a function ({type(fn).__name__})")
         else:
             functions[name] = Function(name, handler, spec["codedir"], fn)
     return functions, problems
