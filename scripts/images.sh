@@ -108,10 +108,13 @@ RUNTIME_IMAGE_FORMAT=1
 INPUTS_LABEL=io.ferry.inputs
 
 # elf_closure FILE...: the FILEs and every shared library they load (ldd), the dynamic loader
-# included. (ldd prints "FILE:" before each file's list when given several.)
+# included (ldd prints "FILE:" before each file's list when given several), and libgcc_s, which
+# glibc loads itself to unwind a thread that exits (without it, "libgcc_s.so.1 must be installed
+# for pthread_exit to work" and SIGABRT when python3 exits with threads alive).
 elf_closure() {
     {
         printf '%s\n' "$@"
+        ldconfig -p | awk '$1 == "libgcc_s.so.1" && /x86-64/ { print $NF; exit }'
         ldd "$@" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 }
             $1 ~ /^\// && $1 !~ /:$/ { print $1 }'
     } | sort -u

@@ -458,7 +458,11 @@ def main():
         log(f"stopped ({n} call(s) were in flight, all answered)")
     else:
         log(f"stopped after {DRAIN_S:g}s with {runtime.calls} call(s) still in flight")
-    return 0
+    # Out at once: idle keep-alive connections still have threads, and the interpreter's
+    # shutdown with threads alive is better skipped (a handler may even hold a lock).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
