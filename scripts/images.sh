@@ -240,8 +240,9 @@ if ((RUNTIMES)); then
         tar=""
         for sock in "$@"; do
             what=${WHAT[$sock]}
-            read -r size label < <($ENGINE "$sock" image-info "$image" "$INPUTS_LABEL" || true)
-            if [[ ${label:-} == "$hash" ]]; then
+            size="" label="" old=""
+            read -r size label < <($ENGINE "$sock" image-info "$image" "$INPUTS_LABEL") || true
+            if [[ -n $size && $label == "$hash" ]]; then
                 log "$image up to date in $what ($(human "$size"))"
                 continue
             fi
@@ -253,9 +254,16 @@ if ((RUNTIMES)); then
             fi
             start=$SECONDS
             mapfile -t changes < <(runtime_changes "$kind" "$hash")
+            if [[ -n $size ]]; then
+                old=$($ENGINE "$sock" image-id "$image") || old=""
+            fi
             if $ENGINE "$sock" import "$image" "$tar" "${changes[@]}"; then
-                read -r size label < <($ENGINE "$sock" image-info "$image")
-                log "$image imported into $what in $((SECONDS - start))s ($(human "$size"))"
+                read -r size label < <($ENGINE "$sock" image-info "$image") || true
+                log "$image imported into $what in $((SECONDS - start))s ($(human "${size:-0}"))"
+                # The image it replaces, now untagged (kept while a container uses it).
+                if [[ -n $old ]]; then
+                    $ENGINE "$sock" rm-image "$old" 2>/dev/null || true
+                fi
             else
                 rc=1
             fi
