@@ -197,7 +197,8 @@ def main(argv):
             print(info.get("Id", ""))
             return 0
         if cmd == "rm-image":
-            status, data = request(sock, "DELETE", "/images/" + urllib.parse.quote(args[0], safe=""))
+            path = "/images/" + urllib.parse.quote(args[0], safe="")
+            status, data = request(sock, "DELETE", path)
             if status not in (200, 404):
                 print(f"removing image {args[0]} from {sock}: HTTP {status}: {data[:300]!r}",
                       file=sys.stderr)

@@ -66,7 +66,8 @@ exports.handler = (event, context, callback) => {
   callback(null, { event, function: context.functionName, service: context.serviceName });
 };
 exports.text = async () => 'plain text';
-exports.binary = (e, c, cb) => cb(null, Buffer.concat([Buffer.from([0, 255]), Buffer.from('bytes')]));
+exports.binary = (e, c, cb) =>
+  cb(null, Buffer.concat([Buffer.from([0, 255]), Buffer.from('bytes')]));
 exports.fail = () => { throw new Error('missing thing'); };
 exports.slow = (event, context, callback) => {
   console.log(`slow start ${context.invokeId}`);

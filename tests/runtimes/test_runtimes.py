@@ -84,7 +84,10 @@ exports.slow = (event, context, callback) => {
   console.log(`slow start ${context.invokeId}`);
   setTimeout(() => callback(null, 'done ' + context.invokeId), event.s * 1000);
 };
-exports.asyncv = async (event) => { await new Promise((r) => setTimeout(r, 20)); return { a: event }; };
+exports.asyncv = async (event) => {
+  await new Promise((r) => setTimeout(r, 20));
+  return { a: event };
+};
 exports.promise = (event) => Promise.resolve('promised');
 exports.syncv = (event) => ({ sync: true });
 exports.rejects = async () => { throw new Error('rejected here'); };
@@ -138,7 +141,7 @@ def rt(request, code, tmp_path_factory):
         print(f"--- {request.param} runtime output ---\n{server.output()}")
 
 
-# ---- results and events -------------------------------------------------------------------------
+# ---- results and events --------------------------------------------------------------------------
 
 
 def test_results_and_their_content_types(rt):
@@ -239,7 +242,7 @@ def test_concurrent_slow_calls_overlap(rt):
     assert took < each * 2, f"{n} calls of {each}s took {took:.2f}s: not served concurrently"
 
 
-# ---- Node.js: the ways a handler answers ----------------------------------------------------------
+# ---- Node.js: the ways a handler answers ---------------------------------------------------------
 
 
 def test_node_callback_async_promise_and_sync_value(rt):
@@ -267,7 +270,7 @@ def test_node_errors_by_callback_rejection_and_late_throw(rt):
     assert invoke(rt.sock, "echo", 1).status == 200  # a late throw does not end the runtime
 
 
-# ---- SIGTERM --------------------------------------------------------------------------------------
+# ---- SIGTERM -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
@@ -293,7 +296,7 @@ def test_sigterm_lets_the_call_in_flight_finish(runtime, code, tmp_path):
         server.stop()
 
 
-# ---- broken code: refused at start ----------------------------------------------------------------
+# ---- broken code: refused at start ---------------------------------------------------------------
 
 BROKEN = {
     "python3": {
