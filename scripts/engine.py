@@ -4,6 +4,10 @@
   engine.py SOCK ping                      exit 0 when GET /_ping answers OK
   engine.py SOCK describe                  "docker 20.10.24" / "podman 4.3.1"
   engine.py SOCK image-present NAME:TAG    exit 0 when the image is there
+  engine.py SOCK image-info NAME:TAG [KEY]  print the image's size in bytes and the value of its
+                                           label KEY (none when unset); exit 1 when it is not there
+  engine.py SOCK image-id NAME:TAG         print the image's id
+  engine.py SOCK rm-image ID               remove an image (not forced: fails while in use)
   engine.py SOCK import NAME:TAG TAR [CHANGE...]   import a rootfs tarball as an image
   engine.py SOCK push NAME:TAG REGISTRY    push to REGISTRY (host:port) as REGISTRY/NAME:TAG with
                                            FERRY_TEST_REGISTRY_USER/_PASS from the environment
@@ -59,6 +63,12 @@ def describe(sock):
 def image_present(sock, ref):
     status, _ = request(sock, "GET", "/images/" + urllib.parse.quote(ref, safe="") + "/json")
     return status == 200
+
+
+def image_inspect(sock, ref):
+    """The image's inspect object, or None when the engine does not have it."""
+    status, data = request(sock, "GET", "/images/" + urllib.parse.quote(ref, safe="") + "/json")
+    return as_json(data) if status == 200 else None
 
 
 def import_image(sock, ref, tar_path, changes):
@@ -173,6 +183,27 @@ def main(argv):
             return 0
         if cmd == "image-present":
             return 0 if image_present(sock, args[0]) else 1
+        if cmd == "image-info":
+            info = image_inspect(sock, args[0])
+            if info is None:
+                return 1
+            labels = (info.get("Config") or {}).get("Labels") or {}
+            print(info.get("Size") or 0, labels.get(args[1], "") if len(args) > 1 else "")
+            return 0
+        if cmd == "image-id":
+            info = image_inspect(sock, args[0])
+            if info is None:
+                return 1
+            print(info.get("Id", ""))
+            return 0
+        if cmd == "rm-image":
+            path = "/images/" + urllib.parse.quote(args[0], safe="")
+            status, data = request(sock, "DELETE", path)
+            if status not in (200, 404):
+                print(f"removing image {args[0]} from {sock}: HTTP {status}: {data[:300]!r}",
+                      file=sys.stderr)
+                return 1
+            return 0
         if cmd == "import":
             import_image(sock, args[0], args[1], args[2:])
             return 0
