@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -1040,6 +1042,24 @@ static void gateway_free(ferry_gateway *gw) {
     ferry_free(gw);
 }
 
+/* A TCP socket bound to sa, or a negative errno. IP_FREEBIND: the address of an engine's bridge
+ * may not exist yet (Podman creates its bridge with the first container on the network); the
+ * gateway listens on it from the start and is reachable once it appears. */
+static int bound_socket(const struct sockaddr_in *sa) {
+    int one = 1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) != 0 ||
+        bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
 ferry_err ferry_gateway_start(const ferry_gateway_opts *o, ferry_gateway **out, char *why,
                               size_t whylen) {
     ferry_err err = FERRY_EINVAL;
@@ -1095,7 +1115,10 @@ ferry_err ferry_gateway_start(const ferry_gateway_opts *o, ferry_gateway **out, 
         uv_tcp_init(&gw->loop, l);
         l->data = gw;
         gw->nlisteners++;
-        rc = uv_tcp_bind(l, (const struct sockaddr *)&sa, 0);
+        int fd = bound_socket(&sa);
+        rc = fd < 0 ? fd : uv_tcp_open(l, fd);
+        if (rc != 0 && fd >= 0)
+            close(fd);
         if (rc == 0)
             rc = uv_listen((uv_stream_t *)l, 511, on_connection);
         if (rc != 0) {
