@@ -17,8 +17,13 @@ static ferry_gateway__table *the_table(void) {
     static ferry_gateway__table *t;
     if (t == NULL) {
         ferry_gateway_route routes[] = {
-            {.service = "img", .ns = "n", .app = "a", .function = true, .socket = "/s",
-             .functions = fns, .nfunctions = 2},
+            {.service = "img",
+             .ns = "n",
+             .app = "a",
+             .function = true,
+             .socket = "/s",
+             .functions = fns,
+             .nfunctions = 2},
             {.service = "web", .ns = "n", .app = "b", .target = "127.0.0.1:80"},
         };
         t = ferry_gateway__table_build(routes, 2, NULL);
