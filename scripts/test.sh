@@ -41,7 +41,7 @@ not_run() {
 
 format_check() {
     local dirs=() d f bad=()
-    for d in include schema broker-bridge edge-sync ferryctl tests fuzz bench; do
+    for d in include schema broker-bridge edge-sync ferryctl tests fuzz bench daemon runtimes; do
         [[ -d $d ]] && dirs+=("$d")
     done
     while IFS= read -r f; do
@@ -110,7 +110,8 @@ else
 fi
 suite services start_services
 if [[ -n ${OK[services]:-} ]]; then
-    suite images scripts/images.sh --push "$FERRY_TEST_REGISTRY" "$FERRY_TEST_DOCKER_SOCK" \
+    suite images scripts/images.sh --push "$FERRY_TEST_REGISTRY" \
+        --sql-runtime "$PREFIX/runtimes/sql/ferry-sql-runtime" "$FERRY_TEST_DOCKER_SOCK" \
         "$FERRY_TEST_PODMAN_SOCK"
 else
     not_run images "the services did not start"
