@@ -29,6 +29,7 @@ TOKEN_FILE="$RUN/bridge.admin-token" # the bridge's admin token, written at its 
 NS=default
 NODE=edge-1
 APP_PORT=18080
+GATEWAY_PORT=8480 # edge-sync's default --gateway-port
 TIMEOUT=${FERRY_UP_TIMEOUT:-120}
 if ((PLAIN)); then
     MQTT_PORT=1883
@@ -103,7 +104,7 @@ else
 fi
 echo "$ENGINE" >"$RUN/engine"
 log "engine: $(python3 scripts/engine.py "$ENGINE" describe) at $ENGINE"
-scripts/images.sh "$ENGINE"
+scripts/images.sh --sql-runtime "$BUILD/runtimes/sql/ferry-sql-runtime" "$ENGINE"
 
 # ---- broker-bridge
 if pid_alive "$RUN/bridge.pid"; then
@@ -194,6 +195,14 @@ done
 app_answers() { curl -sf --max-time 2 "http://127.0.0.1:$APP_PORT/" | grep -q ferry; }
 wait_for "the app on http://127.0.0.1:$APP_PORT/" 30 "" "$RUN/$NODE.log" app_answers
 
+# ---- and a function app (docs/functions.md): its code in a config, served on the node gateway
+api_create "/v1/namespaces/$NS/configs" "@examples/demo-code.json"
+api_create "/v1/namespaces/$NS/apps" "@examples/functions.json"
+FN_CALL=(curl -s --max-time 5 -H 'Content-Type: application/json' -d '{"celsius": 21, "uid": 7}'
+    "http://127.0.0.1:$GATEWAY_PORT/demo/process")
+fn_answers() { "${FN_CALL[@]}" | grep -q fahrenheit; }
+wait_for "the function demo/process on the node gateway" 60 "" "$RUN/$NODE.log" fn_answers
+
 if ((!PLAIN)); then
     HOW="HTTPS; pin .run/pki/ca.crt"
     TOOL="curl --cacert .run/pki/ca.crt"
@@ -220,6 +229,10 @@ Ferry is running (state and logs in .run/).
   its status     $TOOL -H "Authorization: Bearer \$TOKEN" $STATUS_URL
   the nodes      $TOOL -H "Authorization: Bearer \$TOKEN" $API/v1/namespaces/$NS/nodes
   served by it   http://127.0.0.1:$APP_PORT/
+  functions      curl -H 'Content-Type: application/json' -d '{"celsius": 21}' http://127.0.0.1:$GATEWAY_PORT/demo/process
+                 curl -d '{"uid": 7, "name": "ferry"}' http://127.0.0.1:$GATEWAY_PORT/filter/uid
+                 (app demo, examples/functions.json; its code: config demo-code; call statistics:
+                 $TOOL -H "Authorization: Bearer \$TOKEN" $API/v1/namespaces/$NS/apps/demo/stats)
   MQTT traffic   $WATCH | ${BUILD#"$FERRY_ROOT"/}/ferryctl/ferryctl decode
 $CRED
   security       $SECURITY
