@@ -10,7 +10,9 @@
 #include "pod.h"
 #include "volumes.h"
 
-#define STOP_TIMEOUT_S 10
+/* Each container's own stop timeout: the engine's 10 s, a function runtime's timeout + 5 s (so
+ * that it finishes the calls it started: docs/functions.md). */
+#define STOP_TIMEOUT_S (-1)
 #define WAIT_POLL_MS 100
 
 /* ---- registries ---- */

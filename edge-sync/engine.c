@@ -554,11 +554,14 @@ ferry_err ferry_engine_stop(ferry_engine *e, const char *id, int timeout_s) {
 
     if (id == NULL)
         return FERRY_EINVAL;
-    if (timeout_s < 0)
-        timeout_s = 0;
-    snprintf(t, sizeof(t), "%d", timeout_s);
-    rc = call(e, "POST", ENGINE_TIMEOUT_S + timeout_s, &status, &b, "/containers/%s/stop?t=%s", id,
-              t);
+    if (timeout_s < 0) /* the container's own StopTimeout (the engine's 10 s without one) */
+        rc = call(e, "POST", ENGINE_TIMEOUT_S + FERRY_ENGINE_STOP_MAX_S, &status, &b,
+                  "/containers/%s/stop", id);
+    else if (snprintf(t, sizeof(t), "%d", timeout_s) > 0)
+        rc = call(e, "POST", ENGINE_TIMEOUT_S + timeout_s, &status, &b,
+                  "/containers/%s/stop?t=%s", id, t);
+    else
+        rc = FERRY_EINVAL;
     /* 304: not running (Docker; Podman says 204); 404: gone. */
     if (rc == FERRY_OK && status != 204 && status != 304 && status != 404) {
         snprintf(what, sizeof(what), "stopping container %.80s", id);

@@ -76,7 +76,12 @@ ferry_err ferry_engine_create(ferry_engine *e, const char *name, const json_t *b
  * already allocated"). */
 ferry_err ferry_engine_start(ferry_engine *e, const char *id, char *err, size_t errlen);
 
-/* POST /containers/{id}/stop?t=timeout_s; already stopped or gone counts as success. */
+/* The longest StopTimeout Ferry gives a container (a function runtime: its timeout + 5 s). */
+#define FERRY_ENGINE_STOP_MAX_S 605
+
+/* POST /containers/{id}/stop?t=timeout_s, or without t when timeout_s < 0: the container's own
+ * StopTimeout (set at create; the engine's default, 10 s, without one). Already stopped or gone
+ * counts as success. */
 ferry_err ferry_engine_stop(ferry_engine *e, const char *id, int timeout_s);
 
 /* DELETE /containers/{id}?force=1&v=1; gone counts as success. */

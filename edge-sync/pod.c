@@ -470,6 +470,8 @@ static json_t *member_body(const ferry_pod_ref *ref, const json_t *spec, const j
         (json_array_size(command) > 0 && set_new(body, "Entrypoint", string_array(command))) ||
         (json_array_size(args) > 0 && set_new(body, "Cmd", string_array(args))) ||
         set_new(body, "Env", env_list(json_object_get(service, "env"), gpu_memory, gpu_compute)) ||
+        (json_is_integer(json_object_get(service, "stopTimeout")) &&
+         set_new(body, "StopTimeout", json_incref(json_object_get(service, "stopTimeout")))) ||
         set_new(body, "Labels", json_incref(labels)) ||
         set_new(body, "HostConfig", json_incref(host)))
         goto fail;

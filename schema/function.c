@@ -433,9 +433,17 @@ static json_t *runtime_container(const json_t *spec, const json_t *svc, size_t i
                                                 FERRY_FUNCTION_RUN_DIR, "readOnly", 0)) == 0;
     if (!ok)
         goto out;
-    out = json_pack("{s:O, s:s, s:[], s:[], s:O, s:[], s:O, s:b}", "name",
+    /* The engine stops it with SIGTERM and waits the timeout + 5 s: the runtime finishes what
+     * it started (it drains for the timeout) before it is killed. */
+    json_int_t timeout = json_integer_value(json_object_get(svc, "timeout"));
+    if (timeout <= 0)
+        timeout = FERRY_FUNCTION_TIMEOUT_S;
+    if (!env_add(env, "FERRY_DRAIN_S", json_sprintf("%lld", (long long)timeout)))
+        goto out;
+    out = json_pack("{s:O, s:s, s:[], s:[], s:O, s:[], s:O, s:b, s:I}", "name",
                     json_object_get(svc, "name"), "image", image, "command", "args", "env", env,
-                    "ports", "volumeMounts", mounts, "privileged", 0);
+                    "ports", "volumeMounts", mounts, "privileged", 0, "stopTimeout",
+                    timeout + 5);
     if (out != NULL && json_object_get(svc, "resources") != NULL &&
         json_object_set(out, "resources", json_object_get(svc, "resources")) != 0) {
         json_decref(out);

@@ -43,8 +43,9 @@ typedef struct {
  * which every container gets FERRY_GATEWAY, and, for a function app, every service becomes its
  * runtime container: the runtime image, env FERRY_SERVICE, FERRY_RUNTIME, FERRY_FUNCTIONS (the
  * functions as JSON), FERRY_CODE_DIR, FERRY_SOCKET and FERRY_CODE_VERSION (the function config's
- * version: new code, new container), the function config mounted read-only at /ferry/code and an
- * emptyDir "ferry-run-{i}" at /ferry/run. */
+ * version: new code, new container) and FERRY_DRAIN_S (the timeout), the function config mounted
+ * read-only at /ferry/code, an emptyDir "ferry-run-{i}" at /ferry/run, and "stopTimeout" (the
+ * timeout + 5 s; not an app field: the node's StopTimeout of the container). */
 json_t *ferry_function_pod_spec(const json_t *spec, const ferry_function_node *node);
 
 #endif

@@ -29,6 +29,10 @@ def fail(event, context):
 def slow(event, context):
     time.sleep(5)
     return "late"
+
+def pause(event, context):
+    time.sleep(1.5)
+    return {"code": "v1"}
 '''
 PY_V2 = PY_V1.replace('"code": "v1"', '"code": "v2"')
 
@@ -59,6 +63,7 @@ def fn_app():
                            {"name": "raw", "handler": "index.raw"},
                            {"name": "fail", "handler": "index.fail"},
                            {"name": "slow", "handler": "index.slow"},
+                           {"name": "pause", "handler": "index.pause"},
                            # called by test_stats_count_calls only
                            {"name": "count", "handler": "index.handler"},
                            {"name": "count-fail", "handler": "index.fail"}]},
@@ -238,19 +243,23 @@ def test_container_app_calls_a_function_and_is_proxied(stack, gw):
 
 
 def test_code_update_reaches_the_node_without_losing_calls(stack, gw):
-    # Calls go on while the config changes; each is answered (old or new code), none fails.
-    results, stop = [], threading.Event()
+    # Calls go on while the config changes; each is answered (old or new code), none fails:
+    # quick ones back to back, and 1.5 s ones back to back, so that one is running when the old
+    # runtime gets SIGTERM (it finishes what it started).
+    results, slow, stop = [], [], threading.Event()
 
-    def caller():
+    def caller(path, out):
         while not stop.is_set():
             try:
-                status, body = gw.json("/py/process", {"in": 1})
-                results.append((status, body.get("code") if isinstance(body, dict) else body))
+                status, body = gw.json(path, {"in": 1})
+                out.append((status, body.get("code") if isinstance(body, dict) else body))
             except OSError as e:
-                results.append(("error", str(e)))
+                out.append(("error", str(e)))
 
-    th = threading.Thread(target=caller, daemon=True)
-    th.start()
+    threads = [threading.Thread(target=caller, args=("/py/process", results), daemon=True),
+               threading.Thread(target=caller, args=("/py/pause", slow), daemon=True)]
+    for th in threads:
+        th.start()
     try:
         code, body = stack.api.put(stack.path("configs", "fn-code"),
                                    dict(CODE, data=dict(CODE["data"], **{"index.py": PY_V2})))
@@ -259,8 +268,10 @@ def test_code_update_reaches_the_node_without_losing_calls(stack, gw):
                      "py/process answering with the new code")
     finally:
         stop.set()
-        th.join(30)
-    failed = [r for r in results if r[0] != 200]
-    print(f"code update: {len(results)} calls during the update, {len(failed)} failed")
+        for th in threads:
+            th.join(30)
+    failed = [r for r in results + slow if r[0] != 200]
+    print(f"code update: {len(results)} quick and {len(slow)} 1.5 s calls during the update, "
+          f"{len(failed)} failed")
     assert not failed, f"calls failed during the update: {failed[:5]}"
     assert (200, "v1") in results, "no call was answered by the old code"

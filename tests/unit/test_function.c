@@ -94,7 +94,13 @@ static void test_pod_spec_function_app(void **state) {
                       "{\"name\": \"ferry-run-0\", \"emptyDir\": {}}, {\"name\": "
                       "\"ferry-code-1\", \"config\": {\"name\": \"code\"}}, {\"name\": "
                       "\"ferry-run-1\", \"emptyDir\": {}}]"));
-    /* The container form passes the container rules (with the resolved configs). */
+    /* Stopped after the timeout + 5 s, with FERRY_DRAIN_S the timeout. */
+    assert_int_equal(json_integer_value(json_object_get(py, "stopTimeout")), 35);
+    assert_int_equal(json_integer_value(json_object_get(sql, "stopTimeout")), 8);
+    assert_string_equal(env_of(sql, "FERRY_DRAIN_S"), "3");
+    /* Else the container form passes the container rules (with the resolved configs). */
+    json_object_del((json_t *)py, "stopTimeout");
+    json_object_del((json_t *)sql, "stopTimeout");
     json_object_del(pod, "type");
     ferry_detail d;
     assert_int_equal(ferry_app_validate_ex(pod, FERRY_APP_ALLOW_RESOLVED, &d), FERRY_OK);
