@@ -58,11 +58,14 @@ def fn_app():
         "name": "fn", "type": "function", "description": "e2e functions", "monitorQps": True,
         "selector": {"matchLabels": {"region": "east"}},
         "services": [
-            {"name": "py", "runtime": "python3", "functionConfig": "fn-code", "timeout": 2,
+            # A short timeout of its own: slow (5 s) is answered 504 after 2 s.
+            {"name": "py-slow", "runtime": "python3", "functionConfig": "fn-code", "timeout": 2,
+             "functions": [{"name": "slow", "handler": "index.slow"},
+                           {"name": "ping", "handler": "index.handler"}]},
+            {"name": "py", "runtime": "python3", "functionConfig": "fn-code",
              "functions": [{"name": "process", "handler": "index.handler"},
                            {"name": "raw", "handler": "index.raw"},
                            {"name": "fail", "handler": "index.fail"},
-                           {"name": "slow", "handler": "index.slow"},
                            {"name": "pause", "handler": "index.pause"},
                            # called by test_stats_count_calls only
                            {"name": "count", "handler": "index.handler"},
@@ -172,7 +175,8 @@ def test_errors(gw):
     status, body = gw.json("/py/fail", {"x": 1})
     assert status == 500, (status, body)
     assert "ValueError: bad input" in body["error"] and "Traceback" in body["traceback"], body
-    status, body = gw.json("/py/slow", {})
+    harness.poll(lambda: gw.call("/py-slow/ping", {"in": 1})[0] == 200, 30, "py-slow answering")
+    status, body = gw.json("/py-slow/slow", {})
     assert status == 504 and "2" in body["error"], (status, body)  # the service's timeout: 2 s
     status, body = gw.json("/nope/process", {})
     assert status == 404 and "nope" in body["error"], (status, body)
