@@ -91,14 +91,27 @@ def short_path(path, tmp):
     return link
 
 
-def load(t, target, path, conns):
-    """One bench_http figure: {calls_per_s, p50_ms, p99_ms, ...}."""
+def cpu_s(pid):
+    """User+system CPU seconds of process pid so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(t, target, path, conns, node=None):
+    """One bench_http figure: {calls_per_s, p50_ms, p99_ms, ...}; with node (a Daemon), also
+    its CPU per answer in node_cpu_us (edge-sync: the gateway's own cost, when called through
+    it)."""
+    before = cpu_s(node.pid()) if node is not None else 0
     argv = [os.path.join(t.build_dir, "bench", "bench_http"), *target, "--path", path,
             "--body", EVENT, "--conns", str(conns), "--seconds", str(SECONDS)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=SECONDS + 60)
     if out.returncode != 0:
         raise AssertionError(f"{' '.join(argv)}: {out.returncode}: {out.stdout}{out.stderr}")
-    return json.loads(out.stdout)
+    fig = json.loads(out.stdout)
+    if node is not None:
+        fig["node_cpu_us"] = (cpu_s(node.pid()) - before) * 1e6 / max(fig["answered"], 1)
+    return fig
 
 
 def gateway_overhead(t, stack):
@@ -115,8 +128,9 @@ def gateway_overhead(t, stack):
                             f"ferry-run-{i}", "runtime.sock")
         sock = short_path(sock, t.tmp)
         for conns in CONNS:
-            direct = load(t, ["--unix", sock], f"/{fn}", conns)
-            gateway = load(t, ["--tcp", f"127.0.0.1:{port}"], f"/{svc}/{fn}", conns)
+            node = stack.nodes["east"]
+            direct = load(t, ["--unix", sock], f"/{fn}", conns, node)
+            gateway = load(t, ["--tcp", f"127.0.0.1:{port}"], f"/{svc}/{fn}", conns, node)
             rows.append((runtime, conns, direct, gateway))
     assert stack.api.delete(stack.path("apps", "fnload"))[0] == 200
     harness.poll(lambda: not stack.pods(app="fnload"), 60, "fnload removed")
@@ -221,20 +235,25 @@ def bench(t):
     print(f"\n== Function gateway overhead on {engine} (bench_http, {SECONDS:g} s per figure, "
           f"event {len(EVENT)} bytes) ==")
     print(f"{'runtime':8} {'conns':>5}  {'direct calls/s':>14} {'p50 ms':>7} {'p99 ms':>7}  "
-          f"{'gateway calls/s':>15} {'p50 ms':>7} {'p99 ms':>7}  {'+p50 ms':>7} {'kept':>5}")
+          f"{'gateway calls/s':>15} {'p50 ms':>7} {'p99 ms':>7}  {'+p50 ms':>7} {'kept':>5}  "
+          f"{'gw cpu us':>9} {'client us':>9}")
     summary = {"engine": engine, "load": []}
     for runtime, conns, d, g in rows:
         added = g["p50_ms"] - d["p50_ms"]
         kept = g["calls_per_s"] / d["calls_per_s"] * 100 if d["calls_per_s"] else 0
         print(f"{runtime:8} {conns:5}  {d['calls_per_s']:14.0f} {d['p50_ms']:7.3f} "
               f"{d['p99_ms']:7.3f}  {g['calls_per_s']:15.0f} {g['p50_ms']:7.3f} "
-              f"{g['p99_ms']:7.3f}  {added:+7.3f} {kept:4.0f}%")
+              f"{g['p99_ms']:7.3f}  {added:+7.3f} {kept:4.0f}%  "
+              f"{g['node_cpu_us'] - d['node_cpu_us']:9.1f} {g['client_cpu_us']:9.1f}")
         for k, fig in (("direct", d), ("gateway", g)):
             if fig["errors"] or fig["reconnects"]:
                 print(f"         {k}: {fig['errors']} non-2xx answers, "
                       f"{fig['reconnects']} reconnects")
         summary["load"].append({"runtime": runtime, "conns": conns, "direct": d, "gateway": g})
     print("goals: the gateway adds < 0.2 ms p50 and keeps >= 90 % of the direct calls/s")
+    print("gw cpu us: edge-sync's CPU per call through the gateway (minus its CPU per direct "
+          "call);\nclient us: bench_http's CPU per call through the gateway. Client, gateway and "
+          f"runtime share this machine's {os.cpu_count()} cores.")
     print(f"\n== Function app deploy on {engine} (this machine, same run) ==")
     print(f"baseline  raw engine create+start (infra+python3) -> /healthz  {fmt(raw)}")
     print(f"ferry     POST function app -> first 200 via the gateway       {fmt(first)}")

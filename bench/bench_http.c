@@ -3,7 +3,8 @@
  * POST (Content-Length body) one after the other for a fixed time and time every call; the
  * answers must carry Content-Length (or be 204/304). The target is TCP host:port or a unix
  * socket path, so the node gateway and a runtime's socket are measured with the same client.
- * Prints one JSON line: {"calls", "errors", "calls_per_s", "p50_ms", "p99_ms", ...}.
+ * Prints one JSON line: {"calls", "errors", "calls_per_s", "p50_ms", "p99_ms", "client_cpu_us"
+ * (this process's user+system CPU per answer, warm-up included), ...}.
  *
  * usage: bench_http (--tcp HOST:PORT | --unix PATH) [--path /svc/fn] [--body TEXT]
  *                   [--content-type TYPE] [--conns N] [--seconds S] [--warmup S] */
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -40,6 +42,7 @@ typedef struct {
     double *lat; /* seconds per successful call, in the measured window */
     size_t n, cap;
     long errors, reconnects;
+    long answered;     /* every answer, warm-up included (for the CPU per call) */
     const char *fatal; /* why the thread stopped early, or NULL */
     int last_status;
 } worker;
@@ -200,6 +203,7 @@ static void *run_worker(void *arg) {
         }
         double t1 = now_s();
         w->last_status = status;
+        w->answered++;
         if (close_after) {
             close(fd);
             fd = -1;
@@ -300,7 +304,7 @@ int main(int argc, char **argv) {
         }
     }
     size_t total = 0;
-    long errors = 0, reconnects = 0;
+    long errors = 0, reconnects = 0, answered = 0;
     int last_status = 0;
     const char *fatal = NULL;
     for (int i = 0; i < conns; i++) {
@@ -308,11 +312,17 @@ int main(int argc, char **argv) {
         total += ws[i].n;
         errors += ws[i].errors;
         reconnects += ws[i].reconnects;
+        answered += ws[i].answered;
         if (ws[i].fatal != NULL)
             fatal = ws[i].fatal;
         if (ws[i].last_status != 0)
             last_status = ws[i].last_status;
     }
+    struct rusage ru;
+    double cpu_s = 0;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        cpu_s = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     double *all = malloc((total != 0 ? total : 1) * sizeof(*all));
     if (all == NULL)
         return 1;
@@ -326,12 +336,16 @@ int main(int argc, char **argv) {
     double p50 = total != 0 ? all[(total - 1) / 2] : 0;
     double p99 = total != 0 ? all[(size_t)((double)(total - 1) * 0.99)] : 0;
     printf("{\"target\": \"%s%s\", \"path\": \"%s\", \"conns\": %d, \"seconds\": %.1f, "
-           "\"calls\": %zu, \"errors\": %ld, \"reconnects\": %ld, \"last_status\": %d, "
-           "\"calls_per_s\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f%s%s%s}\n",
+           "\"calls\": %zu, \"answered\": %ld, \"errors\": %ld, \"reconnects\": %ld, "
+           "\"last_status\": %d, "
+           "\"calls_per_s\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"client_cpu_us\": "
+           "%.1f%s%s%s}\n",
            tcp != NULL ? "tcp:" : "unix:", tcp != NULL ? tcp : cfg.unix_path, path, conns,
-           cfg.seconds, total, errors, reconnects, last_status, (double)total / cfg.seconds,
-           p50 * 1000, p99 * 1000, fatal != NULL ? ", \"fatal\": \"" : "",
-           fatal != NULL ? fatal : "", fatal != NULL ? "\"" : "");
+           cfg.seconds, total, answered, errors, reconnects, last_status,
+           (double)total / cfg.seconds, p50 * 1000, p99 * 1000,
+           answered != 0 ? cpu_s * 1e6 / (double)answered : 0,
+           fatal != NULL ? ", \"fatal\": \"" : "", fatal != NULL ? fatal : "",
+           fatal != NULL ? "\"" : "");
     free(all);
     free(ws);
     free(cfg.request);
