@@ -102,7 +102,7 @@ def load(t, target, path, conns, node=None):
     """One bench_http figure: {calls_per_s, p50_ms, p99_ms, ...}; with node (a Daemon), also
     its CPU per answer in node_cpu_us (edge-sync: the gateway's own cost, when called through
     it)."""
-    before = cpu_s(node.pid()) if node is not None else 0
+    before = cpu_s(node.pid) if node is not None else 0
     argv = [os.path.join(t.build_dir, "bench", "bench_http"), *target, "--path", path,
             "--body", EVENT, "--conns", str(conns), "--seconds", str(SECONDS)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=SECONDS + 60)
@@ -110,7 +110,7 @@ def load(t, target, path, conns, node=None):
         raise AssertionError(f"{' '.join(argv)}: {out.returncode}: {out.stdout}{out.stderr}")
     fig = json.loads(out.stdout)
     if node is not None:
-        fig["node_cpu_us"] = (cpu_s(node.pid()) - before) * 1e6 / max(fig["answered"], 1)
+        fig["node_cpu_us"] = (cpu_s(node.pid) - before) * 1e6 / max(fig["answered"], 1)
     return fig
 
 
