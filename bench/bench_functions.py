@@ -140,7 +140,7 @@ def gateway_overhead(t, stack):
 def runtime_env(t, stack, app):
     """The env of the python3 runtime container Ferry made for app (to run the same by hand)."""
     for c in stack.pods(app=app):
-        if c["Image"].startswith(PY_IMAGE.split(":")[0]):
+        if c["Labels"].get("io.ferry.runtime") == "python3":
             return t.engine.inspect(c["Id"])["Config"]["Env"]
     raise AssertionError(f"no {PY_IMAGE} container of {app}: {stack.pods(app=app)}")
 
