@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run the benchmarks on both engines with private services (like scripts/test.sh does) and print
-# the figures beside the baselines measured in the same run. Nothing is asserted about speed.
+# Run the benchmarks (deployments, function apps) on both engines with private services (like
+# scripts/test.sh does) and print the figures beside the baselines measured in the same run.
+# Nothing is asserted about speed.
 #
 #   bench/run.sh [RUNS]      (default 5 runs per figure; builds first with scripts/build.sh)
 set -uo pipefail
@@ -15,9 +16,11 @@ trap 'scripts/services.sh stop "$SVC"' EXIT
 scripts/services.sh start "$SVC" || exit 1
 # shellcheck source=/dev/null
 source "$SVC/env"
-scripts/images.sh "$FERRY_TEST_DOCKER_SOCK" "$FERRY_TEST_PODMAN_SOCK" || exit 1
+scripts/images.sh --sql-runtime "$PREFIX/runtimes/sql/ferry-sql-runtime" \
+    "$FERRY_TEST_DOCKER_SOCK" "$FERRY_TEST_PODMAN_SOCK" || exit 1
 rc=0
 for engine in docker podman; do
     python3 bench/bench_deploy.py --engine "$engine" --build-dir "$PREFIX" || rc=1
+    python3 bench/bench_functions.py --engine "$engine" --build-dir "$PREFIX" || rc=1
 done
 exit $rc
