@@ -558,8 +558,8 @@ ferry_err ferry_engine_stop(ferry_engine *e, const char *id, int timeout_s) {
         rc = call(e, "POST", ENGINE_TIMEOUT_S + FERRY_ENGINE_STOP_MAX_S, &status, &b,
                   "/containers/%s/stop", id);
     else if (snprintf(t, sizeof(t), "%d", timeout_s) > 0)
-        rc = call(e, "POST", ENGINE_TIMEOUT_S + timeout_s, &status, &b,
-                  "/containers/%s/stop?t=%s", id, t);
+        rc = call(e, "POST", ENGINE_TIMEOUT_S + timeout_s, &status, &b, "/containers/%s/stop?t=%s",
+                  id, t);
     else
         rc = FERRY_EINVAL;
     /* 304: not running (Docker; Podman says 204); 404: gone. */

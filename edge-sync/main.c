@@ -165,11 +165,10 @@ static json_t *stats_msg(edge_t *e, const ferry_gateway_series *s, size_t n, int
         for (int k = 0; lat != NULL && k < FERRY_STATS_BUCKETS; k++)
             json_array_append_new(lat, json_integer((json_int_t)s[i].latency[k]));
         if (json_array_append_new(
-                calls, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "app",
-                                 s[i].app, "service", s[i].service, "function", s[i].function,
-                                 "requests", (json_int_t)s[i].requests, "success",
-                                 (json_int_t)s[i].success, "clientErrors",
-                                 (json_int_t)s[i].client_errors, "serverErrors",
+                calls, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "app", s[i].app,
+                                 "service", s[i].service, "function", s[i].function, "requests",
+                                 (json_int_t)s[i].requests, "success", (json_int_t)s[i].success,
+                                 "clientErrors", (json_int_t)s[i].client_errors, "serverErrors",
                                  (json_int_t)s[i].server_errors, "timeouts",
                                  (json_int_t)s[i].timeouts, "latency", lat)) != 0) {
             json_decref(calls);
@@ -178,8 +177,8 @@ static json_t *stats_msg(edge_t *e, const ferry_gateway_series *s, size_t n, int
     }
     if (calls == NULL)
         return NULL;
-    return json_pack("{s:s, s:s, s:s, s:I, s:o}", "type", FERRY_MSG_NODE_STATS, "ns", e->ns,
-                     "node", e->node, "start", (json_int_t)start, "calls", calls);
+    return json_pack("{s:s, s:s, s:s, s:I, s:o}", "type", FERRY_MSG_NODE_STATS, "ns", e->ns, "node",
+                     e->node, "start", (json_int_t)start, "calls", calls);
 }
 
 /* Every --stats-interval: the counters of monitored apps, when they changed since the last. */

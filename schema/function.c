@@ -442,8 +442,7 @@ static json_t *runtime_container(const json_t *spec, const json_t *svc, size_t i
         goto out;
     out = json_pack("{s:O, s:s, s:[], s:[], s:O, s:[], s:O, s:b, s:I}", "name",
                     json_object_get(svc, "name"), "image", image, "command", "args", "env", env,
-                    "ports", "volumeMounts", mounts, "privileged", 0, "stopTimeout",
-                    timeout + 5);
+                    "ports", "volumeMounts", mounts, "privileged", 0, "stopTimeout", timeout + 5);
     if (out != NULL && json_object_get(svc, "resources") != NULL &&
         json_object_set(out, "resources", json_object_get(svc, "resources")) != 0) {
         json_decref(out);

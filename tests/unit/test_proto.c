@@ -126,7 +126,8 @@ static const struct {
      "\"labels\":{},\"apps\":[{\"app\":\"web\",\"version\":1,\"spec\":{\"name\":\"web\","
      "\"services\":[{\"name\":\"a\",\"image\":\"i\"}],\"resolved\":{\"configs\":{\"x\":{"
      "\"kind\":\"config\",\"version\":1,\"files\":{}}}}}}]}",
-     "field 'apps[0].spec.resolved.configs.x' is not referenced by a volume or function service of the app"},
+     "field 'apps[0].spec.resolved.configs.x' is not referenced by a volume or function service of "
+     "the app"},
     {"{\"type\":\"app.patch\",\"ns\":\"d\",\"app\":\"web\",\"base\":0,\"version\":2,\"patch\":{"
      "\"obj\":{}}}",
      "app.patch: field 'base' must be a positive integer"},
