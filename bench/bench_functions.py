@@ -19,7 +19,6 @@ FERRY_BENCH_SECONDS (5) seconds per load figure."""
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,17 +51,6 @@ def fn_app(name, services):
             "services": [{"name": svc, "runtime": runtime, "functionConfig": CODE["name"],
                           "functions": [{"name": fn, "handler": handler}]}
                          for svc, runtime, fn, handler in services]}
-
-
-class _UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path, timeout):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.unix_path)
 
 
 def call(conn, method, path, body=None):
@@ -147,7 +135,7 @@ def runtime_env(t, stack, app):
 
 def healthz(sock):
     try:
-        return call(_UnixHTTP(sock, 0.5), "GET", "/healthz")[0] == 200
+        return call(harness.UnixHTTPConnection(sock, 0.5), "GET", "/healthz")[0] == 200
     except OSError:
         return False
 

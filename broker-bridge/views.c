@@ -135,12 +135,19 @@ static ferry_err run_read(ferry_bridge *b, ferry_store_fn fn, read_op *op, json_
     return err;
 }
 
-static ferry_err app_get_txn(ferry_store_txn *t, void *ctx) {
-    read_op *op = ctx;
+/* op->rec: the app op names, unless it does not exist or was deleted (FERRY_ENOTFOUND, op->e
+ * filled). */
+static ferry_err live_app(ferry_store_txn *t, read_op *op) {
     ferry_err err = bridge__get_app(t, op->ns, op->name, &op->rec);
     if (err == FERRY_ENOTFOUND ||
         (err == FERRY_OK && json_is_true(json_object_get(op->rec, "deleted"))))
         return ferry_fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
+    return err;
+}
+
+static ferry_err app_get_txn(ferry_store_txn *t, void *ctx) {
+    read_op *op = ctx;
+    ferry_err err = live_app(t, op);
     if (err == FERRY_OK)
         op->out = bridge__app_view(op->rec, op->now);
     return err;
@@ -513,10 +520,7 @@ ferry_err ferry_bridge_app_status(ferry_bridge *b, const char *ns, const char *n
 
 static ferry_err app_stats_txn(ferry_store_txn *t, void *ctx) {
     read_op *op = ctx;
-    ferry_err err = bridge__get_app(t, op->ns, op->name, &op->rec);
-    if (err == FERRY_ENOTFOUND ||
-        (err == FERRY_OK && json_is_true(json_object_get(op->rec, "deleted"))))
-        return ferry_fail(op->e, FERRY_ENOTFOUND, NULL, "app '%s' not found", op->name);
+    ferry_err err = live_app(t, op);
     if (err == FERRY_OK)
         op->out = json_pack(
             "{s:s, s:s, s:b}", "namespace", op->ns, "app", op->name, "monitorQps",

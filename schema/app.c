@@ -875,9 +875,11 @@ static json_t *normalize_mounts(const json_t *src) {
     return out;
 }
 
+static json_t *normalize_env(const json_t *src);
+
 static json_t *normalize_container(const json_t *svc, bool init) {
     json_t *out = json_object();
-    json_t *env = json_array();
+    json_t *env = normalize_env(json_object_get(svc, "env"));
     json_t *ports = json_array();
     const json_t *src;
     bool ok = out != NULL && env != NULL && ports != NULL;
@@ -886,14 +888,6 @@ static json_t *normalize_container(const json_t *svc, bool init) {
     ok = ok && put(out, "image", copy_or(json_object_get(svc, "image"), empty_string));
     ok = ok && put(out, "command", copy_or(json_object_get(svc, "command"), json_array));
     ok = ok && put(out, "args", copy_or(json_object_get(svc, "args"), json_array));
-    src = json_object_get(svc, "env");
-    for (size_t i = 0; ok && i < json_array_size(src); i++) {
-        const json_t *e = json_array_get(src, i);
-        json_t *ne = json_object();
-        ok = json_array_append_new(env, ne) == 0 && ne != NULL &&
-             put(ne, "name", copy_or(json_object_get(e, "name"), empty_string)) &&
-             put(ne, "value", copy_or(json_object_get(e, "value"), empty_string));
-    }
     ok = ok && json_object_set(out, "env", env) == 0;
     src = json_object_get(svc, "ports");
     for (size_t i = 0; ok && i < json_array_size(src); i++) {

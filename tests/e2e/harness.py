@@ -186,8 +186,10 @@ class Api:
 # ---- container engine client (Docker API over a unix socket; Docker and Podman) ---------------
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout):
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a unix socket (engines, function runtimes)."""
+
+    def __init__(self, path, timeout=30):
         super().__init__("localhost", timeout=timeout)
         self.unix_path = path
 
@@ -204,7 +206,7 @@ class Engine:
         self.sock = sock
 
     def request(self, method, path, body=None, timeout=30.0):
-        conn = _UnixConnection(self.sock, timeout)
+        conn = UnixHTTPConnection(self.sock, timeout)
         try:
             hdrs = {}
             if body is not None and not isinstance(body, bytes):

@@ -92,7 +92,7 @@ def exec_in(t, container, cmd, timeout=30):
                                     {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True})
     assert status == 201, f"exec create in {container}: HTTP {status} {body}"
     exec_id = body["Id"]
-    conn = harness._UnixConnection(t.engine.sock, timeout)
+    conn = harness.UnixHTTPConnection(t.engine.sock, timeout)
     try:
         conn.request("POST", f"/exec/{exec_id}/start", body=json.dumps({"Detach": False,
                                                                         "Tty": False}),

@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,16 +16,8 @@ NODE_RUNTIME = os.path.join(ROOT, "runtimes", "nodejs", "ferry_runtime.js")
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 NODE = shutil.which("node") or shutil.which("nodejs")
 
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=30):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.unix_path)
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from harness import UnixHTTPConnection  # noqa: E402  (one client over unix sockets)
 
 
 class Reply:

@@ -3,33 +3,23 @@
 a temporary unix socket, calls with http.client (200, 204, 400, 404, 405, 413, 422, /healthz), a bad
 SQL file that makes it exit 1 with the message, SIGTERM while a call is in flight -> exit 0.
 usage: test_sql_runtime.py PATH/TO/ferry-sql-runtime"""
-import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rtutil import UnixHTTPConnection  # noqa: E402
+
 RUNTIME = sys.argv[1]
 
 
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=10):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
-
-
 def call(sock, method, path, body=None, headers=None):
-    c = UnixConnection(sock)
+    c = UnixHTTPConnection(sock, 10)
     try:
         c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()
@@ -115,7 +105,7 @@ def main():
             expect(st == 422 and "malformed JSON" in json.loads(body)["error"],
                    "a handler failing on an event: 422 %s" % body)
             # announced over the cap: answered before the body is sent, the connection closed
-            c = UnixConnection(sock)
+            c = UnixHTTPConnection(sock, 10)
             c.putrequest("POST", "/f")
             c.putheader("Content-Length", str(1024 * 1024 + 1))
             c.endheaders()
@@ -124,7 +114,7 @@ def main():
                    "an event announced over 1 MiB: 413")
             c.close()
             # not announced (chunked): read, dropped, 413 at the end
-            c = UnixConnection(sock)
+            c = UnixHTTPConnection(sock, 10)
             c.request("POST", "/f", body=iter([b"{" + b" " * 600000, b" " * 600000 + b"}"]),
                       encode_chunked=True, headers={"Transfer-Encoding": "chunked"})
             r = c.getresponse()
@@ -135,7 +125,7 @@ def main():
             errors = []
 
             def worker():
-                c = UnixConnection(sock)
+                c = UnixHTTPConnection(sock, 10)
                 try:
                     for i in range(200):
                         c.request("POST", "/f", json.dumps({"uid": i, "name": "n%d" % i}))
@@ -153,7 +143,7 @@ def main():
                 t.join()
             expect(not errors, "800 calls from 4 threads on keep-alive connections %s" % errors[:3])
             # SIGTERM with a call in flight: it is answered, then the runtime exits 0
-            c = UnixConnection(sock)
+            c = UnixHTTPConnection(sock, 10)
             c.connect()
             c.putrequest("POST", "/f")
             c.putheader("Content-Length", str(len(ev)))
