@@ -350,7 +350,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                    "handler": fn.handler}
         try:
             ctype, out = encode_result(fn.fn(parse_event(body), context))
-        except Exception as e:
+        except BaseException as e:  # noqa: B036 (sys.exit() in a handler fails its call only)
+            if isinstance(e, KeyboardInterrupt):
+                raise
             tb = user_traceback(e)
             print(f"{PREFIX} function '{name}' invoke {invoke_id} failed: {error_text(e)}\n{tb}",
                   file=sys.stderr, end="", flush=True)

@@ -49,6 +49,10 @@ def fail(event, context):
     raise ValueError("bad input 7")
 
 
+def exits(event, context):
+    raise SystemExit(3)
+
+
 def slow(event, context):
     print(f"slow start {context['invokeId']}", flush=True)
     time.sleep(event["s"])
@@ -108,7 +112,7 @@ NODE_ONLY = ["asyncv", "promise", "syncv", "rejects", "cberr", "cbstr", "late"]
 
 
 def functions(runtime):
-    names = COMMON + (NODE_ONLY if runtime == "nodejs10" else [])
+    names = COMMON + (NODE_ONLY if runtime == "nodejs10" else ["exits"])
     fns = [{"name": n, "handler": f"index.{n}"} for n in names]
     fns.append({"name": "sub", "handler": "main.handler", "codedir": "sub/dir"})
     return fns
@@ -195,6 +199,14 @@ def test_raising_handler_answers_500_with_message_and_traceback(rt):
     rt.wait_output("bad input 7")  # and the same on stderr, for the container log
     assert ("Traceback" if rt.runtime == "python3" else "at exports.fail") in rt.output()
     assert invoke(rt.sock, "echo", 1).status == 200  # the runtime goes on
+
+
+def test_python_handler_calling_sys_exit_fails_its_call_only(rt):
+    if rt.runtime != "python3":
+        pytest.skip("python3 only")
+    r = invoke(rt.sock, "exits", {})
+    assert r.status == 500 and r.json()["error"] == "SystemExit: 3", r
+    assert invoke(rt.sock, "echo", 1).status == 200
 
 
 def test_unknown_function_is_404_and_healthz_lists_the_functions(rt):
