@@ -7,7 +7,8 @@
 # --push REGISTRY (host:port) also pushes the test image there (through the first engine), with
 # the credentials in FERRY_TEST_REGISTRY_USER/_PASS; skipped when the registry has it already.
 # --sql-runtime PATH: the ferry-sql-runtime binary (default $FERRY_SQL_RUNTIME, else
-# build/runtimes/sql/ferry-sql-runtime); without it the sql runtime image is skipped.
+# ${FERRY_BUILD_PREFIX:-build}/runtimes/sql/ferry-sql-runtime); without it the sql runtime image
+# is skipped.
 # --no-runtimes: the test image only.
 #
 # ferry-test/busybox:1  Debian's static busybox with a symlink for every applet in /bin (sh, httpd,
@@ -27,7 +28,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PUSH=""
-SQL_RUNTIME=${FERRY_SQL_RUNTIME:-$FERRY_ROOT/build/runtimes/sql/ferry-sql-runtime}
+BUILD_DIR=${FERRY_BUILD_PREFIX:-build} # what scripts/test.sh builds into
+[[ $BUILD_DIR == /* ]] || BUILD_DIR=$FERRY_ROOT/$BUILD_DIR
+SQL_RUNTIME=${FERRY_SQL_RUNTIME:-$BUILD_DIR/runtimes/sql/ferry-sql-runtime}
 RUNTIMES=1
 while [[ ${1:-} == --* ]]; do
     case $1 in
