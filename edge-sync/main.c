@@ -53,7 +53,7 @@ typedef struct {
      * URL). stats_sent: the counters of the last node.stats, to send only what changed. */
     ferry_gateway *gateway;
     ferry_function_node fn;
-    char gateway_url[64];
+    char gateway_url[96];
     uv_timer_t stats_timer;
     json_t *stats_sent;
     /* app -> what the file cleanup needs (reconcile.h): written on the loop thread when an app's
@@ -239,7 +239,7 @@ static ferry_err start_gateway(edge_t *e) {
         LOG_ERROR("gateway: %s", why);
         return err;
     }
-    snprintf(e->gateway_url, sizeof(e->gateway_url), "http://%s:%d",
+    snprintf(e->gateway_url, sizeof(e->gateway_url), "http://%.64s:%d",
              bridge[0] != '\0' ? bridge : addrs[0], ferry_gateway_port(e->gateway));
     e->fn.gateway_url = e->gateway_url;
     LOG_INFO("gateway: serving on %s (port %d); containers get FERRY_GATEWAY=%s",
