@@ -10,8 +10,8 @@
 #include "pod.h"
 #include "volumes.h"
 
-/* Each container's own stop timeout: the engine's 10 s, a function runtime's timeout + 5 s (so
- * that it finishes the calls it started: docs/functions.md). */
+/* Each container's own stop timeout (engine.h): 10 s, a function runtime's timeout + 5 s (so that
+ * it finishes the calls it started: docs/functions.md). */
 #define STOP_TIMEOUT_S (-1)
 #define WAIT_POLL_MS 100
 

@@ -45,6 +45,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -546,6 +547,23 @@ ferry_err ferry_engine_start(ferry_engine *e, const char *id, char *err, size_t 
     return rc;
 }
 
+/* The stop timeout a container carries in its label, else the default. */
+static int own_stop_timeout(ferry_engine *e, const char *id) {
+    json_t *info = NULL;
+    int t = FERRY_ENGINE_STOP_DEFAULT_S;
+    if (ferry_engine_inspect(e, id, &info) == FERRY_OK) {
+        const char *v = json_string_value(
+            json_object_get(json_object_get(json_object_get(info, "Config"), "Labels"),
+                            FERRY_ENGINE_LBL_STOP_TIMEOUT));
+        char *end = NULL;
+        long n = v != NULL ? strtol(v, &end, 10) : -1;
+        if (v != NULL && end != v && *end == '\0' && n >= 0 && n <= FERRY_ENGINE_STOP_MAX_S)
+            t = (int)n;
+    }
+    json_decref(info);
+    return t;
+}
+
 ferry_err ferry_engine_stop(ferry_engine *e, const char *id, int timeout_s) {
     char t[16], what[128];
     ferry_engine__resp b = {0};
@@ -554,10 +572,9 @@ ferry_err ferry_engine_stop(ferry_engine *e, const char *id, int timeout_s) {
 
     if (id == NULL)
         return FERRY_EINVAL;
-    if (timeout_s < 0) /* the container's own StopTimeout (the engine's 10 s without one) */
-        rc = call(e, "POST", ENGINE_TIMEOUT_S + FERRY_ENGINE_STOP_MAX_S, &status, &b,
-                  "/containers/%s/stop", id);
-    else if (snprintf(t, sizeof(t), "%d", timeout_s) > 0)
+    if (timeout_s < 0)
+        timeout_s = own_stop_timeout(e, id);
+    if (snprintf(t, sizeof(t), "%d", timeout_s) > 0)
         rc = call(e, "POST", ENGINE_TIMEOUT_S + timeout_s, &status, &b, "/containers/%s/stop?t=%s",
                   id, t);
     else

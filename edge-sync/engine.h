@@ -76,12 +76,16 @@ ferry_err ferry_engine_create(ferry_engine *e, const char *name, const json_t *b
  * already allocated"). */
 ferry_err ferry_engine_start(ferry_engine *e, const char *id, char *err, size_t errlen);
 
-/* The longest StopTimeout Ferry gives a container (a function runtime: its timeout + 5 s). */
+/* The longest stop timeout Ferry gives a container (a function runtime: its timeout + 5 s), the
+ * one it gets without its own, and the label that holds its own (pod.c sets it). */
 #define FERRY_ENGINE_STOP_MAX_S 605
+#define FERRY_ENGINE_STOP_DEFAULT_S 10
+#define FERRY_ENGINE_LBL_STOP_TIMEOUT "io.ferry.stop-timeout"
 
-/* POST /containers/{id}/stop?t=timeout_s, or without t when timeout_s < 0: the container's own
- * StopTimeout (set at create; the engine's default, 10 s, without one). Already stopped or gone
- * counts as success. */
+/* POST /containers/{id}/stop?t=timeout_s; when timeout_s < 0, t is the container's own (its
+ * FERRY_ENGINE_LBL_STOP_TIMEOUT label, read by inspecting it; FERRY_ENGINE_STOP_DEFAULT_S
+ * without one). Engines differ in what they do without t (Podman 4.3 did not wait), so t is
+ * always sent. Already stopped or gone counts as success. */
 ferry_err ferry_engine_stop(ferry_engine *e, const char *id, int timeout_s);
 
 /* DELETE /containers/{id}?force=1&v=1; gone counts as success. */

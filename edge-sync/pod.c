@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine.h"
 #include "ferry/quantity.h"
 
 /* The infra container's command: the static ferry-pause binary at the image root. */
@@ -465,13 +466,16 @@ static json_t *member_body(const ferry_pod_ref *ref, const json_t *spec, const j
                            "gpu"))))
         goto fail;
     labels = pod_labels(ref, spec, role, hash);
+    const json_t *stop = json_object_get(service, "stopTimeout");
     if (labels == NULL || set_new(labels, FERRY_LBL_SERVICE, json_string(name)) ||
+        (json_is_integer(stop) &&
+         set_new(labels, FERRY_ENGINE_LBL_STOP_TIMEOUT,
+                 json_sprintf("%lld", (long long)json_integer_value(stop)))) ||
         set_new(body, "Image", json_string(image)) ||
         (json_array_size(command) > 0 && set_new(body, "Entrypoint", string_array(command))) ||
         (json_array_size(args) > 0 && set_new(body, "Cmd", string_array(args))) ||
         set_new(body, "Env", env_list(json_object_get(service, "env"), gpu_memory, gpu_compute)) ||
-        (json_is_integer(json_object_get(service, "stopTimeout")) &&
-         set_new(body, "StopTimeout", json_incref(json_object_get(service, "stopTimeout")))) ||
+        (json_is_integer(stop) && set_new(body, "StopTimeout", json_incref((json_t *)stop))) ||
         set_new(body, "Labels", json_incref(labels)) ||
         set_new(body, "HostConfig", json_incref(host)))
         goto fail;

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "engine.h"
 #include "ferry/common.h"
 #include "pod.h"
 
@@ -282,6 +283,19 @@ static void test_service_body(void **state) {
     assert_int_equal(json_array_size(json_object_get(body, "Env")), 0);
     assert_string_equal(label(body, FERRY_LBL_SERVICE), "dns");
     json_decref(body);
+
+    /* A stop timeout of its own (a function runtime's): StopTimeout and the label edge-sync
+     * stops it by; none without. */
+    assert_null(label(body = ferry_pod_service_body(&ref, spec, service(spec, 0), "abc", NULL),
+                      FERRY_ENGINE_LBL_STOP_TIMEOUT));
+    assert_null(json_object_get(body, "StopTimeout"));
+    json_decref(body);
+    json_object_set_new(service(spec, 0), "stopTimeout", json_integer(35));
+    body = ferry_pod_service_body(&ref, spec, service(spec, 0), "abc", NULL);
+    assert_string_equal(label(body, FERRY_ENGINE_LBL_STOP_TIMEOUT), "35");
+    assert_int_equal(json_integer_value(json_object_get(body, "StopTimeout")), 35);
+    json_decref(body);
+    json_object_del(service(spec, 0), "stopTimeout");
 
     assert_null(ferry_pod_service_body(&ref, spec, service(spec, 0), NULL, NULL));
     json_t *noimage = json_pack("{s:s}", "name", "x");
