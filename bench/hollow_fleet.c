@@ -1,0 +1,629 @@
+/* hollow_fleet: N edge nodes in one process for fleet-scale benchmarks (like Kubernetes'
+ * kubemark or KubeEdge's edgemark). Each node runs edge-sync's real protocol path: its own MQTT
+ * client (daemon/mqtt.c, client id node.{ns}.{node}, persistent session), its own session
+ * (edge-sync/session.c: hellos, syncs, subscriptions, statuses), its own LMDB store
+ * (edge-sync/store.c, sync.c) and the real targeting decision (ferry_plan_node). Only the engine
+ * is hollow: a node "runs" an app by recording the version and reporting app.status Running at
+ * that version for every app ferry_plan_node tells it to run.
+ *
+ * Insecure nodes only (the bridge runs with --insecure-nodes). Node labels come from the cloud,
+ * as for a real node: register the nodes with their labels through the REST API first.
+ *
+ * Stores: one folder per node ({data}/{node}), one LMDB environment each (edge-sync's store
+ * opens a folder): 3 file descriptors per node (data.mdb twice, lock.mdb), plus its socket, and
+ * a 64 MiB map of virtual memory that only the pages used make resident.
+ *
+ * --raw N: a baseline instead of the fleet: N plain subscribers (the same MQTT core) on one
+ * topic and one publisher; prints the time until all N received each of --raw-rounds payloads of
+ * --raw-bytes bytes.
+ *
+ * Threads: everything here runs on the libuv loop thread; Paho's MQTTAsync adds its own threads,
+ * shared by all clients of the process (bench/README.md has what was measured). */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "daemon.h"
+#include "ferry/proto.h"
+#include "mqtt.h"
+#include "plan.h"
+#include "session.h"
+#include "store.h"
+
+typedef struct fleet fleet;
+
+typedef struct node {
+    fleet *f;
+    size_t index;
+    char name[64];
+    char client_id[160];
+    ferry_estore *store;
+    ferry_session *session;
+    ferry_mqtt *mqtt;
+    json_t *running; /* app -> version the hollow engine runs */
+    bool converged;
+    bool up; /* connected now */
+    /* Wake-up list: dirty and next under f->lock (Paho's threads push, the loop pops). */
+    bool dirty;
+    struct node *next;
+    /* --raw: messages received */
+    long raw_got;
+} node;
+
+struct fleet {
+    /* Options. */
+    const char *mqtt_uri, *ns, *prefix, *data_dir, *report_path, *expect_path;
+    int nodes, connect_rate, reconcile_interval_s, raw, raw_bytes, raw_rounds;
+    bool first;
+
+    ferry_daemon d;
+    uv_timer_t connect_timer;
+    node *n;
+    size_t nconnecting; /* nodes whose connect was started */
+    size_t nup;         /* nodes connected now */
+    size_t nconverged;
+    json_t *expect; /* {"*": {app: version}, node: {app: version}} */
+    int64_t start_ms, converged_ms;
+    int ticks;
+    pthread_mutex_t lock;
+    node *dirty_head;
+    /* --raw */
+    ferry_mqtt *pub;
+    bool pub_up;
+    size_t nsubscribed;
+    int round;
+    int64_t round_start_ms;
+    long round_target;
+    double *round_ms;
+    int exit_code;
+};
+
+/* ---- process figures ---- */
+
+static long proc_status(const char *key) {
+    char line[256];
+    long v = -1;
+    size_t kl = strlen(key);
+    FILE *fp = fopen("/proc/self/status", "r");
+    if (fp == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), fp) != NULL)
+        if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
+            v = strtol(line + kl + 1, NULL, 10);
+            break;
+        }
+    fclose(fp);
+    return v;
+}
+
+static long count_fds(void) {
+    long n = 0;
+    DIR *dir = opendir("/proc/self/fd");
+    if (dir == NULL)
+        return -1;
+    while (readdir(dir) != NULL)
+        n++;
+    closedir(dir);
+    return n - 3; /* ".", ".." and the folder's own descriptor */
+}
+
+static void progress(fleet *f, const char *what) {
+    fprintf(stderr,
+            "hollow_fleet: %s t=%.1fs nodes=%d connected=%zu converged=%zu rss=%ldKiB threads=%ld "
+            "fds=%ld\n",
+            what, (double)(ferry_mono_ms() - f->start_ms) / 1000.0, f->nodes, f->nup, f->nconverged,
+            proc_status("VmRSS"), proc_status("Threads"), count_fds());
+}
+
+/* ---- the hollow engine ---- */
+
+/* Whether n runs exactly what --expect asks of it. */
+static bool node_converged(const fleet *f, const node *n) {
+    const json_t *want;
+    if (f->expect == NULL)
+        return false;
+    want = json_object_get(f->expect, n->name);
+    if (want == NULL)
+        want = json_object_get(f->expect, "*");
+    return want != NULL && json_equal(want, n->running);
+}
+
+static void write_report(fleet *f) {
+    json_t *nodes = json_object(), *doc;
+    FILE *fp;
+    if (f->report_path == NULL || nodes == NULL) {
+        json_decref(nodes);
+        return;
+    }
+    for (int i = 0; i < f->nodes; i++)
+        json_object_set(nodes, f->n[i].name, f->n[i].running);
+    doc = json_pack("{s:i, s:I, s:I, s:o, s:I, s:I}", "nodes", f->nodes, "connected",
+                    (json_int_t)f->nup, "converged", (json_int_t)f->nconverged, "running", nodes,
+                    "rssKiB", (json_int_t)proc_status("VmRSS"), "threads",
+                    (json_int_t)proc_status("Threads"));
+    if (doc != NULL && (fp = fopen(f->report_path, "w")) != NULL) {
+        json_dumpf(doc, fp, JSON_COMPACT);
+        fputc('\n', fp);
+        fclose(fp);
+    }
+    json_decref(doc);
+}
+
+static void check_converged(fleet *f, node *n) {
+    bool c = node_converged(f, n);
+    if (c == n->converged)
+        return;
+    n->converged = c;
+    if (c)
+        f->nconverged++;
+    else
+        f->nconverged--;
+    if (f->nconverged == (size_t)f->nodes && f->converged_ms == 0) {
+        f->converged_ms = ferry_mono_ms();
+        printf("{\"converged\": true, \"nodes\": %d, \"seconds\": %.3f, \"rssKiB\": %ld, "
+               "\"threads\": %ld, \"fds\": %ld}\n",
+               f->nodes, (double)(f->converged_ms - f->start_ms) / 1000.0, proc_status("VmRSS"),
+               proc_status("Threads"), count_fds());
+        fflush(stdout);
+        write_report(f);
+        if (f->first)
+            ferry_daemon_stop(&f->d);
+    }
+}
+
+/* One status entry per service, "running", as observe/plan would report them. */
+static json_t *containers_of(const json_t *spec) {
+    json_t *list = json_array(), *svc;
+    size_t i;
+    json_array_foreach(json_object_get(spec, "services"), i, svc) {
+        const char *name = json_string_value(json_object_get(svc, "name"));
+        const char *image = json_string_value(json_object_get(svc, "image"));
+        json_array_append_new(list, json_pack("{s:s, s:s, s:i, s:i, s:s, s:s}", "name",
+                                              name != NULL ? name : "", "state", "running",
+                                              "restarts", 0, "exitCode", 0, "error", "", "image",
+                                              image != NULL ? image : ""));
+    }
+    return list;
+}
+
+/* The survey and every app pass at once: ferry_plan_node decides, nothing is observed. */
+static void hollow_reconcile(node *n) {
+    json_t *nrec = NULL;
+    ferry_estore_apps apps = {0};
+    ferry_node_app *in = NULL;
+    ferry_directive *dirs = NULL;
+
+    if (ferry_estore_snapshot(n->store, &nrec, &apps) != FERRY_OK)
+        goto out;
+    if (apps.n > 0 && ((in = calloc(apps.n, sizeof(*in))) == NULL ||
+                       (dirs = calloc(apps.n, sizeof(*dirs))) == NULL))
+        goto out;
+    for (size_t i = 0; i < apps.n; i++) {
+        const ferry_estore_entry *e = &apps.items[i];
+        in[i] = (ferry_node_app){e->name, e->app.version, e->app.deleted, e->app.spec,
+                                 json_object_get(n->running, e->name) != NULL};
+    }
+    ferry_plan_node(nrec, in, apps.n, false, ferry_now_ms(), dirs);
+    for (size_t i = 0; i < apps.n; i++) {
+        const ferry_estore_entry *e = &apps.items[i];
+        const char *phase = NULL;
+        json_t *containers = NULL, *status;
+        switch (dirs[i].kind) {
+        case FERRY_DIRECTIVE_RUN:
+            phase = "Running";
+            containers = containers_of(e->app.spec);
+            json_object_set_new(n->running, e->name, json_integer(e->app.version));
+            break;
+        case FERRY_DIRECTIVE_SCHEDULED:
+            phase = "Scheduled";
+            break;
+        case FERRY_DIRECTIVE_REFUSE:
+            phase = "Failed";
+            json_object_del(n->running, e->name);
+            break;
+        case FERRY_DIRECTIVE_REMOVE:
+            phase = "Removed";
+            json_object_del(n->running, e->name);
+            break;
+        case FERRY_DIRECTIVE_FORGET:
+            break;
+        }
+        if (phase == NULL)
+            continue;
+        status = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o}", "type", FERRY_MSG_APP_STATUS,
+                           "ns", n->f->ns, "node", n->name, "app", e->name, "version",
+                           (json_int_t)e->app.version, "phase", phase, "message",
+                           dirs[i].kind == FERRY_DIRECTIVE_RUN ? "" : dirs[i].message, "containers",
+                           containers != NULL ? containers : json_array());
+        if (status != NULL)
+            ferry_session_report(n->session, status);
+        json_decref(status);
+    }
+    check_converged(n->f, n);
+out:
+    free(in);
+    free(dirs);
+    ferry_estore_apps_free(&apps);
+    json_decref(nrec);
+}
+
+static void node_pump(node *n) {
+    if (n->session != NULL && ferry_session_reconcile_due(n->session, ferry_mono_ms()))
+        hollow_reconcile(n);
+}
+
+/* ---- the MQTT core as the session sees it (as in edge-sync/main.c) ---- */
+
+static ferry_err io_publish(void *ctx, const char *topic, const void *payload, size_t len,
+                            bool retain, const char *sig) {
+    node *n = ctx;
+    ferry_mqtt_prop props[] = {{FERRY_SIGN_PROP, sig}};
+    ferry_mqtt_pub pub = {.retain = retain, .props = props, .nprops = sig != NULL ? 1 : 0};
+    return n->mqtt != NULL ? ferry_mqtt_publish(n->mqtt, topic, payload, len, &pub) : FERRY_EIO;
+}
+
+static ferry_err io_subscribe(void *ctx, const char *const *filters, size_t cnt, uint64_t tag) {
+    node *n = ctx;
+    return n->mqtt != NULL ? ferry_mqtt_subscribe(n->mqtt, filters, cnt, tag) : FERRY_EIO;
+}
+
+static ferry_err io_unsubscribe(void *ctx, const char *const *filters, size_t cnt) {
+    node *n = ctx;
+    return n->mqtt != NULL ? ferry_mqtt_unsubscribe(n->mqtt, filters, cnt) : FERRY_EIO;
+}
+
+static void on_up(void *ud) {
+    node *n = ud;
+    if (!n->up)
+        n->f->nup++;
+    n->up = true;
+    if (n->session != NULL)
+        ferry_session_connected(n->session, ferry_mono_ms());
+    else if (n->f->raw > 0 && n->index == (size_t)n->f->raw) /* the publisher */
+        n->f->pub_up = true;
+    else {
+        const char *filter = "bench/raw";
+        ferry_mqtt_subscribe(n->mqtt, &filter, 1, 1);
+    }
+}
+
+static void on_down(void *ud, const char *cause) {
+    node *n = ud;
+    LOG_DEBUG("%s: not connected (%s)", n->name, cause);
+    if (n->up)
+        n->f->nup--;
+    n->up = false;
+    if (n->session != NULL)
+        ferry_session_disconnected(n->session, ferry_mono_ms());
+}
+
+static void on_messages(void *ud, const ferry_mqtt_msg *msgs, size_t cnt) {
+    node *n = ud;
+    fleet *f = n->f;
+    if (n->session == NULL) { /* --raw subscriber */
+        n->raw_got += (long)cnt;
+        f->round_target -= (long)cnt;
+        return;
+    }
+    for (size_t i = 0; i < cnt; i++)
+        ferry_session_message(n->session, msgs[i].topic, msgs[i].topic_len, msgs[i].payload,
+                              msgs[i].len, ferry_mqtt_msg_prop(&msgs[i], FERRY_SIGN_PROP),
+                              ferry_mono_ms());
+}
+
+static void on_subscribed(void *ud, uint64_t tag, bool ok) {
+    node *n = ud;
+    if (n->session != NULL)
+        ferry_session_subscribed(n->session, tag, ok, ferry_mono_ms());
+    else if (ok)
+        n->f->nsubscribed++;
+}
+
+static void on_overflow(void *ud, size_t cnt) {
+    node *n = ud;
+    LOG_WARN("%s: %zu received messages were dropped", n->name, cnt);
+    if (n->session != NULL)
+        ferry_session_overflow(n->session, ferry_mono_ms());
+}
+
+/* Paho's threads: put the node on the wake-up list once, then wake the loop. */
+static void node_wake(void *ctx) {
+    node *n = ctx;
+    fleet *f = n->f;
+    bool wake;
+    pthread_mutex_lock(&f->lock);
+    wake = f->dirty_head == NULL;
+    if (!n->dirty) {
+        n->dirty = true;
+        n->next = f->dirty_head;
+        f->dirty_head = n;
+    }
+    pthread_mutex_unlock(&f->lock);
+    if (wake)
+        ferry_daemon_wake(&f->d);
+}
+
+/* ---- --raw: the broker's fan-out alone ---- */
+
+static void raw_step(fleet *f) {
+    if (f->round > 0 && f->round_target <= 0 && f->round_start_ms != 0) {
+        f->round_ms[f->round - 1] = (double)(ferry_mono_ms() - f->round_start_ms);
+        f->round_start_ms = 0;
+        printf("{\"raw\": %d, \"bytes\": %d, \"round\": %d, \"ms\": %.0f}\n", f->raw, f->raw_bytes,
+               f->round, f->round_ms[f->round - 1]);
+        fflush(stdout);
+        if (f->round == f->raw_rounds) {
+            progress(f, "raw done");
+            f->exit_code = 0;
+            ferry_daemon_stop(&f->d);
+            return;
+        }
+    }
+    if (f->pub_up && f->nsubscribed == (size_t)f->raw && f->round_start_ms == 0 &&
+        f->round < f->raw_rounds) {
+        unsigned char *payload = calloc(1, (size_t)f->raw_bytes);
+        if (payload == NULL)
+            return;
+        f->round++;
+        f->round_target = f->raw;
+        f->round_start_ms = ferry_mono_ms();
+        ferry_mqtt_publish(f->pub, "bench/raw", payload, (size_t)f->raw_bytes, NULL);
+        free(payload);
+    }
+}
+
+/* ---- the loop ---- */
+
+static void on_wake(void *ud) {
+    fleet *f = ud;
+    node *list;
+    pthread_mutex_lock(&f->lock);
+    list = f->dirty_head;
+    f->dirty_head = NULL;
+    pthread_mutex_unlock(&f->lock);
+    /* Clear each node's flag before draining it, reading its link first: once the flag is
+     * clear, Paho's threads may put the node on the new list (and wake the loop again). */
+    while (list != NULL) {
+        node *n = list;
+        pthread_mutex_lock(&f->lock);
+        list = n->next;
+        n->dirty = false;
+        pthread_mutex_unlock(&f->lock);
+        ferry_mqtt_drain(n->mqtt);
+        node_pump(n);
+    }
+    if (f->raw > 0)
+        raw_step(f);
+}
+
+static void on_tick(void *ud) {
+    fleet *f = ud;
+    int64_t now = ferry_mono_ms();
+    size_t total = (size_t)f->nodes + (f->raw > 0 ? 1 : 0);
+    for (size_t i = 0; i < f->nconnecting && i < total; i++) {
+        node *n = &f->n[i];
+        ferry_mqtt_tick(n->mqtt);
+        if (n->session != NULL) {
+            ferry_session_tick(n->session, now);
+            node_pump(n);
+        }
+    }
+    if (++f->ticks % 5 == 0)
+        progress(f, "progress");
+}
+
+static void on_connect_timer(uv_timer_t *t) {
+    fleet *f = t->data;
+    size_t total = (size_t)f->nodes + (f->raw > 0 ? 1 : 0);
+    size_t batch = (size_t)(f->connect_rate / 20 > 0 ? f->connect_rate / 20 : 1);
+    for (size_t k = 0; k < batch && f->nconnecting < total; k++)
+        ferry_mqtt_connect(f->n[f->nconnecting++].mqtt);
+    if (f->nconnecting == total) {
+        uv_timer_stop(t);
+        progress(f, "all connects started");
+    }
+}
+
+static void on_stop(void *ud) {
+    fleet *f = ud;
+    size_t total = (size_t)f->nodes + (f->raw > 0 ? 1 : 0);
+    int64_t t0 = ferry_mono_ms();
+    write_report(f);
+    progress(f, "stopping");
+    uv_close((uv_handle_t *)&f->connect_timer, NULL);
+    for (size_t i = 0; i < total; i++) {
+        ferry_mqtt_destroy(f->n[i].mqtt);
+        f->n[i].mqtt = NULL;
+    }
+    fprintf(stderr, "hollow_fleet: %zu clients destroyed in %.1f s\n", total,
+            (double)(ferry_mono_ms() - t0) / 1000.0);
+}
+
+/* ---- start-up ---- */
+
+static ferry_err node_open(fleet *f, node *n, size_t i) {
+    char dir[PATH_MAX];
+    const char *will_topic = NULL;
+    unsigned char *will = NULL;
+    size_t will_len = 0;
+    char will_sig[FERRY_SIGN_SIG_B64];
+    ferry_err err = FERRY_OK;
+    bool raw = f->raw > 0;
+
+    n->f = f;
+    n->index = i;
+    if (raw)
+        snprintf(n->name, sizeof(n->name), "%s-%s-%zu", f->prefix,
+                 i == (size_t)f->raw ? "pub" : "sub", i);
+    else
+        snprintf(n->name, sizeof(n->name), "%s-%zu", f->prefix, i);
+    snprintf(n->client_id, sizeof(n->client_id), "node.%s.%s", f->ns, n->name);
+    if (!raw) {
+        snprintf(dir, sizeof(dir), "%s/%s", f->data_dir, n->name);
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            LOG_ERROR("cannot create %s: %s", dir, strerror(errno));
+            return FERRY_EIO;
+        }
+        if ((n->running = json_object()) == NULL)
+            return FERRY_ENOMEM;
+        if ((err = ferry_estore_open(dir, &n->store)) != FERRY_OK)
+            return err;
+        ferry_session_cfg sc = {.ns = f->ns,
+                                .node = n->name,
+                                .store = n->store,
+                                .io = {io_publish, io_subscribe, io_unsubscribe, n},
+                                .reconcile_interval_s = f->reconcile_interval_s};
+        if ((err = ferry_session_new(&sc, &n->session)) != FERRY_OK ||
+            (err = ferry_session_will(n->session, &will_topic, &will, &will_len, will_sig)) !=
+                FERRY_OK)
+            goto out;
+    }
+    ferry_mqtt_opts mo = {.uri = f->mqtt_uri,
+                          .client_id = n->client_id,
+                          .will_topic = will_topic,
+                          .will_payload = will,
+                          .will_len = will_len,
+                          .will_retain = true,
+                          .will_on_destroy = false, /* the bench ends; the nodes did not stop */
+                          .keepalive_s = 60,
+                          .drop_oldest = true,
+                          .max_queued_bytes = (size_t)1 << 20,
+                          .wake = node_wake,
+                          .wake_ctx = n,
+                          .handlers = {.on_up = on_up,
+                                       .on_down = on_down,
+                                       .on_messages = on_messages,
+                                       .on_subscribed = on_subscribed,
+                                       .on_overflow = on_overflow},
+                          .ud = n};
+    err = ferry_mqtt_create(&mo, &n->mqtt);
+out:
+    free(will);
+    return err;
+}
+
+static void node_close(node *n) {
+    ferry_mqtt_destroy(n->mqtt);
+    ferry_session_free(n->session);
+    ferry_estore_close(n->store);
+    json_decref(n->running);
+}
+
+static const char synopsis[] =
+    "hollow_fleet --mqtt URI --ns NS --nodes N --data DIR [--prefix NAME] [--expect FILE] "
+    "[--report FILE]\n"
+    "       hollow_fleet --mqtt URI --raw N [--raw-bytes B] [--raw-rounds R]";
+
+int main(int argc, char **argv) {
+    static fleet f;
+    struct rlimit rl;
+    size_t total;
+    int rc = 1;
+    const ferry_opt opts[] = {
+        {"mqtt", FERRY_OPT_STRING, &f.mqtt_uri, 0, 0, "URI", "broker (tcp://127.0.0.1:1883)"},
+        {"ns", FERRY_OPT_STRING, &f.ns, 0, 0, "NS", "namespace of the nodes (default)"},
+        {"nodes", FERRY_OPT_INT, &f.nodes, 1, 1000000, "N", "hollow nodes to run (1)"},
+        {"prefix", FERRY_OPT_STRING, &f.prefix, 0, 0, "NAME",
+         "nodes are NAME-0 .. NAME-(N-1) (hollow)"},
+        {"data", FERRY_OPT_STRING, &f.data_dir, 0, 0, "DIR",
+         "a folder per node's LMDB store below DIR (required)"},
+        {"connect-rate", FERRY_OPT_INT, &f.connect_rate, 1, 1000000, "PER_S",
+         "MQTT connects started per second (500)"},
+        {"reconcile-interval", FERRY_OPT_INT, &f.reconcile_interval_s, 1, 86400, "SECONDS",
+         "periodic hollow reconciliation of each node (60)"},
+        {"expect", FERRY_OPT_STRING, &f.expect_path, 0, 0, "FILE",
+         "JSON {\"*\": {app: version}, NODE: {app: version}}: print the time when every node "
+         "runs exactly its entry (a node without one: \"*\")"},
+        {"first", FERRY_OPT_FLAG, &f.first, 0, 0, NULL, "with --expect: exit 0 once converged"},
+        {"report", FERRY_OPT_STRING, &f.report_path, 0, 0, "FILE",
+         "JSON of what each node runs, written at convergence and at exit"},
+        {"raw", FERRY_OPT_INT, &f.raw, 1, 1000000, "N",
+         "baseline: N plain subscribers of one topic and a publisher, no Ferry"},
+        {"raw-bytes", FERRY_OPT_INT, &f.raw_bytes, 1, 4 << 20, "B", "--raw payload size (1024)"},
+        {"raw-rounds", FERRY_OPT_INT, &f.raw_rounds, 1, 1000, "R", "--raw publishes (5)"},
+        {"log-level", FERRY_OPT_LOG_LEVEL, NULL, 0, 0, "LEVEL", "error|warn|info|debug (warn)"},
+        {NULL, 0, NULL, 0, 0, NULL, NULL}};
+
+    ferry_log_init("hollow_fleet");
+    ferry_log_threshold = FERRY_LOG_WARN;
+    f.mqtt_uri = "tcp://127.0.0.1:1883";
+    f.ns = "default";
+    f.prefix = "hollow";
+    f.nodes = 1;
+    f.connect_rate = 500;
+    f.reconcile_interval_s = 60;
+    f.raw_bytes = 1024;
+    f.raw_rounds = 5;
+    switch (ferry_opts_parse("hollow_fleet", synopsis, opts, argc, argv)) {
+    case FERRY_OPTS_HELP:
+        return 0;
+    case FERRY_OPTS_BAD:
+        return 2;
+    case FERRY_OPTS_OK:
+        break;
+    }
+    if (f.raw == 0 && f.data_dir == NULL) {
+        fprintf(stderr, "hollow_fleet: --data DIR is required\n");
+        return 2;
+    }
+    if (f.raw > 0)
+        f.nodes = 0;
+    if (f.expect_path != NULL && (f.expect = json_load_file(f.expect_path, 0, NULL)) == NULL) {
+        fprintf(stderr, "hollow_fleet: cannot read %s\n", f.expect_path);
+        return 2;
+    }
+    /* Every node holds a socket and its store's files: take all the descriptors allowed. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        fprintf(stderr, "hollow_fleet: RLIMIT_NOFILE %llu\n", (unsigned long long)rl.rlim_cur);
+    }
+    srand((unsigned)(ferry_now_ms() ^ getpid()));
+    pthread_mutex_init(&f.lock, NULL);
+    total = (size_t)f.nodes + (f.raw > 0 ? (size_t)f.raw + 1 : 0);
+    if (f.raw > 0)
+        f.nodes = 0;
+    if ((f.n = calloc(total, sizeof(*f.n))) == NULL ||
+        (f.raw > 0 && (f.round_ms = calloc((size_t)f.raw_rounds, sizeof(double))) == NULL))
+        goto out;
+    if (f.data_dir != NULL && mkdir(f.data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "hollow_fleet: cannot create %s: %s\n", f.data_dir, strerror(errno));
+        goto out;
+    }
+    f.start_ms = ferry_mono_ms();
+    for (size_t i = 0; i < total; i++)
+        if (node_open(&f, &f.n[i], i) != FERRY_OK) {
+            fprintf(stderr, "hollow_fleet: node %zu could not start\n", i);
+            progress(&f, "failed");
+            goto out;
+        }
+    if (f.raw > 0)
+        f.pub = f.n[f.raw].mqtt;
+    progress(&f, "opened");
+    ferry_daemon_hooks hooks = {on_wake, on_tick, on_stop, &f};
+    if (ferry_daemon_init(&f.d, &hooks) != FERRY_OK)
+        goto out;
+    uv_timer_init(f.d.loop, &f.connect_timer);
+    f.connect_timer.data = &f;
+    uv_timer_start(&f.connect_timer, on_connect_timer, 0, 50);
+    f.exit_code = f.raw > 0 || (f.first && f.expect != NULL) ? 1 : 0;
+    if (f.raw > 0)
+        f.nodes = f.raw; /* the progress lines count the subscribers */
+    ferry_daemon_run(&f.d);
+    rc = f.converged_ms != 0 ? 0 : f.exit_code;
+out:
+    for (size_t i = 0; f.n != NULL && i < total; i++)
+        node_close(&f.n[i]);
+    free(f.n);
+    free(f.round_ms);
+    json_decref(f.expect);
+    return rc;
+}
