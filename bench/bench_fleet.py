@@ -86,7 +86,7 @@ def main():
                     "max_queued_messages 100000\nmax_inflight_messages 100\n"
                     "max_connections -1\nlog_type error\nlog_type warning\n"
                     f"log_dest file {work}/mosquitto.log\n")
-        broker = start(["mosquitto", "-c", os.path.join(work, "mosquitto.conf")],
+        start(["mosquitto", "-c", os.path.join(work, "mosquitto.conf")],
                        os.path.join(work, "mosquitto.out"))
         wait_port(mport)
         uri = f"tcp://127.0.0.1:{mport}"
