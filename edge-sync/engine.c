@@ -381,6 +381,16 @@ ferry_err ferry_engine_list(ferry_engine *e, const char *const *filters, ferry_c
         x->image = ferry_strdup(image != NULL ? image_display(e, image) : "");
         x->state = ferry_strdup(state != NULL ? state : "");
         x->labels = json_is_object(labels) ? json_deep_copy(labels) : json_object();
+        const char *net;
+        json_t *nv;
+        json_object_foreach(json_object_get(json_object_get(it, "NetworkSettings"), "Networks"),
+                            net, nv) {
+            const char *ip = json_string_value(json_object_get(nv, "IPAddress"));
+            if (ip != NULL && ip[0] != '\0' && strlen(ip) < sizeof(x->ip)) {
+                snprintf(x->ip, sizeof(x->ip), "%s", ip);
+                break;
+            }
+        }
         if (x->id == NULL || x->name == NULL || x->image == NULL || x->state == NULL ||
             x->labels == NULL) {
             rc = FERRY_ENOMEM;

@@ -33,6 +33,7 @@ typedef struct {
     char *image;
     char *state;    /* "created", "running", "exited", ... */
     json_t *labels; /* object, never NULL */
+    char ip[16];    /* its IPv4 address on the first network that gives one; "" when none */
 } ferry_container;
 
 /* List every container (running or not) carrying all the labels given as "key=value" strings

@@ -101,7 +101,7 @@ ferry_err ferry_observe_app(const ferry_observe_cfg *cfg, const char *app, bool 
     return FERRY_OK;
 }
 
-ferry_err ferry_observe_node(const ferry_observe_cfg *cfg, json_t **apps) {
+ferry_err ferry_observe_node(const ferry_observe_cfg *cfg, json_t **apps, json_t **pod_ips) {
     char node[320];
     const char *labels[] = {node, NULL};
     ferry_container *list = NULL;
@@ -109,12 +109,15 @@ ferry_err ferry_observe_node(const ferry_observe_cfg *cfg, json_t **apps) {
     ferry_err err;
 
     *apps = NULL;
+    if (pod_ips != NULL)
+        *pod_ips = NULL;
     snprintf(node, sizeof(node), "%s=%s", FERRY_LBL_NODE, cfg->node);
     if ((err = cfg->ops->list(cfg->engine, labels, &list, &n)) != FERRY_OK) {
         LOG_WARN("cannot list containers from the engine (%s); will retry", ferry_strerror(err));
         return FERRY_EIO;
     }
     json_t *out = json_object();
+    json_t *ips = pod_ips != NULL ? json_object() : NULL;
     for (size_t i = 0; out != NULL && i < n; i++) {
         const char *app = label(&list[i], FERRY_LBL_APP);
         bool service = role_of(label(&list[i], FERRY_LBL_ROLE)) == FERRY_ROLE_SERVICE;
@@ -123,10 +126,18 @@ ferry_err ferry_observe_node(const ferry_observe_cfg *cfg, json_t **apps) {
             continue;
         if (service || json_object_get(out, app) == NULL)
             json_object_set_new(out, app, json_boolean(service));
+        if (ips != NULL && role_of(label(&list[i], FERRY_LBL_ROLE)) == FERRY_ROLE_INFRA &&
+            strcmp(label(&list[i], FERRY_LBL_REPLICA), "0") == 0 && list[i].ip[0] != '\0')
+            json_object_set_new(ips, app, json_string(list[i].ip));
     }
     ferry_containers_free(list, n);
-    if (out == NULL)
+    if (out == NULL || (pod_ips != NULL && ips == NULL)) {
+        json_decref(out);
+        json_decref(ips);
         return FERRY_ENOMEM;
+    }
     *apps = out;
+    if (pod_ips != NULL)
+        *pod_ips = ips;
     return FERRY_OK;
 }

@@ -27,6 +27,6 @@ ferry_err ferry_observe_app(const ferry_observe_cfg *cfg, const char *app, bool 
 
 /* Every app of the namespace that has containers on this node: *apps is a new object
  * {app: has_service_containers (boolean)}. FERRY_EIO (logged) when the engine could not list. */
-ferry_err ferry_observe_node(const ferry_observe_cfg *cfg, json_t **apps);
+ferry_err ferry_observe_node(const ferry_observe_cfg *cfg, json_t **apps, json_t **pod_ips);
 
 #endif

@@ -37,13 +37,13 @@ ferry_err ferry_reconcile_survey(const ferry_reconcile_cfg *cfg, ferry_survey *o
     ferry_estore_apps apps = {NULL, 0};
     ferry_node_app *in = NULL;
     ferry_directive *dirs = NULL;
-    json_t *node = NULL, *engine_apps = NULL, *v;
+    json_t *node = NULL, *engine_apps = NULL, *pod_ips = NULL, *v;
     const char *name;
     ferry_err err;
 
     memset(out, 0, sizeof(*out));
     if ((err = ferry_estore_snapshot(cfg->store, &node, &apps)) != FERRY_OK ||
-        (err = ferry_observe_node(&ocfg, &engine_apps)) != FERRY_OK)
+        (err = ferry_observe_node(&ocfg, &engine_apps, &pod_ips)) != FERRY_OK)
         goto out;
     err = FERRY_ENOMEM;
     size_t cap = apps.n + json_object_size(engine_apps);
@@ -64,6 +64,9 @@ ferry_err ferry_reconcile_survey(const ferry_reconcile_cfg *cfg, ferry_survey *o
         it->dir = dirs[i];
         it->version = apps.items[i].app.version;
         it->spec = json_incref(apps.items[i].app.spec);
+        const char *ip = json_string_value(json_object_get(pod_ips, apps.items[i].name));
+        if (ip != NULL && strlen(ip) < sizeof(it->pod_ip))
+            snprintf(it->pod_ip, sizeof(it->pod_ip), "%s", ip);
         it->collectable =
             apps.items[i].app.deleted &&
             it->version <= (long long)json_integer_value(json_object_get(node, "rev"));
@@ -91,6 +94,7 @@ out:
     ferry_estore_apps_free(&apps);
     json_decref(node);
     json_decref(engine_apps);
+    json_decref(pod_ips);
     return err;
 }
 

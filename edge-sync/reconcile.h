@@ -50,6 +50,7 @@ typedef struct {
     /* A tombstone no later than the last sync applied: once the app is removed, the node may
      * forget it (the sync is authoritative for every version up to its rev; PROTOCOL.md). */
     bool collectable;
+    char pod_ip[16]; /* the IPv4 address of its first pod's infra container; "" when none */
 } ferry_survey_item;
 
 typedef struct {

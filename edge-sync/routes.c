@@ -36,9 +36,11 @@ void ferry_routes_free(ferry_routes *r) {
     memset(r, 0, sizeof(*r));
 }
 
-/* The port the node reaches a container service on, or 0: the first TCP port's hostPort, or its
- * containerPort when the pod has the host's network. */
-static int proxy_port(const json_t *spec, const json_t *svc) {
+/* The address the node reaches a container service on in target ("" when none): its first TCP
+ * port's hostPort on loopback, its containerPort on loopback when the pod has the host's network,
+ * else its containerPort on the pod's address. */
+static void proxy_target(const json_t *spec, const json_t *svc, const char *pod_ip, char *target,
+                         size_t len) {
     const json_t *port = NULL;
     size_t i;
     json_t *p;
@@ -49,11 +51,17 @@ static int proxy_port(const json_t *spec, const json_t *svc) {
             break;
         }
     }
+    target[0] = '\0';
     if (port == NULL)
-        return 0;
+        return;
+    json_int_t cp = json_integer_value(json_object_get(port, "containerPort"));
+    json_int_t hp = json_integer_value(json_object_get(port, "hostPort"));
     if (json_is_true(json_object_get(spec, "hostNetwork")))
-        return (int)json_integer_value(json_object_get(port, "containerPort"));
-    return (int)json_integer_value(json_object_get(port, "hostPort"));
+        snprintf(target, len, "127.0.0.1:%lld", (long long)cp);
+    else if (hp > 0)
+        snprintf(target, len, "127.0.0.1:%lld", (long long)hp);
+    else if (pod_ip != NULL && pod_ip[0] != '\0')
+        snprintf(target, len, "%s:%lld", pod_ip, (long long)cp);
 }
 
 static ferry_err function_route(const char *data_dir, const char *ns, const char *app,
@@ -106,8 +114,10 @@ ferry_err ferry_routes_build(const char *data_dir, const char *ns, const ferry_s
         json_t *svc;
         json_array_foreach(json_object_get(it->spec, "services"), k, svc) {
             const char *name = json_string_value(json_object_get(svc, "name"));
-            int port = function ? 0 : proxy_port(it->spec, svc);
-            if (name == NULL || (!function && port <= 0))
+            char target[48] = "";
+            if (!function)
+                proxy_target(it->spec, svc, it->pod_ip, target, sizeof(target));
+            if (name == NULL || (!function && target[0] == '\0'))
                 continue;
             ferry_route *r = &out->items[out->n++];
             r->monitor_qps = qps;
@@ -124,8 +134,6 @@ ferry_err ferry_routes_build(const char *data_dir, const char *ns, const ferry_s
                 }
                 continue;
             }
-            char target[32];
-            snprintf(target, sizeof(target), "127.0.0.1:%d", port);
             r->timeout_ms = FERRY_FUNCTION_TIMEOUT_S * 1000u;
             if ((r->target = dup(target)) == NULL)
                 goto nomem;

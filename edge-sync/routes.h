@@ -1,6 +1,7 @@
 /* edge-sync: the node gateway's route table (gateway.h) from what the survey decided to run: a
- * route per function service (its runtime's socket) and per container service with a port the
- * node can reach (hostPort, or containerPort with hostNetwork), named by the service. */
+ * route per function service (its runtime's socket) and per container service with a TCP port
+ * (its first: the hostPort, the containerPort with hostNetwork, else the containerPort on the
+ * pod's address), named by the service. */
 #ifndef FERRY_EDGE_ROUTES_H
 #define FERRY_EDGE_ROUTES_H
 

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 import harness
-from common import IMAGE, wait_phase
+from common import IMAGE, wait_phase, web_app
 
 PY_V1 = '''
 import time
@@ -244,6 +244,21 @@ def test_container_app_calls_a_function_and_is_proxied(stack, gw):
         return None
 
     harness.poll(proxied, 30, "3 proxied calls of caller in its stats")
+
+
+def test_unpublished_container_port_is_proxied(stack, gw):
+    # No hostPort: the gateway reaches the service's first port on its pod's address.
+    app = web_app("inner", "east", "inner-hello")
+    code, body = stack.create_app(app)
+    assert code == 201, (code, body)
+    wait_phase(stack, "inner", "east", "Running", body["version"])
+
+    def served():
+        status, _, data = gw.call("/inner/", method="GET", body=None)
+        return data if status == 200 else None
+
+    data = harness.poll(served, 30, "inner's index through the gateway")
+    assert data.strip() == b"inner-hello", data
 
 
 def test_code_update_reaches_the_node_without_losing_calls(stack, gw):
