@@ -36,6 +36,7 @@
 #include "mqtt.h"
 #include "plan.h"
 #include "session.h"
+#include "session_mqtt.h"
 #include "store.h"
 
 typedef struct fleet fleet;
@@ -260,25 +261,7 @@ static void node_pump(node *n) {
         hollow_reconcile(n);
 }
 
-/* ---- the MQTT core as the session sees it (as in edge-sync/main.c) ---- */
-
-static ferry_err io_publish(void *ctx, const char *topic, const void *payload, size_t len,
-                            bool retain, const char *sig) {
-    node *n = ctx;
-    ferry_mqtt_prop props[] = {{FERRY_SIGN_PROP, sig}};
-    ferry_mqtt_pub pub = {.retain = retain, .props = props, .nprops = sig != NULL ? 1 : 0};
-    return n->mqtt != NULL ? ferry_mqtt_publish(n->mqtt, topic, payload, len, &pub) : FERRY_EIO;
-}
-
-static ferry_err io_subscribe(void *ctx, const char *const *filters, size_t cnt, uint64_t tag) {
-    node *n = ctx;
-    return n->mqtt != NULL ? ferry_mqtt_subscribe(n->mqtt, filters, cnt, tag) : FERRY_EIO;
-}
-
-static ferry_err io_unsubscribe(void *ctx, const char *const *filters, size_t cnt) {
-    node *n = ctx;
-    return n->mqtt != NULL ? ferry_mqtt_unsubscribe(n->mqtt, filters, cnt) : FERRY_EIO;
-}
+/* ---- MQTT events (the session's I/O is ferry_session_mqtt_io) ---- */
 
 static void on_up(void *ud) {
     node *n = ud;
@@ -479,7 +462,7 @@ static ferry_err node_open(fleet *f, node *n, size_t i) {
         ferry_session_cfg sc = {.ns = f->ns,
                                 .node = n->name,
                                 .store = n->store,
-                                .io = {io_publish, io_subscribe, io_unsubscribe, n},
+                                .io = ferry_session_mqtt_io(&n->mqtt),
                                 .reconcile_interval_s = f->reconcile_interval_s};
         if ((err = ferry_session_new(&sc, &n->session)) != FERRY_OK ||
             (err = ferry_session_will(n->session, &will_topic, &will, &will_len, will_sig)) !=

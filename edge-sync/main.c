@@ -25,6 +25,7 @@
 #include "reconcile.h"
 #include "routes.h"
 #include "session.h"
+#include "session_mqtt.h"
 #include "store.h"
 
 typedef struct {
@@ -77,26 +78,6 @@ typedef struct {
 
 static void pump(edge_t *e);
 
-/* ---- the MQTT core as the session sees it ---- */
-
-static ferry_err io_publish(void *ctx, const char *topic, const void *payload, size_t len,
-                            bool retain, const char *sig) {
-    edge_t *e = ctx;
-    ferry_mqtt_prop props[] = {{FERRY_SIGN_PROP, sig}};
-    ferry_mqtt_pub pub = {.retain = retain, .props = props, .nprops = sig != NULL ? 1 : 0};
-    return e->mqtt != NULL ? ferry_mqtt_publish(e->mqtt, topic, payload, len, &pub) : FERRY_EIO;
-}
-
-static ferry_err io_subscribe(void *ctx, const char *const *filters, size_t n, uint64_t tag) {
-    edge_t *e = ctx;
-    return e->mqtt != NULL ? ferry_mqtt_subscribe(e->mqtt, filters, n, tag) : FERRY_EIO;
-}
-
-static ferry_err io_unsubscribe(void *ctx, const char *const *filters, size_t n) {
-    edge_t *e = ctx;
-    return e->mqtt != NULL ? ferry_mqtt_unsubscribe(e->mqtt, filters, n) : FERRY_EIO;
-}
-
 /* ---- MQTT events (loop thread, from ferry_mqtt_drain) ---- */
 
 static void on_up(void *ud) {
@@ -134,26 +115,9 @@ static void on_overflow(void *ud, size_t n) {
 /* The survey's apps as the gateway's route table. */
 static void set_routes(edge_t *e, const ferry_survey *survey) {
     ferry_routes r;
-    ferry_gateway_route *gr;
     if (e->gateway == NULL || ferry_routes_build(e->data_abs, e->ns, survey, &r) != FERRY_OK)
         return;
-    if ((gr = ferry_calloc(r.n + 1, sizeof(*gr))) != NULL) {
-        for (size_t i = 0; i < r.n; i++) {
-            const ferry_route *x = &r.items[i];
-            gr[i] = (ferry_gateway_route){x->service,
-                                          x->ns,
-                                          x->app,
-                                          x->function,
-                                          x->socket,
-                                          x->target,
-                                          (const char *const *)x->functions,
-                                          x->nfunctions,
-                                          x->timeout_ms,
-                                          x->monitor_qps};
-        }
-        ferry_gateway_set_routes(e->gateway, gr, r.n);
-        ferry_free(gr);
-    }
+    ferry_gateway_set_routes(e->gateway, r.items, r.n);
     ferry_routes_free(&r);
 }
 
@@ -580,7 +544,7 @@ static ferry_err start_session(edge_t *e) {
     ferry_session_cfg sc = {.ns = e->ns,
                             .node = e->node,
                             .store = e->store,
-                            .io = {io_publish, io_subscribe, io_unsubscribe, e},
+                            .io = ferry_session_mqtt_io(&e->mqtt),
                             .gpu = e->gpu,
                             .reconcile_interval_s = e->reconcile_interval_s,
                             .sign = e->insecure ? NULL : &e->id.sign,

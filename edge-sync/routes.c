@@ -7,23 +7,16 @@
 #include "ferry/function.h"
 #include "volumes.h"
 
-static char *dup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = ferry_malloc(n);
-    if (p != NULL)
-        memcpy(p, s, n);
-    return p;
-}
-
-static void route_clear(ferry_route *r) {
-    ferry_free(r->service);
-    ferry_free(r->ns);
-    ferry_free(r->app);
-    ferry_free(r->socket);
-    ferry_free(r->target);
+/* The strings of a route are the table's own (ferry_strdup), const only for the gateway. */
+static void route_clear(ferry_gateway_route *r) {
+    ferry_free((void *)r->service);
+    ferry_free((void *)r->ns);
+    ferry_free((void *)r->app);
+    ferry_free((void *)r->socket);
+    ferry_free((void *)r->target);
     for (size_t i = 0; i < r->nfunctions; i++)
-        ferry_free(r->functions[i]);
-    ferry_free(r->functions);
+        ferry_free((void *)r->functions[i]);
+    ferry_free((void *)r->functions);
     memset(r, 0, sizeof(*r));
 }
 
@@ -65,10 +58,11 @@ static void proxy_target(const json_t *spec, const json_t *svc, const char *pod_
 }
 
 static ferry_err function_route(const char *data_dir, const char *ns, const char *app,
-                                const json_t *svc, size_t index, ferry_route *r) {
+                                const json_t *svc, size_t index, ferry_gateway_route *r) {
     ferry_volumes_ref vref = {data_dir, ns, app};
     const json_t *fns = json_object_get(svc, "functions");
     char pod[4096], sock[4200];
+    char **names;
 
     r->function = true;
     r->timeout_ms = (unsigned)json_integer_value(json_object_get(svc, "timeout")) * 1000u;
@@ -78,14 +72,15 @@ static ferry_err function_route(const char *data_dir, const char *ns, const char
         return FERRY_EINVAL;
     snprintf(sock, sizeof(sock), "%s/%srun-%zu/%s", pod, FERRY_FUNCTION_VOLUME_PREFIX, index,
              FERRY_FUNCTION_SOCKET_NAME);
-    if ((r->socket = dup(sock)) == NULL ||
-        (r->functions = ferry_calloc(json_array_size(fns) + 1, sizeof(char *))) == NULL)
+    if ((r->socket = ferry_strdup(sock)) == NULL ||
+        (names = ferry_calloc(json_array_size(fns) + 1, sizeof(char *))) == NULL)
         return FERRY_ENOMEM;
+    r->functions = (const char *const *)names;
     for (size_t k = 0; k < json_array_size(fns); k++) {
         const char *n = json_string_value(json_object_get(json_array_get(fns, k), "name"));
         if (n == NULL)
             continue;
-        if ((r->functions[r->nfunctions] = dup(n)) == NULL)
+        if ((names[r->nfunctions] = ferry_strdup(n)) == NULL)
             return FERRY_ENOMEM;
         r->nfunctions++;
     }
@@ -119,10 +114,10 @@ ferry_err ferry_routes_build(const char *data_dir, const char *ns, const ferry_s
                 proxy_target(it->spec, svc, it->pod_ip, target, sizeof(target));
             if (name == NULL || (!function && target[0] == '\0'))
                 continue;
-            ferry_route *r = &out->items[out->n++];
+            ferry_gateway_route *r = &out->items[out->n++];
             r->monitor_qps = qps;
-            if ((r->service = dup(name)) == NULL || (r->ns = dup(ns)) == NULL ||
-                (r->app = dup(it->name)) == NULL)
+            if ((r->service = ferry_strdup(name)) == NULL || (r->ns = ferry_strdup(ns)) == NULL ||
+                (r->app = ferry_strdup(it->name)) == NULL)
                 goto nomem;
             if (function) {
                 ferry_err err = function_route(data_dir, ns, it->name, svc, k, r);
@@ -135,7 +130,7 @@ ferry_err ferry_routes_build(const char *data_dir, const char *ns, const ferry_s
                 continue;
             }
             r->timeout_ms = FERRY_FUNCTION_TIMEOUT_S * 1000u;
-            if ((r->target = dup(target)) == NULL)
+            if ((r->target = ferry_strdup(target)) == NULL)
                 goto nomem;
         }
     }

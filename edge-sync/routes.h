@@ -8,21 +8,13 @@
 #include <stddef.h>
 
 #include "ferry/common.h"
+#include "gateway.h"
 #include "reconcile.h"
 
+/* The table as ferry_gateway_set_routes takes it; every string (socket: {data}/pods/{ns}/{app}/0/
+ * ferry-run-{i}/runtime.sock, target: "ADDRESS:PORT") is owned by the table. */
 typedef struct {
-    char *service, *ns, *app;
-    bool function;
-    char *socket;     /* function: {data}/pods/{ns}/{app}/0/ferry-run-{i}/runtime.sock */
-    char *target;     /* proxy: "127.0.0.1:PORT" */
-    char **functions; /* function names */
-    size_t nfunctions;
-    unsigned timeout_ms;
-    bool monitor_qps;
-} ferry_route;
-
-typedef struct {
-    ferry_route *items;
+    ferry_gateway_route *items;
     size_t n;
 } ferry_routes;
 

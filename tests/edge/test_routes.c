@@ -16,7 +16,7 @@ static json_t *J(const char *text) {
     return v;
 }
 
-static const ferry_route *find(const ferry_routes *r, const char *service) {
+static const ferry_gateway_route *find(const ferry_routes *r, const char *service) {
     for (size_t i = 0; i < r->n; i++)
         if (strcmp(r->items[i].service, service) == 0)
             return &r->items[i];
@@ -53,14 +53,14 @@ static void test_routes_of_running_apps(void **state) {
 
     assert_int_equal(ferry_routes_build("/data", "team", &s, &r), FERRY_OK);
     assert_int_equal(r.n, 5); /* py, sql, published, inside, h */
-    const ferry_route *py = find(&r, "py");
+    const ferry_gateway_route *py = find(&r, "py");
     assert_non_null(py);
     assert_true(py->function && py->monitor_qps);
     assert_string_equal(py->socket, "/data/pods/team/fn/0/ferry-run-0/runtime.sock");
     assert_int_equal(py->timeout_ms, 3000);
     assert_int_equal(py->nfunctions, 2);
     assert_string_equal(py->functions[1], "b");
-    const ferry_route *sql = find(&r, "sql");
+    const ferry_gateway_route *sql = find(&r, "sql");
     assert_string_equal(sql->socket, "/data/pods/team/fn/0/ferry-run-1/runtime.sock");
     assert_int_equal(sql->timeout_ms, 30000);
     assert_string_equal(find(&r, "published")->target, "127.0.0.1:18080");
