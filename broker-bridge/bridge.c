@@ -84,6 +84,33 @@ static ferry_err load_sign_key(ferry_bridge *b, const ferry_bridge_config *cfg) 
     return err;
 }
 
+/* The store's watcher: stages what writes change for the index (index.h). */
+static ferry_err watch_store(ferry_db db, const char *key, const json_t *rec, void *ctx) {
+    bridge_index *ix = ctx;
+    if (key == NULL) { /* an attempt of a write begins */
+        bridge__index_drop(ix);
+        return FERRY_OK;
+    }
+    return bridge__index_stage(ix, db, key, rec);
+}
+
+static ferry_err load_index_txn(ferry_store_txn *t, void *ctx) {
+    return bridge__index_load(ctx, t);
+}
+
+/* The index from the store, then every write keeps it. */
+static ferry_err load_index(ferry_bridge *b) {
+    int64_t t0 = ferry_mono_ms();
+    ferry_err err = ferry_store_read(b->store, load_index_txn, b->index);
+    if (err != FERRY_OK) {
+        LOG_ERROR("store: could not index the apps and nodes (%s)", ferry_strerror(err));
+        return err;
+    }
+    ferry_store_watch(b->store, watch_store, b->index);
+    LOG_INFO("store: apps and nodes indexed in %lld ms", (long long)(ferry_mono_ms() - t0));
+    return FERRY_OK;
+}
+
 ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) {
     ferry_err err = FERRY_ENOMEM;
     ferry_bridge *b = ferry_calloc(1, sizeof(*b));
@@ -110,8 +137,10 @@ ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) 
     b->cfg.broker = NULL; /* not kept */
     if ((err = bridge__hellos_new(&b->hellos)) != FERRY_OK ||
         (err = bridge__stats_new(cfg->stats_max_series, ferry_now_ms(), &b->stats)) != FERRY_OK ||
+        (err = bridge__index_new(&b->index)) != FERRY_OK ||
         (err = ferry_store_open(cfg->data_dir, cfg->mapsize, &b->store)) != FERRY_OK ||
-        (err = load_key(b, cfg)) != FERRY_OK || (err = load_sign_key(b, cfg)) != FERRY_OK) {
+        (err = load_index(b)) != FERRY_OK || (err = load_key(b, cfg)) != FERRY_OK ||
+        (err = load_sign_key(b, cfg)) != FERRY_OK) {
         ferry_bridge_close(b);
         return err;
     }
@@ -127,6 +156,7 @@ void ferry_bridge_close(ferry_bridge *b) {
     if (b == NULL)
         return;
     ferry_store_close(b->store);
+    bridge__index_free(b->index);
     bridge__hellos_free(b->hellos);
     bridge__stats_free(b->stats);
     ferry_broker_destroy(b->broker);
@@ -146,6 +176,8 @@ static ferry_err sync_topic(const char *ns, const char *node, char *buf, size_t 
 }
 
 struct sync_scan {
+    ferry_store_txn *t;
+    const char *ns;
     const json_t *node_rec;     /* the node's record (its labels, its keys) */
     const json_t *held;         /* hello's apps map, or NULL: every spec is included */
     const json_t *held_secrets; /* hello's secrets map, or NULL: every bundle is included */
@@ -174,42 +206,25 @@ static bool sync_fits(struct sync_scan *sc, const json_t *v) {
     return true;
 }
 
-/* Whether an app may carry secret material: it mounts a secret or certificate, or pulls from a
- * registry. */
-static bool may_have_secrets(const json_t *spec) {
-    size_t i;
-    json_t *v;
-    if (json_array_size(json_object_get(spec, "registries")) > 0)
-        return true;
-    json_array_foreach(json_object_get(spec, "volumes"), i, v) {
-        if (json_object_get(v, "secret") != NULL || json_object_get(v, "certificate") != NULL)
-            return true;
-    }
-    return false;
-}
-
-static bool sync_each(const char *key, const json_t *rec, void *ctx) {
+/* One app that selects the node (from the index): listed with its version; its spec read from
+ * the store only when the node lacks it, its bundle only when it may have one. */
+static bool sync_each(const char *name, const json_t *item, void *ctx) {
     struct sync_scan *sc = ctx;
-    if (!bridge__app_record_ok(key, rec)) {
-        sc->err = FERRY_EFORMAT;
-        return false;
-    }
-    const json_t *spec = json_object_get(rec, "spec");
-    if (json_is_true(json_object_get(rec, "deleted")) ||
-        !ferry_selector_matches(json_object_get(spec, "selector"),
-                                json_object_get(sc->node_rec, "labels")))
-        return true;
-    const char *name = json_string_value(json_object_get(rec, "name"));
-    json_int_t version = json_integer_value(json_object_get(rec, "version"));
+    json_int_t version = json_integer_value(json_object_get(item, "version"));
     json_t *held = sc->held != NULL ? json_object_get(sc->held, name) : NULL;
-    bool send_spec = !(json_is_integer(held) && json_integer_value(held) == version);
-    json_t *wire = NULL, *item = NULL, *sealed = NULL;
+    bool has_spec = json_is_integer(held) && json_integer_value(held) == version;
+    bool send_spec = !has_spec;
+    json_t *rec = NULL, *wire = NULL, *entry = NULL, *sealed = NULL;
     bridge_wire_parts parts = {0};
 
-    if ((send_spec || may_have_secrets(spec)) &&
-        ((sc->err = bridge__wire_spec(sc->res, name, spec, &wire, NULL)) != FERRY_OK ||
-         (sc->err = bridge__wire_split(wire, &parts)) != FERRY_OK))
-        goto out;
+    if (send_spec || json_is_true(json_object_get(item, "secrets"))) {
+        if ((sc->err = bridge__get_app(sc->t, sc->ns, name, &rec)) != FERRY_OK)
+            goto out;
+        const json_t *spec = json_object_get(rec, "spec");
+        if ((sc->err = bridge__wire_spec(sc->res, name, spec, &wire, NULL)) != FERRY_OK ||
+            (sc->err = bridge__wire_split(wire, &parts)) != FERRY_OK)
+            goto out;
+    }
     const char *has = json_string_value(json_object_get(sc->held_secrets, name));
     if (parts.bundle != NULL && (has == NULL || strcmp(has, parts.digest) != 0)) {
         sc->err = bridge__seal_for(sc->node_rec, name, &parts, &sealed);
@@ -219,8 +234,7 @@ static bool sync_each(const char *key, const json_t *rec, void *ctx) {
             goto out;
     }
     send_spec = send_spec && sync_fits(sc, parts.pub);
-    if (sealed != NULL &&
-        (!send_spec && !(json_is_integer(held) && json_integer_value(held) == version))) {
+    if (sealed != NULL && !send_spec && !has_spec) {
         json_decref(sealed); /* its spec comes later: so does its bundle */
         sealed = NULL;
     }
@@ -229,16 +243,17 @@ static bool sync_each(const char *key, const json_t *rec, void *ctx) {
         sealed = NULL;
     }
     sc->err = FERRY_ENOMEM;
-    item = json_pack("{s:s, s:I}", "app", name, "version", version);
-    if (item == NULL || (send_spec && json_object_set(item, "spec", parts.pub) != 0) ||
-        json_array_append(sc->apps, item) != 0 ||
+    entry = json_pack("{s:s, s:I}", "app", name, "version", version);
+    if (entry == NULL || (send_spec && json_object_set(entry, "spec", parts.pub) != 0) ||
+        json_array_append(sc->apps, entry) != 0 ||
         (sealed != NULL && json_array_append(sc->secrets, sealed) != 0))
         goto out;
     sc->err = FERRY_OK;
 out:
     bridge__wire_parts_clear(&parts);
+    json_decref(rec);
     json_decref(wire);
-    json_decref(item);
+    json_decref(entry);
     json_decref(sealed);
     return sc->err == FERRY_OK;
 }
@@ -246,12 +261,16 @@ out:
 /* The node.sync for node at rev: registered with its labels and every app of the namespace that
  * selects it when node_rec is not NULL, else registered=false with nothing. Specs go in their
  * public form; the sealed bundles of those apps go in "secrets" when the node is enrolled. held
- * (a hello, may be NULL) leaves out the specs and bundles the node already has. *msg is new. */
+ * (a hello, may be NULL) leaves out the specs and bundles the node already has. The apps come
+ * from the index (a lock on it held: t's snapshot is the index's commit), so a sync costs what
+ * the node's apps cost, whatever else the namespace holds. *msg is new. */
 static ferry_err build_sync(ferry_bridge *b, ferry_store_txn *t, const char *ns, const char *node,
                             const json_t *node_rec, uint64_t rev, const json_t *held,
                             json_t **msg) {
     bridge_resolver res;
-    struct sync_scan sc = {.node_rec = node_rec,
+    struct sync_scan sc = {.t = t,
+                           .ns = ns,
+                           .node_rec = node_rec,
                            .held = json_object_get(held, "apps"),
                            .held_secrets = held != NULL ? json_object_get(held, "secrets") : NULL,
                            .res = &res,
@@ -261,15 +280,15 @@ static ferry_err build_sync(ferry_bridge *b, ferry_store_txn *t, const char *ns,
                            .err = FERRY_OK};
     json_t *labels = node_rec != NULL ? json_object_get(node_rec, "labels") : NULL;
     ferry_err err = FERRY_ENOMEM;
-    char prefix[BRIDGE_KEY_MAX];
 
     bridge__resolver_init(&res, b, t, ns);
     *msg = NULL;
     if (sc.apps == NULL || sc.secrets == NULL)
         goto out;
     if (node_rec != NULL) {
-        bridge__key(prefix, ns, "", NULL);
-        err = ferry_store_scan(t, FERRY_DB_APPS, prefix, sync_each, &sc);
+        json_t *none = labels == NULL ? json_object() : NULL;
+        err = bridge__index_apps_for(b->index, ns, labels != NULL ? labels : none, sync_each, &sc);
+        json_decref(none);
         if (err == FERRY_OK)
             err = sc.err;
         if (err != FERRY_OK)
@@ -1072,8 +1091,12 @@ static void answer_hello(ferry_bridge *b, const node_msg *m) {
                  m->topic.node, 1000 / HELLO_REFILL_MS);
         goto out;
     }
-    if (digest == NULL || (err = ferry_store_read(b->store, hello_txn, &op)) != FERRY_OK ||
-        op.sync == NULL)
+    if (digest == NULL)
+        goto out;
+    bridge__index_read_lock(b->index);
+    err = ferry_store_read(b->store, hello_txn, &op);
+    bridge__index_unlock(b->index);
+    if (err != FERRY_OK || op.sync == NULL)
         goto out;
     if ((err = sync_topic(m->topic.ns, m->topic.node, topic, sizeof(topic))) == FERRY_OK &&
         (err = bridge__encode(json_incref(op.sync), &buf, &len)) == FERRY_OK) {
@@ -1107,6 +1130,14 @@ static ferry_err handle_batch(ferry_bridge *b, const ferry_bridge_msg *msgs, siz
     if (hellos < n) {
         pthread_mutex_lock(&b->lock);
         err = ferry_store_write(b->store, batch_txn, &op);
+        /* Statuses change no app or node the index holds (a collected tombstone was not in it):
+         * what the batch staged is applied after its commit, in one step. */
+        bridge__index_write_lock(b->index);
+        if (err == FERRY_OK)
+            bridge__index_apply(b->index);
+        else
+            bridge__index_drop(b->index);
+        bridge__index_unlock(b->index);
         /* Under the lock, so that an app or node deleted meanwhile drops these after them. */
         for (size_t i = 0; i < n && err == FERRY_OK; i++) {
             const node_msg *m = &op.msgs[i];

@@ -12,6 +12,7 @@
 #include "ferry/sign.h"
 #include "broker.h"
 #include "hellos.h"
+#include "index.h"
 #include "stats.h"
 #include "store.h"
 
@@ -23,6 +24,7 @@ struct ferry_bridge {
     unsigned char key[FERRY_SECRETS_KEY_LEN]; /* encrypts secret config values; read-only */
     ferry_keypair sign;                       /* signs every message to nodes; read-only */
     bridge_hellos *hellos;                    /* hello budgets and cached syncs (own lock) */
+    bridge_index *index;                      /* live apps and nodes (own lock; index.h) */
     bridge_stats *stats;                      /* the window of call statistics (own lock) */
     ferry_broker *broker;                     /* broker administration (cfg.broker); read-only */
     /* Publisher state (under lock; publisher.c). */

@@ -15,10 +15,13 @@ static const char *const db_names[FERRY_DB_COUNT] = {
 
 struct ferry_store {
     ferry_kv *kv;
+    ferry_store_watch_fn watch;
+    void *watch_ctx;
 };
 
 struct ferry_store_txn {
     ferry_kv_txn *kv;
+    ferry_store *s;
 };
 
 static void put_be64(unsigned char b[8], uint64_t v) {
@@ -86,25 +89,42 @@ size_t ferry_store_mapsize(const ferry_store *s) {
     return ferry_kv_mapsize(s->kv);
 }
 
+void ferry_store_watch(ferry_store *s, ferry_store_watch_fn fn, void *ctx) {
+    s->watch = fn;
+    s->watch_ctx = ctx;
+}
+
 typedef struct {
+    ferry_store *s;
     ferry_store_fn fn;
     void *ctx;
 } txn_call;
 
 static ferry_err run_fn(ferry_kv_txn *kt, void *ctx) {
     txn_call *c = ctx;
-    ferry_store_txn t = {kt};
+    ferry_store_txn t = {kt, c->s};
     return c->fn(&t, c->ctx);
 }
 
 ferry_err ferry_store_read(ferry_store *s, ferry_store_fn fn, void *ctx) {
-    txn_call c = {fn, ctx};
+    txn_call c = {s, fn, ctx};
     return ferry_kv_read(s->kv, run_fn, &c);
 }
 
+/* A write's body: the watcher hears first that an attempt begins (LMDB's layer runs it again
+ * after growing a full map). */
+static ferry_err run_write_fn(ferry_kv_txn *kt, void *ctx) {
+    txn_call *c = ctx;
+    ferry_store_txn t = {kt, c->s};
+    ferry_err err = FERRY_OK;
+    if (c->s->watch != NULL)
+        err = c->s->watch(FERRY_DB_COUNT, NULL, NULL, c->s->watch_ctx);
+    return err == FERRY_OK ? c->fn(&t, c->ctx) : err;
+}
+
 ferry_err ferry_store_write(ferry_store *s, ferry_store_fn fn, void *ctx) {
-    txn_call c = {fn, ctx};
-    return ferry_kv_write(s->kv, run_fn, &c);
+    txn_call c = {s, fn, ctx};
+    return ferry_kv_write(s->kv, run_write_fn, &c);
 }
 
 /* ---- records ---- */
@@ -125,11 +145,16 @@ ferry_err ferry_store_put(ferry_store_txn *t, ferry_db db, const char *key, cons
     if (err == FERRY_OK)
         err = ferry_kv_put(t->kv, (unsigned)db, key, strlen(key), buf, len, false);
     ferry_free(buf);
+    if (err == FERRY_OK && t->s->watch != NULL)
+        err = t->s->watch(db, key, rec, t->s->watch_ctx);
     return err;
 }
 
 ferry_err ferry_store_del(ferry_store_txn *t, ferry_db db, const char *key) {
-    return ferry_kv_del(t->kv, (unsigned)db, key, strlen(key));
+    ferry_err err = ferry_kv_del(t->kv, (unsigned)db, key, strlen(key));
+    if (err == FERRY_OK && t->s->watch != NULL)
+        err = t->s->watch(db, key, NULL, t->s->watch_ctx);
+    return err;
 }
 
 typedef struct {

@@ -53,6 +53,16 @@ size_t ferry_store_mapsize(const ferry_store *s);
  * again from scratch: fn must therefore reset its outputs at its start and have no effect outside
  * the transaction. */
 typedef ferry_err (*ferry_store_fn)(ferry_store_txn *txn, void *ctx);
+
+/* fn is called in the transaction for every record a write puts (rec) or deletes (rec NULL),
+ * after the put or delete succeeded; an error from it fails that put or delete. It is also
+ * called with key NULL (db FERRY_DB_COUNT) when an attempt of a write transaction begins (an
+ * attempt is run again after the map grew): what it heard before belongs to no commit. One
+ * watcher per store, set before any transaction runs (the bridge's index, index.h). */
+typedef ferry_err (*ferry_store_watch_fn)(ferry_db db, const char *key, const json_t *rec,
+                                          void *ctx);
+void ferry_store_watch(ferry_store *s, ferry_store_watch_fn fn, void *ctx);
+
 ferry_err ferry_store_read(ferry_store *s, ferry_store_fn fn, void *ctx);
 ferry_err ferry_store_write(ferry_store *s, ferry_store_fn fn, void *ctx);
 

@@ -99,6 +99,7 @@ json_t *bridge__config_view(const json_t *rec) {
 
 /* One API read: inputs, the view being built and the error. */
 typedef struct {
+    ferry_bridge *b;
     const char *ns;
     const char *name;
     const ferry_bridge_page *page;
@@ -114,10 +115,13 @@ typedef struct {
 } read_op;
 
 static ferry_err run_read(ferry_bridge *b, ferry_store_fn fn, read_op *op, json_t **out) {
+    op->b = b;
     op->now = ferry_now_ms();
     /* A read transaction is a consistent snapshot on its own: no lock, so reads never wait for
      * writes (nor for a flood of hellos). */
+    bridge__index_read_lock(b->index);
     ferry_err err = ferry_store_read(b->store, fn, op);
+    bridge__index_unlock(b->index);
     json_decref(op->rec);
     json_decref(op->entries);
     json_decref(op->selector);
@@ -202,61 +206,98 @@ ferry_err ferry_bridge_config_get(ferry_bridge *b, const char *ns, const char *n
 typedef struct {
     read_op *op;
     ferry_store_txn *t;
-    ferry_db db; /* apps, nodes or configs */
+    ferry_db db;  /* apps, nodes or configs */
+    json_t *page; /* apps and nodes: the names on the page, from the index */
 } list_scan;
 
-/* Whether a record of the list's kind is listed: not deleted, and matching the filters. */
-static bool list_match(const list_scan *ls, const json_t *rec) {
-    const ferry_bridge_page *pg = ls->op->page;
-    const char *name = json_string_value(json_object_get(rec, "name"));
-    if (pg->name != NULL && pg->name[0] != '\0' && strcasestr(name, pg->name) == NULL)
-        return false;
-    switch (ls->db) {
-    case FERRY_DB_APPS:
-        return !json_is_true(json_object_get(rec, "deleted"));
-    case FERRY_DB_NODES:
-        return ls->op->selector == NULL ||
-               ferry_selector_matches(ls->op->selector, json_object_get(rec, "labels"));
-    default:
-        return pg->kind == NULL ||
-               strcmp(json_string_value(json_object_get(rec, "kind")), pg->kind) == 0;
-    }
+static bool name_matches(const ferry_bridge_page *pg, const char *name) {
+    return pg->name == NULL || pg->name[0] == '\0' || strcasestr(name, pg->name) != NULL;
 }
 
-static bool list_each(const char *key, const json_t *rec, void *ctx) {
+/* Whether the next match is on the page; counts it. */
+static bool on_page(read_op *op) {
+    const ferry_bridge_page *pg = op->page;
+    long index = op->total++;
+    return index >= (pg->page - 1) * pg->page_size && index < pg->page * pg->page_size;
+}
+
+/* Configs (a few per namespace): every record, checked. */
+static bool config_each(const char *key, const json_t *rec, void *ctx) {
     list_scan *ls = ctx;
     read_op *op = ls->op;
     const ferry_bridge_page *pg = op->page;
-    bool ok = ls->db == FERRY_DB_APPS    ? bridge__app_record_ok(key, rec)
-              : ls->db == FERRY_DB_NODES ? bridge__node_record_ok(key, rec)
-                                         : bridge__config_record_ok(key, rec);
-    if (!ok) {
+    if (!bridge__config_record_ok(key, rec)) {
         op->err = FERRY_EFORMAT;
         return false;
     }
-    if (!list_match(ls, rec))
+    if (!name_matches(pg, json_string_value(json_object_get(rec, "name"))) ||
+        (pg->kind != NULL &&
+         strcmp(json_string_value(json_object_get(rec, "kind")), pg->kind) != 0) ||
+        !on_page(op))
         return true;
-    long index = op->total++;
-    if (index < (pg->page - 1) * pg->page_size || index >= pg->page * pg->page_size)
-        return true;
-    json_t *item = ls->db == FERRY_DB_APPS    ? bridge__app_view(rec, op->now)
-                   : ls->db == FERRY_DB_NODES ? bridge__node_view(ls->t, rec)
-                                              : bridge__config_view(rec);
-    if (json_array_append_new(json_object_get(op->out, "items"), item) != 0) {
+    if (json_array_append_new(json_object_get(op->out, "items"), bridge__config_view(rec)) != 0) {
         op->err = FERRY_ENOMEM;
         return false;
     }
     return true;
 }
 
+/* Apps and nodes: the index in name order (no tombstones in it), filtered; a name on the page is
+ * kept, and only those records are read. */
+static bool index_each(const char *name, const json_t *item, void *ctx) {
+    list_scan *ls = ctx;
+    read_op *op = ls->op;
+    if (!name_matches(op->page, name) ||
+        (ls->db == FERRY_DB_NODES && op->selector != NULL &&
+         !ferry_selector_matches(op->selector, item)) ||
+        !on_page(op))
+        return true;
+    if (json_array_append_new(ls->page, json_string(name)) != 0) {
+        op->err = FERRY_ENOMEM;
+        return false;
+    }
+    return true;
+}
+
+/* The views of the records on the page. */
+static ferry_err page_views(list_scan *ls) {
+    read_op *op = ls->op;
+    json_t *items = json_object_get(op->out, "items");
+    size_t i;
+    json_t *v;
+    json_array_foreach(ls->page, i, v) {
+        const char *name = json_string_value(v);
+        json_t *rec = NULL;
+        ferry_err err = ls->db == FERRY_DB_APPS ? bridge__get_app(ls->t, op->ns, name, &rec)
+                                                : bridge__get_node(ls->t, op->ns, name, &rec);
+        if (err != FERRY_OK)
+            return err;
+        json_t *item = ls->db == FERRY_DB_APPS ? bridge__app_view(rec, op->now)
+                                               : bridge__node_view(ls->t, rec);
+        json_decref(rec);
+        if (json_array_append_new(items, item) != 0)
+            return FERRY_ENOMEM;
+    }
+    return FERRY_OK;
+}
+
 static ferry_err list_txn(ferry_store_txn *t, read_op *op, ferry_db db) {
     char prefix[BRIDGE_KEY_MAX];
     list_scan ls = {.op = op, .t = t, .db = db};
+    ferry_err err = FERRY_ENOMEM;
     op->out = json_pack("{s:[]}", "items");
     if (op->out == NULL)
         return FERRY_ENOMEM;
-    bridge__key(prefix, op->ns, "", NULL);
-    ferry_err err = ferry_store_scan(t, db, prefix, list_each, &ls);
+    if (db == FERRY_DB_CONFIGS) {
+        bridge__key(prefix, op->ns, "", NULL);
+        err = ferry_store_scan(t, db, prefix, config_each, &ls);
+    } else if ((ls.page = json_array()) != NULL) {
+        bridge__index_each(op->b->index,
+                           db == FERRY_DB_APPS ? BRIDGE_INDEX_APPS : BRIDGE_INDEX_NODES, op->ns,
+                           index_each, &ls);
+        err = op->err != FERRY_OK ? op->err : page_views(&ls);
+        json_decref(ls.page);
+    }
     if (err == FERRY_OK)
         err = op->err;
     if (err == FERRY_OK &&
@@ -394,16 +435,12 @@ static int fill_entry(json_t *entry, const json_t *st) {
     return 0;
 }
 
-static bool status_target_each(const char *key, const json_t *rec, void *ctx) {
+/* A node of the namespace (from the index): an entry when the app selects it. */
+static bool status_target_each(const char *node, const json_t *labels, void *ctx) {
     read_op *op = ctx;
     const json_t *selector = json_object_get(json_object_get(op->rec, "spec"), "selector");
-    if (!bridge__node_record_ok(key, rec)) {
-        op->err = FERRY_EFORMAT;
-        return false;
-    }
-    if (!ferry_selector_matches(selector, json_object_get(rec, "labels")))
+    if (!ferry_selector_matches(selector, labels))
         return true;
-    const char *node = json_string_value(json_object_get(rec, "name"));
     json_t *entry = json_pack("{s:s, s:b}", "node", node, "target", 1);
     if (entry == NULL || fill_entry(entry, NULL) != 0 ||
         json_object_set_new(entry, "updatedAt", json_null()) != 0 ||
@@ -455,10 +492,8 @@ static ferry_err app_status_txn(ferry_store_txn *t, void *ctx) {
     if ((op->entries = json_object()) == NULL)
         return FERRY_ENOMEM;
     if (!deleted) {
-        bridge__key(prefix, op->ns, "", NULL);
-        if ((err = ferry_store_scan(t, FERRY_DB_NODES, prefix, status_target_each, op)) !=
-                FERRY_OK ||
-            (err = op->err) != FERRY_OK)
+        bridge__index_each(op->b->index, BRIDGE_INDEX_NODES, op->ns, status_target_each, op);
+        if ((err = op->err) != FERRY_OK)
             return err;
     }
     bridge__key(prefix, op->ns, op->name, "");
@@ -555,17 +590,10 @@ ferry_err ferry_bridge_app_stats(ferry_bridge *b, const char *ns, const char *na
 
 /* ---- apps of one node ------------------------------------------------------------------------ */
 
-static bool node_target_each(const char *key, const json_t *rec, void *ctx) {
+/* An app that selects the node (from the index). */
+static bool node_target_each(const char *app, const json_t *item, void *ctx) {
     read_op *op = ctx;
-    if (!bridge__app_record_ok(key, rec)) {
-        op->err = FERRY_EFORMAT;
-        return false;
-    }
-    const json_t *selector = json_object_get(json_object_get(rec, "spec"), "selector");
-    if (json_is_true(json_object_get(rec, "deleted")) ||
-        !ferry_selector_matches(selector, json_object_get(op->rec, "labels")))
-        return true;
-    const char *app = json_string_value(json_object_get(rec, "name"));
+    (void)item;
     json_t *entry = json_pack("{s:s}", "app", app);
     if (entry == NULL || fill_entry(entry, NULL) != 0 ||
         json_object_set_new(op->entries, app, entry) != 0) {
@@ -607,7 +635,8 @@ static ferry_err node_apps_txn(ferry_store_txn *t, void *ctx) {
         return FERRY_ENOMEM;
     bridge__key(prefix, op->ns, "", NULL);
     if (op->rec != NULL &&
-        ((err = ferry_store_scan(t, FERRY_DB_APPS, prefix, node_target_each, op)) != FERRY_OK ||
+        ((err = bridge__index_apps_for(op->b->index, op->ns, json_object_get(op->rec, "labels"),
+                                       node_target_each, op)) != FERRY_OK ||
          (err = op->err) != FERRY_OK))
         return err;
     /* Statuses are keyed ns/app/node: the node's are spread over the namespace. */

@@ -43,7 +43,15 @@ ferry_err bridge__run_write(ferry_bridge *b, ferry_store_fn fn, bridge_write_op 
     op->b = b;
     op->now = ferry_now_ms();
     pthread_mutex_lock(&b->lock);
+    /* The index's write lock from before the transaction to after its changes are applied: no
+     * reader sees this commit without them, or them without it (index.h). */
+    bridge__index_write_lock(b->index);
     ferry_err err = ferry_store_write(b->store, fn, op);
+    if (err == FERRY_OK)
+        bridge__index_apply(b->index);
+    else
+        bridge__index_drop(b->index);
+    bridge__index_unlock(b->index);
     pthread_mutex_unlock(&b->lock);
     if (err == FERRY_OK) {
         *out = op->out;

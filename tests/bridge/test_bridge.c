@@ -683,6 +683,120 @@ static void test_outbox_survives_restart(void **state) {
     assert_string_equal(f->rec.items[0].topic, "ferry/default/all/apps/a");
 }
 
+/* ---- the index: lists, syncs and views without tombstones, the same after a restart ---- */
+
+/* The names of a list's items, "a|b|c", and its total. */
+static void assert_list(fixture *f, bool nodes, const char *name, const char *selector, long page,
+                        long size, const char *want, long total) {
+    ferry_bridge_page pg = {.page = page, .page_size = size, .name = name, .selector = selector};
+    json_t *out = NULL;
+    ferry_detail e;
+    char got[512] = "";
+    size_t i;
+    json_t *item;
+    ferry_err err = nodes ? ferry_bridge_node_list(f->b, "default", &pg, &out, &e)
+                          : ferry_bridge_app_list(f->b, "default", &pg, &out, &e);
+    if (err != FERRY_OK)
+        fail_msg("list failed: %s (%s)", e.message, e.field);
+    json_array_foreach(json_object_get(out, "items"), i, item) {
+        strncat(got, i ? "|" : "", sizeof(got) - strlen(got) - 1);
+        strncat(got, json_string_value(json_object_get(item, "name")),
+                sizeof(got) - strlen(got) - 1);
+    }
+    assert_string_equal(got, want);
+    assert_int_equal(json_integer_value(json_object_get(out, "total")), total);
+    json_decref(out);
+}
+
+/* The app names of a sync, "a|b". */
+static void assert_sync_names(const published *p, const char *want) {
+    char got[512] = "";
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(p->msg, "apps"), i, a) {
+        strncat(got, i ? "|" : "", sizeof(got) - strlen(got) - 1);
+        strncat(got, json_string_value(json_object_get(a, "app")), sizeof(got) - strlen(got) - 1);
+    }
+    assert_string_equal(got, want);
+}
+
+static void hello_from(fixture *f, const char *node) {
+    char topic[128];
+    snprintf(topic, sizeof(topic), "ferry/default/nodes/%s/hello", node);
+    recorder_clear(&f->rec);
+    assert_int_equal(node_says(f, topic,
+                               json_pack("{s:s, s:s, s:s, s:s, s:{}}", "type", "node.hello", "ns",
+                                         "default", "node", node, "reason", "connect", "apps")),
+                     FERRY_OK);
+}
+
+static void test_index_lists_syncs_and_restart(void **state) {
+    fixture *f = *state;
+    json_t *out = NULL;
+    ferry_detail e;
+    char name[16];
+    /* a00..a29: every third on all nodes, every third on zone=eu-1, every third on an expression
+     * only (the all topic, checked by the node's labels); a00..a19 deleted again. */
+    for (int i = 0; i < 30; i++) {
+        snprintf(name, sizeof(name), "a%02d", i);
+        json_t *app = sample_app(name, 1, 1, i % 3 == 1 ? "zone" : NULL, "eu-1");
+        if (i % 3 == 2)
+            json_object_set_new(app, "selector",
+                                J("{\"matchExpressions\":[{\"key\":\"arch\",\"operator\":"
+                                  "\"In\",\"values\":[\"arm64\"]}]}"));
+        create_app(f, app);
+    }
+    for (int i = 0; i < 20; i++) {
+        snprintf(name, sizeof(name), "a%02d", i);
+        assert_int_equal(ferry_bridge_app_delete(f->b, "default", name, &out, &e), FERRY_OK);
+        json_decref(out);
+    }
+    node_op(f, "create", "n1", "{\"zone\":\"eu-1\",\"arch\":\"arm64\"}");
+    node_op(f, "create", "n2", "{\"zone\":\"us-2\"}");
+    node_op(f, "create", "n3", "{\"arch\":\"arm64\"}");
+    settle(f);
+
+    for (int round = 0; round < 2; round++) {
+        assert_list(f, false, NULL, NULL, 1, 3, "a20|a21|a22", 10);
+        assert_list(f, false, NULL, NULL, 4, 3, "a29", 10);
+        assert_list(f, false, NULL, NULL, 5, 3, "", 10);
+        assert_list(f, false, "A2", NULL, 1, 2, "a20|a21", 10);
+        assert_list(f, false, "a1", NULL, 1, 20, "", 0); /* tombstones are not listed */
+        assert_list(f, true, NULL, NULL, 1, 20, "n1|n2|n3", 3);
+        assert_list(f, true, NULL, "arch=arm64", 1, 1, "n1", 2);
+        assert_list(f, true, NULL, "arch=arm64", 2, 1, "n3", 2);
+
+        hello_from(f, "n1");
+        assert_sync_names(only_sync(f, "n1"), "a20|a21|a22|a23|a24|a25|a26|a27|a28|a29");
+        hello_from(f, "n2");
+        assert_sync_names(only_sync(f, "n2"), "a21|a24|a27");
+        hello_from(f, "n3");
+        assert_sync_names(only_sync(f, "n3"), "a20|a21|a23|a24|a26|a27|a29");
+        recorder_clear(&f->rec);
+
+        assert_int_equal(ferry_bridge_node_apps(f->b, "default", "n2", &out, &e), FERRY_OK);
+        assert_int_equal(json_array_size(json_object_get(out, "apps")), 3);
+        json_decref(out);
+        assert_int_equal(ferry_bridge_app_status(f->b, "default", "a22", &out, &e), FERRY_OK);
+        assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(out, "summary"), "targeted")), 1);
+        json_decref(out);
+
+        /* The same from the store alone after a restart. */
+        ferry_bridge_close(f->b);
+        open_bridge(f);
+        settle(f);
+    }
+
+    /* A relabel and a re-created app are seen at once. */
+    node_op(f, "update", "n2", "{\"zone\":\"eu-1\"}");
+    create_app(f, sample_app("a05", 1, 1, "zone", "us-2"));
+    settle(f);
+    assert_list(f, false, NULL, NULL, 1, 2, "a05|a20", 11);
+    hello_from(f, "n2");
+    assert_sync_names(only_sync(f, "n2"), "a21|a22|a24|a25|a27|a28");
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_publishes_put, bridge_fixture_setup,
@@ -710,6 +824,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_outbox_window_ack_and_reconnect, bridge_fixture_setup,
                                         bridge_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_outbox_failure_retried_on_tick, bridge_fixture_setup,
+                                        bridge_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_lists_syncs_and_restart, bridge_fixture_setup,
                                         bridge_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_outbox_survives_restart, bridge_fixture_setup,
                                         bridge_fixture_teardown),

@@ -1,0 +1,426 @@
+/* broker-bridge index: live apps and nodes per namespace in memory, kept on write (index.h). */
+#include "index.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry/selector.h"
+#include "ferry/topics.h"
+#include "records.h"
+
+/* The items of one kind in one namespace: a hash for look-ups and the names in order for pages. */
+typedef struct {
+    json_t *items; /* name -> item */
+    char **sorted; /* the names, strcmp order (own copies) */
+    size_t n, cap;
+} ix_set;
+
+typedef struct ix_space {
+    char ns[FERRY_NAME_MAX];
+    ix_set sets[2]; /* by bridge_index_kind */
+    json_t *topics; /* apps by topic label: "k=v" (or "" for the all topic) -> {name: item} */
+    struct ix_space *next;
+} ix_space;
+
+/* A staged change: item NULL removes ns/name. */
+typedef struct {
+    bridge_index_kind kind;
+    char ns[FERRY_NAME_MAX];
+    char name[FERRY_NAME_MAX];
+    json_t *item;
+} ix_change;
+
+struct bridge_index {
+    pthread_rwlock_t lock;
+    ix_space *spaces; /* few namespaces: a list */
+    ix_change *staged;
+    size_t nstaged, capstaged;
+};
+
+ferry_err bridge__index_new(bridge_index **out) {
+    bridge_index *ix = ferry_calloc(1, sizeof(*ix));
+    pthread_rwlockattr_t attr;
+    *out = NULL;
+    if (ix == NULL)
+        return FERRY_ENOMEM;
+    /* Writers first: a flood of hellos (readers) must not keep an API write waiting. */
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int rc = pthread_rwlock_init(&ix->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    if (rc != 0) {
+        ferry_free(ix);
+        return FERRY_ENOMEM;
+    }
+    *out = ix;
+    return FERRY_OK;
+}
+
+static void set_free(ix_set *s) {
+    for (size_t i = 0; i < s->n; i++)
+        ferry_free(s->sorted[i]);
+    ferry_free(s->sorted);
+    json_decref(s->items);
+}
+
+void bridge__index_free(bridge_index *ix) {
+    if (ix == NULL)
+        return;
+    bridge__index_drop(ix);
+    ferry_free(ix->staged);
+    for (ix_space *sp = ix->spaces, *next; sp != NULL; sp = next) {
+        next = sp->next;
+        set_free(&sp->sets[BRIDGE_INDEX_APPS]);
+        set_free(&sp->sets[BRIDGE_INDEX_NODES]);
+        json_decref(sp->topics);
+        ferry_free(sp);
+    }
+    pthread_rwlock_destroy(&ix->lock);
+    ferry_free(ix);
+}
+
+void bridge__index_read_lock(bridge_index *ix) {
+    pthread_rwlock_rdlock(&ix->lock);
+}
+
+void bridge__index_write_lock(bridge_index *ix) {
+    pthread_rwlock_wrlock(&ix->lock);
+}
+
+void bridge__index_unlock(bridge_index *ix) {
+    pthread_rwlock_unlock(&ix->lock);
+}
+
+/* ---- items ----------------------------------------------------------------------------------- */
+
+bool bridge__app_may_have_secrets(const json_t *spec) {
+    size_t i;
+    json_t *v;
+    if (json_array_size(json_object_get(spec, "registries")) > 0)
+        return true;
+    json_array_foreach(json_object_get(spec, "volumes"), i, v) {
+        if (json_object_get(v, "secret") != NULL || json_object_get(v, "certificate") != NULL)
+            return true;
+    }
+    return false;
+}
+
+/* The index item of a live app record (new), or NULL on ENOMEM. */
+static json_t *app_item(const json_t *rec) {
+    const json_t *spec = json_object_get(rec, "spec");
+    const json_t *selector = json_object_get(spec, "selector");
+    json_t *item =
+        json_pack("{s:I, s:b}", "version", json_integer_value(json_object_get(rec, "version")),
+                  "secrets", bridge__app_may_have_secrets(spec));
+    if (item != NULL && selector != NULL &&
+        json_object_set_new(item, "selector", json_deep_copy(selector)) != 0) {
+        json_decref(item);
+        item = NULL;
+    }
+    return item;
+}
+
+/* The topic label bucket of an app item: "k=v", or "" when it goes on the all topic. */
+static void topic_key(const json_t *item, char *buf, size_t len) {
+    const char *k = NULL, *v = NULL;
+    if (ferry_selector_topic_label(json_object_get(item, "selector"), &k, &v))
+        snprintf(buf, len, "%s=%s", k, v);
+    else
+        buf[0] = '\0';
+}
+
+/* ---- staging --------------------------------------------------------------------------------- */
+
+/* Split "ns/name" into its parts; false when key is not of that shape. */
+static bool split_key(const char *key, char *ns, char *name) {
+    const char *slash = strchr(key, '/');
+    if (slash == NULL || (size_t)(slash - key) >= FERRY_NAME_MAX ||
+        strchr(slash + 1, '/') != NULL || strlen(slash + 1) >= FERRY_NAME_MAX)
+        return false;
+    memcpy(ns, key, (size_t)(slash - key));
+    ns[slash - key] = '\0';
+    strcpy(name, slash + 1);
+    return true;
+}
+
+ferry_err bridge__index_stage(bridge_index *ix, ferry_db db, const char *key, const json_t *rec) {
+    ix_change c = {0};
+    if (db != FERRY_DB_APPS && db != FERRY_DB_NODES)
+        return FERRY_OK;
+    c.kind = db == FERRY_DB_APPS ? BRIDGE_INDEX_APPS : BRIDGE_INDEX_NODES;
+    if (!split_key(key, c.ns, c.name))
+        return FERRY_OK; /* not a record of ours: nothing the index could list */
+    if (rec != NULL && c.kind == BRIDGE_INDEX_APPS &&
+        !json_is_true(json_object_get(rec, "deleted"))) {
+        if ((c.item = app_item(rec)) == NULL)
+            return FERRY_ENOMEM;
+    } else if (rec != NULL && c.kind == BRIDGE_INDEX_NODES) {
+        const json_t *labels = json_object_get(rec, "labels");
+        if ((c.item = labels != NULL ? json_deep_copy(labels) : json_object()) == NULL)
+            return FERRY_ENOMEM;
+    }
+    if (ix->nstaged == ix->capstaged) {
+        size_t cap = ix->capstaged != 0 ? 2 * ix->capstaged : 16;
+        ix_change *grown = ferry_realloc(ix->staged, cap * sizeof(*grown));
+        if (grown == NULL) {
+            json_decref(c.item);
+            return FERRY_ENOMEM;
+        }
+        ix->staged = grown;
+        ix->capstaged = cap;
+    }
+    ix->staged[ix->nstaged++] = c;
+    return FERRY_OK;
+}
+
+void bridge__index_drop(bridge_index *ix) {
+    for (size_t i = 0; i < ix->nstaged; i++)
+        json_decref(ix->staged[i].item);
+    ix->nstaged = 0;
+}
+
+/* ---- applying -------------------------------------------------------------------------------- */
+
+static ix_space *space_of(const bridge_index *ix, const char *ns) {
+    for (ix_space *sp = ix->spaces; sp != NULL; sp = sp->next) {
+        if (strcmp(sp->ns, ns) == 0)
+            return sp;
+    }
+    return NULL;
+}
+
+static ix_space *space_add(bridge_index *ix, const char *ns) {
+    ix_space *sp = ferry_calloc(1, sizeof(*sp));
+    if (sp == NULL)
+        return NULL;
+    snprintf(sp->ns, sizeof(sp->ns), "%s", ns);
+    sp->sets[BRIDGE_INDEX_APPS].items = json_object();
+    sp->sets[BRIDGE_INDEX_NODES].items = json_object();
+    sp->topics = json_object();
+    if (sp->sets[BRIDGE_INDEX_APPS].items == NULL || sp->sets[BRIDGE_INDEX_NODES].items == NULL ||
+        sp->topics == NULL) {
+        json_decref(sp->sets[BRIDGE_INDEX_APPS].items);
+        json_decref(sp->sets[BRIDGE_INDEX_NODES].items);
+        json_decref(sp->topics);
+        ferry_free(sp);
+        return NULL;
+    }
+    sp->next = ix->spaces;
+    ix->spaces = sp;
+    return sp;
+}
+
+/* Where name is, or would go, in s->sorted. */
+static size_t set_find(const ix_set *s, const char *name, bool *found) {
+    size_t lo = 0, hi = s->n;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(s->sorted[mid], name);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool set_insert(ix_set *s, const char *name) {
+    bool found;
+    size_t at = set_find(s, name, &found);
+    if (found)
+        return true;
+    if (s->n == s->cap) {
+        size_t cap = s->cap != 0 ? 2 * s->cap : 64;
+        char **grown = ferry_realloc(s->sorted, cap * sizeof(*grown));
+        if (grown == NULL)
+            return false;
+        s->sorted = grown;
+        s->cap = cap;
+    }
+    char *copy = ferry_strdup(name);
+    if (copy == NULL)
+        return false;
+    memmove(&s->sorted[at + 1], &s->sorted[at], (s->n - at) * sizeof(*s->sorted));
+    s->sorted[at] = copy;
+    s->n++;
+    return true;
+}
+
+static void set_remove(ix_set *s, const char *name) {
+    bool found;
+    size_t at = set_find(s, name, &found);
+    if (!found)
+        return;
+    ferry_free(s->sorted[at]);
+    memmove(&s->sorted[at], &s->sorted[at + 1], (s->n - at - 1) * sizeof(*s->sorted));
+    s->n--;
+}
+
+static void bucket_remove(ix_space *sp, const char *name, const json_t *item) {
+    char key[FERRY_LABEL_KEY_MAX + FERRY_LABEL_VALUE_MAX];
+    topic_key(item, key, sizeof(key));
+    json_t *bucket = json_object_get(sp->topics, key);
+    json_object_del(bucket, name);
+    if (bucket != NULL && json_object_size(bucket) == 0)
+        json_object_del(sp->topics, key);
+}
+
+static bool bucket_add(ix_space *sp, const char *name, json_t *item) {
+    char key[FERRY_LABEL_KEY_MAX + FERRY_LABEL_VALUE_MAX];
+    topic_key(item, key, sizeof(key));
+    json_t *bucket = json_object_get(sp->topics, key);
+    if (bucket == NULL &&
+        (json_object_set_new(sp->topics, key, bucket = json_object()) != 0 || bucket == NULL))
+        return false;
+    return json_object_set(bucket, name, item) == 0;
+}
+
+/* One change; false on ENOMEM (the index then lacks the item: logged by the caller). */
+static bool apply_one(bridge_index *ix, ix_change *c) {
+    ix_space *sp = space_of(ix, c->ns);
+    if (sp == NULL && c->item == NULL)
+        return true;
+    if (sp == NULL && (sp = space_add(ix, c->ns)) == NULL)
+        return false;
+    ix_set *s = &sp->sets[c->kind];
+    json_t *old = json_object_get(s->items, c->name);
+    if (old != NULL && c->kind == BRIDGE_INDEX_APPS)
+        bucket_remove(sp, c->name, old);
+    if (c->item == NULL) {
+        json_object_del(s->items, c->name);
+        set_remove(s, c->name);
+        return true;
+    }
+    if (json_object_set(s->items, c->name, c->item) != 0 || !set_insert(s, c->name)) {
+        json_object_del(s->items, c->name);
+        set_remove(s, c->name);
+        return false;
+    }
+    return c->kind != BRIDGE_INDEX_APPS || bucket_add(sp, c->name, c->item);
+}
+
+void bridge__index_apply(bridge_index *ix) {
+    for (size_t i = 0; i < ix->nstaged; i++) {
+        ix_change *c = &ix->staged[i];
+        if (!apply_one(ix, c)) {
+            /* The bridge cannot go on honestly with an index that lacks a record. */
+            LOG_ERROR("out of memory keeping the index of %s/%s; stopping", c->ns, c->name);
+            abort();
+        }
+    }
+    bridge__index_drop(ix);
+}
+
+/* ---- loading --------------------------------------------------------------------------------- */
+
+typedef struct {
+    bridge_index *ix;
+    ferry_db db;
+    ferry_err err;
+} load_scan;
+
+static bool load_each(const char *key, const json_t *rec, void *ctx) {
+    load_scan *ls = ctx;
+    bool ok = ls->db == FERRY_DB_APPS ? bridge__app_record_ok(key, rec)
+                                      : bridge__node_record_ok(key, rec);
+    if (!ok)
+        return true; /* logged by the check; lists and syncs leave it out, as they did */
+    ls->err = bridge__index_stage(ls->ix, ls->db, key, rec);
+    return ls->err == FERRY_OK;
+}
+
+ferry_err bridge__index_load(bridge_index *ix, ferry_store_txn *t) {
+    static const ferry_db dbs[] = {FERRY_DB_APPS, FERRY_DB_NODES};
+    ferry_err err = FERRY_OK;
+    for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]) && err == FERRY_OK; i++) {
+        load_scan ls = {ix, dbs[i], FERRY_OK};
+        err = ferry_store_scan(t, dbs[i], "", load_each, &ls);
+        if (err == FERRY_OK)
+            err = ls.err;
+    }
+    if (err != FERRY_OK)
+        bridge__index_drop(ix);
+    else
+        bridge__index_apply(ix);
+    return err;
+}
+
+/* ---- queries --------------------------------------------------------------------------------- */
+
+const json_t *bridge__index_get(const bridge_index *ix, bridge_index_kind kind, const char *ns,
+                                const char *name) {
+    const ix_space *sp = space_of(ix, ns);
+    return sp != NULL ? json_object_get(sp->sets[kind].items, name) : NULL;
+}
+
+void bridge__index_each(const bridge_index *ix, bridge_index_kind kind, const char *ns,
+                        bridge_index_fn fn, void *ctx) {
+    const ix_space *sp = space_of(ix, ns);
+    if (sp == NULL)
+        return;
+    const ix_set *s = &sp->sets[kind];
+    for (size_t i = 0; i < s->n; i++) {
+        if (!fn(s->sorted[i], json_object_get(s->items, s->sorted[i]), ctx))
+            return;
+    }
+}
+
+typedef struct {
+    const char *name;
+    const json_t *item;
+} candidate;
+
+static int cmp_candidate(const void *a, const void *b) {
+    return strcmp(((const candidate *)a)->name, ((const candidate *)b)->name);
+}
+
+/* The apps of one bucket into cands (cap checked by the caller: an app is in one bucket only). */
+static size_t gather(const json_t *bucket, candidate *cands, size_t n) {
+    const char *name;
+    json_t *item;
+    json_object_foreach((json_t *)bucket, name, item) {
+        cands[n].name = name;
+        cands[n].item = item;
+        n++;
+    }
+    return n;
+}
+
+ferry_err bridge__index_apps_for(const bridge_index *ix, const char *ns, const json_t *labels,
+                                 bridge_index_fn fn, void *ctx) {
+    const ix_space *sp = space_of(ix, ns);
+    char key[FERRY_LABEL_KEY_MAX + FERRY_LABEL_VALUE_MAX];
+    const char *k;
+    json_t *v;
+    size_t n = 0;
+
+    if (sp == NULL)
+        return FERRY_OK;
+    candidate *cands =
+        ferry_calloc(json_object_size(sp->sets[BRIDGE_INDEX_APPS].items) + 1, sizeof(*cands));
+    if (cands == NULL)
+        return FERRY_ENOMEM;
+    /* An app selects only nodes that carry its topic label (or it is on the all topic). */
+    n = gather(json_object_get(sp->topics, ""), cands, n);
+    json_object_foreach((json_t *)labels, k, v) {
+        if (!json_is_string(v))
+            continue;
+        snprintf(key, sizeof(key), "%s=%s", k, json_string_value(v));
+        n = gather(json_object_get(sp->topics, key), cands, n);
+    }
+    qsort(cands, n, sizeof(*cands), cmp_candidate);
+    for (size_t i = 0; i < n; i++) {
+        if (ferry_selector_matches(json_object_get(cands[i].item, "selector"), labels) &&
+            !fn(cands[i].name, cands[i].item, ctx))
+            break;
+    }
+    ferry_free(cands);
+    return FERRY_OK;
+}
