@@ -952,9 +952,14 @@ static ferry_err trusted(const ferry_bridge *b, ferry_store_txn *t, const node_m
     }
     if (tp->kind == FERRY_TOPIC_NODE_STATUS && !is_clear(m)) {
         json_int_t version = json_integer_value(json_object_get(m->msg, "version"));
-        err = bridge__get_app(t, tp->ns, tp->app, &app);
-        if (err == FERRY_ENOTFOUND || err == FERRY_EFORMAT ||
-            (err == FERRY_OK && bridge__int(app, "version") < version)) {
+        /* A live app's version from the index (stable here: its writers hold the bridge lock,
+         * or this is a hello's read under its read lock); a deleted one's from its tombstone. */
+        const json_t *item = bridge__index_get(b->index, BRIDGE_INDEX_APPS, tp->ns, tp->app);
+        json_int_t have = json_integer_value(json_object_get(item, "version"));
+        err = item != NULL ? FERRY_OK : bridge__get_app(t, tp->ns, tp->app, &app);
+        if (err == FERRY_OK && item == NULL)
+            have = bridge__int(app, "version");
+        if (err == FERRY_ENOTFOUND || err == FERRY_EFORMAT || (err == FERRY_OK && have < version)) {
             LOG_WARN("mqtt: refused a status of app %s/%s v%lld from %s: %s", tp->ns, tp->app,
                      (long long)version, tp->node,
                      err == FERRY_OK ? "the app has no such version" : "no such app");

@@ -10,10 +10,15 @@
 #include "ferry/topics.h"
 #include "records.h"
 
-/* The items of one kind in one namespace: a hash for look-ups and the names in order for pages. */
+/* The items of one kind in one namespace, in strcmp order of their names (look-ups are binary
+ * searches; pages and filters walk the array). */
 typedef struct {
-    json_t *items; /* name -> item */
-    char **sorted; /* the names, strcmp order (own copies) */
+    char *name; /* own copy */
+    json_t *item;
+} ix_entry;
+
+typedef struct {
+    ix_entry *v;
     size_t n, cap;
 } ix_set;
 
@@ -59,10 +64,11 @@ ferry_err bridge__index_new(bridge_index **out) {
 }
 
 static void set_free(ix_set *s) {
-    for (size_t i = 0; i < s->n; i++)
-        ferry_free(s->sorted[i]);
-    ferry_free(s->sorted);
-    json_decref(s->items);
+    for (size_t i = 0; i < s->n; i++) {
+        ferry_free(s->v[i].name);
+        json_decref(s->v[i].item);
+    }
+    ferry_free(s->v);
 }
 
 void bridge__index_free(bridge_index *ix) {
@@ -196,14 +202,7 @@ static ix_space *space_add(bridge_index *ix, const char *ns) {
     if (sp == NULL)
         return NULL;
     snprintf(sp->ns, sizeof(sp->ns), "%s", ns);
-    sp->sets[BRIDGE_INDEX_APPS].items = json_object();
-    sp->sets[BRIDGE_INDEX_NODES].items = json_object();
-    sp->topics = json_object();
-    if (sp->sets[BRIDGE_INDEX_APPS].items == NULL || sp->sets[BRIDGE_INDEX_NODES].items == NULL ||
-        sp->topics == NULL) {
-        json_decref(sp->sets[BRIDGE_INDEX_APPS].items);
-        json_decref(sp->sets[BRIDGE_INDEX_NODES].items);
-        json_decref(sp->topics);
+    if ((sp->topics = json_object()) == NULL) {
         ferry_free(sp);
         return NULL;
     }
@@ -212,13 +211,13 @@ static ix_space *space_add(bridge_index *ix, const char *ns) {
     return sp;
 }
 
-/* Where name is, or would go, in s->sorted. */
+/* Where name is, or would go, in s->v. */
 static size_t set_find(const ix_set *s, const char *name, bool *found) {
     size_t lo = 0, hi = s->n;
     *found = false;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(s->sorted[mid], name);
+        int c = strcmp(s->v[mid].name, name);
         if (c == 0) {
             *found = true;
             return mid;
@@ -231,24 +230,35 @@ static size_t set_find(const ix_set *s, const char *name, bool *found) {
     return lo;
 }
 
-static bool set_insert(ix_set *s, const char *name) {
+/* The item of name in s, or NULL. */
+static json_t *set_get(const ix_set *s, const char *name) {
     bool found;
     size_t at = set_find(s, name, &found);
-    if (found)
+    return found ? s->v[at].item : NULL;
+}
+
+/* Set name's item (a reference is taken); false on ENOMEM, s unchanged. */
+static bool set_put(ix_set *s, const char *name, json_t *item) {
+    bool found;
+    size_t at = set_find(s, name, &found);
+    if (found) {
+        json_decref(s->v[at].item);
+        s->v[at].item = json_incref(item);
         return true;
+    }
     if (s->n == s->cap) {
         size_t cap = s->cap != 0 ? 2 * s->cap : 64;
-        char **grown = ferry_realloc(s->sorted, cap * sizeof(*grown));
+        ix_entry *grown = ferry_realloc(s->v, cap * sizeof(*grown));
         if (grown == NULL)
             return false;
-        s->sorted = grown;
+        s->v = grown;
         s->cap = cap;
     }
     char *copy = ferry_strdup(name);
     if (copy == NULL)
         return false;
-    memmove(&s->sorted[at + 1], &s->sorted[at], (s->n - at) * sizeof(*s->sorted));
-    s->sorted[at] = copy;
+    memmove(&s->v[at + 1], &s->v[at], (s->n - at) * sizeof(*s->v));
+    s->v[at] = (ix_entry){copy, json_incref(item)};
     s->n++;
     return true;
 }
@@ -258,8 +268,9 @@ static void set_remove(ix_set *s, const char *name) {
     size_t at = set_find(s, name, &found);
     if (!found)
         return;
-    ferry_free(s->sorted[at]);
-    memmove(&s->sorted[at], &s->sorted[at + 1], (s->n - at - 1) * sizeof(*s->sorted));
+    ferry_free(s->v[at].name);
+    json_decref(s->v[at].item);
+    memmove(&s->v[at], &s->v[at + 1], (s->n - at - 1) * sizeof(*s->v));
     s->n--;
 }
 
@@ -290,20 +301,15 @@ static bool apply_one(bridge_index *ix, ix_change *c) {
     if (sp == NULL && (sp = space_add(ix, c->ns)) == NULL)
         return false;
     ix_set *s = &sp->sets[c->kind];
-    json_t *old = json_object_get(s->items, c->name);
+    json_t *old = set_get(s, c->name);
     if (old != NULL && c->kind == BRIDGE_INDEX_APPS)
         bucket_remove(sp, c->name, old);
     if (c->item == NULL) {
-        json_object_del(s->items, c->name);
         set_remove(s, c->name);
         return true;
     }
-    if (json_object_set(s->items, c->name, c->item) != 0 || !set_insert(s, c->name)) {
-        json_object_del(s->items, c->name);
-        set_remove(s, c->name);
-        return false;
-    }
-    return c->kind != BRIDGE_INDEX_APPS || bucket_add(sp, c->name, c->item);
+    return set_put(s, c->name, c->item) &&
+           (c->kind != BRIDGE_INDEX_APPS || bucket_add(sp, c->name, c->item));
 }
 
 void bridge__index_apply(bridge_index *ix) {
@@ -357,7 +363,7 @@ ferry_err bridge__index_load(bridge_index *ix, ferry_store_txn *t) {
 const json_t *bridge__index_get(const bridge_index *ix, bridge_index_kind kind, const char *ns,
                                 const char *name) {
     const ix_space *sp = space_of(ix, ns);
-    return sp != NULL ? json_object_get(sp->sets[kind].items, name) : NULL;
+    return sp != NULL ? set_get(&sp->sets[kind], name) : NULL;
 }
 
 void bridge__index_each(const bridge_index *ix, bridge_index_kind kind, const char *ns,
@@ -367,7 +373,7 @@ void bridge__index_each(const bridge_index *ix, bridge_index_kind kind, const ch
         return;
     const ix_set *s = &sp->sets[kind];
     for (size_t i = 0; i < s->n; i++) {
-        if (!fn(s->sorted[i], json_object_get(s->items, s->sorted[i]), ctx))
+        if (!fn(s->v[i].name, s->v[i].item, ctx))
             return;
     }
 }
@@ -403,8 +409,7 @@ ferry_err bridge__index_apps_for(const bridge_index *ix, const char *ns, const j
 
     if (sp == NULL)
         return FERRY_OK;
-    candidate *cands =
-        ferry_calloc(json_object_size(sp->sets[BRIDGE_INDEX_APPS].items) + 1, sizeof(*cands));
+    candidate *cands = ferry_calloc(sp->sets[BRIDGE_INDEX_APPS].n + 1, sizeof(*cands));
     if (cands == NULL)
         return FERRY_ENOMEM;
     /* An app selects only nodes that carry its topic label (or it is on the all topic). */
