@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "ferry/secrets.h"
 #include "headers.h"
 #include "stats.h"
+#include "telemetry.h"
 #include "tokens.h"
 
 #define PEM_MAX (1024 * 1024) /* a certificate chain or key file larger than this is refused */
@@ -61,7 +63,10 @@ struct request {
     char *body;
     size_t len, cap;
     bool too_big;
-    bool answered; /* a response was queued before the body was read (the checks, 413) */
+    bool answered;         /* a response was queued before the body was read (the checks, 413) */
+    bool routed;           /* rt names a route (metrics: its template) */
+    char method[8];        /* a known method, or "other" (metrics: bounded label values) */
+    struct timespec start; /* when the headers were in */
 };
 
 /* ---- answers --------------------------------------------------------------------------------- */
@@ -112,6 +117,25 @@ static json_t *error_body(const char *text, const char *key, const char *value) 
         json_object_set_new(body, key, json_string(v));
     }
     return body;
+}
+
+/* GET /metrics: the bridge's registry as Prometheus text, its scrape-time gauges computed now. */
+static enum MHD_Result reply_metrics(ferry_api *a, struct MHD_Connection *c) {
+    char *text = NULL;
+    size_t len = 0;
+    enum MHD_Result ret = MHD_NO;
+    if (ferry_bridge_metrics_text(a->bridge, &text, &len) != FERRY_OK)
+        return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, error_body("out of memory", NULL, NULL),
+                     NULL, NULL);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        ferry_free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, FERRY_METRICS_CONTENT_TYPE);
+    ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
 }
 
 /* Queue status with {"error": text, "field": field}; no "field" when it is NULL or "". */
@@ -224,6 +248,10 @@ bool ferry_api__parse_path(const char *url, ferry_api__route *rt) {
     memset(rt, 0, sizeof(*rt));
     if (strcmp(url, "/healthz") == 0) {
         rt->path = FERRY_API_HEALTH;
+        return true;
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        rt->path = FERRY_API_METRICS;
         return true;
     }
     if (strcmp(url, tokens) == 0) {
@@ -426,6 +454,8 @@ static bool refuse_privileged(struct MHD_Connection *c, const request *r, const 
 static const route_row routes[] = {
     /* path, method, {public, permission, takes a body}, handler, status of a success, list */
     {FERRY_API_HEALTH, "GET", {true, FERRY_PERM_READ, false}, health, 200, false},
+    /* No namespace in the path: only a token that reads every namespace passes (auth.c). */
+    {FERRY_API_METRICS, "GET", {false, FERRY_PERM_READ, false}, NULL, 200, false},
     {FERRY_API_TOKENS, "GET", {false, FERRY_PERM_ADMIN, false}, token_list, 200, false},
     {FERRY_API_TOKENS, "POST", {false, FERRY_PERM_ADMIN, true}, token_create, 201, false},
     {FERRY_API_TOKEN, "GET", {false, FERRY_PERM_ADMIN, false}, token_get, 200, false},
@@ -496,6 +526,7 @@ static enum MHD_Result admit(ferry_api *a, struct MHD_Connection *c, const char 
                            "requests from its own origin and those given with --allow-origin)",
                            origin);
     bool routed = ferry_api__parse_path(url, &r->rt);
+    r->routed = routed;
     if (routed)
         row = find_row(r->rt.path, method, allow, sizeof(allow));
     if (row == NULL || !row->rule.is_public) {
@@ -584,9 +615,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
 
     if (r == NULL) {
+        static const char *const known[] = {"GET",   "POST", "PUT",    "DELETE",
+                                            "PATCH", "HEAD", "OPTIONS"};
         if ((r = ferry_calloc(1, sizeof(*r))) == NULL)
             return MHD_NO;
         *con_cls = r;
+        clock_gettime(CLOCK_MONOTONIC, &r->start);
+        snprintf(r->method, sizeof(r->method), "other");
+        for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+            if (strcmp(method, known[i]) == 0)
+                snprintf(r->method, sizeof(r->method), "%s", known[i]);
+        }
         return admit(a, c, url, method, r);
     }
     if (*size > 0) {
@@ -607,7 +646,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                            FERRY_API_MAX_BODY);
     if (r->row->rule.body && (body = parse_body(c, r, &ret)) == NULL)
         return ret;
-    if (!refuse_privileged(c, r, body, &ret)) {
+    if (r->row->path == FERRY_API_METRICS) {
+        ret = reply_metrics(a, c);
+    } else if (!refuse_privileged(c, r, body, &ret)) {
         call k = {a, c, r, body};
         json_t *out = NULL;
         ferry_detail e = {"", ""};
@@ -619,13 +660,74 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return ret;
 }
 
+/* The route template of a request, a bounded label value ("other" when unrouted). */
+static const char *route_label(const request *r) {
+    static const char *const lists[] = {"/v1/namespaces/{ns}/apps", "/v1/namespaces/{ns}/nodes",
+                                        "/v1/namespaces/{ns}/configs"};
+    static const char *const items[] = {"/v1/namespaces/{ns}/apps/{name}",
+                                        "/v1/namespaces/{ns}/nodes/{name}",
+                                        "/v1/namespaces/{ns}/configs/{name}"};
+    static const char *const subs[] = {"/v1/namespaces/{ns}/apps/{name}/status",
+                                       "/v1/namespaces/{ns}/nodes/{name}/apps", "other"};
+    if (!r->routed)
+        return "other";
+    switch (r->rt.path) {
+    case FERRY_API_HEALTH:
+        return "/healthz";
+    case FERRY_API_METRICS:
+        return "/metrics";
+    case FERRY_API_TOKENS:
+        return "/v1/tokens";
+    case FERRY_API_TOKEN:
+        return "/v1/tokens/{id}";
+    case FERRY_API_LIST:
+        return lists[r->rt.coll];
+    case FERRY_API_ITEM:
+        return items[r->rt.coll];
+    case FERRY_API_SUB:
+        return subs[r->rt.coll];
+    case FERRY_API_ENROLL_TOKEN:
+        return "/v1/namespaces/{ns}/nodes/{name}/enroll";
+    case FERRY_API_ENROLL:
+        return "/v1/enroll";
+    case FERRY_API_DEBUG:
+        return "/v1/broker/debug";
+    case FERRY_API_DEBUG_ITEM:
+        return "/v1/broker/debug/{name}";
+    case FERRY_API_APP_STATS:
+        return "/v1/namespaces/{ns}/apps/{name}/stats";
+    default:
+        return "other";
+    }
+}
+
+/* A finished request in the metrics: its route, method and status, and how long it took. */
+static void count_request(ferry_api *a, struct MHD_Connection *c, const request *r) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+    struct ferry_metrics *m = ferry_bridge_metrics(a->bridge);
+    struct timespec now;
+    char labels[160] = "", code[12];
+    unsigned status = info != NULL ? info->http_status : 0;
+    if (status == 0)
+        return; /* nothing was answered (the client went away) */
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double seconds =
+        (double)(now.tv_sec - r->start.tv_sec) + (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
+    snprintf(code, sizeof(code), "%u", status);
+    ferry_metrics_label(labels, sizeof(labels), "route", route_label(r));
+    ferry_metrics_label(labels, sizeof(labels), "method", r->method);
+    ferry_metrics_observe(m, M_API_SECONDS, labels, seconds);
+    ferry_metrics_label(labels, sizeof(labels), "code", code);
+    ferry_metrics_add(m, M_API_REQUESTS, labels, 1);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode code) {
     request *r = *con_cls;
-    (void)cls;
-    (void)c;
     (void)code;
     if (r != NULL) {
+        count_request(cls, c, r);
         ferry_free(r->body);
         ferry_free(r);
         *con_cls = NULL;

@@ -3,6 +3,8 @@
  * docs/api-auth.md); "-" is a public route, served without a token.
  *
  *   GET    /healthz                                  -      {"ok","mqtt","rev"}
+ *   GET    /metrics                                  read of every namespace: Prometheus text
+ *                                                            (docs/metrics.md)
  *   GET    /v1/tokens                                admin  {"items"}
  *   POST   /v1/tokens                                admin  201 token, with "token" (shown once)
  *   GET    /v1/tokens/{id}                           admin  {"id","name","role","namespaces",
@@ -113,6 +115,7 @@ typedef enum {
     FERRY_API_DEBUG,        /* /v1/broker/debug: read-only broker credentials for people */
     FERRY_API_DEBUG_ITEM,   /* /v1/broker/debug/{name} */
     FERRY_API_APP_STATS,    /* /v1/namespaces/{ns}/apps/{name}/stats */
+    FERRY_API_METRICS,      /* /metrics: Prometheus text (a token reading every namespace) */
     FERRY_API_PATHS
 } ferry_api__path;
 

@@ -14,6 +14,7 @@
 #include "ferry/topics.h"
 #include "bundles.h"
 #include "records.h"
+#include "telemetry.h"
 #include "views.h"
 #include "write.h"
 
@@ -138,6 +139,8 @@ ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) 
     if ((err = bridge__hellos_new(&b->hellos)) != FERRY_OK ||
         (err = bridge__stats_new(cfg->stats_max_series, ferry_now_ms(), &b->stats)) != FERRY_OK ||
         (err = bridge__index_new(&b->index)) != FERRY_OK ||
+        (err = ferry_metrics_new(&b->metrics)) != FERRY_OK ||
+        (err = bridge__telemetry_declare(b->metrics)) != FERRY_OK ||
         (err = ferry_store_open(cfg->data_dir, cfg->mapsize, &b->store)) != FERRY_OK ||
         (err = load_index(b)) != FERRY_OK || (err = load_key(b, cfg)) != FERRY_OK ||
         (err = load_sign_key(b, cfg)) != FERRY_OK) {
@@ -157,6 +160,7 @@ void ferry_bridge_close(ferry_bridge *b) {
         return;
     ferry_store_close(b->store);
     bridge__index_free(b->index);
+    ferry_metrics_free(b->metrics);
     bridge__hellos_free(b->hellos);
     bridge__stats_free(b->stats);
     ferry_broker_destroy(b->broker);
@@ -1119,6 +1123,30 @@ out:
     json_decref(op.sync);
 }
 
+/* One more received message of its type (metrics). */
+static void count_message(ferry_bridge *b, const node_msg *m) {
+    const char *type = "type=\"invalid\"";
+    if (m->msg != NULL)
+        switch (m->topic.kind) {
+        case FERRY_TOPIC_NODE_HELLO:
+            type = "type=\"node.hello\"";
+            break;
+        case FERRY_TOPIC_NODE_STATUS:
+            type = "type=\"app.status\"";
+            break;
+        case FERRY_TOPIC_NODE_ONLINE:
+            type = "type=\"node.online\"";
+            break;
+        case FERRY_TOPIC_NODE_STATS:
+            type = "type=\"node.stats\"";
+            break;
+        default:
+            type = "type=\"other\"";
+            break;
+        }
+    ferry_metrics_add(b->metrics, M_NODE_MESSAGES, type, 1);
+}
+
 static ferry_err handle_batch(ferry_bridge *b, const ferry_bridge_msg *msgs, size_t n) {
     ferry_err err = FERRY_ENOMEM;
     batch_op op = {.b = b, .msgs = ferry_calloc(n, sizeof(node_msg)), .n = n};
@@ -1129,6 +1157,7 @@ static ferry_err handle_batch(ferry_bridge *b, const ferry_bridge_msg *msgs, siz
     for (size_t i = 0; i < n; i++) {
         op.msgs[i].msg = check_msg(&msgs[i], &op.msgs[i].topic);
         op.msgs[i].raw = &msgs[i];
+        count_message(b, &op.msgs[i]);
         hellos += op.msgs[i].msg != NULL && op.msgs[i].topic.kind == FERRY_TOPIC_NODE_HELLO;
     }
     err = FERRY_OK;

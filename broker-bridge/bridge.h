@@ -209,4 +209,12 @@ void ferry_bridge_outbox_failed(ferry_bridge *b, const ferry_outbox_ref *ref);
  * acknowledgement came for a long time while messages were in flight. */
 void ferry_bridge_tick(ferry_bridge *b);
 
+/* ---- metrics ---- */
+
+/* The bridge's Prometheus registry (lives as long as the bridge; thread-safe), and its text after
+ * the scrape-time gauges were computed (*text is new: ferry_free). */
+struct ferry_metrics;
+struct ferry_metrics *ferry_bridge_metrics(ferry_bridge *b);
+ferry_err ferry_bridge_metrics_text(ferry_bridge *b, char **text, size_t *len);
+
 #endif

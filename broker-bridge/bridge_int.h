@@ -13,6 +13,7 @@
 #include "broker.h"
 #include "hellos.h"
 #include "index.h"
+#include "metrics.h"
 #include "stats.h"
 #include "store.h"
 
@@ -25,6 +26,7 @@ struct ferry_bridge {
     ferry_keypair sign;                       /* signs every message to nodes; read-only */
     bridge_hellos *hellos;                    /* hello budgets and cached syncs (own lock) */
     bridge_index *index;                      /* live apps and nodes (own lock; index.h) */
+    ferry_metrics *metrics;                   /* GET /metrics (own lock; telemetry.h) */
     bridge_stats *stats;                      /* the window of call statistics (own lock) */
     ferry_broker *broker;                     /* broker administration (cfg.broker); read-only */
     /* Publisher state (under lock; publisher.c). */
@@ -34,6 +36,8 @@ struct ferry_bridge {
     size_t inflight;          /* handed over in this generation, not yet answered */
     uint64_t retry_from;      /* lowest failed seq to resend on the next tick; UINT64_MAX: none */
     int64_t last_progress_ms; /* monotonic time of the last ack, or of the first send after idle */
+    uint64_t oldest_seq;      /* the oldest outbox entry a scrape saw, and when (telemetry.c) */
+    int64_t oldest_seen_ms;
 };
 
 /* Queue the node.sync of node (its record node_rec, NULL once deleted) at rev (bridge.c). */

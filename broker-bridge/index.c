@@ -378,6 +378,11 @@ void bridge__index_each(const bridge_index *ix, bridge_index_kind kind, const ch
     }
 }
 
+void bridge__index_namespaces(const bridge_index *ix, bridge_index_ns_fn fn, void *ctx) {
+    for (const ix_space *sp = ix->spaces; sp != NULL; sp = sp->next)
+        fn(sp->ns, sp->sets[BRIDGE_INDEX_APPS].n, sp->sets[BRIDGE_INDEX_NODES].n, ctx);
+}
+
 typedef struct {
     const char *name;
     const json_t *item;

@@ -5,6 +5,7 @@
 
 #include "bridge_int.h"
 #include "outbox.h"
+#include "telemetry.h"
 
 #define STALL_MS 60000 /* no ack for this long with messages in flight: send everything again */
 
@@ -17,6 +18,7 @@ void ferry_bridge_mqtt_up(ferry_bridge *b) {
     b->retry_from = UINT64_MAX;
     b->last_progress_ms = ferry_mono_ms();
     pthread_mutex_unlock(&b->lock);
+    ferry_metrics_add(b->metrics, M_MQTT_CONNECTS, NULL, 1);
     ferry_bridge_pump(b);
 }
 
@@ -30,9 +32,12 @@ ferry_err bridge__publish(ferry_bridge *b, const char *topic, const unsigned cha
                           size_t len, const ferry_outbox_ref *ref) {
     char sig[FERRY_SIGN_SIG_B64];
     ferry_err err = ferry_sign_message(&b->sign, topic, payload, len, sig);
-    if (err != FERRY_OK)
-        return err;
-    return b->cfg.publish(b->cfg.publish_ctx, topic, payload, len, sig, ref);
+    if (err == FERRY_OK)
+        err = b->cfg.publish(b->cfg.publish_ctx, topic, payload, len, sig, ref);
+    if (err == FERRY_OK)
+        ferry_metrics_add(b->metrics, M_MQTT_PUBLISHES,
+                          ref != NULL ? "kind=\"outbox\"" : "kind=\"direct\"", 1);
+    return err;
 }
 
 static bool pump_each(uint64_t seq, const char *topic, const unsigned char *payload, size_t len,
@@ -113,9 +118,11 @@ void ferry_bridge_outbox_acked(ferry_bridge *b, const ferry_outbox_ref *refs, si
     b->last_progress_ms = ferry_mono_ms();
     LOG_DEBUG("outbox: %zu acknowledged, %zu in flight", n, b->inflight);
     pthread_mutex_unlock(&b->lock);
+    ferry_metrics_add(b->metrics, M_MQTT_ACKS, NULL, (double)n);
 }
 
 void ferry_bridge_outbox_failed(ferry_bridge *b, const ferry_outbox_ref *ref) {
+    ferry_metrics_add(b->metrics, M_MQTT_FAILURES, NULL, 1);
     pthread_mutex_lock(&b->lock);
     if (ref->gen == b->gen) {
         if (b->inflight > 0)

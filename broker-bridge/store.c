@@ -89,6 +89,10 @@ size_t ferry_store_mapsize(const ferry_store *s) {
     return ferry_kv_mapsize(s->kv);
 }
 
+void ferry_store_usage(const ferry_store *s, size_t *map, size_t *used) {
+    ferry_kv_usage(s->kv, map, used);
+}
+
 void ferry_store_watch(ferry_store *s, ferry_store_watch_fn fn, void *ctx) {
     s->watch = fn;
     s->watch_ctx = ctx;

@@ -47,6 +47,9 @@ void ferry_store_close(ferry_store *s);
 /* Current map size in bytes (for tests and logs). */
 size_t ferry_store_mapsize(const ferry_store *s);
 
+/* The map's size and the bytes in use in it (metrics). */
+void ferry_store_usage(const ferry_store *s, size_t *map, size_t *used);
+
 /* Run fn inside one transaction. ferry_store_write commits when fn returns FERRY_OK (a durable
  * commit: it survives kill -9 and power loss) and aborts otherwise, returning fn's error. When the
  * map is full (MDB_MAP_FULL from a put or from the commit) it aborts, doubles the map and runs fn

@@ -133,6 +133,17 @@ size_t ferry_kv_mapsize(ferry_kv *kv) {
     return n;
 }
 
+void ferry_kv_usage(ferry_kv *kv, size_t *map, size_t *used) {
+    MDB_envinfo info;
+    MDB_stat st;
+    pthread_rwlock_rdlock(&kv->grow);
+    *map = kv->mapsize;
+    *used = 0;
+    if (mdb_env_info(kv->env, &info) == 0 && mdb_env_stat(kv->env, &st) == 0)
+        *used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+    pthread_rwlock_unlock(&kv->grow);
+}
+
 static ferry_err begin(ferry_kv *kv, unsigned flags, MDB_txn **txn) {
     int rc = mdb_txn_begin(kv->env, NULL, flags, txn);
     if (rc == MDB_MAP_RESIZED) { /* another process grew the map: adopt its size */

@@ -29,6 +29,9 @@ void ferry_kv_close(ferry_kv *kv);
 /* Current map size in bytes. */
 size_t ferry_kv_mapsize(ferry_kv *kv);
 
+/* The map's size and the bytes in use in it (pages up to the last one used), for metrics. */
+void ferry_kv_usage(ferry_kv *kv, size_t *map, size_t *used);
+
 /* Run fn inside one transaction. ferry_kv_write commits when fn returns FERRY_OK (durably: it
  * survives kill -9 and power loss) and aborts otherwise, returning fn's error. When the map is
  * full it aborts, doubles the map and runs fn again from scratch: fn must reset its outputs at
