@@ -139,6 +139,8 @@ static series *series_of(ferry_metrics *m, const char *name, ferry_metric_type t
 }
 
 void ferry_metrics_add(ferry_metrics *m, const char *name, const char *labels, double v) {
+    if (m == NULL)
+        return;
     pthread_mutex_lock(&m->lock);
     family *f = find(m, name);
     if (f != NULL && (f->type == FERRY_METRIC_GAUGE || v >= 0)) {
@@ -150,6 +152,8 @@ void ferry_metrics_add(ferry_metrics *m, const char *name, const char *labels, d
 }
 
 void ferry_metrics_set(ferry_metrics *m, const char *name, const char *labels, double v) {
+    if (m == NULL)
+        return;
     pthread_mutex_lock(&m->lock);
     series *s = series_of(m, name, FERRY_METRIC_GAUGE, labels);
     if (s != NULL)
@@ -158,6 +162,8 @@ void ferry_metrics_set(ferry_metrics *m, const char *name, const char *labels, d
 }
 
 void ferry_metrics_observe(ferry_metrics *m, const char *name, const char *labels, double v) {
+    if (m == NULL)
+        return;
     pthread_mutex_lock(&m->lock);
     family *f = find(m, name);
     series *s = series_of(m, name, FERRY_METRIC_HISTOGRAM, labels);
@@ -174,6 +180,8 @@ void ferry_metrics_observe(ferry_metrics *m, const char *name, const char *label
 }
 
 void ferry_metrics_clear(ferry_metrics *m, const char *name) {
+    if (m == NULL)
+        return;
     pthread_mutex_lock(&m->lock);
     family *f = find(m, name);
     if (f != NULL)

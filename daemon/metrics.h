@@ -28,6 +28,9 @@ void ferry_metrics_free(ferry_metrics *m);
 ferry_err ferry_metrics_declare(ferry_metrics *m, const char *name, ferry_metric_type type,
                                 const char *help, const double *buckets, size_t nbuckets);
 
+/* add, set, observe and clear do nothing on a NULL registry: a daemon that serves no metrics
+ * counts nothing. */
+
 /* A counter or gauge series grows by v (a counter never by less than 0: ignored). */
 void ferry_metrics_add(ferry_metrics *m, const char *name, const char *labels, double v);
 /* A gauge series becomes v. */
