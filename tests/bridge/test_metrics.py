@@ -9,6 +9,7 @@ broker, no engine.
     python3 tests/bridge/test_metrics.py --build-dir build
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -121,6 +122,26 @@ def test_metrics():
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
         assert p.returncode == 0, f"promtool check metrics:\n{p.stdout.decode()}\n---- text:\n{text}"
         print(f"promtool check metrics: ok ({len(s)} samples)")
+        check_dashboard(text)
+
+
+def check_dashboard(bridge_text):
+    """docs/grafana-dashboard.json queries only families the daemons declare: the bridge's as
+    scraped, edge-sync's as edge-sync/telemetry.h names them."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir)
+    with open(os.path.join(root, "docs", "grafana-dashboard.json")) as f:
+        dash = json.load(f)
+    with open(os.path.join(root, "edge-sync", "telemetry.h")) as f:
+        edge = set(re.findall(r'"(ferry_edge_[a-z_]+)"', f.read()))
+    bridge = set(re.findall(r"^# TYPE (\S+) ", bridge_text, re.M))
+    used = set()
+    for panel in dash["panels"]:
+        for target in panel["targets"]:
+            used |= set(re.findall(r"ferry_[a-z_]+", target["expr"]))
+    unknown = sorted(n for n in used
+                     if re.sub(r"_(bucket|sum|count)$", "", n) not in bridge | edge)
+    assert not unknown, f"the dashboard queries metrics nobody serves: {unknown}"
+    print(f"dashboard: {len(dash['panels'])} panels, {len(used)} metric names, all served")
 
 
 TESTS = [test_metrics]
