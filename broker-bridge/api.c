@@ -67,6 +67,12 @@ struct request {
     bool routed;           /* rt names a route (metrics: its template) */
     char method[8];        /* a known method, or "other" (metrics: bounded label values) */
     struct timespec start; /* when the headers were in */
+    /* GET .../logs: the connection is suspended until the node's answer (or a timeout) fills
+     * these from the loop thread and resumes it (logs_step). */
+    struct MHD_Connection *conn;
+    bool logs_done;
+    unsigned logs_status;
+    json_t *logs_body;
 };
 
 /* ---- answers --------------------------------------------------------------------------------- */
@@ -298,6 +304,13 @@ bool ferry_api__parse_path(const char *url, ferry_api__route *rt) {
         rt->name = seg[2];
         return true;
     }
+    if (n == 4 && c == FERRY_API_NODES && strcmp(seg[3], "logs") == 0) {
+        rt->path = FERRY_API_NODE_LOGS;
+        rt->coll = FERRY_API_NODES;
+        rt->ns = seg[0];
+        rt->name = seg[2];
+        return true;
+    }
     if (n == 4 && c == FERRY_API_APPS && strcmp(seg[3], "stats") == 0) {
         rt->path = FERRY_API_APP_STATS;
         rt->coll = FERRY_API_APPS;
@@ -467,6 +480,8 @@ static const route_row routes[] = {
     {FERRY_API_ITEM, "DELETE", {false, FERRY_PERM_WRITE, false}, ns_delete, 200, false},
     {FERRY_API_SUB, "GET", {false, FERRY_PERM_READ, false}, ns_sub, 200, false},
     {FERRY_API_APP_STATS, "GET", {false, FERRY_PERM_READ, false}, app_stats, 200, false},
+    /* Answered once the node answers: the connection waits suspended (logs_step). */
+    {FERRY_API_NODE_LOGS, "GET", {false, FERRY_PERM_READ, false}, NULL, 200, true},
     {FERRY_API_ENROLL_TOKEN, "POST", {false, FERRY_PERM_WRITE, false}, enroll_token, 201, false},
     {FERRY_API_ENROLL, "POST", {true, FERRY_PERM_READ, true}, enroll, 200, false},
     {FERRY_API_DEBUG, "POST", {false, FERRY_PERM_ADMIN, true}, debug_grant, 201, false},
@@ -601,6 +616,45 @@ static json_t *parse_body(struct MHD_Connection *c, const request *r, enum MHD_R
     return body;
 }
 
+/* The node's answer (loop thread): keep it and let libmicrohttpd call on_request again. */
+static void logs_done(void *ctx, unsigned status, json_t *body) {
+    request *r = ctx;
+    r->logs_status = status;
+    r->logs_body = body;
+    r->logs_done = true;
+    MHD_resume_connection(r->conn);
+}
+
+/* GET .../nodes/{name}/logs: ask the node, then wait suspended (a pool thread is not held). */
+static enum MHD_Result logs_step(ferry_api *a, struct MHD_Connection *c, request *r) {
+    call k = {a, c, r, NULL};
+    ferry_detail e = {"", ""};
+    char id[33];
+    const char *tail_q = query(&k, "tail"), *since_q = query(&k, "since");
+    long tail = ferry_api__parse_count(tail_q, 0);
+    long since = ferry_api__parse_count(since_q, 0);
+    if (tail_q != NULL && tail == 0)
+        return reply_text(c, MHD_HTTP_BAD_REQUEST, "tail",
+                          "tail: must be an integer from 1 to 10000");
+    if (since_q != NULL && since == 0 && strcmp(since_q, "0") != 0)
+        return reply_text(c, MHD_HTTP_BAD_REQUEST, "since",
+                          "since: must be a Unix time in seconds");
+    r->conn = c;
+    ferry_err err =
+        ferry_bridge_logs_start(a->bridge, r->rt.ns, r->rt.name, query(&k, "app"),
+                                query(&k, "service"), tail, since, logs_done, r, id, &e);
+    if (err == FERRY_EIO) {
+        char text[sizeof(e.message) + sizeof(e.field) + 2];
+        ferry_detail_text(&e, text, sizeof(text));
+        return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, text);
+    }
+    if (err != FERRY_OK)
+        return reply_result(c, err, 200, NULL, &e, true);
+    MHD_suspend_connection(c);
+    ferry_bridge_logs_go(a->bridge, id);
+    return MHD_YES;
+}
+
 /* MHD calls this once when the headers are in (admit), once per piece of body (*size > 0) and
  * once at the end (*size == 0), where the request is answered. A request answered by admit has
  * its body dropped; so has a body over the cap that was not announced, answered 413 at the end.
@@ -638,6 +692,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *size = 0;
         return MHD_YES;
     }
+    if (r->logs_done) { /* resumed with the node's answer */
+        json_t *answer = r->logs_body;
+        r->logs_body = NULL;
+        r->logs_done = false;
+        return reply(c, r->logs_status, answer, NULL, NULL);
+    }
     if (r->answered)
         return MHD_YES;
     r->answered = true;
@@ -648,6 +708,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return ret;
     if (r->row->path == FERRY_API_METRICS) {
         ret = reply_metrics(a, c);
+    } else if (r->row->path == FERRY_API_NODE_LOGS) {
+        ret = logs_step(a, c, r);
     } else if (!refuse_privileged(c, r, body, &ret)) {
         call k = {a, c, r, body};
         json_t *out = NULL;
@@ -696,6 +758,8 @@ static const char *route_label(const request *r) {
         return "/v1/broker/debug/{name}";
     case FERRY_API_APP_STATS:
         return "/v1/namespaces/{ns}/apps/{name}/stats";
+    case FERRY_API_NODE_LOGS:
+        return "/v1/namespaces/{ns}/nodes/{name}/logs";
     default:
         return "other";
     }
@@ -728,6 +792,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)code;
     if (r != NULL) {
         count_request(cls, c, r);
+        json_decref(r->logs_body);
         ferry_free(r->body);
         ferry_free(r);
         *con_cls = NULL;
@@ -921,7 +986,8 @@ ferry_err ferry_api_start(const ferry_api_config *cfg, ferry_bridge *bridge, fer
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, a->key};
     }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (a->tls)
@@ -959,6 +1025,8 @@ uint16_t ferry_api_port(const ferry_api *a) {
 void ferry_api_stop(ferry_api *a) {
     if (a == NULL)
         return;
+    /* No connection may stay suspended when the daemon stops: the logs requests end first. */
+    ferry_bridge_logs_cancel(a->bridge);
     if (a->daemon != NULL)
         MHD_stop_daemon(a->daemon);
     api_free(a);

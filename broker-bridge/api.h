@@ -28,6 +28,11 @@
  *   POST   /v1/namespaces/{ns}/nodes                 write  201 node
  *   GET|PUT|DELETE /v1/namespaces/{ns}/nodes/{name}  read|write  node (PUT changes its labels)
  *   GET    /v1/namespaces/{ns}/nodes/{name}/apps     read   {"node","online","gpu","apps"}
+ *   GET    /v1/namespaces/{ns}/nodes/{name}/logs?app&service&tail&since
+ *                                                    read   {"node","app","service","text",
+ *                                                            "truncated"}: fetched from the node
+ *                                                            over MQTT (502 its error, 503 offline,
+ *                                                            504 no answer in 15 s)
  *   GET    /v1/namespaces/{ns}/configs?page&pageSize&name&kind
  *                                                    read   {"items","total","page","pageSize"}
  *   POST   /v1/namespaces/{ns}/configs               write  201 config (secret values as digests)
@@ -116,6 +121,7 @@ typedef enum {
     FERRY_API_DEBUG_ITEM,   /* /v1/broker/debug/{name} */
     FERRY_API_APP_STATS,    /* /v1/namespaces/{ns}/apps/{name}/stats */
     FERRY_API_METRICS,      /* /metrics: Prometheus text (a token reading every namespace) */
+    FERRY_API_NODE_LOGS,    /* /v1/namespaces/{ns}/nodes/{name}/logs: a container's log */
     FERRY_API_PATHS
 } ferry_api__path;
 

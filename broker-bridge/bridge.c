@@ -6,9 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
 #include "configs.h"
 #include "ferry/app.h"
 #include "ferry/codec.h"
+#include "ferry/labels.h"
 #include "ferry/proto.h"
 #include "ferry/selector.h"
 #include "ferry/topics.h"
@@ -140,6 +143,7 @@ ferry_err ferry_bridge_open(const ferry_bridge_config *cfg, ferry_bridge **out) 
         (err = bridge__stats_new(cfg->stats_max_series, ferry_now_ms(), &b->stats)) != FERRY_OK ||
         (err = bridge__index_new(&b->index)) != FERRY_OK ||
         (err = ferry_metrics_new(&b->metrics)) != FERRY_OK ||
+        (err = bridge__logs_new(&b->logs)) != FERRY_OK ||
         (err = bridge__telemetry_declare(b->metrics)) != FERRY_OK ||
         (err = ferry_store_open(cfg->data_dir, cfg->mapsize, &b->store)) != FERRY_OK ||
         (err = load_index(b)) != FERRY_OK || (err = load_key(b, cfg)) != FERRY_OK ||
@@ -159,6 +163,7 @@ void ferry_bridge_close(ferry_bridge *b) {
     if (b == NULL)
         return;
     ferry_store_close(b->store);
+    bridge__logs_free(b->logs);
     bridge__index_free(b->index);
     ferry_metrics_free(b->metrics);
     bridge__hellos_free(b->hellos);
@@ -786,6 +791,7 @@ typedef struct {
     ferry_topic topic;
     const ferry_bridge_msg *raw; /* as received: the signature covers these bytes */
     json_t *calls; /* node.stats: the entries believed, applied after the commit (else NULL) */
+    bool logs;     /* a believed logs answer, handed over after the commit */
 } node_msg;
 
 typedef struct {
@@ -817,6 +823,9 @@ static json_t *check_msg(const ferry_bridge_msg *m, ferry_topic *tp) {
         break;
     case FERRY_TOPIC_NODE_STATS:
         want = FERRY_MSG_NODE_STATS;
+        break;
+    case FERRY_TOPIC_LOGS_REPLY:
+        want = FERRY_MSG_LOGS;
         break;
     default:
         LOG_WARN("mqtt: message on '%.*s' is not for the bridge; dropped", (int)m->topic_len,
@@ -1046,6 +1055,8 @@ static ferry_err batch_txn(ferry_store_txn *t, void *ctx) {
             err = is_clear(m) ? status_clear(t, m) : handle_status(t, m);
         else if (m->topic.kind == FERRY_TOPIC_NODE_ONLINE)
             err = handle_online(t, m);
+        else if (m->topic.kind == FERRY_TOPIC_LOGS_REPLY)
+            m->logs = true;
     }
     return err;
 }
@@ -1140,6 +1151,9 @@ static void count_message(ferry_bridge *b, const node_msg *m) {
         case FERRY_TOPIC_NODE_STATS:
             type = "type=\"node.stats\"";
             break;
+        case FERRY_TOPIC_LOGS_REPLY:
+            type = "type=\"logs\"";
+            break;
         default:
             type = "type=\"other\"";
             break;
@@ -1187,6 +1201,12 @@ static ferry_err handle_batch(ferry_bridge *b, const ferry_bridge_msg *msgs, siz
         LOG_ERROR("store: %zu node messages could not be stored (%s); they are lost, nodes "
                   "resend status on reconnect and hellos after 30 s",
                   n - hellos, ferry_strerror(err));
+    for (size_t i = 0; i < n && err == FERRY_OK; i++) {
+        const node_msg *m = &op.msgs[i];
+        if (m->logs && !bridge__logs_answer(b->logs, m->topic.ns, m->topic.node, m->msg))
+            LOG_INFO("mqtt: a logs answer from %s/%s for no waiting request (late?); dropped",
+                     m->topic.ns, m->topic.node);
+    }
     for (size_t i = 0; i < n && hellos > 0; i++) {
         if (op.msgs[i].msg != NULL && op.msgs[i].topic.kind == FERRY_TOPIC_NODE_HELLO)
             answer_hello(b, &op.msgs[i]);
@@ -1205,4 +1225,162 @@ ferry_err ferry_bridge_handle_messages(ferry_bridge *b, const ferry_bridge_msg *
     for (size_t off = 0; off < n && err == FERRY_OK; off += MAX_BATCH)
         err = handle_batch(b, msgs + off, n - off < MAX_BATCH ? n - off : MAX_BATCH);
     return err;
+}
+
+/* ---- container logs from nodes (logs.h) ------------------------------------------------------ */
+
+typedef struct {
+    ferry_bridge *b;
+    const char *ns, *node, *app, *service;
+    const char *chosen; /* the service asked, or the app's only one */
+    json_t *rec;
+    ferry_detail *e;
+} logs_check;
+
+/* Whether name is one of the services (or init services) of spec; counts them in *n and keeps
+ * the first in *first. */
+static bool has_service(const json_t *spec, const char *name, size_t *n, const char **first) {
+    static const char *const lists[] = {"services", "initServices"};
+    bool found = false;
+    size_t i;
+    json_t *v;
+    *n = 0;
+    for (size_t k = 0; k < 2; k++) {
+        json_array_foreach(json_object_get(spec, lists[k]), i, v) {
+            const char *s = json_string_value(json_object_get(v, "name"));
+            if (s == NULL)
+                continue;
+            if (*n == 0)
+                *first = s;
+            (*n)++;
+            found = found || (name != NULL && strcmp(s, name) == 0);
+        }
+    }
+    return found;
+}
+
+static ferry_err logs_check_txn(ferry_store_txn *t, void *ctx) {
+    logs_check *lc = ctx;
+    char key[BRIDGE_KEY_MAX];
+    json_t *st = NULL;
+    size_t n = 0;
+    const char *first = NULL;
+    if (bridge__index_get(lc->b->index, BRIDGE_INDEX_NODES, lc->ns, lc->node) == NULL)
+        return ferry_fail(lc->e, FERRY_ENOTFOUND, NULL, "node '%s' not found", lc->node);
+    if (bridge__index_get(lc->b->index, BRIDGE_INDEX_APPS, lc->ns, lc->app) == NULL)
+        return ferry_fail(lc->e, FERRY_ENOTFOUND, "app", "app '%s' not found", lc->app);
+    ferry_err err = bridge__get_app(t, lc->ns, lc->app, &lc->rec);
+    if (err != FERRY_OK)
+        return err;
+    const json_t *spec = json_object_get(lc->rec, "spec");
+    if (has_service(spec, lc->service, &n, &first))
+        lc->chosen = lc->service;
+    else if (lc->service != NULL)
+        return ferry_fail(lc->e, FERRY_EINVAL, "service", "app '%s' has no service '%s'", lc->app,
+                          lc->service);
+    else if (n == 1)
+        lc->chosen = first;
+    else
+        return ferry_fail(lc->e, FERRY_EINVAL, "service",
+                          "required: app '%s' has %zu services (and init services)", lc->app, n);
+    bridge__key(key, lc->ns, lc->node, NULL);
+    bool online = ferry_store_get(t, FERRY_DB_NODESTATE, key, &st) == FERRY_OK &&
+                  json_is_true(json_object_get(st, "online"));
+    json_decref(st);
+    if (!online)
+        return ferry_fail(lc->e, FERRY_EIO, NULL,
+                          "node '%s' is offline: its logs can be read once it is back", lc->node);
+    return FERRY_OK;
+}
+
+ferry_err ferry_bridge_logs_start(ferry_bridge *b, const char *ns, const char *node,
+                                  const char *app, const char *service, long tail, long since,
+                                  ferry_bridge_logs_fn done, void *ctx, char id[33],
+                                  ferry_detail *e) {
+    logs_check lc = {.b = b, .ns = ns, .node = node, .app = app, .service = service, .e = e};
+    unsigned char raw[FERRY_LOGS_ID_LEN / 2];
+    json_t *msg = NULL;
+    ferry_err err = bridge__check_names(ns, node, e);
+
+    id[0] = '\0';
+    if (err != FERRY_OK)
+        return err;
+    if (app == NULL || !ferry_name_valid(app))
+        return ferry_fail(e, FERRY_EINVAL, "app", "required: the app's name (a DNS label)");
+    if (service != NULL && !ferry_name_valid(service))
+        return ferry_fail(e, FERRY_EINVAL, "service", "must be a DNS label");
+    if (tail == 0)
+        tail = 100;
+    if (tail < 1 || tail > FERRY_LOGS_MAX_TAIL)
+        return ferry_fail(e, FERRY_EINVAL, "tail", "must be an integer from 1 to %d",
+                          FERRY_LOGS_MAX_TAIL);
+    if (since < 0)
+        return ferry_fail(e, FERRY_EINVAL, "since", "must be a Unix time in seconds (>= 0)");
+    bridge__index_read_lock(b->index);
+    err = ferry_store_read(b->store, logs_check_txn, &lc);
+    bridge__index_unlock(b->index);
+    if (err != FERRY_OK)
+        goto out;
+    pthread_mutex_lock(&b->lock);
+    bool up = b->mqtt_up;
+    pthread_mutex_unlock(&b->lock);
+    if (!up) {
+        err = ferry_fail(e, FERRY_EIO, NULL, "the bridge is not connected to the broker");
+        goto out;
+    }
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        err = ferry_fail(e, FERRY_ENOMEM, NULL, "no random bytes for a request id");
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(id + 2 * i, 3, "%02x", raw[i]);
+    msg =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "ns", ns, "node", node, "id", id, "app",
+                  app, "service", lc.chosen, "tail", (json_int_t)tail, "since", (json_int_t)since);
+    err = msg != NULL ? bridge__logs_add(b->logs, msg, done, ctx) : FERRY_ENOMEM;
+    if (err == FERRY_ETOOBIG)
+        err = ferry_fail(e, FERRY_EIO, NULL, "%d logs requests wait already; ask again later",
+                         BRIDGE_LOGS_MAX);
+    else if (err != FERRY_OK)
+        err = bridge__store_fail(e, err);
+out:
+    if (err != FERRY_OK)
+        id[0] = '\0';
+    json_decref(msg);
+    json_decref(lc.rec);
+    return err;
+}
+
+void ferry_bridge_logs_go(ferry_bridge *b, const char *id) {
+    bridge__logs_go(b->logs, id);
+    if (b->cfg.kick != NULL)
+        b->cfg.kick(b->cfg.kick_ctx);
+}
+
+void ferry_bridge_logs_cancel(ferry_bridge *b) {
+    bridge__logs_expire(b->logs, 0, true);
+}
+
+void bridge__logs_publish(ferry_bridge *b) {
+    json_t *msgs = bridge__logs_to_send(b->logs);
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m) {
+        ferry_topic tp = {.kind = FERRY_TOPIC_LOGS_REQUEST};
+        char topic[FERRY_TOPIC_MAX];
+        unsigned char *buf = NULL;
+        size_t len = 0;
+        snprintf(tp.ns, sizeof(tp.ns), "%s", json_string_value(json_object_get(m, "ns")));
+        snprintf(tp.node, sizeof(tp.node), "%s", json_string_value(json_object_get(m, "node")));
+        ferry_err err = ferry_topic_build(&tp, topic, sizeof(topic));
+        if (err == FERRY_OK && (err = ferry_proto_encode(m, &buf, &len)) == FERRY_OK) {
+            pthread_mutex_lock(&b->lock);
+            err = bridge__publish(b, topic, buf, len, NULL);
+            pthread_mutex_unlock(&b->lock);
+        }
+        if (err != FERRY_OK) /* it times out: 504 */
+            LOG_WARN("logs: could not ask %s for its logs (%s)", topic, ferry_strerror(err));
+        ferry_free(buf);
+    }
+    json_decref(msgs);
 }

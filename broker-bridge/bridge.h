@@ -209,6 +209,29 @@ void ferry_bridge_outbox_failed(ferry_bridge *b, const ferry_outbox_ref *ref);
  * acknowledgement came for a long time while messages were in flight. */
 void ferry_bridge_tick(ferry_bridge *b);
 
+/* ---- container logs from a node (logs.h, PROTOCOL.md "logs.request") ---- */
+
+/* The answer to a logs request: an HTTP status (200, 502 the node could not read the log, 503,
+ * 504 no answer in time) and its JSON body (owned by the callee). Called exactly once, on the
+ * loop thread (or the closing thread), never from ferry_bridge_logs_start. */
+typedef void (*ferry_bridge_logs_fn)(void *ctx, unsigned status, json_t *body);
+
+/* Ask node ns/node for the log of service of app (service NULL: the app's only service), the
+ * last tail lines (0: 100) since the Unix time since (0: from the start). Checked here: the
+ * names, tail (1..FERRY_LOGS_MAX_TAIL), the node registered, the app live, the service one of
+ * its services or init services (FERRY_EINVAL naming the query parameter, FERRY_ENOTFOUND);
+ * FERRY_EIO with e filled when the node is offline, the broker down, or too many requests wait.
+ * On FERRY_OK, *id names the request: it is published once ferry_bridge_logs_go(id) says the
+ * caller is ready for done. */
+ferry_err ferry_bridge_logs_start(ferry_bridge *b, const char *ns, const char *node,
+                                  const char *app, const char *service, long tail, long since,
+                                  ferry_bridge_logs_fn done, void *ctx, char id[33],
+                                  ferry_detail *e);
+void ferry_bridge_logs_go(ferry_bridge *b, const char *id);
+
+/* Answer every waiting logs request 503 (before the API stops). */
+void ferry_bridge_logs_cancel(ferry_bridge *b);
+
 /* ---- metrics ---- */
 
 /* The bridge's Prometheus registry (lives as long as the bridge; thread-safe), and its text after

@@ -13,6 +13,7 @@
 #include "broker.h"
 #include "hellos.h"
 #include "index.h"
+#include "logs.h"
 #include "metrics.h"
 #include "stats.h"
 #include "store.h"
@@ -27,6 +28,7 @@ struct ferry_bridge {
     bridge_hellos *hellos;                    /* hello budgets and cached syncs (own lock) */
     bridge_index *index;                      /* live apps and nodes (own lock; index.h) */
     ferry_metrics *metrics;                   /* GET /metrics (own lock; telemetry.h) */
+    bridge_logs *logs;                        /* logs requests waiting (own lock; logs.h) */
     bridge_stats *stats;                      /* the window of call statistics (own lock) */
     ferry_broker *broker;                     /* broker administration (cfg.broker); read-only */
     /* Publisher state (under lock; publisher.c). */
@@ -43,6 +45,9 @@ struct ferry_bridge {
 /* Queue the node.sync of node (its record node_rec, NULL once deleted) at rev (bridge.c). */
 ferry_err bridge__queue_sync(ferry_bridge *b, ferry_store_txn *t, const char *ns, const char *node,
                              const json_t *node_rec, uint64_t rev, size_t *queued);
+
+/* Publish the logs requests ready to go (bridge.c; the loop thread, lock not held). */
+void bridge__logs_publish(ferry_bridge *b);
 
 /* Sign (topic, payload) with the bridge's key and hand it to cfg.publish (publisher.c). Lock held.
  */

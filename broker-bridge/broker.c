@@ -94,8 +94,10 @@ ferry_err ferry_broker_node_policy(const char *ns, const char *node, const json_
         {FERRY_BROKER_PUBLISH, "ferry/%s/nodes/%s/online"},
         {FERRY_BROKER_PUBLISH, "ferry/%s/nodes/%s/status/+"},
         {FERRY_BROKER_PUBLISH, "ferry/%s/nodes/%s/stats"},
+        {FERRY_BROKER_PUBLISH, "ferry/%s/nodes/%s/logs/reply"},
         {FERRY_BROKER_SUBSCRIBE, "ferry/%s/nodes/%s/sync"},
         {FERRY_BROKER_SUBSCRIBE, "ferry/%s/nodes/%s/secrets/+"},
+        {FERRY_BROKER_SUBSCRIBE, "ferry/%s/nodes/%s/logs/request"},
     };
     const size_t nown = sizeof(own) / sizeof(own[0]);
     label *sorted = NULL;

@@ -24,7 +24,8 @@
 
 /* What the bridge subscribes to: every node's hello, status, online and stats messages. */
 static const char *const sub_topics[] = {"ferry/+/nodes/+/hello", "ferry/+/nodes/+/status/+",
-                                         "ferry/+/nodes/+/online", FERRY_TOPIC_STATS_FILTER};
+                                         "ferry/+/nodes/+/online", FERRY_TOPIC_STATS_FILTER,
+                                         FERRY_TOPIC_LOGS_FILTER};
 #define SUB_COUNT (sizeof(sub_topics) / sizeof(sub_topics[0]))
 
 typedef struct {

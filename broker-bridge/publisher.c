@@ -83,9 +83,12 @@ static ferry_err pump_txn(ferry_store_txn *t, void *ctx) {
 
 void ferry_bridge_pump(ferry_bridge *b) {
     pthread_mutex_lock(&b->lock);
-    if (b->mqtt_up && b->inflight < b->cfg.window)
+    bool up = b->mqtt_up;
+    if (up && b->inflight < b->cfg.window)
         ferry_store_read(b->store, pump_txn, b);
     pthread_mutex_unlock(&b->lock);
+    if (up)
+        bridge__logs_publish(b);
 }
 
 typedef struct {
@@ -150,5 +153,6 @@ void ferry_bridge_tick(ferry_bridge *b) {
         b->last_progress_ms = ferry_mono_ms();
     }
     pthread_mutex_unlock(&b->lock);
+    bridge__logs_expire(b->logs, ferry_mono_ms(), false);
     ferry_bridge_pump(b);
 }

@@ -12,6 +12,7 @@ struct ferry_session {
     ferry_sync_self self;
     char sync_topic[FERRY_TOPIC_MAX], all_filter[FERRY_TOPIC_MAX], secrets_filter[FERRY_TOPIC_MAX];
     char online_topic[FERRY_TOPIC_MAX], hello_topic[FERRY_TOPIC_MAX];
+    char logs_topic[FERRY_TOPIC_MAX], logs_reply_topic[FERRY_TOPIC_MAX];
     bool connected;
     /* Hello */
     bool hello_outstanding;
@@ -61,6 +62,9 @@ ferry_err ferry_session_new(const ferry_session_cfg *cfg, ferry_session **out) {
     if (topic_for(s, FERRY_TOPIC_NODE_SYNC, s->sync_topic, sizeof(s->sync_topic)) != FERRY_OK ||
         topic_for(s, FERRY_TOPIC_NODE_HELLO, s->hello_topic, sizeof(s->hello_topic)) != FERRY_OK ||
         topic_for(s, FERRY_TOPIC_NODE_ONLINE, s->online_topic, sizeof(s->online_topic)) !=
+            FERRY_OK ||
+        topic_for(s, FERRY_TOPIC_LOGS_REQUEST, s->logs_topic, sizeof(s->logs_topic)) != FERRY_OK ||
+        topic_for(s, FERRY_TOPIC_LOGS_REPLY, s->logs_reply_topic, sizeof(s->logs_reply_topic)) !=
             FERRY_OK ||
         ferry_topic_all_filter(cfg->ns, s->all_filter, sizeof(s->all_filter)) != FERRY_OK ||
         (size_t)snprintf(s->secrets_filter, sizeof(s->secrets_filter),
@@ -218,7 +222,7 @@ static void subscribe_all(ferry_session *s, const char *reason, int64_t now) {
                                                         sizeof(buf)) == FERRY_OK)
             json_array_append_new(filters, json_string(buf));
     }
-    list = ferry_calloc(json_array_size(filters) + 3, sizeof(*list));
+    list = ferry_calloc(json_array_size(filters) + 4, sizeof(*list));
     gone = ferry_calloc(json_array_size(old) + 1, sizeof(*gone));
     if (filters == NULL || list == NULL || gone == NULL) {
         LOG_ERROR("out of memory; subscribing again later");
@@ -228,6 +232,7 @@ static void subscribe_all(ferry_session *s, const char *reason, int64_t now) {
     }
     list[n++] = s->sync_topic;
     list[n++] = s->secrets_filter;
+    list[n++] = s->logs_topic;
     list[n++] = s->all_filter;
     json_array_foreach(filters, i, v) list[n++] = json_string_value(v);
     json_array_foreach(old, i, v) {
@@ -311,6 +316,28 @@ void ferry_session_subscribed(ferry_session *s, uint64_t tag, bool ok, int64_t n
     }
 }
 
+/* A logs.request (its signature checked): for this node, handed to the daemon, which reads the
+ * log off the loop and answers with ferry_session_logs_reply. */
+static void logs_request(ferry_session *s, const void *payload, size_t len) {
+    char why[256] = "";
+    json_t *msg = NULL;
+    if (ferry_proto_decode(payload, len, &msg, why, sizeof(why)) != FERRY_OK) {
+        LOG_WARN("refused a logs request: %s", why);
+        return;
+    }
+    const char *type = json_string_value(json_object_get(msg, "type"));
+    if (strcmp(type, FERRY_MSG_LOGS_REQUEST) != 0 ||
+        strcmp(json_string_value(json_object_get(msg, "ns")), s->cfg.ns) != 0 ||
+        strcmp(json_string_value(json_object_get(msg, "node")), s->cfg.node) != 0)
+        LOG_WARN("refused a %s on the logs topic: not a logs request for this node", type);
+    else if (s->cfg.on_logs == NULL)
+        LOG_WARN("a logs request for %s came, but this daemon does not read logs",
+                 json_string_value(json_object_get(msg, "app")));
+    else
+        s->cfg.on_logs(s->cfg.on_logs_ctx, msg);
+    json_decref(msg);
+}
+
 void ferry_session_message(ferry_session *s, const char *topic, size_t tlen, const void *payload,
                            size_t len, const char *sig, int64_t now) {
     ferry_sync_actions act;
@@ -319,6 +346,10 @@ void ferry_session_message(ferry_session *s, const char *topic, size_t tlen, con
         !ferry_sign_verify(s->cfg.bridge_pub, topic, tlen, payload, len, sig)) {
         LOG_WARN("refused a message on '%.*s': %s", (int)(tlen > 200 ? 200 : tlen), topic,
                  sig == NULL ? "it is not signed" : "its signature is not the bridge's");
+        return;
+    }
+    if (tlen == strlen(s->logs_topic) && memcmp(topic, s->logs_topic, tlen) == 0) {
+        logs_request(s, payload, len);
         return;
     }
     ferry_sync_handle(s->cfg.store, &s->self, topic, tlen, payload, len, &act);
@@ -420,4 +451,10 @@ void ferry_session_stats(ferry_session *s, const json_t *stats) {
     if (!s->connected || topic_for(s, FERRY_TOPIC_NODE_STATS, topic, sizeof(topic)) != FERRY_OK)
         return;
     publish_msg(s, topic, stats, false);
+}
+
+void ferry_session_logs_reply(ferry_session *s, const json_t *reply) {
+    /* The bridge waits 15 s for it: one that cannot go now is of no use later. */
+    if (s->connected)
+        publish_msg(s, s->logs_reply_topic, reply, false);
 }

@@ -48,6 +48,11 @@ typedef struct {
      * then nothing is signed and nothing is checked. Borrowed. */
     const ferry_keypair *sign;
     const unsigned char *bridge_pub;
+    /* A logs.request for this node came (signed by the bridge, decoded and checked; borrowed for
+     * the call): the daemon reads the log off the loop thread and answers with
+     * ferry_session_logs_reply. NULL: requests are refused with a log line. */
+    void (*on_logs)(void *ctx, const json_t *request);
+    void *on_logs_ctx;
 } ferry_session_cfg;
 
 typedef struct ferry_session ferry_session; /* opaque */
@@ -121,5 +126,9 @@ bool ferry_session_is_connected(const ferry_session *s);
  * stats topic; dropped while not connected (its counters are cumulative: the next report covers
  * it). */
 void ferry_session_stats(ferry_session *s, const json_t *stats);
+
+/* Publish the answer to a logs request (a `logs` message without "v"; borrowed), signed, on the
+ * node's logs/reply topic; dropped while not connected (the bridge answers 504 then). */
+void ferry_session_logs_reply(ferry_session *s, const json_t *reply);
 
 #endif

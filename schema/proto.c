@@ -482,15 +482,69 @@ out:
     return rc;
 }
 
+/* A logs request's id: FERRY_LOGS_ID_LEN lowercase hex digits. */
+static ferry_err req_logs_id(const pctx *c, const json_t *m) {
+    const json_t *v;
+    ferry_err rc = req(c, m, "", "id", &v);
+    if (rc != FERRY_OK)
+        return rc;
+    if (!json_is_string(v) || json_string_length(v) != FERRY_LOGS_ID_LEN ||
+        strspn(json_string_value(v), "0123456789abcdef") != FERRY_LOGS_ID_LEN)
+        return bad(c, "id", FERRY_EINVAL, "must be %d lowercase hex digits", FERRY_LOGS_ID_LEN);
+    return FERRY_OK;
+}
+
+static ferry_err check_logs_request(const pctx *c, const json_t *m) {
+    json_int_t tail = 0;
+    ferry_err rc;
+    if ((rc = req_name(c, m, "", "ns", NULL)) != FERRY_OK ||
+        (rc = req_name(c, m, "", "node", NULL)) != FERRY_OK ||
+        (rc = req_logs_id(c, m)) != FERRY_OK ||
+        (rc = req_name(c, m, "", "app", NULL)) != FERRY_OK ||
+        (rc = req_name(c, m, "", "service", NULL)) != FERRY_OK ||
+        (rc = req_int(c, m, "", "tail", 1, &tail)) != FERRY_OK ||
+        (rc = req_int(c, m, "", "since", 0, NULL)) != FERRY_OK)
+        return rc;
+    if (tail > FERRY_LOGS_MAX_TAIL)
+        return bad(c, "tail", FERRY_EINVAL, "must be at most %d lines", FERRY_LOGS_MAX_TAIL);
+    return FERRY_OK;
+}
+
+static ferry_err check_logs(const pctx *c, const json_t *m) {
+    const json_t *text;
+    ferry_err rc;
+    if ((rc = req_name(c, m, "", "ns", NULL)) != FERRY_OK ||
+        (rc = req_name(c, m, "", "node", NULL)) != FERRY_OK ||
+        (rc = req_logs_id(c, m)) != FERRY_OK ||
+        (rc = req_name(c, m, "", "app", NULL)) != FERRY_OK ||
+        (rc = req_name(c, m, "", "service", NULL)) != FERRY_OK ||
+        (rc = req_bool(c, m, "ok")) != FERRY_OK || (rc = req_bool(c, m, "truncated")) != FERRY_OK ||
+        (rc = req_text(c, m, "", "error", PROTO_MAX_TEXT)) != FERRY_OK ||
+        (rc = req(c, m, "", "text", &text)) != FERRY_OK)
+        return rc;
+    /* Bytes, not characters: the cap is what the bridge holds for an API answer. */
+    if (!json_is_string(text) || json_string_length(text) > FERRY_LOGS_MAX_BYTES ||
+        strlen(json_string_value(text)) != json_string_length(text))
+        return bad(c, "text", FERRY_EINVAL, "must be a string of at most %d bytes without NUL",
+                   FERRY_LOGS_MAX_BYTES);
+    return FERRY_OK;
+}
+
 static const struct {
     const char *type;
     ferry_err (*check)(const pctx *c, const json_t *m);
 } proto_types[] = {
-    {FERRY_MSG_APP_PUT, check_app_put},         {FERRY_MSG_APP_PATCH, check_app_patch},
-    {FERRY_MSG_APP_DELETE, check_app_delete},   {FERRY_MSG_NODE_SYNC, check_node_sync},
-    {FERRY_MSG_NODE_HELLO, check_node_hello},   {FERRY_MSG_APP_STATUS, check_app_status},
-    {FERRY_MSG_NODE_ONLINE, check_node_online}, {FERRY_MSG_APP_SECRETS, check_app_secrets},
+    {FERRY_MSG_APP_PUT, check_app_put},
+    {FERRY_MSG_APP_PATCH, check_app_patch},
+    {FERRY_MSG_APP_DELETE, check_app_delete},
+    {FERRY_MSG_NODE_SYNC, check_node_sync},
+    {FERRY_MSG_NODE_HELLO, check_node_hello},
+    {FERRY_MSG_APP_STATUS, check_app_status},
+    {FERRY_MSG_NODE_ONLINE, check_node_online},
+    {FERRY_MSG_APP_SECRETS, check_app_secrets},
     {FERRY_MSG_NODE_STATS, check_node_stats},
+    {FERRY_MSG_LOGS_REQUEST, check_logs_request},
+    {FERRY_MSG_LOGS, check_logs},
 };
 
 __attribute__((format(printf, 4, 5))) static ferry_err why_set(char *why, size_t whylen,

@@ -105,6 +105,12 @@ ferry_err ferry_topic_build(const ferry_topic *t, char *buf, size_t buflen) {
     case FERRY_TOPIC_NODE_STATS:
         suffix = "/stats";
         break;
+    case FERRY_TOPIC_LOGS_REQUEST:
+        suffix = "/logs/request";
+        break;
+    case FERRY_TOPIC_LOGS_REPLY:
+        suffix = "/logs/reply";
+        break;
     case FERRY_TOPIC_NODE_STATUS:
         if (!name_ok(t->app))
             return FERRY_EINVAL;
@@ -285,6 +291,10 @@ ferry_err ferry_topic_parse(const char *topic, size_t len, ferry_topic *out) {
             t.kind = FERRY_TOPIC_NODE_STATUS;
         else if (nseg == 6 && seg_is(segs[4], "secrets") && parse_name(segs[5], t.app))
             t.kind = FERRY_TOPIC_NODE_SECRETS;
+        else if (nseg == 6 && seg_is(segs[4], "logs") && seg_is(segs[5], "request"))
+            t.kind = FERRY_TOPIC_LOGS_REQUEST;
+        else if (nseg == 6 && seg_is(segs[4], "logs") && seg_is(segs[5], "reply"))
+            t.kind = FERRY_TOPIC_LOGS_REPLY;
         else
             return FERRY_EFORMAT;
     } else {

@@ -18,7 +18,15 @@
 #define FERRY_MSG_APP_STATUS "app.status"
 #define FERRY_MSG_NODE_ONLINE "node.online"
 #define FERRY_MSG_APP_SECRETS "app.secrets"
-#define FERRY_MSG_NODE_STATS "node.stats" /* call statistics (ferry/stats.h) */
+#define FERRY_MSG_NODE_STATS "node.stats"     /* call statistics (ferry/stats.h) */
+#define FERRY_MSG_LOGS_REQUEST "logs.request" /* the bridge asks a node for a container's log */
+#define FERRY_MSG_LOGS "logs"                 /* the node's answer */
+
+/* Logs over MQTT (PROTOCOL.md, "logs.request"): at most this many lines asked, and this many
+ * bytes of text in an answer (the newest are kept: "truncated" says some were cut). */
+#define FERRY_LOGS_MAX_TAIL 10000
+#define FERRY_LOGS_MAX_BYTES (256 * 1024)
+#define FERRY_LOGS_ID_LEN 32 /* lowercase hex of 16 random bytes */
 
 /* Encode msg (a JSON object holding "type" and the type's fields, without "v") as a msgpack
  * payload with "v": FERRY_PROTO_VERSION added. *out from ferry_malloc, caller frees. */

@@ -19,7 +19,9 @@ typedef enum {
     FERRY_TOPIC_NODE_STATUS,  /* ferry/{ns}/nodes/{node}/status/{app} */
     FERRY_TOPIC_NODE_ONLINE,  /* ferry/{ns}/nodes/{node}/online */
     FERRY_TOPIC_NODE_SECRETS, /* ferry/{ns}/nodes/{node}/secrets/{app} */
-    FERRY_TOPIC_NODE_STATS    /* ferry/{ns}/nodes/{node}/stats (node.stats, ferry/stats.h) */
+    FERRY_TOPIC_NODE_STATS,   /* ferry/{ns}/nodes/{node}/stats (node.stats, ferry/stats.h) */
+    FERRY_TOPIC_LOGS_REQUEST, /* ferry/{ns}/nodes/{node}/logs/request (logs.request) */
+    FERRY_TOPIC_LOGS_REPLY    /* ferry/{ns}/nodes/{node}/logs/reply (logs) */
 } ferry_topic_kind;
 
 /* A topic, decoded. Which fields are used depends on kind; unused ones are empty strings. */
@@ -49,5 +51,7 @@ ferry_err ferry_topic_label_filter(const char *ns, const char *key, const char *
 ferry_err ferry_topic_all_filter(const char *ns, char *buf, size_t buflen);
 /* What the bridge subscribes to for every node's call statistics: ferry/+/nodes/+/stats. */
 #define FERRY_TOPIC_STATS_FILTER "ferry/+/nodes/+/stats"
+/* ... and for the answers to its logs requests: ferry/+/nodes/+/logs/reply. */
+#define FERRY_TOPIC_LOGS_FILTER "ferry/+/nodes/+/logs/reply"
 
 #endif

@@ -142,8 +142,10 @@ static void test_node_policy(void **state) {
         {FERRY_BROKER_PUBLISH, "ferry/default/nodes/edge-1/online"},
         {FERRY_BROKER_PUBLISH, "ferry/default/nodes/edge-1/status/+"},
         {FERRY_BROKER_PUBLISH, "ferry/default/nodes/edge-1/stats"},
+        {FERRY_BROKER_PUBLISH, "ferry/default/nodes/edge-1/logs/reply"},
         {FERRY_BROKER_SUBSCRIBE, "ferry/default/nodes/edge-1/sync"},
         {FERRY_BROKER_SUBSCRIBE, "ferry/default/nodes/edge-1/secrets/+"},
+        {FERRY_BROKER_SUBSCRIBE, "ferry/default/nodes/edge-1/logs/request"},
         {FERRY_BROKER_SUBSCRIBE, "ferry/default/all/apps/+"},
         /* Keys in byte order; '/' percent-encoded as the bridge publishes it. */
         {FERRY_BROKER_SUBSCRIBE, "ferry/default/labels/example.com%2Fzone=a.b/apps/+"},
@@ -164,13 +166,19 @@ static void test_node_policy(void **state) {
     t.kind = FERRY_TOPIC_NODE_STATS;
     assert_int_equal(ferry_topic_build(&t, want, sizeof(want)), FERRY_OK);
     assert_string_equal(p.rules[3].filter, want);
-    t.kind = FERRY_TOPIC_NODE_SYNC;
+    t.kind = FERRY_TOPIC_LOGS_REPLY;
     assert_int_equal(ferry_topic_build(&t, want, sizeof(want)), FERRY_OK);
     assert_string_equal(p.rules[4].filter, want);
+    t.kind = FERRY_TOPIC_NODE_SYNC;
+    assert_int_equal(ferry_topic_build(&t, want, sizeof(want)), FERRY_OK);
+    assert_string_equal(p.rules[5].filter, want);
+    t.kind = FERRY_TOPIC_LOGS_REQUEST;
+    assert_int_equal(ferry_topic_build(&t, want, sizeof(want)), FERRY_OK);
+    assert_string_equal(p.rules[7].filter, want);
     assert_int_equal(
         ferry_topic_label_filter("default", "example.com/zone", "a.b", want, sizeof(want)),
         FERRY_OK);
-    assert_string_equal(p.rules[7].filter, want);
+    assert_string_equal(p.rules[9].filter, want);
     ferry_broker_policy_free(&p);
     assert_null(p.rules);
     assert_int_equal(p.nrules, 0);
@@ -179,7 +187,7 @@ static void test_node_policy(void **state) {
 
     /* No labels: the fixed rules only. */
     assert_int_equal(ferry_broker_node_policy("default", "edge-1", NULL, &p), FERRY_OK);
-    assert_int_equal(p.nrules, 7);
+    assert_int_equal(p.nrules, 9);
     ferry_broker_policy_free(&p);
 }
 
@@ -206,7 +214,7 @@ static void test_node_policy_refuses(void **state) {
         json_object_set_new(many, key, json_string("v"));
     }
     assert_int_equal(ferry_broker_node_policy("default", "edge-1", many, &p), FERRY_OK);
-    assert_int_equal(p.nrules, 7 + 64);
+    assert_int_equal(p.nrules, 9 + 64);
     ferry_broker_policy_free(&p);
     json_object_set_new(many, "k64", json_string("v"));
     assert_int_equal(ferry_broker_node_policy("default", "edge-1", many, &p), FERRY_EINVAL);
@@ -243,14 +251,16 @@ static void test_grant_with_password(void **state) {
 
     /* The role's ACLs: the policy's rules, then denials of everything else. */
     json_t *acls = json_object_get(json_array_get(cmds, 1), "acls");
-    assert_int_equal(json_array_size(acls), 4 + 2 * 4 + 3);
+    assert_int_equal(json_array_size(acls), 5 + 2 * 5 + 3);
     assert_allowed(acls, "publishClientSend", "ferry/default/nodes/edge-1/hello");
     assert_allowed(acls, "publishClientSend", "ferry/default/nodes/edge-1/online");
     assert_allowed(acls, "publishClientSend", "ferry/default/nodes/edge-1/status/+");
     assert_allowed(acls, "publishClientSend", "ferry/default/nodes/edge-1/stats");
+    assert_allowed(acls, "publishClientSend", "ferry/default/nodes/edge-1/logs/reply");
     const char *subs[] = {"ferry/default/nodes/edge-1/sync", "ferry/default/nodes/edge-1/secrets/+",
-                          "ferry/default/all/apps/+", "ferry/default/labels/region=east/apps/+"};
-    for (size_t i = 0; i < 4; i++) {
+                          "ferry/default/nodes/edge-1/logs/request", "ferry/default/all/apps/+",
+                          "ferry/default/labels/region=east/apps/+"};
+    for (size_t i = 0; i < 5; i++) {
         assert_allowed(acls, "subscribePattern", subs[i]);
         assert_allowed(acls, "publishClientReceive", subs[i]);
     }
@@ -405,7 +415,7 @@ static void test_largest_node_fits(void **state) {
     const char *ns = "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn";
     assert_int_equal(ferry_broker_node_grant(b, ns, ns, "pw", labels, record, s), FERRY_OK);
     json_t *acls = json_object_get(json_array_get(only_commands(s), 1), "acls");
-    assert_int_equal(json_array_size(acls), 4 + 2 * (3 + 64) + 3);
+    assert_int_equal(json_array_size(acls), 5 + 2 * (4 + 64) + 3);
     size_t len =
         json_dumpb(json_object_get(json_array_get(s->msgs, 0), "json"), NULL, 0, JSON_COMPACT);
     assert_true(len > 65536 && len <= FERRY_BROKER_CONTROL_MAX);

@@ -23,7 +23,13 @@ typedef struct {
     json_t *out;  /* ["pub TOPIC TYPE [retained]" | "sub F1 F2 .. #TAG" | "unsub F .."] */
     json_t *msgs; /* decoded payloads of the publishes, in order */
     uint64_t last_tag;
+    json_t *logs; /* logs requests handed to the daemon */
 } fixture;
+
+static void rec_logs(void *ctx, const json_t *request) {
+    fixture *f = ctx;
+    json_array_append(f->logs, (json_t *)request);
+}
 
 static ferry_err rec_publish(void *ctx, const char *topic, const void *payload, size_t len,
                              bool retain, const char *sig) {
@@ -78,13 +84,16 @@ static int open_fixture(void **state, bool secure) {
     assert_int_equal(ferry_estore_open(f->dir, &f->store), FERRY_OK);
     f->out = json_array();
     f->msgs = json_array();
+    f->logs = json_array();
     ferry_session_cfg cfg = {.ns = "default",
                              .node = "n1",
                              .store = f->store,
                              .io = {rec_publish, rec_subscribe, rec_unsubscribe, f},
                              .reconcile_interval_s = 5,
                              .sign = secure ? &f->node_key : NULL,
-                             .bridge_pub = secure ? f->bridge_key.pub : NULL};
+                             .bridge_pub = secure ? f->bridge_key.pub : NULL,
+                             .on_logs = rec_logs,
+                             .on_logs_ctx = f};
     assert_int_equal(ferry_session_new(&cfg, &f->s), FERRY_OK);
     *state = f;
     return 0;
@@ -105,6 +114,7 @@ static int teardown(void **state) {
     ferry_estore_close(f->store);
     json_decref(f->out);
     json_decref(f->msgs);
+    json_decref(f->logs);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
     assert_int_equal(system(cmd), 0);
     free(f);
@@ -161,7 +171,9 @@ static json_t *sync_msg(long long rev, json_t *labels) {
 
 #define TAG(gen) ((uint64_t)(gen) << 8) /* the first batch of a subscription generation */
 #define SYNC "ferry/default/nodes/n1/sync"
-#define ALL "ferry/default/nodes/n1/secrets/+ ferry/default/all/apps/+"
+#define ALL                                                                                        \
+    "ferry/default/nodes/n1/secrets/+ ferry/default/nodes/n1/logs/request "                        \
+    "ferry/default/all/apps/+"
 
 static void test_connect_subscribes_then_hello(void **state) {
     fixture *f = *state;
@@ -429,6 +441,46 @@ static void test_trust(void **state) {
     assert_string_equal(did(f), "sub " SYNC " " ALL " ferry/default/labels/region=east/apps/+ #2");
 }
 
+/* A logs request: only the bridge's, only for this node, reaches the daemon; the answer goes
+ * out signed on the reply topic. */
+static void test_logs_request(void **state) {
+    fixture *f = *state;
+    const char *topic = "ferry/default/nodes/n1/logs/request";
+    ferry_session_connected(f->s, 1000);
+    ferry_session_subscribed(f->s, TAG(1), true, 1000);
+    json_array_clear(f->out);
+#define LOGS_REQ(node)                                                                             \
+    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "type", "logs.request", "ns", "default", \
+              "node", node, "id", "0123456789abcdef0123456789abcdef", "app", "web", "service",     \
+              "s0", "tail", 100, "since", 0)
+    deliver_signed(f, topic, LOGS_REQ("n1"), NULL, NULL, 2000);            /* unsigned */
+    deliver_signed(f, topic, LOGS_REQ("n2"), &f->bridge_key, topic, 2000); /* another node */
+    deliver_signed(f, topic,
+                   json_pack("{s:s, s:s, s:s, s:i, s:b, s:o, s:[]}", "type", "node.sync", "ns",
+                             "default", "node", "n1", "rev", 1, "registered", 1, "labels",
+                             json_object(), "apps"),
+                   &f->bridge_key, topic, 2000); /* another type */
+    assert_int_equal(json_array_size(f->logs), 0);
+    deliver_signed(f, topic, LOGS_REQ("n1"), &f->bridge_key, topic, 2000);
+    assert_int_equal(json_array_size(f->logs), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(f->logs, 0), "service")),
+                        "s0");
+#undef LOGS_REQ
+    json_t *reply =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:b}", "type", "logs", "ns",
+                  "default", "node", "n1", "id", "0123456789abcdef0123456789abcdef", "app", "web",
+                  "service", "s0", "ok", 1, "error", "", "text", "hello\n", "truncated", 0);
+    ferry_session_logs_reply(f->s, reply);
+    json_decref(reply);
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/logs/reply logs");
+    assert_int_equal(f->bad_sigs, 0);
+    ferry_session_disconnected(f->s, 3000);
+    reply = json_pack("{s:s}", "type", "logs");
+    ferry_session_logs_reply(f->s, reply); /* offline: dropped */
+    json_decref(reply);
+    assert_string_equal(did(f), "");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_connect_subscribes_then_hello, setup, teardown),
@@ -441,6 +493,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_reconcile_timing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_published_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_will, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logs_request, setup_secure, teardown),
         cmocka_unit_test_setup_teardown(test_trust, setup_secure, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
