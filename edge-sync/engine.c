@@ -619,6 +619,11 @@ ferry_err ferry_engine_remove(ferry_engine *e, const char *id) {
 }
 
 ferry_err ferry_engine_logs_tail(ferry_engine *e, const char *id, int lines, char **out) {
+    return ferry_engine_logs(e, id, lines, 0, out);
+}
+
+ferry_err ferry_engine_logs(ferry_engine *e, const char *id, int lines, long long since,
+                            char **out) {
     char tail[16], what[128];
     ferry_engine__resp b = {0};
     json_t *info = NULL;
@@ -633,8 +638,11 @@ ferry_err ferry_engine_logs_tail(ferry_engine *e, const char *id, int lines, cha
         goto out;
     bool tty = json_is_true(json_object_get(json_object_get(info, "Config"), "Tty"));
     snprintf(tail, sizeof(tail), "%d", lines);
+    char since_q[32] = "";
+    if (since > 0)
+        snprintf(since_q, sizeof(since_q), "&since=%lld", since);
     rc = call(e, "GET", ENGINE_TIMEOUT_S, &status, &b,
-              "/containers/%s/logs?stdout=1&stderr=1&tail=%s", id, tail);
+              "/containers/%s/logs?stdout=1&stderr=1&tail=%s%s", id, tail, since_q);
     if (rc != FERRY_OK)
         goto out;
     if (status != 200) {

@@ -94,6 +94,9 @@ ferry_err ferry_engine_remove(ferry_engine *e, const char *id);
 
 /* The last `lines` lines of the container's stdout+stderr as text (caller frees); "" if none. */
 ferry_err ferry_engine_logs_tail(ferry_engine *e, const char *id, int lines, char **out);
+/* The same, only lines written at or after the Unix time since (seconds; 0: from the start). */
+ferry_err ferry_engine_logs(ferry_engine *e, const char *id, int lines, long long since,
+                            char **out);
 
 /* Make sure image_ref (e.g. "ferry/pause:1") exists: if missing, import it from a one-file tar
  * built in memory around the static binary at pause_binary (POST /images/create?fromSrc=-), with
