@@ -74,6 +74,8 @@ typedef struct {
     ferry_survey_item item;  /* WORK_APP */
     ferry_app_result result; /* WORK_APP */
     int deleted;             /* WORK_CLEANUP */
+    /* Monotonic ms when queued, started and ended: the debug log traces the waits. */
+    int64_t queued_ms, start_ms, end_ms;
 } work_t;
 
 static void pump(edge_t *e);
@@ -93,10 +95,14 @@ static void on_down(void *ud, const char *cause) {
 
 static void on_messages(void *ud, const ferry_mqtt_msg *msgs, size_t n) {
     edge_t *e = ud;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        LOG_DEBUG("mqtt: handling %zu bytes on %.*s (received %lld ms ago)", msgs[i].len,
+                  (int)msgs[i].topic_len, msgs[i].topic,
+                  (long long)(ferry_now_ms() - msgs[i].received_ms));
         ferry_session_message(e->session, msgs[i].topic, msgs[i].topic_len, msgs[i].payload,
                               msgs[i].len, ferry_mqtt_msg_prop(&msgs[i], FERRY_SIGN_PROP),
                               ferry_mono_ms());
+    }
 }
 
 static void on_subscribed(void *ud, uint64_t tag, bool ok) {
@@ -216,6 +222,7 @@ static ferry_err start_gateway(edge_t *e) {
 static void work_run(uv_work_t *req) {
     work_t *w = req->data;
     edge_t *e = w->e;
+    w->start_ms = ferry_mono_ms();
     switch (w->kind) {
     case WORK_SURVEY:
         w->err = ferry_reconcile_survey(&e->rcfg, &w->survey);
@@ -229,6 +236,7 @@ static void work_run(uv_work_t *req) {
         break;
     }
     }
+    w->end_ms = ferry_mono_ms();
 }
 
 static void work_done(uv_work_t *req, int status) {
@@ -237,6 +245,11 @@ static void work_done(uv_work_t *req, int status) {
     int64_t now = ferry_mono_ms(), wall = ferry_now_ms();
     (void)status;
 
+    LOG_DEBUG("%s%s: waited %lld ms for a thread, ran %lld ms, done %lld ms later (%s)",
+              w->kind == WORK_SURVEY ? "survey" : w->kind == WORK_APP ? "pass of app " : "cleanup",
+              w->kind == WORK_APP ? w->item.name : "", (long long)(w->start_ms - w->queued_ms),
+              (long long)(w->end_ms - w->start_ms), (long long)(now - w->end_ms),
+              ferry_strerror(w->err));
     switch (w->kind) {
     case WORK_SURVEY:
         if (w->err == FERRY_OK)
@@ -288,6 +301,7 @@ static void queue(edge_t *e, work_kind kind, const ferry_survey_item *item) {
     w->e = e;
     w->kind = kind;
     w->req.data = w;
+    w->queued_ms = ferry_mono_ms();
     if (item != NULL)
         w->item = *item;
     uv_queue_work(e->d.loop, &w->req, work_run, work_done);
