@@ -5,6 +5,9 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +63,7 @@ typedef struct {
     /* app -> what the file cleanup needs (reconcile.h): written on the loop thread when an app's
      * pass ends; the cleanup's worker reads it only while no app pass runs (jobs.h). */
     json_t *facts;
+    int in_flight; /* work queued on the thread pool and not done */
 } edge_t;
 
 /* One piece of work on libuv's thread pool. */
@@ -239,6 +243,18 @@ static void work_run(uv_work_t *req) {
     w->end_ms = ferry_mono_ms();
 }
 
+/* Once every piece of work is over, give the heap's free pages back: a pass over many apps parses
+ * engine answers and specs in bursts, and glibc keeps what a burst freed (below the top of the
+ * heap, or in the middle of it) until told. Once per reconciliation, when nothing runs. */
+static void release_memory(edge_t *e) {
+#ifdef __GLIBC__
+    if (e->in_flight == 0)
+        malloc_trim(0);
+#else
+    (void)e;
+#endif
+}
+
 static void work_done(uv_work_t *req, int status) {
     work_t *w = req->data;
     edge_t *e = w->e;
@@ -246,7 +262,9 @@ static void work_done(uv_work_t *req, int status) {
     (void)status;
 
     LOG_DEBUG("%s%s: waited %lld ms for a thread, ran %lld ms, done %lld ms later (%s)",
-              w->kind == WORK_SURVEY ? "survey" : w->kind == WORK_APP ? "pass of app " : "cleanup",
+              w->kind == WORK_SURVEY ? "survey"
+              : w->kind == WORK_APP  ? "pass of app "
+                                     : "cleanup",
               w->kind == WORK_APP ? w->item.name : "", (long long)(w->start_ms - w->queued_ms),
               (long long)(w->end_ms - w->start_ms), (long long)(now - w->end_ms),
               ferry_strerror(w->err));
@@ -285,7 +303,9 @@ static void work_done(uv_work_t *req, int status) {
         break;
     }
     ferry_free(w);
+    e->in_flight--;
     pump(e);
+    release_memory(e);
 }
 
 static void queue(edge_t *e, work_kind kind, const ferry_survey_item *item) {
@@ -304,6 +324,7 @@ static void queue(edge_t *e, work_kind kind, const ferry_survey_item *item) {
     w->queued_ms = ferry_mono_ms();
     if (item != NULL)
         w->item = *item;
+    e->in_flight++;
     uv_queue_work(e->d.loop, &w->req, work_run, work_done);
 }
 
@@ -610,6 +631,12 @@ int main(int argc, char **argv) {
     int rc;
 
     ferry_log_init("edge-sync");
+#ifdef __GLIBC__
+    /* glibc gives each thread that allocates an arena of its own (up to 8 per core): the pool's
+     * threads, Paho's two and the gateway's would keep up to ten heaps, each holding the pages it
+     * freed. The daemon allocates little and seldom from several threads at once: one arena. */
+    mallopt(M_ARENA_MAX, 1);
+#endif
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if ((rc = parse_args(&e, argc, argv)) >= 0)
         return rc;
