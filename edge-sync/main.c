@@ -64,7 +64,20 @@ typedef struct {
      * pass ends; the cleanup's worker reads it only while no app pass runs (jobs.h). */
     json_t *facts;
     int in_flight; /* work queued on the thread pool and not done */
+    /* app -> "directive/version/engine signature" of its last pass, when that pass ended steady
+     * (reconcile.h): a survey skips the apps whose key is unchanged, so that a node at rest costs
+     * one engine list per interval instead of a list and inspects per app, and a new app is not
+     * queued behind a no-op pass over every other one. Every spec change (configs and secrets
+     * included) comes with a new version, and an app that fails, waits or acts is not steady.
+     * A full survey passes every app (the unchanged ones last): at the start, after a connect
+     * (the session reports every app again) and at least every FULL_REFRESH_MS, which bounds how
+     * stale what only inspect shows (restart counts) gets. */
+    json_t *steady;
+    bool survey_full;     /* the survey to start next passes every app */
+    int64_t last_full_ms; /* when the last such survey started */
 } edge_t;
+
+#define FULL_REFRESH_MS 60000
 
 /* One piece of work on libuv's thread pool. */
 typedef enum { WORK_SURVEY, WORK_APP, WORK_CLEANUP } work_kind;
@@ -78,6 +91,7 @@ typedef struct {
     ferry_survey_item item;  /* WORK_APP */
     ferry_app_result result; /* WORK_APP */
     int deleted;             /* WORK_CLEANUP */
+    bool full;               /* WORK_SURVEY: pass every app (see edge_t.steady) */
     /* Monotonic ms when queued, started and ended: the debug log traces the waits. */
     int64_t queued_ms, start_ms, end_ms;
 } work_t;
@@ -89,6 +103,7 @@ static void pump(edge_t *e);
 static void on_up(void *ud) {
     edge_t *e = ud;
     ferry_session_connected(e->session, ferry_mono_ms());
+    e->survey_full = true; /* the session reports every app again after an outage */
 }
 
 static void on_down(void *ud, const char *cause) {
@@ -223,6 +238,46 @@ static ferry_err start_gateway(edge_t *e) {
 
 /* ---- work on the thread pool ---- */
 
+static void steady_key(const ferry_survey_item *it, uint64_t sig, char *buf, size_t len) {
+    snprintf(buf, len, "%d/%lld/%016llx", (int)it->dir.kind, it->version, (unsigned long long)sig);
+}
+
+/* Whether the survey's item finds the app as its last steady pass left it. */
+static bool unchanged(edge_t *e, const ferry_survey_item *it) {
+    char key[64];
+    const char *last = json_string_value(json_object_get(e->steady, it->name));
+    steady_key(it, it->engine_sig, key, sizeof(key));
+    return last != NULL && strcmp(last, key) == 0;
+}
+
+/* The survey's items in the order they should be passed: the apps that changed first (a new app
+ * is not queued behind a no-op pass over every other one); the unchanged ones after them when
+ * full, else not at all. */
+static void select_items(edge_t *e, ferry_survey *s, bool full) {
+    ferry_survey_item *out = s->n > 0 ? ferry_calloc(s->n, sizeof(*out)) : NULL;
+    size_t n = 0, skipped = 0;
+
+    if (out == NULL)
+        return; /* every app, in name order */
+    for (int later = 0; later < 2; later++) {
+        for (size_t i = 0; i < s->n; i++) {
+            if (unchanged(e, &s->items[i]) != (later == 1))
+                continue;
+            if (later == 1 && !full) {
+                json_decref(s->items[i].spec);
+                skipped++;
+                continue;
+            }
+            out[n++] = s->items[i];
+        }
+    }
+    LOG_DEBUG("survey: %zu app(s) to pass, %zu unchanged %s", n, full ? 0 : skipped,
+              full ? "(a full survey passes every app)" : "skipped");
+    ferry_free(s->items);
+    s->items = out;
+    s->n = n;
+}
+
 static void work_run(uv_work_t *req) {
     work_t *w = req->data;
     edge_t *e = w->e;
@@ -274,6 +329,8 @@ static void work_done(uv_work_t *req, int status) {
             ferry_session_wake_at(e->session, w->survey.wake_at_ms, wall, now);
         if (w->err == FERRY_OK)
             set_routes(e, &w->survey);
+        if (w->err == FERRY_OK)
+            select_items(e, &w->survey, w->full);
         ferry_jobs_survey_done(e->jobs, w->err == FERRY_OK ? &w->survey : NULL);
         ferry_survey_free(&w->survey);
         break;
@@ -282,6 +339,13 @@ static void work_done(uv_work_t *req, int status) {
             ferry_session_report(e->session, w->result.status);
         if (w->err == FERRY_OK && w->result.collected)
             ferry_session_forget(e->session, w->item.name);
+        if (w->err == FERRY_OK && w->result.steady) {
+            char key[64];
+            steady_key(&w->item, w->result.engine_sig, key, sizeof(key));
+            json_object_set_new(e->steady, w->item.name, json_string(key));
+        } else {
+            json_object_del(e->steady, w->item.name);
+        }
         if (w->err == FERRY_OK && w->result.facts != NULL)
             json_object_set(e->facts, w->item.name, w->result.facts);
         else if (w->err == FERRY_OK)
@@ -308,7 +372,7 @@ static void work_done(uv_work_t *req, int status) {
     release_memory(e);
 }
 
-static void queue(edge_t *e, work_kind kind, const ferry_survey_item *item) {
+static void queue(edge_t *e, work_kind kind, const ferry_survey_item *item, bool full) {
     work_t *w = ferry_calloc(1, sizeof(*w));
     if (w == NULL) {
         LOG_ERROR("out of memory; reconciliation waits for the next tick");
@@ -322,6 +386,7 @@ static void queue(edge_t *e, work_kind kind, const ferry_survey_item *item) {
     w->kind = kind;
     w->req.data = w;
     w->queued_ms = ferry_mono_ms();
+    w->full = full;
     if (item != NULL)
         w->item = *item;
     e->in_flight++;
@@ -333,14 +398,21 @@ static void pump(edge_t *e) {
     ferry_survey_item item;
     if (e->d.stopping)
         return;
-    if (ferry_session_reconcile_due(e->session, ferry_mono_ms()))
+    int64_t now = ferry_mono_ms();
+    if (ferry_session_reconcile_due(e->session, now))
         ferry_jobs_want_survey(e->jobs);
-    if (ferry_jobs_take_survey(e->jobs))
-        queue(e, WORK_SURVEY, NULL);
+    if (now - e->last_full_ms >= FULL_REFRESH_MS)
+        e->survey_full = true;
+    if (ferry_jobs_take_survey(e->jobs)) {
+        if (e->survey_full)
+            e->last_full_ms = now;
+        queue(e, WORK_SURVEY, NULL, e->survey_full);
+        e->survey_full = false;
+    }
     while (ferry_jobs_take_app(e->jobs, &item))
-        queue(e, WORK_APP, &item);
+        queue(e, WORK_APP, &item, false);
     if (ferry_jobs_take_cleanup(e->jobs))
-        queue(e, WORK_CLEANUP, NULL);
+        queue(e, WORK_CLEANUP, NULL, false);
 }
 
 /* ---- the loop ---- */
@@ -650,7 +722,8 @@ int main(int argc, char **argv) {
     else
         LOG_INFO("gpu: %zu device(s), sharing %s",
                  json_array_size(json_object_get(e.gpu, "devices")), e.gpu_sharing ? "on" : "off");
-    if ((e.facts = json_object()) == NULL || ferry_estore_open(e.data_dir, &e.store) != FERRY_OK)
+    if ((e.facts = json_object()) == NULL || (e.steady = json_object()) == NULL ||
+        ferry_estore_open(e.data_dir, &e.store) != FERRY_OK)
         goto out;
     if (realpath(e.data_dir, e.data_abs) == NULL) {
         LOG_ERROR("cannot resolve the data folder %s: %s", e.data_dir, strerror(errno));
@@ -676,6 +749,7 @@ int main(int argc, char **argv) {
     ferry_daemon_hooks hooks = {on_wake, on_tick, on_stop, &e};
     if (ferry_daemon_init(&e.d, &hooks) != FERRY_OK)
         goto out;
+    e.survey_full = true;
     uv_timer_init(e.d.loop, &e.cleanup_timer);
     e.cleanup_timer.data = &e;
     uv_timer_start(&e.cleanup_timer, on_cleanup_timer, (uint64_t)e.cleanup_interval_s * 1000,
@@ -704,6 +778,7 @@ out:
     ferry_engine_close(e.engine);
     ferry_estore_close(e.store);
     json_decref(e.facts);
+    json_decref(e.steady);
     json_decref(e.gpu);
     ferry_identity_clear(&e.id);
     return rc;
