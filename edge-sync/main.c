@@ -540,7 +540,8 @@ static int parse_args(edge_t *e, int argc, char **argv) {
         {"pause-binary", FERRY_OPT_STRING, &e->pause_binary_opt, 0, 0, "PATH",
          "static pause binary (ferry-pause beside edge-sync)"},
         {"reconcile-interval", FERRY_OPT_INT, &e->reconcile_interval_s, 1, 86400, "SECONDS",
-         "periodic reconcile and state refresh (5)"},
+         "periodic survey of the engine (5); an app is passed again when it or its containers "
+         "changed, and at least every 60 s"},
         {"parallel", FERRY_OPT_INT, &e->parallel, 1, 64, "N",
          "apps reconciled at the same time (4)"},
         {"session-expiry", FERRY_OPT_INT, &e->session_expiry_s, 1, INT_MAX, "SECONDS",
