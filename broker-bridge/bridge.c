@@ -885,6 +885,8 @@ static ferry_err handle_status(ferry_store_txn *t, const node_msg *m) {
     if (json_object_set_new(rec, "updatedAt", json_integer(m->raw->received_ms)) != 0)
         goto out;
     err = ferry_store_put(t, FERRY_DB_STATUS, key, rec);
+    LOG_DEBUG("status of %s at version %lld: %s", key, (long long)version,
+              json_string_value(json_object_get(rec, "phase")));
 out:
     json_decref(old);
     json_decref(rec);

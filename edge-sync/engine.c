@@ -160,8 +160,12 @@ static ferry_err http(ferry_engine *e, const http_req *r, long *status, ferry_en
     } else if (strcmp(r->method, "GET") != 0) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
     }
+    int64_t t0 = ferry_mono_ms();
     CURLcode cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    /* The trace of a deployment (bench/bench_deploy.py --trace) reads these. */
+    LOG_DEBUG("engine: %s %.200s -> %ld in %lld ms", r->method, r->path, *status,
+              (long long)(ferry_mono_ms() - t0));
     if (resp->on_line != NULL && cc == CURLE_OK && resp->len > 0) {
         resp->on_line(resp->ctx, resp->data, resp->len); /* last line without '\n' */
         resp->len = 0;

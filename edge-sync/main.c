@@ -5,6 +5,9 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +63,21 @@ typedef struct {
     /* app -> what the file cleanup needs (reconcile.h): written on the loop thread when an app's
      * pass ends; the cleanup's worker reads it only while no app pass runs (jobs.h). */
     json_t *facts;
+    int in_flight; /* work queued on the thread pool and not done */
+    /* app -> "directive/version/engine signature" of its last pass, when that pass ended steady
+     * (reconcile.h): a survey skips the apps whose key is unchanged, so that a node at rest costs
+     * one engine list per interval instead of a list and inspects per app, and a new app is not
+     * queued behind a no-op pass over every other one. Every spec change (configs and secrets
+     * included) comes with a new version, and an app that fails, waits or acts is not steady.
+     * A full survey passes every app (the unchanged ones last): at the start, after a connect
+     * (the session reports every app again) and at least every FULL_REFRESH_MS, which bounds how
+     * stale what only inspect shows (restart counts) gets. */
+    json_t *steady;
+    bool survey_full;     /* the survey to start next passes every app */
+    int64_t last_full_ms; /* when the last such survey started */
 } edge_t;
+
+#define FULL_REFRESH_MS 60000
 
 /* One piece of work on libuv's thread pool. */
 typedef enum { WORK_SURVEY, WORK_APP, WORK_CLEANUP } work_kind;
@@ -74,6 +91,9 @@ typedef struct {
     ferry_survey_item item;  /* WORK_APP */
     ferry_app_result result; /* WORK_APP */
     int deleted;             /* WORK_CLEANUP */
+    bool full;               /* WORK_SURVEY: pass every app (see edge_t.steady) */
+    /* Monotonic ms when queued, started and ended: the debug log traces the waits. */
+    int64_t queued_ms, start_ms, end_ms;
 } work_t;
 
 static void pump(edge_t *e);
@@ -83,6 +103,7 @@ static void pump(edge_t *e);
 static void on_up(void *ud) {
     edge_t *e = ud;
     ferry_session_connected(e->session, ferry_mono_ms());
+    e->survey_full = true; /* the session reports every app again after an outage */
 }
 
 static void on_down(void *ud, const char *cause) {
@@ -93,10 +114,14 @@ static void on_down(void *ud, const char *cause) {
 
 static void on_messages(void *ud, const ferry_mqtt_msg *msgs, size_t n) {
     edge_t *e = ud;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        LOG_DEBUG("mqtt: handling %zu bytes on %.*s (received %lld ms ago)", msgs[i].len,
+                  (int)msgs[i].topic_len, msgs[i].topic,
+                  (long long)(ferry_now_ms() - msgs[i].received_ms));
         ferry_session_message(e->session, msgs[i].topic, msgs[i].topic_len, msgs[i].payload,
                               msgs[i].len, ferry_mqtt_msg_prop(&msgs[i], FERRY_SIGN_PROP),
                               ferry_mono_ms());
+    }
 }
 
 static void on_subscribed(void *ud, uint64_t tag, bool ok) {
@@ -213,9 +238,50 @@ static ferry_err start_gateway(edge_t *e) {
 
 /* ---- work on the thread pool ---- */
 
+static void steady_key(const ferry_survey_item *it, uint64_t sig, char *buf, size_t len) {
+    snprintf(buf, len, "%d/%lld/%016llx", (int)it->dir.kind, it->version, (unsigned long long)sig);
+}
+
+/* Whether the survey's item finds the app as its last steady pass left it. */
+static bool unchanged(edge_t *e, const ferry_survey_item *it) {
+    char key[64];
+    const char *last = json_string_value(json_object_get(e->steady, it->name));
+    steady_key(it, it->engine_sig, key, sizeof(key));
+    return last != NULL && strcmp(last, key) == 0;
+}
+
+/* The survey's items in the order they should be passed: the apps that changed first (a new app
+ * is not queued behind a no-op pass over every other one); the unchanged ones after them when
+ * full, else not at all. */
+static void select_items(edge_t *e, ferry_survey *s, bool full) {
+    ferry_survey_item *out = s->n > 0 ? ferry_calloc(s->n, sizeof(*out)) : NULL;
+    size_t n = 0, skipped = 0;
+
+    if (out == NULL)
+        return; /* every app, in name order */
+    for (int later = 0; later < 2; later++) {
+        for (size_t i = 0; i < s->n; i++) {
+            if (unchanged(e, &s->items[i]) != (later == 1))
+                continue;
+            if (later == 1 && !full) {
+                json_decref(s->items[i].spec);
+                skipped++;
+                continue;
+            }
+            out[n++] = s->items[i];
+        }
+    }
+    LOG_DEBUG("survey: %zu app(s) to pass, %zu unchanged %s", n, full ? 0 : skipped,
+              full ? "(a full survey passes every app)" : "skipped");
+    ferry_free(s->items);
+    s->items = out;
+    s->n = n;
+}
+
 static void work_run(uv_work_t *req) {
     work_t *w = req->data;
     edge_t *e = w->e;
+    w->start_ms = ferry_mono_ms();
     switch (w->kind) {
     case WORK_SURVEY:
         w->err = ferry_reconcile_survey(&e->rcfg, &w->survey);
@@ -229,6 +295,19 @@ static void work_run(uv_work_t *req) {
         break;
     }
     }
+    w->end_ms = ferry_mono_ms();
+}
+
+/* Once every piece of work is over, give the heap's free pages back: a pass over many apps parses
+ * engine answers and specs in bursts, and glibc keeps what a burst freed (below the top of the
+ * heap, or in the middle of it) until told. Once per reconciliation, when nothing runs. */
+static void release_memory(edge_t *e) {
+#ifdef __GLIBC__
+    if (e->in_flight == 0)
+        malloc_trim(0);
+#else
+    (void)e;
+#endif
 }
 
 static void work_done(uv_work_t *req, int status) {
@@ -237,12 +316,21 @@ static void work_done(uv_work_t *req, int status) {
     int64_t now = ferry_mono_ms(), wall = ferry_now_ms();
     (void)status;
 
+    LOG_DEBUG("%s%s: waited %lld ms for a thread, ran %lld ms, done %lld ms later (%s)",
+              w->kind == WORK_SURVEY ? "survey"
+              : w->kind == WORK_APP  ? "pass of app "
+                                     : "cleanup",
+              w->kind == WORK_APP ? w->item.name : "", (long long)(w->start_ms - w->queued_ms),
+              (long long)(w->end_ms - w->start_ms), (long long)(now - w->end_ms),
+              ferry_strerror(w->err));
     switch (w->kind) {
     case WORK_SURVEY:
         if (w->err == FERRY_OK)
             ferry_session_wake_at(e->session, w->survey.wake_at_ms, wall, now);
         if (w->err == FERRY_OK)
             set_routes(e, &w->survey);
+        if (w->err == FERRY_OK)
+            select_items(e, &w->survey, w->full);
         ferry_jobs_survey_done(e->jobs, w->err == FERRY_OK ? &w->survey : NULL);
         ferry_survey_free(&w->survey);
         break;
@@ -251,6 +339,13 @@ static void work_done(uv_work_t *req, int status) {
             ferry_session_report(e->session, w->result.status);
         if (w->err == FERRY_OK && w->result.collected)
             ferry_session_forget(e->session, w->item.name);
+        if (w->err == FERRY_OK && w->result.steady) {
+            char key[64];
+            steady_key(&w->item, w->result.engine_sig, key, sizeof(key));
+            json_object_set_new(e->steady, w->item.name, json_string(key));
+        } else {
+            json_object_del(e->steady, w->item.name);
+        }
         if (w->err == FERRY_OK && w->result.facts != NULL)
             json_object_set(e->facts, w->item.name, w->result.facts);
         else if (w->err == FERRY_OK)
@@ -272,10 +367,12 @@ static void work_done(uv_work_t *req, int status) {
         break;
     }
     ferry_free(w);
+    e->in_flight--;
     pump(e);
+    release_memory(e);
 }
 
-static void queue(edge_t *e, work_kind kind, const ferry_survey_item *item) {
+static void queue(edge_t *e, work_kind kind, const ferry_survey_item *item, bool full) {
     work_t *w = ferry_calloc(1, sizeof(*w));
     if (w == NULL) {
         LOG_ERROR("out of memory; reconciliation waits for the next tick");
@@ -288,8 +385,11 @@ static void queue(edge_t *e, work_kind kind, const ferry_survey_item *item) {
     w->e = e;
     w->kind = kind;
     w->req.data = w;
+    w->queued_ms = ferry_mono_ms();
+    w->full = full;
     if (item != NULL)
         w->item = *item;
+    e->in_flight++;
     uv_queue_work(e->d.loop, &w->req, work_run, work_done);
 }
 
@@ -298,14 +398,21 @@ static void pump(edge_t *e) {
     ferry_survey_item item;
     if (e->d.stopping)
         return;
-    if (ferry_session_reconcile_due(e->session, ferry_mono_ms()))
+    int64_t now = ferry_mono_ms();
+    if (ferry_session_reconcile_due(e->session, now))
         ferry_jobs_want_survey(e->jobs);
-    if (ferry_jobs_take_survey(e->jobs))
-        queue(e, WORK_SURVEY, NULL);
+    if (now - e->last_full_ms >= FULL_REFRESH_MS)
+        e->survey_full = true;
+    if (ferry_jobs_take_survey(e->jobs)) {
+        if (e->survey_full)
+            e->last_full_ms = now;
+        queue(e, WORK_SURVEY, NULL, e->survey_full);
+        e->survey_full = false;
+    }
     while (ferry_jobs_take_app(e->jobs, &item))
-        queue(e, WORK_APP, &item);
+        queue(e, WORK_APP, &item, false);
     if (ferry_jobs_take_cleanup(e->jobs))
-        queue(e, WORK_CLEANUP, NULL);
+        queue(e, WORK_CLEANUP, NULL, false);
 }
 
 /* ---- the loop ---- */
@@ -433,7 +540,8 @@ static int parse_args(edge_t *e, int argc, char **argv) {
         {"pause-binary", FERRY_OPT_STRING, &e->pause_binary_opt, 0, 0, "PATH",
          "static pause binary (ferry-pause beside edge-sync)"},
         {"reconcile-interval", FERRY_OPT_INT, &e->reconcile_interval_s, 1, 86400, "SECONDS",
-         "periodic reconcile and state refresh (5)"},
+         "periodic survey of the engine (5); an app is passed again when it or its containers "
+         "changed, and at least every 60 s"},
         {"parallel", FERRY_OPT_INT, &e->parallel, 1, 64, "N",
          "apps reconciled at the same time (4)"},
         {"session-expiry", FERRY_OPT_INT, &e->session_expiry_s, 1, INT_MAX, "SECONDS",
@@ -596,6 +704,12 @@ int main(int argc, char **argv) {
     int rc;
 
     ferry_log_init("edge-sync");
+#ifdef __GLIBC__
+    /* glibc gives each thread that allocates an arena of its own (up to 8 per core): the pool's
+     * threads, Paho's two and the gateway's would keep up to ten heaps, each holding the pages it
+     * freed. The daemon allocates little and seldom from several threads at once: one arena. */
+    mallopt(M_ARENA_MAX, 1);
+#endif
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if ((rc = parse_args(&e, argc, argv)) >= 0)
         return rc;
@@ -609,7 +723,8 @@ int main(int argc, char **argv) {
     else
         LOG_INFO("gpu: %zu device(s), sharing %s",
                  json_array_size(json_object_get(e.gpu, "devices")), e.gpu_sharing ? "on" : "off");
-    if ((e.facts = json_object()) == NULL || ferry_estore_open(e.data_dir, &e.store) != FERRY_OK)
+    if ((e.facts = json_object()) == NULL || (e.steady = json_object()) == NULL ||
+        ferry_estore_open(e.data_dir, &e.store) != FERRY_OK)
         goto out;
     if (realpath(e.data_dir, e.data_abs) == NULL) {
         LOG_ERROR("cannot resolve the data folder %s: %s", e.data_dir, strerror(errno));
@@ -635,6 +750,7 @@ int main(int argc, char **argv) {
     ferry_daemon_hooks hooks = {on_wake, on_tick, on_stop, &e};
     if (ferry_daemon_init(&e.d, &hooks) != FERRY_OK)
         goto out;
+    e.survey_full = true;
     uv_timer_init(e.d.loop, &e.cleanup_timer);
     e.cleanup_timer.data = &e;
     uv_timer_start(&e.cleanup_timer, on_cleanup_timer, (uint64_t)e.cleanup_interval_s * 1000,
@@ -663,6 +779,7 @@ out:
     ferry_engine_close(e.engine);
     ferry_estore_close(e.store);
     json_decref(e.facts);
+    json_decref(e.steady);
     json_decref(e.gpu);
     ferry_identity_clear(&e.id);
     return rc;

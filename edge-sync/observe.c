@@ -101,7 +101,25 @@ ferry_err ferry_observe_app(const ferry_observe_cfg *cfg, const char *app, bool 
     return FERRY_OK;
 }
 
-ferry_err ferry_observe_node(const ferry_observe_cfg *cfg, json_t **apps, json_t **pod_ips) {
+uint64_t ferry_observe_sig(const char *id, const char *state) {
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+    for (const char *p = id; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ '/') * 1099511628211ULL;
+    for (const char *p = state; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return h;
+}
+
+uint64_t ferry_observation_sig(const ferry_observation *o) {
+    uint64_t sig = 0;
+    for (size_t i = 0; i < o->n; i++)
+        sig ^= ferry_observe_sig(o->items[i].id, o->items[i].st.status);
+    return sig;
+}
+
+ferry_err ferry_observe_node(const ferry_observe_cfg *cfg, json_t **apps, json_t **pod_ips,
+                             json_t **sigs) {
     char node[320];
     const char *labels[] = {node, NULL};
     ferry_container *list = NULL;
@@ -111,6 +129,8 @@ ferry_err ferry_observe_node(const ferry_observe_cfg *cfg, json_t **apps, json_t
     *apps = NULL;
     if (pod_ips != NULL)
         *pod_ips = NULL;
+    if (sigs != NULL)
+        *sigs = NULL;
     snprintf(node, sizeof(node), "%s=%s", FERRY_LBL_NODE, cfg->node);
     if ((err = cfg->ops->list(cfg->engine, labels, &list, &n)) != FERRY_OK) {
         LOG_WARN("cannot list containers from the engine (%s); will retry", ferry_strerror(err));
@@ -118,6 +138,7 @@ ferry_err ferry_observe_node(const ferry_observe_cfg *cfg, json_t **apps, json_t
     }
     json_t *out = json_object();
     json_t *ips = pod_ips != NULL ? json_object() : NULL;
+    json_t *sig = sigs != NULL ? json_object() : NULL;
     for (size_t i = 0; out != NULL && i < n; i++) {
         const char *app = label(&list[i], FERRY_LBL_APP);
         bool service = role_of(label(&list[i], FERRY_LBL_ROLE)) == FERRY_ROLE_SERVICE;
@@ -129,15 +150,23 @@ ferry_err ferry_observe_node(const ferry_observe_cfg *cfg, json_t **apps, json_t
         if (ips != NULL && role_of(label(&list[i], FERRY_LBL_ROLE)) == FERRY_ROLE_INFRA &&
             strcmp(label(&list[i], FERRY_LBL_REPLICA), "0") == 0 && list[i].ip[0] != '\0')
             json_object_set_new(ips, app, json_string(list[i].ip));
+        if (sig != NULL) {
+            uint64_t h = (uint64_t)json_integer_value(json_object_get(sig, app)) ^
+                         ferry_observe_sig(list[i].id, list[i].state != NULL ? list[i].state : "");
+            json_object_set_new(sig, app, json_integer((json_int_t)h));
+        }
     }
     ferry_containers_free(list, n);
-    if (out == NULL || (pod_ips != NULL && ips == NULL)) {
+    if (out == NULL || (pod_ips != NULL && ips == NULL) || (sigs != NULL && sig == NULL)) {
         json_decref(out);
         json_decref(ips);
+        json_decref(sig);
         return FERRY_ENOMEM;
     }
     *apps = out;
     if (pod_ips != NULL)
         *pod_ips = ips;
+    if (sigs != NULL)
+        *sigs = sig;
     return FERRY_OK;
 }

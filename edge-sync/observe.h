@@ -5,6 +5,7 @@
 #define FERRY_EDGE_OBSERVE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "engine.h"
 #include "ferry/common.h"
@@ -26,7 +27,19 @@ ferry_err ferry_observe_app(const ferry_observe_cfg *cfg, const char *app, bool 
                             ferry_observation *out);
 
 /* Every app of the namespace that has containers on this node: *apps is a new object
- * {app: has_service_containers (boolean)}. FERRY_EIO (logged) when the engine could not list. */
-ferry_err ferry_observe_node(const ferry_observe_cfg *cfg, json_t **apps, json_t **pod_ips);
+ * {app: has_service_containers (boolean)}; *sigs (when sigs is not NULL) a new object
+ * {app: ferry_observe_sig of its containers, as an integer}. FERRY_EIO (logged) when the engine
+ * could not list. */
+ferry_err ferry_observe_node(const ferry_observe_cfg *cfg, json_t **apps, json_t **pod_ips,
+                             json_t **sigs);
+
+/* One container's share of an app's signature: a hash of its id and state. The signature of a set
+ * of containers is the XOR of their shares (any order); it changes when a container comes, goes,
+ * or changes state, so that an unchanged signature tells that a pass over the app would find what
+ * the last one found (see main.c). */
+uint64_t ferry_observe_sig(const char *id, const char *state);
+
+/* The signature of what an observation saw. */
+uint64_t ferry_observation_sig(const ferry_observation *o);
 
 #endif

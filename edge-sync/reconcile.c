@@ -37,13 +37,13 @@ ferry_err ferry_reconcile_survey(const ferry_reconcile_cfg *cfg, ferry_survey *o
     ferry_estore_apps apps = {NULL, 0};
     ferry_node_app *in = NULL;
     ferry_directive *dirs = NULL;
-    json_t *node = NULL, *engine_apps = NULL, *pod_ips = NULL, *v;
+    json_t *node = NULL, *engine_apps = NULL, *pod_ips = NULL, *sigs = NULL, *v;
     const char *name;
     ferry_err err;
 
     memset(out, 0, sizeof(*out));
     if ((err = ferry_estore_snapshot(cfg->store, &node, &apps)) != FERRY_OK ||
-        (err = ferry_observe_node(&ocfg, &engine_apps, &pod_ips)) != FERRY_OK)
+        (err = ferry_observe_node(&ocfg, &engine_apps, &pod_ips, &sigs)) != FERRY_OK)
         goto out;
     err = FERRY_ENOMEM;
     size_t cap = apps.n + json_object_size(engine_apps);
@@ -67,6 +67,7 @@ ferry_err ferry_reconcile_survey(const ferry_reconcile_cfg *cfg, ferry_survey *o
         const char *ip = json_string_value(json_object_get(pod_ips, apps.items[i].name));
         if (ip != NULL && strlen(ip) < sizeof(it->pod_ip))
             snprintf(it->pod_ip, sizeof(it->pod_ip), "%s", ip);
+        it->engine_sig = (uint64_t)json_integer_value(json_object_get(sigs, apps.items[i].name));
         it->collectable =
             apps.items[i].app.deleted &&
             it->version <= (long long)json_integer_value(json_object_get(node, "rev"));
@@ -95,6 +96,7 @@ out:
     json_decref(node);
     json_decref(engine_apps);
     json_decref(pod_ips);
+    json_decref(sigs);
     return err;
 }
 
@@ -397,6 +399,9 @@ static ferry_err reconcile_spec(const ferry_reconcile_cfg *cfg, const ferry_surv
     }
     if (p.busy)
         out->wake_at_ms = ferry_now_ms() + BUSY_PASS_MS;
+    out->steady = run && p.n == 0 && f.n == 0 && !p.busy && p.phase != NULL &&
+                  strcmp(p.phase, "Running") == 0;
+    out->engine_sig = ferry_observation_sig(&o);
 out:
     ferry_app_plan_clear(&p);
     ferry_observation_free(&o);

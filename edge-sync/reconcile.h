@@ -50,7 +50,8 @@ typedef struct {
     /* A tombstone no later than the last sync applied: once the app is removed, the node may
      * forget it (the sync is authoritative for every version up to its rev; PROTOCOL.md). */
     bool collectable;
-    char pod_ip[16]; /* the IPv4 address of its first pod's infra container; "" when none */
+    char pod_ip[16];     /* the IPv4 address of its first pod's infra container; "" when none */
+    uint64_t engine_sig; /* ferry_observe_sig of its containers in the survey's list (observe.h) */
 } ferry_survey_item;
 
 typedef struct {
@@ -81,6 +82,11 @@ typedef struct {
     /* A collectable tombstone whose app is gone from the engine was removed from the store: the
      * node should clear its retained status instead of reporting one (status is NULL). */
     bool collected;
+    /* The pass ended Running with nothing left to do, nothing failed and nothing to wait for:
+     * another pass finds the same as long as the app's version and directive and its
+     * containers' ids and states (engine_sig, of the last observation) stay the same. */
+    bool steady;
+    uint64_t engine_sig;
 } ferry_app_result;
 
 /* Reconcile one app to item's directive (see plan.h for the order and the rules). An app whose

@@ -392,6 +392,53 @@ static void test_secrets_from_the_bundle(void **state) {
     json_decref(bundle);
 }
 
+/* The survey's signature of an app's containers equals the one its steady pass ends with, and
+ * changes when a container changes state: what lets the daemon skip passes that would find
+ * nothing to do (main.c). An app that failed is never steady. */
+static void test_steady_signature(void **state) {
+    fixture *f = *state;
+    ferry_survey s;
+    ferry_app_result r;
+
+    store_app(f, "web", 3, spec("web", "hello"));
+    reconcile(f);
+    assert_int_equal(ferry_reconcile_survey(&f->cfg, &s), FERRY_OK);
+    assert_int_equal(s.n, 1);
+    assert_int_not_equal(s.items[0].engine_sig, 0);
+    assert_int_equal(ferry_reconcile_app(&f->cfg, &s.items[0], &r), FERRY_OK);
+    assert_true(r.steady);
+    assert_int_equal(r.engine_sig, s.items[0].engine_sig);
+    uint64_t before = r.engine_sig;
+    ferry_app_result_clear(&r);
+    ferry_survey_free(&s);
+
+    fake_container *db = fake_engine_find(&f->eng, "ferry.n1.ns.web.0.db");
+    assert_non_null(db);
+    snprintf(db->st.status, sizeof(db->st.status), "exited");
+    assert_int_equal(ferry_reconcile_survey(&f->cfg, &s), FERRY_OK);
+    assert_int_not_equal(s.items[0].engine_sig, before);
+    ferry_survey_free(&s);
+
+    json_t *bad = spec("bad", "x");
+    json_object_set_new(json_array_get(json_object_get(bad, "services"), 0), "image",
+                        json_string("missing:1"));
+    json_object_set_new(json_array_get(json_object_get(bad, "services"), 0), "name",
+                        json_string("bweb"));
+    json_object_set_new(json_array_get(json_object_get(bad, "services"), 1), "name",
+                        json_string("bdb"));
+    store_app(f, "bad", 4, bad);
+    assert_int_equal(ferry_reconcile_survey(&f->cfg, &s), FERRY_OK);
+    for (size_t i = 0; i < s.n; i++) {
+        if (strcmp(s.items[i].name, "bad") != 0)
+            continue;
+        assert_int_equal(ferry_reconcile_app(&f->cfg, &s.items[i], &r), FERRY_OK);
+        assert_string_equal(json_string_value(json_object_get(r.status, "phase")), "Failed");
+        assert_false(r.steady);
+        ferry_app_result_clear(&r);
+    }
+    ferry_survey_free(&s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_deploy_update_delete, setup, teardown),
@@ -402,6 +449,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_errors_are_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_name_clash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_from_the_bundle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_steady_signature, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
