@@ -48,6 +48,8 @@ typedef struct node {
     ferry_session *session;
     ferry_mqtt *mqtt;
     json_t *running; /* app -> version the hollow engine runs */
+    json_t *held;    /* app -> version the store holds (tombstones left out), at the last pass */
+    json_t *labels;  /* the node record's labels, at the last pass */
     bool converged;
     bool up; /* connected now */
     /* Wake-up list: dirty and next under f->lock (Paho's threads push, the loop pops). */
@@ -73,6 +75,7 @@ struct fleet {
     ferry_kv_env *env; /* every node's store */
     int64_t start_ms, converged_ms;
     int ticks;
+    bool report_dirty; /* a node's pass ran since the report was written */
     pthread_mutex_t lock;
     node *dirty_head;
     /* --raw */
@@ -136,25 +139,37 @@ static bool node_converged(const fleet *f, const node *n) {
     return want != NULL && json_equal(want, n->running);
 }
 
+/* The report: per node what its store holds, what the hollow engine runs, its labels and
+ * whether it is connected (the CI test tests/e2e/test_fleet.py judges exact convergence from
+ * it). Written to a temp file and renamed, so a reader never sees half of one. */
 static void write_report(fleet *f) {
-    json_t *nodes = json_object(), *doc;
-    FILE *fp;
-    if (f->report_path == NULL || nodes == NULL) {
-        json_decref(nodes);
-        return;
+    json_t *nodes = json_object(), *doc = NULL;
+    char tmp[4096];
+    FILE *fp = NULL;
+
+    if (f->report_path == NULL || nodes == NULL)
+        goto out;
+    for (int i = 0; i < f->nodes; i++) {
+        const node *n = &f->n[i];
+        json_object_set_new(nodes, n->name,
+                            json_pack("{s:O, s:O, s:O*, s:b}", "held", n->held, "running",
+                                      n->running, "labels", n->labels, "up", n->up));
     }
-    for (int i = 0; i < f->nodes; i++)
-        json_object_set(nodes, f->n[i].name, f->n[i].running);
-    doc = json_pack("{s:i, s:I, s:I, s:o, s:I, s:I}", "nodes", f->nodes, "connected",
-                    (json_int_t)f->nup, "converged", (json_int_t)f->nconverged, "running", nodes,
+    doc = json_pack("{s:i, s:I, s:I, s:O, s:I, s:I}", "nodes", f->nodes, "connected",
+                    (json_int_t)f->nup, "converged", (json_int_t)f->nconverged, "node", nodes,
                     "rssKiB", (json_int_t)proc_status("VmRSS"), "threads",
                     (json_int_t)proc_status("Threads"));
-    if (doc != NULL && (fp = fopen(f->report_path, "w")) != NULL) {
-        json_dumpf(doc, fp, JSON_COMPACT);
-        fputc('\n', fp);
-        fclose(fp);
-    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp", f->report_path);
+    if (doc == NULL || (fp = fopen(tmp, "w")) == NULL)
+        goto out;
+    json_dumpf(doc, fp, JSON_COMPACT);
+    fputc('\n', fp);
+    if (fclose(fp) == 0)
+        rename(tmp, f->report_path);
+    f->report_dirty = false;
+out:
     json_decref(doc);
+    json_decref(nodes);
 }
 
 static void check_converged(fleet *f, node *n) {
@@ -211,6 +226,14 @@ static void hollow_reconcile(node *n) {
         in[i] = (ferry_node_app){e->name, e->app.version, e->app.deleted, e->app.spec,
                                  json_object_get(n->running, e->name) != NULL};
     }
+    json_object_clear(n->held);
+    for (size_t i = 0; i < apps.n; i++)
+        if (!apps.items[i].app.deleted)
+            json_object_set_new(n->held, apps.items[i].name,
+                                json_integer(apps.items[i].app.version));
+    json_decref(n->labels);
+    n->labels = json_incref(json_object_get(nrec, "labels"));
+    n->f->report_dirty = true;
     ferry_plan_node(nrec, in, apps.n, false, ferry_now_ms(), dirs);
     for (size_t i = 0; i < apps.n; i++) {
         const ferry_estore_entry *e = &apps.items[i];
@@ -398,6 +421,8 @@ static void on_tick(void *ud) {
             node_pump(n);
         }
     }
+    if (f->report_dirty)
+        write_report(f);
     if (++f->ticks % 5 == 0)
         progress(f, "progress");
 }
@@ -448,7 +473,7 @@ static ferry_err node_open(fleet *f, node *n, size_t i) {
         snprintf(n->name, sizeof(n->name), "%s-%zu", f->prefix, i);
     snprintf(n->client_id, sizeof(n->client_id), "node.%s.%s", f->ns, n->name);
     if (!raw) {
-        if ((n->running = json_object()) == NULL)
+        if ((n->running = json_object()) == NULL || (n->held = json_object()) == NULL)
             return FERRY_ENOMEM;
         if ((err = ferry_estore_open_shared(f->env, n->name, &n->store)) != FERRY_OK)
             return err;
@@ -491,6 +516,8 @@ static void node_close(node *n) {
     ferry_session_free(n->session);
     ferry_estore_close(n->store);
     json_decref(n->running);
+    json_decref(n->held);
+    json_decref(n->labels);
 }
 
 static const char synopsis[] =
@@ -520,7 +547,8 @@ int main(int argc, char **argv) {
          "runs exactly its entry (a node without one: \"*\")"},
         {"first", FERRY_OPT_FLAG, &f.first, 0, 0, NULL, "with --expect: exit 0 once converged"},
         {"report", FERRY_OPT_STRING, &f.report_path, 0, 0, "FILE",
-         "JSON of what each node runs, written at convergence and at exit"},
+         "JSON of what each node holds and runs, its labels and whether it is connected, "
+         "written at convergence, every second something changed, and at exit"},
         {"raw", FERRY_OPT_INT, &f.raw, 1, 1000000, "N",
          "baseline: N plain subscribers of one topic and a publisher, no Ferry"},
         {"raw-bytes", FERRY_OPT_INT, &f.raw_bytes, 1, 4 << 20, "B", "--raw payload size (1024)"},
