@@ -18,6 +18,7 @@ PACKAGES=(
     netavark # Podman's network backend (only a Recommends); scripts/services.sh configures it
     # tools the scripts and tests use
     python3 python3-jsonschema python3-pytest curl iproute2 iptables openssl # scripts/pki.sh
+    gnuplot-nox # bench/bench_fleet.py's chart
 )
 
 missing=()

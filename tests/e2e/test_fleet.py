@@ -23,6 +23,7 @@ import uuid
 import pytest
 
 import harness
+from common import selector_matches
 
 NEEDS_SERVICES = False  # conftest.py: no `t`; this file starts its own broker and daemons
 
@@ -37,23 +38,6 @@ def labels_of(i, zone_shift=0):
     if i % 11 == 0:
         lab["gpu"] = "yes"
     return lab
-
-
-def matches(selector, labels):
-    """Kubernetes selector semantics (schema/selector.c): the model the nodes are judged by."""
-    if not selector:
-        return True
-    for k, v in selector.get("matchLabels", {}).items():
-        if labels.get(k) != v:
-            return False
-    for e in selector.get("matchExpressions", []):
-        k, op, vals = e["key"], e["operator"], e.get("values", [])
-        ok = {"In": k in labels and labels[k] in vals,
-              "NotIn": k not in labels or labels[k] not in vals,
-              "Exists": k in labels, "DoesNotExist": k not in labels}[op]
-        if not ok:
-            return False
-    return True
 
 
 def app_spec(name, selector, value, services=3):
@@ -159,7 +143,8 @@ class Fleet:
 
     # -- judging
     def expected(self, node):
-        return {a: v for a, (sel, v) in self.apps.items() if matches(sel, self.labels[node])}
+        lab = self.labels[node]
+        return {a: v for a, (sel, v) in self.apps.items() if selector_matches(sel, lab)}
 
     def differences(self, want_up):
         """[] when every node holds and runs exactly what it should (and is connected, when
