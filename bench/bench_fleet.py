@@ -3,17 +3,33 @@ session and LMDB store, a hollow engine) behind one broker-bridge. Measures the 
 nodes connected and running what they target), then the time from one app update (one env value)
 until the bridge's status API counts every targeted node Running at the new version, beside a raw
 MQTT fan-out of a payload of the same size to the same number of subscribers (hollow_fleet --raw)
-on the same broker in the same run. Prints figures; asserts nothing about speed.
+on the same broker in the same run. Then: relabel one node (messages the bridge published and
+the nodes received, time until every node runs what it should), a broker restart with every node
+connected (time until every node reconnected, had its node.sync and runs what it should, and the
+traffic), optionally --create-apps K apps with a mix of selectors (time until every node runs
+them), and the raw baselines: fan-out of a payload of the delta's size to N subscribers, and a
+broker restart with N plain subscribers (hollow_fleet --raw N --raw-reconnect: time until all are
+subscribed again). Prints a table and figures as JSON (--json FILE, and a PNG chart beside it
+when gnuplot is installed); asserts nothing about speed.
 
     python3 bench/bench_fleet.py --build-dir bf --nodes 100 [--zones 10] [--apps 10]
-        [--services 10] [--updates 5] [--keep DIR]
+        [--services 10] [--updates 5] [--create-apps 1000] [--json FILE] [--keep DIR]
 
-It starts its own mosquitto (a config with the per-client limits raised, no persistence) on a
-free loopback port and a broker-bridge with --insecure-nodes; nothing else (no engine is needed).
+Traffic: "bridge published" counts the messages (and payload bytes) on the topics only the bridge
+publishes (ferry/{ns}/labels/#, all/#, nodes/+/sync, nodes/+/secrets/#) seen by one mosquitto_sub
+(QoS 1): each publish once, before the broker's fan-out. After a broker restart that subscriber
+is started again as soon as the broker listens, before the bridge's client reconnects (its retry
+interval is at least a second), so it should miss nothing; "delivered" is what the hollow nodes
+received on those topics, counted by hollow_fleet itself (exact).
+
+It starts its own mosquitto (a config with the per-client limits raised, persistence on so that a
+restart, SIGTERM, keeps the sessions) on a free loopback port and a broker-bridge with
+--insecure-nodes; nothing else (no engine is needed).
 Apps: app-k (k < --apps) selects zone=z{k % zones}; app "everywhere" has no selector (all nodes).
-Node i carries zone=z{i % zones}."""
+Node i carries zone=z{i % zones}, site=s{i % 100} and tier=gold (every 7th) or std."""
 import argparse
 import json
+import queue
 import os
 import re
 import resource
@@ -23,11 +39,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
 import harness  # noqa: E402
+from common import selector_matches  # noqa: E402
 
 
 def spec(name, services, value, zone=None):
@@ -37,6 +55,72 @@ def spec(name, services, value, zone=None):
     if zone is not None:
         s["selector"] = {"matchLabels": {"zone": zone}}
     return s
+
+
+def labels_of(i, zones):
+    return {"zone": f"z{i % zones}", "site": f"s{i % 100}", "tier": "gold" if i % 7 == 0 else "std"}
+
+
+def mixed_selectors(k, zones):
+    """App k of --create-apps: 1 % everywhere, 49 % one zone, 40 % one site (of 100), 10 % two
+    zones' gold nodes (matchExpressions: on the namespace-wide topic)."""
+    r = k % 100
+    if r == 0:
+        return None
+    if r < 50:
+        return {"matchLabels": {"zone": f"z{k % zones}"}}
+    if r < 90:
+        return {"matchLabels": {"site": f"s{k % 100}"}}
+    return {"matchExpressions": [{"key": "zone", "operator": "In",
+                                  "values": [f"z{k % zones}", f"z{(k + 1) % zones}"]},
+                                 {"key": "tier", "operator": "In", "values": ["gold"]}]}
+
+
+class Counter:
+    """Messages and payload bytes on the bridge's own topics, one mosquitto_sub (QoS 1)."""
+
+    def __init__(self, port, ns):
+        self.port, self.ns = port, ns
+        self.msgs = self.bytes = 0
+        self.lock = threading.Lock()
+        self.proc = None
+        self.ready = threading.Event()
+
+    def start(self):
+        self.ready.clear()
+        probe = f"bench/{self.ns}/counter-probe"  # no node subscribes to it
+        topics = [f"ferry/{self.ns}/labels/#", f"ferry/{self.ns}/all/#",
+                  f"ferry/{self.ns}/nodes/+/sync", f"ferry/{self.ns}/nodes/+/secrets/#", probe]
+        argv = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.port), "-V", "mqttv5",
+                "-q", "1", "-F", "%t %l"]
+        for t in topics:
+            argv += ["-t", t]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        threading.Thread(target=self._read, args=(self.proc, probe), daemon=True).start()
+        # Subscribed once our own probe comes back (it is not counted).
+        deadline = time.monotonic() + 20
+        while not self.ready.wait(0.2) and time.monotonic() < deadline:
+            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-t",
+                            probe, "-m", "x", "-q", "1"], capture_output=True)
+
+    def _read(self, proc, probe):
+        for line in proc.stdout:
+            topic, _, size = line.rstrip("\n").rpartition(" ")
+            if topic == probe:
+                self.ready.set()
+                continue
+            with self.lock:
+                self.msgs += 1
+                self.bytes += int(size or 0)
+
+    def snapshot(self):
+        with self.lock:
+            return self.msgs, self.bytes
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
 
 
 def wait_port(port, timeout=20.0):
@@ -58,6 +142,9 @@ def main():
     ap.add_argument("--nodes-dir", help="where the nodes' stores go (default: in the work folder); "
                     "on tmpfs (/dev/shm) LMDB's fsyncs cost nothing: the fleet commits every "
                     "node's store on one thread, one after the other, which N real nodes do not")
+    ap.add_argument("--create-apps", type=int, default=0,
+                    help="then create this many apps of 2 services with a mix of selectors")
+    ap.add_argument("--json", help="write the figures here (and a PNG chart beside it)")
     ap.add_argument("--keep", help="work folder to keep (default: a temp folder, removed)")
     a = ap.parse_args()
 
@@ -82,13 +169,28 @@ def main():
     try:
         mport = harness.free_port()
         with open(os.path.join(work, "mosquitto.conf"), "w") as f:
-            f.write(f"listener {mport} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            # Persistence on, as a production broker has it: a restart (SIGTERM) keeps the
+            # sessions, their subscriptions and queued messages.
+            f.write(f"listener {mport} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                    f"persistence_location {work}/\n"
                     "max_queued_messages 100000\nmax_inflight_messages 100\n"
                     "max_connections -1\nlog_type error\nlog_type warning\n"
                     f"log_dest file {work}/mosquitto.log\n")
-        start(["mosquitto", "-c", os.path.join(work, "mosquitto.conf")],
-                       os.path.join(work, "mosquitto.out"))
+        def start_broker():
+            return start(["mosquitto", "-c", os.path.join(work, "mosquitto.conf")],
+                         os.path.join(work, "mosquitto.out"))
+        broker = start_broker()
         wait_port(mport)
+        counter = Counter(mport, ns)
+        counter.start()
+
+        def restart_broker(old):
+            """SIGTERM (it saves its sessions), wait, start it again on the same port."""
+            old.send_signal(signal.SIGTERM)
+            old.wait(timeout=120)
+            new = start_broker()
+            wait_port(mport)
+            return new
         uri = f"tcp://127.0.0.1:{mport}"
 
         port = harness.free_port()
@@ -104,8 +206,9 @@ def main():
 
         t0 = time.monotonic()
         names = [f"hollow-{i}" for i in range(a.nodes)]
-        for i, n in enumerate(names):
-            code, body = api.post(path + "/nodes", {"name": n, "labels": {"zone": f"z{i % a.zones}"}})
+        labels = {n: labels_of(i, a.zones) for i, n in enumerate(names)}
+        for n in names:
+            code, body = api.post(path + "/nodes", {"name": n, "labels": labels[n]})
             assert code == 201, (code, body)
         out["register_s"] = round(time.monotonic() - t0, 2)
 
@@ -116,12 +219,16 @@ def main():
             code, body = api.post(path + "/apps", spec(name, a.services, "v0", zone))
             assert code in (200, 201), (code, body)
             versions[name] = body["version"]
-        expect = {}
-        for i, n in enumerate(names):
-            z = f"z{i % a.zones}"
-            expect[n] = {app: versions[app] for app, zone in apps.items() if zone in (None, z)}
-        with open(os.path.join(work, "expect.json"), "w") as f:
-            json.dump(expect, f)
+        selectors = {app: ({"matchLabels": {"zone": z}} if z else None) for app, z in apps.items()}
+
+        def write_expect():
+            """Every node's apps at their versions, from the model (selectors, labels)."""
+            exp = {n: {app: versions[app] for app, sel in selectors.items()
+                       if selector_matches(sel, labels[n])} for n in names}
+            with open(os.path.join(work, "expect.json"), "w") as f:
+                json.dump(exp, f)
+            return exp
+        expect = write_expect()
 
         # The fleet: its first stdout line is the convergence.
         nodes_dir = os.path.join(a.nodes_dir or work, f"nodes-{ns}")
@@ -132,10 +239,34 @@ def main():
                        "--expect", os.path.join(work, "expect.json"), "--report",
                        os.path.join(work, "report.json")],
                       fleet_log, pipe=True)
-        line = fleet.stdout.readline()
-        if not line:
-            raise RuntimeError(f"hollow_fleet ended before converging; see {fleet_log}.err")
-        conv = json.loads(line)
+        events = queue.Queue()  # (time read, line as JSON) of the fleet's stdout
+
+        def read_fleet():
+            for ln in fleet.stdout:
+                events.put((time.monotonic(), json.loads(ln)))
+            events.put((time.monotonic(), {"eof": True}))
+        threading.Thread(target=read_fleet, daemon=True).start()
+
+        def next_event(key, what, timeout=a.timeout):
+            """The next line of the fleet with key; the time it was read and the line."""
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    t, ev = events.get(timeout=max(0.1, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise RuntimeError(f"timed out waiting for {what}") from None
+                if ev.get("eof"):
+                    raise RuntimeError(f"hollow_fleet ended waiting for {what}; see "
+                                       f"{fleet_log}.err")
+                if key in ev:
+                    return t, ev
+
+        def reload_expect():
+            """New expectations to the fleet (SIGHUP); the rx totals at that moment."""
+            fleet.send_signal(signal.SIGHUP)
+            return next_event("reloaded", "the fleet's reload")[1]
+
+        conv = next_event("converged", "the initial convergence")[1]
         out["initial_sync_s"] = conv["seconds"]
         out["fleet_rss_mib"] = round(conv["rssKiB"] / 1024, 1)
         out["fleet_threads"] = conv["threads"]
@@ -169,7 +300,7 @@ def main():
                                      spec(app, a.services, f"u{u}", apps[app]))
                 t0 = time.monotonic()
                 assert code == 200, (code, body)
-                v = body["version"]
+                v = versions[app] = body["version"]
                 harness.poll(lambda: durable(app, v, targeted), a.timeout,
                              f"{app} v{v} Running on {targeted} nodes", interval=0.02,
                              alive=lambda: fleet.poll() is None)
@@ -179,6 +310,68 @@ def main():
                                     "min_s": round(min(times), 3), "max_s": round(max(times), 3)}
         size = int(size_cap.communicate(timeout=35)[0].strip() or "0")
         out["delta_bytes"] = size
+
+        # Relabel one node (zone z1 -> z2): messages published and delivered, time until every
+        # node runs what it should.
+        node = names[1 % a.nodes]
+        new = dict(labels[node], zone=f"z{(int(labels[node]['zone'][1:]) + 1) % a.zones}")
+        labels[node] = new
+        write_expect()
+        r0 = reload_expect()
+        c0 = counter.snapshot()
+        t0 = time.monotonic()
+        code, body = api.put(f"{path}/nodes/{node}", {"labels": new})
+        assert code == 200, (code, body)
+        t1, ev = next_event("converged", "convergence after the relabel")
+        harness.poll(lambda: counter.snapshot() != c0, 10, "the relabel's messages")
+        c1 = counter.snapshot()
+        out["relabel_one"] = {"converged_s": round(t1 - t0, 3),
+                              "bridge_published_msgs": c1[0] - c0[0],
+                              "bridge_published_bytes": c1[1] - c0[1],
+                              "delivered_msgs": ev["rx"] - r0["rx"],
+                              "delivered_bytes": ev["rxBytes"] - r0["rxBytes"]}
+
+        # Broker restart with every node connected.
+        r0 = reload_expect()
+        counter.stop()
+        t0 = time.monotonic()
+        broker = restart_broker(broker)
+        counter = Counter(mport, ns)
+        counter.start()
+        t1, ev = next_event("settled", "every node reconnected and converged")
+        c1 = counter.snapshot()
+        out["broker_restart"] = {"settled_s": round(t1 - t0, 3),
+                                 "bridge_published_msgs": c1[0], "bridge_published_bytes": c1[1],
+                                 "delivered_msgs": ev["rx"] - r0["rx"],
+                                 "delivered_bytes": ev["rxBytes"] - r0["rxBytes"]}
+
+        if a.create_apps > 0:
+            # K apps of 2 services with a mix of selectors: time from the first POST until every
+            # node runs its share.
+            r0 = reload_expect()
+            c0 = counter.snapshot()
+            t0 = time.monotonic()
+            for k in range(a.create_apps):
+                name, sel = f"mix-{k}", mixed_selectors(k, a.zones)
+                body = spec(name, 2, "v0")
+                if sel is not None:
+                    body["selector"] = sel
+                code, body = api.post(path + "/apps", body)
+                assert code == 201, (code, body)
+                versions[name], selectors[name] = body["version"], sel
+            t_api = time.monotonic() - t0
+            exp = write_expect()
+            fleet.send_signal(signal.SIGHUP)
+            next_event("reloaded", "the fleet's reload")
+            t1, ev = next_event("converged", f"{a.create_apps} apps on every node")
+            c1 = counter.snapshot()
+            held = sorted(len(v) for v in exp.values())
+            out["create_apps"] = {"apps": a.create_apps, "api_s": round(t_api, 2),
+                                  "converged_s": round(t1 - t0, 2),
+                                  "apps_per_node_median": held[len(held) // 2],
+                                  "bridge_published_msgs": c1[0] - c0[0],
+                                  "delivered_msgs": ev["rx"] - r0["rx"],
+                                  "delivered_bytes": ev["rxBytes"] - r0["rxBytes"]}
         with open(f"/proc/{fleet.pid}/status") as f:
             st = f.read()
         out["fleet_rss_mib_end"] = round(int(re.search(r"VmRSS:\s+(\d+)", st).group(1)) / 1024, 1)
@@ -200,7 +393,30 @@ def main():
                                  "min_s": round(min(rounds), 3), "max_s": round(max(rounds), 3)}
         else:
             out["raw_fanout"] = {"error": raw.stderr[-2000:]}
+
+        # Raw baseline of the restart: N plain subscribers (same MQTT core, persistent
+        # sessions) reconnect and subscribe again.
+        rawp = subprocess.Popen([os.path.join(build, "bench", "hollow_fleet"), "--mqtt", uri,
+                                 "--raw", str(a.nodes), "--raw-reconnect", "--connect-rate",
+                                 str(a.connect_rate)], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        procs.append(rawp)
+        assert rawp.stdout.readline(), "hollow_fleet --raw-reconnect ended"
+        t0 = time.monotonic()
+        broker = restart_broker(broker)
+        line = rawp.stdout.readline()
+        t1 = time.monotonic()
+        out["raw_reconnect"] = {"clients": a.nodes, "resubscribed_s": round(t1 - t0, 3)
+                                if line else None}
+        rawp.send_signal(signal.SIGTERM)
+        rawp.wait(timeout=max(60, a.nodes / 20))
+        counter.stop()
         print(json.dumps(out, indent=1))
+        table(out)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(out, f, indent=1)
+            chart(out, a.json)
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -213,6 +429,55 @@ def main():
             shutil.rmtree(os.path.join(a.nodes_dir, f"nodes-{ns}"), ignore_errors=True)
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def table(o):
+    """The figures beside their baselines, as a Markdown table."""
+    def s(x):
+        return "-" if x is None else f"{x:.3f} s"
+    raw = o.get("raw_fanout", {}).get("median_s")
+    rows = [("update app-0 (N/zones nodes)", o["update_app-0"]["median_s"], None, ""),
+            ("update everywhere (N nodes)", o["update_everywhere"]["median_s"], raw,
+             "raw fan-out of the delta's size to N"),
+            ("broker restart -> all reconnected + converged", o["broker_restart"]["settled_s"],
+             o["raw_reconnect"]["resubscribed_s"], "raw reconnect of N clients"),
+            ("relabel one node -> converged", o["relabel_one"]["converged_s"], None, "")]
+    if "create_apps" in o:
+        rows.append((f"create {o['create_apps']['apps']} apps -> converged",
+                     o["create_apps"]["converged_s"], None, ""))
+    print(f"\nN = {o['nodes']}\n\n| figure | Ferry | baseline | ratio | baseline is |")
+    print("|---|---|---|---|---|")
+    for name, v, b, what in rows:
+        ratio = f"{v / b:.1f}x" if b else "-"
+        print(f"| {name} | {s(v)} | {s(b)} | {ratio} | {what} |")
+    for k in ("relabel_one", "broker_restart", "create_apps"):
+        if k in o:
+            x = o[k]
+            print(f"{k}: bridge published {x.get('bridge_published_msgs')} msgs "
+                  f"({x.get('bridge_published_bytes', '-')} B), nodes received "
+                  f"{x['delivered_msgs']} msgs ({x['delivered_bytes']} B)")
+
+
+def chart(o, json_path):
+    """A PNG bar chart beside the JSON (gnuplot, when installed): Ferry vs baseline."""
+    gp = shutil.which("gnuplot")
+    if gp is None:
+        print("no gnuplot (apt-get install gnuplot-nox): no chart", file=sys.stderr)
+        return
+    dat, png = json_path + ".dat", os.path.splitext(json_path)[0] + ".png"
+    with open(dat, "w") as f:
+        f.write(f'"update everywhere" {o["update_everywhere"]["median_s"]} '
+                f'{o.get("raw_fanout", {}).get("median_s", 0)}\n')
+        f.write(f'"broker restart" {o["broker_restart"]["settled_s"]} '
+                f'{o["raw_reconnect"]["resubscribed_s"] or 0}\n')
+        f.write(f'"relabel one" {o["relabel_one"]["converged_s"]} 0\n')
+    script = (f'set terminal png size 800,450; set output "{png}"; set style data histograms; '
+              f'set style fill solid; set ylabel "seconds"; '
+              f'set title "Ferry fleet, N = {o["nodes"]} hollow nodes"; '
+              f'plot "{dat}" using 2:xtic(1) title "Ferry", "" using 3 title "raw MQTT"')
+    subprocess.run([gp, "-e", script], check=False)
+    os.unlink(dat)
+    print(f"chart: {png}", file=sys.stderr)
 
 
 if __name__ == "__main__":

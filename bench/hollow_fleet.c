@@ -9,25 +9,31 @@
  * Insecure nodes only (the bridge runs with --insecure-nodes). Node labels come from the cloud,
  * as for a real node: register the nodes with their labels through the REST API first.
  *
- * Stores: one folder per node ({data}/{node}), one LMDB environment each (edge-sync's store
- * opens a folder): 3 file descriptors per node (data.mdb twice, lock.mdb), plus its socket, and
- * a 64 MiB map of virtual memory that only the pages used make resident.
+ * Stores: one LMDB environment in {data} for every node (ferry_estore_open_shared: each node's
+ * keys under its name, daemon/kv.h "Views"): a node costs one file descriptor, its socket. An
+ * environment per node cost 3 more (data.mdb twice, lock.mdb) and stopped the fleet near 5,000
+ * nodes at the hard RLIMIT_NOFILE of 20,000.
+ *
+ * Lines on stdout (JSON), for bench/bench_fleet.py: "converged" when every node runs what
+ * --expect asks (again after each SIGHUP, which reads --expect again: "reloaded"); "settled" when
+ * every node is connected, has had a node.sync since it connected and is converged (after a
+ * broker restart). They carry what the cloud's topics delivered to the nodes (rx, rxBytes).
+ * --report FILE: per node what its store holds, what it runs, its labels, whether connected
+ * (tests/e2e/test_fleet.py judges exact convergence from it).
  *
  * --raw N: a baseline instead of the fleet: N plain subscribers (the same MQTT core) on one
  * topic and one publisher; prints the time until all N received each of --raw-rounds payloads of
- * --raw-bytes bytes.
+ * --raw-bytes bytes. With --raw-reconnect, nothing is published: a line each time all N are
+ * subscribed (again, after a broker restart).
  *
  * Threads: everything here runs on the libuv loop thread; Paho's MQTTAsync adds its own threads,
  * shared by all clients of the process (bench/README.md has what was measured). */
 #include <dirent.h>
-#include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -50,20 +56,26 @@ typedef struct node {
     ferry_session *session;
     ferry_mqtt *mqtt;
     json_t *running; /* app -> version the hollow engine runs */
+    json_t *held;    /* app -> version the store holds (tombstones left out), at the last pass */
+    json_t *labels;  /* the node record's labels, at the last pass */
     bool converged;
-    bool up; /* connected now */
+    bool up;     /* connected now */
+    bool synced; /* a node.sync arrived since the node last connected */
+    /* What the cloud's topics delivered to the node (messages, payload bytes). */
+    long rx, rx_bytes;
     /* Wake-up list: dirty and next under f->lock (Paho's threads push, the loop pops). */
     bool dirty;
     struct node *next;
-    /* --raw: messages received */
+    /* --raw: messages received; subscribed now */
     long raw_got;
+    bool raw_subscribed;
 } node;
 
 struct fleet {
     /* Options. */
     const char *mqtt_uri, *ns, *prefix, *data_dir, *report_path, *expect_path;
     int nodes, connect_rate, reconcile_interval_s, raw, raw_bytes, raw_rounds;
-    bool first;
+    bool first, raw_reconnect;
 
     ferry_daemon d;
     uv_timer_t connect_timer;
@@ -71,15 +83,22 @@ struct fleet {
     size_t nconnecting; /* nodes whose connect was started */
     size_t nup;         /* nodes connected now */
     size_t nconverged;
-    json_t *expect; /* {"*": {app: version}, node: {app: version}} */
+    size_t nsynced;
+    long rx, rx_bytes; /* every node's */
+    bool settled;      /* every node connected, synced and converged (printed when it becomes so) */
+    uv_signal_t sighup;
+    json_t *expect;    /* {"*": {app: version}, node: {app: version}} */
+    ferry_kv_env *env; /* every node's store */
     int64_t start_ms, converged_ms;
     int ticks;
+    bool report_dirty; /* a node's pass ran since the report was written */
     pthread_mutex_t lock;
     node *dirty_head;
     /* --raw */
     ferry_mqtt *pub;
     bool pub_up;
     size_t nsubscribed;
+    bool all_subscribed; /* --raw-reconnect: printed when it becomes so */
     int round;
     int64_t round_start_ms;
     long round_target;
@@ -137,25 +156,37 @@ static bool node_converged(const fleet *f, const node *n) {
     return want != NULL && json_equal(want, n->running);
 }
 
+/* The report: per node what its store holds, what the hollow engine runs, its labels and
+ * whether it is connected (the CI test tests/e2e/test_fleet.py judges exact convergence from
+ * it). Written to a temp file and renamed, so a reader never sees half of one. */
 static void write_report(fleet *f) {
-    json_t *nodes = json_object(), *doc;
-    FILE *fp;
-    if (f->report_path == NULL || nodes == NULL) {
-        json_decref(nodes);
-        return;
+    json_t *nodes = json_object(), *doc = NULL;
+    char tmp[4096];
+    FILE *fp = NULL;
+
+    if (f->report_path == NULL || nodes == NULL)
+        goto out;
+    for (int i = 0; i < f->nodes; i++) {
+        const node *n = &f->n[i];
+        json_object_set_new(nodes, n->name,
+                            json_pack("{s:O, s:O, s:O*, s:b}", "held", n->held, "running",
+                                      n->running, "labels", n->labels, "up", n->up));
     }
-    for (int i = 0; i < f->nodes; i++)
-        json_object_set(nodes, f->n[i].name, f->n[i].running);
-    doc = json_pack("{s:i, s:I, s:I, s:o, s:I, s:I}", "nodes", f->nodes, "connected",
-                    (json_int_t)f->nup, "converged", (json_int_t)f->nconverged, "running", nodes,
+    doc = json_pack("{s:i, s:I, s:I, s:O, s:I, s:I}", "nodes", f->nodes, "connected",
+                    (json_int_t)f->nup, "converged", (json_int_t)f->nconverged, "node", nodes,
                     "rssKiB", (json_int_t)proc_status("VmRSS"), "threads",
                     (json_int_t)proc_status("Threads"));
-    if (doc != NULL && (fp = fopen(f->report_path, "w")) != NULL) {
-        json_dumpf(doc, fp, JSON_COMPACT);
-        fputc('\n', fp);
-        fclose(fp);
-    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp", f->report_path);
+    if (doc == NULL || (fp = fopen(tmp, "w")) == NULL)
+        goto out;
+    json_dumpf(doc, fp, JSON_COMPACT);
+    fputc('\n', fp);
+    if (fclose(fp) == 0)
+        rename(tmp, f->report_path);
+    f->report_dirty = false;
+out:
     json_decref(doc);
+    json_decref(nodes);
 }
 
 static void check_converged(fleet *f, node *n) {
@@ -170,9 +201,9 @@ static void check_converged(fleet *f, node *n) {
     if (f->nconverged == (size_t)f->nodes && f->converged_ms == 0) {
         f->converged_ms = ferry_mono_ms();
         printf("{\"converged\": true, \"nodes\": %d, \"seconds\": %.3f, \"rssKiB\": %ld, "
-               "\"threads\": %ld, \"fds\": %ld}\n",
+               "\"threads\": %ld, \"fds\": %ld, \"rx\": %ld, \"rxBytes\": %ld}\n",
                f->nodes, (double)(f->converged_ms - f->start_ms) / 1000.0, proc_status("VmRSS"),
-               proc_status("Threads"), count_fds());
+               proc_status("Threads"), count_fds(), f->rx, f->rx_bytes);
         fflush(stdout);
         write_report(f);
         if (f->first)
@@ -212,6 +243,14 @@ static void hollow_reconcile(node *n) {
         in[i] = (ferry_node_app){e->name, e->app.version, e->app.deleted, e->app.spec,
                                  json_object_get(n->running, e->name) != NULL};
     }
+    json_object_clear(n->held);
+    for (size_t i = 0; i < apps.n; i++)
+        if (!apps.items[i].app.deleted)
+            json_object_set_new(n->held, apps.items[i].name,
+                                json_integer(apps.items[i].app.version));
+    json_decref(n->labels);
+    n->labels = json_incref(json_object_get(nrec, "labels"));
+    n->f->report_dirty = true;
     ferry_plan_node(nrec, in, apps.n, false, ferry_now_ms(), dirs);
     for (size_t i = 0; i < apps.n; i++) {
         const ferry_estore_entry *e = &apps.items[i];
@@ -265,6 +304,7 @@ static void node_pump(node *n) {
 
 static void on_up(void *ud) {
     node *n = ud;
+    n->f->report_dirty = true;
     if (!n->up)
         n->f->nup++;
     n->up = true;
@@ -281,9 +321,16 @@ static void on_up(void *ud) {
 static void on_down(void *ud, const char *cause) {
     node *n = ud;
     LOG_DEBUG("%s: not connected (%s)", n->name, cause);
+    n->f->report_dirty = true;
     if (n->up)
         n->f->nup--;
     n->up = false;
+    if (n->synced)
+        n->f->nsynced--;
+    n->synced = false;
+    if (n->raw_subscribed)
+        n->f->nsubscribed--;
+    n->raw_subscribed = false;
     if (n->session != NULL)
         ferry_session_disconnected(n->session, ferry_mono_ms());
 }
@@ -296,18 +343,33 @@ static void on_messages(void *ud, const ferry_mqtt_msg *msgs, size_t cnt) {
         f->round_target -= (long)cnt;
         return;
     }
-    for (size_t i = 0; i < cnt; i++)
+    f->report_dirty = true;
+    for (size_t i = 0; i < cnt; i++) {
+        static const char sync_tail[] = "/sync";
+        const size_t tl = sizeof(sync_tail) - 1;
+        n->rx++;
+        n->rx_bytes += (long)msgs[i].len;
+        f->rx++;
+        f->rx_bytes += (long)msgs[i].len;
+        if (!n->synced && msgs[i].topic_len >= tl &&
+            memcmp(msgs[i].topic + msgs[i].topic_len - tl, sync_tail, tl) == 0) {
+            n->synced = true;
+            f->nsynced++;
+        }
         ferry_session_message(n->session, msgs[i].topic, msgs[i].topic_len, msgs[i].payload,
                               msgs[i].len, ferry_mqtt_msg_prop(&msgs[i], FERRY_SIGN_PROP),
                               ferry_mono_ms());
+    }
 }
 
 static void on_subscribed(void *ud, uint64_t tag, bool ok) {
     node *n = ud;
     if (n->session != NULL)
         ferry_session_subscribed(n->session, tag, ok, ferry_mono_ms());
-    else if (ok)
+    else if (ok && !n->raw_subscribed) {
+        n->raw_subscribed = true;
         n->f->nsubscribed++;
+    }
 }
 
 static void on_overflow(void *ud, size_t cnt) {
@@ -337,6 +399,16 @@ static void node_wake(void *ctx) {
 /* ---- --raw: the broker's fan-out alone ---- */
 
 static void raw_step(fleet *f) {
+    if (f->raw_reconnect) {
+        bool all = f->nsubscribed == (size_t)f->raw;
+        if (all && !f->all_subscribed) {
+            printf("{\"rawSubscribed\": %d, \"seconds\": %.3f}\n", f->raw,
+                   (double)(ferry_mono_ms() - f->start_ms) / 1000.0);
+            fflush(stdout);
+        }
+        f->all_subscribed = all;
+        return;
+    }
     if (f->round > 0 && f->round_target <= 0 && f->round_start_ms != 0) {
         f->round_ms[f->round - 1] = (double)(ferry_mono_ms() - f->round_start_ms);
         f->round_start_ms = 0;
@@ -365,6 +437,41 @@ static void raw_step(fleet *f) {
 
 /* ---- the loop ---- */
 
+/* Print a line when every node is connected, has had a node.sync since it connected, and runs
+ * what --expect asks: after a broker restart, every node reconnected and converged. */
+static void check_settled(fleet *f) {
+    bool now = f->expect != NULL && f->nup == (size_t)f->nodes && f->nsynced == (size_t)f->nodes &&
+               f->nconverged == (size_t)f->nodes;
+    if (now && !f->settled) {
+        printf("{\"settled\": true, \"seconds\": %.3f, \"rx\": %ld, \"rxBytes\": %ld}\n",
+               (double)(ferry_mono_ms() - f->start_ms) / 1000.0, f->rx, f->rx_bytes);
+        fflush(stdout);
+    }
+    f->settled = now;
+}
+
+/* SIGHUP: read --expect again (the benchmark changed what nodes should run) and print when every
+ * node runs it (a "converged" line, again). */
+static void on_sighup(uv_signal_t *h, int signum) {
+    fleet *f = h->data;
+    json_t *expect = json_load_file(f->expect_path, 0, NULL);
+    (void)signum;
+    if (expect == NULL) {
+        LOG_ERROR("cannot read %s again; the expectation is unchanged", f->expect_path);
+        return;
+    }
+    json_decref(f->expect);
+    f->expect = expect;
+    f->converged_ms = 0;
+    printf("{\"reloaded\": true, \"converged\": %zu, \"rx\": %ld, \"rxBytes\": %ld}\n",
+           f->nconverged, f->rx, f->rx_bytes);
+    fflush(stdout);
+    for (int i = 0; i < f->nodes; i++)
+        check_converged(f, &f->n[i]);
+    if (f->nconverged == (size_t)f->nodes && f->converged_ms == 0)
+        check_converged(f, &f->n[0]); /* nothing changed: print the line anyway */
+}
+
 static void on_wake(void *ud) {
     fleet *f = ud;
     node *list;
@@ -385,6 +492,8 @@ static void on_wake(void *ud) {
     }
     if (f->raw > 0)
         raw_step(f);
+    else
+        check_settled(f);
 }
 
 static void on_tick(void *ud) {
@@ -399,6 +508,8 @@ static void on_tick(void *ud) {
             node_pump(n);
         }
     }
+    if (f->report_dirty)
+        write_report(f);
     if (++f->ticks % 5 == 0)
         progress(f, "progress");
 }
@@ -422,6 +533,8 @@ static void on_stop(void *ud) {
     write_report(f);
     progress(f, "stopping");
     uv_close((uv_handle_t *)&f->connect_timer, NULL);
+    if (f->expect_path != NULL)
+        uv_close((uv_handle_t *)&f->sighup, NULL);
     for (size_t i = 0; i < total; i++) {
         ferry_mqtt_destroy(f->n[i].mqtt);
         f->n[i].mqtt = NULL;
@@ -433,7 +546,6 @@ static void on_stop(void *ud) {
 /* ---- start-up ---- */
 
 static ferry_err node_open(fleet *f, node *n, size_t i) {
-    char dir[PATH_MAX];
     const char *will_topic = NULL;
     unsigned char *will = NULL;
     size_t will_len = 0;
@@ -450,14 +562,9 @@ static ferry_err node_open(fleet *f, node *n, size_t i) {
         snprintf(n->name, sizeof(n->name), "%s-%zu", f->prefix, i);
     snprintf(n->client_id, sizeof(n->client_id), "node.%s.%s", f->ns, n->name);
     if (!raw) {
-        snprintf(dir, sizeof(dir), "%s/%s", f->data_dir, n->name);
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-            LOG_ERROR("cannot create %s: %s", dir, strerror(errno));
-            return FERRY_EIO;
-        }
-        if ((n->running = json_object()) == NULL)
+        if ((n->running = json_object()) == NULL || (n->held = json_object()) == NULL)
             return FERRY_ENOMEM;
-        if ((err = ferry_estore_open(dir, &n->store)) != FERRY_OK)
+        if ((err = ferry_estore_open_shared(f->env, n->name, &n->store)) != FERRY_OK)
             return err;
         ferry_session_cfg sc = {.ns = f->ns,
                                 .node = n->name,
@@ -498,6 +605,8 @@ static void node_close(node *n) {
     ferry_session_free(n->session);
     ferry_estore_close(n->store);
     json_decref(n->running);
+    json_decref(n->held);
+    json_decref(n->labels);
 }
 
 static const char synopsis[] =
@@ -517,7 +626,7 @@ int main(int argc, char **argv) {
         {"prefix", FERRY_OPT_STRING, &f.prefix, 0, 0, "NAME",
          "nodes are NAME-0 .. NAME-(N-1) (hollow)"},
         {"data", FERRY_OPT_STRING, &f.data_dir, 0, 0, "DIR",
-         "a folder per node's LMDB store below DIR (required)"},
+         "the nodes' LMDB stores, one environment in DIR (required)"},
         {"connect-rate", FERRY_OPT_INT, &f.connect_rate, 1, 1000000, "PER_S",
          "MQTT connects started per second (500)"},
         {"reconcile-interval", FERRY_OPT_INT, &f.reconcile_interval_s, 1, 86400, "SECONDS",
@@ -527,11 +636,15 @@ int main(int argc, char **argv) {
          "runs exactly its entry (a node without one: \"*\")"},
         {"first", FERRY_OPT_FLAG, &f.first, 0, 0, NULL, "with --expect: exit 0 once converged"},
         {"report", FERRY_OPT_STRING, &f.report_path, 0, 0, "FILE",
-         "JSON of what each node runs, written at convergence and at exit"},
+         "JSON of what each node holds and runs, its labels and whether it is connected, "
+         "written at convergence, every second something changed, and at exit"},
         {"raw", FERRY_OPT_INT, &f.raw, 1, 1000000, "N",
          "baseline: N plain subscribers of one topic and a publisher, no Ferry"},
         {"raw-bytes", FERRY_OPT_INT, &f.raw_bytes, 1, 4 << 20, "B", "--raw payload size (1024)"},
         {"raw-rounds", FERRY_OPT_INT, &f.raw_rounds, 1, 1000, "R", "--raw publishes (5)"},
+        {"raw-reconnect", FERRY_OPT_FLAG, &f.raw_reconnect, 0, 0, NULL,
+         "with --raw: publish nothing; print a line whenever all N are subscribed (again, after a "
+         "broker restart); run until SIGTERM"},
         {"log-level", FERRY_OPT_LOG_LEVEL, NULL, 0, 0, "LEVEL", "error|warn|info|debug (warn)"},
         {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
@@ -577,8 +690,12 @@ int main(int argc, char **argv) {
     if ((f.n = calloc(total, sizeof(*f.n))) == NULL ||
         (f.raw > 0 && (f.round_ms = calloc((size_t)f.raw_rounds, sizeof(double))) == NULL))
         goto out;
-    if (f.data_dir != NULL && mkdir(f.data_dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "hollow_fleet: cannot create %s: %s\n", f.data_dir, strerror(errno));
+    /* The map starts at 64 KiB a node (the apps of a 10-app bench), at least the default 64 MiB,
+     * and doubles as needed. */
+    if (f.data_dir != NULL &&
+        ferry_estore_env_open(f.data_dir, f.nodes > 1024 ? (size_t)f.nodes << 16 : 0, &f.env) !=
+            FERRY_OK) {
+        fprintf(stderr, "hollow_fleet: cannot open the stores in %s\n", f.data_dir);
         goto out;
     }
     f.start_ms = ferry_mono_ms();
@@ -597,7 +714,12 @@ int main(int argc, char **argv) {
     uv_timer_init(f.d.loop, &f.connect_timer);
     f.connect_timer.data = &f;
     uv_timer_start(&f.connect_timer, on_connect_timer, 0, 50);
-    f.exit_code = f.raw > 0 || (f.first && f.expect != NULL) ? 1 : 0;
+    if (f.expect_path != NULL) {
+        uv_signal_init(f.d.loop, &f.sighup);
+        f.sighup.data = &f;
+        uv_signal_start(&f.sighup, on_sighup, SIGHUP);
+    }
+    f.exit_code = (f.raw > 0 && !f.raw_reconnect) || (f.first && f.expect != NULL) ? 1 : 0;
     if (f.raw > 0)
         f.nodes = f.raw; /* the progress lines count the subscribers */
     ferry_daemon_run(&f.d);
@@ -605,6 +727,7 @@ int main(int argc, char **argv) {
 out:
     for (size_t i = 0; f.n != NULL && i < total; i++)
         node_close(&f.n[i]);
+    ferry_kv_env_close(f.env);
     free(f.n);
     free(f.round_ms);
     json_decref(f.expect);

@@ -6,7 +6,14 @@
  * Threads: any thread may run transactions (MDB_NOTLS); LMDB runs one write transaction at a
  * time and readers beside it. Growing the map needs every transaction of the process closed, so
  * transactions hold a shared lock and growth takes it exclusively: a transaction function must
- * therefore never start another transaction (no nesting), and readers stay short. */
+ * therefore never start another transaction (no nesting), and readers stay short.
+ *
+ * Views: several stores may share one environment (bench/hollow_fleet.c runs thousands of edge
+ * stores in one process, where an environment each would cost 3 file descriptors each and LMDB
+ * allows one environment per file per process). Each store is then a view whose keys carry a
+ * prefix in the environment's databases. Not a database per store: every LMDB transaction
+ * allocates and walks arrays as long as the environment's maxdbs, which thousands of databases
+ * would make the cost of every read and write. */
 #ifndef FERRY_DAEMON_KV_H
 #define FERRY_DAEMON_KV_H
 
@@ -18,13 +25,32 @@
 
 typedef struct ferry_kv ferry_kv;         /* opaque */
 typedef struct ferry_kv_txn ferry_kv_txn; /* opaque; lives for one ferry_kv_read/_write call */
+typedef struct ferry_kv_env ferry_kv_env; /* opaque; an environment shared by views */
+
+/* Longest view prefix in bytes (a view's keys are then at most 511 - prefix - 1 bytes). */
+#define FERRY_KV_MAX_PREFIX 127
 
 /* Open (creating) the environment in dir (made with mode 0700, parents included) with the
  * databases named in dbs (index i is database i below). mapsize: the first map size in bytes
  * (0: 64 MiB); it doubles whenever a write needs more. name is for log lines ("edge store"). */
 ferry_err ferry_kv_open(const char *dir, const char *const *dbs, unsigned ndbs, size_t mapsize,
                         const char *name, ferry_kv **out);
+/* Closes the environment too when ferry_kv_open opened it (not a view's). */
 void ferry_kv_close(ferry_kv *kv);
+
+/* An environment for views, opened as ferry_kv_open does (its databases, map size, growth). */
+ferry_err ferry_kv_env_open(const char *dir, const char *const *dbs, unsigned ndbs, size_t mapsize,
+                            const char *name, ferry_kv_env **out);
+/* After every view on env was closed. */
+void ferry_kv_env_close(ferry_kv_env *env);
+/* A view of env's databases holding only the keys under prefix (1..FERRY_KV_MAX_PREFIX bytes,
+ * no NUL; stored as the prefix and a NUL, so no view sees another's keys): every call below
+ * works on it as on a store of its own, keys without the prefix. Close with ferry_kv_close
+ * before env. Views of one env share its transactions' rules (one writer at a time, the map's
+ * growth waits for every view's transactions). Differences: ferry_kv_put's append is an
+ * ordinary put, and ferry_kv_count scans the view. */
+ferry_err ferry_kv_open_view(ferry_kv_env *env, const char *prefix, const char *name,
+                             ferry_kv **out);
 
 /* Current map size in bytes. */
 size_t ferry_kv_mapsize(ferry_kv *kv);

@@ -37,6 +37,25 @@ ferry_err ferry_estore_open(const char *dir, ferry_estore **out) {
     return FERRY_OK;
 }
 
+ferry_err ferry_estore_env_open(const char *dir, size_t mapsize, ferry_kv_env **out) {
+    return ferry_kv_env_open(dir, db_names, DB_COUNT, mapsize, "edge stores", out);
+}
+
+ferry_err ferry_estore_open_shared(ferry_kv_env *env, const char *node, ferry_estore **out) {
+    ferry_estore *s = ferry_calloc(1, sizeof(*s));
+    ferry_err err;
+
+    *out = NULL;
+    if (s == NULL)
+        return FERRY_ENOMEM;
+    if ((err = ferry_kv_open_view(env, node, node, &s->kv)) != FERRY_OK) {
+        ferry_free(s);
+        return err;
+    }
+    *out = s;
+    return FERRY_OK;
+}
+
 void ferry_estore_close(ferry_estore *s) {
     if (s == NULL)
         return;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "ferry/common.h"
+#include "kv.h"
 
 /* Record format version of every value in the store. */
 #define FERRY_ESTORE_FV 1
@@ -19,6 +20,15 @@ typedef struct ferry_estore_txn ferry_estore_txn; /* opaque; lives for one read/
 /* Open (creating) the store in folder dir. The map starts small and grows as needed. */
 ferry_err ferry_estore_open(const char *dir, ferry_estore **out);
 void ferry_estore_close(ferry_estore *s);
+
+/* Many nodes' stores in one LMDB environment, for bench/hollow_fleet.c (N nodes in one process:
+ * an environment each would cost 3 file descriptors a node). ferry_estore_env_open opens the
+ * environment in dir (mapsize: the first map size, 0 for 64 MiB; it grows as needed);
+ * ferry_estore_open_shared opens node's store inside it (its keys prefixed by node, daemon/kv.h
+ * "Views"). Close every such store with ferry_estore_close, then env with ferry_kv_env_close.
+ * edge-sync itself uses ferry_estore_open. */
+ferry_err ferry_estore_env_open(const char *dir, size_t mapsize, ferry_kv_env **out);
+ferry_err ferry_estore_open_shared(ferry_kv_env *env, const char *node, ferry_estore **out);
 
 /* Run fn in one transaction (daemon/kv.h: a write commits durably when fn returns FERRY_OK, and
  * may run fn again from scratch after growing the map: reset outputs at its start). Never start

@@ -19,6 +19,7 @@ PACKAGES=(
     # tools the scripts and tests use
     python3 python3-jsonschema python3-pytest curl iproute2 iptables openssl # scripts/pki.sh
     prometheus # promtool checks the /metrics text (tests/bridge/test_metrics.py)
+    gnuplot-nox # bench/bench_fleet.py's chart
 )
 
 missing=()

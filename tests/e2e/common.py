@@ -58,3 +58,22 @@ def wait_phase(stack, app, node, phase, version=None, timeout=90):
 def app_names_on(stack, node):
     """The set of app names that have containers of node on the engine."""
     return {c["Labels"].get("io.ferry.app") for c in stack.pods(node=node)}
+
+
+def selector_matches(selector, labels):
+    """Kubernetes selector semantics (schema/selector.c), for tests and benchmarks that model
+    which nodes an app selects: matchLabels and matchExpressions In, NotIn, Exists,
+    DoesNotExist; no selector selects every node."""
+    if not selector:
+        return True
+    for k, v in selector.get("matchLabels", {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in selector.get("matchExpressions", []):
+        k, op, vals = e["key"], e["operator"], e.get("values", [])
+        ok = {"In": k in labels and labels[k] in vals,
+              "NotIn": k not in labels or labels[k] not in vals,
+              "Exists": k in labels, "DoesNotExist": k not in labels}[op]
+        if not ok:
+            return False
+    return True

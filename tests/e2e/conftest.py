@@ -47,20 +47,34 @@ def t(request):
         _kept.append(ctx.tmp)
 
 
+def _uses_services(request):
+    """False for a test file that sets NEEDS_SERVICES = False (it starts what it needs itself,
+    test_fleet.py): it gets no `t`, so it runs without the services and without an engine."""
+    return getattr(request.module, "NEEDS_SERVICES", True)
+
+
 @pytest.fixture(scope="module", autouse=True)
-def _module_scope(t):
+def _module_scope(request):
     """Stacks and captures made by a module-scoped fixture live until the module ends."""
+    if not _uses_services(request):
+        yield
+        return
+    t = request.getfixturevalue("t")
     mark = t.mark()
     yield
     t.release(mark)
 
 
 @pytest.fixture(autouse=True)
-def _test_scope(t):
+def _test_scope(request):
     """Before a test: start again any daemon of a longer-lived stack that an earlier test left
     stopped (it failed before restarting it, or the daemon crashed), so one failure does not fail
     the tests after it. After it: a daemon that exited without being told to fails the test, and
     what the test made is cleaned up."""
+    if not _uses_services(request):
+        yield
+        return
+    t = request.getfixturevalue("t")
     for s in t.stacks():
         restarted = s.ensure_running()
         if restarted:

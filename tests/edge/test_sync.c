@@ -346,6 +346,72 @@ static void test_corrupt_record_replaced(void **state) {
     assert_int_equal(held(f, "web", NULL, NULL), 5);
 }
 
+typedef struct {
+    size_t n;
+} count_ctx;
+
+static ferry_err list_txn(ferry_estore_txn *t, void *ctx) {
+    ferry_estore_apps apps = {0};
+    ferry_err err = ferry_estore_list_apps(t, &apps);
+    ((count_ctx *)ctx)->n = apps.n;
+    ferry_estore_apps_free(&apps);
+    return err;
+}
+
+static size_t listed(fixture *f) {
+    count_ctx c = {0};
+    assert_int_equal(ferry_estore_read(f->s, list_txn, &c), FERRY_OK);
+    return c.n;
+}
+
+static ferry_err count_txn(ferry_kv_txn *t, void *ctx) {
+    return ferry_kv_count(t, 0, &((count_ctx *)ctx)->n);
+}
+
+/* Stores sharing one environment (the hollow fleet's) see only their own keys, also where one
+ * node's name starts with another's ("n1", "n10"), and keep them across a reopen. */
+static void test_shared_stores_are_separate(void **state) {
+    fixture *f = *state;
+    ferry_estore *own = f->s, *a = NULL, *b = NULL;
+    ferry_kv_env *env = NULL;
+    ferry_kv *view = NULL;
+    count_ctx c = {0};
+    char dir[128];
+
+    snprintf(dir, sizeof(dir), "%s/shared", f->dir);
+    assert_int_equal(ferry_estore_env_open(dir, 0, &env), FERRY_OK);
+    assert_int_equal(ferry_estore_open_shared(env, "n1", &a), FERRY_OK);
+    assert_int_equal(ferry_estore_open_shared(env, "n10", &b), FERRY_OK);
+    f->s = a;
+    register_east(f);
+    assert_true(put(f, "web", 5, "east").reconcile);
+    f->s = b;
+    assert_int_equal(held(f, "web", NULL, NULL), -1);
+    register_east(f);
+    assert_true(put(f, "web", 7, "east").reconcile);
+    assert_true(put(f, "db", 2, "east").reconcile);
+    assert_int_equal(listed(f), 2);
+    f->s = a;
+    assert_int_equal(held(f, "web", NULL, NULL), 5);
+    assert_int_equal(listed(f), 1);
+    assert_int_equal(ferry_kv_open_view(env, "n1", "test", &view), FERRY_OK);
+    assert_int_equal(ferry_kv_read(view, count_txn, &c), FERRY_OK);
+    assert_int_equal(c.n, 1);
+    ferry_kv_close(view);
+    ferry_estore_close(a);
+    ferry_estore_close(b);
+    ferry_kv_env_close(env);
+
+    assert_int_equal(ferry_estore_env_open(dir, 0, &env), FERRY_OK);
+    assert_int_equal(ferry_estore_open_shared(env, "n10", &b), FERRY_OK);
+    f->s = b;
+    assert_int_equal(held(f, "web", NULL, NULL), 7);
+    assert_int_equal(listed(f), 2);
+    ferry_estore_close(b);
+    ferry_kv_env_close(env);
+    f->s = own;
+}
+
 /* The decoders accept only what the protocol let the node store. */
 static void test_record_decoders(void **state) {
     ferry_estore_app app = {3, false, spec("db", "east", "hi")}, out;
@@ -396,6 +462,7 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hello_lists_held_apps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record_replaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_stores_are_separate, setup, teardown),
         cmocka_unit_test(test_record_decoders),
     };
     return cmocka_run_group_tests_name("edge_sync", tests, NULL, NULL);
