@@ -217,14 +217,15 @@ size_t ferry_kv_mapsize(ferry_kv *kv) {
 }
 
 void ferry_kv_usage(ferry_kv *kv, size_t *map, size_t *used) {
+    ferry_kv_env *e = kv->env;
     MDB_envinfo info;
     MDB_stat st;
-    pthread_rwlock_rdlock(&kv->grow);
-    *map = kv->mapsize;
+    pthread_rwlock_rdlock(&e->grow);
+    *map = e->mapsize;
     *used = 0;
-    if (mdb_env_info(kv->env, &info) == 0 && mdb_env_stat(kv->env, &st) == 0)
+    if (mdb_env_info(e->env, &info) == 0 && mdb_env_stat(e->env, &st) == 0)
         *used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
-    pthread_rwlock_unlock(&kv->grow);
+    pthread_rwlock_unlock(&e->grow);
 }
 
 static ferry_err begin(ferry_kv *kv, unsigned flags, MDB_txn **txn) {
