@@ -309,8 +309,11 @@ def ingest(a, build, uri, ns, data, pairs, count0, target, bridge_pid, during=No
 
 # ---- the run -----------------------------------------------------------------------------------
 
-def fmt(v):
-    return "-" if v is None else (f"{v:,.3f}" if isinstance(v, float) and v < 100 else f"{v:,.0f}")
+def fmt(v, decimals=3):
+    """Milliseconds: 3 decimals below 100; rates: fmt(v, 1)."""
+    if v is None:
+        return "-"
+    return f"{v:,.{decimals}f}" if isinstance(v, float) and v < 100 else f"{v:,.0f}"
 
 
 def main():
@@ -545,26 +548,27 @@ def report(o):
     for k, r in o["reads"].items():
         name, conns = k.split("/")
         print(f"| {name} | {conns} | {r['requests']} | {fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} | "
-              f"{fmt(r['max_ms'])} | {fmt(r['req_per_s'])} | {r['errors']} |")
+              f"{fmt(r['max_ms'])} | {fmt(r['req_per_s'], 1)} | {r['errors']} |")
     for k in ("put_idle", "put_under_load"):
         r = o.get(k)
         if r:
             print(f"| PUT app ({k[4:]}) | 1 | {r['requests']} | {fmt(r['p50_ms'])} | "
-                  f"{fmt(r['p99_ms'])} | {fmt(r['max_ms'])} | {fmt(r['req_per_s'])} | "
+                  f"{fmt(r['p99_ms'])} | {fmt(r['max_ms'])} | {fmt(r['req_per_s'], 1)} | "
                   f"{r['errors']} |")
     print()
     print("| statuses (QoS 1, retained) | messages | publish/s (acked) | stored/s (10-90 %) | "
-          "stored/s (all) | complete | bridge CPU s |")
-    print("|---|---|---|---|---|---|---|")
+          "stored/s (all) | complete | bridge CPU s | bridge CPU us/status |")
+    print("|---|---|---|---|---|---|---|---|")
     rb = o["raw_broker"]
     if "received" in rb:
         print(f"| raw mosquitto -> 1 subscriber | {rb['sent']:,} | {rb['pub_per_s']:,.0f} | - | "
-              f"{rb['recv_per_s']:,.0f} (received) | {rb['received'] == rb['sent']} | - |")
+              f"{rb['recv_per_s']:,.0f} (received) | {rb['received'] == rb['sent']} | - | - |")
     for k in ("ingest", "ingest_with_puts"):
         r = o[k]
         print(f"| bridge{' + PUTs' if k != 'ingest' else ''} | {r['published']:,} | "
               f"{r['publish_per_s']:,.0f} | {fmt(r.get('stored_per_s_10_90'))} | "
-              f"{r['stored_per_s']:,} | {r['complete']} | {r['bridge_cpu_s']} |")
+              f"{r['stored_per_s']:,} | {r['complete']} | {r['bridge_cpu_s']} | "
+              f"{r['bridge_cpu_s'] * 1e6 / max(1, r['stored']):.0f} |")
     print()
     print(f"bridge log: {o['bridge_log_warnings']} warnings, {o['bridge_log_errors']} errors")
 
