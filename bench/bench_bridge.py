@@ -212,8 +212,12 @@ def measure(pool, conns, paths, seconds, method="GET", body=None):
 def proc_status(pid):
     with open(f"/proc/{pid}/status") as f:
         st = f.read()
-    kib = {k: int(re.search(rf"{k}:\s+(\d+)", st).group(1)) for k in ("VmRSS", "VmHWM")}
+    kib = {k: int(re.search(rf"{k}:\s+(\d+)", st).group(1))
+           for k in ("VmRSS", "VmHWM", "RssAnon", "RssFile")}
+    # RssFile is mostly LMDB's map (page cache the kernel may drop), RssAnon the heap.
     return {"rss_mib": round(kib["VmRSS"] / 1024, 1), "hwm_mib": round(kib["VmHWM"] / 1024, 1),
+            "anon_mib": round(kib["RssAnon"] / 1024, 1),
+            "file_mib": round(kib["RssFile"] / 1024, 1),
             "threads": int(re.search(r"Threads:\s+(\d+)", st).group(1))}
 
 
@@ -539,9 +543,16 @@ def report(o):
         if k in o:
             print(f"| {k[5:]} | {o[k]['count']:,} | {o[k]['seconds']} | {o[k]['per_s']:,} |")
     print()
-    print(f"RSS: empty {o['rss_empty']['rss_mib']} MiB, loaded {o['rss_loaded']['rss_mib']} MiB, "
-          f"end {o['rss_end']['rss_mib']} MiB (peak {o['rss_end']['hwm_mib']} MiB; goal < 1024); "
-          f"LMDB file {o['store_mib']} -> {o['store_mib_end']} MiB")
+    print("| bridge RSS, MiB | empty | loaded | after reads | end (peak) |")
+    print("|---|---|---|---|---|")
+    for k, what in (("rss_mib", "VmRSS (goal < 1024)"), ("anon_mib", "anonymous (heap)"),
+                    ("file_mib", "file (LMDB map)")):
+        print(f"| {what} | {o['rss_empty'][k]} | {o['rss_loaded'][k]} | "
+              f"{o['rss_after_reads'][k]} | {o['rss_end'][k]} ({o['rss_end']['hwm_mib']}) |"
+              if k == "rss_mib" else
+              f"| {what} | {o['rss_empty'][k]} | {o['rss_loaded'][k]} | "
+              f"{o['rss_after_reads'][k]} | {o['rss_end'][k]} |")
+    print(f"\nLMDB file: {o['store_mib']} MiB loaded, {o['store_mib_end']} MiB at the end")
     print()
     print("| request (pageSize 20) | conns | requests | p50 ms | p99 ms | max ms | req/s | errors |")
     print("|---|---|---|---|---|---|---|---|")
