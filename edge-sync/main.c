@@ -27,9 +27,11 @@
 #include "mqtt.h"
 #include "reconcile.h"
 #include "routes.h"
+#include "logs.h"
 #include "session.h"
 #include "session_mqtt.h"
 #include "store.h"
+#include "telemetry.h"
 
 typedef struct {
     /* Options. */
@@ -37,7 +39,7 @@ typedef struct {
     const char *enroll_url, *enroll_token, *enroll_ca;
     int reconcile_interval_s, session_expiry_s, cleanup_interval_s, parallel;
     int gateway_port, stats_interval_s;
-    const char *gateway_addresses;
+    const char *gateway_addresses, *metrics_listen;
     bool gpu_sharing, probe_gpu, insecure, no_gateway;
     ferry_identity id; /* when enrolled (!insecure) */
 
@@ -75,12 +77,20 @@ typedef struct {
     json_t *steady;
     bool survey_full;     /* the survey to start next passes every app */
     int64_t last_full_ms; /* when the last such survey started */
+    /* --metrics-listen: the registry (NULL without: nothing is counted), its server, and the
+     * engine behind counting that the reconciler then uses. */
+    ferry_metrics *metrics;
+    ferry_metrics_http *metrics_http;
+    ferry_counted_engine counted;
+    int logs_in_flight; /* logs requests being read (at most LOGS_AT_ONCE) */
 } edge_t;
+
+#define LOGS_AT_ONCE 4
 
 #define FULL_REFRESH_MS 60000
 
 /* One piece of work on libuv's thread pool. */
-typedef enum { WORK_SURVEY, WORK_APP, WORK_CLEANUP } work_kind;
+typedef enum { WORK_SURVEY, WORK_APP, WORK_CLEANUP, WORK_LOGS } work_kind;
 
 typedef struct {
     uv_work_t req;
@@ -91,7 +101,9 @@ typedef struct {
     ferry_survey_item item;  /* WORK_APP */
     ferry_app_result result; /* WORK_APP */
     int deleted;             /* WORK_CLEANUP */
-    bool full;               /* WORK_SURVEY: pass every app (see edge_t.steady) */
+    json_t *logs_req;        /* WORK_LOGS: the logs.request, and its answer */
+    json_t *logs_answer;
+    bool full; /* WORK_SURVEY: pass every app (see edge_t.steady) */
     /* Monotonic ms when queued, started and ended: the debug log traces the waits. */
     int64_t queued_ms, start_ms, end_ms;
 } work_t;
@@ -112,9 +124,38 @@ static void on_down(void *ud, const char *cause) {
     ferry_session_disconnected(e->session, ferry_mono_ms());
 }
 
+/* A received message in the metrics, by what its topic says it is. */
+static void count_message(edge_t *e, const ferry_mqtt_msg *m) {
+    ferry_topic tp;
+    const char *type = "type=\"invalid\"";
+    if (e->metrics == NULL)
+        return;
+    if (ferry_topic_parse(m->topic, m->topic_len, &tp) == FERRY_OK)
+        switch (tp.kind) {
+        case FERRY_TOPIC_APP_LABEL:
+        case FERRY_TOPIC_APP_ALL:
+            type = "type=\"app\"";
+            break;
+        case FERRY_TOPIC_NODE_SYNC:
+            type = "type=\"node.sync\"";
+            break;
+        case FERRY_TOPIC_NODE_SECRETS:
+            type = "type=\"app.secrets\"";
+            break;
+        case FERRY_TOPIC_LOGS_REQUEST:
+            type = "type=\"logs.request\"";
+            break;
+        default:
+            type = "type=\"other\"";
+            break;
+        }
+    ferry_metrics_add(e->metrics, M_EDGE_MESSAGES, type, 1);
+}
+
 static void on_messages(void *ud, const ferry_mqtt_msg *msgs, size_t n) {
     edge_t *e = ud;
     for (size_t i = 0; i < n; i++) {
+        count_message(e, &msgs[i]);
         LOG_DEBUG("mqtt: handling %zu bytes on %.*s (received %lld ms ago)", msgs[i].len,
                   (int)msgs[i].topic_len, msgs[i].topic,
                   (long long)(ferry_now_ms() - msgs[i].received_ms));
@@ -294,6 +335,10 @@ static void work_run(uv_work_t *req) {
         w->err = ferry_cleanup_run(&cc, e->facts, &w->deleted);
         break;
     }
+    case WORK_LOGS:
+        w->logs_answer = ferry_edge_logs_answer(e->engine, w->logs_req);
+        w->err = w->logs_answer != NULL ? FERRY_OK : FERRY_ENOMEM;
+        break;
     }
     w->end_ms = ferry_mono_ms();
 }
@@ -325,6 +370,7 @@ static void work_done(uv_work_t *req, int status) {
               ferry_strerror(w->err));
     switch (w->kind) {
     case WORK_SURVEY:
+        ferry_metrics_add(e->metrics, M_EDGE_SURVEYS, NULL, 1);
         if (w->err == FERRY_OK)
             ferry_session_wake_at(e->session, w->survey.wake_at_ms, wall, now);
         if (w->err == FERRY_OK)
@@ -335,6 +381,10 @@ static void work_done(uv_work_t *req, int status) {
         ferry_survey_free(&w->survey);
         break;
     case WORK_APP:
+        ferry_metrics_add(e->metrics, M_EDGE_PASSES,
+                          w->err == FERRY_OK ? "result=\"ok\"" : "result=\"failed\"", 1);
+        ferry_metrics_observe(e->metrics, M_EDGE_PASS_SECONDS, NULL,
+                              (double)(w->end_ms - w->start_ms) / 1000.0);
         if (w->err == FERRY_OK && w->result.status != NULL && !e->d.stopping)
             ferry_session_report(e->session, w->result.status);
         if (w->err == FERRY_OK && w->result.collected)
@@ -365,6 +415,13 @@ static void work_done(uv_work_t *req, int status) {
             LOG_INFO("cleanup: removed %d folder(s) of volume files", w->deleted);
         ferry_jobs_cleanup_done(e->jobs);
         break;
+    case WORK_LOGS:
+        if (w->logs_answer != NULL && !e->d.stopping)
+            ferry_session_logs_reply(e->session, w->logs_answer);
+        json_decref(w->logs_req);
+        json_decref(w->logs_answer);
+        e->logs_in_flight--;
+        break;
     }
     ferry_free(w);
     e->in_flight--;
@@ -390,6 +447,36 @@ static void queue(edge_t *e, work_kind kind, const ferry_survey_item *item, bool
     if (item != NULL)
         w->item = *item;
     e->in_flight++;
+    uv_queue_work(e->d.loop, &w->req, work_run, work_done);
+}
+
+/* A logs request from the bridge (session.h): read off the loop; more than LOGS_AT_ONCE at once
+ * are answered busy (the bridge's user asks again). */
+static void on_logs_request(void *ctx, const json_t *req) {
+    edge_t *e = ctx;
+    work_t *w = NULL;
+    if (e->d.stopping)
+        return;
+    if (e->logs_in_flight >= LOGS_AT_ONCE || (w = ferry_calloc(1, sizeof(*w))) == NULL ||
+        (w->logs_req = json_deep_copy(req)) == NULL) {
+        json_t *busy =
+            json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:b, s:s, s:s, s:b}", "type", FERRY_MSG_LOGS,
+                      "ns", json_object_get(req, "ns"), "node", json_object_get(req, "node"), "id",
+                      json_object_get(req, "id"), "app", json_object_get(req, "app"), "service",
+                      json_object_get(req, "service"), "ok", 0, "error",
+                      "the node is reading other logs; ask again", "text", "", "truncated", 0);
+        if (busy != NULL)
+            ferry_session_logs_reply(e->session, busy);
+        json_decref(busy);
+        ferry_free(w);
+        return;
+    }
+    w->e = e;
+    w->kind = WORK_LOGS;
+    w->req.data = w;
+    w->queued_ms = ferry_mono_ms();
+    e->in_flight++;
+    e->logs_in_flight++;
     uv_queue_work(e->d.loop, &w->req, work_run, work_done);
 }
 
@@ -440,11 +527,28 @@ static void on_cleanup_timer(uv_timer_t *t) {
 static void on_stop(void *ud) {
     edge_t *e = ud;
     uv_close((uv_handle_t *)&e->stats_timer, NULL);
+    ferry_metrics_http_stop(e->metrics_http);
+    e->metrics_http = NULL;
     /* Paho's threads must be gone before the wake handle they poke is closed; the broker
      * publishes the will (offline) for us. Work in flight finishes before the loop ends. */
     ferry_mqtt_destroy(e->mqtt);
     e->mqtt = NULL;
     uv_close((uv_handle_t *)&e->cleanup_timer, NULL);
+}
+
+/* The scrape-time gauges (telemetry.h), on the loop thread. */
+static void collect_metrics(void *ctx) {
+    edge_t *e = ctx;
+    size_t map = 0, used = 0;
+    int64_t last = ferry_session_last_sync(e->session);
+    ferry_metrics_set(e->metrics, M_EDGE_SYNC_AGE, NULL,
+                      last != 0 ? (double)(ferry_mono_ms() - last) / 1000.0 : -1);
+    ferry_metrics_set(e->metrics, M_EDGE_CONNECTED, NULL,
+                      ferry_session_is_connected(e->session) ? 1 : 0);
+    ferry_metrics_set(e->metrics, M_EDGE_APPS, NULL, (double)ferry_estore_count_apps(e->store));
+    ferry_estore_usage(e->store, &map, &used);
+    ferry_metrics_set(e->metrics, M_EDGE_STORE_MAP, NULL, (double)map);
+    ferry_metrics_set(e->metrics, M_EDGE_STORE_USED, NULL, (double)used);
 }
 
 /* ---- start-up ---- */
@@ -571,6 +675,9 @@ static int parse_args(edge_t *e, int argc, char **argv) {
          "(127.0.0.1,bridge)"},
         {"no-gateway", FERRY_OPT_FLAG, &e->no_gateway, 0, 0, NULL,
          "run no gateway (function apps then cannot be called)"},
+        {"metrics-listen", FERRY_OPT_STRING, &e->metrics_listen, 0, 0, "ADDR:PORT",
+         "serve Prometheus metrics at GET /metrics on this IPv4 address (off; plain HTTP, no "
+         "token: a local or management address)"},
         {"stats-interval", FERRY_OPT_INT, &e->stats_interval_s, 1, 3600, "SECONDS",
          "send the call statistics of apps with monitorQps every SECONDS when they changed (10)"},
         {"image-python3", FERRY_OPT_STRING, &e->fn.image_python3, 0, 0, "IMAGE",
@@ -656,7 +763,9 @@ static ferry_err start_session(edge_t *e) {
                             .gpu = e->gpu,
                             .reconcile_interval_s = e->reconcile_interval_s,
                             .sign = e->insecure ? NULL : &e->id.sign,
-                            .bridge_pub = e->insecure ? NULL : e->id.bridge_pub};
+                            .bridge_pub = e->insecure ? NULL : e->id.bridge_pub,
+                            .on_logs = on_logs_request,
+                            .on_logs_ctx = e};
     if ((err = ferry_session_new(&sc, &e->session)) != FERRY_OK ||
         (err = ferry_session_will(e->session, &will_topic, &will, &will_len, will_sig)) != FERRY_OK)
         goto out;
@@ -745,12 +854,27 @@ int main(int argc, char **argv) {
                                    .data_dir = e.data_abs,
                                    .box = e.insecure ? NULL : &e.id.box,
                                    .fn = &e.fn};
+    if (e.metrics_listen != NULL) {
+        if (ferry_metrics_new(&e.metrics) != FERRY_OK ||
+            ferry_edge_telemetry_declare(e.metrics) != FERRY_OK)
+            goto out;
+        e.counted = (ferry_counted_engine){&ferry_engine_api_ops, e.engine, e.metrics};
+        e.rcfg.ops = &ferry_counted_engine_ops;
+        e.rcfg.engine = &e.counted;
+    }
     if (!e.no_gateway && start_gateway(&e) != FERRY_OK)
         goto out;
     ferry_daemon_hooks hooks = {on_wake, on_tick, on_stop, &e};
     if (ferry_daemon_init(&e.d, &hooks) != FERRY_OK)
         goto out;
     e.survey_full = true;
+    if (e.metrics != NULL &&
+        ferry_metrics_http_start(e.d.loop, e.metrics_listen, e.metrics, collect_metrics, &e,
+                                 &e.metrics_http) != FERRY_OK) {
+        ferry_daemon_stop(&e.d);
+        ferry_daemon_run(&e.d);
+        goto out;
+    }
     uv_timer_init(e.d.loop, &e.cleanup_timer);
     e.cleanup_timer.data = &e;
     uv_timer_start(&e.cleanup_timer, on_cleanup_timer, (uint64_t)e.cleanup_interval_s * 1000,
@@ -781,6 +905,7 @@ out:
     json_decref(e.facts);
     json_decref(e.steady);
     json_decref(e.gpu);
+    ferry_metrics_free(e.metrics);
     ferry_identity_clear(&e.id);
     return rc;
 }

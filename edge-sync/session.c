@@ -30,8 +30,9 @@ struct ferry_session {
     /* Reconciliation */
     bool reconcile_wanted;
     int64_t next_reconcile_at;
-    json_t *published; /* app -> last status published (without ts) */
-    json_t *forgotten; /* apps whose retained status is to be cleared on the next connect */
+    json_t *published;    /* app -> last status published (without ts) */
+    json_t *forgotten;    /* apps whose retained status is to be cleared on the next connect */
+    int64_t last_sync_ms; /* when the last node.sync was applied; 0: none yet */
 };
 
 static ferry_err topic_for(const ferry_session *s, ferry_topic_kind kind, char *buf, size_t len) {
@@ -357,8 +358,10 @@ void ferry_session_message(ferry_session *s, const char *topic, size_t tlen, con
         s->reconcile_wanted = true;
     if (act.resubscribe && s->connected)
         subscribe_all(s, "subscribe", now);
-    if (act.sync_received)
+    if (act.sync_received) {
         s->hello_outstanding = false;
+        s->last_sync_ms = now;
+    }
     if (act.hello_reason == NULL || strcmp(act.hello_reason, "store") != 0)
         s->store_backoff_ms = 0;
     if (act.hello_reason != NULL)
@@ -457,4 +460,8 @@ void ferry_session_logs_reply(ferry_session *s, const json_t *reply) {
     /* The bridge waits 15 s for it: one that cannot go now is of no use later. */
     if (s->connected)
         publish_msg(s, s->logs_reply_topic, reply, false);
+}
+
+int64_t ferry_session_last_sync(const ferry_session *s) {
+    return s->last_sync_ms;
 }

@@ -121,6 +121,8 @@ void ferry_session_forget(ferry_session *s, const char *app);
 /* What the session is waiting for (for tests and logs). */
 bool ferry_session_hello_outstanding(const ferry_session *s);
 bool ferry_session_is_connected(const ferry_session *s);
+/* When (monotonic ms) the last node.sync was applied; 0 when none since the start. */
+int64_t ferry_session_last_sync(const ferry_session *s);
 
 /* Publish a node.stats message (stats: its fields without "v"; borrowed), signed, on the node's
  * stats topic; dropped while not connected (its counters are cumulative: the next report covers

@@ -409,3 +409,21 @@ ferry_err ferry_estore_bundle_digests(ferry_estore_txn *t, json_t **out) {
     }
     return err;
 }
+
+static ferry_err count_txn(ferry_estore_txn *t, void *ctx) {
+    ferry_estore_apps apps = {0};
+    ferry_err err = ferry_estore_list_apps(t, &apps);
+    for (size_t i = 0; err == FERRY_OK && i < apps.n; i++)
+        *(size_t *)ctx += !apps.items[i].app.deleted;
+    ferry_estore_apps_free(&apps);
+    return err;
+}
+
+size_t ferry_estore_count_apps(ferry_estore *s) {
+    size_t n = 0;
+    return ferry_estore_read(s, count_txn, &n) == FERRY_OK ? n : 0;
+}
+
+void ferry_estore_usage(ferry_estore *s, size_t *map, size_t *used) {
+    ferry_kv_usage(s->kv, map, used);
+}

@@ -69,6 +69,11 @@ typedef struct {
 ferry_err ferry_estore_list_apps(ferry_estore_txn *t, ferry_estore_apps *out);
 void ferry_estore_apps_free(ferry_estore_apps *a);
 
+/* For metrics: the apps held (tombstones left out; 0 when the store cannot be read), and the
+ * map's size and bytes in use (of the environment the store is in). */
+size_t ferry_estore_count_apps(ferry_estore *s);
+void ferry_estore_usage(ferry_estore *s, size_t *map, size_t *used);
+
 /* What the node knows about itself: {"rev":R,"registered":b,"labels":{..}}; a fresh (or
  * unreadable) record gives {"rev":0,"registered":false,"labels":{}}. *out is a new reference. */
 ferry_err ferry_estore_get_node(ferry_estore_txn *t, json_t **out);

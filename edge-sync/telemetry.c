@@ -36,8 +36,6 @@ ferry_err ferry_edge_telemetry_declare(ferry_metrics *m) {
          sizeof(call_s) / sizeof(call_s[0])},
         {M_EDGE_MESSAGES, FERRY_METRIC_COUNTER, "MQTT messages received from the cloud, by type.",
          NULL, 0},
-        {M_EDGE_PUBLISHES, FERRY_METRIC_COUNTER, "Messages published to the cloud, by type.", NULL,
-         0},
         {M_EDGE_SYNC_AGE, FERRY_METRIC_GAUGE,
          "Seconds since the last node.sync was applied (-1: none since start).", NULL, 0},
         {M_EDGE_CONNECTED, FERRY_METRIC_GAUGE, "1 while connected to the broker.", NULL, 0},

@@ -16,7 +16,6 @@
 #define M_EDGE_ENGINE_CALLS "ferry_edge_engine_calls_total"
 #define M_EDGE_ENGINE_SECONDS "ferry_edge_engine_call_seconds"
 #define M_EDGE_MESSAGES "ferry_edge_messages_total"
-#define M_EDGE_PUBLISHES "ferry_edge_publishes_total"
 #define M_EDGE_SYNC_AGE "ferry_edge_last_sync_age_seconds"
 #define M_EDGE_CONNECTED "ferry_edge_mqtt_connected"
 #define M_EDGE_APPS "ferry_edge_apps"
