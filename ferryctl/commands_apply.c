@@ -176,12 +176,16 @@ static int check_doc(json_t *e, res_kind *kind) {
         why = "kind is missing (App, Config or Node)";
     else if (strcmp(k, "App") == 0)
         *kind = RES_APP;
-    else if (strcmp(k, "Config") == 0)
-        *kind = RES_CONFIG;
+    else if (strcmp(k, "Config") == 0 || strcmp(k, "config") == 0 || strcmp(k, "secret") == 0 ||
+             strcmp(k, "certificate") == 0 || strcmp(k, "registry") == 0)
+        *kind = RES_CONFIG; /* the API's own body of a config object applies as it is */
     else if (strcmp(k, "Node") == 0)
         *kind = RES_NODE;
     else
         why = "kind must be App, Config or Node";
+    if (why == NULL && *kind == RES_CONFIG && strcmp(k, "Config") != 0 &&
+        json_object_get(doc, "type") != NULL)
+        why = "type goes with kind: Config only";
     if (why == NULL && !json_is_string(json_object_get(doc, "name")))
         why = "name is missing";
     if (why == NULL && json_object_get(doc, "namespace") != NULL &&
@@ -197,14 +201,17 @@ static int check_doc(json_t *e, res_kind *kind) {
 /* ---- bodies and comparisons ------------------------------------------------------------------ */
 
 /* The API body of a document (new): the manifest members dropped; a Config's "type" becomes
- * the API's "kind" (the manifest's kind is "Config"). */
+ * the API's "kind" (the manifest's kind is "Config"); a config object in the API's own form
+ * (kind: config, secret ...) is its body. */
 static json_t *body_of(res_kind kind, const json_t *doc) {
     json_t *b = json_deep_copy(doc);
     if (b == NULL)
         return NULL;
     json_object_del(b, "apiVersion");
-    json_object_del(b, "kind");
     json_object_del(b, "namespace");
+    if (kind == RES_CONFIG && strcmp(json_string_value(json_object_get(b, "kind")), "Config") != 0)
+        return b;
+    json_object_del(b, "kind");
     if (kind == RES_CONFIG) {
         json_t *t = json_object_get(b, "type");
         if (json_object_set_new(b, "kind", t != NULL ? json_incref(t) : json_string("config")) !=

@@ -379,7 +379,12 @@ static void field(const char *name, const char *value) {
     printf("%-15s %s\n", name, value);
 }
 
+/* A titled table, or "Title:  <none>" when it has no rows. */
 static void print_section(const char *title, const ctl_table *t) {
+    if (ctl_table_rows(t) == 0) {
+        field(title, "<none>");
+        return;
+    }
     printf("%s\n", title);
     ctl_table_write(t, 32, "  ", stdout);
 }
@@ -409,7 +414,7 @@ static int describe_app(get_ctx *g, const char *name) {
     static const char *const svc_h[] = {"NAME", "IMAGE", "PORTS"};
     json_t *app = NULL, *st = NULL;
     ctl_table *nt = ctl_table_new(6, node_h), *ct = ctl_table_new(6, cont_h);
-    ctl_table *svc = ctl_table_new(3, svc_h);
+    ctl_table *svc = ctl_table_new(3, svc_h), *chg = NULL;
     char buf[1024];
     int rc = get_one(g, name, NULL, &app);
     if (rc != CTL_EXIT_OK)
@@ -499,19 +504,28 @@ static int describe_app(get_ctx *g, const char *name) {
             describe_containers(ct, str(e, "node"), json_object_get(e, "containers")) != 0)
             goto out;
     }
-    if (json_array_size(json_object_get(st, "nodes")) == 0)
-        field("Nodes:", "<none targeted>");
-    else
-        print_section("Nodes:", nt);
+    print_section("Nodes:", nt);
     print_section("Containers:", ct);
     /* The API keeps the current version and the times of creation and last update, not a
      * history of versions: show what there is and say so. */
-    printf("Recent changes:\n");
-    when_text(str(app, "updatedAt"), g->now, buf, sizeof(buf));
-    printf("  version %lld   %s   (current)\n",
-           (long long)json_integer_value(json_object_get(app, "version")), buf);
-    when_text(str(app, "createdAt"), g->now, buf, sizeof(buf));
-    printf("  created        %s\n", buf);
+    static const char *const chg_h[] = {"CHANGE", "AT", "AGE"};
+    chg = ctl_table_new(3, chg_h);
+    if (chg == NULL)
+        goto out;
+    for (int k = 0; k < 2; k++) {
+        char what[64], age[32];
+        const char *at = str(app, k == 0 ? "updatedAt" : "createdAt");
+        if (k == 0)
+            snprintf(what, sizeof(what), "version %lld (current)",
+                     (long long)json_integer_value(json_object_get(app, "version")));
+        else
+            snprintf(what, sizeof(what), "created");
+        ctl_age_since(at, g->now, age, sizeof(age));
+        const char *row[] = {what, at, age};
+        if (ctl_table_add(chg, row) != 0)
+            goto out;
+    }
+    print_section("Recent changes:", chg);
     printf("  (the API keeps no history of earlier versions)\n");
     rc = CTL_EXIT_OK;
 out:
@@ -520,6 +534,7 @@ out:
     ctl_table_free(nt);
     ctl_table_free(ct);
     ctl_table_free(svc);
+    ctl_table_free(chg);
     json_decref(app);
     json_decref(st);
     return rc;
@@ -569,12 +584,8 @@ static int describe_node(get_ctx *g, const char *name) {
             describe_containers(ct, str(e, "app"), json_object_get(e, "containers")) != 0)
             goto out;
     }
-    if (json_array_size(json_object_get(na, "apps")) == 0) {
-        field("Apps:", "<none>");
-    } else {
-        print_section("Apps:", at);
-        print_section("Containers:", ct);
-    }
+    print_section("Apps:", at);
+    print_section("Containers:", ct);
     rc = CTL_EXIT_OK;
 out:
     ctl_table_free(at);

@@ -75,6 +75,7 @@ static const struct {
      "  apiVersion: ferry/v1 (optional) and kind: App | Config | Node,\n"
      "then the object as the REST API takes it (name, ...; a Config's API kind config, secret,\n"
      "certificate or registry is its \"type\", config by default; \"namespace\" overrides -n).\n"
+     "A config object as the API takes it (\"kind\": \"secret\" ...) is read as a Config too.\n"
      "\"kind: List\" with \"items\" (what get -o yaml prints) is read as its items. Everything is\n"
      "checked before anything is sent; configs go first, then nodes, then apps. Each object\n"
      "prints KIND/NAME created, configured or unchanged (the stored spec equals the manifest).\n"

@@ -32,6 +32,10 @@ void ctl_table_free(ctl_table *t) {
     ferry_free(t);
 }
 
+size_t ctl_table_rows(const ctl_table *t) {
+    return t->nrows - 1;
+}
+
 int ctl_table_add(ctl_table *t, const char *const *cells) {
     if (t->nrows == t->cap) {
         size_t ncap = t->cap != 0 ? t->cap * 2 : 16;
@@ -76,11 +80,15 @@ void ctl_table_write(const ctl_table *t, size_t ncols, const char *indent, FILE 
             w[c] = x > w[c] ? x : w[c];
         }
     for (size_t r = 0; r < t->nrows; r++) {
+        /* Empty cells at the end of a row get no padding: no trailing blanks. */
+        size_t last = nc;
+        while (last > 1 && t->cells[r * t->ncols + last - 1][0] == '\0')
+            last--;
         fputs(indent, f);
-        for (size_t c = 0; c < nc; c++) {
+        for (size_t c = 0; c < last; c++) {
             const char *cell = t->cells[r * t->ncols + c];
             fputs(cell, f);
-            if (c + 1 < nc)
+            if (c + 1 < last)
                 fprintf(f, "%*s", (int)(w[c] - width(cell) + 3), "");
         }
         fputc('\n', f);

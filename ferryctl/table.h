@@ -12,12 +12,15 @@ typedef struct ctl_table ctl_table;
 ctl_table *ctl_table_new(size_t ncols, const char *const *headers);
 void ctl_table_free(ctl_table *t);
 
+/* The number of rows, not counting the headers. */
+size_t ctl_table_rows(const ctl_table *t);
+
 /* Append a row of ncols cells (copied; NULL is shown as ""). 0, or -1 on ENOMEM. */
 int ctl_table_add(ctl_table *t, const char *const *cells);
 
 /* Write the headers and rows, each line after indent: each column as wide as its widest cell,
- * three spaces between columns, no padding after the last one; only the first ncols columns
- * (at most the table's, at most 32). Widths count UTF-8 characters, not bytes. */
+ * three spaces between columns, no padding after the last non-empty cell of a row; only the first
+ * ncols columns (at most the table's, at most 32). Widths count UTF-8 characters, not bytes. */
 void ctl_table_write(const ctl_table *t, size_t ncols, const char *indent, FILE *f);
 
 /* The age of something seconds old, as kubectl's HumanDuration: "45s", "3m12s" (under 10

@@ -229,7 +229,7 @@ static void test_table(void **state) {
     fclose(f);
     assert_string_equal(buf, "NAME             VERSION   AGE\n"
                              "web              12        5s\n"
-                             "caf\xc3\xa9-long-name   3         \n");
+                             "caf\xc3\xa9-long-name   3\n");
     free(buf);
     f = open_memstream(&buf, &len);
     ctl_table_write(t, 2, "  ", f);
