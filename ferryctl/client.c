@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ferry/common.h"
+#include "manifest.h"
 
 #define REPLY_MAX (64u * 1024u * 1024u) /* a page of 1000 apps is a few MiB */
 #define CONF_MAX (64u * 1024u)
@@ -27,25 +28,16 @@ typedef struct {
     bool too_big;
 } reply_buf;
 
-/* Read a small text file whole (new, NUL-terminated), or NULL with errno. */
+/* A small text file whole (new, NUL-terminated), or NULL with errno. */
 static char *read_text(const char *path, size_t max) {
     FILE *f = fopen(path, "rb");
-    char *buf = NULL;
     size_t n = 0;
     if (f == NULL)
         return NULL;
-    if ((buf = ferry_malloc(max + 1)) == NULL)
-        goto out;
-    n = fread(buf, 1, max + 1, f);
-    if (ferror(f) || n > max) {
-        ferry_free(buf);
-        buf = NULL;
-        errno = ferror(f) ? EIO : EFBIG;
-        goto out;
-    }
-    buf[n] = '\0';
-out:
+    char *buf = ctl_read_all(f, max, &n);
+    int err = errno;
     fclose(f);
+    errno = err;
     return buf;
 }
 

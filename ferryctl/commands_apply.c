@@ -28,36 +28,6 @@ typedef struct {
 /* ---- reading ----------------------------------------------------------------------------------
  */
 
-static char *read_stream(FILE *f, const char *what, size_t *len) {
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            size_t ncap = cap != 0 ? cap * 2 : 65536;
-            char *nb = ncap <= MANIFEST_MAX + 1 ? ferry_realloc(buf, ncap + 1) : NULL;
-            if (nb == NULL) {
-                fprintf(stderr, "error: %s: larger than %u bytes\n", what, MANIFEST_MAX);
-                ferry_free(buf);
-                return NULL;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    if (ferror(f)) {
-        fprintf(stderr, "error: %s: read error\n", what);
-        ferry_free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 /* Parse one file (or stdin for "-") and append its documents to all. */
 static int load_file(const char *path, json_t *all) {
     bool in = strcmp(path, "-") == 0;
@@ -71,8 +41,11 @@ static int load_file(const char *path, json_t *all) {
         fprintf(stderr, "error: cannot open %s: %s\n", path, strerror(errno));
         return rc;
     }
-    if ((text = read_stream(f, in ? "stdin" : path, &len)) == NULL)
+    if ((text = ctl_read_all(f, MANIFEST_MAX, &len)) == NULL) {
+        fprintf(stderr, "error: %s: %s\n", in ? "stdin" : path,
+                errno == EFBIG ? "larger than 16 MiB" : strerror(errno));
         goto out;
+    }
     if (ctl_manifest_parse(text, len, in ? "stdin" : path, &docs, err, sizeof(err)) != 0) {
         fprintf(stderr, "error: %s\n", err);
         goto out;

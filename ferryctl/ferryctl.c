@@ -12,6 +12,7 @@
 #include "ferry/patch.h"
 #include "ferry/proto.h"
 #include "cli.h"
+#include "manifest.h"
 #include "samples.h"
 
 #define INPUT_MAX (256u * 1024u * 1024u) /* a long mosquitto_sub capture */
@@ -133,9 +134,7 @@ static const struct {
 /* Read FILE (or stdin for NULL or "-") whole. Caller frees *out. */
 static int read_all(const char *path, unsigned char **out, size_t *len) {
     FILE *f = path == NULL || strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    unsigned char *buf = NULL;
-    size_t n = 0, cap = 0;
-    int rc = -1;
+    const char *name = path != NULL ? path : "stdin";
 
     *out = NULL;
     *len = 0;
@@ -143,35 +142,14 @@ static int read_all(const char *path, unsigned char **out, size_t *len) {
         fprintf(stderr, "ferryctl: cannot open %s: %s\n", path, strerror(errno));
         return -1;
     }
-    for (;;) {
-        if (n == cap) {
-            size_t ncap = cap != 0 ? cap * 2 : 65536;
-            unsigned char *nb = ncap <= INPUT_MAX + 1 ? ferry_realloc(buf, ncap) : NULL;
-            if (nb == NULL) {
-                fprintf(stderr, "ferryctl: input larger than %u bytes\n", INPUT_MAX);
-                goto out;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    if (ferror(f)) {
-        fprintf(stderr, "ferryctl: read error on %s\n", path != NULL ? path : "stdin");
-        goto out;
-    }
-    *out = buf;
-    *len = n;
-    buf = NULL;
-    rc = 0;
-out:
-    ferry_free(buf);
+    *out = (unsigned char *)ctl_read_all(f, INPUT_MAX, len);
+    if (*out == NULL && errno == EFBIG)
+        fprintf(stderr, "ferryctl: input larger than %u bytes\n", INPUT_MAX);
+    else if (*out == NULL)
+        fprintf(stderr, "ferryctl: read error on %s: %s\n", name, strerror(errno));
     if (f != stdin)
         fclose(f);
-    return rc;
+    return *out != NULL ? 0 : -1;
 }
 
 static int hexval(unsigned char c) {

@@ -14,6 +14,47 @@
 
 #define TAG_PREFIX "tag:yaml.org,2002:"
 
+/* ---- input ---------------------------------------------------------------------------------- */
+
+char *ctl_read_all(FILE *f, size_t max, size_t *len) {
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    int err = 0;
+
+    *len = 0;
+    for (;;) {
+        if (n == cap) {
+            size_t ncap = cap != 0 ? cap * 2 : 65536;
+            char *nb = cap <= max ? ferry_realloc(buf, ncap + 1) : NULL;
+            if (nb == NULL) {
+                err = cap > max ? EFBIG : ENOMEM;
+                goto fail;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (ferror(f)) {
+        err = EIO;
+        goto fail;
+    }
+    if (n > max) {
+        err = EFBIG;
+        goto fail;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+fail:
+    ferry_free(buf);
+    errno = err;
+    return NULL;
+}
+
 /* ---- scalar resolution (YAML 1.2 core schema) ------------------------------------------------ */
 
 static bool all_of(const char *s, size_t len, const char *set) {

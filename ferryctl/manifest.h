@@ -6,6 +6,10 @@
 #include <jansson.h>
 #include <stdio.h>
 
+/* Read f to its end: a new buffer (ferry_malloc; free with ferry_free) of *len bytes plus a NUL,
+ * or NULL with errno EFBIG (more than max bytes), EIO (a read error) or ENOMEM. */
+char *ctl_read_all(FILE *f, size_t max, size_t *len);
+
 /* Parse text (len bytes) into an array of JSON objects, one per document (new, in *docs).
  * Text whose first non-blank character is '{' or '[' is JSON: one object, or an array of objects.
  * Anything else is YAML, any number of documents ("---"); empty documents are skipped. Plain

@@ -2,6 +2,7 @@
  * file (client.c). */
 #include "unit.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 #include "client.h"
@@ -266,6 +267,24 @@ static void test_config_file(void **state) {
     assert_non_null(strstr(err, "token has no value"));
 }
 
+static void test_read_all(void **state) {
+    (void)state;
+    static char text[200000];
+    memset(text, 'x', sizeof(text));
+    size_t len = 0;
+    FILE *f = fmemopen(text, sizeof(text), "r");
+    char *buf = ctl_read_all(f, sizeof(text), &len);
+    fclose(f);
+    assert_non_null(buf);
+    assert_int_equal(len, sizeof(text));
+    assert_int_equal(buf[len], '\0');
+    ferry_free(buf);
+    f = fmemopen(text, sizeof(text), "r");
+    assert_null(ctl_read_all(f, sizeof(text) - 1, &len));
+    assert_int_equal(errno, EFBIG);
+    fclose(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_scalars),
@@ -276,6 +295,7 @@ int main(void) {
         cmocka_unit_test(test_age),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_config_file),
+        cmocka_unit_test(test_read_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
