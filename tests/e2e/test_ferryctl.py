@@ -5,6 +5,7 @@ succeeding, a failing and a timed-out rollout, the config file and the exit code
 The tests share one stack and run in file order (apply first: later tests use what it made)."""
 import json
 import os
+import pty
 import re
 import subprocess
 
@@ -37,17 +38,42 @@ def token(stack):
         return f.read().strip()
 
 
-def ctl(t, stack, home, *args, stdin=None, env=None, timeout=150):
-    """Run ferryctl with the stack's server, token and namespace in the environment (unless env
-    replaces them); returns the CompletedProcess (text)."""
+def ctl_env(stack, home, env=None):
+    """The stack's server, token and namespace in the environment (unless env replaces them)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
     base.update(HOME=home, FERRY_SERVER=stack.url, FERRY_TOKEN=token(stack),
                 FERRY_NAMESPACE=stack.ns)
     if env is not None:
         base = {k: v for k, v in base.items() if not k.startswith("FERRY_")}
         base.update(env)
+    return base
+
+
+def ctl(t, stack, home, *args, stdin=None, env=None, timeout=150):
+    """Run ferryctl; returns the CompletedProcess (text)."""
     return subprocess.run([os.path.join(t.build_dir, "ferryctl", "ferryctl"), *args],
-                          input=stdin, capture_output=True, text=True, timeout=timeout, env=base)
+                          input=stdin, capture_output=True, text=True, timeout=timeout,
+                          env=ctl_env(stack, home, env))
+
+
+def ctl_tty(t, stack, home, *args, timeout=150):
+    """Run ferryctl with its stdout on a terminal (a pty); returns (exit status, stdout text)."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen([os.path.join(t.build_dir, "ferryctl", "ferryctl"), *args],
+                         stdout=slave, stderr=subprocess.DEVNULL, env=ctl_env(stack, home))
+    os.close(slave)
+    out = b""
+    try:
+        while True:
+            chunk = os.read(master, 4096)  # EIO once the child closed its end
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass
+    finally:
+        os.close(master)
+    return p.wait(timeout=timeout), out.decode(errors="replace")
 
 
 def ok(p):
@@ -282,6 +308,10 @@ def test_rollout_status_failing_and_timed_out(t, stack, home, tmp_path):
         "app/bad1 configured\n"
     out = ok(ctl(t, stack, home, "rollout", "status", "app", "bad1", "--timeout", "120s"))
     assert "successfully rolled out to 1 node" in out, out
+    # On a terminal: a progress bar redrawn in place (carriage return, clear to end of line).
+    code, out = ctl_tty(t, stack, home, "rollout", "status", "app", "bad1")
+    assert code == 0 and "\r[##############################] app/bad1 version" in out and \
+        "\x1b[K" in out and "successfully rolled out to 1 node" in out, repr(out)
 
     # A node that never reports: the deadline passes (exit 4), naming it.
     ghost = {"kind": "Node", "name": "ghost", "labels": {"region": "ghost"}}
