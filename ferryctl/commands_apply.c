@@ -110,27 +110,34 @@ static int load_path(const char *path, json_t *all) {
 
 /* The documents of a "kind: List" ("items") in its place: get -o yaml output applies as is. */
 static int expand_lists(json_t *all) {
-    for (size_t i = 0; i < json_array_size(all); i++) {
-        json_t *e = json_array_get(all, i), *doc = json_object_get(e, "doc");
-        if (!json_is_string(json_object_get(doc, "kind")) ||
-            strcmp(json_string_value(json_object_get(doc, "kind")), "List") != 0)
+    json_t *out = json_array();
+    size_t i, j;
+    json_t *e, *it;
+    int rc = CTL_EXIT_ERROR;
+    if (out == NULL)
+        goto out;
+    json_array_foreach(all, i, e) {
+        const json_t *doc = json_object_get(e, "doc");
+        const char *kind = json_string_value(json_object_get(doc, "kind"));
+        if (kind == NULL || strcmp(kind, "List") != 0) {
+            if (json_array_append(out, e) != 0)
+                goto out;
             continue;
-        json_t *items = json_incref(json_object_get(doc, "items"));
-        json_t *src = json_incref(json_object_get(e, "src"));
-        json_array_remove(all, i);
-        size_t j;
-        json_t *it;
-        json_array_foreach(items, j, it) {
-            if (json_array_insert_new(all, i + j, json_pack("{s:O, s:O}", "doc", it, "src", src)) !=
-                0)
-                break;
         }
-        i += json_array_size(items);
-        i--;
-        json_decref(items);
-        json_decref(src);
+        json_array_foreach(json_object_get(doc, "items"), j, it) {
+            if (json_array_append_new(
+                    out, json_pack("{s:O, s:O}", "doc", it, "src", json_object_get(e, "src"))) != 0)
+                goto out;
+        }
     }
-    return CTL_EXIT_OK;
+    if (json_array_clear(all) != 0 || json_array_extend(all, out) != 0)
+        goto out;
+    rc = CTL_EXIT_OK;
+out:
+    if (rc != CTL_EXIT_OK)
+        fprintf(stderr, "error: out of memory\n");
+    json_decref(out);
+    return rc;
 }
 
 static int check_doc(json_t *e, res_kind *kind) {
