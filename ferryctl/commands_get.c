@@ -120,7 +120,7 @@ static void selector_text(const json_t *app, char *buf, size_t len) {
         snprintf(buf, len, "<all>");
 }
 
-static int app_rows(get_ctx *g, const json_t *items, ctl_table *t, bool wide) {
+static int app_rows(get_ctx *g, const json_t *items, ctl_table *t) {
     size_t i;
     json_t *app;
     json_array_foreach(items, i, app) {
@@ -151,15 +151,13 @@ static int app_rows(get_ctx *g, const json_t *items, ctl_table *t, bool wide) {
         json_decref(st);
         if (rc != 0)
             return CTL_EXIT_ERROR;
-        (void)wide;
     }
     return CTL_EXIT_OK;
 }
 
-static int node_rows(get_ctx *g, const json_t *items, ctl_table *t, bool wide) {
+static int node_rows(get_ctx *g, const json_t *items, ctl_table *t) {
     size_t i;
     json_t *node;
-    (void)wide;
     json_array_foreach(items, i, node) {
         char labels[1024], apps[32] = "?", age[32];
         json_t *na = NULL;
@@ -195,10 +193,9 @@ static size_t config_entries(const json_t *cfg) {
            json_object_size(json_object_get(cfg, "binaryData"));
 }
 
-static int config_rows(get_ctx *g, const json_t *items, ctl_table *t, bool wide) {
+static int config_rows(get_ctx *g, const json_t *items, ctl_table *t) {
     size_t i;
     json_t *cfg;
-    (void)wide;
     json_array_foreach(items, i, cfg) {
         char ver[32], data[32], age[32], upd[32];
         snprintf(ver, sizeof(ver), "%lld",
@@ -227,15 +224,13 @@ static int print_table(get_ctx *g, const json_t *items, bool wide) {
     int rc = CTL_EXIT_ERROR;
     if (t == NULL)
         goto out;
-    rc = app    ? app_rows(g, items, t, wide)
-         : node ? node_rows(g, items, t, wide)
-                : config_rows(g, items, t, wide);
+    rc = app ? app_rows(g, items, t) : node ? node_rows(g, items, t) : config_rows(g, items, t);
     if (rc != CTL_EXIT_OK)
         goto out;
-    /* Print only the chosen columns: a table of those, built from the full rows. */
     ctl_table_write(t, cols, "", stdout);
 out:
-    if (rc == CTL_EXIT_ERROR && t == NULL)
+    /* The rows fail only for memory (a failed request of one row shows "?" in its cells). */
+    if (rc == CTL_EXIT_ERROR)
         fprintf(stderr, "error: out of memory\n");
     ctl_table_free(t);
     return rc;
