@@ -8,6 +8,8 @@
 #   - broker-bridge, its REST API over HTTPS on 127.0.0.1:7080 (admin token in
 #     .run/bridge.admin-token);
 #   - one edge-sync node "edge-1" (label region=east), enrolled with a one-time token;
+#   - ferryctl's config: .run/ferryctl.conf, and ~/.config/ferry/config when there is none (or it
+#     is the one up.sh wrote for this tree; docs/ferryctl.md);
 # then deploys examples/web.json, waits until it runs, and prints where to look (with a read-only
 # broker credential for mosquitto_sub). Running it again starts only what is not running.
 #   scripts/up.sh --plain   the same without any of the security: anonymous mosquitto on
