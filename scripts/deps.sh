@@ -11,13 +11,14 @@ PACKAGES=(
     libpaho-mqtt-dev libmsgpack-dev liblmdb-dev lmdb-utils libuv1-dev libcmocka-dev
     libcurl4-openssl-dev libjansson-dev libssl-dev libmicrohttpd-dev
     libhttp-parser-dev libsqlite3-dev # the node gateway, the sql function runtime
+    libyaml-dev # ferryctl's manifests
     nodejs # the nodejs10 function runtime image is built from the Node.js apt installs
     # services the tests and scripts/up.sh run (mosquitto ships mosquitto_ctrl and the
     # dynamic-security plugin that scripts/mqtts.sh uses)
     mosquitto mosquitto-clients docker.io podman runc busybox-static docker-registry apache2-utils
     netavark # Podman's network backend (only a Recommends); scripts/services.sh configures it
     # tools the scripts and tests use
-    python3 python3-jsonschema python3-pytest curl iproute2 iptables openssl # scripts/pki.sh
+    python3 python3-jsonschema python3-pytest python3-yaml curl iproute2 iptables openssl # scripts/pki.sh
     prometheus # promtool checks the /metrics text (tests/bridge/test_metrics.py)
     gnuplot-nox # bench/bench_fleet.py's chart
 )

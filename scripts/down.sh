@@ -36,6 +36,12 @@ if [[ -d $RUN/mqtts ]]; then
 fi
 log "stopped"
 if ((PURGE)); then
+    # The ferryctl config up.sh wrote for this tree points into .run/: it goes with it.
+    USER_CTL_CONF="${XDG_CONFIG_HOME:-$HOME/.config}/ferry/config"
+    if [[ -f $USER_CTL_CONF && $(head -n 1 "$USER_CTL_CONF") == \
+        "# written by scripts/up.sh of $FERRY_ROOT (scripts/down.sh --purge deletes it)" ]]; then
+        rm -f "$USER_CTL_CONF"
+    fi
     umount_under "$RUN"
     rm -rf "$RUN"
     log "removed .run/"

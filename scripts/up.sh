@@ -8,6 +8,8 @@
 #   - broker-bridge, its REST API over HTTPS on 127.0.0.1:7080 (admin token in
 #     .run/bridge.admin-token);
 #   - one edge-sync node "edge-1" (label region=east), enrolled with a one-time token;
+#   - ferryctl's config: .run/ferryctl.conf, and ~/.config/ferry/config when there is none (or it
+#     is the one up.sh wrote for this tree; docs/ferryctl.md);
 # then deploys examples/web.json, waits until it runs, and prints where to look (with a read-only
 # broker credential for mosquitto_sub). Running it again starts only what is not running.
 #   scripts/up.sh --plain   the same without any of the security: anonymous mosquitto on
@@ -122,6 +124,27 @@ fi
 # never shows in the process list.
 AUTH_HEADER="$RUN/.auth-header"
 (umask 077 && printf 'Authorization: Bearer %s\n' "$(<"$TOKEN_FILE")" >"$AUTH_HEADER")
+# ferryctl's settings (docs/ferryctl.md): .run/ferryctl.conf always; ~/.config/ferry/config, the
+# file ferryctl reads by default, only when there is none or it is the one up.sh of this tree
+# wrote (its first line says so), so that a user's own config is never replaced. The token stays
+# in its file: the config names it.
+CTL_MARK="# written by scripts/up.sh of $FERRY_ROOT (scripts/down.sh --purge deletes it)"
+write_ctl_config() { # FILE HEADER
+    {
+        printf '%s\n' "$2" "server = $API" "token-file = $TOKEN_FILE" "namespace = $NS"
+        ((PLAIN)) || printf 'ca = %s\n' "$RUN/pki/ca.crt"
+    } >"$1.tmp" && mv "$1.tmp" "$1"
+}
+write_ctl_config "$RUN/ferryctl.conf" "# ferryctl settings of the Ferry that scripts/up.sh runs"
+USER_CTL_CONF="${XDG_CONFIG_HOME:-$HOME/.config}/ferry/config"
+if [[ ! -e $USER_CTL_CONF ]] || [[ $(head -n 1 "$USER_CTL_CONF") == "$CTL_MARK" ]]; then
+    mkdir -p "$(dirname "$USER_CTL_CONF")"
+    write_ctl_config "$USER_CTL_CONF" "$CTL_MARK"
+    CTL_HOW="ferryctl reads $USER_CTL_CONF (written by up.sh)"
+else
+    CTL_HOW="$USER_CTL_CONF is yours and was left alone: export FERRY_CONFIG=${RUN#"$FERRY_ROOT"/}/ferryctl.conf"
+fi
+
 # api_create PATH FILE|JSON [OUT]: POST; 201 or 409 (exists already) are fine; the answer in OUT.
 api_create() {
     local code body=${3:-$(mktemp)}
@@ -225,9 +248,10 @@ Ferry is running (state and logs in .run/).
   REST API       $API   ($TOOL $API/healthz; $HOW; loopback only)
   admin token    ${TOKEN_FILE#"$FERRY_ROOT"/}   (every call but /healthz sends it; docs/api-auth.md)
                  TOKEN=\$(cat ${TOKEN_FILE#"$FERRY_ROOT"/})
-  the app        $TOOL -H "Authorization: Bearer \$TOKEN" $API/v1/namespaces/$NS/apps/web
-  its status     $TOOL -H "Authorization: Bearer \$TOKEN" $STATUS_URL
-  the nodes      $TOOL -H "Authorization: Bearer \$TOKEN" $API/v1/namespaces/$NS/nodes
+  ferryctl       export PATH="$BUILD/ferryctl:\$PATH"   ($CTL_HOW)
+                 ferryctl get apps; ferryctl describe app web; ferryctl get nodes
+                 ferryctl apply -f examples/web.yaml && ferryctl rollout status app web
+                 (raw API: $TOOL -H "Authorization: Bearer \$TOKEN" $STATUS_URL)
   served by it   http://127.0.0.1:$APP_PORT/
   functions      curl -H 'Content-Type: application/json' -d '{"celsius": 21}' http://127.0.0.1:$GATEWAY_PORT/demo/process
                  curl -d '{"uid": 7, "name": "ferry"}' http://127.0.0.1:$GATEWAY_PORT/filter/uid
