@@ -34,6 +34,10 @@ typedef struct {
     bool overwrite;
     /* rollout status */
     long timeout_ms;
+    /* logs */
+    const char *node, *service;
+    long tail;     /* 0: the server's default (100) */
+    long since_ms; /* --since: how far back; 0: the whole log */
     /* the rest */
     char **args;
     int n_args;
@@ -46,6 +50,7 @@ int ctl_cmd_describe(const ctl_cmdline *cl);
 int ctl_cmd_delete(const ctl_cmdline *cl);
 int ctl_cmd_label(const ctl_cmdline *cl);
 int ctl_cmd_rollout(const ctl_cmdline *cl);
+int ctl_cmd_logs(const ctl_cmdline *cl);
 
 /* The resource named by a command argument ("app", "apps", "a" ...): its API collection ("apps",
  * "nodes", "configs") and its singular ("app", ...); false when unknown. */

@@ -32,6 +32,8 @@ static const char usage[] =
     "                        set or remove a node's labels\n"
     "  rollout status app NAME [--timeout DURATION]\n"
     "                        wait until every targeted node runs the app's current version\n"
+    "  logs APP --node NODE [--service NAME] [--tail N] [--since DURATION]\n"
+    "                        a service's container log on an edge node (fetched over MQTT)\n"
     "RESOURCE: app(s), node(s), config(s).\n"
     "\n"
     "Offline commands:\n"
@@ -129,6 +131,15 @@ static const struct {
      "printed when the counts change. DURATION: 90, 90s, 5m, 1h, 500ms (default 5m).\n"
      "Example:\n"
      "  ferryctl apply -f web.yaml && ferryctl rollout status app web --timeout 2m\n"},
+    {"logs",
+     "usage: ferryctl logs APP --node NODE [--service NAME] [--tail N] [--since DURATION] [-n NS]\n"
+     "Print the log (stdout and stderr) of the app's service container on an edge node: the\n"
+     "bridge asks the node over MQTT and the node answers from its engine (at most the last\n"
+     "256 KiB). --service may be left out when the app has one service; --tail N lines (100,\n"
+     "at most 10000); --since DURATION back from now (90s, 5m, 1h). An offline node is an\n"
+     "error (exit 1), as is a node that does not answer within 15 s.\n"
+     "Example:\n"
+     "  ferryctl logs web --node edge-1 --service nginx --tail 50\n"},
 };
 
 /* Read FILE (or stdin for NULL or "-") whole. Caller frees *out. */
@@ -431,7 +442,19 @@ static int command_usage(const char *cmd, bool help) {
 /* Parse the options and arguments after the command (GNU getopt_long: options may come after
  * the arguments, "--" ends them). */
 static int parse_cmdline(const char *cmd, int argc, char **argv, ctl_cmdline *cl) {
-    enum { O_SEARCH = 256, O_TOKEN, O_CONFIG, O_CA, O_CHUNK, O_TIMEOUT, O_OVERWRITE };
+    enum {
+        O_SEARCH = 256,
+        O_TOKEN,
+        O_CONFIG,
+        O_CA,
+        O_CHUNK,
+        O_TIMEOUT,
+        O_OVERWRITE,
+        O_NODE,
+        O_SERVICE,
+        O_TAIL,
+        O_SINCE
+    };
     static const struct option opts[] = {
         {"filename", required_argument, NULL, 'f'},
         {"namespace", required_argument, NULL, 'n'},
@@ -446,6 +469,10 @@ static int parse_cmdline(const char *cmd, int argc, char **argv, ctl_cmdline *cl
         {"chunk-size", required_argument, NULL, O_CHUNK},
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"overwrite", no_argument, NULL, O_OVERWRITE},
+        {"node", required_argument, NULL, O_NODE},
+        {"service", required_argument, NULL, O_SERVICE},
+        {"tail", required_argument, NULL, O_TAIL},
+        {"since", required_argument, NULL, O_SINCE},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -508,6 +535,25 @@ static int parse_cmdline(const char *cmd, int argc, char **argv, ctl_cmdline *cl
         case O_OVERWRITE:
             cl->overwrite = true;
             break;
+        case O_NODE:
+            cl->node = optarg;
+            break;
+        case O_SERVICE:
+            cl->service = optarg;
+            break;
+        case O_TAIL:
+            cl->tail = strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || cl->tail < 1) {
+                fprintf(stderr, "error: --tail %s: must be a number of lines >= 1\n", optarg);
+                return CTL_EXIT_USAGE;
+            }
+            break;
+        case O_SINCE:
+            if ((cl->since_ms = parse_duration(optarg)) <= 0) {
+                fprintf(stderr, "error: --since %s: must be like 90s, 5m or 1h\n", optarg);
+                return CTL_EXIT_USAGE;
+            }
+            break;
         case ':':
             fprintf(stderr, "error: %s: option %s needs a value\n", cmd, argv[optind - 1]);
             return CTL_EXIT_USAGE;
@@ -529,6 +575,7 @@ int main(int argc, char **argv) {
     } api[] = {
         {"apply", ctl_cmd_apply},   {"get", ctl_cmd_get},     {"describe", ctl_cmd_describe},
         {"delete", ctl_cmd_delete}, {"label", ctl_cmd_label}, {"rollout", ctl_cmd_rollout},
+        {"logs", ctl_cmd_logs},
     };
     ferry_log_init("ferryctl");
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
