@@ -632,7 +632,11 @@ static enum MHD_Result logs_step(ferry_api *a, struct MHD_Connection *c, request
     char id[33];
     const char *tail_q = query(&k, "tail"), *since_q = query(&k, "since");
     long tail = ferry_api__parse_count(tail_q, 0);
-    long since = ferry_api__parse_count(since_q, 0);
+    /* A Unix time has 10 digits: more than the counts of ferry_api__parse_count. */
+    long since = 0;
+    if (since_q != NULL && since_q[0] != '\0' && strlen(since_q) <= 12 &&
+        strspn(since_q, "0123456789") == strlen(since_q))
+        since = strtol(since_q, NULL, 10);
     if (tail_q != NULL && tail == 0)
         return reply_text(c, MHD_HTTP_BAD_REQUEST, "tail",
                           "tail: must be an integer from 1 to 10000");

@@ -642,11 +642,16 @@ ferry_err ferry_engine_logs(ferry_engine *e, const char *id, int lines, long lon
         goto out;
     bool tty = json_is_true(json_object_get(json_object_get(info, "Config"), "Tty"));
     snprintf(tail, sizeof(tail), "%d", lines);
-    char since_q[32] = "";
+    /* call() escapes what %s puts in (digits stay digits) and knows no other conversion: the
+     * query's structure stays in the format, the numbers go in as text. */
+    char since_s[24];
+    snprintf(since_s, sizeof(since_s), "%lld", since);
     if (since > 0)
-        snprintf(since_q, sizeof(since_q), "&since=%lld", since);
-    rc = call(e, "GET", ENGINE_TIMEOUT_S, &status, &b,
-              "/containers/%s/logs?stdout=1&stderr=1&tail=%s%s", id, tail, since_q);
+        rc = call(e, "GET", ENGINE_TIMEOUT_S, &status, &b,
+                  "/containers/%s/logs?stdout=1&stderr=1&tail=%s&since=%s", id, tail, since_s);
+    else
+        rc = call(e, "GET", ENGINE_TIMEOUT_S, &status, &b,
+                  "/containers/%s/logs?stdout=1&stderr=1&tail=%s", id, tail);
     if (rc != FERRY_OK)
         goto out;
     if (status != 200) {

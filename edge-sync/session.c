@@ -356,8 +356,15 @@ void ferry_session_message(ferry_session *s, const char *topic, size_t tlen, con
     ferry_sync_handle(s->cfg.store, &s->self, topic, tlen, payload, len, &act);
     if (act.reconcile)
         s->reconcile_wanted = true;
-    if (act.resubscribe && s->connected)
+    if (act.resubscribe && s->connected) {
+        /* Registered (or relabelled) now: say online again. A bridge refuses the online state of
+         * a node it does not know, and a retained message is only read again on subscribe, so a
+         * node that connected before it was registered would stay offline in the cloud. */
+        json_t *online = online_msg(s, true);
+        publish_msg(s, s->online_topic, online, true);
+        json_decref(online);
         subscribe_all(s, "subscribe", now);
+    }
     if (act.sync_received) {
         s->hello_outstanding = false;
         s->last_sync_ms = now;

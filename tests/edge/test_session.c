@@ -263,17 +263,20 @@ static void test_labels_move_subscriptions(void **state) {
     ferry_session_connected(f->s, 1000);
     ferry_session_subscribed(f->s, TAG(1), true, 1000);
     did(f);
-    /* The sync answers the hello and gives labels: one topic per label, then hello again. */
+    /* The sync answers the hello and gives labels: online again (the bridge may have refused
+     * the first one, before the node was registered), one topic per label, then hello again. */
     deliver(f, SYNC, sync_msg(3, json_pack("{s:s, s:s}", "region", "east", "tier", "gw")), 2000);
     assert_false(ferry_session_hello_outstanding(f->s));
-    assert_string_equal(did(f), "sub " SYNC " " ALL " ferry/default/labels/region=east/apps/+ "
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/online node.online retained | sub " SYNC
+                                " " ALL " ferry/default/labels/region=east/apps/+ "
                                 "ferry/default/labels/tier=gw/apps/+ #2");
     ferry_session_subscribed(f->s, TAG(2), true, 2100);
     assert_string_equal(json_string_value(json_object_get(last_msg(f), "reason")), "subscribe");
     did(f);
     /* A label goes: its topic is unsubscribed. */
     deliver(f, SYNC, sync_msg(4, json_pack("{s:s}", "region", "east")), 3000);
-    assert_string_equal(did(f), "unsub ferry/default/labels/tier=gw/apps/+ | sub " SYNC " " ALL
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/online node.online retained | "
+                                "unsub ferry/default/labels/tier=gw/apps/+ | sub " SYNC " " ALL
                                 " ferry/default/labels/region=east/apps/+ #3");
 }
 
@@ -438,7 +441,8 @@ static void test_trust(void **state) {
     deliver_signed(f, SYNC, sync_msg(3, json_pack("{s:s}", "region", "east")), &f->bridge_key, SYNC,
                    2000);
     assert_false(ferry_session_hello_outstanding(f->s));
-    assert_string_equal(did(f), "sub " SYNC " " ALL " ferry/default/labels/region=east/apps/+ #2");
+    assert_string_equal(did(f), "pub ferry/default/nodes/n1/online node.online retained | sub " SYNC
+                                " " ALL " ferry/default/labels/region=east/apps/+ #2");
 }
 
 /* A logs request: only the bridge's, only for this node, reaches the daemon; the answer goes
