@@ -478,7 +478,7 @@ static bool refuse_privileged(struct MHD_Connection *c, const request *r, const 
  * without a token: the node enrollment (POST /v1/enroll, a node with its one-time token) is one,
  * with its own check of that token in its handler; the API's contract (GET /v1/openapi.json)
  * another: it holds no data, only what the repository publishes. schema/openapi.yaml describes
- * every row (tests/unit/openapi_routes.py checks that). */
+ * every row (tests/e2e/openapi_check.py checks that). */
 static const route_row routes[] = {
     /* path, method, {public, permission, takes a body}, handler, status of a success, list */
     {FERRY_API_HEALTH, "GET", {true, FERRY_PERM_READ, false}, health, 200, false},
