@@ -58,6 +58,22 @@ def build(path):
             with open(os.path.join(folder, ref)) as f:
                 schemas[name] = convert(json.load(f), base)
             embedded[ref] = base
+    # {$ref: FILE, x-ferry-optional: [members]}: the embedded FILE's schema with those members no
+    # longer required (a PUT that may leave out the name, which is the path's); its definitions
+    # stay in the first copy.
+    for name, s in list(schemas.items()):
+        if isinstance(s, dict) and set(s) == {"$ref", "x-ferry-optional"}:
+            base = embedded.get(s["$ref"])
+            if base is None:
+                sys.exit(f"{path}: components/schemas/{name}: {s['$ref']} is not embedded")
+            copy = json.loads(json.dumps(schemas[base.rsplit("/", 1)[1]]))
+            copy.pop("definitions", None)
+            copy["required"] = [r for r in copy.get("required", [])
+                                if r not in s["x-ferry-optional"]]
+            copy["description"] = (f"{copy.get('title', '')}, where "
+                                   f"{', '.join(s['x-ferry-optional'])} may be left out.")
+            copy.pop("title", None)
+            schemas[name] = copy
 
     def resolve(node, where):
         if isinstance(node, list):
