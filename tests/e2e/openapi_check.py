@@ -225,8 +225,9 @@ def cmd_exchanges(args):
             route = f"{x['method']} {doc.match(x['path'])[0] or x['path']}"
             failures.setdefault((route, x["status"], msg), []).append(x)
     ops = list(doc.operations())
-    print(f"{len(exchanges)} exchanges: {len(exchanges) - unrouted} on {len(covered)} of the "
-          f"{len(ops)} operations, {unrouted} refused as no route")
+    print(f"{len(exchanges)} exchanges: {sum(covered.values())} on {len(covered)} of the "
+          f"{len(ops)} operations, {unrouted} refused as no route, "
+          f"{len(exchanges) - sum(covered.values()) - unrouted} on routes the document lacks")
     for tmpl, method, _ in ops:
         key = (tmpl, method)
         seen = ", ".join(str(s) for s in sorted(statuses[key])) if key in statuses else "-"

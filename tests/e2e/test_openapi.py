@@ -2,6 +2,7 @@
 schema/openapi.yaml (BUILD/openapi.json), public; and the server answers every operation of it
 (no 404 "no route", no 405), with a status the document lists for that operation. The exchanges
 are recorded like every other (FERRY_API_RECORD) and checked by openapi_check.py with the rest."""
+import base64
 import json
 import os
 import re
@@ -53,3 +54,36 @@ def test_every_documented_operation_is_served(t, stack):
         assert not (code == 404 and "no route" in str(answer)), (method, url, code, answer)
         assert str(code) in op["responses"], (method, tmpl, code, answer)
     assert probed == len(list(doc.operations())) and probed >= 28
+
+
+def test_tokens_and_enrollment_answer_as_documented(t, stack):
+    """The routes the rest of the suite reaches only through edge-sync or not at all (tokens,
+    POST /v1/enroll), once each way, so that the contract test sees their answers."""
+    api, p = stack.api, stack.path
+    code, made = api.post("/v1/tokens", {"name": "oa-viewer", "role": "viewer",
+                                         "namespaces": [stack.ns]})
+    assert code == 201 and made["token"].startswith("ferry_"), (code, made)
+    code, listed = api.get("/v1/tokens")
+    assert code == 200 and made["id"] in [x["id"] for x in listed["items"]], (code, listed)
+    assert api.get(f"/v1/tokens/{made['id']}")[0] == 200
+    assert api.post("/v1/tokens", {"name": "oa-viewer", "role": "viewer",
+                                   "namespaces": [stack.ns]})[0] == 409
+    viewer = harness.Api(stack.url, token=made["token"])
+    assert viewer.get(p("apps"))[0] == 200
+    code, body = viewer.post(p("nodes"), {"name": "n1"})
+    assert code == 403 and body["permission"] == "write", (code, body)
+    assert api.delete(f"/v1/tokens/{made['id']}")[0] == 200
+    assert viewer.get(p("apps"))[0] == 401
+    assert harness.Api(stack.url).get(p("apps"))[0] == 401
+    assert api.request("PATCH", p("apps"))[0] == 405
+    assert api.get("/v1/no-such-route")[0] == 404
+
+    assert stack.register_node("oa-node", {"zone": "a"})[0] == 201
+    code, issued = api.post(p("nodes", "oa-node", "enroll"))
+    assert code == 201, (code, issued)
+    key = base64.b64encode(os.urandom(32)).decode()
+    code, ident = harness.Api(stack.url).post("/v1/enroll", {"token": issued["token"],
+                                                             "signKey": key, "boxKey": key})
+    assert code == 200 and ident["node"] == "oa-node", (code, ident)
+    code, node = api.get(p("nodes", "oa-node"))
+    assert code == 200 and node["enrolled"], (code, node)
