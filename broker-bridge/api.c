@@ -754,6 +754,8 @@ static const char *route_label(const request *r) {
         return "/healthz";
     case FERRY_API_METRICS:
         return "/metrics";
+    case FERRY_API_OPENAPI:
+        return "/v1/openapi.json";
     case FERRY_API_TOKENS:
         return "/v1/tokens";
     case FERRY_API_TOKEN:
