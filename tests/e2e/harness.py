@@ -137,7 +137,7 @@ def _parse_body(data, content_type=""):
 # ---- REST client of broker-bridge --------------------------------------------------------------
 
 
-def _record(method, path, headers, data, status, rtype, raw):
+def record_exchange(method, path, headers, data, status, rtype, raw):
     """With FERRY_API_RECORD=FILE: append the exchange to FILE as one JSON line, for the contract
     test (tests/e2e/openapi_check.py checks each against schema/openapi.yaml). One write() per
     line on an O_APPEND descriptor, so pytest processes may share the file."""
@@ -206,7 +206,7 @@ class Api:
                 status, raw, rtype = resp.status, resp.read(), resp.headers.get("Content-Type")
         except urllib.error.HTTPError as e:
             status, raw, rtype = e.code, e.read(), e.headers.get("Content-Type")
-        _record(method, path, hdrs, data, status, rtype, raw)
+        record_exchange(method, path, hdrs, data, status, rtype, raw)
         return status, _parse_body(raw)
 
     def get(self, path, **kw):
