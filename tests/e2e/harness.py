@@ -173,7 +173,6 @@ def record_exchange(method, path, headers, data, status, rtype, raw):
         os.close(fd)
 
 
-
 class Api:
     """Client of the broker-bridge REST API. Every call returns (status, body): body is the parsed
     JSON, the text when the answer is not JSON, or None when empty. Never raises on HTTP errors.

@@ -50,6 +50,7 @@ API_PATHS = {
     "FERRY_API_SUB": ["/v1/namespaces/{ns}/apps/{name}/status",
                       "/v1/namespaces/{ns}/nodes/{name}/apps"],
     "FERRY_API_APP_STATS": ["/v1/namespaces/{ns}/apps/{name}/stats"],
+    "FERRY_API_NODE_LOGS": ["/v1/namespaces/{ns}/nodes/{name}/logs"],
     "FERRY_API_ENROLL_TOKEN": ["/v1/namespaces/{ns}/nodes/{name}/enroll"],
     "FERRY_API_ENROLL": ["/v1/enroll"],
     "FERRY_API_DEBUG": ["/v1/broker/debug"],
