@@ -271,6 +271,10 @@ bool ferry_api__parse_path(const char *url, ferry_api__route *rt) {
         rt->name = seg[0];
         return true;
     }
+    if (strcmp(url, "/v1/openapi.json") == 0) {
+        rt->path = FERRY_API_OPENAPI;
+        return true;
+    }
     if (strcmp(url, "/v1/enroll") == 0) {
         rt->path = FERRY_API_ENROLL;
         return true;
@@ -338,6 +342,15 @@ static ferry_err health(const call *k, json_t **out, ferry_detail *e) {
     *out = json_pack("{s:b, s:s, s:I}", "ok", 1, "mqtt", up ? "connected" : "disconnected", "rev",
                      (json_int_t)rev);
     return FERRY_OK; /* NULL (ENOMEM) is answered 500 */
+}
+
+/* The built-in document, parsed per request (~50 KiB, read rarely) so that it goes out like
+ * every other answer. */
+static ferry_err openapi(const call *k, json_t **out, ferry_detail *e) {
+    (void)k;
+    *out = json_loadb(ferry_api_openapi_json, ferry_api_openapi_len, 0, NULL);
+    return *out != NULL ? FERRY_OK
+                        : ferry_fail(e, FERRY_ENOMEM, NULL, "out of memory reading the document");
 }
 
 static ferry_err token_list(const call *k, json_t **out, ferry_detail *e) {
@@ -463,12 +476,15 @@ static bool refuse_privileged(struct MHD_Connection *c, const request *r, const 
 /* Every route: its path, method, whether it is public, the permission its token needs (in the
  * path's namespace for namespaced paths), whether it takes a JSON body. A public route is served
  * without a token: the node enrollment (POST /v1/enroll, a node with its one-time token) is one,
- * with its own check of that token in its handler. */
+ * with its own check of that token in its handler; the API's contract (GET /v1/openapi.json)
+ * another: it holds no data, only what the repository publishes. schema/openapi.yaml describes
+ * every row (tests/e2e/openapi_check.py checks that). */
 static const route_row routes[] = {
     /* path, method, {public, permission, takes a body}, handler, status of a success, list */
     {FERRY_API_HEALTH, "GET", {true, FERRY_PERM_READ, false}, health, 200, false},
     /* No namespace in the path: only a token that reads every namespace passes (auth.c). */
     {FERRY_API_METRICS, "GET", {false, FERRY_PERM_READ, false}, NULL, 200, false},
+    {FERRY_API_OPENAPI, "GET", {true, FERRY_PERM_READ, false}, openapi, 200, false},
     {FERRY_API_TOKENS, "GET", {false, FERRY_PERM_ADMIN, false}, token_list, 200, false},
     {FERRY_API_TOKENS, "POST", {false, FERRY_PERM_ADMIN, true}, token_create, 201, false},
     {FERRY_API_TOKEN, "GET", {false, FERRY_PERM_ADMIN, false}, token_get, 200, false},
@@ -742,6 +758,8 @@ static const char *route_label(const request *r) {
         return "/healthz";
     case FERRY_API_METRICS:
         return "/metrics";
+    case FERRY_API_OPENAPI:
+        return "/v1/openapi.json";
     case FERRY_API_TOKENS:
         return "/v1/tokens";
     case FERRY_API_TOKEN:

@@ -5,6 +5,8 @@
  *   GET    /healthz                                  -      {"ok","mqtt","rev"}
  *   GET    /metrics                                  read of every namespace: Prometheus text
  *                                                            (docs/metrics.md)
+ *   GET    /v1/openapi.json                          -      the OpenAPI document of this API
+ *                                                            (schema/openapi.yaml, built in)
  *   GET    /v1/tokens                                admin  {"items"}
  *   POST   /v1/tokens                                admin  201 token, with "token" (shown once)
  *   GET    /v1/tokens/{id}                           admin  {"id","name","role","namespaces",
@@ -122,6 +124,7 @@ typedef enum {
     FERRY_API_APP_STATS,    /* /v1/namespaces/{ns}/apps/{name}/stats */
     FERRY_API_METRICS,      /* /metrics: Prometheus text (a token reading every namespace) */
     FERRY_API_NODE_LOGS,    /* /v1/namespaces/{ns}/nodes/{name}/logs: a container's log */
+    FERRY_API_OPENAPI,      /* /v1/openapi.json: the API's contract (public) */
     FERRY_API_PATHS
 } ferry_api__path;
 
@@ -158,6 +161,12 @@ typedef struct {
 } ferry_api__rule;
 bool ferry_api__find_rule(ferry_api__path path, const char *method, ferry_api__rule *rule,
                           char *allow, size_t len);
+
+/* The OpenAPI document (JSON, NUL-terminated, ferry_api_openapi_len bytes) that
+ * GET /v1/openapi.json serves: generated at build time from schema/openapi.yaml
+ * (schema/openapi_build.py -> openapi_doc.c in the build folder). */
+extern const char ferry_api_openapi_json[];
+extern const size_t ferry_api_openapi_len;
 
 /* A query value that must be a count ("page", "pageSize"): dflt when absent (v NULL), its value
  * when it is 1 to 9 decimal digits, else 0 (which every caller rejects). */

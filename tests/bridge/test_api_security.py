@@ -27,7 +27,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "e2e"))
-from harness import free_port, poll  # noqa: E402 - the e2e helpers (standard library only)
+from harness import free_port, poll, record_exchange  # noqa: E402 - the e2e helpers
 
 BUILD_DIR = os.environ.get("FERRY_BUILD_DIR", "build")
 HALF_OPEN = 2000
@@ -95,6 +95,9 @@ class Bridge:
             conn.request(method, path, body=body, headers=hdrs)
             resp = conn.getresponse()
             data = resp.read()
+            # FERRY_API_RECORD: the contract test checks it (tests/e2e/openapi_check.py)
+            record_exchange(method, path, hdrs, body.encode() if isinstance(body, str) else body,
+                            resp.status, resp.getheader("Content-Type"), data)
             return resp.status, json.loads(data) if data else None, resp
         finally:
             conn.close()

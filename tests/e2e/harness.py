@@ -137,6 +137,42 @@ def _parse_body(data, content_type=""):
 # ---- REST client of broker-bridge --------------------------------------------------------------
 
 
+def record_exchange(method, path, headers, data, status, rtype, raw):
+    """With FERRY_API_RECORD=FILE: append the exchange to FILE as one JSON line, for the contract
+    test (tests/e2e/openapi_check.py checks each against schema/openapi.yaml). One write() per
+    line on an O_APPEND descriptor, so pytest processes may share the file."""
+    out = os.environ.get("FERRY_API_RECORD")
+    if not out:
+        return
+    split = urllib.parse.urlsplit(path)
+
+    def body(b):
+        if b is None or b == b"":
+            return {"absent": True}
+        try:
+            return {"json": json.loads(b)}
+        except ValueError:
+            return {"text": b.decode(errors="replace")}
+
+    line = json.dumps({
+        "test": os.environ.get("PYTEST_CURRENT_TEST", "").split(" (")[0],
+        "method": method,
+        "path": urllib.parse.unquote(split.path),
+        "query": urllib.parse.parse_qsl(split.query, keep_blank_values=True),
+        "token": any(k.lower() == "authorization" for k in headers),
+        "contentType": next((v for k, v in headers.items() if k.lower() == "content-type"), None),
+        "request": body(data),
+        "status": status,
+        "responseType": rtype,
+        "response": body(raw),
+    }) + "\n"
+    fd = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
 class Api:
     """Client of the broker-bridge REST API. Every call returns (status, body): body is the parsed
     JSON, the text when the answer is not JSON, or None when empty. Never raises on HTTP errors.
@@ -166,9 +202,11 @@ class Api:
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=hdrs)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return resp.status, _parse_body(resp.read())
+                status, raw, rtype = resp.status, resp.read(), resp.headers.get("Content-Type")
         except urllib.error.HTTPError as e:
-            return e.code, _parse_body(e.read())
+            status, raw, rtype = e.code, e.read(), e.headers.get("Content-Type")
+        record_exchange(method, path, hdrs, data, status, rtype, raw)
+        return status, _parse_body(raw)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
