@@ -308,3 +308,14 @@ ferry_err ferry_metrics_render(ferry_metrics *m, char **out, size_t *len) {
     *len = t.len;
     return FERRY_OK;
 }
+
+int ferry_metrics_http_route(const char *head) {
+    char method[8] = "", target[256] = "";
+    /* "METHOD SP TARGET SP HTTP/1.x": what does not fit the fields is not a request line. */
+    if (sscanf(head, "%7s %255s HTTP/1.", method, target) != 2)
+        return 400;
+    target[strcspn(target, "?")] = '\0';
+    if (strcmp(target, "/metrics") != 0)
+        return 404;
+    return strcmp(method, "GET") == 0 ? 200 : 405;
+}

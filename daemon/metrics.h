@@ -48,6 +48,11 @@ bool ferry_metrics_label(char *buf, size_t len, const char *key, const char *val
 /* The whole registry as the text format; *text is new (ferry_free), *len its length. */
 ferry_err ferry_metrics_render(ferry_metrics *m, char **text, size_t *len);
 
+/* A server that serves GET /metrics only: the status for a request head (NUL-terminated, its
+ * blank line included or not): 200, 400 (no request line), 404 (another path; a query is
+ * ignored), 405 (another method on /metrics). Pure; untrusted input (fuzz/fuzz_metrics_request). */
+int ferry_metrics_http_route(const char *head);
+
 /* The content type of what ferry_metrics_render makes. */
 #define FERRY_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 

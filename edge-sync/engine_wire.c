@@ -318,3 +318,61 @@ size_t ferry_engine__demux_logs(const unsigned char *in, size_t len, char *out) 
     out[n] = '\0';
     return n;
 }
+
+/* ---- a log made fit to send ---- */
+
+/* The length of the valid UTF-8 sequence at p (n bytes left), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *p, size_t n) {
+    unsigned char c = p[0];
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (c >= 0x01 && c <= 0x7f)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        need = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        need = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80;
+        hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else {
+        return 0;
+    }
+    if (n < need || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < need; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    }
+    return need;
+}
+
+size_t ferry_engine__clean_log(char *text, size_t len, size_t max, bool *truncated) {
+    unsigned char *p = (unsigned char *)text;
+    size_t start = 0;
+    *truncated = false;
+    if (len > max) {
+        *truncated = true;
+        start = len - max;
+        /* Not in the middle of a character; from the next line when one starts soon. */
+        while (start < len && (p[start] & 0xc0) == 0x80)
+            start++;
+        const unsigned char *nl = memchr(p + start, '\n', len - start < 1024 ? len - start : 1024);
+        if (nl != NULL && (size_t)(nl - p) + 1 < len)
+            start = (size_t)(nl - p) + 1;
+        memmove(p, p + start, len - start);
+        len -= start;
+    }
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_len(p + i, len - i);
+        if (k == 0) {
+            p[i] = '?';
+            k = 1;
+        }
+        i += k;
+    }
+    return len;
+}

@@ -126,4 +126,9 @@ char *ferry_engine__tar_one_file(const char *name, const void *data, size_t len,
  * goes; bytes that are not a frame end the stream. Returns the length written. */
 size_t ferry_engine__demux_logs(const unsigned char *in, size_t len, char *out);
 
+/* Make a log (text, len bytes) fit a logs answer in place: keep its last max bytes (from a line
+ * start when one begins in the first KiB of them, never inside a character), replace invalid
+ * UTF-8 and NUL bytes by '?'. Returns the new length; *truncated says whether bytes were cut. */
+size_t ferry_engine__clean_log(char *text, size_t len, size_t max, bool *truncated);
+
 #endif

@@ -13,9 +13,4 @@
  * An error (no such container, the engine failing) is an answer too: ok false with its text. */
 json_t *ferry_edge_logs_answer(ferry_engine *engine, const json_t *req);
 
-/* Make text (len bytes) fit a logs answer in place: keep its last max bytes (from a line start
- * when one is near), replace invalid UTF-8 and NUL bytes by '?'. Returns the new length; sets
- * *truncated when bytes were dropped. */
-size_t ferry_edge_logs_clean(char *text, size_t len, size_t max, bool *truncated);
-
 #endif

@@ -224,21 +224,20 @@ static void answer_text(conn *c, const char *status, const char *text) {
     answer(c, status, "text/plain; charset=utf-8", text, strlen(text));
 }
 
-/* The request line of a complete head: GET /metrics (a query is ignored) or an error. */
+/* A complete head: GET /metrics (a query is ignored) or an error (metrics.h). */
 static void handle(conn *c) {
-    char method[8] = "", target[256] = "";
-    if (sscanf(c->buf, "%7s %255s HTTP/1.", method, target) != 2) {
+    switch (ferry_metrics_http_route(c->buf)) {
+    case 400:
         answer_text(c, "400 Bad Request", "bad request\n");
         return;
-    }
-    target[strcspn(target, "?")] = '\0';
-    if (strcmp(target, "/metrics") != 0) {
+    case 404:
         answer_text(c, "404 Not Found", "only /metrics is served here\n");
         return;
-    }
-    if (strcmp(method, "GET") != 0) {
+    case 405:
         answer_text(c, "405 Method Not Allowed", "GET only\n");
         return;
+    default:
+        break;
     }
     if (c->h->collect != NULL)
         c->h->collect(c->h->ctx);

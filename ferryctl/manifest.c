@@ -11,6 +11,9 @@
 #include "ferry/common.h"
 
 #define DEPTH_MAX 128 /* nesting deeper than any Ferry object, shallow enough for the C stack */
+/* Values aliases may copy in all: a few aliases of aliases would otherwise grow a small file into
+ * gigabytes ("billion laughs"). Far more than any manifest uses. */
+#define ALIAS_VALUES_MAX 100000
 
 #define TAG_PREFIX "tag:yaml.org,2002:"
 
@@ -165,7 +168,29 @@ typedef struct {
     json_t *root;
     json_t *anchors; /* name -> node */
     json_t *docs;
+    size_t alias_values; /* values copied by aliases so far (ALIAS_VALUES_MAX) */
 } builder;
+
+/* The values in v (itself included), counting no further than limit. */
+static size_t count_values(const json_t *v, size_t limit) {
+    size_t n = 1, i;
+    const char *k;
+    json_t *c;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, c) {
+            if (n >= limit)
+                break;
+            n += count_values(c, limit - n);
+        }
+    } else if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, k, c) {
+            if (n >= limit)
+                break;
+            n += count_values(c, limit - n);
+        }
+    }
+    return n;
+}
 
 static int fail_at(builder *b, yaml_mark_t at, const char *what, const char *detail) {
     snprintf(b->err, b->errlen, "%s:%zu:%zu: %s%s%s", b->source, at.line + 1, at.column + 1, what,
@@ -306,6 +331,9 @@ static int on_alias(builder *b, const yaml_event_t *ev) {
     if (b->depth > 0 && json_is_object(b->stack[b->depth - 1].node) &&
         b->stack[b->depth - 1].key == NULL)
         return fail_at(b, ev->start_mark, "an alias as a mapping key is not supported", NULL);
+    b->alias_values += count_values(v, ALIAS_VALUES_MAX + 1);
+    if (b->alias_values > ALIAS_VALUES_MAX)
+        return fail_at(b, ev->start_mark, "aliases copy more than 100000 values in all", name);
     return add(b, json_deep_copy(v), ev->start_mark);
 }
 

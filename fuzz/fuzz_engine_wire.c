@@ -6,7 +6,8 @@
  *     curl stops at a refused chunk); parsed as JSON exactly when it is JSON; the error message
  *     taken from it is a prefix of its "message" or of the body, without trailing newlines;
  *   logs: demultiplexing never writes past what it was given; frames made by our encoder from
- *     the bytes come back as those bytes, and, cut short anywhere, as the part that arrived. */
+ *     the bytes come back as those bytes, and, cut short anywhere, as the part that arrived;
+ *     made fit for a logs answer, they are at most its cap, valid UTF-8 without NUL. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,16 @@ static void check_logs(const unsigned char *in, size_t len, uint8_t seed) {
     }
     if (ferry_engine__demux_logs(frames, cut, out) != want || memcmp(out, in, want) != 0)
         abort();
+    /* Made fit to send: at most the cap, and what jansson takes as a string (valid UTF-8, no
+     * NUL); cut exactly when it was over the cap. */
+    bool truncated = false;
+    size_t max = 1 + (size_t)seed * 13;
+    memcpy(out, in, len);
+    n = ferry_engine__clean_log(out, len, max, &truncated);
+    json_t *s = json_stringn(out, n);
+    if (n > max || truncated != (len > max) || s == NULL || memchr(out, '\0', n) != NULL)
+        abort();
+    json_decref(s);
     free(frames);
     free(out);
 }

@@ -36,3 +36,15 @@ printf '\377POST /img/resize HTTP/1.1\r\nHost: a\r\nContent-Type: application/js
 printf '\007GET /web/a/b?x=1 HTTP/1.1\r\nConnection: keep-alive\r\n\r\nPOST /web/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n' \
     >"$out/fuzz_gateway_route/pipelined"
 printf '\040GET /img/hello HTTP/1.0\r\nExpect: 100-continue\r\n\r\n' >"$out/fuzz_gateway_route/method"
+# ferryctl's manifests: the examples, a multi-document file with an anchor, JSON.
+mkdir -p "$out/fuzz_manifest"
+for f in "$root"/examples/*.yaml "$root"/examples/*.json; do
+    [ -f "$f" ] && cp "$f" "$out/fuzz_manifest/$(basename "$f")"
+done
+printf 'kind: Node\nname: a\nlabels: &l {zone: "1", on: yes}\n---\nkind: Node\nname: b\nlabels: *l\n' \
+    >"$out/fuzz_manifest/anchors.yaml"
+printf '[{"kind": "Node", "name": "a", "labels": {"x": "y"}}]' >"$out/fuzz_manifest/list.json"
+# The heads edge-sync's GET /metrics server judges.
+mkdir -p "$out/fuzz_metrics_request"
+printf 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n' >"$out/fuzz_metrics_request/get"
+printf 'POST /metrics?x=1 HTTP/1.0\r\n\r\n' >"$out/fuzz_metrics_request/post"

@@ -1,13 +1,13 @@
-/* Unit tests of edge-sync/logs.c: a log made fit for a logs answer (cut to its newest bytes,
- * valid UTF-8 without NUL). */
-#include "logs.h"
+/* Unit tests of edge-sync/engine_wire.c's ferry_engine__clean_log: a log made fit for a logs answer
+ * (cut to its newest bytes, valid UTF-8 without NUL). */
+#include "engine_wire.h"
 #include "unit.h"
 
 static void check(const char *in, size_t len, size_t max, const char *want, bool cut) {
     char buf[256];
     bool truncated = true;
     memcpy(buf, in, len);
-    size_t n = ferry_edge_logs_clean(buf, len, max, &truncated);
+    size_t n = ferry_engine__clean_log(buf, len, max, &truncated);
     buf[n] = '\0';
     assert_int_equal(n, strlen(want));
     assert_memory_equal(buf, want, n);
