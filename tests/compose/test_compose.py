@@ -10,7 +10,9 @@ and `docker-compose down -v` plus the removal of the pods leave nothing behind.
 
 The image ferry:local is built only when the engine has none labelled with the hash of the
 sources (io.ferry.inputs); the base image only when the engine lacks it (its root is cached
-under /var/cache/ferry-test). Prints the time of each phase."""
+under /var/cache/ferry-test). Prints the time of each phase. Measured here (2 cores, loaded): the
+stack with everything cached ~37 s; building ferry:local ~3-5 min more; a missing base image
+36 s more (cached root) or ~24 min (debootstrap, packaging/docker/base-image.sh)."""
 import hashlib
 import json
 import os
