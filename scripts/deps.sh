@@ -21,6 +21,9 @@ PACKAGES=(
     python3 python3-jsonschema python3-pytest python3-yaml curl iproute2 iptables openssl # scripts/pki.sh
     prometheus # promtool checks the /metrics text (tests/bridge/test_metrics.py)
     gnuplot-nox # bench/bench_fleet.py's chart
+    # packaging (packaging/, tests/packaging, tests/compose): dpkg-shlibdeps for CPack's Depends,
+    # man pages, lintian, a clean root, systemd-analyze verify, Debian's Compose (1.29)
+    dpkg-dev scdoc lintian debootstrap systemd docker-compose
 )
 
 missing=()
