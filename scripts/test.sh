@@ -79,11 +79,35 @@ ctest_unit() {
 
 ctest_integration() {
     FERRY_BUILD_DIR="$FERRY_ROOT/$PREFIX" ctest --test-dir "$PREFIX" -LE unit \
-        --output-on-failure --timeout 600
+        -E '^packaging_debs$' --output-on-failure --timeout 600
+}
+
+# The .deb packages (tests/packaging: their own build, lintian, a debootstrap root) need no
+# service and take minutes, most of them waiting on dpkg and the mirror: they run beside the
+# other suites, from the end of the builds; their result is collected before the cleanup.
+PKG_PID=""
+packaging_start() {
+    rm -f "$PREFIX/packaging-test.rc"
+    (
+        ctest --test-dir "$PREFIX" -R '^packaging_debs$' --output-on-failure --timeout 1800 \
+            >"$PREFIX/packaging-test.log" 2>&1
+        echo $? >"$PREFIX/packaging-test.rc"
+    ) &
+    PKG_PID=$!
+    echo "packaging test started in the background (log: $PREFIX/packaging-test.log)"
+}
+
+packaging_wait() {
+    [[ -n $PKG_PID ]] || return 1
+    wait "$PKG_PID"
+    PKG_PID=""
+    cat "$PREFIX/packaging-test.log"
+    [[ $(cat "$PREFIX/packaging-test.rc" 2>/dev/null) == 0 ]]
 }
 
 on_exit() {
     local rc=$?
+    [[ -n $PKG_PID ]] && kill -- "$PKG_PID" 2>/dev/null
     if [[ -n $SVC ]]; then
         echo "stopping services in $SVC"
         stop_services || true
@@ -102,6 +126,9 @@ fi
 suite build scripts/build.sh
 suite build-asan scripts/build.sh --only --asan
 suite build-fuzz scripts/build.sh --only --fuzz
+if [[ -n ${OK[build]:-} ]]; then
+    packaging_start
+fi
 suite format format_check
 if [[ -n ${OK[build]:-} && -n ${OK[build-fuzz]:-} ]]; then
     suite dialect scripts/dialect.sh "$PREFIX" "$PREFIX-fuzz"
@@ -135,6 +162,11 @@ if [[ -x fuzz/run.sh || -f fuzz/run.sh ]]; then
     else
         not_run fuzz "the fuzz build failed"
     fi
+fi
+if [[ -n $PKG_PID ]]; then
+    suite packaging packaging_wait
+else
+    not_run packaging "the build failed"
 fi
 [[ -n $SVC ]] && suite cleanup stop_services
 
