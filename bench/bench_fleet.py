@@ -201,6 +201,7 @@ def main():
         wait_port(mport)
         counter = Counter(mport, ns)
         counter.start()
+        procs.append(counter.proc)  # stopped with the rest if the run fails
 
         def restart_broker(old):
             """SIGTERM (it saves its sessions), wait, start it again on the same port."""
@@ -378,6 +379,7 @@ def main():
         broker = restart_broker(broker)
         counter = Counter(mport, ns)
         counter.start()
+        procs.append(counter.proc)  # stopped with the rest if the run fails
         t1, ev = next_event("settled", "every node reconnected and converged")
         c1 = counter.snapshot()
         out["broker_restart"] = {"settled_s": round(t1 - t0, 3),
