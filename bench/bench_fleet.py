@@ -76,6 +76,15 @@ def mixed_selectors(k, zones):
                                  {"key": "tier", "operator": "In", "values": ["gold"]}]}
 
 
+class Figures(dict):
+    """The figures; each one is printed to stderr when measured, so a run that fails later still
+    shows what it measured."""
+
+    def __setitem__(self, k, v):
+        print(f"{time.strftime('%H:%M:%S')} {k}: {json.dumps(v)}", file=sys.stderr, flush=True)
+        super().__setitem__(k, v)
+
+
 class Counter:
     """Messages and payload bytes on the bridge's own topics, one mosquitto_sub (QoS 1)."""
 
@@ -137,7 +146,10 @@ def main():
     ap.add_argument("--apps", type=int, default=10)
     ap.add_argument("--services", type=int, default=10)
     ap.add_argument("--updates", type=int, default=5)
-    ap.add_argument("--connect-rate", type=int, default=500)
+    ap.add_argument("--connect-rate", type=int, default=500, help="connects per second, in all")
+    ap.add_argument("--procs", type=int, default=1,
+                    help="hollow_fleet processes sharing the nodes (Paho serialises every client "
+                    "of a process on one lock: 10,000 in one process stalled here)")
     ap.add_argument("--timeout", type=float, default=600.0, help="per phase, seconds")
     ap.add_argument("--nodes-dir", help="where the nodes' stores go (default: in the work folder); "
                     "on tmpfs (/dev/shm) LMDB's fsyncs cost nothing: the fleet commits every "
@@ -156,7 +168,8 @@ def main():
     build = os.path.abspath(a.build_dir)
     procs = []
     ns = f"fleet-{uuid.uuid4().hex[:6]}"
-    out = {"nodes": a.nodes, "zones": a.zones, "apps": a.apps, "services": a.services}
+    out = Figures(nodes=a.nodes, zones=a.zones, apps=a.apps, services=a.services,
+                  procs=a.procs)
 
     def start(argv, log, pipe=False):
         """A child with its output in log (stdout piped instead, as text, when pipe)."""
@@ -168,14 +181,19 @@ def main():
 
     try:
         mport = harness.free_port()
+        # Started as root, mosquitto runs as the user mosquitto: a folder it may write.
+        bdir = os.path.join(work, "broker")
+        os.makedirs(bdir, exist_ok=True)
+        os.chmod(work, 0o755)
+        os.chmod(bdir, 0o777)
         with open(os.path.join(work, "mosquitto.conf"), "w") as f:
             # Persistence on, as a production broker has it: a restart (SIGTERM) keeps the
             # sessions, their subscriptions and queued messages.
             f.write(f"listener {mport} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                    f"persistence_location {work}/\n"
+                    f"persistence_location {bdir}/\n"
                     "max_queued_messages 100000\nmax_inflight_messages 100\n"
                     "max_connections -1\nlog_type error\nlog_type warning\n"
-                    f"log_dest file {work}/mosquitto.log\n")
+                    f"log_dest file {bdir}/mosquitto.log\n")
         def start_broker():
             return start(["mosquitto", "-c", os.path.join(work, "mosquitto.conf")],
                          os.path.join(work, "mosquitto.out"))
@@ -183,6 +201,7 @@ def main():
         wait_port(mport)
         counter = Counter(mport, ns)
         counter.start()
+        procs.append(counter.proc)  # stopped with the rest if the run fails
 
         def restart_broker(old):
             """SIGTERM (it saves its sessions), wait, start it again on the same port."""
@@ -232,38 +251,60 @@ def main():
 
         # The fleet: its first stdout line is the convergence.
         nodes_dir = os.path.join(a.nodes_dir or work, f"nodes-{ns}")
+        # The fleet: --procs processes, each with its share of the nodes and stores of its own
+        # (Paho's MQTTAsync serialises every client of a process on one lock).
         fleet_log = os.path.join(work, "fleet.log")
-        fleet = start([os.path.join(build, "bench", "hollow_fleet"), "--mqtt", uri, "--ns", ns,
-                       "--nodes", str(a.nodes), "--prefix", "hollow", "--data",
-                       nodes_dir, "--connect-rate", str(a.connect_rate),
-                       "--expect", os.path.join(work, "expect.json"), "--report",
-                       os.path.join(work, "report.json")],
-                      fleet_log, pipe=True)
-        events = queue.Queue()  # (time read, line as JSON) of the fleet's stdout
+        fleets, queues = [], []
+        share = -(-a.nodes // a.procs)
+        for k in range(a.procs):
+            first, cnt = k * share, min(share, a.nodes - k * share)
+            if cnt <= 0:
+                break
+            fleets.append(start([os.path.join(build, "bench", "hollow_fleet"), "--mqtt", uri,
+                                 "--ns", ns, "--nodes", str(cnt), "--first-node", str(first),
+                                 "--prefix", "hollow", "--data", f"{nodes_dir}-{k}",
+                                 "--connect-rate", str(max(1, a.connect_rate // a.procs)),
+                                 "--expect", os.path.join(work, "expect.json"), "--report",
+                                 os.path.join(work, f"report-{k}.json")],
+                                f"{fleet_log}-{k}", pipe=True))
+            queues.append(queue.Queue())  # (time read, line as JSON) of its stdout
 
-        def read_fleet():
-            for ln in fleet.stdout:
-                events.put((time.monotonic(), json.loads(ln)))
-            events.put((time.monotonic(), {"eof": True}))
-        threading.Thread(target=read_fleet, daemon=True).start()
+        def read_fleet(proc, q):
+            for ln in proc.stdout:
+                q.put((time.monotonic(), json.loads(ln)))
+            q.put((time.monotonic(), {"eof": True}))
+        for proc, q in zip(fleets, queues):
+            threading.Thread(target=read_fleet, args=(proc, q), daemon=True).start()
 
         def next_event(key, what, timeout=a.timeout):
-            """The next line of the fleet with key; the time it was read and the line."""
+            """The next line with key of every fleet process: the time the last one was read and
+            the lines merged (counts summed)."""
             deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    t, ev = events.get(timeout=max(0.1, deadline - time.monotonic()))
-                except queue.Empty:
-                    raise RuntimeError(f"timed out waiting for {what}") from None
-                if ev.get("eof"):
-                    raise RuntimeError(f"hollow_fleet ended waiting for {what}; see "
-                                       f"{fleet_log}.err")
-                if key in ev:
-                    return t, ev
+            got = []
+            for k, q in enumerate(queues):
+                while True:
+                    try:
+                        t, ev = q.get(timeout=max(0.1, deadline - time.monotonic()))
+                    except queue.Empty:
+                        raise RuntimeError(f"timed out waiting for {what}") from None
+                    if ev.get("eof"):
+                        raise RuntimeError(f"hollow_fleet ended waiting for {what}; see "
+                                           f"{fleet_log}-{k}.err")
+                    if key in ev:
+                        got.append((t, ev))
+                        break
+            merged = dict(got[0][1])
+            for f in ("rx", "rxBytes", "rssKiB", "threads", "fds", "converged", "nodes"):
+                if f in merged:
+                    merged[f] = sum(ev[f] for _, ev in got)
+            if "seconds" in merged:
+                merged["seconds"] = max(ev["seconds"] for _, ev in got)
+            return max(t for t, _ in got), merged
 
         def reload_expect():
             """New expectations to the fleet (SIGHUP); the rx totals at that moment."""
-            fleet.send_signal(signal.SIGHUP)
+            for proc in fleets:
+                proc.send_signal(signal.SIGHUP)
             return next_event("reloaded", "the fleet's reload")[1]
 
         conv = next_event("converged", "the initial convergence")[1]
@@ -303,7 +344,7 @@ def main():
                 v = versions[app] = body["version"]
                 harness.poll(lambda: durable(app, v, targeted), a.timeout,
                              f"{app} v{v} Running on {targeted} nodes", interval=0.02,
-                             alive=lambda: fleet.poll() is None)
+                             alive=lambda: all(p.poll() is None for p in fleets))
                 times.append(time.monotonic() - t0)
             out[f"update_{app}"] = {"targeted": targeted,
                                     "median_s": round(statistics.median(times), 3),
@@ -338,6 +379,7 @@ def main():
         broker = restart_broker(broker)
         counter = Counter(mport, ns)
         counter.start()
+        procs.append(counter.proc)  # stopped with the rest if the run fails
         t1, ev = next_event("settled", "every node reconnected and converged")
         c1 = counter.snapshot()
         out["broker_restart"] = {"settled_s": round(t1 - t0, 3),
@@ -361,8 +403,7 @@ def main():
                 versions[name], selectors[name] = body["version"], sel
             t_api = time.monotonic() - t0
             exp = write_expect()
-            fleet.send_signal(signal.SIGHUP)
-            next_event("reloaded", "the fleet's reload")
+            reload_expect()
             t1, ev = next_event("converged", f"{a.create_apps} apps on every node")
             c1 = counter.snapshot()
             held = sorted(len(v) for v in exp.values())
@@ -370,14 +411,26 @@ def main():
                                   "converged_s": round(t1 - t0, 2),
                                   "apps_per_node_median": held[len(held) // 2],
                                   "bridge_published_msgs": c1[0] - c0[0],
+                                  "bridge_published_bytes": c1[1] - c0[1],
                                   "delivered_msgs": ev["rx"] - r0["rx"],
                                   "delivered_bytes": ev["rxBytes"] - r0["rxBytes"]}
-        with open(f"/proc/{fleet.pid}/status") as f:
-            st = f.read()
-        out["fleet_rss_mib_end"] = round(int(re.search(r"VmRSS:\s+(\d+)", st).group(1)) / 1024, 1)
-        out["fleet_threads_end"] = int(re.search(r"Threads:\s+(\d+)", st).group(1))
-        fleet.send_signal(signal.SIGTERM)
-        fleet.wait(timeout=max(60, a.nodes / 20))
+        rss = threads = 0
+        for proc in fleets:
+            with open(f"/proc/{proc.pid}/status") as f:
+                st = f.read()
+            rss += int(re.search(r"VmRSS:\s+(\d+)", st).group(1))
+            threads += int(re.search(r"Threads:\s+(\d+)", st).group(1))
+        out["fleet_rss_mib_end"] = round(rss / 1024, 1)
+        out["fleet_threads_end"] = threads
+        for proc in fleets:
+            proc.send_signal(signal.SIGTERM)
+        for proc in fleets:
+            try:
+                proc.wait(timeout=max(120, a.nodes / 10))
+            except subprocess.TimeoutExpired:
+                print("hollow_fleet did not stop after SIGTERM: killed", file=sys.stderr)
+                proc.kill()
+                proc.wait()
 
         # Raw baseline: the same broker fanning a payload of the delta's size out to as many
         # plain subscribers as the "everywhere" app targets.
@@ -426,7 +479,8 @@ def main():
                 except subprocess.TimeoutExpired:
                     p.kill()
         if a.nodes_dir:
-            shutil.rmtree(os.path.join(a.nodes_dir, f"nodes-{ns}"), ignore_errors=True)
+            for k in range(a.procs):
+                shutil.rmtree(os.path.join(a.nodes_dir, f"nodes-{ns}-{k}"), ignore_errors=True)
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -74,7 +74,7 @@ typedef struct node {
 struct fleet {
     /* Options. */
     const char *mqtt_uri, *ns, *prefix, *data_dir, *report_path, *expect_path;
-    int nodes, connect_rate, reconcile_interval_s, raw, raw_bytes, raw_rounds;
+    int nodes, first_index, connect_rate, reconcile_interval_s, raw, raw_bytes, raw_rounds;
     bool first, raw_reconnect;
 
     ferry_daemon d;
@@ -559,7 +559,7 @@ static ferry_err node_open(fleet *f, node *n, size_t i) {
         snprintf(n->name, sizeof(n->name), "%s-%s-%zu", f->prefix,
                  i == (size_t)f->raw ? "pub" : "sub", i);
     else
-        snprintf(n->name, sizeof(n->name), "%s-%zu", f->prefix, i);
+        snprintf(n->name, sizeof(n->name), "%s-%zu", f->prefix, (size_t)f->first_index + i);
     snprintf(n->client_id, sizeof(n->client_id), "node.%s.%s", f->ns, n->name);
     if (!raw) {
         if ((n->running = json_object()) == NULL || (n->held = json_object()) == NULL)
@@ -624,7 +624,9 @@ int main(int argc, char **argv) {
         {"ns", FERRY_OPT_STRING, &f.ns, 0, 0, "NS", "namespace of the nodes (default)"},
         {"nodes", FERRY_OPT_INT, &f.nodes, 1, 1000000, "N", "hollow nodes to run (1)"},
         {"prefix", FERRY_OPT_STRING, &f.prefix, 0, 0, "NAME",
-         "nodes are NAME-0 .. NAME-(N-1) (hollow)"},
+         "nodes are NAME-I .. NAME-(I+N-1), I of --first-node (hollow)"},
+        {"first-node", FERRY_OPT_INT, &f.first_index, 0, 10000000, "I",
+         "the first node's number (0): several processes share a fleet"},
         {"data", FERRY_OPT_STRING, &f.data_dir, 0, 0, "DIR",
          "the nodes' LMDB stores, one environment in DIR (required)"},
         {"connect-rate", FERRY_OPT_INT, &f.connect_rate, 1, 1000000, "PER_S",
