@@ -24,8 +24,9 @@ typedef struct {
 
 typedef struct ix_space {
     char ns[FERRY_NAME_MAX];
-    ix_set sets[2]; /* by bridge_index_kind */
-    json_t *topics; /* apps by topic label: "k=v" (or "" for the all topic) -> {name: item} */
+    ix_set sets[2];  /* by bridge_index_kind */
+    json_t *topics;  /* apps by topic label: "k=v" (or "" for the all topic) -> {name: item} */
+    json_t *labeled; /* nodes by label: "k=v" -> {name: labels} */
     struct ix_space *next;
 } ix_space;
 
@@ -81,6 +82,7 @@ void bridge__index_free(bridge_index *ix) {
         set_free(&sp->sets[BRIDGE_INDEX_APPS]);
         set_free(&sp->sets[BRIDGE_INDEX_NODES]);
         json_decref(sp->topics);
+        json_decref(sp->labeled);
         ferry_free(sp);
     }
     pthread_rwlock_destroy(&ix->lock);
@@ -202,7 +204,8 @@ static ix_space *space_add(bridge_index *ix, const char *ns) {
     if (sp == NULL)
         return NULL;
     snprintf(sp->ns, sizeof(sp->ns), "%s", ns);
-    if ((sp->topics = json_object()) == NULL) {
+    if ((sp->topics = json_object()) == NULL || (sp->labeled = json_object()) == NULL) {
+        json_decref(sp->topics);
         ferry_free(sp);
         return NULL;
     }
@@ -293,6 +296,31 @@ static bool bucket_add(ix_space *sp, const char *name, json_t *item) {
     return json_object_set(bucket, name, item) == 0;
 }
 
+/* A node in (add) or out of the buckets of its labels. */
+static bool node_buckets(ix_space *sp, const char *name, json_t *labels, bool add) {
+    char key[FERRY_LABEL_KEY_MAX + FERRY_LABEL_VALUE_MAX];
+    const char *k;
+    json_t *v;
+    json_object_foreach(labels, k, v) {
+        if (!json_is_string(v))
+            continue;
+        snprintf(key, sizeof(key), "%s=%s", k, json_string_value(v));
+        json_t *bucket = json_object_get(sp->labeled, key);
+        if (!add) {
+            json_object_del(bucket, name);
+            if (bucket != NULL && json_object_size(bucket) == 0)
+                json_object_del(sp->labeled, key);
+            continue;
+        }
+        if (bucket == NULL &&
+            (json_object_set_new(sp->labeled, key, bucket = json_object()) != 0 || bucket == NULL))
+            return false;
+        if (json_object_set(bucket, name, labels) != 0)
+            return false;
+    }
+    return true;
+}
+
 /* One change; false on ENOMEM (the index then lacks the item: logged by the caller). */
 static bool apply_one(bridge_index *ix, ix_change *c) {
     ix_space *sp = space_of(ix, c->ns);
@@ -304,12 +332,15 @@ static bool apply_one(bridge_index *ix, ix_change *c) {
     json_t *old = set_get(s, c->name);
     if (old != NULL && c->kind == BRIDGE_INDEX_APPS)
         bucket_remove(sp, c->name, old);
+    if (old != NULL && c->kind == BRIDGE_INDEX_NODES)
+        node_buckets(sp, c->name, old, false);
     if (c->item == NULL) {
         set_remove(s, c->name);
         return true;
     }
     return set_put(s, c->name, c->item) &&
-           (c->kind != BRIDGE_INDEX_APPS || bucket_add(sp, c->name, c->item));
+           (c->kind == BRIDGE_INDEX_APPS ? bucket_add(sp, c->name, c->item)
+                                         : node_buckets(sp, c->name, c->item, true));
 }
 
 void bridge__index_apply(bridge_index *ix) {
@@ -428,6 +459,51 @@ ferry_err bridge__index_apps_for(const bridge_index *ix, const char *ns, const j
     qsort(cands, n, sizeof(*cands), cmp_candidate);
     for (size_t i = 0; i < n; i++) {
         if (ferry_selector_matches(json_object_get(cands[i].item, "selector"), labels) &&
+            !fn(cands[i].name, cands[i].item, ctx))
+            break;
+    }
+    ferry_free(cands);
+    return FERRY_OK;
+}
+
+ferry_err bridge__index_nodes_for(const bridge_index *ix, const char *ns, const json_t *selector,
+                                  bridge_index_fn fn, void *ctx) {
+    const ix_space *sp = space_of(ix, ns);
+    char key[FERRY_LABEL_KEY_MAX + FERRY_LABEL_VALUE_MAX];
+    const json_t *smallest = NULL;
+    const char *k;
+    json_t *v;
+
+    if (sp == NULL)
+        return FERRY_OK;
+    /* Every label of matchLabels is one a selected node carries: its smallest bucket holds them
+     * all. No such label (expressions only, or none): every node is a candidate. */
+    json_object_foreach(json_object_get(selector, "matchLabels"), k, v) {
+        if (!json_is_string(v))
+            return FERRY_OK; /* a malformed selector selects nothing */
+        snprintf(key, sizeof(key), "%s=%s", k, json_string_value(v));
+        const json_t *bucket = json_object_get(sp->labeled, key);
+        if (bucket == NULL)
+            return FERRY_OK;
+        if (smallest == NULL || json_object_size(bucket) < json_object_size(smallest))
+            smallest = bucket;
+    }
+    if (smallest == NULL) {
+        const ix_set *s = &sp->sets[BRIDGE_INDEX_NODES];
+        for (size_t i = 0; i < s->n; i++) {
+            if (ferry_selector_matches(selector, s->v[i].item) &&
+                !fn(s->v[i].name, s->v[i].item, ctx))
+                break;
+        }
+        return FERRY_OK;
+    }
+    candidate *cands = ferry_calloc(json_object_size(smallest) + 1, sizeof(*cands));
+    if (cands == NULL)
+        return FERRY_ENOMEM;
+    size_t n = gather(smallest, cands, 0);
+    qsort(cands, n, sizeof(*cands), cmp_candidate);
+    for (size_t i = 0; i < n; i++) {
+        if (ferry_selector_matches(selector, cands[i].item) &&
             !fn(cands[i].name, cands[i].item, ctx))
             break;
     }

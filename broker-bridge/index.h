@@ -68,6 +68,12 @@ void bridge__index_namespaces(const bridge_index *ix, bridge_index_ns_fn fn, voi
 ferry_err bridge__index_apps_for(const bridge_index *ix, const char *ns, const json_t *labels,
                                  bridge_index_fn fn, void *ctx);
 
+/* Call fn, in name order, for every node of ns that selector selects (NULL: every node), with
+ * its labels: the nodes of the smallest bucket among the selector's matchLabels are checked,
+ * or every node when it has none. FERRY_ENOMEM when the candidates could not be gathered. */
+ferry_err bridge__index_nodes_for(const bridge_index *ix, const char *ns, const json_t *selector,
+                                  bridge_index_fn fn, void *ctx);
+
 /* Whether an app spec may carry secret material: it mounts a secret or certificate, or pulls from
  * a registry. */
 bool bridge__app_may_have_secrets(const json_t *spec);

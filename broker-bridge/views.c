@@ -2,12 +2,14 @@
  * built from the stored records in one read transaction each. */
 #include "views.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bridge_int.h"
 #include "ferry/quantity.h"
 #include "ferry/selector.h"
+#include "ferry/topics.h"
 #include "records.h"
 
 /* ---- record views ---------------------------------------------------------------------------- */
@@ -208,6 +210,11 @@ typedef struct {
     ferry_store_txn *t;
     ferry_db db;  /* apps, nodes or configs */
     json_t *page; /* apps and nodes: the names on the page, from the index */
+    /* The name filter in lower case: index names are DNS labels (lower case already), so a
+     * plain strstr finds what strcasestr would, several times faster over 100,000 names. */
+    char needle[FERRY_NAME_MAX];
+    bool filter;      /* a name filter was given */
+    bool needle_fits; /* false: it is longer than any name, nothing matches */
 } list_scan;
 
 static bool name_matches(const ferry_bridge_page *pg, const char *name) {
@@ -242,15 +249,14 @@ static bool config_each(const char *key, const json_t *rec, void *ctx) {
     return true;
 }
 
-/* Apps and nodes: the index in name order (no tombstones in it), filtered; a name on the page is
- * kept, and only those records are read. */
+/* Apps and nodes: the index in name order (no tombstones in it), filtered (a node selector is
+ * checked by bridge__index_nodes_for); a name on the page is kept, and only those records are
+ * read. */
 static bool index_each(const char *name, const json_t *item, void *ctx) {
     list_scan *ls = ctx;
     read_op *op = ls->op;
-    if (!name_matches(op->page, name) ||
-        (ls->db == FERRY_DB_NODES && op->selector != NULL &&
-         !ferry_selector_matches(op->selector, item)) ||
-        !on_page(op))
+    (void)item;
+    if ((ls->filter && (!ls->needle_fits || strstr(name, ls->needle) == NULL)) || !on_page(op))
         return true;
     if (json_array_append_new(ls->page, json_string(name)) != 0) {
         op->err = FERRY_ENOMEM;
@@ -292,10 +298,21 @@ static ferry_err list_txn(ferry_store_txn *t, read_op *op, ferry_db db) {
         bridge__key(prefix, op->ns, "", NULL);
         err = ferry_store_scan(t, db, prefix, config_each, &ls);
     } else if ((ls.page = json_array()) != NULL) {
-        bridge__index_each(op->b->index,
-                           db == FERRY_DB_APPS ? BRIDGE_INDEX_APPS : BRIDGE_INDEX_NODES, op->ns,
-                           index_each, &ls);
-        err = op->err != FERRY_OK ? op->err : page_views(&ls);
+        const char *name = op->page->name != NULL ? op->page->name : "";
+        size_t n = strlen(name);
+        ls.filter = n > 0;
+        ls.needle_fits = n < sizeof(ls.needle); /* longer than any name: nothing matches */
+        for (size_t i = 0; ls.needle_fits && i <= n; i++)
+            ls.needle[i] = (char)tolower((unsigned char)name[i]);
+        err = FERRY_OK;
+        if (db == FERRY_DB_NODES && op->selector != NULL)
+            err = bridge__index_nodes_for(op->b->index, op->ns, op->selector, index_each, &ls);
+        else
+            bridge__index_each(op->b->index,
+                               db == FERRY_DB_APPS ? BRIDGE_INDEX_APPS : BRIDGE_INDEX_NODES, op->ns,
+                               index_each, &ls);
+        if (err == FERRY_OK)
+            err = op->err != FERRY_OK ? op->err : page_views(&ls);
         json_decref(ls.page);
     }
     if (err == FERRY_OK)
@@ -435,12 +452,10 @@ static int fill_entry(json_t *entry, const json_t *st) {
     return 0;
 }
 
-/* A node of the namespace (from the index): an entry when the app selects it. */
+/* A node the app selects (from the index): an entry. */
 static bool status_target_each(const char *node, const json_t *labels, void *ctx) {
     read_op *op = ctx;
-    const json_t *selector = json_object_get(json_object_get(op->rec, "spec"), "selector");
-    if (!ferry_selector_matches(selector, labels))
-        return true;
+    (void)labels;
     json_t *entry = json_pack("{s:s, s:b}", "node", node, "target", 1);
     if (entry == NULL || fill_entry(entry, NULL) != 0 ||
         json_object_set_new(entry, "updatedAt", json_null()) != 0 ||
@@ -492,8 +507,10 @@ static ferry_err app_status_txn(ferry_store_txn *t, void *ctx) {
     if ((op->entries = json_object()) == NULL)
         return FERRY_ENOMEM;
     if (!deleted) {
-        bridge__index_each(op->b->index, BRIDGE_INDEX_NODES, op->ns, status_target_each, op);
-        if ((err = op->err) != FERRY_OK)
+        const json_t *selector = json_object_get(json_object_get(op->rec, "spec"), "selector");
+        if ((err = bridge__index_nodes_for(op->b->index, op->ns, selector, status_target_each,
+                                           op)) != FERRY_OK ||
+            (err = op->err) != FERRY_OK)
             return err;
     }
     bridge__key(prefix, op->ns, op->name, "");

@@ -793,6 +793,10 @@ static void test_index_lists_syncs_and_restart(void **state) {
     create_app(f, sample_app("a05", 1, 1, "zone", "us-2"));
     settle(f);
     assert_list(f, false, NULL, NULL, 1, 2, "a05|a20", 11);
+    assert_list(f, true, NULL, "zone=eu-1", 1, 20, "n1|n2", 2); /* the label buckets moved */
+    assert_list(f, true, NULL, "zone=us-2", 1, 20, "", 0);
+    assert_list(f, true, "N2", "zone=eu-1,arch!=arm64", 1, 20, "n2", 1);
+    assert_list(f, true, NULL, "!zone", 1, 20, "n3", 1); /* no matchLabels: every node checked */
     hello_from(f, "n2");
     assert_sync_names(only_sync(f, "n2"), "a21|a22|a24|a25|a27|a28");
 }
