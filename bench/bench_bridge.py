@@ -27,7 +27,6 @@ import random
 import re
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -525,14 +524,7 @@ def main():
         if pool is not None:
             pool.terminate()
             pool.join()
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        harness.stop_procs(procs)
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -218,15 +218,7 @@ def one_more(stack, name):
     engine's create+start time inside that span from edge-sync's log (None unless its log level is
     debug): the rest is Ferry's own share."""
     w0 = time.time() * 1000
-    t0 = time.monotonic()
-    code, body = stack.create_app(web_app(name, "east", "x"))
-    assert code == 201, body
-
-    def running():
-        pods = stack.pods(app=name)
-        return len(pods) == 2 and all(c["State"] == "running" for c in pods)
-    harness.poll(running, 120, f"{name} running", interval=0.01)
-    total = time.monotonic() - t0
+    total = harness.create_and_wait_running(stack, web_app(name, "east", "x"), 120)
     w1 = time.time() * 1000
     engine = None
     if stack.log_level == "debug":

@@ -471,13 +471,7 @@ def main():
                 json.dump(out, f, indent=1)
             chart(out, a.json)
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        harness.stop_procs(procs)
         if a.nodes_dir:
             for k in range(a.procs):
                 shutil.rmtree(os.path.join(a.nodes_dir, f"nodes-{ns}-{k}"), ignore_errors=True)

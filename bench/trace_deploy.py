@@ -63,14 +63,7 @@ def first(events, pred, after=0.0):
 def trace_one(stack, name, ns):
     t_wall = time.time() * 1000 - 5  # log stamps are ms: a little slack
     t0 = time.monotonic()
-    code, body = stack.create_app(web_app(name, "east", "x"))
-    assert code == 201, body
-
-    def running():
-        pods = stack.pods(app=name)
-        return len(pods) == 2 and all(c["State"] == "running" for c in pods)
-    harness.poll(running, 60, f"{name} running", interval=0.01)
-    t_running = (time.monotonic() - t0) * 1000
+    t_running = harness.create_and_wait_running(stack, web_app(name, "east", "x"), 60) * 1000
 
     def visible():
         code, st = stack.api.get(stack.path("apps", name, "status"))

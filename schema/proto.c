@@ -494,14 +494,20 @@ static ferry_err req_logs_id(const pctx *c, const json_t *m) {
     return FERRY_OK;
 }
 
-static ferry_err check_logs_request(const pctx *c, const json_t *m) {
-    json_int_t tail = 0;
+/* What a logs request and its answer both name: the node, the request, the app's service. */
+static ferry_err req_logs_head(const pctx *c, const json_t *m) {
     ferry_err rc;
     if ((rc = req_name(c, m, "", "ns", NULL)) != FERRY_OK ||
         (rc = req_name(c, m, "", "node", NULL)) != FERRY_OK ||
-        (rc = req_logs_id(c, m)) != FERRY_OK ||
-        (rc = req_name(c, m, "", "app", NULL)) != FERRY_OK ||
-        (rc = req_name(c, m, "", "service", NULL)) != FERRY_OK ||
+        (rc = req_logs_id(c, m)) != FERRY_OK || (rc = req_name(c, m, "", "app", NULL)) != FERRY_OK)
+        return rc;
+    return req_name(c, m, "", "service", NULL);
+}
+
+static ferry_err check_logs_request(const pctx *c, const json_t *m) {
+    json_int_t tail = 0;
+    ferry_err rc;
+    if ((rc = req_logs_head(c, m)) != FERRY_OK ||
         (rc = req_int(c, m, "", "tail", 1, &tail)) != FERRY_OK ||
         (rc = req_int(c, m, "", "since", 0, NULL)) != FERRY_OK)
         return rc;
@@ -513,12 +519,8 @@ static ferry_err check_logs_request(const pctx *c, const json_t *m) {
 static ferry_err check_logs(const pctx *c, const json_t *m) {
     const json_t *text;
     ferry_err rc;
-    if ((rc = req_name(c, m, "", "ns", NULL)) != FERRY_OK ||
-        (rc = req_name(c, m, "", "node", NULL)) != FERRY_OK ||
-        (rc = req_logs_id(c, m)) != FERRY_OK ||
-        (rc = req_name(c, m, "", "app", NULL)) != FERRY_OK ||
-        (rc = req_name(c, m, "", "service", NULL)) != FERRY_OK ||
-        (rc = req_bool(c, m, "ok")) != FERRY_OK || (rc = req_bool(c, m, "truncated")) != FERRY_OK ||
+    if ((rc = req_logs_head(c, m)) != FERRY_OK || (rc = req_bool(c, m, "ok")) != FERRY_OK ||
+        (rc = req_bool(c, m, "truncated")) != FERRY_OK ||
         (rc = req_text(c, m, "", "error", PROTO_MAX_TEXT)) != FERRY_OK ||
         (rc = req(c, m, "", "text", &text)) != FERRY_OK)
         return rc;

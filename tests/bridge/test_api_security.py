@@ -359,7 +359,9 @@ TESTS = [test_tokens_and_permissions, test_cross_site_post_refused, test_text_pl
          test_slowloris, test_per_ip_limit]
 
 
-def main():
+def run_tests(tests):
+    """The command line of a test file of real bridges: --build-dir and test names; runs them
+    all (a failure does not stop the rest) and exits 1 when one failed, 77 without a build."""
     global BUILD_DIR
     p = argparse.ArgumentParser()
     p.add_argument("--build-dir", default=BUILD_DIR)
@@ -371,7 +373,7 @@ def main():
         print(f"SKIP: no {binary} (build first)")
         sys.exit(77)
     failed = 0
-    for test in TESTS:
+    for test in tests:
         if args.names and test.__name__ not in args.names:
             continue
         t0 = time.monotonic()
@@ -386,4 +388,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_tests(TESTS)

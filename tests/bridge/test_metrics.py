@@ -8,14 +8,12 @@ broker, no engine.
 
     python3 tests/bridge/test_metrics.py --build-dir build
 """
-import argparse
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_api_security as sec  # noqa: E402 - the Bridge fixture of the API tests
@@ -144,29 +142,5 @@ def check_dashboard(bridge_text):
     print(f"dashboard: {len(dash['panels'])} panels, {len(used)} metric names, all served")
 
 
-TESTS = [test_metrics]
-
-
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--build-dir", default=sec.BUILD_DIR)
-    args = p.parse_args()
-    sec.BUILD_DIR = args.build_dir
-    binary = os.path.join(args.build_dir, "broker-bridge", "broker-bridge")
-    if not os.access(binary, os.X_OK):
-        print(f"SKIP: no {binary} (build first)")
-        sys.exit(77)
-    failed = 0
-    for test in TESTS:
-        try:
-            test()
-            print(f"PASS {test.__name__}", flush=True)
-        except Exception:  # noqa: BLE001 - report every failure
-            traceback.print_exc()
-            print(f"FAIL {test.__name__}", flush=True)
-            failed += 1
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    sec.run_tests([test_metrics])

@@ -113,6 +113,32 @@ def poll(fn, timeout, what, interval=0.1, alive=None):
         time.sleep(interval)  # poll interval, not synchronisation
 
 
+def stop_procs(procs, timeout=60):
+    """Stop child processes (the last started first): SIGTERM, then SIGKILL after timeout."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def create_and_wait_running(stack, app, timeout, containers=2):
+    """POST app, then poll the engine every 10 ms until its `containers` containers run;
+    returns the seconds that took (monotonic)."""
+    t0 = time.monotonic()
+    code, body = stack.create_app(app)
+    assert code == 201, body
+
+    def running():
+        pods = stack.pods(app=app["name"])
+        return len(pods) == containers and all(c["State"] == "running" for c in pods)
+    poll(running, timeout, f"{app['name']} running", interval=0.01)
+    return time.monotonic() - t0
+
+
 def http_get(port, path="/", timeout=2.0, host="127.0.0.1"):
     """GET http://host:port/path; returns (status, body bytes). Raises OSError when nothing
     answers."""
