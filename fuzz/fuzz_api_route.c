@@ -44,6 +44,12 @@ static void check_path(const char *url, const ferry_api__route *rt) {
             rt->ns != NULL || rt->name != NULL)
             abort();
         return;
+    case FERRY_API_METRICS:
+    case FERRY_API_OPENAPI:
+        if (strcmp(url, rt->path == FERRY_API_METRICS ? "/metrics" : "/v1/openapi.json") != 0 ||
+            rt->ns != NULL || rt->name != NULL)
+            abort();
+        return;
     case FERRY_API_DEBUG_ITEM:
         if (rt->ns != NULL || rt->name == NULL || rt->name[0] == '\0' ||
             strchr(rt->name, '/') != NULL)
@@ -53,14 +59,18 @@ static void check_path(const char *url, const ferry_api__route *rt) {
             abort();
         return;
     case FERRY_API_ENROLL_TOKEN:
+    case FERRY_API_NODE_LOGS:
     case FERRY_API_APP_STATS: {
-        bool enroll = rt->path == FERRY_API_ENROLL_TOKEN;
+        bool on_node = rt->path != FERRY_API_APP_STATS;
+        const char *sub = rt->path == FERRY_API_ENROLL_TOKEN ? "enroll"
+                          : rt->path == FERRY_API_NODE_LOGS  ? "logs"
+                                                             : "stats";
         if (rt->ns == NULL || rt->name == NULL ||
-            rt->coll != (enroll ? FERRY_API_NODES : FERRY_API_APPS) || rt->ns[0] == '\0' ||
+            rt->coll != (on_node ? FERRY_API_NODES : FERRY_API_APPS) || rt->ns[0] == '\0' ||
             rt->name[0] == '\0' || strchr(rt->ns, '/') != NULL || strchr(rt->name, '/') != NULL)
             abort();
         snprintf(again, sizeof(again), "/v1/namespaces/%s/%s/%s/%s", rt->ns,
-                 enroll ? "nodes" : "apps", rt->name, enroll ? "enroll" : "stats");
+                 on_node ? "nodes" : "apps", rt->name, sub);
         if (strcmp(again, url) != 0)
             abort();
         return;

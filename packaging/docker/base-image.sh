@@ -26,7 +26,7 @@ IMAGE=ferry-base:bookworm
 # What packaging/docker/Dockerfile installs with apt when its base lacks it: keep both lists equal.
 PACKAGES=(build-essential cmake pkg-config libpaho-mqtt-dev libmsgpack-dev liblmdb-dev libuv1-dev
     libcurl4-openssl-dev libjansson-dev libssl-dev libmicrohttpd-dev libhttp-parser-dev
-    libsqlite3-dev ca-certificates mosquitto)
+    libsqlite3-dev libyaml-dev python3-minimal python3-yaml ca-certificates mosquitto)
 FORMAT=1 # bump when the root changes in a way the package list does not show
 HASH=$(echo "format $FORMAT ${PACKAGES[*]}" | sha256sum | cut -c1-16)
 CACHE=${FERRY_CACHE:-/var/cache/ferry-test}
