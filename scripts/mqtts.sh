@@ -19,10 +19,10 @@
 #   FERRY_MQTTS_ADMIN_USER/PASS   the dynamic-security admin (mosquitto_ctrl; role "admin")
 # stop: stops the broker; --purge also deletes DIR.
 #
-# The bridge's role may publish the app, sync and secrets topics of every namespace and the
-# dynamic-security commands (it creates and deletes the nodes' clients: broker-bridge/broker.h),
-# and subscribe to (and receive) every node's hello, status, online and stats topics and the
-# command responses. Everything else a client may do comes from its own role (docs/platform.md,
+# The bridge's role may publish the app, sync, secrets and logs-request topics of every namespace
+# and the dynamic-security commands (it creates and deletes the nodes' clients:
+# broker-bridge/broker.h), and subscribe to (and receive) every node's hello, status, online,
+# stats and logs-reply topics and the command responses. Everything else a client may do comes from its own role (docs/platform.md,
 # "mosquitto").
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -90,9 +90,10 @@ def acl(kind, topic, allow=True, priority=0):
 # (empty retained publishes; schema/PROTOCOL.md, "Collecting deleted apps").
 send = ["ferry/+/all/apps/+", "ferry/+/labels/+/apps/+", "ferry/+/nodes/+/sync",
         "ferry/+/nodes/+/secrets/+", "ferry/+/nodes/+/status/+", "ferry/+/nodes/+/online",
-        "$CONTROL/dynamic-security/v1"]
+        "ferry/+/nodes/+/logs/request", "$CONTROL/dynamic-security/v1"]
 hear = ["ferry/+/nodes/+/hello", "ferry/+/nodes/+/status/+", "ferry/+/nodes/+/online",
-        "ferry/+/nodes/+/stats", "$CONTROL/dynamic-security/v1/response"]
+        "ferry/+/nodes/+/stats", "ferry/+/nodes/+/logs/reply",
+        "$CONTROL/dynamic-security/v1/response"]
 acls = [acl("publishClientSend", t) for t in send]
 acls += [acl(k, t) for t in hear for k in ("subscribePattern", "publishClientReceive")]
 acls.append(acl("publishClientReceive", "#", False, -1))
