@@ -295,9 +295,7 @@ static ferry_err build_sync(ferry_bridge *b, ferry_store_txn *t, const char *ns,
     if (sc.apps == NULL || sc.secrets == NULL)
         goto out;
     if (node_rec != NULL) {
-        json_t *none = labels == NULL ? json_object() : NULL;
-        err = bridge__index_apps_for(b->index, ns, labels != NULL ? labels : none, sync_each, &sc);
-        json_decref(none);
+        err = bridge__index_apps_for(b->index, ns, labels, sync_each, &sc);
         if (err == FERRY_OK)
             err = sc.err;
         if (err != FERRY_OK)
@@ -1263,8 +1261,6 @@ static bool has_service(const json_t *spec, const char *name, size_t *n, const c
 
 static ferry_err logs_check_txn(ferry_store_txn *t, void *ctx) {
     logs_check *lc = ctx;
-    char key[BRIDGE_KEY_MAX];
-    json_t *st = NULL;
     size_t n = 0;
     const char *first = NULL;
     if (bridge__index_get(lc->b->index, BRIDGE_INDEX_NODES, lc->ns, lc->node) == NULL)
@@ -1285,11 +1281,7 @@ static ferry_err logs_check_txn(ferry_store_txn *t, void *ctx) {
     else
         return ferry_fail(lc->e, FERRY_EINVAL, "service",
                           "required: app '%s' has %zu services (and init services)", lc->app, n);
-    bridge__key(key, lc->ns, lc->node, NULL);
-    bool online = ferry_store_get(t, FERRY_DB_NODESTATE, key, &st) == FERRY_OK &&
-                  json_is_true(json_object_get(st, "online"));
-    json_decref(st);
-    if (!online)
+    if (!bridge__node_online(t, lc->ns, lc->node))
         return ferry_fail(lc->e, FERRY_EIO, NULL,
                           "node '%s' is offline: its logs can be read once it is back", lc->node);
     return FERRY_OK;

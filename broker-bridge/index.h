@@ -63,8 +63,8 @@ void bridge__index_each(const bridge_index *ix, bridge_index_kind kind, const ch
 typedef void (*bridge_index_ns_fn)(const char *ns, size_t apps, size_t nodes, void *ctx);
 void bridge__index_namespaces(const bridge_index *ix, bridge_index_ns_fn fn, void *ctx);
 
-/* Call fn, in name order, for every live app of ns that selects a node with these labels (the
- * full selector is checked). FERRY_ENOMEM when the candidates could not be gathered. */
+/* Call fn, in name order, for every live app of ns that selects a node with these labels (NULL:
+ * none; the full selector is checked). FERRY_ENOMEM when the candidates could not be gathered. */
 ferry_err bridge__index_apps_for(const bridge_index *ix, const char *ns, const json_t *labels,
                                  bridge_index_fn fn, void *ctx);
 

@@ -54,7 +54,7 @@ static bool node_state(ferry_store_txn *t, const char *ns, const char *node, jso
     return online;
 }
 
-static bool node_online(ferry_store_txn *t, const char *ns, const char *node) {
+bool bridge__node_online(ferry_store_txn *t, const char *ns, const char *node) {
     return node_state(t, ns, node, NULL);
 }
 
@@ -524,7 +524,7 @@ static ferry_err app_status_txn(ferry_store_txn *t, void *ctx) {
     json_array_foreach(nodes, i, entry) {
         const char *node = json_string_value(json_object_get(entry, "node"));
         const char *phase = json_string_value(json_object_get(entry, "phase"));
-        bool online = node_online(t, op->ns, node);
+        bool online = bridge__node_online(t, op->ns, node);
         bool reported = !json_is_null(json_object_get(entry, "updatedAt"));
         bool current = json_integer_value(json_object_get(entry, "version")) >= version &&
                        strcmp(phase, "Pending") != 0;

@@ -17,6 +17,9 @@ json_t *bridge__app_view(const json_t *rec, int64_t now_ms);
 json_t *bridge__node_view(ferry_store_txn *t, const json_t *rec);
 json_t *bridge__config_view(const json_t *rec);
 
+/* Whether node's last online state (as it reported it) says online; false when it never did. */
+bool bridge__node_online(ferry_store_txn *t, const char *ns, const char *node);
+
 /* The deploy.at of a spec in ms (false when the spec has none or it does not parse). */
 bool bridge__deploy_at(const json_t *spec, int64_t *at_ms);
 

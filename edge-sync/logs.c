@@ -49,6 +49,20 @@ static ferry_err find_container(ferry_engine *engine, const json_t *req, char **
     return err;
 }
 
+/* The `logs` message answering req: ok with text (len bytes), or not with error. */
+static json_t *answer_msg(const json_t *req, bool ok, const char *error, const char *text,
+                          size_t len, bool truncated) {
+    return json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:b, s:s, s:s#, s:b}", "type", FERRY_MSG_LOGS,
+                     "ns", json_object_get(req, "ns"), "node", json_object_get(req, "node"), "id",
+                     json_object_get(req, "id"), "app", json_object_get(req, "app"), "service",
+                     json_object_get(req, "service"), "ok", ok, "error", error, "text", text, len,
+                     "truncated", truncated);
+}
+
+json_t *ferry_edge_logs_refusal(const json_t *req, const char *why) {
+    return answer_msg(req, false, why, "", 0, false);
+}
+
 json_t *ferry_edge_logs_answer(ferry_engine *engine, const json_t *req) {
     char why[512] = "";
     char *id = NULL, *text = NULL;
@@ -64,11 +78,7 @@ json_t *ferry_edge_logs_answer(ferry_engine *engine, const json_t *req) {
                      ? ferry_engine__clean_log(text, strlen(text), FERRY_LOGS_MAX_BYTES, &truncated)
                      : 0;
     json_t *answer =
-        json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:b, s:s, s:s#, s:b}", "type", FERRY_MSG_LOGS,
-                  "ns", json_object_get(req, "ns"), "node", json_object_get(req, "node"), "id",
-                  json_object_get(req, "id"), "app", json_object_get(req, "app"), "service",
-                  json_object_get(req, "service"), "ok", err == FERRY_OK, "error", why, "text",
-                  text != NULL ? text : "", len, "truncated", truncated);
+        answer_msg(req, err == FERRY_OK, why, text != NULL ? text : "", len, truncated);
     ferry_free(id);
     ferry_free(text);
     return answer;

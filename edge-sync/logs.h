@@ -13,4 +13,7 @@
  * An error (no such container, the engine failing) is an answer too: ok false with its text. */
 json_t *ferry_edge_logs_answer(ferry_engine *engine, const json_t *req);
 
+/* The answer refusing req with why (the node does not read it now), new; NULL on ENOMEM. */
+json_t *ferry_edge_logs_refusal(const json_t *req, const char *why);
+
 #endif

@@ -459,12 +459,7 @@ static void on_logs_request(void *ctx, const json_t *req) {
         return;
     if (e->logs_in_flight >= LOGS_AT_ONCE || (w = ferry_calloc(1, sizeof(*w))) == NULL ||
         (w->logs_req = json_deep_copy(req)) == NULL) {
-        json_t *busy =
-            json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:b, s:s, s:s, s:b}", "type", FERRY_MSG_LOGS,
-                      "ns", json_object_get(req, "ns"), "node", json_object_get(req, "node"), "id",
-                      json_object_get(req, "id"), "app", json_object_get(req, "app"), "service",
-                      json_object_get(req, "service"), "ok", 0, "error",
-                      "the node is reading other logs; ask again", "text", "", "truncated", 0);
+        json_t *busy = ferry_edge_logs_refusal(req, "the node is reading other logs; ask again");
         if (busy != NULL)
             ferry_session_logs_reply(e->session, busy);
         json_decref(busy);
