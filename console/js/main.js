@@ -68,7 +68,9 @@ function header(nav, isPublic) {
     );
     document.getElementById('ns-label').textContent = t('top.namespace');
     document.getElementById('ns-input').value = session.ns();
-    document.getElementById('lang-select').setAttribute('aria-label', t('top.language'));
+    const langSel = document.getElementById('lang-select');
+    langSel.setAttribute('aria-label', t('top.language'));
+    langSel.value = lang();
     document.getElementById('logout').textContent = t('top.logout');
 }
 
