@@ -28,6 +28,7 @@ struct ferry_api {
     char *cert, *key; /* PEM text handed to libmicrohttpd; freed after the daemon stops */
     size_t n_origins;
     char origins[FERRY_API_MAX_ORIGINS][FERRY_ORIGIN_MAX]; /* --allow-origin, normalised */
+    const ferry_console *console;                          /* borrowed; NULL: none */
 };
 
 typedef struct request request;
@@ -65,6 +66,7 @@ struct request {
     bool too_big;
     bool answered;         /* a response was queued before the body was read (the checks, 413) */
     bool routed;           /* rt names a route (metrics: its template) */
+    bool console;          /* a file of the web console (metrics: route "console") */
     char method[8];        /* a known method, or "other" (metrics: bounded label values) */
     struct timespec start; /* when the headers were in */
     /* GET .../logs: the connection is suspended until the node's answer (or a timeout) fills
@@ -600,6 +602,65 @@ static enum MHD_Result admit(ferry_api *a, struct MHD_Connection *c, const char 
     return MHD_YES;
 }
 
+/* ---- the web console ------------------------------------------------------------------------ */
+
+/* What a browser is told about every console answer. The console is one origin's own scripts
+ * and styles, nothing inline (the CSP forbids it), never framed, never leaking its URLs. */
+static const char console_csp[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'";
+
+static void console_headers(const ferry_api *a, struct MHD_Response *resp) {
+    MHD_add_response_header(resp, "Content-Security-Policy", console_csp);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
+    if (a->tls)
+        MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+}
+
+/* A console file f: GET and HEAD (libmicrohttpd leaves the body out of a HEAD answer) get it,
+ * or 304 without a body when If-None-Match names its ETag; revalidated on every use (no-cache),
+ * so a new console is seen at once after a restart. Other methods: 405. The bytes are the
+ * console's, which outlives the server: nothing is copied. */
+static enum MHD_Result console_reply(ferry_api *a, struct MHD_Connection *c, const char *method,
+                                     const ferry_console_file *f) {
+    struct MHD_Response *resp = NULL;
+    enum MHD_Result ret;
+    unsigned status = MHD_HTTP_OK;
+
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        static const char body[] = "{\"error\":\"method not allowed\"}\n";
+        resp =
+            MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+        if (resp == NULL)
+            return MHD_NO;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        status = MHD_HTTP_METHOD_NOT_ALLOWED;
+    } else if (ferry_console_etag_match(header(c, MHD_HTTP_HEADER_IF_NONE_MATCH), f->etag)) {
+        /* No Content-Type: a 304 carries only what updates the cached copy (RFC 9110 15.4.5). */
+        if ((resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT)) == NULL)
+            return MHD_NO;
+        status = MHD_HTTP_NOT_MODIFIED;
+    } else {
+        resp = MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+        if (resp == NULL)
+            return MHD_NO;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, f->type);
+    }
+    if (status != MHD_HTTP_METHOD_NOT_ALLOWED) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, f->etag);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    }
+    console_headers(a, resp);
+    ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 /* ---- libmicrohttpd glue ---------------------------------------------------------------------- */
 
 static bool append(request *r, const char *data, size_t size) {
@@ -700,6 +761,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             if (strcmp(method, known[i]) == 0)
                 snprintf(r->method, sizeof(r->method), "%s", known[i]);
         }
+        /* The console's files are public and hold nothing of the API's: they are answered
+         * before its checks (a foreign Origin gets them as any page would). Any other path,
+         * "/" without a console included, is the API's as before. */
+        const ferry_console_file *f = ferry_console_find(a->console, url);
+        if (f != NULL) {
+            r->console = r->answered = true;
+            return console_reply(a, c, method, f);
+        }
         return admit(a, c, url, method, r);
     }
     if (*size > 0) {
@@ -751,6 +820,8 @@ static const char *route_label(const request *r) {
                                         "/v1/namespaces/{ns}/configs/{name}"};
     static const char *const subs[] = {"/v1/namespaces/{ns}/apps/{name}/status",
                                        "/v1/namespaces/{ns}/nodes/{name}/apps", "other"};
+    if (r->console)
+        return "console";
     if (!r->routed)
         return "other";
     switch (r->rt.path) {
@@ -989,6 +1060,7 @@ ferry_err ferry_api_start(const ferry_api_config *cfg, ferry_bridge *bridge, fer
     if ((a = ferry_calloc(1, sizeof(*a))) == NULL)
         return FERRY_ENOMEM;
     a->bridge = bridge;
+    a->console = cfg->console;
     if ((err = add_origins(a, cfg)) != FERRY_OK || (err = choose_transport(a, cfg)) != FERRY_OK)
         goto fail;
     /* A pool of threads, each polling its share of the connections (epoll): a slow or stalled
@@ -1033,6 +1105,9 @@ ferry_err ferry_api_start(const ferry_api_config *cfg, ferry_bridge *bridge, fer
     LOG_INFO("http: serving the API on %s over %s (port %u; %u threads, at most %u connections, "
              "idle ones closed after %u s)",
              cfg->listen, a->tls ? "HTTPS" : "plain HTTP", a->port, threads, limit, timeout);
+    if (a->console != NULL)
+        LOG_INFO("http: serving the web console at / (%zu files, %zu bytes)",
+                 ferry_console_count(a->console), ferry_console_bytes(a->console));
     *out = a;
     return FERRY_OK;
 fail:

@@ -50,6 +50,12 @@
  * Allow); then the permission (403); a request with a body must say "Content-Type:
  * application/json" (415) and stay under 1 MiB (413). These are answered before the body is read.
  *
+ * The web console (console.h) is served beside the API and is not part of it (no route above, no
+ * place in schema/openapi.yaml): a path that names one of its files ("/" names /index.html) is
+ * answered before any of these checks, publicly, for GET and HEAD (405 otherwise), with its
+ * ETag (304 for a matching If-None-Match) and the browser security headers of console_reply in
+ * api.c. Every other path goes through the checks as before.
+ *
  * Errors: {"error": text, "field": path (only when about a field)} with 400 (invalid input,
  * invalid JSON with its position), 401, 403 (a token's: {"error", "permission"}), 404, 405, 409,
  * 413, 415 or 500. */
@@ -62,6 +68,7 @@
 
 #include "auth.h"
 #include "bridge.h"
+#include "console.h"
 #include "ferry/common.h"
 
 /* Limits and defaults: request bodies; --allow-origin entries; threads serving requests;
@@ -91,6 +98,9 @@ typedef struct {
     unsigned timeout_s;       /* 0: FERRY_API_DEFAULT_TIMEOUT */
     unsigned max_per_ip;      /* connections from one address at once; 0: no limit (a reverse
                                * proxy in front shows every client as one address) */
+    /* The web console's files (console.h), served at / beside the API; NULL: none. Borrowed: it
+     * must outlive the server (ferry_api_stop). */
+    const ferry_console *console;
 } ferry_api_config;
 
 /* Serve the API for bridge as cfg says. The bridge must outlive the server. FERRY_EINVAL (logged

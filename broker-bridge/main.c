@@ -22,6 +22,12 @@
 
 #define MAX_BUFFERED 100000 /* publishes Paho may hold while the broker is away */
 
+/* Where the packages install the web console (CMake passes
+ * ${CMAKE_INSTALL_FULL_DATADIR}/ferry/console). */
+#ifndef FERRY_CONSOLE_DIR
+#define FERRY_CONSOLE_DIR "/usr/share/ferry/console"
+#endif
+
 /* What the bridge subscribes to: every node's hello, status, online and stats messages. */
 static const char *const sub_topics[] = {"ferry/+/nodes/+/hello", "ferry/+/nodes/+/status/+",
                                          "ferry/+/nodes/+/online", FERRY_TOPIC_STATS_FILTER,
@@ -226,6 +232,33 @@ static char *read_pem(const char *path) {
     return buf;
 }
 
+/* The web console of --console-dir (dir; NULL when not given: the installed one, off when it is
+ * not there; "": off) into *out (NULL when off). false (logged) when it cannot be served. */
+static bool load_console(const char *dir, ferry_console **out) {
+    const char *path = dir != NULL ? dir : FERRY_CONSOLE_DIR;
+    *out = NULL;
+    if (dir != NULL && dir[0] == '\0') {
+        LOG_INFO("web console off (--console-dir '')");
+        return true;
+    }
+    ferry_err err = ferry_console_load(path, out);
+    if (err == FERRY_ENOTFOUND && dir == NULL) {
+        LOG_INFO("web console off: %s does not exist (--console-dir DIR serves one)", path);
+        return true;
+    }
+    if (err == FERRY_ENOTFOUND)
+        LOG_ERROR("--console-dir %s: no such folder (give the console's folder, or '' to serve "
+                  "none); exiting",
+                  path);
+    else if (err != FERRY_OK)
+        LOG_ERROR("--console-dir %s: cannot serve the web console from it (%s, see above); "
+                  "exiting",
+                  path, ferry_strerror(err));
+    else if (ferry_console_find(*out, "/index.html") == NULL)
+        LOG_WARN("--console-dir %s has no index.html: / is not served", path);
+    return err == FERRY_OK;
+}
+
 /* ---- the loop ---- */
 
 static void on_wake(void *ud) {
@@ -259,7 +292,7 @@ int main(int argc, char **argv) {
         "                     [--mqtt-ca FILE] [--mqtt-username USER --mqtt-password-file FILE]\n"
         "                     [--client-id ID] [--broker-admin none|mosquitto-dynsec]\n"
         "                     [--node-mqtt-uri URI] [--node-mqtt-ca FILE] [--insecure-nodes]\n"
-        "                     [--stats-max-series N]\n"
+        "                     [--stats-max-series N] [--console-dir DIR]\n"
         "                     [--log-level error|warn|info|debug]";
     const char *listen = "127.0.0.1:7080", *uri = "tcp://127.0.0.1:1883";
     const char *data = "/var/lib/ferry/bridge", *client_id = "ferry-bridge", *key_file = NULL;
@@ -270,6 +303,8 @@ int main(int argc, char **argv) {
     const char *broker_admin = "none", *node_uri = NULL, *node_ca_file = NULL;
     char mqtt_pass[512] = "";
     char *node_ca = NULL;
+    const char *console_dir = NULL;
+    ferry_console *console = NULL;
     bool plain_http = false, insecure_nodes = false;
     int threads = FERRY_API_DEFAULT_THREADS, max_conns = 0, timeout = FERRY_API_DEFAULT_TIMEOUT;
     int max_per_ip = 0, stats_max_series = STATS_DEFAULT_MAX_SERIES;
@@ -323,6 +358,8 @@ int main(int argc, char **argv) {
         {"stats-max-series", FERRY_OPT_INT, &stats_max_series, 1, 1000000, "N",
          "most series (app, node, service, function) of call statistics kept in memory, about "
          "38 KiB each (4096)"},
+        {"console-dir", FERRY_OPT_STRING, &console_dir, 0, 0, "DIR",
+         "the web console's files, served at / (" FERRY_CONSOLE_DIR " when it exists; '': none)"},
         {"log-level", FERRY_OPT_LOG_LEVEL, NULL, 0, 0, "LEVEL",
          "error|warn|info|debug (info, or FERRY_LOG_LEVEL)"},
         {NULL, 0, NULL, 0, 0, NULL, NULL}};
@@ -359,6 +396,10 @@ int main(int argc, char **argv) {
         node_ca_file = mqtt_ca;
     if (node_ca_file != NULL && (node_ca = read_pem(node_ca_file)) == NULL)
         return 1;
+    if (!load_console(console_dir, &console)) {
+        free(node_ca);
+        return 1;
+    }
     if (insecure_nodes)
         LOG_WARN("--insecure-nodes: unsigned messages of nodes that never enrolled are believed; "
                  "anyone who reaches the broker can speak for them");
@@ -418,7 +459,8 @@ int main(int argc, char **argv) {
                            .threads = (unsigned)threads,
                            .max_connections = connection_limit(max_conns, raise_nofile()),
                            .timeout_s = (unsigned)timeout,
-                           .max_per_ip = (unsigned)max_per_ip};
+                           .max_per_ip = (unsigned)max_per_ip,
+                           .console = console};
     if (ferry_api_start(&ac, bd.bridge, &bd.api) != FERRY_OK)
         goto out;
     ferry_mqtt_connect(bd.mqtt); /* retried by the tick when it cannot start */
@@ -429,6 +471,7 @@ out:
         ferry_daemon_stop(&bd.d);
     ferry_daemon_run(&bd.d);
     ferry_bridge_close(bd.bridge);
+    ferry_console_free(console); /* after the API, which served it, stopped (on_stop) */
     free(node_ca);
     if (rc == 0)
         LOG_INFO("stopped");

@@ -20,6 +20,7 @@ PACKAGES=(
     # tools the scripts and tests use
     python3 python3-jsonschema python3-pytest python3-yaml curl iproute2 iptables openssl # scripts/pki.sh
     prometheus # promtool checks the /metrics text (tests/bridge/test_metrics.py)
+    chromium chromium-driver python3-selenium # the web console's browser test (console/)
     gnuplot-nox # bench/bench_fleet.py's chart
     # packaging (packaging/, tests/packaging, tests/compose): dpkg-shlibdeps for CPack's Depends,
     # man pages, lintian, a clean root, systemd-analyze verify, Debian's Compose (1.29)

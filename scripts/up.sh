@@ -6,7 +6,7 @@
 #     through which broker-bridge gives each node its own credential (scripts/mqtts.sh);
 #   - a Docker engine;
 #   - broker-bridge, its REST API over HTTPS on 127.0.0.1:7080 (admin token in
-#     .run/bridge.admin-token);
+#     .run/bridge.admin-token) and the web console of console/ at its root (/);
 #   - one edge-sync node "edge-1" (label region=east), enrolled with a one-time token;
 #   - ferryctl's config: .run/ferryctl.conf, and ~/.config/ferry/config when there is none (or it
 #     is the one up.sh wrote for this tree; docs/ferryctl.md);
@@ -114,7 +114,7 @@ if pid_alive "$RUN/bridge.pid"; then
 else
     start_bg "$RUN/bridge.pid" "$RUN/bridge.log" "$BUILD/broker-bridge/broker-bridge" \
         --listen 127.0.0.1:7080 "${BRIDGE_ARGS[@]}" --data "$RUN/bridge" \
-        --admin-token-file "$TOKEN_FILE"
+        --admin-token-file "$TOKEN_FILE" --console-dir "$FERRY_ROOT/console"
     wait_for "broker-bridge ($API/healthz)" 30 "$RUN/bridge.pid" "$RUN/bridge.log" \
         "${CURL[@]}" -sf --max-time 2 "$API/healthz"
     log "broker-bridge started"
@@ -246,6 +246,7 @@ cat <<EOF
 
 Ferry is running (state and logs in .run/).
   REST API       $API   ($TOOL $API/healthz; $HOW; loopback only)
+  web console    $API/   (in a browser; $HOW)
   admin token    ${TOKEN_FILE#"$FERRY_ROOT"/}   (every call but /healthz sends it; docs/api-auth.md)
                  TOKEN=\$(cat ${TOKEN_FILE#"$FERRY_ROOT"/})
   ferryctl       export PATH="$BUILD/ferryctl:\$PATH"   ($CTL_HOW)

@@ -53,7 +53,7 @@ trap cleanup EXIT
 # ---- build and package -----------------------------------------------------------------------
 step "building the packages in $BUILD"
 cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DFERRY_TESTS=OFF \
-    -DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON >"$WORK/cmake.log" 2>&1 ||
+    -DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON -DCMAKE_INSTALL_PREFIX=/usr >"$WORK/cmake.log" 2>&1 ||
     { tail -n 30 "$WORK/cmake.log"; die "cmake failed"; }
 cmake --build "$BUILD" -j2 --target broker-bridge edge-sync ferry-pause ferryctl ferry_packaging \
     >"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log"; die "build failed"; }
@@ -110,11 +110,13 @@ for f in /lib/systemd/system/broker-bridge.service /lib/systemd/system/edge-sync
     /etc/ferry/broker-bridge.env /etc/ferry/edge-sync.env \
     /usr/share/man/man8/broker-bridge.8.gz /usr/share/man/man8/edge-sync.8.gz \
     /usr/share/man/man1/ferryctl.1.gz /usr/share/doc/ferry-broker-bridge/copyright \
-    /usr/share/doc/ferry-edge-sync/copyright /usr/share/doc/ferryctl/copyright; do
+    /usr/share/doc/ferry-edge-sync/copyright /usr/share/doc/ferryctl/copyright \
+    /usr/share/ferry/console/index.html; do
     check "$f exists" test -s "$ROOT$f"
 done
 # The binaries load every library they need from what apt installed (Depends from shlibdeps).
 check "broker-bridge --help runs in the root" bash -c "chroot '$ROOT' broker-bridge --help | grep -q '^usage: broker-bridge'"
+check "broker-bridge's default --console-dir is where the package puts the console" bash -c "chroot '$ROOT' broker-bridge --help | grep -q '(/usr/share/ferry/console when it exists'"
 check "edge-sync --help runs in the root" bash -c "chroot '$ROOT' edge-sync --help | grep -q '^usage: edge-sync'"
 check "ferryctl runs in the root" bash -c "chroot '$ROOT' ferryctl --help 2>&1 | grep -q '^usage: ferryctl'"
 check "ferry-pause is static" bash -c "file -b '$ROOT/usr/libexec/ferry/ferry-pause' 2>/dev/null | grep -q 'statically linked' || ! chroot '$ROOT' ldd /usr/libexec/ferry/ferry-pause"
