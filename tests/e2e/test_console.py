@@ -34,6 +34,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 NODE = "east"
+seen = {}  # what one step leaves for the next (versions)
 
 PY_CODE = '''
 def handler(event, context):
@@ -181,8 +182,8 @@ def test_login(stack, browser, shots):
     b.shot(shots, "01-login")
     with open(stack.token_file) as f:
         token = f.read().strip()
-    b.type("login-token", token)
-    b.click("login-submit")
+    # By keyboard: Enter in the token field signs in.
+    b.type("login-token", token).send_keys(Keys.ENTER)
     b.find("apps-table")
     assert b.d.execute_script("return sessionStorage.getItem('ferry.token')") == token
     assert b.d.execute_script("return localStorage.getItem('ferry.token')") is None
@@ -193,7 +194,6 @@ def test_config_object_page(stack, browser, shots):
     """A config object made on the configs page: the wizard's volume step picks it next."""
     b = browser
     b.go("#/configs")
-    b.find("configs-table")
     b.click("configs-create")
     b.type("f-name", "site")
     b.select("f-kind", "config")
@@ -259,7 +259,8 @@ def test_create_container_app_through_the_wizard(stack, browser, shots):
     b.wait(lambda: "/apps/web" in b.d.current_url and b.visible('[data-testid="deploy-table"]'),
            20, "the detail page after save")
     code, app = stack.api.get(stack.path("apps", "web"))
-    assert code == 200 and app["version"] == 1, app
+    assert code == 200, app
+    seen["v1"] = app["version"]  # versions are the namespace's revisions: not 1
     svc = app["services"][0]
     assert svc["env"] == [{"name": "GREETING", "value": "v1"}] and svc["command"] == SERVE, svc
     assert svc["volumeMounts"][0]["mountPath"] == "/site" and svc["volumeMounts"][0]["readOnly"]
@@ -288,7 +289,7 @@ def test_detail_page_shows_running(stack, browser, shots):
            "web Running on the detail page")
     b.wait(lambda: b.visible(f'tr[data-node="{NODE}"] [data-container="web"]'), 20,
            "the container web in the node's row")
-    assert b.text('[data-testid="app-version"]') == "1"
+    assert b.text('[data-testid="app-version"]') == str(seen["v1"])
     b.shot(shots, "09-app-detail")
     no_errors(b)
 
@@ -301,13 +302,16 @@ def test_edit_env_value_applies_new_version(stack, browser, shots):
     b.type("f-services[0].env[0].value", "v2")
     b.shot(shots, "10-wizard-edit")
     b.click("wizard-save")
-    b.wait(lambda: "/edit" not in b.d.current_url and
-           b.text('[data-testid="app-version"]') == "2" or None, 20, "version 2 on the detail page")
-    b.wait(lambda: (b.text(f'[data-testid="deploy-table"] tr[data-node="{NODE}"] '
-                           '[data-col="version"]') == "2" and phase_cell(b, NODE) == "Running")
-           or None, 120, "version 2 Running on the node")
+    b.wait(lambda: stack.api.get(stack.path("apps", "web"))[1]["version"] > seen["v1"] or None,
+           20, "a new version of web")
     code, app = stack.api.get(stack.path("apps", "web"))
     assert app["services"][0]["env"] == [{"name": "GREETING", "value": "v2"}], app
+    v2 = seen["v2"] = str(app["version"])
+    b.wait(lambda: "/edit" not in b.d.current_url and
+           b.text('[data-testid="app-version"]') == v2 or None, 20, f"version {v2} on the page")
+    b.wait(lambda: (b.text(f'[data-testid="deploy-table"] tr[data-node="{NODE}"] '
+                           '[data-col="version"]') == v2 and phase_cell(b, NODE) == "Running")
+           or None, 120, f"version {v2} Running on the node")
     no_errors(b)
 
 
@@ -323,7 +327,8 @@ def test_validation_error_is_shown_at_the_field(stack, browser, shots):
     assert "image" in err.text, err.text
     b.shot(shots, "11-validation-error")
     code, app = stack.api.get(stack.path("apps", "web"))
-    assert app["version"] == 2 and app["services"][0]["image"] == IMAGE, app  # nothing changed
+    assert str(app["version"]) == seen["v2"] and app["services"][0]["image"] == IMAGE, app
+    # nothing changed
     no_errors(b)
 
 
@@ -370,14 +375,18 @@ def test_function_app_shows_qps_after_calls(stack, browser, shots):
     assert harness.poll(lambda: call() == (200, {"out": 42}) or None, 30, "py/double answers")
     for _ in range(20):
         assert call() == (200, {"out": 42})
+    calls = 1 + 20  # at least: the first answered call and the twenty after it
     chart = b.find("qps-chart", timeout=30)
-    # The chart says what it shows (role=img, aria-label with the latest values) once the node's
-    # counters reached the bridge; until then it shows its empty state.
-    b.wait(lambda: [s for s in b.d.find_elements(By.CSS_SELECTOR, '[data-testid="qps-chart"] svg')
-                    if (s.get_attribute("aria-label") or "") and
-                    any(ch.isdigit() and ch != "0" for ch in s.get_attribute("aria-label"))] or None,
-           60, "a QPS chart with requests")
-    assert chart.find_elements(By.CSS_SELECTOR, "svg path, svg polyline"), "no line in the chart"
+    # The totals count the calls once the node's counters reached the bridge (every second).
+    b.wait(lambda: int(b.text('[data-testid="qps-totals"] [data-total="requests"]') or 0) >= calls
+           or None, 60, f"at least {calls} requests in the page's totals")
+    assert b.text('[data-testid="qps-totals"] [data-total="success"]') == \
+        b.text('[data-testid="qps-totals"] [data-total="requests"]')
+    # The requests chart draws a line and says its latest value (role=img, aria-label).
+    svg = b.wait(lambda: [e for e in chart.find_elements(By.CSS_SELECTOR, "svg[role=img]")
+                          if e.find_elements(By.CSS_SELECTOR, "path, polyline")] or None,
+                 30, "a chart with a line")[0]
+    assert "Requests" in (svg.get_attribute("aria-label") or ""), svg.get_attribute("aria-label")
     b.shot(shots, "13-app-detail-qps")
     no_errors(b)
 
