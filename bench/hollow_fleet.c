@@ -59,8 +59,10 @@ typedef struct node {
     json_t *held;    /* app -> version the store holds (tombstones left out), at the last pass */
     json_t *labels;  /* the node record's labels, at the last pass */
     bool converged;
-    bool up;     /* connected now */
-    bool synced; /* a node.sync arrived since the node last connected */
+    bool up;         /* connected now */
+    bool connecting; /* a connect was started and has not ended (up or failed) yet */
+    bool queued;     /* waits in the fleet's reconnect queue */
+    bool synced;     /* a node.sync arrived since the node last connected */
     /* What the cloud's topics delivered to the node (messages, payload bytes). */
     long rx, rx_bytes;
     /* Wake-up list: dirty and next under f->lock (Paho's threads push, the loop pops). */
@@ -74,7 +76,8 @@ typedef struct node {
 struct fleet {
     /* Options. */
     const char *mqtt_uri, *ns, *prefix, *data_dir, *report_path, *expect_path;
-    int nodes, first_index, connect_rate, reconcile_interval_s, raw, raw_bytes, raw_rounds;
+    int nodes, first_index, connect_rate, connect_window, reconcile_interval_s, raw, raw_bytes,
+        raw_rounds;
     bool first, raw_reconnect;
 
     ferry_daemon d;
@@ -82,6 +85,9 @@ struct fleet {
     node *n;
     size_t nconnecting; /* nodes whose connect was started */
     size_t nup;         /* nodes connected now */
+    size_t ninflight;   /* connects started and not ended */
+    size_t *rq;         /* reconnect queue (node indices), a ring of total entries */
+    size_t rq_head, rq_len;
     size_t nconverged;
     size_t nsynced;
     long rx, rx_bytes; /* every node's */
@@ -302,12 +308,25 @@ static void node_pump(node *n) {
 
 /* ---- MQTT events (the session's I/O is ferry_session_mqtt_io) ---- */
 
+/* Clients of the process: the nodes, or with --raw the subscribers (f->nodes then counts them)
+ * and the publisher. */
+static size_t fleet_size(const fleet *f) {
+    return (size_t)f->nodes + (f->raw > 0 ? 1 : 0);
+}
+
+static void connect_ended(node *n) {
+    if (n->connecting)
+        n->f->ninflight--;
+    n->connecting = false;
+}
+
 static void on_up(void *ud) {
     node *n = ud;
     n->f->report_dirty = true;
     if (!n->up)
         n->f->nup++;
     n->up = true;
+    connect_ended(n);
     if (n->session != NULL)
         ferry_session_connected(n->session, ferry_mono_ms());
     else if (n->f->raw > 0 && n->index == (size_t)n->f->raw) /* the publisher */
@@ -333,6 +352,12 @@ static void on_down(void *ud, const char *cause) {
     n->raw_subscribed = false;
     if (n->session != NULL)
         ferry_session_disconnected(n->session, ferry_mono_ms());
+    connect_ended(n);
+    if (!n->queued) { /* the connect timer starts it again, paced */
+        fleet *f = n->f;
+        f->rq[(f->rq_head + f->rq_len++) % fleet_size(f)] = n->index;
+        n->queued = true;
+    }
 }
 
 static void on_messages(void *ud, const ferry_mqtt_msg *msgs, size_t cnt) {
@@ -499,7 +524,7 @@ static void on_wake(void *ud) {
 static void on_tick(void *ud) {
     fleet *f = ud;
     int64_t now = ferry_mono_ms();
-    size_t total = (size_t)f->nodes + (f->raw > 0 ? 1 : 0);
+    size_t total = fleet_size(f);
     for (size_t i = 0; i < f->nconnecting && i < total; i++) {
         node *n = &f->n[i];
         ferry_mqtt_tick(n->mqtt);
@@ -514,21 +539,45 @@ static void on_tick(void *ud) {
         progress(f, "progress");
 }
 
+/* Every client connects through here, the first time and after every loss (the clients are
+ * made with owner_reconnects): at most --connect-rate starts a second and --connect-window
+ * connects in flight. Paho's one receive thread polls every socket of the process per event, so
+ * a connect costs more the more clients there are: an open-loop rate that outruns it ends in
+ * connect timeouts whose retries pile up (10,000 clients of one process stalled at 5,656 that
+ * way, and a broker restart reconnected 5 a second). */
+static void start_connect(fleet *f, node *n) {
+    n->connecting = true;
+    f->ninflight++;
+    if (ferry_mqtt_connect(n->mqtt) != FERRY_OK) /* logged; queued again */
+        on_down(n, "cannot start connecting");
+}
+
 static void on_connect_timer(uv_timer_t *t) {
     fleet *f = t->data;
-    size_t total = (size_t)f->nodes + (f->raw > 0 ? 1 : 0);
+    size_t total = fleet_size(f);
     size_t batch = (size_t)(f->connect_rate / 20 > 0 ? f->connect_rate / 20 : 1);
-    for (size_t k = 0; k < batch && f->nconnecting < total; k++)
-        ferry_mqtt_connect(f->n[f->nconnecting++].mqtt);
-    if (f->nconnecting == total) {
-        uv_timer_stop(t);
-        progress(f, "all connects started");
+    bool all_started = f->nconnecting == total;
+
+    for (size_t k = 0; k < batch && f->ninflight < (size_t)f->connect_window; k++) {
+        if (f->nconnecting < total) {
+            start_connect(f, &f->n[f->nconnecting++]);
+        } else if (f->rq_len > 0) {
+            node *n = &f->n[f->rq[f->rq_head]];
+            f->rq_head = (f->rq_head + 1) % total;
+            f->rq_len--;
+            n->queued = false;
+            start_connect(f, n);
+        } else {
+            break;
+        }
     }
+    if (!all_started && f->nconnecting == total)
+        progress(f, "all connects started");
 }
 
 static void on_stop(void *ud) {
     fleet *f = ud;
-    size_t total = (size_t)f->nodes + (f->raw > 0 ? 1 : 0);
+    size_t total = fleet_size(f);
     int64_t t0 = ferry_mono_ms();
     write_report(f);
     progress(f, "stopping");
@@ -585,6 +634,7 @@ static ferry_err node_open(fleet *f, node *n, size_t i) {
                           .will_on_destroy = false, /* the bench ends; the nodes did not stop */
                           .keepalive_s = 60,
                           .drop_oldest = true,
+                          .owner_reconnects = true, /* paced by on_connect_timer */
                           .max_queued_bytes = (size_t)1 << 20,
                           .wake = node_wake,
                           .wake_ctx = n,
@@ -631,6 +681,8 @@ int main(int argc, char **argv) {
          "the nodes' LMDB stores, one environment in DIR (required)"},
         {"connect-rate", FERRY_OPT_INT, &f.connect_rate, 1, 1000000, "PER_S",
          "MQTT connects started per second (500)"},
+        {"connect-window", FERRY_OPT_INT, &f.connect_window, 1, 1000000, "N",
+         "at most N first connects in flight (200)"},
         {"reconcile-interval", FERRY_OPT_INT, &f.reconcile_interval_s, 1, 86400, "SECONDS",
          "periodic hollow reconciliation of each node (60)"},
         {"expect", FERRY_OPT_STRING, &f.expect_path, 0, 0, "FILE",
@@ -657,6 +709,7 @@ int main(int argc, char **argv) {
     f.prefix = "hollow";
     f.nodes = 1;
     f.connect_rate = 500;
+    f.connect_window = 200;
     f.reconcile_interval_s = 60;
     f.raw_bytes = 1024;
     f.raw_rounds = 5;
@@ -690,6 +743,7 @@ int main(int argc, char **argv) {
     if (f.raw > 0)
         f.nodes = 0;
     if ((f.n = calloc(total, sizeof(*f.n))) == NULL ||
+        (f.rq = calloc(total > 0 ? total : 1, sizeof(*f.rq))) == NULL ||
         (f.raw > 0 && (f.round_ms = calloc((size_t)f.raw_rounds, sizeof(double))) == NULL))
         goto out;
     /* The map starts at 64 KiB a node (the apps of a 10-app bench), at least the default 64 MiB,
@@ -731,6 +785,7 @@ out:
         node_close(&f.n[i]);
     ferry_kv_env_close(f.env);
     free(f.n);
+    free(f.rq);
     free(f.round_ms);
     json_decref(f.expect);
     return rc;

@@ -361,7 +361,7 @@ ferry_err ferry_mqtt_connect(ferry_mqtt *m) {
     co.cleanstart = 0;
     co.connectProperties = &props;
     co.keepAliveInterval = m->opts.keepalive_s;
-    co.automaticReconnect = 1;
+    co.automaticReconnect = !m->opts.owner_reconnects;
     /* Paho's backoff has little jitter: a random minimum spreads the reconnects of a fleet
      * after a broker outage. */
     co.minRetryInterval = 1 + rand() % 3;
@@ -404,7 +404,8 @@ ferry_err ferry_mqtt_connect(ferry_mqtt *m) {
     MQTTProperties_free(&will_props);
     if (rc != MQTTASYNC_SUCCESS) {
         LOG_WARN("mqtt: cannot start connecting to %s: %s", m->uri, MQTTAsync_strerror(rc));
-        schedule_retry(m);
+        if (!m->opts.owner_reconnects)
+            schedule_retry(m);
         return FERRY_EIO;
     }
     LOG_INFO("mqtt: connecting to %s as %s", m->uri, m->client_id);
@@ -448,7 +449,7 @@ static void deliver(ferry_mqtt *m, const event *ev) {
             h->on_up(m->opts.ud);
         break;
     case EV_CONNECT_FAILED:
-        if (!m->ever_up)
+        if (!m->ever_up && !m->opts.owner_reconnects)
             schedule_retry(m);
         __attribute__((fallthrough)); /* the owner sees a refused connection as one down */
     case EV_DOWN:

@@ -92,6 +92,10 @@ typedef struct {
     int max_buffered;          /* publishes Paho holds while disconnected; 0: 10000 */
     bool drop_oldest;          /* when that is full, drop the oldest (else refuse the new one) */
     size_t max_queued_bytes;   /* received payload bytes waiting for drain; 0: 64 MiB */
+    /* The owner reconnects: Paho does not reconnect by itself and a failed connect is not
+     * retried; after on_down the owner calls ferry_mqtt_connect when it chooses (the hollow
+     * fleet paces thousands of clients of one process that way, bench/hollow_fleet.c). */
+    bool owner_reconnects;
     /* Paho's thread, after something was queued: make the owner call ferry_mqtt_drain soon. */
     void (*wake)(void *ctx);
     void *wake_ctx;
@@ -105,7 +109,8 @@ ferry_err ferry_mqtt_create(const ferry_mqtt_opts *opts, ferry_mqtt **out);
 
 /* Start connecting (Clean Start 0 with a Session Expiry Interval: a persistent session). After a
  * first success Paho reconnects by itself; until then a failed attempt (also one that cannot
- * start: FERRY_EIO, logged) is retried by ferry_mqtt_tick with a growing, randomised delay. */
+ * start: FERRY_EIO, logged) is retried by ferry_mqtt_tick with a growing, randomised delay.
+ * With owner_reconnects, neither: the owner calls it again after on_down (or FERRY_EIO). */
 ferry_err ferry_mqtt_connect(ferry_mqtt *m);
 
 /* Hand every queued event to the handlers (see ferry_mqtt_handlers). */

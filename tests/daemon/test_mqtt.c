@@ -1,7 +1,8 @@
 /* Integration tests of daemon/mqtt.c, the MQTT client core of both daemons, against the real
  * mosquitto of scripts/services.sh (FERRY_TEST_MQTT; skipped, 77, without it): subscribe and
  * publish with their outcomes, user properties both ways, a persistent session that keeps what
- * was published while the client was away, a refused first connection, and the byte cap on what
+ * was published while the client was away, a refused first connection (retried by the client,
+ * or only by its owner with owner_reconnects), and the byte cap on what
  * waits for the owner. Waits poll with a deadline, draining the client as a daemon's loop does. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -84,6 +85,8 @@ static void on_wake(void *ctx) {
     atomic_fetch_add(&wakes, 1);
 }
 
+static bool owner_reconnects; /* the next client() is made with it */
+
 static ferry_mqtt *client(seen *s, const char *uri, const char *id, size_t max_bytes) {
     ferry_mqtt *m = NULL;
     memset(s, 0, sizeof(*s));
@@ -95,6 +98,7 @@ static ferry_mqtt *client(seen *s, const char *uri, const char *id, size_t max_b
         .client_id = id,
         .session_expiry_s = 60,
         .max_queued_bytes = max_bytes,
+        .owner_reconnects = owner_reconnects,
         .wake = on_wake,
         .handlers = {on_up, on_down, on_messages, on_published, on_subscribed, on_overflow},
         .ud = s};
@@ -228,6 +232,44 @@ static void test_refused_first_connection(void **state) {
     forget(&s);
 }
 
+static bool downs(const seen *s, int n) {
+    return s->down >= n;
+}
+static bool down_twice(const seen *s) {
+    return downs(s, 2);
+}
+
+/* With owner_reconnects a refused connect is not tried again by the client (ferry_mqtt_tick):
+ * the owner does it (the hollow fleet paces thousands of clients so). Without it, the client
+ * tries again after about a second: the same wait sees the second refusal. */
+static void test_owner_reconnects(void **state) {
+    seen s;
+    (void)state;
+    for (int owner = 1; owner >= 0; owner--) {
+        owner_reconnects = owner;
+        ferry_mqtt *m = client(&s, "tcp://127.0.0.1:1", unique_id("owner"), 0);
+        owner_reconnects = false;
+        ferry_mqtt_connect(m);
+        wait_for(m, &s, is_down, "the refusal");
+        /* The client's own retry comes within 1 + 1 s (retry_s 1, jitter below it): wait 3 s. */
+        int64_t until = ferry_mono_ms() + 3000;
+        while (ferry_mono_ms() < until && s.down < 2) {
+            ferry_mqtt_tick(m);
+            ferry_mqtt_drain(m);
+            struct timespec ts = {0, 20 * 1000000L};
+            nanosleep(&ts, NULL); /* a bounded window in which nothing may happen */
+        }
+        assert_int_equal(s.down, owner ? 1 : 2);
+        if (owner) { /* the owner tries again: refused again */
+            ferry_mqtt_connect(m);
+            wait_for(m, &s, down_twice, "the second refusal, after the owner's connect");
+        }
+        assert_int_equal(s.up, 0);
+        ferry_mqtt_destroy(m);
+        forget(&s);
+    }
+}
+
 static bool overflowed(const seen *s) {
     return s->overflow > 0 && json_array_size(s->msgs) >= 1;
 }
@@ -280,6 +322,7 @@ int main(void) {
         cmocka_unit_test(test_publish_subscribe_and_properties),
         cmocka_unit_test(test_session_keeps_what_came_while_away),
         cmocka_unit_test(test_refused_first_connection),
+        cmocka_unit_test(test_owner_reconnects),
         cmocka_unit_test(test_queue_is_bounded_in_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
