@@ -2,8 +2,11 @@
  * LMDB (daemon/kv.h), validated on every read (a file on disk is untrusted input too). */
 #include "store.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "ferry/app.h"
 #include "ferry/record.h"
@@ -14,13 +17,35 @@ static const char *const db_names[DB_COUNT] = {"apps", "meta", "bundles"};
 
 #define NODE_KEY "node"
 
+/* What the last listing of the apps decoded, by name (sorted, as LMDB returns keys), with a
+ * digest of each record's bytes: a record whose bytes did not change since is not decoded and
+ * validated again (a pass of the reconciler lists every app; without this a burst of K app
+ * messages cost O(K^2) decodes on a node). Only records that passed ferry_estore__decode_app are
+ * kept, so a skipped check is one that these exact bytes passed before. */
+typedef struct {
+    char name[64];
+    size_t len;
+    unsigned char digest[32]; /* SHA-256 of the record's bytes */
+    ferry_estore_app app;     /* a reference of the spec */
+} memo_entry;
+
 struct ferry_estore {
     ferry_kv *kv;
+    pthread_mutex_t memo_lock; /* the loop's writes and the reconciler's surveys both list */
+    memo_entry *memo;
+    size_t nmemo;
 };
 
 struct ferry_estore_txn {
     ferry_kv_txn *kv;
+    ferry_estore *s;
 };
+
+static void memo_free(memo_entry *m, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        ferry_estore_app_clear(&m[i].app);
+    ferry_free(m);
+}
 
 ferry_err ferry_estore_open(const char *dir, ferry_estore **out) {
     ferry_estore *s = ferry_calloc(1, sizeof(*s));
@@ -33,6 +58,7 @@ ferry_err ferry_estore_open(const char *dir, ferry_estore **out) {
         ferry_free(s);
         return err;
     }
+    pthread_mutex_init(&s->memo_lock, NULL);
     *out = s;
     return FERRY_OK;
 }
@@ -52,6 +78,7 @@ ferry_err ferry_estore_open_shared(ferry_kv_env *env, const char *node, ferry_es
         ferry_free(s);
         return err;
     }
+    pthread_mutex_init(&s->memo_lock, NULL);
     *out = s;
     return FERRY_OK;
 }
@@ -60,27 +87,30 @@ void ferry_estore_close(ferry_estore *s) {
     if (s == NULL)
         return;
     ferry_kv_close(s->kv);
+    memo_free(s->memo, s->nmemo);
+    pthread_mutex_destroy(&s->memo_lock);
     ferry_free(s);
 }
 
 typedef struct {
+    ferry_estore *s;
     ferry_estore_fn fn;
     void *ctx;
 } txn_call;
 
 static ferry_err run_fn(ferry_kv_txn *kt, void *ctx) {
     txn_call *c = ctx;
-    ferry_estore_txn t = {kt};
+    ferry_estore_txn t = {kt, c->s};
     return c->fn(&t, c->ctx);
 }
 
 ferry_err ferry_estore_read(ferry_estore *s, ferry_estore_fn fn, void *ctx) {
-    txn_call c = {fn, ctx};
+    txn_call c = {s, fn, ctx};
     return ferry_kv_read(s->kv, run_fn, &c);
 }
 
 ferry_err ferry_estore_write(ferry_estore *s, ferry_estore_fn fn, void *ctx) {
-    txn_call c = {fn, ctx};
+    txn_call c = {s, fn, ctx};
     return ferry_kv_write(s->kv, run_fn, &c);
 }
 
@@ -243,40 +273,82 @@ typedef struct {
     ferry_estore_apps *out;
     size_t cap;
     ferry_err err;
+    const memo_entry *old; /* the store's memo (sorted by name) */
+    size_t nold, oi;
+    memo_entry *memo; /* the new one: what this listing decoded or reused */
+    size_t nmemo;
 } list_ctx;
 
 static bool list_each(const void *key, size_t klen, const void *val, size_t vlen, void *ctx) {
     list_ctx *lc = ctx;
     ferry_estore_entry *e;
+    unsigned char digest[32];
+    const memo_entry *hit = NULL;
 
     if (klen == 0 || klen >= sizeof(e->name))
         return true; /* never written by this store: not an app name */
     if (lc->out->n == lc->cap) {
         size_t cap = lc->cap ? lc->cap * 2 : 16;
         ferry_estore_entry *items = ferry_realloc(lc->out->items, cap * sizeof(*items));
-        if (items == NULL) {
+        memo_entry *memo = ferry_realloc(lc->memo, cap * sizeof(*memo));
+        if (items != NULL)
+            lc->out->items = items;
+        if (memo != NULL)
+            lc->memo = memo;
+        if (items == NULL || memo == NULL) {
             lc->err = FERRY_ENOMEM;
             return false;
         }
-        lc->out->items = items;
         lc->cap = cap;
     }
     e = &lc->out->items[lc->out->n];
     memcpy(e->name, key, klen);
     e->name[klen] = '\0';
-    if (ferry_estore__decode_app(val, vlen, e->name, &e->app) == FERRY_OK)
-        lc->out->n++; /* a bad record is logged and must not hide the others */
+    if (EVP_Digest(val, vlen, digest, NULL, EVP_sha256(), NULL) != 1) {
+        lc->err = FERRY_ENOMEM;
+        return false;
+    }
+    while (lc->oi < lc->nold && strcmp(lc->old[lc->oi].name, e->name) < 0)
+        lc->oi++;
+    if (lc->oi < lc->nold && strcmp(lc->old[lc->oi].name, e->name) == 0 &&
+        lc->old[lc->oi].len == vlen && memcmp(lc->old[lc->oi].digest, digest, 32) == 0)
+        hit = &lc->old[lc->oi];
+    if (hit != NULL) {
+        e->app = hit->app;
+        json_incref(e->app.spec);
+    } else if (ferry_estore__decode_app(val, vlen, e->name, &e->app) != FERRY_OK) {
+        return true; /* a bad record is logged and must not hide the others */
+    }
+    memo_entry *m = &lc->memo[lc->nmemo++];
+    memcpy(m->name, e->name, klen + 1);
+    m->len = vlen;
+    memcpy(m->digest, digest, 32);
+    m->app = e->app;
+    json_incref(m->app.spec);
+    lc->out->n++;
     return true;
 }
 
 ferry_err ferry_estore_list_apps(ferry_estore_txn *t, ferry_estore_apps *out) {
-    list_ctx lc = {out, 0, FERRY_OK};
+    ferry_estore *s = t->s;
+    list_ctx lc = {out, 0, FERRY_OK, NULL, 0, 0, NULL, 0};
     ferry_err err;
 
     memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&s->memo_lock);
+    lc.old = s->memo;
+    lc.nold = s->nmemo;
     err = ferry_kv_scan(t->kv, DB_APPS, NULL, 0, 0, list_each, &lc);
     if (err == FERRY_OK)
         err = lc.err;
+    if (err == FERRY_OK) { /* what this listing saw is the memo from now on */
+        memo_free(s->memo, s->nmemo);
+        s->memo = lc.memo;
+        s->nmemo = lc.nmemo;
+    } else {
+        memo_free(lc.memo, lc.nmemo);
+    }
+    pthread_mutex_unlock(&s->memo_lock);
     if (err != FERRY_OK)
         ferry_estore_apps_free(out);
     return err;

@@ -368,6 +368,82 @@ static ferry_err count_txn(ferry_kv_txn *t, void *ctx) {
     return ferry_kv_count(t, 0, &((count_ctx *)ctx)->n);
 }
 
+/* The listing of the apps (a reconciler pass) reuses what it decoded last time only for a record
+ * of the same bytes: a new version, and a record that no longer passes the checks, are read
+ * afresh, never served from what an earlier listing kept. */
+typedef struct {
+    const char *name;
+    long long version;
+    const char *greeting; /* of the listed spec; NULL: not listed */
+} listed_app;
+
+static ferry_err list_one_txn(ferry_estore_txn *t, void *ctx) {
+    listed_app *l = ctx;
+    ferry_estore_apps apps = {0};
+    ferry_err err = ferry_estore_list_apps(t, &apps);
+    l->version = -1;
+    l->greeting = NULL;
+    for (size_t i = 0; err == FERRY_OK && i < apps.n; i++) {
+        if (strcmp(apps.items[i].name, l->name) != 0)
+            continue;
+        json_t *env = json_object_get(
+            json_array_get(json_object_get(apps.items[i].app.spec, "services"), 0), "env");
+        l->version = apps.items[i].app.version;
+        /* a string of the test's static set, so it outlives the listing */
+        const char *g = json_string_value(json_object_get(json_array_get(env, 0), "value"));
+        l->greeting = g == NULL ? NULL : strcmp(g, "hello") == 0 ? "hello" : "other";
+    }
+    ferry_estore_apps_free(&apps);
+    return err;
+}
+
+static listed_app list_one(fixture *f, const char *name) {
+    listed_app l = {name, -1, NULL};
+    assert_int_equal(ferry_estore_read(f->s, list_one_txn, &l), FERRY_OK);
+    return l;
+}
+
+typedef struct {
+    long long version;
+    json_t *spec;
+} put_ctx;
+
+static ferry_err put_app_txn(ferry_estore_txn *t, void *ctx) {
+    put_ctx *p = ctx;
+    ferry_estore_app a = {p->version, false, p->spec};
+    return ferry_estore_put_app(t, "web", &a);
+}
+
+static void test_listing_reuses_only_identical_records(void **state) {
+    fixture *f = *state;
+    register_east(f);
+    assert_true(put(f, "web", 5, "east").reconcile);
+    for (int i = 0; i < 2; i++) { /* the second listing reuses the first one's decoding */
+        listed_app l = list_one(f, "web");
+        assert_int_equal(l.version, 5);
+        assert_string_equal(l.greeting, "hello");
+    }
+    /* A record that fails the checks (no image), written behind the protocol's back. */
+    put_ctx bad = {6, spec("web", "east", "bye")};
+    json_object_del(json_array_get(json_object_get(bad.spec, "services"), 0), "image");
+    assert_int_equal(ferry_estore_write(f->s, put_app_txn, &bad), FERRY_OK);
+    assert_int_equal(list_one(f, "web").version, -1);
+    json_decref(bad.spec);
+    /* A new version of the same name and length, other bytes. */
+    put_ctx next = {7, spec("web", "east", "howdy")};
+    assert_int_equal(ferry_estore_write(f->s, put_app_txn, &next), FERRY_OK);
+    listed_app l = list_one(f, "web");
+    assert_int_equal(l.version, 7);
+    assert_string_equal(l.greeting, "other");
+    json_decref(next.spec);
+    put_ctx back = {8, spec("web", "east", "hello")};
+    assert_int_equal(ferry_estore_write(f->s, put_app_txn, &back), FERRY_OK);
+    l = list_one(f, "web");
+    assert_int_equal(l.version, 8);
+    assert_string_equal(l.greeting, "hello");
+    json_decref(back.spec);
+}
+
 /* Stores sharing one environment (the hollow fleet's) see only their own keys, also where one
  * node's name starts with another's ("n1", "n10"), and keep them across a reopen. */
 static void test_shared_stores_are_separate(void **state) {
@@ -458,6 +534,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_sync_without_spec_for_unheld_asks_again, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_relabel_moves_apps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listing_reuses_only_identical_records, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_malformed_and_foreign_messages_ignored, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hello_lists_held_apps, setup, teardown),
