@@ -148,8 +148,8 @@ def main():
     ap.add_argument("--updates", type=int, default=5)
     ap.add_argument("--connect-rate", type=int, default=500, help="connects per second, in all")
     ap.add_argument("--procs", type=int, default=1,
-                    help="hollow_fleet processes sharing the nodes (Paho serialises every client "
-                    "of a process on one lock: 10,000 in one process stalled here)")
+                    help="hollow_fleet processes sharing the nodes (one reaches 10,000 since "
+                    "its connects are paced; more spread Paho's one receive thread per process)")
     ap.add_argument("--timeout", type=float, default=600.0, help="per phase, seconds")
     ap.add_argument("--nodes-dir", help="where the nodes' stores go (default: in the work folder); "
                     "on tmpfs (/dev/shm) LMDB's fsyncs cost nothing: the fleet commits every "
