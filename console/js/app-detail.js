@@ -19,8 +19,8 @@
 //                                 "qps-function" (value "*" for all; a function is "service/function"),
 //                                 "qps-window" (seconds); data-testid="qps-note" for the muted
 //                                 "no calls" / "monitoring off" note; data-testid="qps-totals"
-import { addStrings, allStrings, api, clear, confirmDialog, every, go, h, route, selectorText, t, toast, age } from './core.js';
-import { counterBadges, labelChips, patchRows, stateClass, stateText } from './apps.js';
+import { addStrings, allStrings, api, clear, confirmDialog, every, go, h, route, selectorText, t, toast, age, labelChips, tableHead } from './core.js';
+import { counterBadges, patchRows, stateClass, stateText } from './apps.js';
 import { chartLegend, chartTable, lineChart } from './chart.js';
 
 addStrings({
@@ -513,17 +513,7 @@ route(
             'table',
             { class: 'data', 'data-testid': 'deploy-table' },
             h('caption', { class: 'visually-hidden' }, t('detail.deployment')),
-            h(
-                'thead',
-                {},
-                h(
-                    'tr',
-                    {},
-                    ['node', 'version', 'phase', 'message', 'updated', 'containers'].map((c) =>
-                        h('th', { scope: 'col', class: c === 'version' ? 'num' : false }, t(`detail.col.${c}`))
-                    )
-                )
-            ),
+            tableHead(['node', 'version', 'phase', 'message', 'updated', 'containers'].map((c) => [t(`detail.col.${c}`), c === 'version' ? 'num' : ''])),
             tbody
         );
 

@@ -15,7 +15,7 @@
 //                         the counters cell holds <span data-counter="targeted|running|failed|
 //                         notReporting" data-value="N">
 //   delete button         data-testid="delete-NAME" (opens the confirm dialog naming the app)
-import { addStrings, api, apiAll, confirmDialog, every, h, labelText, route, selectorText, t, toast, age } from './core.js';
+import { addStrings, age, api, apiAll, confirmDialog, every, h, labelChips, pagerParts, route, selectorText, t, tableHead, toast } from './core.js';
 
 addStrings({
     en: {
@@ -28,8 +28,6 @@ addStrings({
         'apps.type.container': 'Container',
         'apps.type.function': 'Function',
         'apps.pageSize': 'Per page',
-        'apps.prev': 'Previous',
-        'apps.next': 'Next',
         'apps.page': 'Page {page} of {pages}',
         'apps.total': '{n} apps',
         'apps.total.one': '1 app',
@@ -61,7 +59,6 @@ addStrings({
         'apps.empty': 'No apps yet. Create one to deploy it to your nodes.',
         'apps.empty.filtered': 'No apps match this search.',
         'apps.refresh.failed': 'Could not refresh the list: {error}',
-        'apps.none': 'none',
     },
     zh: {
         'apps.title': '应用',
@@ -73,8 +70,6 @@ addStrings({
         'apps.type.container': '容器',
         'apps.type.function': '函数',
         'apps.pageSize': '每页',
-        'apps.prev': '上一页',
-        'apps.next': '下一页',
         'apps.page': '第 {page} 页，共 {pages} 页',
         'apps.total': '共 {n} 个应用',
         'apps.total.one': '共 1 个应用',
@@ -106,7 +101,6 @@ addStrings({
         'apps.empty': '还没有应用。创建一个应用以部署到节点。',
         'apps.empty.filtered': '没有符合搜索条件的应用。',
         'apps.refresh.failed': '无法刷新列表：{error}',
-        'apps.none': '无',
     },
 });
 
@@ -133,16 +127,6 @@ export function counterBadges(summary) {
         c('running', summary.running, summary.running > 0 ? 'ok' : ''),
         c('failed', summary.failed, summary.failed > 0 ? 'bad' : ''),
         c('notReporting', summary.notReporting, summary.notReporting > 0 ? 'warn' : '')
-    );
-}
-
-export function labelChips(labels) {
-    const entries = Object.entries(labels || {});
-    if (!entries.length) return h('span', { class: 'muted' }, t('apps.none'));
-    return h(
-        'span',
-        { class: 'chips', title: labelText(labels) },
-        entries.map(([k, v]) => h('span', { class: 'chip' }, `${k}=${v}`))
     );
 }
 
@@ -217,35 +201,27 @@ route(
             { id: 'apps-page-size', 'data-testid': 'apps-page-size' },
             PAGE_SIZES.map((n) => h('option', { value: String(n), selected: n === state.pageSize }, String(n)))
         );
-        const prev = h('button', { type: 'button', class: 'secondary small', 'data-testid': 'apps-prev' }, t('apps.prev'));
-        const next = h('button', { type: 'button', class: 'secondary small', 'data-testid': 'apps-next' }, t('apps.next'));
+        const { prev, next } = pagerParts('apps');
         const pageText = h('span', { 'data-testid': 'apps-page', 'aria-live': 'polite' });
         const totalText = h('span', { class: 'muted', 'data-testid': 'apps-total' });
         const errLine = h('p', { class: 'error', role: 'alert', 'data-testid': 'apps-error', hidden: true });
 
-        const th = (key, cls) => h('th', { scope: 'col', class: cls || false }, t(key));
         const tbody = h('tbody');
         const table = h(
             'table',
             { class: 'data apps-table', 'data-testid': 'apps-table' },
             h('caption', { class: 'visually-hidden' }, t('apps.title')),
-            h(
-                'thead',
-                {},
-                h(
-                    'tr',
-                    {},
-                    th('apps.col.name'),
-                    th('apps.col.type'),
-                    th('apps.col.version', 'num'),
-                    th('apps.col.labels'),
-                    th('apps.col.selector'),
-                    th('apps.col.counters'),
-                    th('apps.col.state'),
-                    th('apps.col.age'),
-                    h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, t('apps.col.actions')))
-                )
-            ),
+            tableHead([
+                [t('apps.col.name')],
+                [t('apps.col.type')],
+                [t('apps.col.version'), 'num'],
+                [t('apps.col.labels')],
+                [t('apps.col.selector')],
+                [t('apps.col.counters')],
+                [t('apps.col.state')],
+                [t('apps.col.age')],
+                [h('span', { class: 'visually-hidden' }, t('apps.col.actions'))],
+            ]),
             tbody
         );
 

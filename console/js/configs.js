@@ -21,7 +21,7 @@
 //         (the digest shown for a write-only value), config-save, delete-config-NAME (edit),
 //         config-version. Every input's container has data-field="<the server's field path>"
 //         (name, kind, data.<file>, binaryData.<file>, certificate.cert, registry.password, ...).
-import { addStrings, age, api, ApiError, clearFieldErrors, confirmDialog, go, h, clear, route, showFieldError, t, toast } from './core.js';
+import { addStrings, age, api, ApiError, clearFieldErrors, confirmDialog, go, h, clear, route, showFieldError, t, toast, pagerParts, tableHead, onTyping } from './core.js';
 
 addStrings({
     en: {
@@ -45,8 +45,6 @@ addStrings({
         'configs.more': '+{n} more',
         'configs.none': 'No config objects.',
         'configs.noneMatch': 'No config object matches.',
-        'configs.prev': 'Previous',
-        'configs.next': 'Next',
         'configs.page': 'Page {page} of {pages} ({total} objects)',
         'configs.pager': 'Pages',
         'configs.delete': 'Delete',
@@ -125,8 +123,6 @@ addStrings({
         'configs.more': '另有 {n} 个',
         'configs.none': '没有配置项。',
         'configs.noneMatch': '没有匹配的配置项。',
-        'configs.prev': '上一页',
-        'configs.next': '下一页',
         'configs.page': '第 {page} / {pages} 页（共 {total} 个）',
         'configs.pager': '分页',
         'configs.delete': '删除',
@@ -258,26 +254,18 @@ async function configsPage(view) {
     const table = h(
         'table',
         { class: 'data', id: 'configs-table', 'data-testid': 'configs-table' },
-        h(
-            'thead',
-            {},
-            h(
-                'tr',
-                {},
-                h('th', { scope: 'col' }, t('configs.col.name')),
-                h('th', { scope: 'col' }, t('configs.col.kind')),
-                h('th', { scope: 'col' }, t('configs.col.files')),
-                h('th', { scope: 'col', class: 'num' }, t('configs.col.version')),
-                h('th', { scope: 'col' }, t('configs.col.age')),
-                h('th', { scope: 'col' }, t('configs.col.actions'))
-            )
-        ),
+        tableHead([
+            [t('configs.col.name')],
+            [t('configs.col.kind')],
+            [t('configs.col.files')],
+            [t('configs.col.version'), 'num'],
+            [t('configs.col.age')],
+            [t('configs.col.actions')],
+        ]),
         tbody
     );
     const emptyEl = h('p', { class: 'empty', hidden: true, 'data-testid': 'configs-empty' });
-    const pageInfo = h('span', { 'data-testid': 'configs-page', 'aria-live': 'polite' });
-    const prev = h('button', { type: 'button', class: 'secondary small', 'data-testid': 'configs-prev' }, t('configs.prev'));
-    const next = h('button', { type: 'button', class: 'secondary small', 'data-testid': 'configs-next' }, t('configs.next'));
+    const pager = pagerParts('configs', listState, () => load());
     const errEl = h('p', { class: 'error', role: 'alert', hidden: true, 'data-testid': 'configs-error' });
     let seq = 0;
 
@@ -333,31 +321,17 @@ async function configsPage(view) {
         table.hidden = items.length === 0;
         emptyEl.hidden = items.length > 0;
         emptyEl.textContent = q || listState.kind ? t('configs.noneMatch') : t('configs.none');
-        pageInfo.textContent = t('configs.page', { page: listState.page, pages, total: r.total || 0 });
-        prev.disabled = listState.page <= 1;
-        next.disabled = listState.page >= pages;
+        pager.show(pages, t('configs.page', { page: listState.page, pages, total: r.total || 0 }));
     }
 
-    let debounce = null;
-    search.addEventListener('input', () => {
-        clearTimeout(debounce);
-        debounce = setTimeout(() => {
-            listState.q = search.value;
-            listState.page = 1;
-            load();
-        }, 250);
+    onTyping(search, 250, (q) => {
+        listState.q = q;
+        listState.page = 1;
+        load();
     });
     kind.addEventListener('change', () => {
         listState.kind = kind.value;
         listState.page = 1;
-        load();
-    });
-    prev.addEventListener('click', () => {
-        if (listState.page > 1) listState.page--;
-        load();
-    });
-    next.addEventListener('click', () => {
-        listState.page++;
         load();
     });
 
@@ -375,7 +349,7 @@ async function configsPage(view) {
         ),
         errEl,
         h('div', { class: 'table-wrap' }, table, emptyEl),
-        h('nav', { class: 'pager', 'aria-label': t('configs.pager') }, prev, pageInfo, next)
+        h('nav', { class: 'pager', 'aria-label': t('configs.pager') }, pager.prev, pager.info, pager.next)
     );
     await load();
 }

@@ -143,6 +143,59 @@ function append(el, children) {
     }
 }
 
+// A table's header row: one <th scope="col"> per column, [text] or [text, 'num'] (numbers align
+// right).
+export function tableHead(cols) {
+    return h('thead', {}, h('tr', {}, cols.map(([text, cls]) => h('th', { scope: 'col', class: cls || false }, text))));
+}
+
+// The controls of a paged list: Previous, "page X of Y" (announced) and Next, with test ids
+// PREFIX-prev, PREFIX-page and PREFIX-next. With state and load, Previous and Next change
+// state.page and call load(); show(pages, text) then sets the text and what can be clicked.
+export function pagerParts(prefix, state, load) {
+    const p = {
+        prev: h('button', { type: 'button', class: 'secondary small', 'data-testid': `${prefix}-prev` }, t('core.prev')),
+        info: h('span', { 'data-testid': `${prefix}-page`, 'aria-live': 'polite' }),
+        next: h('button', { type: 'button', class: 'secondary small', 'data-testid': `${prefix}-next` }, t('core.next')),
+        show(pages, text) {
+            p.info.textContent = text;
+            p.prev.disabled = state.page <= 1;
+            p.next.disabled = state.page >= pages;
+        },
+    };
+    if (state && load) {
+        p.prev.addEventListener('click', () => {
+            if (state.page > 1) state.page--;
+            load().catch(() => {});
+        });
+        p.next.addEventListener('click', () => {
+            state.page++;
+            load().catch(() => {});
+        });
+    }
+    return p;
+}
+
+// fn(value) once typing in input has paused for ms milliseconds.
+export function onTyping(input, ms, fn) {
+    let timer = null;
+    input.addEventListener('input', () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => fn(input.value), ms);
+    });
+}
+
+// Labels as chips ("k=v"; a key alone for an empty value), or a muted dash.
+export function labelChips(labels) {
+    const entries = Object.entries(labels || {});
+    if (!entries.length) return h('span', { class: 'muted' }, '-');
+    return h(
+        'span',
+        { class: 'chips', title: labelText(labels) },
+        entries.map(([k, v]) => h('span', { class: 'chip' }, v === '' ? k : `${k}=${v}`))
+    );
+}
+
 export function clear(el, ...children) {
     el.replaceChildren();
     append(el, children);
@@ -353,6 +406,8 @@ addStrings({
         'core.age.d': '{n}d',
         'core.selector.none': 'no selector',
         'core.selector.all': 'every node',
+        'core.prev': 'Previous',
+        'core.next': 'Next',
     },
     zh: {
         'core.unreachable': '无法连接服务器。',
@@ -365,5 +420,7 @@ addStrings({
         'core.age.d': '{n}天',
         'core.selector.none': '无选择器',
         'core.selector.all': '所有节点',
+        'core.prev': '上一页',
+        'core.next': '下一页',
     },
 });

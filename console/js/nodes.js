@@ -14,7 +14,7 @@
 //           node-apps-table rows <tr data-app="APP"> with cells
 //           data-col="app|version|phase|message|containers", node-delete, node-enroll,
 //           enroll-token (read-only input holding the one-time token), enroll-copy
-import { addStrings, age, api, ApiError, clearFieldErrors, confirmDialog, every, go, h, clear, route, showFieldError, t, toast } from './core.js';
+import { addStrings, age, api, ApiError, clearFieldErrors, confirmDialog, every, go, h, clear, route, showFieldError, t, toast, labelChips, pagerParts, tableHead, onTyping } from './core.js';
 
 addStrings({
     en: {
@@ -31,8 +31,6 @@ addStrings({
         'nodes.notEnrolled': 'not enrolled',
         'nodes.none': 'No nodes.',
         'nodes.noneMatch': 'No node matches “{q}”.',
-        'nodes.prev': 'Previous',
-        'nodes.next': 'Next',
         'nodes.page': 'Page {page} of {pages} ({total} nodes)',
         'nodes.pager': 'Pages',
         'nodes.gpu.sharing': 'shared',
@@ -109,8 +107,6 @@ addStrings({
         'nodes.notEnrolled': '未注册接入',
         'nodes.none': '没有节点。',
         'nodes.noneMatch': '没有名称包含“{q}”的节点。',
-        'nodes.prev': '上一页',
-        'nodes.next': '下一页',
         'nodes.page': '第 {page} / {pages} 页（共 {total} 个节点）',
         'nodes.pager': '分页',
         'nodes.gpu.sharing': '共享',
@@ -184,12 +180,6 @@ function onlineBadge(node, testid) {
     if (node.online) return h('span', { class: 'badge ok', 'data-testid': testid }, t('nodes.online'));
     if (node.enrolled === false) return h('span', { class: 'badge', 'data-testid': testid }, t('nodes.notEnrolled'));
     return h('span', { class: 'badge bad', 'data-testid': testid }, t('nodes.offline'));
-}
-
-function labelChips(labels) {
-    const entries = Object.entries(labels || {});
-    if (!entries.length) return h('span', { class: 'muted' }, '-');
-    return h('span', { class: 'chips' }, entries.map(([k, v]) => h('span', { class: 'chip' }, v === '' ? k : `${k}=${v}`)));
 }
 
 // The GPU a node reported: "shared · 1 × #0 model (N MiB)", '-' when it reported none.
@@ -347,26 +337,18 @@ async function nodesPage(view) {
     const table = h(
         'table',
         { class: 'data', id: 'nodes-table', 'data-testid': 'nodes-table' },
-        h(
-            'thead',
-            {},
-            h(
-                'tr',
-                {},
-                h('th', { scope: 'col' }, t('nodes.col.name')),
-                h('th', { scope: 'col' }, t('nodes.col.labels')),
-                h('th', { scope: 'col' }, t('nodes.col.online')),
-                h('th', { scope: 'col' }, t('nodes.col.gpu')),
-                h('th', { scope: 'col', class: 'num' }, t('nodes.col.apps')),
-                h('th', { scope: 'col' }, t('nodes.col.age'))
-            )
-        ),
+        tableHead([
+            [t('nodes.col.name')],
+            [t('nodes.col.labels')],
+            [t('nodes.col.online')],
+            [t('nodes.col.gpu')],
+            [t('nodes.col.apps'), 'num'],
+            [t('nodes.col.age')],
+        ]),
         tbody
     );
     const emptyEl = h('p', { class: 'empty', 'data-testid': 'nodes-empty', hidden: true });
-    const pageInfo = h('span', { 'data-testid': 'nodes-page', 'aria-live': 'polite' });
-    const prev = h('button', { type: 'button', class: 'secondary small', 'data-testid': 'nodes-prev' }, t('nodes.prev'));
-    const next = h('button', { type: 'button', class: 'secondary small', 'data-testid': 'nodes-next' }, t('nodes.next'));
+    const pager = pagerParts('nodes', listState, () => load());
     const errEl = h('p', { class: 'error', role: 'alert', 'data-testid': 'nodes-error', hidden: true });
     let seq = 0;
 
@@ -420,26 +402,12 @@ async function nodesPage(view) {
         emptyEl.hidden = items.length > 0;
         emptyEl.textContent = q ? t('nodes.noneMatch', { q }) : t('nodes.none');
         table.hidden = items.length === 0;
-        pageInfo.textContent = t('nodes.page', { page: listState.page, pages, total: r.total || 0 });
-        prev.disabled = listState.page <= 1;
-        next.disabled = listState.page >= pages;
+        pager.show(pages, t('nodes.page', { page: listState.page, pages, total: r.total || 0 }));
     }
 
-    let debounce = null;
-    search.addEventListener('input', () => {
-        clearTimeout(debounce);
-        debounce = setTimeout(() => {
-            listState.q = search.value;
-            listState.page = 1;
-            load().catch(() => {});
-        }, 250);
-    });
-    prev.addEventListener('click', () => {
-        if (listState.page > 1) listState.page--;
-        load().catch(() => {});
-    });
-    next.addEventListener('click', () => {
-        listState.page++;
+    onTyping(search, 250, (q) => {
+        listState.q = q;
+        listState.page = 1;
         load().catch(() => {});
     });
 
@@ -486,7 +454,7 @@ async function nodesPage(view) {
         h('div', { class: 'toolbar' }, h('label', { for: 'nodes-search' }, t('nodes.search')), search, h('span', { class: 'grow' })),
         errEl,
         h('div', { class: 'table-wrap' }, table, emptyEl),
-        h('nav', { class: 'pager', 'aria-label': t('nodes.pager') }, prev, pageInfo, next),
+        h('nav', { class: 'pager', 'aria-label': t('nodes.pager') }, pager.prev, pager.info, pager.next),
         form
     );
     await load();
@@ -582,19 +550,7 @@ async function nodePage(view, params) {
     const appsTable = h(
         'table',
         { class: 'data', 'data-testid': 'node-apps-table' },
-        h(
-            'thead',
-            {},
-            h(
-                'tr',
-                {},
-                h('th', { scope: 'col' }, t('nodes.apps.app')),
-                h('th', { scope: 'col' }, t('nodes.apps.version')),
-                h('th', { scope: 'col' }, t('nodes.apps.phase')),
-                h('th', { scope: 'col' }, t('nodes.apps.message')),
-                h('th', { scope: 'col' }, t('nodes.apps.containers'))
-            )
-        ),
+        tableHead(['app', 'version', 'phase', 'message', 'containers'].map((c) => [t(`nodes.apps.${c}`)])),
         appsBody
     );
     const appsEmpty = h('p', { class: 'empty', hidden: true, 'data-testid': 'node-apps-empty' }, t('nodes.apps.none'));

@@ -404,6 +404,37 @@ def test_nodes_pages(stack, browser, shots):
     no_errors(b)
 
 
+def test_lists_page_and_search(stack, browser, shots):
+    """The nodes list pages (20 a page) and searches as you type; the configs list too."""
+    for i in range(25):
+        code, body = stack.api.post(stack.path("nodes"), {"name": f"spare-{i:02d}", "labels": {}})
+        assert code == 201, body
+    b = browser
+    b.go("#/nodes")
+    info = lambda: b.text('[data-testid="nodes-page"]') or ""  # noqa: E731
+    b.wait(lambda: "1 of 2" in info() or None, 15, "page 1 of 2 of the nodes")
+    assert b.find("nodes-prev").get_attribute("disabled") is not None
+    b.click("nodes-next")
+    b.wait(lambda: "2 of 2" in info() or None, 15, "page 2 of 2 of the nodes")
+    assert b.find("nodes-next").get_attribute("disabled") is not None
+    rows = b.d.find_elements(By.CSS_SELECTOR, '[data-testid="nodes-table"] tbody tr[data-node]')
+    assert len(rows) == 26 - 20, [r.get_attribute("data-node") for r in rows]
+    b.click("nodes-prev")
+    b.wait(lambda: "1 of 2" in info() or None, 15, "back on page 1")
+    b.type("nodes-search", "spare-1")
+    b.wait(lambda: sorted(r.get_attribute("data-node") for r in b.d.find_elements(
+        By.CSS_SELECTOR, '[data-testid="nodes-table"] tbody tr[data-node]')) ==
+        [f"spare-1{i}" for i in range(10)] or None, 15, "the ten spare-1x nodes")
+    b.go("#/configs")
+    b.type("configs-search", "fn")
+    b.wait(lambda: [r.get_attribute("data-config") for r in b.d.find_elements(
+        By.CSS_SELECTOR, '[data-testid="configs-table"] tbody tr[data-config]')] == ["fn-code"]
+        or None, 15, "only fn-code found")
+    no_errors(b)
+    for i in range(25):
+        assert stack.api.delete(stack.path("nodes", f"spare-{i:02d}"))[0] == 200
+
+
 def test_switch_language(stack, browser, shots):
     b = browser
     b.go("#/apps")
