@@ -5,12 +5,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "ferry/secrets.h"
 
 #define ETAG_BYTES 16 /* of the SHA-256: 32 hex digits */
 
@@ -87,20 +88,11 @@ static bool valid_path(const char *url) {
     }
 }
 
+/* The quoted first 2 * ETAG_BYTES hex digits of the "sha256:<hex>" digest configs use too. */
 static void etag_of(const unsigned char *data, size_t len, char *out) {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    /* Cannot fail with OpenSSL's SHA-256; if it did, a fixed tag still works (no 304s). */
-    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < ETAG_BYTES)
-        memset(md, 0, sizeof(md));
-    out[0] = '"';
-    for (size_t i = 0; i < ETAG_BYTES; i++) {
-        out[1 + 2 * i] = hex[md[i] >> 4];
-        out[2 + 2 * i] = hex[md[i] & 15];
-    }
-    out[1 + 2 * ETAG_BYTES] = '"';
-    out[2 + 2 * ETAG_BYTES] = '\0';
+    char digest[FERRY_SECRETS_DIGEST_LEN];
+    ferry_secrets_digest(data, len, digest);
+    snprintf(out, 2 * ETAG_BYTES + 3, "\"%.*s\"", 2 * ETAG_BYTES, digest + 7);
 }
 
 /* Read the regular file name (in folder dfd) of path into a new entry. The file is opened
@@ -203,7 +195,7 @@ static ferry_err walk(ferry_console *c, int dfd, const char *prefix, unsigned de
             }
             break;
         }
-        const char *name = de->d_name;
+        const char *name = de->d_name, *type = ferry_console_type(name);
         if (name[0] == '.') /* ".", "..", and dotfiles: never served */
             continue;
         int n = snprintf(path, sizeof(path), "%s/%s", prefix, name);
@@ -236,12 +228,12 @@ static ferry_err walk(ferry_console *c, int dfd, const char *prefix, unsigned de
             }
         } else if (!S_ISREG(st.st_mode)) {
             LOG_WARN("console: skipped %s%s: not a regular file", c->root, path);
-        } else if (ferry_console_type(name) == NULL) {
+        } else if (type == NULL) {
             LOG_INFO("console: skipped %s%s: not a type the console serves (html, js, mjs, css, "
                      "json, svg, png, ico, woff2, txt)",
                      c->root, path);
         } else {
-            err = load_file(c, dirfd(d), name, path, ferry_console_type(name));
+            err = load_file(c, dirfd(d), name, path, type);
         }
     }
     closedir(d);
