@@ -47,20 +47,27 @@ static void memo_free(memo_entry *m, size_t n) {
     ferry_free(m);
 }
 
-ferry_err ferry_estore_open(const char *dir, ferry_estore **out) {
-    ferry_estore *s = ferry_calloc(1, sizeof(*s));
-    ferry_err err;
+/* A store around kv (err: what opening kv said; kv is closed on failure). */
+static ferry_err store_new(ferry_err err, ferry_kv *kv, ferry_estore **out) {
+    ferry_estore *s = NULL;
 
     *out = NULL;
-    if (s == NULL)
-        return FERRY_ENOMEM;
-    if ((err = ferry_kv_open(dir, db_names, DB_COUNT, 0, "edge store", &s->kv)) != FERRY_OK) {
-        ferry_free(s);
+    if (err == FERRY_OK && (s = ferry_calloc(1, sizeof(*s))) == NULL)
+        err = FERRY_ENOMEM;
+    if (err != FERRY_OK) {
+        ferry_kv_close(kv);
         return err;
     }
+    s->kv = kv;
     pthread_mutex_init(&s->memo_lock, NULL);
     *out = s;
     return FERRY_OK;
+}
+
+ferry_err ferry_estore_open(const char *dir, ferry_estore **out) {
+    ferry_kv *kv = NULL;
+    ferry_err err = ferry_kv_open(dir, db_names, DB_COUNT, 0, "edge store", &kv);
+    return store_new(err, kv, out);
 }
 
 ferry_err ferry_estore_env_open(const char *dir, size_t mapsize, ferry_kv_env **out) {
@@ -68,19 +75,9 @@ ferry_err ferry_estore_env_open(const char *dir, size_t mapsize, ferry_kv_env **
 }
 
 ferry_err ferry_estore_open_shared(ferry_kv_env *env, const char *node, ferry_estore **out) {
-    ferry_estore *s = ferry_calloc(1, sizeof(*s));
-    ferry_err err;
-
-    *out = NULL;
-    if (s == NULL)
-        return FERRY_ENOMEM;
-    if ((err = ferry_kv_open_view(env, node, node, &s->kv)) != FERRY_OK) {
-        ferry_free(s);
-        return err;
-    }
-    pthread_mutex_init(&s->memo_lock, NULL);
-    *out = s;
-    return FERRY_OK;
+    ferry_kv *kv = NULL;
+    ferry_err err = ferry_kv_open_view(env, node, node, &kv);
+    return store_new(err, kv, out);
 }
 
 void ferry_estore_close(ferry_estore *s) {
