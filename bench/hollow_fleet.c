@@ -524,10 +524,10 @@ static void on_wake(void *ud) {
 static void on_tick(void *ud) {
     fleet *f = ud;
     int64_t now = ferry_mono_ms();
-    size_t total = fleet_size(f);
-    for (size_t i = 0; i < f->nconnecting && i < total; i++) {
+    /* No ferry_mqtt_tick: the clients are made with owner_reconnects, on_connect_timer
+     * reconnects them. */
+    for (size_t i = 0; i < f->nconnecting; i++) {
         node *n = &f->n[i];
-        ferry_mqtt_tick(n->mqtt);
         if (n->session != NULL) {
             ferry_session_tick(n->session, now);
             node_pump(n);
@@ -682,7 +682,7 @@ int main(int argc, char **argv) {
         {"connect-rate", FERRY_OPT_INT, &f.connect_rate, 1, 1000000, "PER_S",
          "MQTT connects started per second (500)"},
         {"connect-window", FERRY_OPT_INT, &f.connect_window, 1, 1000000, "N",
-         "at most N first connects in flight (200)"},
+         "at most N connects in flight, first ones and reconnects (200)"},
         {"reconcile-interval", FERRY_OPT_INT, &f.reconcile_interval_s, 1, 86400, "SECONDS",
          "periodic hollow reconciliation of each node (60)"},
         {"expect", FERRY_OPT_STRING, &f.expect_path, 0, 0, "FILE",
