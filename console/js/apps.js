@@ -15,7 +15,7 @@
 //                         the counters cell holds <span data-counter="targeted|running|failed|
 //                         notReporting" data-value="N">
 //   delete button         data-testid="delete-NAME" (opens the confirm dialog naming the app)
-import { addStrings, age, api, apiAll, confirmDialog, every, h, labelChips, pagerParts, route, selectorText, t, tableHead, toast } from './core.js';
+import { addStrings, age, api, apiAll, confirmDialog, every, h, labelChips, onTyping, pagerParts, route, selectorText, t, tableHead, toast } from './core.js';
 
 addStrings({
     en: {
@@ -359,16 +359,12 @@ route(
             if (!tbody.contains(document.activeElement)) search.focus();
         }
 
-        let timer = null;
-        search.addEventListener('input', () => {
-            clearTimeout(timer);
-            timer = setTimeout(() => {
-                const v = search.value.trim();
-                if (v === state.q) return;
-                state.q = v;
-                state.page = 1;
-                reload();
-            }, 250);
+        const cancelTyping = onTyping(search, 250, (value) => {
+            const v = value.trim();
+            if (v === state.q) return;
+            state.q = v;
+            state.page = 1;
+            reload();
         });
         typeSel.addEventListener('change', () => {
             state.type = typeSel.value;
@@ -400,7 +396,7 @@ route(
         const stop = every(5000, load);
         return () => {
             stop();
-            clearTimeout(timer);
+            cancelTyping();
         };
     },
     { nav: 'apps' }

@@ -176,13 +176,15 @@ export function pagerParts(prefix, state, load) {
     return p;
 }
 
-// fn(value) once typing in input has paused for ms milliseconds.
+// fn(value) once typing in input has paused for ms milliseconds. Returns the function that
+// drops a call still waiting (a page's cleanup).
 export function onTyping(input, ms, fn) {
     let timer = null;
     input.addEventListener('input', () => {
         clearTimeout(timer);
         timer = setTimeout(() => fn(input.value), ms);
     });
+    return () => clearTimeout(timer);
 }
 
 // Labels as chips ("k=v"; a key alone for an empty value), or a muted dash.

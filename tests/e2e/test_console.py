@@ -137,6 +137,17 @@ class Browser:
     def select(self, testid, value):
         Select(self.find(testid)).select_by_value(value)
 
+    def select_when_offered(self, testid, value, what):
+        """Select value in select testid once the page offers it (options come from the API)."""
+        self.wait(lambda: self.d.find_elements(
+            By.CSS_SELECTOR, f'[data-testid="{testid}"] option[value="{value}"]'), 15, what)
+        self.select(testid, value)
+
+    def keys(self, testid, attr):
+        """The attr of each row of table testid, in order."""
+        return [r.get_attribute(attr) for r in self.d.find_elements(
+            By.CSS_SELECTOR, f'[data-testid="{testid}"] tbody tr[{attr}]')]
+
     def text(self, css):
         el = self.visible(css)
         return el.text if el else None
@@ -214,6 +225,15 @@ def wizard_step(b, step):
     b.click(f"step-{step}")
 
 
+def target_east(b):
+    """On the targets step: select region=east, and see the live preview list the node."""
+    b.present("f-selector.matchLabels[0].key") or b.click("add-match-label")
+    b.type("f-selector.matchLabels[0].key", "region")
+    b.type("f-selector.matchLabels[0].value", "east")
+    b.wait(lambda: b.visible(f'[data-testid="target-preview"] [data-node="{NODE}"]'), 15,
+           "the target preview shows the node")
+
+
 def test_create_container_app_through_the_wizard(stack, browser, shots):
     b = browser
     b.go("#/apps")
@@ -226,10 +246,7 @@ def test_create_container_app_through_the_wizard(stack, browser, shots):
     b.click("add-volume")
     b.type("f-volumes[0].name", "site")
     b.select("f-volumes[0].kind", "config")
-    b.wait(lambda: b.d.find_elements(
-        By.CSS_SELECTOR, '[data-testid="f-volumes[0].config.name"] option[value="site"]'), 15,
-        "config site offered for the volume")
-    b.select("f-volumes[0].config.name", "site")
+    b.select_when_offered("f-volumes[0].config.name", "site", "config site offered for the volume")
     b.shot(shots, "05-wizard-volumes")
     wizard_step(b, "services")
     b.type("f-services[0].name", "web")
@@ -244,11 +261,7 @@ def test_create_container_app_through_the_wizard(stack, browser, shots):
     b.click("f-services[0].volumeMounts[0].readOnly")
     b.shot(shots, "06-wizard-services")
     wizard_step(b, "targets")
-    b.click("add-match-label")
-    b.type("f-selector.matchLabels[0].key", "region")
-    b.type("f-selector.matchLabels[0].value", "east")
-    b.wait(lambda: b.visible(f'[data-testid="target-preview"] [data-node="{NODE}"]'), 15,
-           "the target preview shows the node")
+    target_east(b)
     b.shot(shots, "07-wizard-targets")
     wizard_step(b, "deploy")
     b.shot(shots, "08-wizard-deploy")
@@ -343,10 +356,8 @@ def test_function_app_shows_qps_after_calls(stack, browser, shots):
     wizard_step(b, "services")
     b.type("f-services[0].name", "py")
     b.select("f-services[0].runtime", "python3")
-    b.wait(lambda: b.d.find_elements(
-        By.CSS_SELECTOR, '[data-testid="f-services[0].functionConfig"] option[value="fn-code"]'),
-        15, "config fn-code offered as function code")
-    b.select("f-services[0].functionConfig", "fn-code")
+    b.select_when_offered("f-services[0].functionConfig", "fn-code",
+                          "config fn-code offered as function code")
     b.present("f-services[0].functions[0].name") or b.click("add-function-0")
     b.type("f-services[0].functions[0].name", "double")
     b.type("f-services[0].functions[0].handler", "index.handler")
@@ -356,11 +367,7 @@ def test_function_app_shows_qps_after_calls(stack, browser, shots):
     if not box.is_selected():
         box.click()
     wizard_step(b, "targets")
-    b.present("f-selector.matchLabels[0].key") or b.click("add-match-label")
-    b.type("f-selector.matchLabels[0].key", "region")
-    b.type("f-selector.matchLabels[0].value", "east")
-    b.wait(lambda: b.visible(f'[data-testid="target-preview"] [data-node="{NODE}"]'), 15,
-           "the target preview shows the node")
+    target_east(b)
     b.click("wizard-save")
     b.wait(lambda: "/apps/calc" in b.d.current_url and "/edit" not in b.d.current_url and
            b.visible('[data-testid="deploy-table"]'), 20, "the detail page of calc")
@@ -417,19 +424,17 @@ def test_lists_page_and_search(stack, browser, shots):
     b.click("nodes-next")
     b.wait(lambda: "2 of 2" in info() or None, 15, "page 2 of 2 of the nodes")
     assert b.find("nodes-next").get_attribute("disabled") is not None
-    rows = b.d.find_elements(By.CSS_SELECTOR, '[data-testid="nodes-table"] tbody tr[data-node]')
-    assert len(rows) == 26 - 20, [r.get_attribute("data-node") for r in rows]
+    rows = b.keys("nodes-table", "data-node")
+    assert len(rows) == 26 - 20, rows
     b.click("nodes-prev")
     b.wait(lambda: "1 of 2" in info() or None, 15, "back on page 1")
     b.type("nodes-search", "spare-1")
-    b.wait(lambda: sorted(r.get_attribute("data-node") for r in b.d.find_elements(
-        By.CSS_SELECTOR, '[data-testid="nodes-table"] tbody tr[data-node]')) ==
-        [f"spare-1{i}" for i in range(10)] or None, 15, "the ten spare-1x nodes")
+    b.wait(lambda: sorted(b.keys("nodes-table", "data-node")) ==
+           [f"spare-1{i}" for i in range(10)] or None, 15, "the ten spare-1x nodes")
     b.go("#/configs")
     b.type("configs-search", "fn")
-    b.wait(lambda: [r.get_attribute("data-config") for r in b.d.find_elements(
-        By.CSS_SELECTOR, '[data-testid="configs-table"] tbody tr[data-config]')] == ["fn-code"]
-        or None, 15, "only fn-code found")
+    b.wait(lambda: b.keys("configs-table", "data-config") == ["fn-code"] or None, 15,
+           "only fn-code found")
     no_errors(b)
     for i in range(25):
         assert stack.api.delete(stack.path("nodes", f"spare-{i:02d}"))[0] == 200
