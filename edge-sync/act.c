@@ -237,12 +237,15 @@ static void create_member(const ferry_act_cfg *cfg, const ferry_app_desired *d,
     for (size_t i = 0; i < o->n; i++)
         if (o->items[i].replica == a->replica && o->items[i].role == FERRY_ROLE_INFRA)
             infra_id = o->items[i].id;
-    /* Pull first, so that a bad image leaves the old container running. */
-    if (ensure_image(cfg, d->spec, m->image, err, sizeof(err)) != FERRY_OK) {
+    /* A replacement pulls first, so that a bad image leaves the old container running. A new
+     * container is created at once, and the image pulled only when that fails (one engine call
+     * less on the usual path, where the image is there). */
+    bool replacing = a->id[0] != '\0';
+    if (replacing && ensure_image(cfg, d->spec, m->image, err, sizeof(err)) != FERRY_OK) {
         fail(f, FERRY_FAIL_MEMBER, a, "%s", err);
         return;
     }
-    if (a->id[0] != '\0') {
+    if (replacing) {
         for (size_t i = 0; i < o->n; i++)
             if (strcmp(o->items[i].id, a->id) == 0 && !drop(cfg, a->id, o->items[i].name)) {
                 fail(f, FERRY_FAIL_MEMBER, a, "%s %s: the old container could not be removed",
@@ -265,6 +268,17 @@ static void create_member(const ferry_act_cfg *cfg, const ferry_app_desired *d,
     }
     LOG_INFO("creating container %s (app version %lld)", name, ref->version);
     e = create_named(cfg, name, body, &id, err, sizeof(err));
+    if (e != FERRY_OK && !replacing) {
+        /* Most often the image is missing (Docker: 404; Podman's answers vary): pull it, and
+         * create once more when it is there. */
+        char pull_err[1024] = "";
+        if (ensure_image(cfg, d->spec, m->image, pull_err, sizeof(pull_err)) != FERRY_OK) {
+            json_decref(body);
+            fail(f, FERRY_FAIL_MEMBER, a, "%s", pull_err);
+            return;
+        }
+        e = create_named(cfg, name, body, &id, err, sizeof(err));
+    }
     json_decref(body);
     if (e != FERRY_OK)
         fail(f, FERRY_FAIL_MEMBER, a, "%s %s could not be created: %s", what(a), m->name, err);

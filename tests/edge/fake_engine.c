@@ -131,6 +131,7 @@ static ferry_err op_logs_tail(void *e, const char *id, int lines, char **out) {
 static ferry_err op_image_present(void *e, const char *image, bool *present) {
     fake_engine *f = e;
     pthread_mutex_lock(&f->lock);
+    record(f, "image", image);
     *present = json_object_get(f->images, image) != NULL;
     pthread_mutex_unlock(&f->lock);
     return FERRY_OK;

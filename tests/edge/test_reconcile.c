@@ -295,6 +295,40 @@ static void test_errors_are_reported(void **state) {
     reconcile(f);
     assert_string_equal(phase(f, "web"), "Running");
     assert_string_equal(fake_engine_find(&f->eng, "ferry.n1.ns.web.0.db")->image, "missing:2");
+
+    /* A new app: created at once, its image pulled only when the create says it is missing,
+     * with the same message when it cannot be. */
+    size_t pulls = fake_engine_calls(&f->eng, "pull");
+    json_t *fresh = spec("fresh", "hi");
+    json_object_set_new(json_array_get(json_object_get(fresh, "services"), 0), "image",
+                        json_string("later:1"));
+    json_object_set_new(json_array_get(json_object_get(fresh, "services"), 0), "name",
+                        json_string("fweb"));
+    json_object_set_new(json_array_get(json_object_get(fresh, "services"), 1), "name",
+                        json_string("fdb"));
+    store_app(f, "fresh", 5, fresh);
+    reconcile(f);
+    assert_string_equal(phase(f, "fresh"), "Failed");
+    assert_string_equal(message(f, "fresh"), "image later:1 is not on the node and could not be "
+                                             "pulled: pull access denied for later:1");
+    assert_null(fake_engine_find(&f->eng, "ferry.n1.ns.fresh.0.fweb"));
+    assert_int_equal(fake_engine_calls(&f->eng, "pull"), pulls + 1);
+    json_object_set_new(f->eng.pullable, "later:1", json_true());
+    reconcile(f);
+    assert_string_equal(phase(f, "fresh"), "Running");
+    assert_string_equal(fake_engine_find(&f->eng, "ferry.n1.ns.fresh.0.fweb")->image, "later:1");
+    assert_int_equal(fake_engine_calls(&f->eng, "pull"), pulls + 2);
+    /* With the image there, a new container costs no image look-up. */
+    size_t lookups = fake_engine_calls(&f->eng, "image ");
+    json_t *third = spec("third", "yo");
+    json_object_set_new(json_array_get(json_object_get(third, "services"), 0), "name",
+                        json_string("tweb"));
+    json_object_set_new(json_array_get(json_object_get(third, "services"), 1), "name",
+                        json_string("tdb"));
+    store_app(f, "third", 6, third);
+    reconcile(f);
+    assert_string_equal(phase(f, "third"), "Running");
+    assert_int_equal(fake_engine_calls(&f->eng, "image "), lookups);
 }
 
 static void test_name_clash(void **state) {
