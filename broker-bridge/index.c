@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ferry/selector.h"
+#include "ferry/sign.h"
 #include "ferry/topics.h"
 #include "records.h"
 
@@ -15,6 +16,10 @@
 typedef struct {
     char *name; /* own copy */
     json_t *item;
+    /* A node's: its enrolled signing key (a message it sends is checked against it without
+     * reading and checking its record again). */
+    bool has_sign;
+    unsigned char sign[FERRY_SIGN_KEY_LEN];
 } ix_entry;
 
 typedef struct {
@@ -36,6 +41,8 @@ typedef struct {
     char ns[FERRY_NAME_MAX];
     char name[FERRY_NAME_MAX];
     json_t *item;
+    bool has_sign;
+    unsigned char sign[FERRY_SIGN_KEY_LEN];
 } ix_change;
 
 struct bridge_index {
@@ -168,6 +175,7 @@ ferry_err bridge__index_stage(bridge_index *ix, ferry_db db, const char *key, co
         const json_t *labels = json_object_get(rec, "labels");
         if ((c.item = labels != NULL ? json_deep_copy(labels) : json_object()) == NULL)
             return FERRY_ENOMEM;
+        c.has_sign = bridge__node_key(rec, "sign", c.sign);
     }
     if (ix->nstaged == ix->capstaged) {
         size_t cap = ix->capstaged != 0 ? 2 * ix->capstaged : 16;
@@ -181,6 +189,10 @@ ferry_err bridge__index_stage(bridge_index *ix, ferry_db db, const char *key, co
     }
     ix->staged[ix->nstaged++] = c;
     return FERRY_OK;
+}
+
+bool bridge__index_staged(const bridge_index *ix) {
+    return ix->nstaged > 0;
 }
 
 void bridge__index_drop(bridge_index *ix) {
@@ -240,13 +252,15 @@ static json_t *set_get(const ix_set *s, const char *name) {
     return found ? s->v[at].item : NULL;
 }
 
-/* Set name's item (a reference is taken); false on ENOMEM, s unchanged. */
-static bool set_put(ix_set *s, const char *name, json_t *item) {
+/* Set the item of c's name (a reference is taken) and its key; false on ENOMEM, s unchanged. */
+static bool set_put(ix_set *s, const ix_change *c) {
     bool found;
-    size_t at = set_find(s, name, &found);
+    size_t at = set_find(s, c->name, &found);
     if (found) {
         json_decref(s->v[at].item);
-        s->v[at].item = json_incref(item);
+        s->v[at].item = json_incref(c->item);
+        s->v[at].has_sign = c->has_sign;
+        memcpy(s->v[at].sign, c->sign, sizeof(c->sign));
         return true;
     }
     if (s->n == s->cap) {
@@ -257,11 +271,12 @@ static bool set_put(ix_set *s, const char *name, json_t *item) {
         s->v = grown;
         s->cap = cap;
     }
-    char *copy = ferry_strdup(name);
+    char *copy = ferry_strdup(c->name);
     if (copy == NULL)
         return false;
     memmove(&s->v[at + 1], &s->v[at], (s->n - at) * sizeof(*s->v));
-    s->v[at] = (ix_entry){copy, json_incref(item)};
+    s->v[at] = (ix_entry){copy, json_incref(c->item), c->has_sign, {0}};
+    memcpy(s->v[at].sign, c->sign, sizeof(c->sign));
     s->n++;
     return true;
 }
@@ -338,7 +353,7 @@ static bool apply_one(bridge_index *ix, ix_change *c) {
         set_remove(s, c->name);
         return true;
     }
-    return set_put(s, c->name, c->item) &&
+    return set_put(s, c) &&
            (c->kind == BRIDGE_INDEX_APPS ? bucket_add(sp, c->name, c->item)
                                          : node_buckets(sp, c->name, c->item, true));
 }
@@ -395,6 +410,18 @@ const json_t *bridge__index_get(const bridge_index *ix, bridge_index_kind kind, 
                                 const char *name) {
     const ix_space *sp = space_of(ix, ns);
     return sp != NULL ? set_get(&sp->sets[kind], name) : NULL;
+}
+
+bool bridge__index_node(const bridge_index *ix, const char *ns, const char *name, bool *enrolled,
+                        unsigned char sign[FERRY_SIGN_KEY_LEN]) {
+    const ix_space *sp = space_of(ix, ns);
+    const ix_set *s = sp != NULL ? &sp->sets[BRIDGE_INDEX_NODES] : NULL;
+    bool found = false;
+    size_t at = s != NULL ? set_find(s, name, &found) : 0;
+    *enrolled = found && s->v[at].has_sign;
+    if (*enrolled)
+        memcpy(sign, s->v[at].sign, FERRY_SIGN_KEY_LEN);
+    return found;
 }
 
 void bridge__index_each(const bridge_index *ix, bridge_index_kind kind, const char *ns,

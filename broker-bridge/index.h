@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "ferry/common.h"
+#include "ferry/sign.h"
 #include "store.h"
 
 typedef struct bridge_index bridge_index;
@@ -39,6 +40,9 @@ ferry_err bridge__index_load(bridge_index *ix, ferry_store_txn *t);
  * only; other databases are ignored. FERRY_ENOMEM fails the transaction. */
 ferry_err bridge__index_stage(bridge_index *ix, ferry_db db, const char *key, const json_t *rec);
 
+/* Whether anything is staged (read under the bridge lock, as staging is done). */
+bool bridge__index_staged(const bridge_index *ix);
+
 /* Apply what was staged (after a commit) or drop it (after an abort). */
 void bridge__index_apply(bridge_index *ix);
 void bridge__index_drop(bridge_index *ix);
@@ -53,6 +57,11 @@ void bridge__index_unlock(bridge_index *ix);
  * "secrets": bool}, or a node's labels object; NULL when there is none (or the app is deleted). */
 const json_t *bridge__index_get(const bridge_index *ix, bridge_index_kind kind, const char *ns,
                                 const char *name);
+
+/* Whether node ns/name is registered (its record passed the checks); *enrolled and its signing
+ * key when it has enrolled. */
+bool bridge__index_node(const bridge_index *ix, const char *ns, const char *name, bool *enrolled,
+                        unsigned char sign[FERRY_SIGN_KEY_LEN]);
 
 /* Call fn for every item of ns in name order until it returns false. */
 typedef bool (*bridge_index_fn)(const char *name, const json_t *item, void *ctx);
