@@ -1,9 +1,10 @@
 """Benchmark: a fleet of N hollow nodes (bench/hollow_fleet.c: edge-sync's real MQTT core,
 session and LMDB store, a hollow engine) behind one broker-bridge. Measures the initial sync (all
 nodes connected and running what they target), then the time from one app update (one env value)
-until the bridge's status API counts every targeted node Running at the new version, beside a raw
-MQTT fan-out of a payload of the same size to the same number of subscribers (hollow_fleet --raw)
-on the same broker in the same run. Then: relabel one node (messages the bridge published and
+until every targeted node stored it and runs it (the fleet's "converged" line), and until the
+bridge's status API counts every targeted node Running at the new version, beside a raw MQTT
+fan-out of a payload of the same size to the same number of subscribers (hollow_fleet --raw, in
+as many processes as the fleet) on the same broker in the same run. Then: relabel one node (messages the bridge published and
 the nodes received, time until every node runs what it should), a broker restart with every node
 connected (time until every node reconnected, had its node.sync and runs what it should, and the
 traffic), optionally --create-apps K apps with a mix of selectors (time until every node runs
@@ -148,8 +149,10 @@ def main():
     ap.add_argument("--updates", type=int, default=5)
     ap.add_argument("--connect-rate", type=int, default=500, help="connects per second, in all")
     ap.add_argument("--procs", type=int, default=1,
-                    help="hollow_fleet processes sharing the nodes (one reaches 10,000 since "
-                    "its connects are paced; more spread Paho's one receive thread per process)")
+                    help="hollow_fleet processes sharing the nodes, and the raw baselines' "
+                    "subscribers (one reaches 10,000 since its connects are paced; Paho's "
+                    "MQTTAsync walks lists of every client and every in-flight publication of "
+                    "its process per packet, so a process of N/P clients costs ~1/P per packet)")
     ap.add_argument("--timeout", type=float, default=600.0, help="per phase, seconds")
     ap.add_argument("--nodes-dir", help="where the nodes' stores go (default: in the work folder); "
                     "on tmpfs (/dev/shm) LMDB's fsyncs cost nothing: the fleet commits every "
@@ -276,12 +279,12 @@ def main():
         for proc, q in zip(fleets, queues):
             threading.Thread(target=read_fleet, args=(proc, q), daemon=True).start()
 
-        def next_event(key, what, timeout=a.timeout):
-            """The next line with key of every fleet process: the time the last one was read and
-            the lines merged (counts summed)."""
+        def next_event(key, what, timeout=a.timeout, qs=None):
+            """The next line with key of every fleet process (or of those reading into qs): the
+            time the last one was read and the lines merged (counts summed, the latest wallMs)."""
             deadline = time.monotonic() + timeout
             got = []
-            for k, q in enumerate(queues):
+            for k, q in enumerate(qs if qs is not None else queues):
                 while True:
                     try:
                         t, ev = q.get(timeout=max(0.1, deadline - time.monotonic()))
@@ -297,12 +300,22 @@ def main():
             for f in ("rx", "rxBytes", "rssKiB", "threads", "fds", "converged", "nodes"):
                 if f in merged:
                     merged[f] = sum(ev[f] for _, ev in got)
-            if "seconds" in merged:
-                merged["seconds"] = max(ev["seconds"] for _, ev in got)
+            for f in ("seconds", "wallMs"):
+                if f in merged:
+                    merged[f] = max(ev[f] for _, ev in got)
             return max(t for t, _ in got), merged
 
         def reload_expect():
-            """New expectations to the fleet (SIGHUP); the rx totals at that moment."""
+            """New expectations to the fleet (SIGHUP); the rx totals at that moment. Lines of
+            an earlier expectation still queued are dropped first (a reload that finds every
+            node of a process already running the new expectation prints its "converged" line
+            at once, after its "reloaded" line)."""
+            for q in queues:
+                while not q.empty():
+                    ev = q.get_nowait()[1]
+                    if ev.get("eof"):
+                        q.put((time.monotonic(), ev))
+                        break
             for proc in fleets:
                 proc.send_signal(signal.SIGHUP)
             return next_event("reloaded", "the fleet's reload")[1]
@@ -335,20 +348,33 @@ def main():
         time.sleep(0.5)
         for app in ("app-0", "everywhere"):
             targeted = sum(1 for n in names if app in expect[n])
-            times = []
+            times, on_nodes = [], []
             for u in range(a.updates):
+                # The version the update will get (the bridge's next rev: nothing else writes
+                # now) goes to the fleet first, so that its "converged" line marks the moment
+                # the last node stored the update and runs it; the bridge's status API is
+                # polled only after that, so that polling does not load the bridge meanwhile.
+                code, health = api.get("/healthz", timeout=10)
+                assert code == 200, (code, health)
+                v = versions[app] = health["rev"] + 1
+                write_expect()
+                reload_expect()
+                t0 = time.monotonic()
                 code, body = api.put(f"{path}/apps/{app}",
                                      spec(app, a.services, f"u{u}", apps[app]))
-                t0 = time.monotonic()
-                assert code == 200, (code, body)
-                v = versions[app] = body["version"]
+                assert code == 200 and body["version"] == v, (code, body, v)
+                t1, _ = next_event("converged", f"{app} v{v} on its {targeted} nodes")
+                on_nodes.append(t1 - t0)
                 harness.poll(lambda: durable(app, v, targeted), a.timeout,
                              f"{app} v{v} Running on {targeted} nodes", interval=0.02,
                              alive=lambda: all(p.poll() is None for p in fleets))
                 times.append(time.monotonic() - t0)
             out[f"update_{app}"] = {"targeted": targeted,
                                     "median_s": round(statistics.median(times), 3),
-                                    "min_s": round(min(times), 3), "max_s": round(max(times), 3)}
+                                    "min_s": round(min(times), 3), "max_s": round(max(times), 3),
+                                    "nodes_median_s": round(statistics.median(on_nodes), 3),
+                                    "nodes_min_s": round(min(on_nodes), 3),
+                                    "nodes_max_s": round(max(on_nodes), 3)}
         size = int(size_cap.communicate(timeout=35)[0].strip() or "0")
         out["delta_bytes"] = size
 
@@ -432,37 +458,53 @@ def main():
                 proc.kill()
                 proc.wait()
 
-        # Raw baseline: the same broker fanning a payload of the delta's size out to as many
-        # plain subscribers as the "everywhere" app targets.
-        raw = subprocess.run([os.path.join(build, "bench", "hollow_fleet"), "--mqtt", uri,
-                              "--raw", str(a.nodes), "--raw-bytes", str(max(size, 1)),
-                              "--raw-rounds", str(a.updates), "--connect-rate",
-                              str(a.connect_rate)], capture_output=True, text=True,
-                             timeout=a.timeout)
-        rounds = [json.loads(x)["ms"] / 1000 for x in raw.stdout.splitlines() if '"raw"' in x]
-        if rounds:
-            out["raw_fanout"] = {"subscribers": a.nodes, "bytes": size,
-                                 "median_s": round(statistics.median(rounds), 3),
-                                 "min_s": round(min(rounds), 3), "max_s": round(max(rounds), 3)}
-        else:
-            out["raw_fanout"] = {"error": raw.stderr[-2000:]}
+        def raw_fleet(extra):
+            """N plain subscribers (the same MQTT core, persistent sessions) in --procs
+            processes, shared as the fleet's nodes are: the processes and their stdout queues."""
+            ps, qs = [], []
+            for k in range(a.procs):
+                first, cnt = k * share, min(share, a.nodes - k * share)
+                if cnt <= 0:
+                    break
+                ps.append(start([os.path.join(build, "bench", "hollow_fleet"), "--mqtt", uri,
+                                 "--raw", str(cnt), "--connect-rate",
+                                 str(max(1, a.connect_rate // a.procs))] + extra,
+                                f"{fleet_log}-raw-{k}", pipe=True))
+                qs.append(queue.Queue())
+                threading.Thread(target=read_fleet, args=(ps[-1], qs[-1]), daemon=True).start()
+            return ps, qs
 
-        # Raw baseline of the restart: N plain subscribers (same MQTT core, persistent
-        # sessions) reconnect and subscribe again.
-        rawp = subprocess.Popen([os.path.join(build, "bench", "hollow_fleet"), "--mqtt", uri,
-                                 "--raw", str(a.nodes), "--raw-reconnect", "--connect-rate",
-                                 str(a.connect_rate)], stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True)
-        procs.append(rawp)
-        assert rawp.stdout.readline(), "hollow_fleet --raw-reconnect ended"
+        def raw_stop(ps):
+            for p in ps:
+                p.send_signal(signal.SIGTERM)
+            for p in ps:
+                p.wait(timeout=max(60, a.nodes / 20))
+
+        # Raw baseline: the same broker fanning a payload of the delta's size out to as many
+        # plain subscribers as the "everywhere" app targets: one publish per SIGHUP to the
+        # first process, the time until the last subscriber of every process got it.
+        ps, qs = raw_fleet(["--raw-bytes", str(max(size, 1)), "--raw-on-signal"])
+        next_event("rawSubscribed", "the raw subscribers", qs=qs)
+        rounds = []
+        for u in range(a.updates):
+            ps[0].send_signal(signal.SIGHUP)
+            pub = next_event("rawPublished", "the raw publish", qs=qs[:1])[1]
+            got = next_event("rawRound", f"raw round {u + 1} received by all", qs=qs)[1]
+            rounds.append((got["wallMs"] - pub["wallMs"]) / 1000)
+        raw_stop(ps)
+        out["raw_fanout"] = {"subscribers": a.nodes, "bytes": size, "procs": len(ps),
+                             "median_s": round(statistics.median(rounds), 3),
+                             "min_s": round(min(rounds), 3), "max_s": round(max(rounds), 3)}
+
+        # Raw baseline of the restart: N plain subscribers reconnect and subscribe again.
+        ps, qs = raw_fleet(["--raw-reconnect"])
+        next_event("rawSubscribed", "the raw subscribers", qs=qs)
         t0 = time.monotonic()
         broker = restart_broker(broker)
-        line = rawp.stdout.readline()
-        t1 = time.monotonic()
-        out["raw_reconnect"] = {"clients": a.nodes, "resubscribed_s": round(t1 - t0, 3)
-                                if line else None}
-        rawp.send_signal(signal.SIGTERM)
-        rawp.wait(timeout=max(60, a.nodes / 20))
+        t1, _ = next_event("rawSubscribed", "the raw subscribers after the restart", qs=qs)
+        out["raw_reconnect"] = {"clients": a.nodes, "procs": len(ps),
+                                "resubscribed_s": round(t1 - t0, 3)}
+        raw_stop(ps)
         counter.stop()
         print(json.dumps(out, indent=1))
         table(out)
@@ -484,9 +526,15 @@ def table(o):
     def s(x):
         return "-" if x is None else f"{x:.3f} s"
     raw = o.get("raw_fanout", {}).get("median_s")
-    rows = [("update app-0 (N/zones nodes)", o["update_app-0"]["median_s"], None, ""),
-            ("update everywhere (N nodes)", o["update_everywhere"]["median_s"], raw,
+    rows = [("update app-0 -> stored + running on its N/zones nodes",
+             o["update_app-0"]["nodes_median_s"], None, ""),
+            ("update app-0 -> the bridge counts N/zones Running", o["update_app-0"]["median_s"],
+             None, ""),
+            ("update everywhere -> stored + running on N nodes",
+             o["update_everywhere"]["nodes_median_s"], raw,
              "raw fan-out of the delta's size to N"),
+            ("update everywhere -> the bridge counts N Running",
+             o["update_everywhere"]["median_s"], raw, "raw fan-out of the delta's size to N"),
             ("broker restart -> all reconnected + converged", o["broker_restart"]["settled_s"],
              o["raw_reconnect"]["resubscribed_s"], "raw reconnect of N clients"),
             ("relabel one node -> converged", o["relabel_one"]["converged_s"], None, "")]
@@ -514,8 +562,9 @@ def chart(o, json_path):
         return
     dat, png = json_path + ".dat", os.path.splitext(json_path)[0] + ".png"
     with open(dat, "w") as f:
-        f.write(f'"update everywhere" {o["update_everywhere"]["median_s"]} '
+        f.write(f'"update everywhere (nodes)" {o["update_everywhere"]["nodes_median_s"]} '
                 f'{o.get("raw_fanout", {}).get("median_s", 0)}\n')
+        f.write(f'"update everywhere (bridge)" {o["update_everywhere"]["median_s"]} 0\n')
         f.write(f'"broker restart" {o["broker_restart"]["settled_s"]} '
                 f'{o["raw_reconnect"]["resubscribed_s"] or 0}\n')
         f.write(f'"relabel one" {o["relabel_one"]["converged_s"]} 0\n')

@@ -24,7 +24,11 @@
  * --raw N: a baseline instead of the fleet: N plain subscribers (the same MQTT core) on one
  * topic and one publisher; prints the time until all N received each of --raw-rounds payloads of
  * --raw-bytes bytes. With --raw-reconnect, nothing is published: a line each time all N are
- * subscribed (again, after a broker restart).
+ * subscribed (again, after a broker restart). With --raw-on-signal (several processes sharing
+ * the subscribers, as the fleet's --procs share the nodes): a line once all N are subscribed,
+ * one payload published per SIGHUP (a line with its wall-clock time), and a line with the
+ * wall-clock time each time all N have received one more; the benchmark takes the last
+ * process's line minus the publish.
  *
  * Threads: everything here runs on the libuv loop thread; Paho's MQTTAsync adds its own threads,
  * shared by all clients of the process (bench/README.md has what was measured). */
@@ -78,7 +82,7 @@ struct fleet {
     const char *mqtt_uri, *ns, *prefix, *data_dir, *report_path, *expect_path;
     int nodes, first_index, connect_rate, connect_window, reconcile_interval_s, raw, raw_bytes,
         raw_rounds;
-    bool first, raw_reconnect;
+    bool first, raw_reconnect, raw_on_signal;
 
     ferry_daemon d;
     uv_timer_t connect_timer;
@@ -109,6 +113,8 @@ struct fleet {
     int64_t round_start_ms;
     long round_target;
     double *round_ms;
+    long raw_got;       /* every subscriber's, in all */
+    bool publish_asked; /* --raw-on-signal: a SIGHUP came, the publish is not done yet */
     int exit_code;
 };
 
@@ -195,15 +201,8 @@ out:
     json_decref(nodes);
 }
 
-static void check_converged(fleet *f, node *n) {
-    bool c = node_converged(f, n);
-    if (c == n->converged)
-        return;
-    n->converged = c;
-    if (c)
-        f->nconverged++;
-    else
-        f->nconverged--;
+/* The "converged" line, once every node runs what --expect asks (once per expectation). */
+static void converged_line(fleet *f) {
     if (f->nconverged == (size_t)f->nodes && f->converged_ms == 0) {
         f->converged_ms = ferry_mono_ms();
         printf("{\"converged\": true, \"nodes\": %d, \"seconds\": %.3f, \"rssKiB\": %ld, "
@@ -215,6 +214,18 @@ static void check_converged(fleet *f, node *n) {
         if (f->first)
             ferry_daemon_stop(&f->d);
     }
+}
+
+static void check_converged(fleet *f, node *n) {
+    bool c = node_converged(f, n);
+    if (c == n->converged)
+        return;
+    n->converged = c;
+    if (c)
+        f->nconverged++;
+    else
+        f->nconverged--;
+    converged_line(f);
 }
 
 /* One status entry per service, "running", as observe/plan would report them. */
@@ -265,7 +276,6 @@ static void hollow_reconcile(node *n) {
         switch (dirs[i].kind) {
         case FERRY_DIRECTIVE_RUN:
             phase = "Running";
-            containers = containers_of(e->app.spec);
             json_object_set_new(n->running, e->name, json_integer(e->app.version));
             break;
         case FERRY_DIRECTIVE_SCHEDULED:
@@ -282,13 +292,17 @@ static void hollow_reconcile(node *n) {
         case FERRY_DIRECTIVE_FORGET:
             break;
         }
-        if (phase == NULL)
+        const char *message = dirs[i].kind == FERRY_DIRECTIVE_RUN ? "" : dirs[i].message;
+        /* As edge-sync passes only the apps that changed: a status already reported as it
+         * stands is not built again (ferry_session_report would drop it). */
+        if (phase == NULL ||
+            ferry_session_reported(n->session, e->name, e->app.version, phase, message))
             continue;
+        containers = dirs[i].kind == FERRY_DIRECTIVE_RUN ? containers_of(e->app.spec) : NULL;
         status = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o}", "type", FERRY_MSG_APP_STATUS,
                            "ns", n->f->ns, "node", n->name, "app", e->name, "version",
-                           (json_int_t)e->app.version, "phase", phase, "message",
-                           dirs[i].kind == FERRY_DIRECTIVE_RUN ? "" : dirs[i].message, "containers",
-                           containers != NULL ? containers : json_array());
+                           (json_int_t)e->app.version, "phase", phase, "message", message,
+                           "containers", containers != NULL ? containers : json_array());
         if (status != NULL)
             ferry_session_report(n->session, status);
         json_decref(status);
@@ -365,6 +379,7 @@ static void on_messages(void *ud, const ferry_mqtt_msg *msgs, size_t cnt) {
     fleet *f = n->f;
     if (n->session == NULL) { /* --raw subscriber */
         n->raw_got += (long)cnt;
+        f->raw_got += (long)cnt;
         f->round_target -= (long)cnt;
         return;
     }
@@ -423,7 +438,35 @@ static void node_wake(void *ctx) {
 
 /* ---- --raw: the broker's fan-out alone ---- */
 
+/* --raw-on-signal: the subscribed line, a publish per SIGHUP, a line per round all received. */
+static void raw_signalled_step(fleet *f) {
+    if (!f->all_subscribed && f->nsubscribed == (size_t)f->raw) {
+        f->all_subscribed = true;
+        printf("{\"rawSubscribed\": %d}\n", f->raw);
+        fflush(stdout);
+    }
+    while (f->raw_got >= (long)f->raw * (f->round + 1)) {
+        f->round++;
+        printf("{\"rawRound\": %d, \"wallMs\": %lld}\n", f->round, (long long)ferry_now_ms());
+        fflush(stdout);
+    }
+    if (f->publish_asked && f->pub_up) {
+        unsigned char *payload = calloc(1, (size_t)f->raw_bytes);
+        if (payload == NULL)
+            return;
+        f->publish_asked = false;
+        printf("{\"rawPublished\": true, \"wallMs\": %lld}\n", (long long)ferry_now_ms());
+        fflush(stdout);
+        ferry_mqtt_publish(f->pub, "bench/raw", payload, (size_t)f->raw_bytes, NULL);
+        free(payload);
+    }
+}
+
 static void raw_step(fleet *f) {
+    if (f->raw_on_signal) {
+        raw_signalled_step(f);
+        return;
+    }
     if (f->raw_reconnect) {
         bool all = f->nsubscribed == (size_t)f->raw;
         if (all && !f->all_subscribed) {
@@ -493,8 +536,14 @@ static void on_sighup(uv_signal_t *h, int signum) {
     fflush(stdout);
     for (int i = 0; i < f->nodes; i++)
         check_converged(f, &f->n[i]);
-    if (f->nconverged == (size_t)f->nodes && f->converged_ms == 0)
-        check_converged(f, &f->n[0]); /* nothing changed: print the line anyway */
+    converged_line(f); /* every node ran it already (none of them changed): the line now */
+}
+
+static void on_raw_sighup(uv_signal_t *h, int signum) {
+    fleet *f = h->data;
+    (void)signum;
+    f->publish_asked = true;
+    raw_step(f);
 }
 
 static void on_wake(void *ud) {
@@ -582,7 +631,7 @@ static void on_stop(void *ud) {
     write_report(f);
     progress(f, "stopping");
     uv_close((uv_handle_t *)&f->connect_timer, NULL);
-    if (f->expect_path != NULL)
+    if (f->expect_path != NULL || f->raw_on_signal)
         uv_close((uv_handle_t *)&f->sighup, NULL);
     for (size_t i = 0; i < total; i++) {
         ferry_mqtt_destroy(f->n[i].mqtt);
@@ -662,7 +711,8 @@ static void node_close(node *n) {
 static const char synopsis[] =
     "hollow_fleet --mqtt URI --ns NS --nodes N --data DIR [--prefix NAME] [--expect FILE] "
     "[--report FILE]\n"
-    "       hollow_fleet --mqtt URI --raw N [--raw-bytes B] [--raw-rounds R]";
+    "       hollow_fleet --mqtt URI --raw N [--raw-bytes B] [--raw-rounds R | --raw-reconnect | "
+    "--raw-on-signal]";
 
 int main(int argc, char **argv) {
     static fleet f;
@@ -699,6 +749,9 @@ int main(int argc, char **argv) {
         {"raw-reconnect", FERRY_OPT_FLAG, &f.raw_reconnect, 0, 0, NULL,
          "with --raw: publish nothing; print a line whenever all N are subscribed (again, after a "
          "broker restart); run until SIGTERM"},
+        {"raw-on-signal", FERRY_OPT_FLAG, &f.raw_on_signal, 0, 0, NULL,
+         "with --raw: publish once per SIGHUP; print when all N are subscribed and each time all "
+         "N have received one more (wall-clock ms); run until SIGTERM"},
         {"log-level", FERRY_OPT_LOG_LEVEL, NULL, 0, 0, "LEVEL", "error|warn|info|debug (warn)"},
         {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
@@ -770,12 +823,14 @@ int main(int argc, char **argv) {
     uv_timer_init(f.d.loop, &f.connect_timer);
     f.connect_timer.data = &f;
     uv_timer_start(&f.connect_timer, on_connect_timer, 0, 50);
-    if (f.expect_path != NULL) {
+    if (f.expect_path != NULL || f.raw_on_signal) {
         uv_signal_init(f.d.loop, &f.sighup);
         f.sighup.data = &f;
-        uv_signal_start(&f.sighup, on_sighup, SIGHUP);
+        uv_signal_start(&f.sighup, f.raw_on_signal ? on_raw_sighup : on_sighup, SIGHUP);
     }
-    f.exit_code = (f.raw > 0 && !f.raw_reconnect) || (f.first && f.expect != NULL) ? 1 : 0;
+    f.exit_code =
+        (f.raw > 0 && !f.raw_reconnect && !f.raw_on_signal) || (f.first && f.expect != NULL) ? 1
+                                                                                             : 0;
     if (f.raw > 0)
         f.nodes = f.raw; /* the progress lines count the subscribers */
     ferry_daemon_run(&f.d);

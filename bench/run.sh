@@ -5,9 +5,10 @@
 #
 #   bench/run.sh [RUNS]      (default 5 runs per figure; builds first with scripts/build.sh)
 #
-# FERRY_BENCH_FLEET=N (optional): also the fleet benchmark (bench_fleet.py) with N hollow nodes,
-# stores on /dev/shm, 1,000 apps created (FERRY_BENCH_FLEET_APPS), figures in
-# $PREFIX/bench-fleet-N.json and .png (needs no engine).
+# FERRY_BENCH_FLEET=N (optional): also the fleet benchmark (bench_fleet.py) with N hollow nodes
+# in FERRY_BENCH_FLEET_PROCS processes (16; the raw baselines use as many), stores on /dev/shm,
+# 1,000 apps created (FERRY_BENCH_FLEET_APPS), figures in $PREFIX/bench-fleet-N.json and .png
+# (needs no engine).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$FERRY_ROOT" || exit 1
@@ -26,6 +27,7 @@ rc=0
 if [[ -n "${FERRY_BENCH_FLEET:-}" ]]; then
     python3 bench/bench_fleet.py --build-dir "$PREFIX" --nodes "$FERRY_BENCH_FLEET" \
         --nodes-dir /dev/shm --updates 3 --create-apps "${FERRY_BENCH_FLEET_APPS:-1000}" \
+        --procs "${FERRY_BENCH_FLEET_PROCS:-16}" \
         --json "$PREFIX/bench-fleet-$FERRY_BENCH_FLEET.json" || rc=1
 fi
 for engine in docker podman; do

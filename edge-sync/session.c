@@ -447,6 +447,15 @@ void ferry_session_report(ferry_session *s, const json_t *status) {
     json_decref(msg);
 }
 
+bool ferry_session_reported(const ferry_session *s, const char *app, int64_t version,
+                            const char *phase, const char *message) {
+    const json_t *st = json_object_get(s->published, app);
+    const char *p = json_string_value(json_object_get(st, "phase"));
+    const char *m = json_string_value(json_object_get(st, "message"));
+    return st != NULL && json_integer_value(json_object_get(st, "version")) == version &&
+           p != NULL && strcmp(p, phase) == 0 && m != NULL && strcmp(m, message) == 0;
+}
+
 bool ferry_session_hello_outstanding(const ferry_session *s) {
     return s->hello_outstanding;
 }

@@ -114,6 +114,11 @@ void ferry_session_wake_at(ferry_session *s, int64_t wall_ms, int64_t now_wall, 
  * it differs from the last one published for the app since the connection came up. */
 void ferry_session_report(ferry_session *s, const json_t *status);
 
+/* Whether the last status published for app since the connection came up has this version,
+ * phase and message (a caller may skip building one that ferry_session_report would drop). */
+bool ferry_session_reported(const ferry_session *s, const char *app, int64_t version,
+                            const char *phase, const char *message);
+
 /* The node forgot app (its tombstone was collected): clear its retained status on the broker (an
  * empty retained message, signed) so that the bridge drops its record too. */
 void ferry_session_forget(ferry_session *s, const char *app);

@@ -377,9 +377,14 @@ static void test_status_published_once(void **state) {
                            "message", "", "containers");
     ferry_session_connected(f->s, 1000);
     did(f);
+    assert_false(ferry_session_reported(f->s, "web", 3, "Running", ""));
     ferry_session_report(f->s, st);
     assert_string_equal(did(f), "pub ferry/default/nodes/n1/status/web app.status retained");
     assert_non_null(json_object_get(last_msg(f), "ts"));
+    assert_true(ferry_session_reported(f->s, "web", 3, "Running", ""));
+    assert_false(ferry_session_reported(f->s, "web", 4, "Running", ""));
+    assert_false(ferry_session_reported(f->s, "web", 3, "Failed", ""));
+    assert_false(ferry_session_reported(f->s, "web", 3, "Running", "why"));
     ferry_session_report(f->s, st);
     assert_string_equal(did(f), "");
     json_object_set_new(st, "phase", json_string("Failed"));
@@ -388,6 +393,7 @@ static void test_status_published_once(void **state) {
     /* After a reconnect everything is reported again. */
     ferry_session_connected(f->s, 2000);
     did(f);
+    assert_false(ferry_session_reported(f->s, "web", 3, "Failed", ""));
     ferry_session_report(f->s, st);
     assert_string_equal(did(f), "pub ferry/default/nodes/n1/status/web app.status retained");
     json_decref(st);
