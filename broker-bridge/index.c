@@ -16,15 +16,21 @@
 typedef struct {
     char *name; /* own copy */
     json_t *item;
-    /* A node's: its enrolled signing key (a message it sends is checked against it without
-     * reading and checking its record again). */
-    bool has_sign;
-    unsigned char sign[FERRY_SIGN_KEY_LEN];
+    /* A node's enrolled signing key (FERRY_SIGN_KEY_LEN bytes, own copy; NULL: not enrolled): a
+     * message it sends is checked against it without reading and checking its record again.
+     * Out of line, so that an entry stays small (inserts move the entries after it). */
+    unsigned char *sign;
 } ix_entry;
 
 typedef struct {
     ix_entry *v;
     size_t n, cap;
+    /* The names again, one after the other (NUL-terminated; names[off[i]] is v[i]'s), for the
+     * name search: 100,000 names scattered over the heap cost a cache miss each. Rebuilt by the
+     * first search after a name came or went (stale), under names_lock. */
+    char *names;
+    size_t *off;
+    bool stale;
 } ix_set;
 
 typedef struct ix_space {
@@ -47,7 +53,8 @@ typedef struct {
 
 struct bridge_index {
     pthread_rwlock_t lock;
-    ix_space *spaces; /* few namespaces: a list */
+    pthread_mutex_t names_lock; /* rebuilds of the sets' name arenas (readers hold lock) */
+    ix_space *spaces;           /* few namespaces: a list */
     ix_change *staged;
     size_t nstaged, capstaged;
 };
@@ -67,6 +74,11 @@ ferry_err bridge__index_new(bridge_index **out) {
         ferry_free(ix);
         return FERRY_ENOMEM;
     }
+    if (pthread_mutex_init(&ix->names_lock, NULL) != 0) {
+        pthread_rwlock_destroy(&ix->lock);
+        ferry_free(ix);
+        return FERRY_ENOMEM;
+    }
     *out = ix;
     return FERRY_OK;
 }
@@ -75,8 +87,11 @@ static void set_free(ix_set *s) {
     for (size_t i = 0; i < s->n; i++) {
         ferry_free(s->v[i].name);
         json_decref(s->v[i].item);
+        ferry_free(s->v[i].sign);
     }
     ferry_free(s->v);
+    ferry_free(s->names);
+    ferry_free(s->off);
 }
 
 void bridge__index_free(bridge_index *ix) {
@@ -93,6 +108,7 @@ void bridge__index_free(bridge_index *ix) {
         ferry_free(sp);
     }
     pthread_rwlock_destroy(&ix->lock);
+    pthread_mutex_destroy(&ix->names_lock);
     ferry_free(ix);
 }
 
@@ -252,32 +268,50 @@ static json_t *set_get(const ix_set *s, const char *name) {
     return found ? s->v[at].item : NULL;
 }
 
+/* The own copy of c's signing key in *sign (NULL when it has none); false on ENOMEM. */
+static bool sign_copy(const ix_change *c, unsigned char **sign) {
+    *sign = NULL;
+    if (!c->has_sign)
+        return true;
+    if ((*sign = ferry_malloc(FERRY_SIGN_KEY_LEN)) == NULL)
+        return false;
+    memcpy(*sign, c->sign, FERRY_SIGN_KEY_LEN);
+    return true;
+}
+
 /* Set the item of c's name (a reference is taken) and its key; false on ENOMEM, s unchanged. */
 static bool set_put(ix_set *s, const ix_change *c) {
     bool found;
+    unsigned char *sign;
     size_t at = set_find(s, c->name, &found);
+    if (!sign_copy(c, &sign))
+        return false;
     if (found) {
         json_decref(s->v[at].item);
         s->v[at].item = json_incref(c->item);
-        s->v[at].has_sign = c->has_sign;
-        memcpy(s->v[at].sign, c->sign, sizeof(c->sign));
+        ferry_free(s->v[at].sign);
+        s->v[at].sign = sign;
         return true;
     }
     if (s->n == s->cap) {
         size_t cap = s->cap != 0 ? 2 * s->cap : 64;
         ix_entry *grown = ferry_realloc(s->v, cap * sizeof(*grown));
-        if (grown == NULL)
+        if (grown == NULL) {
+            ferry_free(sign);
             return false;
+        }
         s->v = grown;
         s->cap = cap;
     }
     char *copy = ferry_strdup(c->name);
-    if (copy == NULL)
+    if (copy == NULL) {
+        ferry_free(sign);
         return false;
+    }
     memmove(&s->v[at + 1], &s->v[at], (s->n - at) * sizeof(*s->v));
-    s->v[at] = (ix_entry){copy, json_incref(c->item), c->has_sign, {0}};
-    memcpy(s->v[at].sign, c->sign, sizeof(c->sign));
+    s->v[at] = (ix_entry){copy, json_incref(c->item), sign};
     s->n++;
+    s->stale = true;
     return true;
 }
 
@@ -288,8 +322,10 @@ static void set_remove(ix_set *s, const char *name) {
         return;
     ferry_free(s->v[at].name);
     json_decref(s->v[at].item);
+    ferry_free(s->v[at].sign);
     memmove(&s->v[at], &s->v[at + 1], (s->n - at - 1) * sizeof(*s->v));
     s->n--;
+    s->stale = true;
 }
 
 static void bucket_remove(ix_space *sp, const char *name, const json_t *item) {
@@ -418,7 +454,7 @@ bool bridge__index_node(const bridge_index *ix, const char *ns, const char *name
     const ix_set *s = sp != NULL ? &sp->sets[BRIDGE_INDEX_NODES] : NULL;
     bool found = false;
     size_t at = s != NULL ? set_find(s, name, &found) : 0;
-    *enrolled = found && s->v[at].has_sign;
+    *enrolled = found && s->v[at].sign != NULL;
     if (*enrolled)
         memcpy(sign, s->v[at].sign, FERRY_SIGN_KEY_LEN);
     return found;
@@ -434,6 +470,53 @@ void bridge__index_each(const bridge_index *ix, bridge_index_kind kind, const ch
         if (!fn(s->v[i].name, s->v[i].item, ctx))
             return;
     }
+}
+
+/* Lay s's names out one after the other again; false on ENOMEM (s->stale stays set). */
+static bool names_rebuild(ix_set *s) {
+    size_t len = 0;
+    for (size_t i = 0; i < s->n; i++)
+        len += strlen(s->v[i].name) + 1;
+    char *names = ferry_malloc(len > 0 ? len : 1);
+    size_t *off = ferry_malloc((s->n > 0 ? s->n : 1) * sizeof(*off));
+    if (names == NULL || off == NULL) {
+        ferry_free(names);
+        ferry_free(off);
+        return false;
+    }
+    len = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        size_t l = strlen(s->v[i].name) + 1;
+        memcpy(names + len, s->v[i].name, l);
+        off[i] = len;
+        len += l;
+    }
+    ferry_free(s->names);
+    ferry_free(s->off);
+    s->names = names;
+    s->off = off;
+    s->stale = false;
+    return true;
+}
+
+ferry_err bridge__index_each_named(const bridge_index *ix, bridge_index_kind kind, const char *ns,
+                                   const char *part, bridge_index_fn fn, void *ctx) {
+    ix_space *sp = space_of(ix, ns);
+    if (sp == NULL)
+        return FERRY_OK;
+    ix_set *s = &sp->sets[kind];
+    bridge_index *mix = (bridge_index *)ix; /* the arena is a cache: rebuilt under its own lock */
+    pthread_mutex_lock(&mix->names_lock);
+    bool ok = !s->stale || names_rebuild(s);
+    pthread_mutex_unlock(&mix->names_lock);
+    if (!ok)
+        return FERRY_ENOMEM;
+    /* No writer can run while the caller holds the read lock: the arena stays as it is. */
+    for (size_t i = 0; i < s->n; i++) {
+        if (strstr(s->names + s->off[i], part) != NULL && !fn(s->v[i].name, s->v[i].item, ctx))
+            break;
+    }
+    return FERRY_OK;
 }
 
 void bridge__index_namespaces(const bridge_index *ix, bridge_index_ns_fn fn, void *ctx) {

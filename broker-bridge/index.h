@@ -68,6 +68,12 @@ typedef bool (*bridge_index_fn)(const char *name, const json_t *item, void *ctx)
 void bridge__index_each(const bridge_index *ix, bridge_index_kind kind, const char *ns,
                         bridge_index_fn fn, void *ctx);
 
+/* Call fn, in name order, for every item of ns whose name contains part (strstr: a caller that
+ * wants the search case-insensitive lowers part; names are lower case) until it returns false.
+ * FERRY_ENOMEM when the names could not be laid out for the search. */
+ferry_err bridge__index_each_named(const bridge_index *ix, bridge_index_kind kind, const char *ns,
+                                   const char *part, bridge_index_fn fn, void *ctx);
+
 /* Call fn for every namespace the index holds apps or nodes of, with their numbers. */
 typedef void (*bridge_index_ns_fn)(const char *ns, size_t apps, size_t nodes, void *ctx);
 void bridge__index_namespaces(const bridge_index *ix, bridge_index_ns_fn fn, void *ctx);

@@ -304,13 +304,14 @@ static ferry_err list_txn(ferry_store_txn *t, read_op *op, ferry_db db) {
         ls.needle_fits = n < sizeof(ls.needle); /* longer than any name: nothing matches */
         for (size_t i = 0; ls.needle_fits && i <= n; i++)
             ls.needle[i] = (char)tolower((unsigned char)name[i]);
+        bridge_index_kind kind = db == FERRY_DB_APPS ? BRIDGE_INDEX_APPS : BRIDGE_INDEX_NODES;
         err = FERRY_OK;
         if (db == FERRY_DB_NODES && op->selector != NULL)
             err = bridge__index_nodes_for(op->b->index, op->ns, op->selector, index_each, &ls);
-        else
-            bridge__index_each(op->b->index,
-                               db == FERRY_DB_APPS ? BRIDGE_INDEX_APPS : BRIDGE_INDEX_NODES, op->ns,
-                               index_each, &ls);
+        else if (ls.filter && ls.needle_fits)
+            err = bridge__index_each_named(op->b->index, kind, op->ns, ls.needle, index_each, &ls);
+        else if (!ls.filter)
+            bridge__index_each(op->b->index, kind, op->ns, index_each, &ls);
         if (err == FERRY_OK)
             err = op->err != FERRY_OK ? op->err : page_views(&ls);
         json_decref(ls.page);

@@ -302,6 +302,19 @@ static void test_list_paging_and_filter(void **state) {
     assert_int_equal(json_array_size(json_object_get(out, "items")), 1);
     assert_string_equal(str(json_array_get(json_object_get(out, "items"), 0), "name"), "webshop");
     json_decref(out);
+    /* A name that comes or goes after a search is found, or not, by the next one. */
+    assert_int_equal(req(f, "POST", "/v1/namespaces/default/apps",
+                         "{\"name\":\"aweb\",\"services\":[{\"name\":\"s\",\"image\":\"x:1\"}]}",
+                         &out),
+                     201);
+    json_decref(out);
+    assert_int_equal(req(f, "DELETE", "/v1/namespaces/default/apps/web-a", NULL, &out), 200);
+    json_decref(out);
+    assert_int_equal(req(f, "GET", "/v1/namespaces/default/apps?name=web", NULL, &out), 200);
+    assert_int_equal(json_integer_value(json_object_get(out, "total")), 3);
+    assert_string_equal(str(json_array_get(json_object_get(out, "items"), 0), "name"), "aweb");
+    assert_string_equal(str(json_array_get(json_object_get(out, "items"), 1), "name"), "web-b");
+    json_decref(out);
 
     assert_int_equal(req(f, "GET", "/v1/namespaces/default/apps?page=0", NULL, &out), 400);
     assert_string_equal(str(out, "field"), "page");
