@@ -1,17 +1,17 @@
-"""Benchmark: a fleet of N hollow nodes (bench/hollow_fleet.c: edge-sync's real MQTT core,
-session and LMDB store, a hollow engine) behind one broker-bridge. Measures the initial sync (all
-nodes connected and running what they target), then the time from one app update (one env value)
-until every targeted node stored it and runs it (the fleet's "converged" line), and until the
-bridge's status API counts every targeted node Running at the new version, beside a raw MQTT
-fan-out of a payload of the same size to the same number of subscribers (hollow_fleet --raw, in
-as many processes as the fleet) on the same broker in the same run. Then: relabel one node (messages the bridge published and
-the nodes received, time until every node runs what it should), a broker restart with every node
-connected (time until every node reconnected, had its node.sync and runs what it should, and the
-traffic), optionally --create-apps K apps with a mix of selectors (time until every node runs
-them), and the raw baselines: fan-out of a payload of the delta's size to N subscribers, and a
-broker restart with N plain subscribers (hollow_fleet --raw N --raw-reconnect: time until all are
-subscribed again). Prints a table and figures as JSON (--json FILE, and a PNG chart beside it
-when gnuplot is installed); asserts nothing about speed.
+"""Benchmark: a fleet of N hollow nodes (bench/hollow_fleet.c: edge-sync's real MQTT core, session
+and LMDB store, a hollow engine) behind one broker-bridge. Measures the initial sync (all nodes
+connected and running what they target), then the time from one app update (one env value) until
+every targeted node stored it and runs it (the fleet's "converged" line), and until the bridge's
+status API counts every targeted node Running at the new version, beside a raw MQTT fan-out of a
+payload of the same size to the same number of subscribers (hollow_fleet --raw, in as many
+processes as the fleet) on the same broker in the same run. Then: relabel one node (messages the
+bridge published and the nodes received, time until every node runs what it should), a broker
+restart with every node connected (time until every node reconnected, had its node.sync and runs
+what it should, and the traffic), optionally --create-apps K apps with a mix of selectors (time
+until every node runs them), and the raw baselines: fan-out of a payload of the delta's size to N
+subscribers, and a broker restart with N plain subscribers (hollow_fleet --raw N --raw-reconnect:
+time until all are subscribed again). Prints a table and figures as JSON (--json FILE, and a PNG
+chart beside it when gnuplot is installed); asserts nothing about speed.
 
     python3 bench/bench_fleet.py --build-dir bf --nodes 100 [--zones 10] [--apps 10]
         [--services 10] [--updates 5] [--create-apps 1000] [--json FILE] [--keep DIR]
@@ -467,8 +467,8 @@ def main():
                 if cnt <= 0:
                     break
                 ps.append(start([os.path.join(build, "bench", "hollow_fleet"), "--mqtt", uri,
-                                 "--raw", str(cnt), "--connect-rate",
-                                 str(max(1, a.connect_rate // a.procs))] + extra,
+                                 "--raw", str(cnt), "--first-node", str(first),
+                                 "--connect-rate", str(max(1, a.connect_rate // a.procs))] + extra,
                                 f"{fleet_log}-raw-{k}", pipe=True))
                 qs.append(queue.Queue())
                 threading.Thread(target=read_fleet, args=(ps[-1], qs[-1]), daemon=True).start()

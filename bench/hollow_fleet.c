@@ -655,7 +655,7 @@ static ferry_err node_open(fleet *f, node *n, size_t i) {
     n->index = i;
     if (raw)
         snprintf(n->name, sizeof(n->name), "%s-%s-%zu", f->prefix,
-                 i == (size_t)f->raw ? "pub" : "sub", i);
+                 i == (size_t)f->raw ? "pub" : "sub", (size_t)f->first_index + i);
     else
         snprintf(n->name, sizeof(n->name), "%s-%zu", f->prefix, (size_t)f->first_index + i);
     snprintf(n->client_id, sizeof(n->client_id), "node.%s.%s", f->ns, n->name);
