@@ -99,6 +99,14 @@ static json_t *spec(const char *name, const char *greeting) {
                      "image", "img:1");
 }
 
+/* spec() with its two services named web and db (service names are the node's, one app each). */
+static json_t *spec_as(const char *name, const char *greeting, const char *web, const char *db) {
+    json_t *s = spec(name, greeting), *svcs = json_object_get(s, "services");
+    json_object_set_new(json_array_get(svcs, 0), "name", json_string(web));
+    json_object_set_new(json_array_get(svcs, 1), "name", json_string(db));
+    return s;
+}
+
 /* A survey and a pass over every app, as the daemon runs them; statuses kept. */
 static void reconcile(fixture *f) {
     ferry_survey s;
@@ -299,13 +307,9 @@ static void test_errors_are_reported(void **state) {
     /* A new app: created at once, its image pulled only when the create says it is missing,
      * with the same message when it cannot be. */
     size_t pulls = fake_engine_calls(&f->eng, "pull");
-    json_t *fresh = spec("fresh", "hi");
+    json_t *fresh = spec_as("fresh", "hi", "fweb", "fdb");
     json_object_set_new(json_array_get(json_object_get(fresh, "services"), 0), "image",
                         json_string("later:1"));
-    json_object_set_new(json_array_get(json_object_get(fresh, "services"), 0), "name",
-                        json_string("fweb"));
-    json_object_set_new(json_array_get(json_object_get(fresh, "services"), 1), "name",
-                        json_string("fdb"));
     store_app(f, "fresh", 5, fresh);
     reconcile(f);
     assert_string_equal(phase(f, "fresh"), "Failed");
@@ -320,12 +324,7 @@ static void test_errors_are_reported(void **state) {
     assert_int_equal(fake_engine_calls(&f->eng, "pull"), pulls + 2);
     /* With the image there, a new container costs no image look-up. */
     size_t lookups = fake_engine_calls(&f->eng, "image ");
-    json_t *third = spec("third", "yo");
-    json_object_set_new(json_array_get(json_object_get(third, "services"), 0), "name",
-                        json_string("tweb"));
-    json_object_set_new(json_array_get(json_object_get(third, "services"), 1), "name",
-                        json_string("tdb"));
-    store_app(f, "third", 6, third);
+    store_app(f, "third", 6, spec_as("third", "yo", "tweb", "tdb"));
     reconcile(f);
     assert_string_equal(phase(f, "third"), "Running");
     assert_int_equal(fake_engine_calls(&f->eng, "image "), lookups);
@@ -453,13 +452,9 @@ static void test_steady_signature(void **state) {
     assert_int_not_equal(s.items[0].engine_sig, before);
     ferry_survey_free(&s);
 
-    json_t *bad = spec("bad", "x");
+    json_t *bad = spec_as("bad", "x", "bweb", "bdb");
     json_object_set_new(json_array_get(json_object_get(bad, "services"), 0), "image",
                         json_string("missing:1"));
-    json_object_set_new(json_array_get(json_object_get(bad, "services"), 0), "name",
-                        json_string("bweb"));
-    json_object_set_new(json_array_get(json_object_get(bad, "services"), 1), "name",
-                        json_string("bdb"));
     store_app(f, "bad", 4, bad);
     assert_int_equal(ferry_reconcile_survey(&f->cfg, &s), FERRY_OK);
     for (size_t i = 0; i < s.n; i++) {
