@@ -483,7 +483,7 @@ def main():
         # Raw baseline: the same broker fanning a payload of the delta's size out to as many
         # plain subscribers as the "everywhere" app targets: one publish per SIGHUP to the
         # first process, the time until the last subscriber of every process got it.
-        ps, qs = raw_fleet(["--raw-bytes", str(max(size, 1)), "--raw-on-signal"])
+        ps, qs = raw_fleet(["--raw-bytes", str(max(size, 1))])
         next_event("rawSubscribed", "the raw subscribers", qs=qs)
         rounds = []
         for u in range(a.updates):

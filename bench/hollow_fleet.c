@@ -22,13 +22,12 @@
  * (tests/e2e/test_fleet.py judges exact convergence from it).
  *
  * --raw N: a baseline instead of the fleet: N plain subscribers (the same MQTT core) on one
- * topic and one publisher; prints the time until all N received each of --raw-rounds payloads of
- * --raw-bytes bytes. With --raw-reconnect, nothing is published: a line each time all N are
- * subscribed (again, after a broker restart). With --raw-on-signal (several processes sharing
- * the subscribers, as the fleet's --procs share the nodes): a line once all N are subscribed,
- * one payload published per SIGHUP (a line with its wall-clock time), and a line with the
- * wall-clock time each time all N have received one more; the benchmark takes the last
- * process's line minus the publish.
+ * topic and one publisher, in as many processes as the fleet (--first-node keeps their names
+ * apart): a line once all N are subscribed, one payload of --raw-bytes published per SIGHUP (a
+ * line with its wall-clock time), and a line with the wall-clock time each time all N have
+ * received one more; the benchmark takes the last process's line minus the publish. With
+ * --raw-reconnect, nothing is published: a line each time all N are subscribed (again, after a
+ * broker restart).
  *
  * Threads: everything here runs on the libuv loop thread; Paho's MQTTAsync adds its own threads,
  * shared by all clients of the process (bench/README.md has what was measured). */
@@ -72,17 +71,15 @@ typedef struct node {
     /* Wake-up list: dirty and next under f->lock (Paho's threads push, the loop pops). */
     bool dirty;
     struct node *next;
-    /* --raw: messages received; subscribed now */
-    long raw_got;
+    /* --raw: subscribed now */
     bool raw_subscribed;
 } node;
 
 struct fleet {
     /* Options. */
     const char *mqtt_uri, *ns, *prefix, *data_dir, *report_path, *expect_path;
-    int nodes, first_index, connect_rate, connect_window, reconcile_interval_s, raw, raw_bytes,
-        raw_rounds;
-    bool first, raw_reconnect, raw_on_signal;
+    int nodes, first_index, connect_rate, connect_window, reconcile_interval_s, raw, raw_bytes;
+    bool first, raw_reconnect;
 
     ferry_daemon d;
     uv_timer_t connect_timer;
@@ -108,14 +105,10 @@ struct fleet {
     ferry_mqtt *pub;
     bool pub_up;
     size_t nsubscribed;
-    bool all_subscribed; /* --raw-reconnect: printed when it becomes so */
-    int round;
-    int64_t round_start_ms;
-    long round_target;
-    double *round_ms;
-    long raw_got;       /* every subscriber's, in all */
-    bool publish_asked; /* --raw-on-signal: a SIGHUP came, the publish is not done yet */
-    int exit_code;
+    bool all_subscribed; /* printed when it becomes so */
+    int round;           /* payloads every subscriber received */
+    long raw_got;        /* every subscriber's messages, in all */
+    bool publish_asked;  /* a SIGHUP came, the publish is not done yet */
 };
 
 /* ---- process figures ---- */
@@ -378,9 +371,7 @@ static void on_messages(void *ud, const ferry_mqtt_msg *msgs, size_t cnt) {
     node *n = ud;
     fleet *f = n->f;
     if (n->session == NULL) { /* --raw subscriber */
-        n->raw_got += (long)cnt;
         f->raw_got += (long)cnt;
-        f->round_target -= (long)cnt;
         return;
     }
     f->report_dirty = true;
@@ -438,8 +429,19 @@ static void node_wake(void *ctx) {
 
 /* ---- --raw: the broker's fan-out alone ---- */
 
-/* --raw-on-signal: the subscribed line, a publish per SIGHUP, a line per round all received. */
-static void raw_signalled_step(fleet *f) {
+/* --raw-reconnect: a line whenever all are subscribed again. Else: the subscribed line, a
+ * publish per SIGHUP, a line per payload every subscriber received. */
+static void raw_step(fleet *f) {
+    if (f->raw_reconnect) {
+        bool all = f->nsubscribed == (size_t)f->raw;
+        if (all && !f->all_subscribed) {
+            printf("{\"rawSubscribed\": %d, \"seconds\": %.3f}\n", f->raw,
+                   (double)(ferry_mono_ms() - f->start_ms) / 1000.0);
+            fflush(stdout);
+        }
+        f->all_subscribed = all;
+        return;
+    }
     if (!f->all_subscribed && f->nsubscribed == (size_t)f->raw) {
         f->all_subscribed = true;
         printf("{\"rawSubscribed\": %d}\n", f->raw);
@@ -457,47 +459,6 @@ static void raw_signalled_step(fleet *f) {
         f->publish_asked = false;
         printf("{\"rawPublished\": true, \"wallMs\": %lld}\n", (long long)ferry_now_ms());
         fflush(stdout);
-        ferry_mqtt_publish(f->pub, "bench/raw", payload, (size_t)f->raw_bytes, NULL);
-        free(payload);
-    }
-}
-
-static void raw_step(fleet *f) {
-    if (f->raw_on_signal) {
-        raw_signalled_step(f);
-        return;
-    }
-    if (f->raw_reconnect) {
-        bool all = f->nsubscribed == (size_t)f->raw;
-        if (all && !f->all_subscribed) {
-            printf("{\"rawSubscribed\": %d, \"seconds\": %.3f}\n", f->raw,
-                   (double)(ferry_mono_ms() - f->start_ms) / 1000.0);
-            fflush(stdout);
-        }
-        f->all_subscribed = all;
-        return;
-    }
-    if (f->round > 0 && f->round_target <= 0 && f->round_start_ms != 0) {
-        f->round_ms[f->round - 1] = (double)(ferry_mono_ms() - f->round_start_ms);
-        f->round_start_ms = 0;
-        printf("{\"raw\": %d, \"bytes\": %d, \"round\": %d, \"ms\": %.0f}\n", f->raw, f->raw_bytes,
-               f->round, f->round_ms[f->round - 1]);
-        fflush(stdout);
-        if (f->round == f->raw_rounds) {
-            progress(f, "raw done");
-            f->exit_code = 0;
-            ferry_daemon_stop(&f->d);
-            return;
-        }
-    }
-    if (f->pub_up && f->nsubscribed == (size_t)f->raw && f->round_start_ms == 0 &&
-        f->round < f->raw_rounds) {
-        unsigned char *payload = calloc(1, (size_t)f->raw_bytes);
-        if (payload == NULL)
-            return;
-        f->round++;
-        f->round_target = f->raw;
-        f->round_start_ms = ferry_mono_ms();
         ferry_mqtt_publish(f->pub, "bench/raw", payload, (size_t)f->raw_bytes, NULL);
         free(payload);
     }
@@ -631,7 +592,7 @@ static void on_stop(void *ud) {
     write_report(f);
     progress(f, "stopping");
     uv_close((uv_handle_t *)&f->connect_timer, NULL);
-    if (f->expect_path != NULL || f->raw_on_signal)
+    if (f->expect_path != NULL || f->raw > 0)
         uv_close((uv_handle_t *)&f->sighup, NULL);
     for (size_t i = 0; i < total; i++) {
         ferry_mqtt_destroy(f->n[i].mqtt);
@@ -711,8 +672,7 @@ static void node_close(node *n) {
 static const char synopsis[] =
     "hollow_fleet --mqtt URI --ns NS --nodes N --data DIR [--prefix NAME] [--expect FILE] "
     "[--report FILE]\n"
-    "       hollow_fleet --mqtt URI --raw N [--raw-bytes B] [--raw-rounds R | --raw-reconnect | "
-    "--raw-on-signal]";
+    "       hollow_fleet --mqtt URI --raw N [--first-node I] [--raw-bytes B | --raw-reconnect]";
 
 int main(int argc, char **argv) {
     static fleet f;
@@ -743,15 +703,13 @@ int main(int argc, char **argv) {
          "JSON of what each node holds and runs, its labels and whether it is connected, "
          "written at convergence, every second something changed, and at exit"},
         {"raw", FERRY_OPT_INT, &f.raw, 1, 1000000, "N",
-         "baseline: N plain subscribers of one topic and a publisher, no Ferry"},
+         "baseline: N plain subscribers of one topic and a publisher, no Ferry: one publish per "
+         "SIGHUP; prints when all N are subscribed and each time all N have received one more "
+         "(wall-clock ms); runs until SIGTERM"},
         {"raw-bytes", FERRY_OPT_INT, &f.raw_bytes, 1, 4 << 20, "B", "--raw payload size (1024)"},
-        {"raw-rounds", FERRY_OPT_INT, &f.raw_rounds, 1, 1000, "R", "--raw publishes (5)"},
         {"raw-reconnect", FERRY_OPT_FLAG, &f.raw_reconnect, 0, 0, NULL,
          "with --raw: publish nothing; print a line whenever all N are subscribed (again, after a "
          "broker restart); run until SIGTERM"},
-        {"raw-on-signal", FERRY_OPT_FLAG, &f.raw_on_signal, 0, 0, NULL,
-         "with --raw: publish once per SIGHUP; print when all N are subscribed and each time all "
-         "N have received one more (wall-clock ms); run until SIGTERM"},
         {"log-level", FERRY_OPT_LOG_LEVEL, NULL, 0, 0, "LEVEL", "error|warn|info|debug (warn)"},
         {NULL, 0, NULL, 0, 0, NULL, NULL}};
 
@@ -765,7 +723,6 @@ int main(int argc, char **argv) {
     f.connect_window = 200;
     f.reconcile_interval_s = 60;
     f.raw_bytes = 1024;
-    f.raw_rounds = 5;
     switch (ferry_opts_parse("hollow_fleet", synopsis, opts, argc, argv)) {
     case FERRY_OPTS_HELP:
         return 0;
@@ -796,8 +753,7 @@ int main(int argc, char **argv) {
     if (f.raw > 0)
         f.nodes = 0;
     if ((f.n = calloc(total, sizeof(*f.n))) == NULL ||
-        (f.rq = calloc(total > 0 ? total : 1, sizeof(*f.rq))) == NULL ||
-        (f.raw > 0 && (f.round_ms = calloc((size_t)f.raw_rounds, sizeof(double))) == NULL))
+        (f.rq = calloc(total > 0 ? total : 1, sizeof(*f.rq))) == NULL)
         goto out;
     /* The map starts at 64 KiB a node (the apps of a 10-app bench), at least the default 64 MiB,
      * and doubles as needed. */
@@ -823,25 +779,21 @@ int main(int argc, char **argv) {
     uv_timer_init(f.d.loop, &f.connect_timer);
     f.connect_timer.data = &f;
     uv_timer_start(&f.connect_timer, on_connect_timer, 0, 50);
-    if (f.expect_path != NULL || f.raw_on_signal) {
+    if (f.expect_path != NULL || f.raw > 0) {
         uv_signal_init(f.d.loop, &f.sighup);
         f.sighup.data = &f;
-        uv_signal_start(&f.sighup, f.raw_on_signal ? on_raw_sighup : on_sighup, SIGHUP);
+        uv_signal_start(&f.sighup, f.raw > 0 ? on_raw_sighup : on_sighup, SIGHUP);
     }
-    f.exit_code =
-        (f.raw > 0 && !f.raw_reconnect && !f.raw_on_signal) || (f.first && f.expect != NULL) ? 1
-                                                                                             : 0;
     if (f.raw > 0)
         f.nodes = f.raw; /* the progress lines count the subscribers */
     ferry_daemon_run(&f.d);
-    rc = f.converged_ms != 0 ? 0 : f.exit_code;
+    rc = f.first && f.expect != NULL && f.converged_ms == 0 ? 1 : 0; /* --first: converged? */
 out:
     for (size_t i = 0; f.n != NULL && i < total; i++)
         node_close(&f.n[i]);
     ferry_kv_env_close(f.env);
     free(f.n);
     free(f.rq);
-    free(f.round_ms);
     json_decref(f.expect);
     return rc;
 }
