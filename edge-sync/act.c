@@ -271,10 +271,9 @@ static void create_member(const ferry_act_cfg *cfg, const ferry_app_desired *d,
     if (e != FERRY_OK && !replacing) {
         /* Most often the image is missing (Docker: 404; Podman's answers vary): pull it, and
          * create once more when it is there. */
-        char pull_err[1024] = "";
-        if (ensure_image(cfg, d->spec, m->image, pull_err, sizeof(pull_err)) != FERRY_OK) {
+        if (ensure_image(cfg, d->spec, m->image, err, sizeof(err)) != FERRY_OK) {
             json_decref(body);
-            fail(f, FERRY_FAIL_MEMBER, a, "%s", pull_err);
+            fail(f, FERRY_FAIL_MEMBER, a, "%s", err);
             return;
         }
         e = create_named(cfg, name, body, &id, err, sizeof(err));

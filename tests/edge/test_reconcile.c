@@ -107,6 +107,13 @@ static json_t *spec_as(const char *name, const char *greeting, const char *web, 
     return s;
 }
 
+/* s with service i's image set to image (s returned). */
+static json_t *with_image(json_t *s, size_t i, const char *image) {
+    json_object_set_new(json_array_get(json_object_get(s, "services"), i), "image",
+                        json_string(image));
+    return s;
+}
+
 /* A survey and a pass over every app, as the daemon runs them; statuses kept. */
 static void reconcile(fixture *f) {
     ferry_survey s;
@@ -129,6 +136,16 @@ static const char *phase(fixture *f, const char *app) {
 
 static const char *message(fixture *f, const char *app) {
     return json_string_value(json_object_get(json_object_get(f->statuses, app), "message"));
+}
+
+/* app failed because image is not on the node and the fake engine refuses to pull it. */
+static void assert_pull_refused(fixture *f, const char *app, const char *image) {
+    char want[256];
+    snprintf(want, sizeof(want),
+             "image %s is not on the node and could not be pulled: pull access denied for %s",
+             image, image);
+    assert_string_equal(phase(f, app), "Failed");
+    assert_string_equal(message(f, app), want);
 }
 
 static void test_deploy_update_delete(void **state) {
@@ -289,14 +306,9 @@ static void test_errors_are_reported(void **state) {
     reconcile(f);
     assert_string_equal(phase(f, "web"), "Running");
     /* A new image that cannot be pulled leaves the old container running. */
-    json_t *s = spec("web", "hello");
-    json_object_set_new(json_array_get(json_object_get(s, "services"), 1), "image",
-                        json_string("missing:2"));
-    store_app(f, "web", 4, s);
+    store_app(f, "web", 4, with_image(spec("web", "hello"), 1, "missing:2"));
     reconcile(f);
-    assert_string_equal(phase(f, "web"), "Failed");
-    assert_string_equal(message(f, "web"), "image missing:2 is not on the node and could not be "
-                                           "pulled: pull access denied for missing:2");
+    assert_pull_refused(f, "web", "missing:2");
     assert_non_null(fake_engine_find(&f->eng, "ferry.n1.ns.web.0.db"));
     /* Once it can be pulled, it is replaced. */
     json_object_set_new(f->eng.pullable, "missing:2", json_true());
@@ -307,14 +319,9 @@ static void test_errors_are_reported(void **state) {
     /* A new app: created at once, its image pulled only when the create says it is missing,
      * with the same message when it cannot be. */
     size_t pulls = fake_engine_calls(&f->eng, "pull");
-    json_t *fresh = spec_as("fresh", "hi", "fweb", "fdb");
-    json_object_set_new(json_array_get(json_object_get(fresh, "services"), 0), "image",
-                        json_string("later:1"));
-    store_app(f, "fresh", 5, fresh);
+    store_app(f, "fresh", 5, with_image(spec_as("fresh", "hi", "fweb", "fdb"), 0, "later:1"));
     reconcile(f);
-    assert_string_equal(phase(f, "fresh"), "Failed");
-    assert_string_equal(message(f, "fresh"), "image later:1 is not on the node and could not be "
-                                             "pulled: pull access denied for later:1");
+    assert_pull_refused(f, "fresh", "later:1");
     assert_null(fake_engine_find(&f->eng, "ferry.n1.ns.fresh.0.fweb"));
     assert_int_equal(fake_engine_calls(&f->eng, "pull"), pulls + 1);
     json_object_set_new(f->eng.pullable, "later:1", json_true());
@@ -452,10 +459,7 @@ static void test_steady_signature(void **state) {
     assert_int_not_equal(s.items[0].engine_sig, before);
     ferry_survey_free(&s);
 
-    json_t *bad = spec_as("bad", "x", "bweb", "bdb");
-    json_object_set_new(json_array_get(json_object_get(bad, "services"), 0), "image",
-                        json_string("missing:1"));
-    store_app(f, "bad", 4, bad);
+    store_app(f, "bad", 4, with_image(spec_as("bad", "x", "bweb", "bdb"), 0, "missing:1"));
     assert_int_equal(ferry_reconcile_survey(&f->cfg, &s), FERRY_OK);
     for (size_t i = 0; i < s.n; i++) {
         if (strcmp(s.items[i].name, "bad") != 0)
