@@ -9,6 +9,7 @@
 #include "ferry/selector.h"
 #include "ferry/sign.h"
 #include "ferry/topics.h"
+#include "nodeset.h"
 #include "records.h"
 
 /* The items of one kind in one namespace, in strcmp order of their names (look-ups are binary
@@ -20,6 +21,7 @@ typedef struct {
      * message it sends is checked against it without reading and checking its record again.
      * Out of line, so that an entry stays small (inserts move the entries after it). */
     unsigned char *sign;
+    uint32_t slot; /* a node's slot in its space's nodeset */
 } ix_entry;
 
 typedef struct {
@@ -35,9 +37,9 @@ typedef struct {
 
 typedef struct ix_space {
     char ns[FERRY_NAME_MAX];
-    ix_set sets[2];  /* by bridge_index_kind */
-    json_t *topics;  /* apps by topic label: "k=v" (or "" for the all topic) -> {name: item} */
-    json_t *labeled; /* nodes by label: "k=v" -> {name: labels} */
+    ix_set sets[2]; /* by bridge_index_kind */
+    json_t *topics; /* apps by topic label: "k=v" (or "" for the all topic) -> {name: item} */
+    bridge_nodeset *nodes; /* nodes by label, for selectors */
     struct ix_space *next;
 } ix_space;
 
@@ -104,7 +106,7 @@ void bridge__index_free(bridge_index *ix) {
         set_free(&sp->sets[BRIDGE_INDEX_APPS]);
         set_free(&sp->sets[BRIDGE_INDEX_NODES]);
         json_decref(sp->topics);
-        json_decref(sp->labeled);
+        bridge__nodeset_free(sp->nodes);
         ferry_free(sp);
     }
     pthread_rwlock_destroy(&ix->lock);
@@ -232,7 +234,7 @@ static ix_space *space_add(bridge_index *ix, const char *ns) {
     if (sp == NULL)
         return NULL;
     snprintf(sp->ns, sizeof(sp->ns), "%s", ns);
-    if ((sp->topics = json_object()) == NULL || (sp->labeled = json_object()) == NULL) {
+    if ((sp->topics = json_object()) == NULL || (sp->nodes = bridge__nodeset_new()) == NULL) {
         json_decref(sp->topics);
         ferry_free(sp);
         return NULL;
@@ -279,26 +281,27 @@ static bool sign_copy(const ix_change *c, unsigned char **sign) {
     return true;
 }
 
-/* Set the item of c's name (a reference is taken) and its key; false on ENOMEM, s unchanged. */
-static bool set_put(ix_set *s, const ix_change *c) {
+/* Set the item of c's name (a reference is taken) and its key; its entry, or NULL on ENOMEM
+ * (s unchanged). A new entry has no slot. */
+static ix_entry *set_put(ix_set *s, const ix_change *c) {
     bool found;
     unsigned char *sign;
     size_t at = set_find(s, c->name, &found);
     if (!sign_copy(c, &sign))
-        return false;
+        return NULL;
     if (found) {
         json_decref(s->v[at].item);
         s->v[at].item = json_incref(c->item);
         ferry_free(s->v[at].sign);
         s->v[at].sign = sign;
-        return true;
+        return &s->v[at];
     }
     if (s->n == s->cap) {
         size_t cap = s->cap != 0 ? 2 * s->cap : 64;
         ix_entry *grown = ferry_realloc(s->v, cap * sizeof(*grown));
         if (grown == NULL) {
             ferry_free(sign);
-            return false;
+            return NULL;
         }
         s->v = grown;
         s->cap = cap;
@@ -306,13 +309,13 @@ static bool set_put(ix_set *s, const ix_change *c) {
     char *copy = ferry_strdup(c->name);
     if (copy == NULL) {
         ferry_free(sign);
-        return false;
+        return NULL;
     }
     memmove(&s->v[at + 1], &s->v[at], (s->n - at) * sizeof(*s->v));
-    s->v[at] = (ix_entry){copy, json_incref(c->item), sign};
+    s->v[at] = (ix_entry){copy, json_incref(c->item), sign, BRIDGE_NODESET_NO_SLOT};
     s->n++;
     s->stale = true;
-    return true;
+    return &s->v[at];
 }
 
 static void set_remove(ix_set *s, const char *name) {
@@ -347,29 +350,26 @@ static bool bucket_add(ix_space *sp, const char *name, json_t *item) {
     return json_object_set(bucket, name, item) == 0;
 }
 
-/* A node in (add) or out of the buckets of its labels. */
-static bool node_buckets(ix_space *sp, const char *name, json_t *labels, bool add) {
-    char key[FERRY_LABEL_KEY_MAX + FERRY_LABEL_VALUE_MAX];
-    const char *k;
-    json_t *v;
-    json_object_foreach(labels, k, v) {
-        if (!json_is_string(v))
-            continue;
-        snprintf(key, sizeof(key), "%s=%s", k, json_string_value(v));
-        json_t *bucket = json_object_get(sp->labeled, key);
-        if (!add) {
-            json_object_del(bucket, name);
-            if (bucket != NULL && json_object_size(bucket) == 0)
-                json_object_del(sp->labeled, key);
-            continue;
+/* A node's change: its entry, and its slot and postings in the nodeset. The old labels are
+ * still referenced by the entry while the nodeset drops their postings. */
+static bool apply_node(ix_space *sp, ix_change *c) {
+    ix_set *s = &sp->sets[BRIDGE_INDEX_NODES];
+    bool found;
+    size_t at = set_find(s, c->name, &found);
+    if (c->item == NULL) {
+        if (found) {
+            bridge__nodeset_remove(sp->nodes, s->v[at].slot);
+            set_remove(s, c->name);
         }
-        if (bucket == NULL &&
-            (json_object_set_new(sp->labeled, key, bucket = json_object()) != 0 || bucket == NULL))
-            return false;
-        if (json_object_set(bucket, name, labels) != 0)
-            return false;
+        return true;
     }
-    return true;
+    if (found) {
+        uint32_t slot = s->v[at].slot;
+        return bridge__nodeset_put(sp->nodes, &slot, s->v[at].name, c->item) &&
+               set_put(s, c) != NULL;
+    }
+    ix_entry *e = set_put(s, c);
+    return e != NULL && bridge__nodeset_put(sp->nodes, &e->slot, e->name, e->item);
 }
 
 /* One change; false on ENOMEM (the index then lacks the item: logged by the caller). */
@@ -379,19 +379,17 @@ static bool apply_one(bridge_index *ix, ix_change *c) {
         return true;
     if (sp == NULL && (sp = space_add(ix, c->ns)) == NULL)
         return false;
+    if (c->kind == BRIDGE_INDEX_NODES)
+        return apply_node(sp, c);
     ix_set *s = &sp->sets[c->kind];
     json_t *old = set_get(s, c->name);
-    if (old != NULL && c->kind == BRIDGE_INDEX_APPS)
+    if (old != NULL)
         bucket_remove(sp, c->name, old);
-    if (old != NULL && c->kind == BRIDGE_INDEX_NODES)
-        node_buckets(sp, c->name, old, false);
     if (c->item == NULL) {
         set_remove(s, c->name);
         return true;
     }
-    return set_put(s, c) &&
-           (c->kind == BRIDGE_INDEX_APPS ? bucket_add(sp, c->name, c->item)
-                                         : node_buckets(sp, c->name, c->item, true));
+    return set_put(s, c) != NULL && bucket_add(sp, c->name, c->item);
 }
 
 void bridge__index_apply(bridge_index *ix) {
@@ -576,47 +574,54 @@ ferry_err bridge__index_apps_for(const bridge_index *ix, const char *ns, const j
     return FERRY_OK;
 }
 
-ferry_err bridge__index_nodes_for(const bridge_index *ix, const char *ns, const json_t *selector,
-                                  bridge_index_fn fn, void *ctx) {
-    const ix_space *sp = space_of(ix, ns);
-    char key[FERRY_LABEL_KEY_MAX + FERRY_LABEL_VALUE_MAX];
-    const json_t *smallest = NULL;
-    const char *k;
-    json_t *v;
-
-    if (sp == NULL)
-        return FERRY_OK;
-    /* Every label of matchLabels is one a selected node carries: its smallest bucket holds them
-     * all. No such label (expressions only, or none): every node is a candidate. */
-    json_object_foreach(json_object_get(selector, "matchLabels"), k, v) {
-        if (!json_is_string(v))
-            return FERRY_OK; /* a malformed selector selects nothing */
-        snprintf(key, sizeof(key), "%s=%s", k, json_string_value(v));
-        const json_t *bucket = json_object_get(sp->labeled, key);
-        if (bucket == NULL)
-            return FERRY_OK;
-        if (smallest == NULL || json_object_size(bucket) < json_object_size(smallest))
-            smallest = bucket;
-    }
-    if (smallest == NULL) {
-        const ix_set *s = &sp->sets[BRIDGE_INDEX_NODES];
-        for (size_t i = 0; i < s->n; i++) {
-            if (ferry_selector_matches(selector, s->v[i].item) &&
-                !fn(s->v[i].name, s->v[i].item, ctx))
-                break;
-        }
-        return FERRY_OK;
-    }
-    candidate *cands = ferry_calloc(json_object_size(smallest) + 1, sizeof(*cands));
+/* The selected slots with their names, in name order, for a selection small beside the set. */
+static ferry_err nodes_gathered(const ix_space *sp, const bridge_nodeset_selected *sel,
+                                bridge_index_fn fn, void *ctx) {
+    candidate *cands = ferry_calloc(sel->count + 1, sizeof(*cands));
+    size_t n = 0;
     if (cands == NULL)
         return FERRY_ENOMEM;
-    size_t n = gather(smallest, cands, 0);
+    for (size_t w = 0; w < sel->nwords; w++) {
+        for (uint64_t bits = sel->bits[w]; bits != 0; bits &= bits - 1) {
+            uint32_t slot = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits));
+            cands[n].name = bridge__nodeset_name(sp->nodes, slot);
+            cands[n].item = bridge__nodeset_labels(sp->nodes, slot);
+            n++;
+        }
+    }
     qsort(cands, n, sizeof(*cands), cmp_candidate);
     for (size_t i = 0; i < n; i++) {
-        if (ferry_selector_matches(selector, cands[i].item) &&
-            !fn(cands[i].name, cands[i].item, ctx))
+        if (!fn(cands[i].name, cands[i].item, ctx))
             break;
     }
     ferry_free(cands);
+    return FERRY_OK;
+}
+
+ferry_err bridge__index_nodes_for(const bridge_index *ix, const char *ns, const json_t *selector,
+                                  bridge_index_fn fn, void *ctx) {
+    const ix_space *sp = space_of(ix, ns);
+    bridge_nodeset_selected sel;
+
+    if (sp == NULL)
+        return FERRY_OK;
+    ferry_err err = bridge__nodeset_select(sp->nodes, selector, &sel);
+    if (err != FERRY_OK)
+        return err;
+    const ix_set *s = &sp->sets[BRIDGE_INDEX_NODES];
+    /* A few nodes: sort them by name. Many: walk the set in name order and test their bits,
+     * ~1 ns a node where a sort costs ~20 ns a node selected. */
+    if (!sel.scan && sel.count * 16 < s->n) {
+        err = nodes_gathered(sp, &sel, fn, ctx);
+        bridge__nodeset_selected_free(&sel);
+        return err;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        bool in = sel.scan ? ferry_selector_matches(selector, s->v[i].item)
+                           : bridge__nodeset_has(&sel, s->v[i].slot);
+        if (in && !fn(s->v[i].name, s->v[i].item, ctx))
+            break;
+    }
+    bridge__nodeset_selected_free(&sel);
     return FERRY_OK;
 }

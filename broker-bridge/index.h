@@ -84,8 +84,8 @@ ferry_err bridge__index_apps_for(const bridge_index *ix, const char *ns, const j
                                  bridge_index_fn fn, void *ctx);
 
 /* Call fn, in name order, for every node of ns that selector selects (NULL: every node), with
- * its labels: the nodes of the smallest bucket among the selector's matchLabels are checked,
- * or every node when it has none. FERRY_ENOMEM when the candidates could not be gathered. */
+ * its labels, until it returns false. The selector is evaluated on the nodes' label postings
+ * (nodeset.h), not node by node. FERRY_ENOMEM when the selection could not be built. */
 ferry_err bridge__index_nodes_for(const bridge_index *ix, const char *ns, const json_t *selector,
                                   bridge_index_fn fn, void *ctx);
 
