@@ -447,8 +447,19 @@ static ferry_err ns_delete(const call *k, json_t **out, ferry_detail *e) {
     return collections[k->r->rt.coll].remove(k->a->bridge, k->r->rt.ns, k->r->rt.name, out, e);
 }
 
+/* An app's status view pages its nodes when ?page or ?pageSize is given (pageSize 0: the summary
+ * only); a malformed count is refused like a list's. */
 static ferry_err ns_sub(const call *k, json_t **out, ferry_detail *e) {
-    return collections[k->r->rt.coll].sub_get(k->a->bridge, k->r->rt.ns, k->r->rt.name, out, e);
+    const request *r = k->r;
+    const char *page = query(k, "page"), *size = query(k, "pageSize");
+    if (r->rt.coll != FERRY_API_APPS || (page == NULL && size == NULL))
+        return collections[r->rt.coll].sub_get(k->a->bridge, r->rt.ns, r->rt.name, out, e);
+    long n = ferry_api__parse_count(size, 20);
+    ferry_bridge_page pg = {.page = ferry_api__parse_count(page, 1),
+                            .page_size = size != NULL && strcmp(size, "0") == 0 ? 0
+                                         : n > 0                                ? n
+                                                                                : -1};
+    return ferry_bridge_app_status_page(k->a->bridge, r->rt.ns, r->rt.name, &pg, out, e);
 }
 
 /* ?window= is parsed strictly like the counts: 0 (refused, naming "window") when malformed. */

@@ -85,7 +85,7 @@ void ferry_bridge_public_key(const ferry_bridge *b, unsigned char pub[32]);
 
 typedef struct {
     long page;        /* >= 1 */
-    long page_size;   /* 1..1000 */
+    long page_size;   /* 1..1000 (an app status view: 0..1000) */
     const char *name; /* case-insensitive substring filter on the name; NULL or "" for all */
     /* Node lists only: the nodes a label selector matches, given as the Kubernetes string form
      * ("region=east,tier in (gw,edge),!gpu") or, when it starts with '{', as a JSON selector
@@ -106,6 +106,12 @@ ferry_err ferry_bridge_app_list(ferry_bridge *b, const char *ns, const ferry_bri
                                 json_t **out, ferry_detail *e);
 ferry_err ferry_bridge_app_status(ferry_bridge *b, const char *ns, const char *name, json_t **out,
                                   ferry_detail *e);
+/* The status view with its nodes paged (name order): pg NULL is ferry_bridge_app_status (every
+ * node); else pg->page >= 1 and pg->page_size 0..1000 (0: no nodes, the summary only; FERRY_EINVAL
+ * naming "page" or "pageSize" otherwise), and the answer adds "total" (the view's nodes), "page"
+ * and "pageSize". pg's other members are not used. */
+ferry_err ferry_bridge_app_status_page(ferry_bridge *b, const char *ns, const char *name,
+                                       const ferry_bridge_page *pg, json_t **out, ferry_detail *e);
 /* The call statistics of an app over the last window_s seconds (10..3600, rounded up to a
  * multiple of 10; FERRY_EINVAL naming "window" otherwise): {"namespace", "app", "window",
  * "interval", "monitorQps", "total", "nodes", "series"} (docs/api.md). FERRY_ENOTFOUND for an

@@ -438,6 +438,21 @@ fail:
     return NULL;
 }
 
+/* The page pg of nodes (consumed; new; NULL on ENOMEM). */
+static json_t *nodes_page(json_t *nodes, const ferry_bridge_page *pg) {
+    json_t *page = json_array();
+    size_t from = (size_t)(pg->page - 1) * (size_t)pg->page_size;
+    for (size_t i = from;
+         page != NULL && i < json_array_size(nodes) && i < from + (size_t)pg->page_size; i++) {
+        if (json_array_append(page, json_array_get(nodes, i)) != 0) {
+            json_decref(page);
+            page = NULL;
+        }
+    }
+    json_decref(nodes);
+    return page;
+}
+
 /* Fill a status entry from a status record (or the Pending defaults when st is NULL). */
 static int fill_entry(json_t *entry, const json_t *st) {
     static const char *const fields[] = {"version", "phase", "message", "containers"};
@@ -551,6 +566,9 @@ static ferry_err app_status_txn(ferry_store_txn *t, void *ctx) {
                         : has_at && at > op->now         ? "Scheduled"
                         : applied - scheduled < targeted ? "Deploying"
                                                          : "Deployed";
+    json_int_t total = (json_int_t)json_array_size(nodes);
+    if (op->page != NULL && (nodes = nodes_page(nodes, op->page)) == NULL)
+        return FERRY_ENOMEM;
     op->out = json_pack("{s:s, s:s, s:I, s:b, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, "
                         "s:o*}}",
                         "name", op->name, "namespace", op->ns, "version", version, "deleted",
@@ -558,15 +576,31 @@ static ferry_err app_status_txn(ferry_store_txn *t, void *ctx) {
                         applied, "running", running, "failed", failed, "succeeded", succeeded,
                         "scheduled", scheduled, "notReporting", silent, "deployState", state,
                         "deployAt", has_at ? bridge__time(at) : NULL);
-    return op->out != NULL ? FERRY_OK : FERRY_ENOMEM;
+    if (op->out == NULL ||
+        (op->page != NULL &&
+         (json_object_set_new(op->out, "total", json_integer(total)) != 0 ||
+          json_object_set_new(op->out, "page", json_integer(op->page->page)) != 0 ||
+          json_object_set_new(op->out, "pageSize", json_integer(op->page->page_size)) != 0)))
+        return FERRY_ENOMEM;
+    return FERRY_OK;
+}
+
+ferry_err ferry_bridge_app_status_page(ferry_bridge *b, const char *ns, const char *name,
+                                       const ferry_bridge_page *pg, json_t **out, ferry_detail *e) {
+    read_op op = {.ns = ns, .name = name, .page = pg, .e = e};
+    *out = NULL;
+    ferry_err err = bridge__check_names(ns, name, e);
+    if (err == FERRY_OK && pg != NULL && pg->page < 1)
+        err = ferry_fail(e, FERRY_EINVAL, "page", "must be an integer >= 1");
+    if (err == FERRY_OK && pg != NULL && (pg->page_size < 0 || pg->page_size > 1000))
+        err = ferry_fail(e, FERRY_EINVAL, "pageSize",
+                         "must be an integer between 0 (the summary only) and 1000");
+    return err != FERRY_OK ? err : run_read(b, app_status_txn, &op, out);
 }
 
 ferry_err ferry_bridge_app_status(ferry_bridge *b, const char *ns, const char *name, json_t **out,
                                   ferry_detail *e) {
-    read_op op = {.ns = ns, .name = name, .e = e};
-    *out = NULL;
-    ferry_err err = bridge__check_names(ns, name, e);
-    return err != FERRY_OK ? err : run_read(b, app_status_txn, &op, out);
+    return ferry_bridge_app_status_page(b, ns, name, NULL, out, e);
 }
 
 /* ---- call statistics of one app -------------------------------------------------------------- */

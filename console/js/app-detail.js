@@ -1,4 +1,5 @@
-// One app: #/apps/NAME — its spec, its deployment on each node (GET /apps/NAME/status, every 2 s)
+// One app: #/apps/NAME — its spec, its deployment on each node (GET /apps/NAME/status, a page of
+// 100 nodes with the summary over all of them, every 2 s)
 // and, for a function app or one with monitorQps, its call statistics (GET /apps/NAME/stats, every
 // 5 s) as two charts: requests/s with failures/s, and p99 latency.
 //
@@ -14,12 +15,14 @@
 //                                 the phase badge has data-phase="Running|..."; containers are
 //                                 <li data-container="NAME" data-state="running|..."> (the
 //                                 node's words) with data-restarts and data-exit-code
+//   data-testid="deploy-prev", "deploy-page", "deploy-next"  the pager of the node rows (shown
+//                                 when there are more than 100 nodes)
 //   data-testid="qps-chart"       the statistics section (monitored apps only) holding the <svg>s
 //                                 (data-testid="chart-svg"); selects data-testid="qps-node",
 //                                 "qps-function" (value "*" for all; a function is "service/function"),
 //                                 "qps-window" (seconds); data-testid="qps-note" for the muted
 //                                 "no calls" / "monitoring off" note; data-testid="qps-totals"
-import { addStrings, allStrings, api, clear, confirmDialog, every, go, h, route, selectorText, t, toast, age, labelChips, tableHead } from './core.js';
+import { addStrings, allStrings, api, clear, confirmDialog, every, go, h, pagerParts, route, selectorText, t, toast, age, labelChips, tableHead } from './core.js';
 import { counterBadges, patchRows, stateClass, stateText } from './apps.js';
 import { chartLegend, chartTable, lineChart } from './chart.js';
 
@@ -65,6 +68,8 @@ addStrings({
         'detail.deleted': 'App {name} deleted.',
         'detail.delete.failed': 'Could not delete app {name}: {error}',
         'detail.refresh.failed': 'Could not refresh the status: {error}',
+        'detail.nodes.page': 'Page {page} of {pages} ({total} nodes)',
+        'detail.nodes.pager': 'Pages of nodes',
         'detail.qps': 'Calls',
         'detail.qps.node': 'Node',
         'detail.qps.function': 'Function',
@@ -139,6 +144,8 @@ addStrings({
         'detail.deleted': '应用 {name} 已删除。',
         'detail.delete.failed': '无法删除应用 {name}：{error}',
         'detail.refresh.failed': '无法刷新状态：{error}',
+        'detail.nodes.page': '第 {page} / {pages} 页（共 {total} 个节点）',
+        'detail.nodes.pager': '节点分页',
         'detail.qps': '调用',
         'detail.qps.node': '节点',
         'detail.qps.function': '函数',
@@ -497,12 +504,17 @@ function qpsSection(name, status) {
 
 // ---- the page -------------------------------------------------------------------------------
 
+const NODE_PAGE = 100;
+
 route(
     '#/apps/:name',
     async (view, params) => {
         const name = params.name;
         const path = `/apps/${encodeURIComponent(name)}`;
-        const [app0, status0] = await Promise.all([api('GET', path), api('GET', `${path}/status`)]);
+        // The node rows a page at a time: at 10,000 nodes the whole view is ~11 MB.
+        const nodeState = { page: 1 };
+        const statusPath = () => `${path}/status?page=${nodeState.page}&pageSize=${NODE_PAGE}`;
+        const [app0, status0] = await Promise.all([api('GET', path), api('GET', statusPath())]);
         let app = app0;
 
         const specBox = h('div', {}, specProps(app, status0.summary));
@@ -534,7 +546,27 @@ route(
             if (sig !== countersSig) clear(counters, detailCounters(status.summary));
             countersSig = sig;
             deployRows(tbody, status);
+            const pages = Math.max(1, Math.ceil((status.total || 0) / NODE_PAGE));
+            pager.show(pages, t('detail.nodes.page', { page: nodeState.page, pages, total: status.total || 0 }));
+            pagerNav.hidden = pages <= 1 && nodeState.page === 1;
         }
+
+        // The status now; a page past the last (nodes went away) moves to the last one. seq drops
+        // an answer that a newer request overtook (a click during the 2 s refresh).
+        let seq = 0;
+        async function loadStatus() {
+            const mine = ++seq;
+            let status = await api('GET', statusPath());
+            const pages = Math.max(1, Math.ceil((status.total || 0) / NODE_PAGE));
+            if (nodeState.page > pages) {
+                nodeState.page = pages;
+                status = await api('GET', statusPath());
+            }
+            if (mine === seq) showStatus(status);
+            return status;
+        }
+        const pager = pagerParts('deploy', nodeState, () => loadStatus());
+        const pagerNav = h('nav', { class: 'pager', 'aria-label': t('detail.nodes.pager') }, pager.prev, pager.info, pager.next);
 
         view.append(
             h(
@@ -550,7 +582,8 @@ route(
                 { class: 'deploy-section', 'aria-labelledby': 'deploy-title' },
                 h('div', { class: 'toolbar' }, h('h2', { id: 'deploy-title', class: 'grow' }, t('detail.deployment')), counters),
                 errLine,
-                h('div', { class: 'table-wrap' }, table)
+                h('div', { class: 'table-wrap' }, table),
+                pagerNav
             )
         );
         showStatus(status0);
@@ -559,9 +592,8 @@ route(
         stops.push(
             every(2000, async () => {
                 try {
-                    const status = await api('GET', `${path}/status`);
+                    const status = await loadStatus();
                     errLine.hidden = true;
-                    showStatus(status);
                     if (status.version !== app.version) {
                         app = await api('GET', path); // edited elsewhere: the spec changed
                         clear(specBox, specProps(app, status.summary));

@@ -267,7 +267,7 @@ route(
                 items = matching.slice((state.page - 1) * state.pageSize, state.page * state.pageSize);
             }
             const statuses = await Promise.all(
-                items.map((a) => api('GET', `/apps/${encodeURIComponent(a.name)}/status`).catch(() => null))
+                items.map((a) => api('GET', `/apps/${encodeURIComponent(a.name)}/status?pageSize=0`).catch(() => null))
             );
             return { items, total, statuses };
         }

@@ -499,8 +499,40 @@ static void test_status_and_online(void **state) {
                      "\"succeeded\":0,\"scheduled\":0,\"notReporting\":1,"
                      "\"deployState\":\"Deploying\"}");
     assert_json_equal(json_object_get(out, "summary"), want);
-    json_decref(want);
     json_decref(out);
+
+    /* Paged: the same summary over every node, a page of the nodes in name order, the total. */
+    static const struct {
+        long page, size;
+        const char *nodes;
+    } pages[] = {{1, 2, "n1,n2"}, {2, 2, "n3"}, {2, 1, "n2"}, {4, 1, ""}, {1, 0, ""}};
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+        ferry_bridge_page pg = {.page = pages[i].page, .page_size = pages[i].size};
+        char names[64] = "";
+        assert_int_equal(ferry_bridge_app_status_page(f->b, "default", "web", &pg, &out, &e),
+                         FERRY_OK);
+        assert_json_equal(json_object_get(out, "summary"), want);
+        assert_int_equal(json_integer_value(json_object_get(out, "total")), 3);
+        assert_int_equal(json_integer_value(json_object_get(out, "page")), pages[i].page);
+        assert_int_equal(json_integer_value(json_object_get(out, "pageSize")), pages[i].size);
+        size_t j;
+        json_t *n;
+        json_array_foreach(json_object_get(out, "nodes"), j, n) {
+            snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", j > 0 ? "," : "",
+                     json_string_value(json_object_get(n, "node")));
+        }
+        assert_string_equal(names, pages[i].nodes);
+        json_decref(out);
+    }
+    json_decref(want);
+    ferry_bridge_page bad_size = {.page = 1, .page_size = 1001}, bad_page = {.page = 0};
+    assert_int_equal(ferry_bridge_app_status_page(f->b, "default", "web", &bad_size, &out, &e),
+                     FERRY_EINVAL);
+    assert_string_equal(e.field, "pageSize");
+    assert_int_equal(ferry_bridge_app_status_page(f->b, "default", "web", &bad_page, &out, &e),
+                     FERRY_EINVAL);
+    assert_string_equal(e.field, "page");
+    assert_null(out);
 
     /* The node's view lists the app too. */
     assert_int_equal(ferry_bridge_node_apps(f->b, "default", "n1", &out, &e), FERRY_OK);

@@ -416,8 +416,28 @@ static void test_nodes(void **state) {
     want = J("{\"targeted\":1,\"applied\":0,\"running\":0,\"failed\":0,\"succeeded\":0,"
              "\"scheduled\":0,\"notReporting\":1,\"deployState\":\"Deploying\"}");
     assert_json_equal(json_object_get(out, "summary"), want);
+    json_decref(out);
+    /* The summary alone (pageSize=0), and a page; a malformed count is refused, naming it. */
+    assert_int_equal(req(f, "GET", "/v1/namespaces/default/apps/web/status?pageSize=0", NULL, &out),
+                     200);
+    assert_int_equal(json_array_size(json_object_get(out, "nodes")), 0);
+    assert_int_equal(json_integer_value(json_object_get(out, "total")), 1);
+    assert_json_equal(json_object_get(out, "summary"), want);
     json_decref(want);
     json_decref(out);
+    assert_int_equal(
+        req(f, "GET", "/v1/namespaces/default/apps/web/status?page=1&pageSize=5", NULL, &out), 200);
+    assert_string_equal(str(json_array_get(json_object_get(out, "nodes"), 0), "node"), "n1");
+    assert_int_equal(json_integer_value(json_object_get(out, "pageSize")), 5);
+    json_decref(out);
+    static const char *const bad[] = {"pageSize=x", "pageSize=-1", "pageSize=1001", "page=0"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "/v1/namespaces/default/apps/web/status?%s", bad[i]);
+        assert_int_equal(req(f, "GET", path, NULL, &out), 400);
+        assert_string_equal(str(out, "field"), bad[i][4] == 'S' ? "pageSize" : "page");
+        json_decref(out);
+    }
 
     assert_int_equal(
         req(f, "PUT", "/v1/namespaces/default/nodes/n1", "{\"labels\":{\"zone\":\"us-2\"}}", &out),
