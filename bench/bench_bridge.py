@@ -3,7 +3,9 @@ deleted ones (created, then deleted: tombstones, the churn every list still scan
 REST API, then measures the bridge's RSS, the latency of list pages (apps, nodes, name search,
 label selectors) on 1 and on C connections beside /healthz and a point GET, the rate at which it
 stores app.status messages (counted in its LMDB status database, not as sent), and the latency of
-an app write (PUT, one env value) with and without that status load. Baseline in the same run:
+an app write (PUT, one env value) with and without that status load, and then the cost of an
+app's status view (every node, a page, the summary only) for an app on every node and one on a
+zone. Baseline in the same run:
 mosquitto relaying the same status messages to a plain subscriber. Prints a table and writes JSON
 (--json); asserts nothing about speed.
 
@@ -510,6 +512,30 @@ def main():
         out["ingest_with_puts"] = r
         print(f"  ingestion with PUTs: {r}", flush=True)
         print(f"  PUT under load: {out['put_under_load']}", flush=True)
+
+        # 6. Status views, now that statuses are stored: the app on every node (no selector) and
+        # one on a zone, whole and paged (pageSize 20 at a random page; 0: the summary only).
+        out["status_views"] = {}
+        for shape, what in ((4, "every node"), (0, "one zone")):
+            k = next(x for x in live if x % 5 == shape)
+            spath = f"{base}/apps/app-{k}/status"
+            code, body = Conn().request("GET", spath + "?pageSize=0")
+            total = json.loads(body)["total"] if code == 200 else 0
+            views = {"whole": lambda: spath,
+                     "page": lambda: (f"{spath}?page={random.randint(1, max(1, total // 20))}"
+                                      "&pageSize=20"),
+                     "summary": lambda: f"{spath}?pageSize=0"}
+            for vname, gen in views.items():
+                n = 5 if vname == "whole" else a.requests
+                cpu0 = cpu_s(bridge.pid)
+                r = measure(None, 1, [gen() for _ in range(n)], a.shape_seconds)
+                r["bridge_cpu_ms"] = round((cpu_s(bridge.pid) - cpu0) * 1000
+                                           / max(1, r["requests"]), 3)
+                if vname == "whole":
+                    r["bytes"] = len(Conn().request("GET", spath)[1])
+                r["app"], r["nodes"], r["what"] = f"app-{k}", total, what
+                out["status_views"][f"{vname}/{shape}"] = r
+                print(f"  status view {vname} of app-{k} ({total} nodes): {r}", flush=True)
         out["rss_end"] = proc_status(bridge.pid)
         out["store_mib_end"] = round(os.path.getsize(os.path.join(data, "data.mdb")) / 2**20, 1)
         with open(os.path.join(work, "bridge.log")) as f:
@@ -579,6 +605,16 @@ def report(o):
               f"{r['publish_per_s']:,.0f} | {fmt(r.get('stored_per_s_10_90'))} | "
               f"{r['stored_per_s']:,} | {r['complete']} | {r['bridge_cpu_s']} | "
               f"{r['bridge_cpu_s'] * 1e6 / max(1, r['stored']):.0f} |")
+    if o.get("status_views"):
+        print()
+        print("| app status view | nodes | answer | requests | p50 ms | p99 ms | "
+              "bridge CPU ms/req |")
+        print("|---|---|---|---|---|---|---|")
+        for k, r in o["status_views"].items():
+            answer = {"whole": f"every node ({r.get('bytes', 0) / 2**20:.1f} MiB)",
+                      "page": "a page of 20", "summary": "summary only"}[k.split("/")[0]]
+            print(f"| {r['what']} | {r['nodes']:,} | {answer} | {r['requests']} | "
+                  f"{fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} | {fmt(r.get('bridge_cpu_ms'))} |")
     print()
     print(f"bridge log: {o['bridge_log_warnings']} warnings, {o['bridge_log_errors']} errors")
 
