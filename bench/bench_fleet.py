@@ -327,7 +327,7 @@ def main():
         out["fleet_fds"] = conv["fds"]
 
         def durable(app, version, targeted):
-            code, body = api.get(f"{path}/apps/{app}/status", timeout=30)
+            code, body = api.get(f"{path}/apps/{app}/status?pageSize=0", timeout=30)
             s = body["summary"] if code == 200 else {}
             return (body.get("version") == version and s.get("targeted") == targeted and
                     s.get("running") == targeted and s.get("applied") == targeted)

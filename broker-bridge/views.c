@@ -438,21 +438,6 @@ fail:
     return NULL;
 }
 
-/* The page pg of nodes (consumed; new; NULL on ENOMEM). */
-static json_t *nodes_page(json_t *nodes, const ferry_bridge_page *pg) {
-    json_t *page = json_array();
-    size_t from = (size_t)(pg->page - 1) * (size_t)pg->page_size;
-    for (size_t i = from;
-         page != NULL && i < json_array_size(nodes) && i < from + (size_t)pg->page_size; i++) {
-        if (json_array_append(page, json_array_get(nodes, i)) != 0) {
-            json_decref(page);
-            page = NULL;
-        }
-    }
-    json_decref(nodes);
-    return page;
-}
-
 /* Fill a status entry from a status record (or the Pending defaults when st is NULL). */
 static int fill_entry(json_t *entry, const json_t *st) {
     static const char *const fields[] = {"version", "phase", "message", "containers"};
@@ -468,50 +453,95 @@ static int fill_entry(json_t *entry, const json_t *st) {
     return 0;
 }
 
-/* A node the app selects (from the index): an entry. */
+/* The walk of an app's status view: its targets (from the index) and its status records (a
+ * store scan), both in node name order, merged; each node counted in the summary, and an entry
+ * built only for the nodes on the page. */
+typedef struct {
+    read_op *op;
+    ferry_store_txn *t;
+    json_int_t version;   /* the app's */
+    const char **targets; /* borrowed from the index (the read lock is held) */
+    size_t ntargets, captargets, next;
+    size_t pos, from, to; /* the view's nodes so far; the page is [from, to) */
+    json_t *nodes;        /* the page's entries */
+    json_int_t targeted, applied, running, failed, succeeded, scheduled, silent;
+} status_walk;
+
 static bool status_target_each(const char *node, const json_t *labels, void *ctx) {
-    read_op *op = ctx;
+    status_walk *w = ctx;
     (void)labels;
-    json_t *entry = json_pack("{s:s, s:b}", "node", node, "target", 1);
-    if (entry == NULL || fill_entry(entry, NULL) != 0 ||
-        json_object_set_new(entry, "updatedAt", json_null()) != 0 ||
-        json_object_set_new(op->entries, node, entry) != 0) {
-        op->err = FERRY_ENOMEM;
-        return false;
+    if (w->ntargets == w->captargets) {
+        size_t cap = w->captargets != 0 ? 2 * w->captargets : 256;
+        const char **grown = ferry_realloc(w->targets, cap * sizeof(*grown));
+        if (grown == NULL) {
+            w->op->err = FERRY_ENOMEM;
+            return false;
+        }
+        w->targets = grown;
+        w->captargets = cap;
     }
+    w->targets[w->ntargets++] = node;
     return true;
 }
 
+/* One node of the view, in name order: st its status record (NULL: none, Pending). */
+static bool status_node(status_walk *w, const char *node, bool target, const json_t *st) {
+    bool on_page = w->pos >= w->from && w->pos < w->to;
+    w->pos++;
+    const char *phase = st != NULL ? json_string_value(json_object_get(st, "phase")) : "Pending";
+    json_int_t version = st != NULL ? json_integer_value(json_object_get(st, "version")) : 0;
+    /* A node's state is read only where it shows: on the page, or in a target's count. */
+    bool online = (on_page || (target && st != NULL)) && bridge__node_online(w->t, w->op->ns, node);
+    if (target) {
+        bool current = version >= w->version && strcmp(phase, "Pending") != 0;
+        w->targeted++;
+        w->applied += current;
+        w->running += current && strcmp(phase, "Running") == 0;
+        w->failed += current && strcmp(phase, "Failed") == 0;
+        w->succeeded += current && strcmp(phase, "Succeeded") == 0;
+        w->scheduled += current && strcmp(phase, "Scheduled") == 0;
+        w->silent += st == NULL || !online;
+    }
+    if (!on_page)
+        return true;
+    json_t *entry = json_pack("{s:s}", "node", node);
+    if (entry == NULL || fill_entry(entry, st) != 0 ||
+        json_object_set_new(entry, "updatedAt",
+                            st != NULL ? bridge__time(bridge__int(st, "updatedAt"))
+                                       : json_null()) != 0 ||
+        json_object_set_new(entry, "online", json_boolean(online)) != 0 ||
+        json_array_append(w->nodes, entry) != 0) {
+        json_decref(entry);
+        w->op->err = FERRY_ENOMEM;
+        return false;
+    }
+    json_decref(entry);
+    return true;
+}
+
+/* The targets before node (Pending, no status), then node itself. */
 static bool status_report_each(const char *key, const json_t *rec, void *ctx) {
-    read_op *op = ctx;
+    status_walk *w = ctx;
     const char *node = strrchr(key, '/') + 1; /* key: ns/app/node */
     if (!bridge__status_record_ok(key, rec))
         return true;
-    json_t *entry = json_object_get(op->entries, node);
-    if (entry == NULL) {
-        entry = json_pack("{s:s, s:b}", "node", node, "target", 0);
-        if (entry == NULL || json_object_set_new(op->entries, node, entry) != 0) {
-            op->err = FERRY_ENOMEM;
+    while (w->next < w->ntargets && strcmp(w->targets[w->next], node) < 0) {
+        if (!status_node(w, w->targets[w->next++], true, NULL))
             return false;
-        }
     }
-    if (fill_entry(entry, rec) != 0 ||
-        json_object_set_new(entry, "updatedAt", bridge__time(bridge__int(rec, "updatedAt"))) != 0) {
-        op->err = FERRY_ENOMEM;
-        return false;
-    }
-    return true;
+    bool target = w->next < w->ntargets && strcmp(w->targets[w->next], node) == 0;
+    w->next += target;
+    return status_node(w, node, target, rec);
 }
 
 /* Summary over the targeted nodes (see README.md, "Deployment status"): applied = reporting the
  * current version in a phase other than Pending; running / failed = of those, in that phase;
- * notReporting = no status for this app at all, or the node is not online. */
+ * notReporting = no status for this app at all, or the node is not online. The status records
+ * are keyed ns/app/node: the scan meets the nodes in the index's (strcmp) order. */
 static ferry_err app_status_txn(ferry_store_txn *t, void *ctx) {
     read_op *op = ctx;
     char prefix[BRIDGE_KEY_MAX];
-    json_t *nodes = NULL;
-    json_int_t targeted = 0, applied = 0, running = 0, failed = 0, succeeded = 0, scheduled = 0;
-    json_int_t silent = 0;
+    status_walk w = {.op = op, .t = t, .to = SIZE_MAX};
 
     ferry_err err = bridge__get_app(t, op->ns, op->name, &op->rec);
     if (err == FERRY_ENOTFOUND)
@@ -519,70 +549,59 @@ static ferry_err app_status_txn(ferry_store_txn *t, void *ctx) {
     if (err != FERRY_OK)
         return err;
     bool deleted = json_is_true(json_object_get(op->rec, "deleted"));
-    json_int_t version = json_integer_value(json_object_get(op->rec, "version"));
-    if ((op->entries = json_object()) == NULL)
-        return FERRY_ENOMEM;
+    w.version = json_integer_value(json_object_get(op->rec, "version"));
+    if (op->page != NULL) {
+        w.from = (size_t)(op->page->page - 1) * (size_t)op->page->page_size;
+        w.to = w.from + (size_t)op->page->page_size;
+    }
+    if ((w.nodes = json_array()) == NULL) {
+        err = FERRY_ENOMEM;
+        goto out;
+    }
     if (!deleted) {
         const json_t *selector = json_object_get(json_object_get(op->rec, "spec"), "selector");
         if ((err = bridge__index_nodes_for(op->b->index, op->ns, selector, status_target_each,
-                                           op)) != FERRY_OK ||
+                                           &w)) != FERRY_OK ||
             (err = op->err) != FERRY_OK)
-            return err;
+            goto out;
     }
     bridge__key(prefix, op->ns, op->name, "");
-    if ((err = ferry_store_scan(t, FERRY_DB_STATUS, prefix, status_report_each, op)) != FERRY_OK ||
+    if ((err = ferry_store_scan(t, FERRY_DB_STATUS, prefix, status_report_each, &w)) != FERRY_OK ||
         (err = op->err) != FERRY_OK)
-        return err;
-    if ((nodes = sorted_values(op->entries)) == NULL)
-        return FERRY_ENOMEM;
-    size_t i;
-    json_t *entry;
-    json_array_foreach(nodes, i, entry) {
-        const char *node = json_string_value(json_object_get(entry, "node"));
-        const char *phase = json_string_value(json_object_get(entry, "phase"));
-        bool online = bridge__node_online(t, op->ns, node);
-        bool reported = !json_is_null(json_object_get(entry, "updatedAt"));
-        bool current = json_integer_value(json_object_get(entry, "version")) >= version &&
-                       strcmp(phase, "Pending") != 0;
-        json_object_set_new(entry, "online", json_boolean(online));
-        if (!json_is_true(json_object_get(entry, "target"))) {
-            json_object_del(entry, "target");
-            continue;
+        goto out;
+    while (w.next < w.ntargets) {
+        if (!status_node(&w, w.targets[w.next++], true, NULL)) {
+            err = op->err;
+            goto out;
         }
-        json_object_del(entry, "target");
-        targeted++;
-        applied += current;
-        running += current && strcmp(phase, "Running") == 0;
-        failed += current && strcmp(phase, "Failed") == 0;
-        succeeded += current && strcmp(phase, "Succeeded") == 0;
-        scheduled += current && strcmp(phase, "Scheduled") == 0;
-        silent += !reported || !online;
     }
     /* Scheduled until deploy.at; then Deploying until every target reports the current version
      * (in any phase but Pending and Scheduled), then Deployed. */
     int64_t at = 0;
     bool has_at = bridge__deploy_at(json_object_get(op->rec, "spec"), &at);
-    const char *state = deleted                          ? "Deleted"
-                        : has_at && at > op->now         ? "Scheduled"
-                        : applied - scheduled < targeted ? "Deploying"
-                                                         : "Deployed";
-    json_int_t total = (json_int_t)json_array_size(nodes);
-    if (op->page != NULL && (nodes = nodes_page(nodes, op->page)) == NULL)
-        return FERRY_ENOMEM;
-    op->out = json_pack("{s:s, s:s, s:I, s:b, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, "
+    const char *state = deleted                                ? "Deleted"
+                        : has_at && at > op->now               ? "Scheduled"
+                        : w.applied - w.scheduled < w.targeted ? "Deploying"
+                                                               : "Deployed";
+    op->out = json_pack("{s:s, s:s, s:I, s:b, s:O, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, "
                         "s:o*}}",
-                        "name", op->name, "namespace", op->ns, "version", version, "deleted",
-                        deleted, "nodes", nodes, "summary", "targeted", targeted, "applied",
-                        applied, "running", running, "failed", failed, "succeeded", succeeded,
-                        "scheduled", scheduled, "notReporting", silent, "deployState", state,
-                        "deployAt", has_at ? bridge__time(at) : NULL);
+                        "name", op->name, "namespace", op->ns, "version", w.version, "deleted",
+                        deleted, "nodes", w.nodes, "summary", "targeted", w.targeted, "applied",
+                        w.applied, "running", w.running, "failed", w.failed, "succeeded",
+                        w.succeeded, "scheduled", w.scheduled, "notReporting", w.silent,
+                        "deployState", state, "deployAt", has_at ? bridge__time(at) : NULL);
+    err = FERRY_ENOMEM;
     if (op->out == NULL ||
         (op->page != NULL &&
-         (json_object_set_new(op->out, "total", json_integer(total)) != 0 ||
+         (json_object_set_new(op->out, "total", json_integer((json_int_t)w.pos)) != 0 ||
           json_object_set_new(op->out, "page", json_integer(op->page->page)) != 0 ||
           json_object_set_new(op->out, "pageSize", json_integer(op->page->page_size)) != 0)))
-        return FERRY_ENOMEM;
-    return FERRY_OK;
+        goto out;
+    err = FERRY_OK;
+out:
+    json_decref(w.nodes);
+    ferry_free(w.targets);
+    return err;
 }
 
 ferry_err ferry_bridge_app_status_page(ferry_bridge *b, const char *ns, const char *name,
