@@ -440,6 +440,37 @@ def test_lists_page_and_search(stack, browser, shots):
         assert stack.api.delete(stack.path("nodes", f"spare-{i:02d}"))[0] == 200
 
 
+def test_app_page_pages_its_nodes(stack, browser, shots):
+    """An app on 101 registered nodes (none of them real: all Pending): its page shows 100 node
+    rows and a pager; the next page holds the last one; the counters count all 101."""
+    names = [f"wide-{i:03d}" for i in range(101)]
+    for n in names:
+        code, body = stack.api.post(stack.path("nodes"), {"name": n, "labels": {"fleet": "wide"}})
+        assert code == 201, body
+    app = {"name": "wide", "selector": {"matchLabels": {"fleet": "wide"}},
+           "services": [{"name": "web", "image": IMAGE}]}
+    code, body = stack.api.post(stack.path("apps"), app)
+    assert code == 201, body
+    b = browser
+    b.go("#/apps/wide")
+    info = lambda: b.text('[data-testid="deploy-page"]') or ""  # noqa: E731
+    b.wait(lambda: "1 of 2" in info() and "101" in info() or None, 15, "page 1 of 2 (101 nodes)")
+    assert b.keys("deploy-table", "data-node") == names[:100]
+    assert b.find("deploy-prev").get_attribute("disabled") is not None
+    counter = '[data-testid="detail-counters"] [data-counter="targeted"]'
+    b.wait(lambda: b.visible(counter).get_attribute("data-value") == "101" or None, 15,
+           "101 targeted")
+    b.click("deploy-next")
+    b.wait(lambda: b.keys("deploy-table", "data-node") == names[100:] or None, 15,
+           "the last node on page 2")
+    assert "2 of 2" in info() and b.find("deploy-next").get_attribute("disabled") is not None
+    b.shot(shots, "24-app-detail-nodes-paged")
+    no_errors(b)
+    assert stack.api.delete(stack.path("apps", "wide"))[0] == 200
+    for n in names:
+        assert stack.api.delete(stack.path("nodes", n))[0] == 200
+
+
 def test_switch_language(stack, browser, shots):
     b = browser
     b.go("#/apps")
