@@ -28,6 +28,10 @@ from common import web_app  # noqa: E402
 import trace_deploy  # noqa: E402 (bench/, beside this script)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The environment edge-sync is deployed with (packaging/systemd/edge-sync.service,
+# docker-compose.yml): GnuTLS, loaded only as a dependency of libcurl's, is not initialised.
+# edge-sync and the floor process both run with it; --env adds to it or overrides it.
+DEPLOYED_ENV = {"GNUTLS_NO_IMPLICIT_INIT": "1"}
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -188,8 +192,8 @@ def build_floor(edge, tmp):
     return exe, needed
 
 
-def measure_process(argv, relay, seconds, settle=2.0):
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def measure_process(argv, relay, seconds, settle=2.0, env=None):
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         time.sleep(settle)
         if p.poll() is not None:
@@ -267,8 +271,8 @@ def run(t, engine, relay, opts):
                     edge_args=opts.edge_arg)
     node = stack.nodes["east"]
     node.argv[node.argv.index(t.mqtt_url)] = f"tcp://127.0.0.1:{relay.port}"
-    if opts.env:
-        node.env = dict(os.environ, **dict(kv.split("=", 1) for kv in opts.env))
+    env = {**os.environ, **DEPLOYED_ENV, **dict(kv.split("=", 1) for kv in opts.env)}
+    node.env = env
     stack.start()
     assert stack.register_node("east", {"region": "east"})[0] == 201
     names = [f"app{i:02d}" for i in range(opts.apps)]
@@ -286,7 +290,8 @@ def run(t, engine, relay, opts):
 
     tmp = tempfile.mkdtemp(prefix="bench-edge-", dir=t.tmp)
     floor_exe, needed = build_floor(node.argv[0], tmp)
-    floor = measure_process([floor_exe], relay, min(opts.idle, 10)) if floor_exe else None
+    floor = (measure_process([floor_exe], relay, min(opts.idle, 10), env=env) if floor_exe
+             else None)
     sub = measure_process(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(relay.port), "-k", "15",
                            "-q", "1", "-t", f"ferry-bench/{os.getpid()}/idle"], relay,
                           min(opts.idle, 60))
