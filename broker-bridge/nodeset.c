@@ -23,8 +23,9 @@ typedef struct {
 typedef struct {
     const char *name;     /* borrowed; NULL: the slot is free */
     const json_t *labels; /* borrowed */
-    /* A label the postings cannot stand for (a value that is not a string, a key with '=' in
-     * it, or longer than the label rules allow): this node is checked on its own. */
+    /* A label the postings cannot stand for (a value that is not a string or has a NUL in it, a
+     * key with '=' in it, or longer than the label rules allow): this node is checked on its
+     * own. */
     bool odd;
 } slot_info;
 
@@ -185,7 +186,8 @@ static bool post_labels(bridge_nodeset *s, uint32_t slot, const json_t *labels, 
     json_t *v;
     *odd = labels != NULL && !json_is_object(labels);
     json_object_foreach((json_t *)labels, k, v) {
-        if (strchr(k, '=') != NULL || !json_is_string(v)) {
+        if (strchr(k, '=') != NULL || !json_is_string(v) ||
+            strlen(json_string_value(v)) != json_string_length(v)) {
             *odd = true;
             continue;
         }
@@ -302,8 +304,6 @@ const json_t *bridge__nodeset_labels(const bridge_nodeset *s, uint32_t slot) {
 
 /* ---- selecting ------------------------------------------------------------------------------- */
 
-typedef enum { SEL_BITS, SEL_NONE, SEL_SCAN } sel_shape;
-
 static void bits_or_posting(uint64_t *bits, const posting *p) {
     for (uint32_t i = 0; p != NULL && i < p->n; i++)
         bits[p->v[i] / 64] |= (uint64_t)1 << (p->v[i] % 64);
@@ -321,76 +321,48 @@ static const posting *lookup(const bridge_nodeset *s, const char *k, const char 
     return label_key(key, sizeof(key), k, v) ? tab_get(s, key) : NULL;
 }
 
-/* res &= the nodes that carry k=v (v NULL: key k) (negate: that do not). */
-static void and_label(const bridge_nodeset *s, uint64_t *res, uint64_t *tmp, size_t nwords,
-                      const char *k, const char *v, bool negate) {
-    memset(tmp, 0, nwords * sizeof(*tmp));
-    bits_or_posting(tmp, lookup(s, k, v));
-    bits_and(res, tmp, nwords, negate);
+/* A JSON string the postings can stand for: no NUL inside it. */
+static bool plain(const json_t *str) {
+    return strlen(json_string_value(str)) == json_string_length(str);
 }
 
-/* One expression (ferry_selector_matches's expression_holds, as set operations on res). */
-static sel_shape and_expression(const bridge_nodeset *s, const json_t *e, uint64_t *res,
-                                uint64_t *tmp, size_t nwords) {
-    const char *key = json_string_value(json_object_get(e, "key"));
-    const char *op = json_string_value(json_object_get(e, "operator"));
-    const json_t *values = json_object_get(e, "values");
-    if (key == NULL || op == NULL || (values != NULL && !json_is_array(values)))
-        return SEL_NONE;
-    if (strchr(key, '=') != NULL)
-        return SEL_SCAN;
-    bool in = strcmp(op, "In") == 0;
-    if (in || strcmp(op, "NotIn") == 0) {
-        if (!in && json_array_size(values) == 0)
-            return SEL_NONE;
-        memset(tmp, 0, nwords * sizeof(*tmp));
-        for (size_t i = 0; i < json_array_size(values); i++) {
-            const char *v = json_string_value(json_array_get(values, i));
-            if (v != NULL) /* a value that is not a string equals no label */
-                bits_or_posting(tmp, lookup(s, key, v));
-        }
-        bits_and(res, tmp, nwords, !in);
-        return SEL_BITS;
-    }
-    bool exists = strcmp(op, "Exists") == 0;
-    if (!exists && strcmp(op, "DoesNotExist") != 0)
-        return SEL_NONE;
-    and_label(s, res, tmp, nwords, key, NULL, !exists);
-    return SEL_BITS;
-}
+/* The evaluation of one selector: res starts as every live node. */
+typedef struct {
+    const bridge_nodeset *s;
+    uint64_t *res, *tmp;
+    size_t nwords;
+    bool scan; /* a requirement the postings cannot stand for: check each node instead */
+} sel_walk;
 
-/* The selector's requirements applied to res (which starts as every live node). */
-static sel_shape apply_selector(const bridge_nodeset *s, const json_t *selector, uint64_t *res,
-                                uint64_t *tmp, size_t nwords) {
-    const char *k;
-    json_t *v;
-    if (selector == NULL || json_is_null(selector))
-        return SEL_BITS;
-    if (!json_is_object(selector))
-        return SEL_NONE;
-    const json_t *ml = json_object_get(selector, "matchLabels");
-    if (ml != NULL && !json_is_null(ml)) {
-        if (!json_is_object(ml))
-            return SEL_NONE;
-        json_object_foreach((json_t *)ml, k, v) {
-            if (!json_is_string(v))
-                return SEL_NONE;
-            if (strchr(k, '=') != NULL)
-                return SEL_SCAN;
-            and_label(s, res, tmp, nwords, k, json_string_value(v), false);
+/* res &= the nodes one requirement selects (ferry_selector_matches's rules as set operations:
+ * NotIn and DoesNotExist are complements, so that they hold for a node without the label). */
+static bool and_requirement(const char *key, ferry_selector_op op, const char *value,
+                            const json_t *values, void *ctx) {
+    sel_walk *w = ctx;
+    if (strchr(key, '=') != NULL || (op == FERRY_SELECTOR_EQ && !plain(values))) {
+        w->scan = true;
+        return false;
+    }
+    memset(w->tmp, 0, w->nwords * sizeof(*w->tmp));
+    if (op == FERRY_SELECTOR_EQ)
+        bits_or_posting(w->tmp, lookup(w->s, key, value));
+    if (op == FERRY_SELECTOR_EXISTS || op == FERRY_SELECTOR_NOT_EXISTS)
+        bits_or_posting(w->tmp, lookup(w->s, key, NULL));
+    for (size_t i = 0;
+         (op == FERRY_SELECTOR_IN || op == FERRY_SELECTOR_NOT_IN) && i < json_array_size(values);
+         i++) {
+        const json_t *v = json_array_get(values, i);
+        if (!json_is_string(v))
+            continue; /* equals no label */
+        if (!plain(v)) {
+            w->scan = true;
+            return false;
         }
+        bits_or_posting(w->tmp, lookup(w->s, key, json_string_value(v)));
     }
-    const json_t *me = json_object_get(selector, "matchExpressions");
-    if (me == NULL || json_is_null(me))
-        return SEL_BITS;
-    if (!json_is_array(me))
-        return SEL_NONE;
-    for (size_t i = 0; i < json_array_size(me); i++) {
-        sel_shape shape = and_expression(s, json_array_get(me, i), res, tmp, nwords);
-        if (shape != SEL_BITS)
-            return shape;
-    }
-    return SEL_BITS;
+    bits_and(w->res, w->tmp, w->nwords,
+             op == FERRY_SELECTOR_NOT_IN || op == FERRY_SELECTOR_NOT_EXISTS);
+    return true;
 }
 
 ferry_err bridge__nodeset_select(const bridge_nodeset *s, const json_t *selector,
@@ -404,15 +376,17 @@ ferry_err bridge__nodeset_select(const bridge_nodeset *s, const json_t *selector
         (tmp = ferry_calloc(nwords + 1, sizeof(*tmp))) == NULL)
         goto out;
     if (nwords > 0)
-        memcpy(out->bits, s->live, nwords * sizeof(*out->bits));
-    sel_shape shape = apply_selector(s, selector, out->bits, tmp, nwords);
-    if (shape == SEL_SCAN) {
+        if (nwords > 0)
+            memcpy(out->bits, s->live, nwords * sizeof(*out->bits));
+    sel_walk w = {s, out->bits, tmp, nwords, false};
+    int walked = ferry_selector_each(selector, and_requirement, &w);
+    if (w.scan) {
         ferry_free(out->bits);
         *out = (bridge_nodeset_selected){.scan = true};
         err = FERRY_OK;
         goto out;
     }
-    if (shape == SEL_NONE)
+    if (walked < 0) /* malformed: selects nothing */
         memset(out->bits, 0, nwords * sizeof(*out->bits));
     /* Nodes with a label the postings lack answer for themselves (none in a well-kept store). */
     for (uint32_t i = 0; s->nodd > 0 && i < s->nslots; i++) {

@@ -33,9 +33,9 @@ bool bridge__nodeset_put(bridge_nodeset *s, uint32_t *slot, const char *name, co
 /* Remove the node at slot; the slot may be given to the next new node. */
 void bridge__nodeset_remove(bridge_nodeset *s, uint32_t slot);
 
-/* What a selector selects. scan: the selector has a shape the bitmaps do not model (malformed,
- * or a key with '=' in it): the caller checks each node with ferry_selector_matches (bits is then
- * NULL). Otherwise bits has a bit per slot (nwords words) and count is the number set. */
+/* What a selector selects. scan: a requirement the postings cannot stand for (a key with '=' in
+ * it, a value with a NUL in it): the caller checks each node with ferry_selector_matches (bits is
+ * then NULL). Otherwise bits has a bit per slot (nwords words) and count is the number set. */
 typedef struct {
     bool scan;
     uint64_t *bits; /* own: bridge__nodeset_selected_free */

@@ -92,6 +92,52 @@ ferry_err ferry_selector_validate(const json_t *selector, const char *field, fer
 
 /* ---- matching -------------------------------------------------------------------------------- */
 
+int ferry_selector_each(const json_t *selector, ferry_selector_fn fn, void *ctx) {
+    const char *key;
+    json_t *want;
+
+    if (selector == NULL || json_is_null(selector))
+        return 1;
+    if (!json_is_object(selector))
+        return -1;
+    const json_t *ml = json_object_get(selector, "matchLabels");
+    if (ml != NULL && !json_is_null(ml)) {
+        if (!json_is_object(ml))
+            return -1;
+        json_object_foreach((json_t *)ml, key, want) {
+            if (!json_is_string(want))
+                return -1;
+            if (!fn(key, FERRY_SELECTOR_EQ, json_string_value(want), want, ctx))
+                return 0;
+        }
+    }
+    const json_t *me = json_object_get(selector, "matchExpressions");
+    if (me == NULL || json_is_null(me))
+        return 1;
+    if (!json_is_array(me))
+        return -1;
+    for (size_t i = 0; i < json_array_size(me); i++) {
+        static const char *const ops[] = {"In", "NotIn", "Exists", "DoesNotExist"};
+        static const ferry_selector_op codes[] = {FERRY_SELECTOR_IN, FERRY_SELECTOR_NOT_IN,
+                                                  FERRY_SELECTOR_EXISTS, FERRY_SELECTOR_NOT_EXISTS};
+        const json_t *e = json_array_get(me, i);
+        const char *k = json_string_value(json_object_get(e, "key"));
+        const char *op = json_string_value(json_object_get(e, "operator"));
+        const json_t *values = json_object_get(e, "values");
+        size_t o = 0;
+        while (op != NULL && o < 4 && strcmp(op, ops[o]) != 0)
+            o++;
+        if (k == NULL || op == NULL || o == 4 || (values != NULL && !json_is_array(values)))
+            return -1;
+        /* NotIn needs a value (Kubernetes); an In without values selects nothing by itself. */
+        if (codes[o] == FERRY_SELECTOR_NOT_IN && json_array_size(values) == 0)
+            return -1;
+        if (!fn(k, codes[o], NULL, values, ctx))
+            return 0;
+    }
+    return 1;
+}
+
 static bool value_in(const json_t *values, const json_t *have) {
     for (size_t i = 0; i < json_array_size(values); i++)
         if (json_equal(json_array_get(values, i), have))
@@ -99,55 +145,32 @@ static bool value_in(const json_t *values, const json_t *have) {
     return false;
 }
 
-/* One expression against a node's labels (Kubernetes semantics: NotIn also holds when the label
- * is missing). A malformed expression never holds. */
-static bool expression_holds(const json_t *e, const json_t *labels) {
-    const char *key = json_string_value(json_object_get(e, "key"));
-    const char *op = json_string_value(json_object_get(e, "operator"));
-    const json_t *values = json_object_get(e, "values");
-    if (key == NULL || op == NULL || (values != NULL && !json_is_array(values)))
-        return false;
+/* One requirement against a node's labels (ctx; Kubernetes semantics: NotIn and DoesNotExist
+ * also hold when the label is missing; a label that is not a string fails every requirement). */
+static bool requirement_holds(const char *key, ferry_selector_op op, const char *value,
+                              const json_t *values, void *ctx) {
+    const json_t *labels = ctx;
     const json_t *have = json_is_object(labels) ? json_object_get(labels, key) : NULL;
     if (have != NULL && !json_is_string(have))
         return false;
-    if (strcmp(op, "In") == 0)
+    switch (op) {
+    case FERRY_SELECTOR_EQ:
+        (void)value;
+        return have != NULL && json_equal(values, have);
+    case FERRY_SELECTOR_IN:
         return have != NULL && value_in(values, have);
-    if (strcmp(op, "NotIn") == 0)
-        return json_array_size(values) > 0 && (have == NULL || !value_in(values, have));
-    if (strcmp(op, "Exists") == 0)
+    case FERRY_SELECTOR_NOT_IN:
+        return have == NULL || !value_in(values, have);
+    case FERRY_SELECTOR_EXISTS:
         return have != NULL;
-    if (strcmp(op, "DoesNotExist") == 0)
+    case FERRY_SELECTOR_NOT_EXISTS:
         return have == NULL;
+    }
     return false;
 }
 
 bool ferry_selector_matches(const json_t *selector, const json_t *labels) {
-    const char *key;
-    json_t *want;
-
-    if (selector == NULL || json_is_null(selector))
-        return true;
-    if (!json_is_object(selector))
-        return false;
-    const json_t *ml = json_object_get(selector, "matchLabels");
-    if (ml != NULL && !json_is_null(ml)) {
-        if (!json_is_object(ml))
-            return false;
-        json_object_foreach((json_t *)ml, key, want) {
-            const json_t *have = json_is_object(labels) ? json_object_get(labels, key) : NULL;
-            if (!json_is_string(want) || !json_is_string(have) || !json_equal(want, have))
-                return false;
-        }
-    }
-    const json_t *me = json_object_get(selector, "matchExpressions");
-    if (me == NULL || json_is_null(me))
-        return true;
-    if (!json_is_array(me))
-        return false;
-    for (size_t i = 0; i < json_array_size(me); i++)
-        if (!expression_holds(json_array_get(me, i), labels))
-            return false;
-    return true;
+    return ferry_selector_each(selector, requirement_holds, (void *)labels) == 1;
 }
 
 bool ferry_selector_topic_label(const json_t *selector, const char **key, const char **value) {

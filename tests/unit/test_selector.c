@@ -94,6 +94,61 @@ static void test_topic_with_expressions(void **state) {
     json_decref(sel);
 }
 
+/* ferry_selector_each: the requirements in order (matchLabels first) with their operators, the
+ * walk stopped by the callback, and what is malformed. */
+typedef struct {
+    char seen[256];
+    int stop_after; /* 0: never */
+    int calls;
+} walk_log;
+
+static bool log_requirement(const char *key, ferry_selector_op op, const char *value,
+                            const json_t *values, void *ctx) {
+    static const char *const names[] = {"=", "in", "notin", "exists", "!"};
+    walk_log *w = ctx;
+    size_t n = strlen(w->seen);
+    snprintf(w->seen + n, sizeof(w->seen) - n, "%s%s %s %s/%zu", n > 0 ? "," : "", key, names[op],
+             value != NULL ? value : "-", json_array_size(values));
+    return ++w->calls != w->stop_after;
+}
+
+static void test_each_requirement(void **state) {
+    (void)state;
+    static const struct {
+        const char *selector; /* NULL: a NULL selector */
+        int stop_after, result;
+        const char *seen;
+    } cases[] = {
+        {NULL, 0, 1, ""},
+        {"{}", 0, 1, ""},
+        {"{\"matchLabels\":{\"zone\":\"a\"},\"matchExpressions\":[{\"key\":\"t\",\"operator\":"
+         "\"In\",\"values\":[\"x\",\"y\"]},{\"key\":\"g\",\"operator\":\"DoesNotExist\"}]}",
+         0, 1, "zone = a/0,t in -/2,g ! -/0"},
+        {"{\"matchLabels\":{\"zone\":\"a\",\"rack\":\"r\"}}", 1, 0, "zone = a/0"},
+        {"{\"matchExpressions\":[{\"key\":\"t\",\"operator\":\"NotIn\",\"values\":[\"x\"]},"
+         "{\"key\":\"g\",\"operator\":\"Exists\"}]}",
+         0, 1, "t notin -/1,g exists -/0"},
+        {"[]", 0, -1, ""},
+        {"{\"matchLabels\":{\"zone\":1}}", 0, -1, ""},
+        {"{\"matchExpressions\":{}}", 0, -1, ""},
+        {"{\"matchLabels\":{\"zone\":\"a\"},\"matchExpressions\":[{\"key\":\"t\",\"operator\":"
+         "\"Near\"}]}",
+         0, -1, "zone = a/0"},
+        {"{\"matchExpressions\":[{\"key\":\"t\",\"operator\":\"NotIn\",\"values\":[]}]}", 0, -1,
+         ""},
+        {"{\"matchExpressions\":[{\"operator\":\"Exists\"}]}", 0, -1, ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *sel = cases[i].selector != NULL ? J(cases[i].selector) : NULL;
+        walk_log w = {.stop_after = cases[i].stop_after};
+        int got = ferry_selector_each(sel, log_requirement, &w);
+        if (got != cases[i].result || strcmp(w.seen, cases[i].seen) != 0)
+            fail_msg("case %zu: %d \"%s\", expected %d \"%s\"", i, got, w.seen, cases[i].result,
+                     cases[i].seen);
+        json_decref(sel);
+    }
+}
+
 static void test_validate(void **state) {
     (void)state;
     ferry_detail err;
@@ -242,9 +297,8 @@ static void test_parse_string(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_expressions_match),
-        cmocka_unit_test(test_topic_with_expressions),
-        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_expressions_match), cmocka_unit_test(test_topic_with_expressions),
+        cmocka_unit_test(test_each_requirement),  cmocka_unit_test(test_validate),
         cmocka_unit_test(test_parse_string),
     };
     return FERRY_RUN_TESTS(tests, argc, argv);
