@@ -35,7 +35,7 @@ struct bridge_nodeset {
     uint32_t *free;            /* slots to give again, a stack */
     uint32_t nfree, capfree;
     uint64_t *live; /* a bit per slot in use; capslots / 64 words */
-    size_t nlive, nodd;
+    size_t nodd;    /* slots whose node is odd */
     bucket *tab;
     size_t tabcap, tabn; /* tabcap: a power of two, or 0 */
 };
@@ -48,6 +48,14 @@ static bool label_key(char *buf, size_t len, const char *k, const char *v) {
 }
 
 #define KEY_LEN (FERRY_LABEL_KEY_MAX + FERRY_LABEL_VALUE_MAX + 1)
+
+/* Bit i of a bitmap over slots, set (on) or cleared. */
+static void bit_put(uint64_t *bits, uint32_t i, bool on) {
+    if (on)
+        bits[i / 64] |= (uint64_t)1 << (i % 64);
+    else
+        bits[i / 64] &= ~((uint64_t)1 << (i % 64));
+}
 
 /* ---- the table of postings ------------------------------------------------------------------ */
 
@@ -261,8 +269,7 @@ bool bridge__nodeset_put(bridge_nodeset *s, uint32_t *slot, const char *name,
     } else {
         if (!slot_take(s, slot))
             return false;
-        s->live[*slot / 64] |= (uint64_t)1 << (*slot % 64);
-        s->nlive++;
+        bit_put(s->live, *slot, true);
     }
     s->slots[*slot] = (slot_info){name, labels, false};
     bool ok = post_labels(s, *slot, labels, true, &odd);
@@ -280,8 +287,7 @@ void bridge__nodeset_remove(bridge_nodeset *s, uint32_t slot) {
     if (s->slots[slot].odd)
         s->nodd--;
     s->slots[slot] = (slot_info){0};
-    s->live[slot / 64] &= ~((uint64_t)1 << (slot % 64));
-    s->nlive--;
+    bit_put(s->live, slot, false);
     /* The stack has room for every slot ever given: growing it cannot fail past its first use. */
     if (s->nfree == s->capfree) {
         uint32_t cap = s->capfree != 0 ? 2 * s->capfree : 64;
@@ -306,7 +312,7 @@ const json_t *bridge__nodeset_labels(const bridge_nodeset *s, uint32_t slot) {
 
 static void bits_or_posting(uint64_t *bits, const posting *p) {
     for (uint32_t i = 0; p != NULL && i < p->n; i++)
-        bits[p->v[i] / 64] |= (uint64_t)1 << (p->v[i] % 64);
+        bit_put(bits, p->v[i], true);
 }
 
 /* res &= tmp (or &= ~tmp when negate). */
@@ -376,8 +382,7 @@ ferry_err bridge__nodeset_select(const bridge_nodeset *s, const json_t *selector
         (tmp = ferry_calloc(nwords + 1, sizeof(*tmp))) == NULL)
         goto out;
     if (nwords > 0)
-        if (nwords > 0)
-            memcpy(out->bits, s->live, nwords * sizeof(*out->bits));
+        memcpy(out->bits, s->live, nwords * sizeof(*out->bits));
     sel_walk w = {s, out->bits, tmp, nwords, false};
     int walked = ferry_selector_each(selector, and_requirement, &w);
     if (w.scan) {
@@ -392,10 +397,7 @@ ferry_err bridge__nodeset_select(const bridge_nodeset *s, const json_t *selector
     for (uint32_t i = 0; s->nodd > 0 && i < s->nslots; i++) {
         if (s->slots[i].name == NULL || !s->slots[i].odd)
             continue;
-        if (ferry_selector_matches(selector, s->slots[i].labels))
-            out->bits[i / 64] |= (uint64_t)1 << (i % 64);
-        else
-            out->bits[i / 64] &= ~((uint64_t)1 << (i % 64));
+        bit_put(out->bits, i, ferry_selector_matches(selector, s->slots[i].labels));
     }
     for (size_t i = 0; i < nwords; i++)
         out->count += (size_t)__builtin_popcountll(out->bits[i]);
