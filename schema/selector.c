@@ -117,17 +117,21 @@ int ferry_selector_each(const json_t *selector, ferry_selector_fn fn, void *ctx)
     if (!json_is_array(me))
         return -1;
     for (size_t i = 0; i < json_array_size(me); i++) {
-        static const char *const ops[] = {"In", "NotIn", "Exists", "DoesNotExist"};
+        /* In the order of SEL_OPERATORS. */
         static const ferry_selector_op codes[] = {FERRY_SELECTOR_IN, FERRY_SELECTOR_NOT_IN,
                                                   FERRY_SELECTOR_EXISTS, FERRY_SELECTOR_NOT_EXISTS};
+        _Static_assert(sizeof(codes) / sizeof(codes[0]) ==
+                           sizeof(SEL_OPERATORS) / sizeof(SEL_OPERATORS[0]) - 1,
+                       "an operator code per name");
         const json_t *e = json_array_get(me, i);
         const char *k = json_string_value(json_object_get(e, "key"));
         const char *op = json_string_value(json_object_get(e, "operator"));
         const json_t *values = json_object_get(e, "values");
         size_t o = 0;
-        while (op != NULL && o < 4 && strcmp(op, ops[o]) != 0)
+        while (op != NULL && SEL_OPERATORS[o] != NULL && strcmp(op, SEL_OPERATORS[o]) != 0)
             o++;
-        if (k == NULL || op == NULL || o == 4 || (values != NULL && !json_is_array(values)))
+        if (k == NULL || op == NULL || SEL_OPERATORS[o] == NULL ||
+            (values != NULL && !json_is_array(values)))
             return -1;
         /* NotIn needs a value (Kubernetes); an In without values selects nothing by itself. */
         if (codes[o] == FERRY_SELECTOR_NOT_IN && json_array_size(values) == 0)
