@@ -338,11 +338,14 @@ static ferry_err config_list_txn(ferry_store_txn *t, void *ctx) {
     return list_txn(t, ctx, FERRY_DB_CONFIGS);
 }
 
-static ferry_err check_page(const ferry_bridge_page *pg, ferry_detail *e) {
+/* page >= 1 and page_size from min_size (1 for lists; 0 for a status view: its summary only) to
+ * 1000. */
+static ferry_err check_page(const ferry_bridge_page *pg, long min_size, ferry_detail *e) {
     if (pg->page < 1)
         return ferry_fail(e, FERRY_EINVAL, "page", "must be an integer >= 1");
-    if (pg->page_size < 1 || pg->page_size > 1000)
-        return ferry_fail(e, FERRY_EINVAL, "pageSize", "must be an integer between 1 and 1000");
+    if (pg->page_size < min_size || pg->page_size > 1000)
+        return ferry_fail(e, FERRY_EINVAL, "pageSize", "must be an integer between %ld%s and 1000",
+                          min_size, min_size == 0 ? " (the summary only)" : "");
     return FERRY_OK;
 }
 
@@ -352,7 +355,7 @@ ferry_err ferry_bridge_app_list(ferry_bridge *b, const char *ns, const ferry_bri
     *out = NULL;
     ferry_err err = bridge__check_names(ns, NULL, e);
     if (err == FERRY_OK)
-        err = check_page(pg, e);
+        err = check_page(pg, 1, e);
     return err != FERRY_OK ? err : run_read(b, app_list_txn, &op, out);
 }
 
@@ -382,7 +385,7 @@ ferry_err ferry_bridge_node_list(ferry_bridge *b, const char *ns, const ferry_br
     *out = NULL;
     ferry_err err = bridge__check_names(ns, NULL, e);
     if (err == FERRY_OK)
-        err = check_page(pg, e);
+        err = check_page(pg, 1, e);
     if (err == FERRY_OK)
         err = parse_selector(pg->selector, &op.selector, e);
     return err != FERRY_OK ? err : run_read(b, node_list_txn, &op, out);
@@ -395,7 +398,7 @@ ferry_err ferry_bridge_config_list(ferry_bridge *b, const char *ns, const ferry_
     *out = NULL;
     ferry_err err = bridge__check_names(ns, NULL, e);
     if (err == FERRY_OK)
-        err = check_page(pg, e);
+        err = check_page(pg, 1, e);
     if (err == FERRY_OK && pg->kind != NULL) {
         bool known = false;
         for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
@@ -609,11 +612,8 @@ ferry_err ferry_bridge_app_status_page(ferry_bridge *b, const char *ns, const ch
     read_op op = {.ns = ns, .name = name, .page = pg, .e = e};
     *out = NULL;
     ferry_err err = bridge__check_names(ns, name, e);
-    if (err == FERRY_OK && pg != NULL && pg->page < 1)
-        err = ferry_fail(e, FERRY_EINVAL, "page", "must be an integer >= 1");
-    if (err == FERRY_OK && pg != NULL && (pg->page_size < 0 || pg->page_size > 1000))
-        err = ferry_fail(e, FERRY_EINVAL, "pageSize",
-                         "must be an integer between 0 (the summary only) and 1000");
+    if (err == FERRY_OK && pg != NULL)
+        err = check_page(pg, 0, e);
     return err != FERRY_OK ? err : run_read(b, app_status_txn, &op, out);
 }
 
