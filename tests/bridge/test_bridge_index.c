@@ -186,23 +186,28 @@ static void put_node(bridge_index *ix, json_t *model, const char *name, json_t *
         json_object_del(model, name);
 }
 
+/* The names the index hands its callback for selector, up to limit (new array). */
+static json_t *selected(bridge_index *ix, const json_t *selector, size_t limit) {
+    seen got = {json_array(), limit};
+    bridge__index_read_lock(ix);
+    assert_int_equal(bridge__index_nodes_for(ix, "default", selector, collect, &got), FERRY_OK);
+    bridge__index_unlock(ix);
+    return got.names;
+}
+
 /* The index's answer for selector against the model's, in full and cut short by the callback. */
 static void check_selector(bridge_index *ix, const json_t *model, const json_t *selector) {
     for (int cut = 0; cut < 2; cut++) {
         size_t limit = cut == 0 ? (size_t)-1 : 1 + rnd(20);
-        seen got = {json_array(), limit};
-        bridge__index_read_lock(ix);
-        assert_int_equal(bridge__index_nodes_for(ix, "default", selector, collect, &got), FERRY_OK);
-        bridge__index_unlock(ix);
+        json_t *got = selected(ix, selector, limit);
         json_t *want = expected(model, selector, limit);
-        if (!json_equal(got.names, want)) {
+        if (!json_equal(got, want)) {
             char *s = json_dumps(selector, JSON_COMPACT | JSON_ENCODE_ANY);
             fail_msg("selector %s: %zu nodes selected, %zu expected (limit %zu)",
-                     s != NULL ? s : "(null)", json_array_size(got.names), json_array_size(want),
-                     limit);
+                     s != NULL ? s : "(null)", json_array_size(got), json_array_size(want), limit);
         }
         json_decref(want);
-        json_decref(got.names);
+        json_decref(got);
     }
 }
 
@@ -226,20 +231,17 @@ static void check_every_label(bridge_index *ix, const json_t *model) {
     json_object_foreach(counts, k, byvalue) {
         json_object_foreach(byvalue, v, n) {
             json_t *sel = json_pack("{s:{s:s}}", "matchLabels", k, v);
-            seen got = {json_array(), (size_t)-1};
+            json_t *got = selected(ix, sel, (size_t)-1);
             size_t i;
             json_t *nm;
-            bridge__index_read_lock(ix);
-            assert_int_equal(bridge__index_nodes_for(ix, "default", sel, collect, &got), FERRY_OK);
-            bridge__index_unlock(ix);
-            if (json_array_size(got.names) != (size_t)json_integer_value(n))
-                fail_msg("%s=%s: %zu nodes selected, %lld carry it", k, v,
-                         json_array_size(got.names), json_integer_value(n));
-            json_array_foreach(got.names, i, nm) {
+            if (json_array_size(got) != (size_t)json_integer_value(n))
+                fail_msg("%s=%s: %zu nodes selected, %lld carry it", k, v, json_array_size(got),
+                         json_integer_value(n));
+            json_array_foreach(got, i, nm) {
                 const json_t *l = json_object_get(model, json_string_value(nm));
                 assert_string_equal(json_string_value(json_object_get(l, k)), v);
             }
-            json_decref(got.names);
+            json_decref(got);
             json_decref(sel);
         }
     }
