@@ -522,16 +522,24 @@ static bool status_node(status_walk *w, const char *node, bool target, const jso
     return true;
 }
 
-/* The targets before node (Pending, no status), then node itself. */
+/* The targets left that come before node in name order (NULL: all of them), each without a
+ * status (Pending). */
+static bool targets_before(status_walk *w, const char *node) {
+    while (w->next < w->ntargets && (node == NULL || strcmp(w->targets[w->next], node) < 0)) {
+        if (!status_node(w, w->targets[w->next++], true, NULL))
+            return false;
+    }
+    return true;
+}
+
+/* The targets before node, then node itself. */
 static bool status_report_each(const char *key, const json_t *rec, void *ctx) {
     status_walk *w = ctx;
     const char *node = strrchr(key, '/') + 1; /* key: ns/app/node */
     if (!bridge__status_record_ok(key, rec))
         return true;
-    while (w->next < w->ntargets && strcmp(w->targets[w->next], node) < 0) {
-        if (!status_node(w, w->targets[w->next++], true, NULL))
-            return false;
-    }
+    if (!targets_before(w, node))
+        return false;
     bool target = w->next < w->ntargets && strcmp(w->targets[w->next], node) == 0;
     w->next += target;
     return status_node(w, node, target, rec);
@@ -572,11 +580,9 @@ static ferry_err app_status_txn(ferry_store_txn *t, void *ctx) {
     if ((err = ferry_store_scan(t, FERRY_DB_STATUS, prefix, status_report_each, &w)) != FERRY_OK ||
         (err = op->err) != FERRY_OK)
         goto out;
-    while (w.next < w.ntargets) {
-        if (!status_node(&w, w.targets[w.next++], true, NULL)) {
-            err = op->err;
-            goto out;
-        }
+    if (!targets_before(&w, NULL)) {
+        err = op->err;
+        goto out;
     }
     /* Scheduled until deploy.at; then Deploying until every target reports the current version
      * (in any phase but Pending and Scheduled), then Deployed. */
